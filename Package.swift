@@ -1,0 +1,69 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// One set of settings for every target: Swift 6 mode (complete concurrency checking),
+// explicit existentials, and internal imports unless a type appears in our public API.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "swift-channels",
+    products: [
+        .library(name: "Channels", targets: ["Channels"]),
+        .library(name: "Codecs", targets: ["Codecs"]),
+        .library(name: "Pool", targets: ["Pool"]),
+        .executable(name: "mcpool", targets: ["mcpool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: OpenSSL (system library)
+        .systemLibrary(
+            name: "CTLS",
+            path: "Sources/CTLS",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // MARK: Linux kernel headers Glibc does not export (epoll, eventfd)
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
+
+        // MARK: Engine
+        .target(
+            name: "Channels",
+            dependencies: [
+                "CTLS",
+                "CLinux",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Protocols
+        .target(name: "Codecs", dependencies: ["Channels"], swiftSettings: swiftSettings),
+
+        // MARK: Pooling
+        .target(name: "Pool", dependencies: ["Codecs", "Channels"], swiftSettings: swiftSettings),
+
+        // MARK: Command line
+        .executableTarget(
+            name: "mcpool",
+            dependencies: [
+                "Channels", "Codecs", "Pool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["Channels"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
+    ]
+)

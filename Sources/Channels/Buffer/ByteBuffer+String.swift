@@ -1,0 +1,26 @@
+extension ByteBuffer {
+    /// Appends the UTF-8 bytes of `string`. Returns how many bytes were written.
+    @discardableResult
+    public mutating func writeString(_ string: String) -> Int {
+        var string = string
+        return string.withUTF8 { self.writeBytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Reads `length` bytes as UTF-8 (invalid sequences are repaired); nil if too few.
+    public mutating func readString(length: Int) -> String? {
+        guard let string = self.getString(at: self.readerIndex, length: length) else { return nil }
+        self.moveReaderIndex(forwardBy: length)
+        return string
+    }
+
+    /// The bytes at `index..<index+length` as UTF-8, or nil.
+    public func getString(at index: Int, length: Int) -> String? {
+        guard self.isReadable(index: index, length: length) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: self.storage.bytes + self.base + index, count: length), as: UTF8.self)
+    }
+
+    /// Every readable byte as a string (consumed).
+    public mutating func readString() -> String {
+        self.readString(length: self.readableBytes) ?? ""
+    }
+}

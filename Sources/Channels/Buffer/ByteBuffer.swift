@@ -1,0 +1,210 @@
+/// A growable buffer of bytes with a reader and a writer index.
+///
+/// Thread-safe as a value: copies share storage until one of them writes (copy-on-write), so
+/// passing a buffer around never copies bytes. Slices share storage with their parent.
+///
+/// ```
+///  0      readerIndex      writerIndex      capacity
+///  |  read  |   readable bytes  |  writable bytes  |
+/// ```
+///
+/// ```swift
+/// var buffer = ByteBuffer()
+/// buffer.writeString("get ")
+/// buffer.writeInteger(UInt16(7))
+/// let word = buffer.readString(length: 4)   // "get "
+/// let number = buffer.readInteger(as: UInt16.self)  // 7
+/// ```
+public struct ByteBuffer: Sendable {
+    @usableFromInline var storage: Storage
+    /// Where this buffer's index 0 sits in `storage`.
+    @usableFromInline var base: Int
+    /// How many bytes of `storage` from `base` this buffer may use.
+    @usableFromInline var limit: Int
+    public private(set) var readerIndex: Int
+    public private(set) var writerIndex: Int
+
+    /// An empty buffer; the first write allocates.
+    public init() {
+        self.init(capacity: 0)
+    }
+
+    /// An empty buffer with room for `capacity` bytes.
+    public init(capacity: Int) {
+        self.storage = Storage.allocate(capacity: max(capacity, 0))
+        self.base = 0
+        self.limit = self.storage.capacity
+        self.readerIndex = 0
+        self.writerIndex = 0
+    }
+
+    /// A buffer holding `bytes`.
+    public init(bytes: some Sequence<UInt8>) {
+        self.init(capacity: bytes.underestimatedCount)
+        self.writeBytes(bytes)
+    }
+
+    /// A buffer holding the UTF-8 bytes of `string`.
+    public init(string: String) {
+        self.init(capacity: string.utf8.count)
+        self.writeString(string)
+    }
+
+    @usableFromInline
+    init(storage: Storage, base: Int, limit: Int, readerIndex: Int, writerIndex: Int) {
+        self.storage = storage
+        self.base = base
+        self.limit = limit
+        self.readerIndex = readerIndex
+        self.writerIndex = writerIndex
+    }
+
+    /// Bytes between the reader and the writer index.
+    @inlinable public var readableBytes: Int { self.writerIndex - self.readerIndex }
+    /// Bytes that can be written before the buffer must grow.
+    @inlinable public var writableBytes: Int { self.limit - self.writerIndex }
+    /// Total room in this buffer.
+    @inlinable public var capacity: Int { self.limit }
+
+    // MARK: Index movement
+
+    /// Moves the reader index; it must stay within `0...writerIndex`.
+    public mutating func moveReaderIndex(forwardBy offset: Int) {
+        self.moveReaderIndex(to: self.readerIndex + offset)
+    }
+
+    public mutating func moveReaderIndex(to index: Int) {
+        precondition(index >= 0 && index <= self.writerIndex, "reader index \(index) outside 0...\(self.writerIndex)")  // SAFETY: caller's index arithmetic
+        self.readerIndex = index
+    }
+
+    /// Moves the writer index; it must stay within `readerIndex...capacity`. Use after writing
+    /// into `withUnsafeMutableWritableBytes`.
+    public mutating func moveWriterIndex(forwardBy offset: Int) {
+        self.moveWriterIndex(to: self.writerIndex + offset)
+    }
+
+    public mutating func moveWriterIndex(to index: Int) {
+        precondition(index >= self.readerIndex && index <= self.limit, "writer index \(index) outside \(self.readerIndex)...\(self.limit)")  // SAFETY: caller's index arithmetic
+        self.writerIndex = index
+    }
+
+    /// Forgets all bytes. Keeps the storage when no other buffer shares it.
+    public mutating func clear() {
+        if !isKnownUniquelyReferenced(&self.storage) {
+            self.storage = Storage.allocate(capacity: self.limit)
+            self.base = 0
+            self.limit = self.storage.capacity
+        }
+        self.readerIndex = 0
+        self.writerIndex = 0
+    }
+
+    /// Moves the readable bytes to the front, reclaiming the space already read.
+    public mutating func discardReadBytes() {
+        guard self.readerIndex > 0 else { return }
+        self.ensureUnique(minimumWritable: 0)
+        let count = self.readableBytes
+        let start = self.storage.bytes + self.base
+        start.copyMemory(from: start + self.readerIndex, byteCount: count)
+        self.readerIndex = 0
+        self.writerIndex = count
+    }
+
+    /// Makes room for `minimumWritableBytes` more bytes.
+    public mutating func reserveCapacity(minimumWritableBytes: Int) {
+        self.ensureUnique(minimumWritable: minimumWritableBytes)
+    }
+
+    /// Makes this buffer the only owner of its storage with at least `minimumWritable`
+    /// writable bytes, copying or growing as needed.
+    @inlinable
+    mutating func ensureUnique(minimumWritable: Int) {
+        if isKnownUniquelyReferenced(&self.storage), self.writableBytes >= minimumWritable {
+            return
+        }
+        self.reallocate(minimumWritable: minimumWritable)
+    }
+
+    @usableFromInline
+    mutating func reallocate(minimumWritable: Int) {
+        let needed = self.writerIndex + minimumWritable
+        var newCapacity = max(self.limit, 16)
+        while newCapacity < needed { newCapacity *= 2 }
+        let grown = Storage.allocate(capacity: newCapacity)
+        // Only the bytes from the reader index on are kept; indices shift to the front.
+        grown.bytes.copyMemory(from: self.storage.bytes + self.base + self.readerIndex, byteCount: self.readableBytes)
+        self.writerIndex -= self.readerIndex
+        self.readerIndex = 0
+        self.storage = grown
+        self.base = 0
+        self.limit = grown.capacity
+    }
+
+    // MARK: Raw access
+
+    /// Calls `body` with the readable bytes. Do not let the pointer escape.
+    @inlinable
+    public func withUnsafeReadableBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: self.storage.bytes + self.base + self.readerIndex, count: self.readableBytes))
+    }
+
+    /// Calls `body` with the writable bytes; move the writer index by what you wrote.
+    @inlinable
+    public mutating func withUnsafeMutableWritableBytes<T>(_ body: (UnsafeMutableRawBufferPointer) throws -> T) rethrows -> T {
+        self.ensureUnique(minimumWritable: 0)
+        return try body(UnsafeMutableRawBufferPointer(start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
+    }
+
+    /// Ensures `minimumWritableBytes` of room, lets `body` write and return how many bytes it
+    /// wrote, and moves the writer index by that.
+    @inlinable
+    @discardableResult
+    public mutating func writeWithUnsafeMutableBytes(
+        minimumWritableBytes: Int,
+        _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) rethrows -> Int {
+        self.ensureUnique(minimumWritable: minimumWritableBytes)
+        let written = try body(UnsafeMutableRawBufferPointer(start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
+        self.moveWriterIndex(forwardBy: written)
+        return written
+    }
+
+    /// The readable bytes' address, for gathering writes. Internal: the caller keeps this
+    /// buffer alive and unchanged while it uses the pointer.
+    var readablePointer: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: self.storage.bytes + self.base + self.readerIndex, count: self.readableBytes)
+    }
+
+    /// Whether no other buffer shares this storage (so a `clear()` would reuse it).
+    mutating func isUniquelyOwned() -> Bool {
+        isKnownUniquelyReferenced(&self.storage)
+    }
+}
+
+extension ByteBuffer {
+    /// Reference-counted raw storage; the bytes are freed when the last buffer lets go.
+    ///
+    /// Thread-safe to share: it is only written through a uniquely referenced buffer.
+    @usableFromInline
+    final class Storage: @unchecked Sendable {
+        // SAFETY: mutation goes only through ByteBuffer methods that first make the storage
+        // uniquely referenced (copy-on-write); shared storage is only read.
+        @usableFromInline let bytes: UnsafeMutableRawPointer
+        @usableFromInline let capacity: Int
+
+        private init(capacity: Int) {
+            self.capacity = capacity
+            self.bytes = .allocate(byteCount: max(capacity, 1), alignment: 16)
+        }
+
+        @usableFromInline
+        static func allocate(capacity: Int) -> Storage {
+            Storage(capacity: capacity)
+        }
+
+        deinit {
+            self.bytes.deallocate()
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// The readable bytes of a `ByteBuffer` as a collection, for scanning without copying.
+///
+/// Indices are the buffer's own indices, so `firstIndex(of:)` answers in buffer positions.
+///
+/// ```swift
+/// if let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) { ... }
+/// ```
+public struct ByteBufferView: RandomAccessCollection, Sendable {
+    public typealias Index = Int
+    public typealias Element = UInt8
+
+    private let buffer: ByteBuffer
+    public let startIndex: Int
+    public let endIndex: Int
+
+    init(_ buffer: ByteBuffer) {
+        self.buffer = buffer
+        self.startIndex = buffer.readerIndex
+        self.endIndex = buffer.writerIndex
+    }
+
+    public subscript(position: Int) -> UInt8 {
+        precondition(position >= self.startIndex && position < self.endIndex, "index out of range")  // SAFETY: caller's index
+        return self.buffer.storage.bytes.load(fromByteOffset: self.buffer.base + position, as: UInt8.self)
+    }
+
+    public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+        try self.buffer.withUnsafeReadableBytes { try body($0.bindMemory(to: UInt8.self)) }
+    }
+
+    /// The first position of `byte`, scanning with memchr-like speed.
+    public func firstIndex(of byte: UInt8) -> Int? {
+        self.buffer.withUnsafeReadableBytes { bytes in
+            bytes.firstIndex(of: byte).map { self.startIndex + $0 }
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// The readable bytes as a collection indexed like the buffer.
+    public var readableBytesView: ByteBufferView { ByteBufferView(self) }
+}

@@ -1,0 +1,50 @@
+/// An error of a channel, its event loop or its bootstrap.
+///
+/// Thread-safe (a value). An extensible struct rather than an enum, so new codes are not a
+/// breaking change. Match on `code`:
+///
+/// ```swift
+/// do { try await channel.writeAndFlush(buffer).get() }
+/// catch let error as ChannelError where error.code == .ioOnClosedChannel { reconnect() }
+/// ```
+public struct ChannelError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+
+        /// An operation on a channel that is closed (or closed while the operation waited).
+        public static let ioOnClosedChannel = Code("I/O on closed channel")
+        /// A write after the output side was shut down.
+        public static let outputClosed = Code("output closed")
+        /// The connect did not finish within the connect timeout.
+        public static let connectTimeout = Code("connect timeout")
+        /// An address that is not a valid IP address or port.
+        public static let invalidAddress = Code("invalid address")
+        /// A host name the resolver could not turn into an address.
+        public static let unresolvableHost = Code("unresolvable host")
+        /// The event loop (or its group) has shut down.
+        public static let eventLoopShutdown = Code("event loop shut down")
+        /// A scheduled task was cancelled before it ran.
+        public static let cancelled = Code("cancelled")
+        /// The operation is not supported by this kind of channel.
+        public static let unsupportedOperation = Code("unsupported operation")
+    }
+
+    public let code: Code
+    /// A human-readable explanation.
+    public let message: String
+    /// The underlying failure, such as an `IOError`, when there is one.
+    public let cause: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        let base = "\(self.code): \(self.message)"
+        return self.cause.map { "\(base) (\($0))" } ?? base
+    }
+}

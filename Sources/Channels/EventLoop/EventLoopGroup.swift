@@ -1,0 +1,79 @@
+/// A fixed set of event loops, one thread each.
+///
+/// Thread-safe. Channels are spread over the loops with `next()`; code already running on one
+/// of the loops can stay there with `currentOrNext()`.
+///
+/// ```swift
+/// let group = try EventLoopGroup(loopCount: 2)
+/// defer { try? group.syncShutdownGracefully() }
+/// let loop = group.next()
+/// ```
+public final class EventLoopGroup: Sendable {
+    /// The loops, in a stable order.
+    public let loops: [SelectableEventLoop]
+    private let threads: [OSThread]
+    private let cursor = LockedValue(0)
+    private let shutdownState = LockedValue(false)
+
+    /// Starts `loopCount` loops, each on its own thread.
+    ///
+    /// - Throws: an `IOError` when the kernel refuses an epoll instance or an eventfd.
+    public init(loopCount: Int) throws {
+        precondition(loopCount > 0, "an event loop group needs at least one loop")  // SAFETY: caller's argument check
+        let loops = try (0..<loopCount).map { try SelectableEventLoop(index: $0) }
+        self.loops = loops
+        self.threads = loops.map { loop in
+            OSThread(name: "loop-\(loop.index)") { loop.run() }
+        }
+    }
+
+    /// The next loop in round-robin order.
+    public func next() -> any EventLoop {
+        self.nextLoop()
+    }
+
+    func nextLoop() -> SelectableEventLoop {
+        let index = self.cursor.withLock { value in
+            defer { value = (value + 1) % self.loops.count }
+            return value
+        }
+        return self.loops[index]
+    }
+
+    /// The loop the caller runs on, if it is one of ours; otherwise the next one.
+    public func currentOrNext() -> any EventLoop {
+        self.current ?? self.nextLoop()
+    }
+
+    /// The loop the caller runs on, if it is one of this group's.
+    public var current: SelectableEventLoop? {
+        self.loops.first { $0.inEventLoop }
+    }
+
+    /// Closes every channel, fails pending timers, and joins every loop thread.
+    ///
+    /// Blocks until done. A second call waits for the first and returns.
+    /// - Throws: `ChannelError.unsupportedOperation` when called on one of the group's own
+    ///   loops (it would wait for itself).
+    public func syncShutdownGracefully() throws {
+        guard self.current == nil else {
+            throw ChannelError(.unsupportedOperation, "cannot shut down an event loop group from one of its own loops")
+        }
+        self.shutdownState.withLock { done in
+            guard !done else { return }
+            for loop in self.loops { loop.beginShutdown() }
+            for thread in self.threads { thread.join() }
+            done = true
+        }
+    }
+
+    /// The async form of `syncShutdownGracefully`: the joins happen on a helper thread.
+    public func shutdownGracefully() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let helper = OSThread(name: "group-shutdown") {
+                continuation.resume(with: Result { try self.syncShutdownGracefully() })
+            }
+            _ = helper  // detached: it ends by itself once the joins return
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import DequeModule
+import Synchronization
+
+/// An event loop on its own thread, driven by epoll: the loop of `EventLoopGroup`.
+///
+/// Thread-safe: `execute`, `scheduleTask` and `inEventLoop` may be called from any thread.
+/// Everything else runs on the loop's thread. The cross-thread task queue is the only shared
+/// structure; the loop is woken through its eventfd only when it is actually asleep.
+public final class SelectableEventLoop: EventLoop, @unchecked Sendable {
+    // SAFETY: the fields under "cross-thread" are only touched while holding `lock`; the
+    // fields under "loop-confined" only on the loop thread (after `run` starts there).
+    enum Task {
+        case closure(@Sendable () -> Void)
+        case job(UnownedJob)
+    }
+
+    // cross-thread
+    private let lock = Lock()
+    private var incoming = Deque<Task>()
+    private var asleep = false
+    private var acceptingTasks = true
+    private var runningLateTasks = false
+    private let threadID = Atomic<UInt>(0)
+    private let timerIDs = Atomic<UInt64>(0)
+
+    // loop-confined
+    let selector: Selector
+    private var running = Deque<Task>()
+    private var timers = TimerQueue()
+    private var shuttingDown = false
+    /// One read buffer storage per loop would be shared; each channel keeps its own instead.
+    let ioVectors = IOVectors()
+    let index: Int
+
+    init(index: Int) throws {
+        self.index = index
+        self.selector = try Selector()
+    }
+
+    public var inEventLoop: Bool {
+        self.threadID.load(ordering: .acquiring) == OSThread.currentID
+    }
+
+    public var now: Deadline { .now() }
+
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        self.enqueue(.closure(task))
+    }
+
+    func enqueue(_ task: Task) {
+        enum Decision { case queued, wake, late }
+        let decision: Decision = self.lock.withLock {
+            guard self.acceptingTasks else {
+                self.incoming.append(task)
+                if self.runningLateTasks { return .queued }
+                self.runningLateTasks = true
+                return .late
+            }
+            self.incoming.append(task)
+            if self.asleep {
+                self.asleep = false
+                return .wake
+            }
+            return .queued
+        }
+        switch decision {
+        case .queued: break
+        case .wake: self.selector.wakeup()
+        case .late: self.runLateTasks()
+        }
+    }
+
+    /// After the loop thread has exited, late tasks (mostly promise completions) run on the
+    /// submitting thread, one at a time, so that nobody waits forever on a dead loop.
+    private func runLateTasks() {
+        while let task = self.lock.withLock({ () -> Task? in
+            if let next = self.incoming.popFirst() { return next }
+            self.runningLateTasks = false
+            return nil
+        }) {
+            self.run(task)
+        }
+    }
+
+    @inline(__always)
+    private func run(_ task: Task) {
+        switch task {
+        case .closure(let body): body()
+        case .job(let job): job.runSynchronously(isolatedTo: self.asUnownedSerialExecutor(), taskExecutor: self.asUnownedTaskExecutor())
+        }
+    }
+
+    public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+        let promise = self.makePromise(of: T.self)
+        let id = self.timerIDs.add(1, ordering: .relaxed).newValue
+        let work: TimerQueue.Work = { cancelled in
+            if let cancelled {
+                promise.fail(cancelled)
+            } else {
+                do { promise.succeed(try task()) } catch { promise.fail(error) }
+            }
+        }
+        self.executeOnLoop {
+            if self.shuttingDown {
+                work(ChannelError(.eventLoopShutdown, "the event loop is shutting down"))
+            } else {
+                self.timers.insert(id: id, deadline: deadline, work: work)
+            }
+        }
+        return Scheduled(futureResult: promise.futureResult) { [self] in
+            self.executeOnLoop {
+                self.timers.cancel(id: id)?(ChannelError(.cancelled, "scheduled task cancelled"))
+            }
+        }
+    }
+
+    /// The run loop. Runs on the loop's thread until shutdown completes.
+    func run() {
+        self.threadID.store(OSThread.currentID, ordering: .releasing)
+        while true {
+            let hasTasks = self.lock.withLock {
+                if self.incoming.isEmpty {
+                    self.asleep = true
+                    return false
+                }
+                return true
+            }
+            let timeout = hasTasks ? 0 : self.timeoutUntilNextTimer()
+            do {
+                try self.selector.wait(timeoutMilliseconds: timeout)
+            } catch {
+                // epoll_wait only fails on our own misuse (EINVAL); keep serving, visibly.
+                print("event loop \(self.index): \(error)")
+            }
+            self.runDueTimers()
+            self.lock.withLock {
+                self.asleep = false
+                swap(&self.incoming, &self.running)
+            }
+            while let task = self.running.popFirst() {
+                self.run(task)
+            }
+            if self.shuttingDown, self.selector.registeredCount == 0, self.timers.count == 0,
+                self.lock.withLock({ self.incoming.isEmpty })
+            {
+                break
+            }
+        }
+        self.lock.withLock { self.acceptingTasks = false }
+        self.selector.close()
+    }
+
+    private func timeoutUntilNextTimer() -> Int32 {
+        guard let next = self.timers.nextDeadline() else { return -1 }
+        let nanoseconds = (next - .now()).nanoseconds
+        if nanoseconds <= 0 { return 0 }
+        // Round up: waking a little late is fine, waking early would spin.
+        return Int32(clamping: (nanoseconds + 999_999) / 1_000_000)
+    }
+
+    private func runDueTimers() {
+        guard self.timers.count > 0 else { return }
+        let now = Deadline.now()
+        while let work = self.timers.popDue(now: now) {
+            work(nil)
+        }
+    }
+
+    /// Starts shutting down: closes every registered channel and fails pending timers.
+    /// The loop thread exits once nothing is left.
+    func beginShutdown() {
+        self.execute { [self] in
+            guard !self.shuttingDown else { return }
+            self.shuttingDown = true
+            for owner in self.selector.owners {
+                owner.closeForShutdown()
+            }
+            let error = ChannelError(.eventLoopShutdown, "the event loop is shutting down")
+            for work in self.timers.removeAll() {
+                work(error)
+            }
+        }
+    }
+}

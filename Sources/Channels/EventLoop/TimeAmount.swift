@@ -1,0 +1,54 @@
+/// A span of time in nanoseconds.
+///
+/// Thread-safe (a value).
+///
+/// ```swift
+/// loop.scheduleTask(in: .milliseconds(250)) { print("later") }
+/// ```
+public struct TimeAmount: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    public static func nanoseconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value) }
+    public static func microseconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value * 1000) }
+    public static func milliseconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value * 1_000_000) }
+    public static func seconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value * 1_000_000_000) }
+    public static let zero = TimeAmount(nanoseconds: 0)
+
+    public static func < (lhs: TimeAmount, rhs: TimeAmount) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+    public static func + (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount { .nanoseconds(lhs.nanoseconds + rhs.nanoseconds) }
+    public static func - (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount { .nanoseconds(lhs.nanoseconds - rhs.nanoseconds) }
+    public static func * (lhs: TimeAmount, rhs: Int64) -> TimeAmount { .nanoseconds(lhs.nanoseconds * rhs) }
+
+    public var description: String {
+        if self.nanoseconds % 1_000_000 == 0 { return "\(self.nanoseconds / 1_000_000) ms" }
+        return "\(self.nanoseconds) ns"
+    }
+}
+
+/// A point on the monotonic clock.
+///
+/// Thread-safe (a value). Deadlines never go backwards with wall-clock changes.
+public struct Deadline: Hashable, Comparable, Sendable {
+    public let uptimeNanoseconds: UInt64
+
+    public init(uptimeNanoseconds: UInt64) { self.uptimeNanoseconds = uptimeNanoseconds }
+
+    /// The current time of the monotonic clock.
+    public static func now() -> Deadline { Deadline(uptimeNanoseconds: MonotonicClock.nanoseconds()) }
+
+    public static let distantPast = Deadline(uptimeNanoseconds: 0)
+    public static let distantFuture = Deadline(uptimeNanoseconds: UInt64(Int64.max))
+
+    public static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.uptimeNanoseconds < rhs.uptimeNanoseconds }
+
+    public static func + (lhs: Deadline, rhs: TimeAmount) -> Deadline {
+        let sum = Int64(clamping: lhs.uptimeNanoseconds) &+ rhs.nanoseconds
+        return Deadline(uptimeNanoseconds: UInt64(clamping: max(0, sum)))
+    }
+
+    public static func - (lhs: Deadline, rhs: Deadline) -> TimeAmount {
+        .nanoseconds(Int64(clamping: lhs.uptimeNanoseconds) &- Int64(clamping: rhs.uptimeNanoseconds))
+    }
+}

@@ -1,0 +1,42 @@
+import CLinux
+import Glibc
+
+/// Host name resolution with `getaddrinfo`. It blocks, so callers run it off the event loops.
+enum AddressResolver {
+    /// Resolves `host` to TCP addresses in the order the system prefers.
+    ///
+    /// - Throws: `ChannelError.unresolvableHost` with the resolver's reason.
+    @inline(never)
+    static func resolve(host: String, port: Int) throws -> [SocketAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_protocol = Int32(IPPROTO_TCP)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0 else {
+            let reason = String(cString: gai_strerror(rc))
+            throw ChannelError(.unresolvableHost, "cannot resolve '\(host)': \(reason)")
+        }
+        defer { freeaddrinfo(list) }
+        var addresses: [SocketAddress] = []
+        var entry = list
+        while let current = entry {
+            if let address = current.pointee.ai_addr {
+                var storage = sockaddr_storage()
+                // SAFETY: ai_addrlen bytes are valid at ai_addr and fit in sockaddr_storage.
+                withUnsafeMutableBytes(of: &storage) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen)))
+                }
+                if let parsed = SocketAddress(storage: &storage), !addresses.contains(parsed) {
+                    addresses.append(parsed)
+                }
+            }
+            entry = current.pointee.ai_next
+        }
+        guard !addresses.isEmpty else {
+            throw ChannelError(.unresolvableHost, "'\(host)' has no IPv4 or IPv6 address")
+        }
+        return addresses
+    }
+}

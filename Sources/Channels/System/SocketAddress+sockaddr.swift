@@ -1,0 +1,102 @@
+import CLinux
+import Glibc
+
+// The only place that turns `SocketAddress` into `sockaddr` bytes and back.
+extension SocketAddress {
+    /// Parses a numeric IPv4 (`"127.0.0.1"`) or IPv6 (`"::1"`) address. Host names are not
+    /// resolved here; `ClientBootstrap` resolves them.
+    ///
+    /// - Throws: `ChannelError.invalidAddress` when the text is not a numeric address or the
+    ///   port is outside 0...65535.
+    public init(ipAddress: String, port: Int) throws {
+        guard (0...65535).contains(port) else {
+            throw ChannelError(.invalidAddress, "port \(port) is outside 0...65535")
+        }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, ipAddress, &v4) == 1 {
+            self.init(host: .v4(v4.s_addr), port: port)
+            return
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, ipAddress, &v6) == 1 {
+            let words = withUnsafeBytes(of: &v6) { ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
+            self.init(host: .v6(words.0, words.1, scopeID: 0), port: port)
+            return
+        }
+        throw ChannelError(.invalidAddress, "'\(ipAddress)' is not a numeric IPv4 or IPv6 address")
+    }
+
+    /// The address in its usual text form, without the port.
+    public var ipAddress: String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch self.host {
+        case .v4(let raw):
+            var address = in_addr(s_addr: raw)
+            _ = inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
+        case .v6(let high, let low, _):
+            var address = in6_addr()
+            withUnsafeMutableBytes(of: &address) {
+                $0.storeBytes(of: high, as: UInt64.self)
+                $0.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
+            }
+            _ = inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
+        }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    var addressFamily: Int32 { self.isIPv6 ? AF_INET6 : AF_INET }
+
+    /// Calls `body` with this address as a `sockaddr` and its length.
+    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
+        switch self.host {
+        case .v4(let raw):
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(self.port).bigEndian)
+            address.sin_addr = in_addr(s_addr: raw)
+            return try withUnsafePointer(to: &address) {
+                // SAFETY: sockaddr_in is layout-compatible with the sockaddr header.
+                try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    try body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        case .v6(let high, let low, let scopeID):
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = in_port_t(UInt16(self.port).bigEndian)
+            address.sin6_scope_id = scopeID
+            withUnsafeMutableBytes(of: &address.sin6_addr) {
+                $0.storeBytes(of: high, as: UInt64.self)
+                $0.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
+            }
+            return try withUnsafePointer(to: &address) {
+                // SAFETY: sockaddr_in6 is layout-compatible with the sockaddr header.
+                try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    try body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        }
+    }
+
+    /// Reads an address the kernel filled in; nil for families we do not speak (Unix).
+    init?(storage: UnsafePointer<sockaddr_storage>) {
+        switch Int32(storage.pointee.ss_family) {
+        case AF_INET:
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let address = UnsafeRawPointer(storage).load(as: sockaddr_in.self)
+            self.init(host: .v4(address.sin_addr.s_addr), port: Int(UInt16(bigEndian: address.sin_port)))
+        case AF_INET6:
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            var address = UnsafeRawPointer(storage).load(as: sockaddr_in6.self)
+            let words = withUnsafeBytes(of: &address.sin6_addr) {
+                ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
+            }
+            self.init(
+                host: .v6(words.0, words.1, scopeID: address.sin6_scope_id),
+                port: Int(UInt16(bigEndian: address.sin6_port))
+            )
+        default:
+            return nil
+        }
+    }
+}

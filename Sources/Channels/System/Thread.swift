@@ -1,0 +1,38 @@
+import CLinux
+import Glibc
+
+/// A joinable OS thread, as the event loops need: one long-lived thread each.
+///
+/// Thread-safe: `join` may be called from any thread, once.
+final class OSThread: @unchecked Sendable {
+    // SAFETY: `handle` is written once in `init` before the object is shared, then only read.
+    private var handle = pthread_t()
+
+    private final class Start {
+        let body: () -> Void
+        init(body: @escaping () -> Void) { self.body = body }
+    }
+
+    /// Starts a thread named `name` (at most 15 bytes are kept) that runs `body`.
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        let start = Unmanaged.passRetained(Start(body: body)).toOpaque()
+        let rc = pthread_create(&self.handle, nil, { argument in
+            // SAFETY: the argument is the retained Start made just above, released here once.
+            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+            start.body()
+            return nil
+        }, start)
+        precondition(rc == 0, "pthread_create failed: \(rc)")  // SAFETY: out of threads is fatal
+        _ = CLinux_pthread_setname_np(self.handle, String(decoding: name.utf8.prefix(15), as: UTF8.self))
+    }
+
+    /// Waits until the thread has finished.
+    func join() {
+        _ = pthread_join(self.handle, nil)
+    }
+
+    /// An identifier of the calling thread, comparable with `==`.
+    static var currentID: UInt {
+        UInt(pthread_self())
+    }
+}

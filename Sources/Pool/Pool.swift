@@ -1,0 +1,1 @@
+// Pool: connection pools that lease whole pipelines per event loop (see issue "Pool").
