@@ -35,9 +35,9 @@ public struct ChannelError: Error, Sendable, CustomStringConvertible {
     /// A human-readable explanation.
     public let message: String
     /// The underlying failure, such as an `IOError`, when there is one.
-    public let cause: (any Error & Sendable)?
+    public let cause: (any Error)?
 
-    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.cause = cause

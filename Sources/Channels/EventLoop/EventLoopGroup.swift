@@ -70,10 +70,9 @@ public final class EventLoopGroup: Sendable {
     /// The async form of `syncShutdownGracefully`: the joins happen on a helper thread.
     public func shutdownGracefully() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let helper = OSThread(name: "group-shutdown") {
+            OSThread.detached(name: "group-shutdown") {
                 continuation.resume(with: Result { try self.syncShutdownGracefully() })
             }
-            _ = helper  // detached: it ends by itself once the joins return
         }
     }
 }

@@ -12,6 +12,9 @@ struct IOEvents: OptionSet, Sendable {
     /// Both directions are gone.
     static let hangup = IOEvents(rawValue: EPOLLHUP.rawValue)
     static let error = IOEvents(rawValue: EPOLLERR.rawValue)
+    /// Edge-triggered: used when a channel wants nothing, so that a hang-up the channel is not
+    /// ready to read yet is reported once instead of on every wait.
+    static let edgeTriggered = IOEvents(rawValue: EPOLLET.rawValue)
 }
 
 /// One ready descriptor from `epoll_wait`.
@@ -44,9 +47,9 @@ enum Epoll {
     }
 
     private static func control(_ epollFD: Int32, _ operation: Int32, _ fd: Int32, _ events: IOEvents, _ userData: UInt64) throws {
-        // Hang-ups and errors are always reported; we ask for RDHUP to see half-closes early.
+        // Hang-ups and errors are always reported, whatever `events` asks for.
         var event = epoll_event()
-        event.events = events.rawValue | EPOLLRDHUP.rawValue
+        event.events = events.rawValue
         event.data.u64 = userData
         _ = try syscallBlocking("epoll_ctl") { epoll_ctl(epollFD, operation, fd, &event) }
     }

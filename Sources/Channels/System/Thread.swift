@@ -26,6 +26,12 @@ final class OSThread: @unchecked Sendable {
         _ = CLinux_pthread_setname_np(self.handle, String(decoding: name.utf8.prefix(15), as: UTF8.self))
     }
 
+    /// Runs `body` on a new thread that cleans up after itself (nobody joins it).
+    static func detached(name: String, body: @escaping @Sendable () -> Void) {
+        let thread = OSThread(name: name, body: body)
+        _ = pthread_detach(thread.handle)
+    }
+
     /// Waits until the thread has finished.
     func join() {
         _ = pthread_join(self.handle, nil)

@@ -1,0 +1,453 @@
+import Synchronization
+
+/// A TCP connection: reads into the pipeline, writes gathered with one `sendmsg`, watermarks,
+/// half-close, and a close that fails every pending write.
+///
+/// Thread-safe as a `Channel` (public operations hop to the loop); all state below is
+/// loop-confined. Create one through `ClientBootstrap` or `ServerBootstrap`.
+final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable {
+    // SAFETY: every `var` is touched only on `loop`'s thread; cross-thread readers use the
+    // atomics and the locked addresses.
+    private enum State { case fresh, connecting, active, closed }
+
+    let loop: SelectableEventLoop
+    private var pipelineStorage: ChannelPipeline!  // SAFETY: assigned at the end of init, before self escapes
+    private var fd: Int32
+    private var state = State.fresh
+
+    // Reading
+    private var autoRead = true
+    private var readPending = false
+    private var allowHalfClosure = false
+    private var inputClosed = false
+    private var maxMessagesPerRead = 4
+    private var readBuffer = ByteBuffer()
+    private var sizer = ReceiveBufferSizer()
+
+    // Writing
+    private var pending = PendingWrites()
+    private var completedScratch: [EventLoopPromise<Void>?] = []
+    private var flushing = false
+    private var waitingForWritable = false
+    private var watermarks = WriteWatermarks.default
+    private var writable = true
+    private var outputShutdownPromises: [EventLoopPromise<Void>?] = []
+    private var outputShutdownRequested = false
+    private var outputClosed = false
+
+    // Lifecycle
+    private var interest: IOEvents = []
+    private var connectPromise: EventLoopPromise<Void>?
+    private var connectTimeout: Scheduled<Void>?
+    private let closePromise: EventLoopPromise<Void>
+    private let activeFlag = Atomic<Bool>(false)
+    private let writableFlag = Atomic<Bool>(true)
+    private let addresses = LockedValue<(local: SocketAddress?, remote: SocketAddress?)>((nil, nil))
+
+    /// Wraps `fd` (a new socket, or one just accepted), which this channel now owns.
+    init(fd: Int32, loop: SelectableEventLoop) {
+        self.fd = fd
+        self.loop = loop
+        self.closePromise = loop.makePromise(of: Void.self)
+        self.pipelineStorage = ChannelPipeline(
+            channel: self, core: self, eventLoop: loop, readType: ByteBuffer.self, writeType: ByteBuffer.self)
+    }
+
+    // MARK: Channel
+
+    var eventLoop: any EventLoop { self.loop }
+    var pipeline: ChannelPipeline { self.pipelineStorage }
+    var isActive: Bool { self.activeFlag.load(ordering: .acquiring) }
+    var isWritable: Bool { self.writableFlag.load(ordering: .acquiring) }
+    var localAddress: SocketAddress? { self.addresses.withLock { $0.local } }
+    var remoteAddress: SocketAddress? { self.addresses.withLock { $0.remote } }
+    var closeFuture: EventLoopFuture<Void> { self.closePromise.futureResult }
+
+    func setOption<Value: Sendable>(_ option: ChannelOption<Value>, value: Value) -> EventLoopFuture<Void> {
+        self.loop.submit { try self.applyOption(option.key, value) }
+    }
+
+    func getOption<Value: Sendable>(_ option: ChannelOption<Value>) -> EventLoopFuture<Value> {
+        self.loop.submit {
+            let value: Any
+            switch option.key {
+            case .autoRead: value = self.autoRead
+            case .allowRemoteHalfClosure: value = self.allowHalfClosure
+            case .writeWatermarks: value = self.watermarks
+            case .maxMessagesPerRead: value = self.maxMessagesPerRead
+            default: throw ChannelError(.unsupportedOperation, "option \(option.key) can only be set")
+            }
+            guard let typed = value as? Value else {
+                throw ChannelError(.unsupportedOperation, "option \(option.key) has another type")
+            }
+            return typed
+        }
+    }
+
+    /// Applies an option on the loop (also used by the bootstraps before activation).
+    func applyOption(_ key: ChannelOptionKey, _ value: Any) throws {
+        func bool() -> Bool { value as? Bool ?? false }
+        func int() -> Int { value as? Int ?? 0 }
+        switch key {
+        case .autoRead:
+            self.autoRead = bool()
+            self.updateInterest()
+        case .allowRemoteHalfClosure: self.allowHalfClosure = bool()
+        case .writeWatermarks:
+            if let marks = value as? WriteWatermarks { self.watermarks = marks }
+            self.updateWritability()
+        case .maxMessagesPerRead: self.maxMessagesPerRead = max(1, int())
+        case .tcpNoDelay: try self.setSocketOption(.noDelay(bool()))
+        case .keepAlive: try self.setSocketOption(.keepAlive(bool()))
+        case .reuseAddress: try self.setSocketOption(.reuseAddress(bool()))
+        case .reusePort: try self.setSocketOption(.reusePort(bool()))
+        case .lingerSeconds: try self.setSocketOption(.linger(seconds: int() < 0 ? nil : Int32(clamping: int())))
+        case .receiveBufferSize: try self.setSocketOption(.receiveBufferSize(Int32(clamping: int())))
+        case .sendBufferSize: try self.setSocketOption(.sendBufferSize(Int32(clamping: int())))
+        }
+    }
+
+    private func setSocketOption(_ option: SocketOption) throws {
+        guard self.fd >= 0 else { throw ChannelError(.ioOnClosedChannel, "cannot set an option on a closed channel") }
+        try Posix.setOption(self.fd, option)
+    }
+
+    // MARK: Lifecycle
+
+    /// Registers with the loop's selector. Loop only.
+    func register() throws {
+        try self.loop.selector.register(self, fd: self.fd, interest: .edgeTriggered)
+        self.interest = .edgeTriggered
+    }
+
+    /// Starts connecting to `address`; the promise completes when connected or failed.
+    func connect(to address: SocketAddress, timeout: TimeAmount, promise: EventLoopPromise<Void>) {
+        self.state = .connecting
+        self.connectPromise = promise
+        do {
+            if try Posix.connect(self.fd, to: address) {
+                self.becomeActive()
+                return
+            }
+        } catch {
+            self.closeNow(error: error, reportError: false)
+            return
+        }
+        self.updateInterest()
+        self.connectTimeout = self.loop.scheduleTask(in: timeout) { [self] in
+            guard self.state == .connecting else { return }
+            self.closeNow(error: ChannelError(.connectTimeout, "connect to \(address) timed out after \(timeout)"), reportError: false)
+        }
+    }
+
+    /// Marks an accepted (already connected) socket active. Loop only.
+    func becomeActive() {
+        self.state = .active
+        self.activeFlag.store(true, ordering: .releasing)
+        self.connectTimeout?.cancel()
+        self.connectTimeout = nil
+        let local = Posix.localAddress(self.fd)
+        let remote = Posix.remoteAddress(self.fd)
+        self.addresses.withLock { $0 = (local, remote) }
+        self.updateInterest()
+        self.pipeline.fireChannelActive()
+        if let promise = self.connectPromise {
+            self.connectPromise = nil
+            promise.succeed(())
+        }
+    }
+
+    func closeForShutdown() {
+        self.closeNow(error: ChannelError(.eventLoopShutdown, "the event loop is shutting down"), reportError: false)
+    }
+
+    private var wantsRead: Bool {
+        self.state == .active && !self.inputClosed && (self.autoRead || self.readPending)
+    }
+
+    private func updateInterest() {
+        guard self.fd >= 0, self.state != .fresh, self.state != .closed else { return }
+        var wanted: IOEvents = []
+        if self.wantsRead { wanted.formUnion([.read, .readHangup]) }
+        if self.waitingForWritable || self.state == .connecting { wanted.insert(.write) }
+        if wanted.isEmpty { wanted = .edgeTriggered }
+        guard wanted != self.interest else { return }
+        do {
+            try self.loop.selector.reregister(fd: self.fd, interest: wanted)
+            self.interest = wanted
+        } catch {
+            self.closeNow(error: error, reportError: true)
+        }
+    }
+
+    // MARK: Readiness
+
+    func ready(_ events: IOEvents) {
+        switch self.state {
+        case .connecting:
+            self.finishConnect()
+        case .active:
+            if events.contains(.write) {
+                self.flushNow()
+            }
+            guard self.state == .active, !events.isDisjoint(with: [.read, .readHangup, .hangup, .error]) else { return }
+            if self.wantsRead {
+                self.readFromSocket()
+            } else if !events.isDisjoint(with: [.hangup, .error]), let error = try? Posix.pendingError(self.fd) {
+                self.closeNow(error: error, reportError: true)
+            }
+        case .fresh, .closed:
+            break
+        }
+    }
+
+    private func finishConnect() {
+        do {
+            if let error = try Posix.pendingError(self.fd) {
+                self.closeNow(error: error, reportError: false)
+                return
+            }
+        } catch {
+            self.closeNow(error: error, reportError: false)
+            return
+        }
+        self.becomeActive()
+    }
+
+    private func readFromSocket() {
+        var reads = 0
+        var reachedEnd = false
+        reading: while reads < self.maxMessagesPerRead, self.wantsRead {
+            // Reuse the buffer when the pipeline kept no reference to the last one.
+            let size = self.sizer.size
+            if self.readBuffer.isUniquelyOwned(), self.readBuffer.capacity >= size {
+                self.readBuffer.clear()
+            } else {
+                self.readBuffer = ByteBuffer(capacity: size)
+            }
+            var result = IOResult<Int>.wouldBlock
+            do {
+                let fd = self.fd
+                try self.readBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { space in
+                    result = try Posix.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: space.prefix(size)))
+                    if case .processed(let count) = result { return count }
+                    return 0
+                }
+            } catch {
+                self.closeNow(error: error, reportError: true)
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                break reading
+            case .processed(0):
+                reachedEnd = true
+                break reading
+            case .processed(let count):
+                reads += 1
+                self.sizer.record(bytesRead: count)
+                self.pipeline.fireChannelRead(PipelineMessage(self.readBuffer))
+                // A short read emptied the socket: skip the read that would say EAGAIN.
+                if count < size { break reading }
+            }
+        }
+        if !self.autoRead { self.readPending = false }
+        if reads > 0, self.state == .active { self.pipeline.fireChannelReadComplete() }
+        if reachedEnd, self.state == .active {
+            self.inputDidClose()
+        }
+        self.updateInterest()
+    }
+
+    private func inputDidClose() {
+        self.inputClosed = true
+        if self.allowHalfClosure, !self.outputClosed {
+            self.updateInterest()
+            self.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        } else {
+            self.closeNow(error: nil, reportError: false)
+        }
+    }
+
+    // MARK: ChannelCore (loop only)
+
+    func write0(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        guard self.state == .active || self.state == .connecting else {
+            promise?.fail(ChannelError(.ioOnClosedChannel, "write on a closed channel"))
+            return
+        }
+        guard !self.outputClosed, !self.outputShutdownRequested else {
+            promise?.fail(ChannelError(.outputClosed, "write after the output was shut down"))
+            return
+        }
+        guard let buffer = data.buffer else {
+            promise?.fail(PipelineError(.typeMismatch, "a socket writes ByteBuffer, not \(data.typeDescription)"))
+            return
+        }
+        self.pending.append(buffer, promise: promise)
+        self.updateWritability()
+    }
+
+    func flush0() {
+        self.pending.markFlushed()
+        if self.state == .active, !self.waitingForWritable {
+            self.flushNow()
+        }
+    }
+
+    func read0() {
+        guard self.state == .active, !self.autoRead, !self.readPending else { return }
+        self.readPending = true
+        self.updateInterest()
+    }
+
+    func close0(mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        switch mode {
+        case .all:
+            self.closeNow(error: nil, reportError: false, promise: promise)
+        case .output:
+            guard self.state == .active else {
+                promise?.fail(ChannelError(.ioOnClosedChannel, "cannot shut down the output of a channel that is not active"))
+                return
+            }
+            if self.outputClosed {
+                promise?.succeed(())
+                return
+            }
+            self.outputShutdownPromises.append(promise)
+            self.outputShutdownRequested = true
+            self.pending.markFlushed()
+            self.flushNow()
+        case .input:
+            guard self.state == .active else {
+                promise?.fail(ChannelError(.ioOnClosedChannel, "cannot shut down the input of a channel that is not active"))
+                return
+            }
+            if !self.inputClosed {
+                do { try Posix.shutdown(self.fd, output: false, input: true) } catch {
+                    promise?.fail(error)
+                    return
+                }
+                self.inputClosed = true
+                self.updateInterest()
+            }
+            promise?.succeed(())
+        }
+    }
+
+    func userOutboundEvent0(_ event: Any, promise: EventLoopPromise<Void>?) {
+        promise?.fail(ChannelError(.unsupportedOperation, "a socket channel takes no outbound event \(type(of: event))"))
+    }
+
+    func unhandledInbound(_ data: PipelineMessage) {}
+    func unhandledError(_ error: any Error) {}
+
+    // MARK: Writing
+
+    private func flushNow() {
+        guard !self.flushing else { return }
+        self.flushing = true
+        defer { self.flushing = false }
+        self.waitingForWritable = false
+        var attempts = 0
+        while self.state == .active, self.pending.hasFlushed {
+            // Yield after a few full writes so one fast writer cannot starve the loop.
+            attempts += 1
+            if attempts > 16 {
+                self.waitingForWritable = true
+                break
+            }
+            let result: IOResult<Int>
+            do {
+                result = try self.pending.write(to: self.fd, using: self.loop.ioVectors)
+            } catch {
+                self.closeNow(error: error, reportError: true)
+                return
+            }
+            guard case .processed(let written) = result else {
+                self.waitingForWritable = true
+                break
+            }
+            var completed = self.completedScratch
+            self.completedScratch = []
+            self.pending.consume(written, completed: &completed)
+            self.updateWritability()
+            for promise in completed { promise?.succeed(()) }
+            completed.removeAll(keepingCapacity: true)
+            self.completedScratch = completed
+        }
+        guard self.state == .active else { return }
+        self.updateInterest()
+        if self.outputShutdownRequested, self.pending.isEmpty {
+            self.shutdownOutput()
+        }
+    }
+
+    private func updateWritability() {
+        let buffered = self.pending.bufferedBytes
+        if self.writable, buffered > self.watermarks.high {
+            self.writable = false
+            self.writableFlag.store(false, ordering: .releasing)
+            self.pipeline.fireChannelWritabilityChanged()
+        } else if !self.writable, buffered <= self.watermarks.low {
+            self.writable = true
+            self.writableFlag.store(true, ordering: .releasing)
+            self.pipeline.fireChannelWritabilityChanged()
+        }
+    }
+
+    private func shutdownOutput() {
+        self.outputShutdownRequested = false
+        do {
+            try Posix.shutdown(self.fd, output: true, input: false)
+        } catch {
+            self.closeNow(error: error, reportError: true)
+            return
+        }
+        self.outputClosed = true
+        let promises = self.outputShutdownPromises
+        self.outputShutdownPromises = []
+        for promise in promises { promise?.succeed(()) }
+        self.pipeline.fireUserInboundEventTriggered(ChannelEvent.outputClosed)
+        if self.inputClosed, self.state == .active {
+            self.closeNow(error: nil, reportError: false)
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes the socket: fails pending writes, reports `error` (if asked), fires
+    /// `channelInactive`, tears the pipeline down, completes `closeFuture`.
+    private func closeNow(error: (any Error)?, reportError: Bool, promise: EventLoopPromise<Void>? = nil) {
+        guard self.state != .closed else {
+            promise?.succeed(())
+            return
+        }
+        let wasActive = self.state == .active
+        self.state = .closed
+        self.activeFlag.store(false, ordering: .releasing)
+        self.connectTimeout?.cancel()
+        self.connectTimeout = nil
+        if self.fd >= 0 {
+            self.loop.selector.deregister(fd: self.fd)
+            Posix.close(self.fd)
+            self.fd = -1
+        }
+        let failure = ChannelError(
+            .ioOnClosedChannel,
+            error == nil ? "the channel closed before the write completed" : "the channel closed because of an error",
+            cause: error)
+        let writes = self.pending.removeAll() + self.outputShutdownPromises
+        self.outputShutdownPromises = []
+        for write in writes { write?.fail(failure) }
+        if let connect = self.connectPromise {
+            self.connectPromise = nil
+            connect.fail(error ?? failure)
+        }
+        if let error, reportError { self.pipeline.fireErrorCaught(error) }
+        if wasActive { self.pipeline.fireChannelInactive() }
+        self.pipeline.tearDown()
+        promise?.succeed(())
+        self.closePromise.succeed(())
+    }
+}

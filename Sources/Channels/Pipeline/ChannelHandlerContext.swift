@@ -1,0 +1,155 @@
+/// A handler's place in a pipeline: how it passes events on.
+///
+/// Loop-confined: use only on `eventLoop`. Inbound events (`fire…`) go to the next inbound
+/// handler towards the application; outbound operations (`write`, `flush`, `close`…) go to
+/// the previous outbound handler towards the socket. A removed handler's context still
+/// forwards, so a handler can remove itself mid-event without losing what it passes on.
+public final class ChannelHandlerContext {
+    public let name: String
+    public let handler: any ChannelHandler
+    let inboundHandler: (any ChannelInboundHandler)?
+    let outboundHandler: (any ChannelOutboundHandler)?
+    let types: HandlerTypes
+    unowned let pipeline: ChannelPipeline
+    var next: ChannelHandlerContext?
+    var previous: ChannelHandlerContext?
+    /// Whether the handler is still in the pipeline.
+    public internal(set) var isRemoved = false
+
+    init(name: String, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline) {
+        self.name = name
+        self.handler = handler
+        self.inboundHandler = handler as? any ChannelInboundHandler
+        self.outboundHandler = handler as? any ChannelOutboundHandler
+        self.types = types
+        self.pipeline = pipeline
+    }
+
+    /// The channel this pipeline belongs to.
+    public var channel: any Channel { self.pipeline.channel }
+    public var eventLoop: any EventLoop { self.pipeline.eventLoop }
+
+    private var nextInbound: ChannelHandlerContext? {
+        var candidate = self.next
+        while let context = candidate, context.inboundHandler == nil { candidate = context.next }
+        return candidate
+    }
+
+    private var previousOutbound: ChannelHandlerContext? {
+        var candidate = self.previous
+        while let context = candidate, context.outboundHandler == nil { candidate = context.previous }
+        return candidate
+    }
+
+    // MARK: Inbound
+
+    public func fireChannelActive() {
+        guard let next = self.nextInbound else { return }
+        next.inboundHandler?.channelActive(context: next)
+    }
+
+    public func fireChannelInactive() {
+        guard let next = self.nextInbound else { return }
+        next.inboundHandler?.channelInactive(context: next)
+    }
+
+    public func fireChannelRead(_ data: PipelineMessage) {
+        guard let next = self.nextInbound, let handler = next.inboundHandler else { return }
+        if case .buffer = data.storage, next.types.inboundInIsBuffer {
+            handler.channelRead(context: next, data: data)
+        } else if next.types.acceptsInbound?(data) ?? true {
+            handler.channelRead(context: next, data: data)
+        } else {
+            next.fireErrorCaught(PipelineError(.typeMismatch, "'\(self.name)' passed \(data.typeDescription) to '\(next.name)', which reads \(next.types.inboundIn.map { "\($0)" } ?? "nothing")"))
+        }
+    }
+
+    public func fireChannelReadComplete() {
+        guard let next = self.nextInbound else { return }
+        next.inboundHandler?.channelReadComplete(context: next)
+    }
+
+    public func fireChannelWritabilityChanged() {
+        guard let next = self.nextInbound else { return }
+        next.inboundHandler?.channelWritabilityChanged(context: next)
+    }
+
+    public func fireUserInboundEventTriggered(_ event: Any) {
+        guard let next = self.nextInbound else { return }
+        next.inboundHandler?.userInboundEventTriggered(context: next, event: event)
+    }
+
+    public func fireErrorCaught(_ error: any Error) {
+        guard let next = self.nextInbound else { return }
+        next.inboundHandler?.errorCaught(context: next, error: error)
+    }
+
+    // MARK: Outbound
+
+    public func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        guard let previous = self.previousOutbound, let handler = previous.outboundHandler else {
+            promise?.fail(ChannelError(.ioOnClosedChannel, "the pipeline is torn down"))
+            return
+        }
+        if case .buffer = data.storage, previous.types.outboundInIsBuffer {
+            handler.write(context: previous, data: data, promise: promise)
+        } else if previous.types.acceptsOutbound?(data) ?? true {
+            handler.write(context: previous, data: data, promise: promise)
+        } else {
+            let error = PipelineError(.typeMismatch, "'\(self.name)' wrote \(data.typeDescription) to '\(previous.name)', which takes \(previous.types.outboundIn.map { "\($0)" } ?? "nothing")")
+            promise?.fail(error)
+            self.pipeline.fireErrorCaught(error)
+        }
+    }
+
+    /// Writes and returns a future of the write.
+    public func write(_ data: PipelineMessage) -> EventLoopFuture<Void> {
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        self.write(data, promise: promise)
+        return promise.futureResult
+    }
+
+    public func flush() {
+        guard let previous = self.previousOutbound else { return }
+        previous.outboundHandler?.flush(context: previous)
+    }
+
+    public func writeAndFlush(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        self.write(data, promise: promise)
+        self.flush()
+    }
+
+    public func writeAndFlush(_ data: PipelineMessage) -> EventLoopFuture<Void> {
+        let future = self.write(data)
+        self.flush()
+        return future
+    }
+
+    /// Asks for one more read (when `autoRead` is off).
+    public func read() {
+        guard let previous = self.previousOutbound else { return }
+        previous.outboundHandler?.read(context: previous)
+    }
+
+    public func close(mode: CloseMode = .all, promise: EventLoopPromise<Void>?) {
+        guard let previous = self.previousOutbound, let handler = previous.outboundHandler else {
+            promise?.succeed(())
+            return
+        }
+        handler.close(context: previous, mode: mode, promise: promise)
+    }
+
+    public func close(mode: CloseMode = .all) -> EventLoopFuture<Void> {
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        self.close(mode: mode, promise: promise)
+        return promise.futureResult
+    }
+
+    public func triggerUserOutboundEvent(_ event: Any, promise: EventLoopPromise<Void>?) {
+        guard let previous = self.previousOutbound, let handler = previous.outboundHandler else {
+            promise?.fail(ChannelError(.ioOnClosedChannel, "the pipeline is torn down"))
+            return
+        }
+        handler.triggerUserOutboundEvent(context: previous, event: event, promise: promise)
+    }
+}
