@@ -371,8 +371,9 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             var completed = self.completedScratch
             self.completedScratch = []
             self.pending.consume(written, completed: &completed)
-            self.updateWritability()
+            // Promises first: a handler reacting to writability sees its writes completed.
             for promise in completed { promise?.succeed(()) }
+            self.updateWritability()
             completed.removeAll(keepingCapacity: true)
             self.completedScratch = completed
         }

@@ -148,6 +148,9 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {
         }
         self.lock.withLock { self.acceptingTasks = false }
         self.selector.close()
+        // pthread ids are reused once a thread exits: forget ours so no other thread is
+        // mistaken for this loop.
+        self.threadID.store(0, ordering: .releasing)
     }
 
     private func timeoutUntilNextTimer() -> Int32 {

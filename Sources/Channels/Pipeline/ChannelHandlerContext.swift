@@ -10,7 +10,7 @@ public final class ChannelHandlerContext {
     let inboundHandler: (any ChannelInboundHandler)?
     let outboundHandler: (any ChannelOutboundHandler)?
     let types: HandlerTypes
-    unowned let pipeline: ChannelPipeline
+    public unowned let pipeline: ChannelPipeline
     var next: ChannelHandlerContext?
     var previous: ChannelHandlerContext?
     /// Whether the handler is still in the pipeline.

@@ -1,0 +1,94 @@
+import DequeModule
+import Synchronization
+
+/// An event loop for unit tests: nothing runs until the test says so, and time moves only
+/// when the test moves it.
+///
+/// Not thread-safe: use from the test's own thread only (it reports itself as always "in
+/// the loop"). `run()` runs queued tasks; `advanceTime(by:)` fires due timers in order.
+///
+/// ```swift
+/// let loop = EmbeddedEventLoop()
+/// let fired = loop.scheduleTask(in: .seconds(5)) { "done" }
+/// loop.advanceTime(by: .seconds(5))   // runs the timer
+/// ```
+public final class EmbeddedEventLoop: EventLoop, @unchecked Sendable {
+    // SAFETY: documented single-thread test use; no method is meant to be called concurrently.
+    private var tasks = Deque<SelectableEventLoop.Task>()
+    private var timers = TimerQueue()
+    private var nextTimerID: UInt64 = 0
+    private var time = Deadline(uptimeNanoseconds: 0)
+    private var isShutDown = false
+
+    public init() {}
+
+    public var inEventLoop: Bool { true }
+    public var now: Deadline { self.time }
+
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        self.tasks.append(.closure(task))
+    }
+
+    public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+        let promise = self.makePromise(of: T.self)
+        self.nextTimerID += 1
+        let id = self.nextTimerID
+        let work: TimerQueue.Work = { cancelled in
+            if let cancelled {
+                promise.fail(cancelled)
+            } else {
+                do { promise.succeed(try task()) } catch { promise.fail(error) }
+            }
+        }
+        if self.isShutDown {
+            work(ChannelError(.eventLoopShutdown, "the embedded loop is shut down"))
+        } else {
+            self.timers.insert(id: id, deadline: deadline, work: work)
+        }
+        return Scheduled(futureResult: promise.futureResult) { [self] in
+            self.timers.cancel(id: id)?(ChannelError(.cancelled, "scheduled task cancelled"))
+        }
+    }
+
+    /// Runs every queued task, including those queued meanwhile, and the timers due now.
+    public func run() {
+        self.advanceTime(by: .zero)
+    }
+
+    /// Moves time forward, firing due timers in deadline order (time stands at each
+    /// timer's deadline while it runs) and running the tasks they queue.
+    public func advanceTime(by amount: TimeAmount) {
+        let target = self.time + amount
+        self.runTasks()
+        while let next = self.timers.nextDeadline(), next <= target {
+            self.time = max(self.time, next)
+            while let work = self.timers.popDue(now: self.time) {
+                work(nil)
+            }
+            self.runTasks()
+        }
+        self.time = max(self.time, target)
+    }
+
+    private func runTasks() {
+        while let task = self.tasks.popFirst() {
+            switch task {
+            case .closure(let body): body()
+            case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
+            }
+        }
+    }
+
+    /// Fails every pending timer and runs what is queued.
+    public func shutdown() {
+        self.isShutDown = true
+        for work in self.timers.removeAll() {
+            work(ChannelError(.eventLoopShutdown, "the embedded loop is shut down"))
+        }
+        self.runTasks()
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        self.tasks.append(.job(UnownedJob(job)))
+    }
+}

@@ -1,0 +1,90 @@
+import Channels
+import Testing
+
+@Suite("ByteBuffer")
+struct ByteBufferTests {
+    @Test("integers round-trip in both byte orders, and short reads consume nothing")
+    func integers() {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(1))
+        buffer.writeInteger(UInt16(0x0203))
+        buffer.writeInteger(UInt32(0x0405_0607), endianness: .little)
+        buffer.writeInteger(Int64(-2))
+        #expect(buffer.readableBytes == 15)
+        #expect(buffer.getBytes(at: 1, length: 2) == [2, 3])
+        #expect(buffer.getBytes(at: 3, length: 4) == [7, 6, 5, 4])
+        #expect(buffer.readInteger(as: UInt8.self) == 1)
+        #expect(buffer.readInteger(as: UInt16.self) == 0x0203)
+        #expect(buffer.readInteger(endianness: .little, as: UInt32.self) == 0x0405_0607)
+        #expect(buffer.readInteger(as: Int64.self) == -2)
+        #expect(buffer.readInteger(as: UInt8.self) == nil)
+        buffer.writeBytes([1, 2, 3])
+        #expect(buffer.readInteger(as: UInt32.self) == nil)
+        #expect(buffer.readableBytes == 3)
+    }
+
+    @Test("strings and bytes in and out, including every byte value")
+    func stringsAndBytes() {
+        var buffer = ByteBuffer(string: "héllo ")
+        buffer.writeBytes(0...255 as ClosedRange<UInt8>)
+        #expect(buffer.readString(length: 7) == "héllo ")
+        #expect(buffer.readBytes(length: 256) == Array(0...255))
+        #expect(buffer.readBytes(length: 1) == nil)
+    }
+
+    @Test("copies are copy-on-write: writing to one leaves the other as it was")
+    func copyOnWrite() {
+        var original = ByteBuffer(string: "abc")
+        var copy = original
+        copy.writeString("def")
+        original.setBytes(Array("X".utf8), at: 0)
+        #expect(original == ByteBuffer(string: "Xbc"))
+        #expect(copy == ByteBuffer(string: "abcdef"))
+    }
+
+    @Test("slices share bytes without copying and stay intact when the parent changes")
+    func slices() {
+        var buffer = ByteBuffer(string: "hello world")
+        var hello = buffer.readSlice(length: 5)
+        #expect(hello == ByteBuffer(string: "hello"))
+        #expect(buffer.readableBytes == 6)
+        buffer.setBytes(Array("J".utf8), at: 0)
+        #expect(hello == ByteBuffer(string: "hello"))
+        hello?.writeString("!")
+        #expect(hello == ByteBuffer(string: "hello!"))
+        #expect(buffer.getSlice(at: 100, length: 1) == nil)
+        #expect(buffer.getSlice(at: buffer.readerIndex, length: 7) == nil)
+    }
+
+    @Test("growth keeps the readable bytes; discardReadBytes reclaims space")
+    func growthAndDiscard() {
+        var buffer = ByteBuffer(capacity: 4)
+        for index in 0..<1000 { buffer.writeInteger(UInt16(index)) }
+        for index in 0..<500 { #expect(buffer.readInteger(as: UInt16.self) == UInt16(index)) }
+        let capacity = buffer.capacity
+        buffer.discardReadBytes()
+        #expect(buffer.readerIndex == 0)
+        #expect(buffer.readableBytes == 1000)
+        #expect(buffer.capacity == capacity)
+        #expect(buffer.readInteger(as: UInt16.self) == 500)
+    }
+
+    @Test("the bytes view scans in buffer positions")
+    func view() {
+        var buffer = ByteBuffer(string: "xxab\ncd")
+        buffer.moveReaderIndex(forwardBy: 2)
+        #expect(buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) == 4)
+        #expect(Array(buffer.readableBytesView) == Array("ab\ncd".utf8))
+        #expect(buffer.readableBytesView.count == 5)
+    }
+
+    @Test("clear reuses storage when nothing else holds it")
+    func clearReuse() {
+        var buffer = ByteBuffer(capacity: 64)
+        buffer.writeString("data")
+        let shared = buffer
+        buffer.clear()
+        #expect(buffer.readableBytes == 0)
+        #expect(shared == ByteBuffer(string: "data"))
+    }
+}

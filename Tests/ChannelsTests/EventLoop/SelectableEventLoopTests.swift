@@ -1,0 +1,123 @@
+import Channels
+import Testing
+import TestSupport
+
+/// Loop-confined record of what ran; checked after the loop drained.
+final class RunLog: @unchecked Sendable {
+    // SAFETY: appended to only on one loop; read by the test after a barrier on that loop.
+    var fired: [(deadline: Deadline, id: Int)] = []
+    var counts: [UInt8]
+    var wrongLoop = 0
+    init(taskCount: Int = 0) { self.counts = [UInt8](repeating: 0, count: taskCount) }
+}
+
+@Suite("Event loop tasks and timers")
+struct SelectableEventLoopTests {
+    @Test("10,000 timers with random delays, half cancelled: the rest fire in deadline order, the cancelled never")
+    func timersFireInDeadlineOrder() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let log = RunLog()
+        var generator = SplitMix64(seed: 42)
+        var kept: [Scheduled<Void>] = []
+        var cancelled: [Scheduled<Void>] = []
+        let start = Deadline.now()
+        for id in 0..<10_000 {
+            // At least 100 ms away, so every cancel reaches the loop before its deadline.
+            let deadline = start + .milliseconds(Int64.random(in: 100...400, using: &generator))
+            let task = loop.scheduleTask(deadline: deadline) { log.fired.append((deadline, id)) }
+            if Bool.random(using: &generator) {
+                task.cancel()
+                cancelled.append(task)
+            } else {
+                kept.append(task)
+            }
+        }
+        for task in kept { try await task.futureResult.get() }
+        for task in cancelled {
+            await #expect(throws: ChannelError.self) { try await task.futureResult.get() }
+        }
+        try await loop.submit {}.get()
+        #expect(log.fired.count == kept.count)
+        let deadlines = log.fired.map(\.deadline)
+        #expect(deadlines == deadlines.sorted(), "timers fired out of deadline order")
+        #expect(Set(log.fired.map(\.id)).count == kept.count)
+    }
+
+    @Test("a cancelled timer's future fails with ChannelError.cancelled")
+    func cancelledTimerFails() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let task = group.next().scheduleTask(in: .seconds(60)) { 1 }
+        task.cancel()
+        do {
+            _ = try await task.futureResult.get()
+            Issue.record("a cancelled task ran")
+        } catch let error as ChannelError {
+            #expect(error.code == .cancelled)
+        }
+    }
+
+    @Test("8 threads submit 1,000,000 tasks in total: each runs exactly once, on its loop")
+    func millionTasksFromEightThreads() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let total = 1_000_000
+        let logs = group.loops.map { _ in RunLog(taskCount: total) }
+        runOnThreads(count: 8) { thread in
+            for id in stride(from: thread, to: total, by: 8) {
+                let index = id % 2
+                let loop = group.loops[index]
+                let log = logs[index]
+                loop.execute {
+                    if !loop.inEventLoop { log.wrongLoop += 1 }
+                    log.counts[id] &+= 1
+                }
+            }
+        }
+        // Every task was queued before these barriers, and each loop runs its queue in order.
+        for loop in group.loops { try await loop.submit {}.get() }
+        var ranOnce = 0
+        for id in 0..<total {
+            let count = logs[id % 2].counts[id]
+            if count == 1 { ranOnce += 1 }
+        }
+        #expect(ranOnce == total)
+        #expect(logs.allSatisfy { $0.wrongLoop == 0 })
+        #expect(logs[0].counts.enumerated().allSatisfy { $0.offset % 2 == 0 || $0.element == 0 })
+    }
+
+    @Test("an event loop is a task executor: async code with its preference runs on its thread")
+    func taskExecutorPreference() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let onLoop = await withTaskExecutorPreference(loop) { () async -> Bool in
+            await Task.yield()
+            return loop.inEventLoop
+        }
+        #expect(onLoop)
+        let stillOnLoop = try await withTaskExecutorPreference(loop) { () async throws -> Bool in
+            try await loop.submit {}.get()
+            return loop.inEventLoop
+        }
+        #expect(stillOnLoop)
+    }
+
+    @Test("shutting down twice is harmless, and shutting down from a loop is refused")
+    func shutdownTwice() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        let loop = group.next()
+        let refused = try await loop.submit { () -> Bool in
+            do { try group.syncShutdownGracefully() } catch { return true }
+            return false
+        }.get()
+        #expect(refused)
+        try group.syncShutdownGracefully()
+        try group.syncShutdownGracefully()
+        try await group.shutdownGracefully()
+        // A dead loop still completes late work (on the caller's thread) instead of dropping it.
+        #expect(try await loop.submit { 7 }.get() == 7)
+    }
+}
