@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs the Debian packages the tests need when they are
+# missing (a fresh machine has no package lists, so `apt-get update` comes first).
+# Extra arguments go to `swift test`, e.g. `scripts/test.sh --sanitize=thread`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+needed=(libssl-dev pkg-config)
+missing=()
+for package in "${needed[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "installing: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -eq 0 ] && ! grep -qE "Test run with [1-9][0-9]* tests?" "$log"; then
+    echo "error: swift test ran no tests" >&2
+    exit 1
+fi
+exit "$status"
