@@ -100,9 +100,29 @@ extension ByteBuffer {
 extension ByteBuffer: Equatable, Hashable {
     /// Two buffers are equal when their readable bytes are.
     public static func == (lhs: ByteBuffer, rhs: ByteBuffer) -> Bool {
-        lhs.withUnsafeReadableBytes { left in
-            rhs.withUnsafeReadableBytes { right in left.elementsEqual(right) }
+        guard lhs.readableBytes == rhs.readableBytes else { return false }
+        return lhs.withUnsafeReadableBytes { left in
+            rhs.withUnsafeReadableBytes { right in Self.bytesEqual(left, right) }
         }
+    }
+
+    /// Compares eight bytes at a time (a byte-wise loop is several times slower).
+    private static func bytesEqual(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
+        let count = left.count
+        var index = 0
+        while index + 8 <= count {
+            if left.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                != right.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            {
+                return false
+            }
+            index += 8
+        }
+        while index < count {
+            if left[index] != right[index] { return false }
+            index += 1
+        }
+        return true
     }
 
     public func hash(into hasher: inout Hasher) {
