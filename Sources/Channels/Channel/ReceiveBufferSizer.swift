@@ -5,7 +5,7 @@
 /// Loop-confined.
 struct ReceiveBufferSizer {
     static let minimum = 1024
-    static let maximum = 256 * 1024
+    static let maximum = 64 * 1024
     private(set) var size = 4096
     private var smallReads = 0
 

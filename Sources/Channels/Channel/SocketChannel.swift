@@ -21,7 +21,10 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     private var allowHalfClosure = false
     private var inputClosed = false
     private var maxMessagesPerRead = 4
-    private var readBuffer = ByteBuffer()
+    /// One reusable buffer per read of a read burst: a handler that keeps the bytes of one
+    /// read until the burst ends (an echo writing them back) does not force an allocation
+    /// for the next read.
+    private var readBuffers: [ByteBuffer] = []
     private var sizer = ReceiveBufferSizer()
 
     // Writing
@@ -218,17 +221,12 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         var reads = 0
         var reachedEnd = false
         reading: while reads < self.maxMessagesPerRead, self.wantsRead {
-            // Reuse the buffer when the pipeline kept no reference to the last one.
             let size = self.sizer.size
-            if self.readBuffer.isUniquelyOwned(), self.readBuffer.capacity >= size {
-                self.readBuffer.clear()
-            } else {
-                self.readBuffer = ByteBuffer(capacity: size)
-            }
+            self.prepareReadBuffer(reads, size: size)
             var result = IOResult<Int>.wouldBlock
             do {
                 let fd = self.fd
-                try self.readBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { space in
+                try self.readBuffers[reads].writeWithUnsafeMutableBytes(minimumWritableBytes: size) { space in
                     result = try Posix.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: space.prefix(size)))
                     if case .processed(let count) = result { return count }
                     return 0
@@ -246,7 +244,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             case .processed(let count):
                 reads += 1
                 self.sizer.record(bytesRead: count)
-                self.pipeline.fireChannelRead(PipelineMessage(self.readBuffer))
+                self.pipeline.fireChannelRead(PipelineMessage(self.readBuffers[reads - 1]))
                 // A short read emptied the socket: skip the read that would say EAGAIN.
                 if count < size { break reading }
             }
@@ -257,6 +255,22 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             self.inputDidClose()
         }
         self.updateInterest()
+    }
+
+    /// Makes `readBuffers[index]` an empty buffer of at least `size` bytes, reusing the one
+    /// there when the pipeline kept no reference to it. A buffer far larger than reads now
+    /// need is given back, so a connection that once read a burst does not keep that memory.
+    private func prepareReadBuffer(_ index: Int, size: Int) {
+        if index == self.readBuffers.count {
+            self.readBuffers.append(ByteBuffer(capacity: size))
+            return
+        }
+        let capacity = self.readBuffers[index].capacity
+        if self.readBuffers[index].isUniquelyOwned(), capacity >= size, capacity <= 4 * size {
+            self.readBuffers[index].clear()
+        } else {
+            self.readBuffers[index] = ByteBuffer(capacity: size)
+        }
     }
 
     private func inputDidClose() {
