@@ -1,0 +1,71 @@
+import Channels
+import Testing
+import TestSupport
+
+@Suite("Bootstraps")
+struct BootstrapTests {
+    @Test("IPv6 loopback: server and client speak over ::1")
+    func ipv6() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(EchoHandler()) }
+            .bind(host: "::1", port: 0)
+        #expect(server.localAddress.isIPv6)
+        #expect(server.localAddress.description.hasPrefix("[::1]:"))
+        let done = group.loops[0].makePromise(of: [UInt8].self)
+        let client = try await ClientBootstrap(loop: group.loops[0])
+            .channelInitializer { try $0.pipeline.syncOperations.addHandler(ByteCollector(expected: 3, done: done)) }
+            .connect(host: "::1", port: server.localAddress.port).get()
+        try await client.writeAndFlush(ByteBuffer(string: "six")).get()
+        #expect(try await done.futureResult.get() == Array("six".utf8))
+        #expect(client.remoteAddress?.isIPv6 == true)
+        try await client.close().get()
+        try await server.close()
+    }
+
+    @Test("a host name is resolved, and each address is tried in turn")
+    func hostName() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let server = try await startEchoServer(group: group)
+        // "localhost" may resolve to ::1 first, where nothing listens: the next address wins.
+        let client = try await ClientBootstrap(group: group).connect(host: "localhost", port: server.localAddress.port).get()
+        #expect(client.isActive)
+        #expect(client.remoteAddress?.port == server.localAddress.port)
+        try await client.close().get()
+        try await server.close()
+    }
+
+    @Test("an unknown host name is a typed error")
+    func unknownHost() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        do {
+            _ = try await ClientBootstrap(group: group).connect(host: "no-such-host.invalid", port: 1).get()
+            Issue.record("connected to an invalid host")
+        } catch let error as ChannelError {
+            #expect(error.code == .unresolvableHost)
+        }
+    }
+
+    @Test("bad addresses are refused before any socket is made")
+    func badAddresses() {
+        #expect(throws: ChannelError.self) { try SocketAddress(ipAddress: "300.1.1.1", port: 1) }
+        #expect(throws: ChannelError.self) { try SocketAddress(ipAddress: "127.0.0.1", port: 70000) }
+        #expect((try? SocketAddress(ipAddress: "10.0.0.1", port: 80))?.description == "10.0.0.1:80")
+    }
+
+    @Test("an initializer that throws closes the channel and fails the connect")
+    func throwingInitializer() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let server = try await startEchoServer(group: group)
+        await #expect(throws: ExampleError.self) {
+            _ = try await ClientBootstrap(group: group)
+                .channelInitializer { _ in throw ExampleError() }
+                .connect(to: server.localAddress).get()
+        }
+        try await server.close()
+    }
+}
