@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// Thread-safe as a `Channel` (public operations hop to the loop); all state below is
 /// loop-confined. Create one through `ClientBootstrap` or `ServerBootstrap`.
-final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable {
+final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable {  // SAFETY: loop-confined state, below
     // SAFETY: every `var` is touched only on `loop`'s thread; cross-thread readers use the
     // atomics and the locked addresses.
     private enum State { case fresh, connecting, active, closed }

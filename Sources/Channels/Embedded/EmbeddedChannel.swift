@@ -14,7 +14,7 @@ import Synchronization
 /// #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(string: "a"))
 /// #expect(try channel.finish().isClean == false)   // "b" is still buffered
 /// ```
-public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable {
+public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable {  // SAFETY: single-thread test use, below
     // SAFETY: documented single-thread test use.
     public let embeddedEventLoop: EmbeddedEventLoop
     private var pipelineStorage: ChannelPipeline!  // SAFETY: assigned at the end of init, before self escapes

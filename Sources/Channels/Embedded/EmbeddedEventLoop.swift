@@ -12,7 +12,7 @@ import Synchronization
 /// let fired = loop.scheduleTask(in: .seconds(5)) { "done" }
 /// loop.advanceTime(by: .seconds(5))   // runs the timer
 /// ```
-public final class EmbeddedEventLoop: EventLoop, @unchecked Sendable {
+public final class EmbeddedEventLoop: EventLoop, @unchecked Sendable {  // SAFETY: single-thread test use, below
     // SAFETY: documented single-thread test use; no method is meant to be called concurrently.
     private var tasks = Deque<SelectableEventLoop.Task>()
     private var timers = TimerQueue()

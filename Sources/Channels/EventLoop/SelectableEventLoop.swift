@@ -175,6 +175,7 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {
         self.execute { [self] in
             guard !self.shuttingDown else { return }
             self.shuttingDown = true
+            self.selector.refusesRegistrations = true
             for owner in self.selector.owners {
                 owner.closeForShutdown()
             }

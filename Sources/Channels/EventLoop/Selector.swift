@@ -27,6 +27,9 @@ final class Selector {
     private var registrations: [Registration?] = []
     private var nextID: UInt32 = 1
     private(set) var registeredCount = 0
+    /// Set when the loop starts shutting down: nothing new may register, so the loop can
+    /// finish once the channels it closed are gone.
+    var refusesRegistrations = false
 
     init() throws {
         self.epollFD = try Epoll.create()
@@ -42,6 +45,9 @@ final class Selector {
     private static let wakeupData = UInt64.max
 
     func register(_ owner: any Selectable, fd: Int32, interest: IOEvents) throws {
+        guard !self.refusesRegistrations else {
+            throw ChannelError(.eventLoopShutdown, "the event loop is shutting down")
+        }
         let id = self.nextID
         self.nextID = self.nextID == UInt32.max ? 1 : self.nextID + 1
         try Epoll.add(self.epollFD, fd: fd, events: interest, userData: UInt64(id) << 32 | UInt64(UInt32(fd)))

@@ -14,7 +14,7 @@
 /// ```swift
 /// try channel.pipeline.syncOperations.addHandlers([LineDecoder(), MyHandler()])
 /// ```
-public final class ChannelPipeline: @unchecked Sendable {
+public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confined list, below
     // SAFETY: the linked list of contexts and every mutable field are touched only on
     // `eventLoop`; the public thread-safe methods hop there first.
     unowned let core: any ChannelCore

@@ -17,7 +17,7 @@ public final class Lock: @unchecked Sendable {
         pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
         let rc = pthread_mutex_init(self.mutex, &attributes)
         pthread_mutexattr_destroy(&attributes)
-        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
+        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")  // SAFETY: only ENOMEM, not recoverable
     }
 
     deinit {

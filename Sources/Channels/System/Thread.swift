@@ -4,7 +4,7 @@ import Glibc
 /// A joinable OS thread, as the event loops need: one long-lived thread each.
 ///
 /// Thread-safe: `join` may be called from any thread, once.
-final class OSThread: @unchecked Sendable {
+final class OSThread: @unchecked Sendable {  // SAFETY: write-once handle, below
     // SAFETY: `handle` is written once in `init` before the object is shared, then only read.
     private var handle = pthread_t()
 
@@ -17,8 +17,9 @@ final class OSThread: @unchecked Sendable {
     init(name: String, body: @escaping @Sendable () -> Void) {
         let start = Unmanaged.passRetained(Start(body: body)).toOpaque()
         let rc = pthread_create(&self.handle, nil, { argument in
+            guard let argument else { return nil }
             // SAFETY: the argument is the retained Start made just above, released here once.
-            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+            let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
             start.body()
             return nil
         }, start)
