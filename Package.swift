@@ -47,7 +47,11 @@ let package = Package(
         ),
 
         // MARK: Protocols
-        .target(name: "Codecs", dependencies: ["Channels"], swiftSettings: swiftSettings),
+        .target(
+            name: "Codecs",
+            dependencies: ["Channels", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Pooling
         .target(name: "Pool", dependencies: ["Codecs", "Channels"], swiftSettings: swiftSettings),
@@ -63,7 +67,8 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["Channels"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Channels", "Codecs"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

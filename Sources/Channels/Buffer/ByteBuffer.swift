@@ -31,7 +31,8 @@ public struct ByteBuffer: Sendable {
 
     /// An empty buffer with room for `capacity` bytes.
     public init(capacity: Int) {
-        self.storage = Storage.allocate(capacity: max(capacity, 0))
+        // Empty buffers share one storage, so making one (a placeholder, a reset) is free.
+        self.storage = capacity > 0 ? Storage.allocate(capacity: capacity) : Storage.empty
         self.base = 0
         self.limit = self.storage.capacity
         self.readerIndex = 0
@@ -197,6 +198,10 @@ extension ByteBuffer {
             self.capacity = capacity
             self.bytes = .allocate(byteCount: max(capacity, 1), alignment: 16)
         }
+
+        /// The shared storage of every buffer created empty; the first write replaces it.
+        @usableFromInline
+        static let empty = Storage(capacity: 0)
 
         @usableFromInline
         static func allocate(capacity: Int) -> Storage {

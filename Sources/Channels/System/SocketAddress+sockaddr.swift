@@ -19,7 +19,7 @@ extension SocketAddress {
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, ipAddress, &v6) == 1 {
-            let words = withUnsafeBytes(of: &v6) { ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
+            let words = withUnsafeBytes(of: &v6) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
             self.init(host: .v6(words.0, words.1, scopeID: 0), port: port)
             return
         }
@@ -83,13 +83,13 @@ extension SocketAddress {
         switch Int32(storage.pointee.ss_family) {
         case AF_INET:
             // SAFETY: the family says the storage holds a sockaddr_in.
-            let address = UnsafeRawPointer(storage).load(as: sockaddr_in.self)
+            let address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in.self)
             self.init(host: .v4(address.sin_addr.s_addr), port: Int(UInt16(bigEndian: address.sin_port)))
         case AF_INET6:
             // SAFETY: the family says the storage holds a sockaddr_in6.
-            var address = UnsafeRawPointer(storage).load(as: sockaddr_in6.self)
+            var address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in6.self)
             let words = withUnsafeBytes(of: &address.sin6_addr) {
-                ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
+                ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             }
             self.init(
                 host: .v6(words.0, words.1, scopeID: address.sin6_scope_id),

@@ -1,0 +1,202 @@
+public import Channels
+
+// The everyday commands, in the meta protocol where it is equivalent.
+extension MemcacheConnection {
+    /// The value stored under `key`, or nil on a miss.
+    public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
+        try await self.getItem(key)?.value
+    }
+
+    /// The value, client flags and CAS of `key`, or nil on a miss.
+    public func getItem(_ key: MemcacheKey) async throws -> MemcacheItem? {
+        let response = try await self.send(.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS])))
+        return try Self.item(from: response, key: key)
+    }
+
+    /// Gets `key` and sets its TTL (`gat` semantics).
+    public func getAndTouch(_ key: MemcacheKey, ttl: Int) async throws -> MemcacheItem? {
+        let response = try await self.send(.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS, .ttl(ttl)])))
+        return try Self.item(from: response, key: key)
+    }
+
+    /// The values of every key that is present, in one round trip.
+    public func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer] {
+        guard !keys.isEmpty else { return [:] }
+        if keys.allSatisfy({ !$0.isBinary }) {
+            // One text multi-get: the server answers it in one batch.
+            let response = try await self.send(.get(keys: keys, withCAS: false))
+            let byBytes = Dictionary(keys.map { ($0.bytes, $0) }, uniquingKeysWith: { first, _ in first })
+            switch response {
+            case .end: return [:]
+            case .values(let items):
+                var found: [MemcacheKey: ByteBuffer] = [:]
+                for item in items { if let key = byBytes[item.key] { found[key] = item.value } }
+                return found
+            default: throw Self.unexpected(response, for: "get")
+            }
+        }
+        // Binary keys: quiet meta gets closed by mn; hits come back with their key.
+        let collected = LockedValue<[MemcacheResponse]>([])
+        let batch = keys.map { MemcacheMetaRequest.get($0, flags: [.returnValue, .returnKey]) }
+        _ = try await self.sendRaw(.metaBatch(batch)) { response in collected.withLock { $0.append(response) } }
+        var found: [MemcacheKey: ByteBuffer] = [:]
+        let byBytes = Dictionary(keys.map { ($0.bytes, $0) }, uniquingKeysWith: { first, _ in first })
+        for response in collected.withLock({ $0 }) {
+            switch response {
+            case .meta(let meta) where meta.status == .value:
+                if let bytes = meta.key, let key = byBytes[bytes], let value = meta.value { found[key] = value }
+            case .error(let error): throw error
+            default: throw Self.unexpected(response, for: "mg")
+            }
+        }
+        return found
+    }
+
+    /// Stores `value` under `key`.
+    public func set(_ key: MemcacheKey, to value: ByteBuffer, flags: UInt32 = 0, ttl: Int = 0) async throws {
+        _ = try await self.store(key, value, mode: "S", flags: flags, ttl: ttl, extra: [])
+    }
+
+    /// Stores only if `key` is absent. Returns whether it was stored.
+    public func add(_ key: MemcacheKey, value: ByteBuffer, flags: UInt32 = 0, ttl: Int = 0) async throws -> Bool {
+        try await self.store(key, value, mode: "E", flags: flags, ttl: ttl, extra: []) == .headerOnly
+    }
+
+    /// Stores only if `key` is present. Returns whether it was stored.
+    public func replace(_ key: MemcacheKey, value: ByteBuffer, flags: UInt32 = 0, ttl: Int = 0) async throws -> Bool {
+        try await self.store(key, value, mode: "R", flags: flags, ttl: ttl, extra: []) == .headerOnly
+    }
+
+    /// Appends to an existing value. Returns whether the key was present.
+    public func append(_ key: MemcacheKey, _ value: ByteBuffer) async throws -> Bool {
+        try await self.store(key, value, mode: "A", flags: nil, ttl: nil, extra: []) == .headerOnly
+    }
+
+    /// Prepends to an existing value. Returns whether the key was present.
+    public func prepend(_ key: MemcacheKey, _ value: ByteBuffer) async throws -> Bool {
+        try await self.store(key, value, mode: "P", flags: nil, ttl: nil, extra: []) == .headerOnly
+    }
+
+    /// The outcome of a compare-and-swap.
+    public enum CASResult: Sendable, Equatable {
+        case stored
+        /// Someone changed the item since `cas` was read.
+        case exists
+        case notFound
+    }
+
+    /// Stores only if the item's CAS value is still `cas`.
+    public func compareAndSwap(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> CASResult {
+        switch try await self.store(key, value, mode: "S", flags: flags, ttl: ttl, extra: [.compareCAS(cas)]) {
+        case .headerOnly: return .stored
+        case .exists: return .exists
+        default: return .notFound
+        }
+    }
+
+    /// Deletes `key`. Returns whether it was present.
+    public func delete(_ key: MemcacheKey) async throws -> Bool {
+        let response = try await self.send(.meta(.delete(key)))
+        switch response {
+        case .meta(let meta) where meta.status == .headerOnly: return true
+        case .meta(let meta) where meta.status == .notFound: return false
+        default: throw Self.unexpected(response, for: "md")
+        }
+    }
+
+    /// Adds `delta`; returns the new value, or nil when `key` is absent.
+    /// - Throws: `MemcacheError.clientError` when the value is not a number.
+    public func increment(_ key: MemcacheKey, by delta: UInt64 = 1) async throws -> UInt64? {
+        try await self.arithmetic(key, delta: delta, mode: "I")
+    }
+
+    /// Subtracts `delta` (stopping at 0); returns the new value, or nil when `key` is absent.
+    public func decrement(_ key: MemcacheKey, by delta: UInt64 = 1) async throws -> UInt64? {
+        try await self.arithmetic(key, delta: delta, mode: "D")
+    }
+
+    /// Sets a new TTL. Returns whether `key` was present.
+    public func touch(_ key: MemcacheKey, ttl: Int) async throws -> Bool {
+        let response = try await self.send(.meta(.get(key, flags: [.ttl(ttl)])))
+        switch response {
+        case .meta(let meta) where meta.status == .headerOnly: return true
+        case .meta(let meta) where meta.status == .miss: return false
+        default: throw Self.unexpected(response, for: "mg")
+        }
+    }
+
+    /// Invalidates every item, now or after `delay` seconds.
+    public func flushAll(delay: Int? = nil) async throws {
+        try Self.expect(.ok, try await self.send(.flushAll(delay: delay, noreply: false)), for: "flush_all")
+    }
+
+    /// The server's version string.
+    public func version() async throws -> String {
+        let response = try await self.send(.version)
+        guard case .version(let version) = response else { throw Self.unexpected(response, for: "version") }
+        return version
+    }
+
+    /// The server's statistics (`stats`, or `stats <argument>`), name to value.
+    public func stats(_ argument: String? = nil) async throws -> [String: String] {
+        let response = try await self.send(.stats(argument: argument))
+        switch response {
+        case .end: return [:]
+        case .stats(let lines): return Dictionary(lines.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+        default: throw Self.unexpected(response, for: "stats")
+        }
+    }
+
+    /// Sets the server's logging verbosity.
+    public func verbosity(_ level: Int) async throws {
+        try Self.expect(.ok, try await self.send(.verbosity(level: level, noreply: false)), for: "verbosity")
+    }
+
+    // MARK: Helpers
+
+    private func store(
+        _ key: MemcacheKey, _ value: ByteBuffer, mode: Character, flags: UInt32?, ttl: Int?, extra: [MemcacheMetaFlag]
+    ) async throws -> MemcacheMetaResponse.Status {
+        var metaFlags: [MemcacheMetaFlag] = [.mode(mode)]
+        if let flags, flags != 0 { metaFlags.append(.clientFlags(flags)) }
+        if let ttl, ttl != 0 { metaFlags.append(.ttl(ttl)) }
+        metaFlags += extra
+        let response = try await self.send(.meta(.set(key, value: value, flags: metaFlags)))
+        guard case .meta(let meta) = response, [.headerOnly, .notStored, .exists, .notFound].contains(meta.status) else {
+            throw Self.unexpected(response, for: "ms")
+        }
+        return meta.status
+    }
+
+    private func arithmetic(_ key: MemcacheKey, delta: UInt64, mode: Character) async throws -> UInt64? {
+        let response = try await self.send(.meta(.arithmetic(key, flags: [.mode(mode), .delta(delta), .returnValue])))
+        switch response {
+        case .meta(let meta) where meta.status == .value:
+            guard let text = meta.value?.getString(at: meta.value?.readerIndex ?? 0, length: meta.value?.readableBytes ?? 0),
+                let number = UInt64(text.split(separator: " ").first ?? "")
+            else { throw Self.unexpected(response, for: "ma") }
+            return number
+        case .meta(let meta) where meta.status == .notFound: return nil
+        default: throw Self.unexpected(response, for: "ma")
+        }
+    }
+
+    private static func item(from response: MemcacheResponse, key: MemcacheKey) throws -> MemcacheItem? {
+        switch response {
+        case .meta(let meta) where meta.status == .value:
+            return MemcacheItem(key: key.bytes, flags: meta.clientFlags ?? 0, cas: meta.cas, value: meta.value ?? ByteBuffer())
+        case .meta(let meta) where meta.status == .miss:
+            return nil
+        default:
+            throw Self.unexpected(response, for: "mg")
+        }
+    }
+
+    private static func expect(_ expected: MemcacheResponse, _ response: MemcacheResponse, for command: String) throws {
+        guard response == expected else { throw Self.unexpected(response, for: command) }
+    }
+
+    static func unexpected(_ response: MemcacheResponse, for command: String) -> MemcacheError {
+        MemcacheError(.unexpectedResponse, "\(command) got \(response)")
+    }
+}

@@ -1,0 +1,87 @@
+public import Channels
+
+/// A memcache client over one connection: async calls, pipelined (many may be in flight).
+///
+/// Thread-safe. Uses the meta protocol wherever it is equivalent (memcached answers
+/// pipelined `mg` in batches, text `get` with one write per request), the text protocol for
+/// multi-key gets and administrative commands. Server error replies throw `MemcacheError`
+/// for that call only; a broken connection fails every call in flight with
+/// `RequestResponseError.channelClosedBeforeResponse`.
+///
+/// ```swift
+/// let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: 11211, group: group)
+/// try await memcache.set("greeting", to: ByteBuffer(string: "hello"), ttl: 60)
+/// let value = try await memcache.get("greeting")   // ByteBuffer("hello")
+/// ```
+public final class MemcacheConnection: Sendable {
+    /// The underlying channel (its pipeline ends in the memcache codec and correlator).
+    public let channel: any Channel
+
+    /// Wraps a channel whose pipeline was set up with `addHandlers(to:)`.
+    public init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Connects and sets up the pipeline.
+    public static func connect(
+        host: String,
+        port: Int,
+        group: EventLoopGroup,
+        connectTimeout: TimeAmount = .seconds(10)
+    ) async throws -> MemcacheConnection {
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(connectTimeout)
+            .channelInitializer { channel in try MemcacheConnection.addHandlers(to: channel) }
+            .connect(host: host, port: port).get()
+        return MemcacheConnection(channel: channel)
+    }
+
+    /// Adds the memcache client handlers (decoder, encoder, correlator) to a channel's
+    /// pipeline. Call on the channel's loop, after any TLS handler.
+    public static func addHandlers(
+        to channel: any Channel,
+        maximumValueLength: Int = 64 << 20
+    ) throws {
+        try channel.pipeline.syncOperations.addHandlers(
+            ByteToMessageHandler(
+                MemcacheResponseDecoder(maximumValueLength: maximumValueLength),
+                maximumBufferedBytes: maximumValueLength + 64 * 1024),
+            MessageToByteHandler(MemcacheRequestEncoder()),
+            RequestResponseHandler<MemcacheRequest, MemcacheResponse>(isTerminator: { response in
+                if case .meta(let meta) = response, meta.status == .noop { return true }
+                return false
+            })
+        )
+    }
+
+    /// Sends `request` and waits for its response. Server error replies throw.
+    public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
+        let response = try await self.sendRaw(request, onPartial: nil)
+        if case .error(let error) = response { throw error }
+        return response
+    }
+
+    func sendRaw(_ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?) async throws -> MemcacheResponse {
+        let promise = self.channel.eventLoop.makePromise(of: MemcacheResponse.self)
+        let expectation: ResponseExpectation
+        if case .metaBatch = request {
+            expectation = .untilTerminator
+        } else {
+            expectation = request.expectsNoReply ? .none : .one
+        }
+        let correlated = CorrelatedRequest(request, promise: promise, expectation: expectation, onPartial: onPartial)
+        let written = self.channel.writeAndFlush(correlated)
+        if expectation == .none {
+            try await written.get()  // no reply will come: done once the bytes are out
+            return .ok
+        }
+        written.whenFailure { promise.fail($0) }
+        return try await promise.futureResult.get()
+    }
+
+    public func close() async throws {
+        try await self.channel.close().get()
+    }
+}
+
+extension ResponseExpectation: Equatable {}

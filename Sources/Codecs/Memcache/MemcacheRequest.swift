@@ -1,0 +1,116 @@
+public import Channels
+
+/// A request to a memcache server, text or meta protocol.
+///
+/// Thread-safe (a value). Keys are `MemcacheKey`s, validated at construction, and values are
+/// bytes. `MemcacheRequestEncoder` writes it; `MemcacheRequestDecoder` reads it on a server.
+///
+/// ```swift
+/// let request = MemcacheRequest.meta(.get(try MemcacheKey("k"), flags: [.returnValue, .returnFlags]))
+/// ```
+public enum MemcacheRequest: Sendable, Equatable {
+    /// `get`/`gets` (with CAS) of one or more keys.
+    case get(keys: [MemcacheKey], withCAS: Bool)
+    /// `gat`/`gats`: get and set a new TTL.
+    case getAndTouch(ttl: Int, keys: [MemcacheKey], withCAS: Bool)
+    /// `set`, `add`, `replace`, `append`, `prepend` or `cas`.
+    case store(MemcacheStore)
+    case delete(key: MemcacheKey, noreply: Bool)
+    /// `incr`/`decr`.
+    case arithmetic(key: MemcacheKey, delta: UInt64, increment: Bool, noreply: Bool)
+    case touch(key: MemcacheKey, ttl: Int, noreply: Bool)
+    /// `flush_all [delay]`.
+    case flushAll(delay: Int?, noreply: Bool)
+    case version
+    case verbosity(level: Int, noreply: Bool)
+    /// `stats` or `stats <argument>`.
+    case stats(argument: String?)
+    /// A meta command.
+    case meta(MemcacheMetaRequest)
+    /// Several meta commands sent in quiet mode, closed by `mn`; the replies are those the
+    /// quiet mode keeps, then `MN`.
+    case metaBatch([MemcacheMetaRequest])
+
+    /// Whether the server sends no reply to this request.
+    public var expectsNoReply: Bool {
+        switch self {
+        case .store(let store): return store.noreply
+        case .delete(_, let noreply), .arithmetic(_, _, _, let noreply), .touch(_, _, let noreply),
+            .flushAll(_, let noreply), .verbosity(_, let noreply):
+            return noreply
+        case .meta(let meta): return meta.isQuiet && meta.command != .noop
+        case .get, .getAndTouch, .version, .stats, .metaBatch: return false
+        }
+    }
+}
+
+/// A storage command.
+public struct MemcacheStore: Sendable, Equatable {
+    public enum Mode: Sendable, Equatable {
+        case set, add, replace, append, prepend
+        /// `cas`: store only if the item's CAS value is still this one.
+        case cas(UInt64)
+    }
+
+    public var mode: Mode
+    public var key: MemcacheKey
+    public var flags: UInt32
+    /// Seconds (up to 30 days) or a Unix time; 0: never expires.
+    public var ttl: Int
+    public var value: ByteBuffer
+    public var noreply: Bool
+
+    public init(mode: Mode, key: MemcacheKey, flags: UInt32 = 0, ttl: Int = 0, value: ByteBuffer, noreply: Bool = false) {
+        self.mode = mode
+        self.key = key
+        self.flags = flags
+        self.ttl = ttl
+        self.value = value
+        self.noreply = noreply
+    }
+}
+
+/// A meta command: `mg`, `ms`, `md`, `ma`, `mn` or `me`.
+public struct MemcacheMetaRequest: Sendable, Equatable {
+    public enum Command: String, Sendable, Equatable {
+        case get = "mg", set = "ms", delete = "md", arithmetic = "ma", noop = "mn", debug = "me"
+    }
+
+    public var command: Command
+    /// Absent only for `mn`.
+    public var key: MemcacheKey?
+    public var flags: [MemcacheMetaFlag]
+    /// The data block of `ms`.
+    public var value: ByteBuffer?
+
+    public init(command: Command, key: MemcacheKey?, flags: [MemcacheMetaFlag] = [], value: ByteBuffer? = nil) {
+        self.command = command
+        self.key = key
+        self.flags = flags
+        self.value = value
+    }
+
+    public static func get(_ key: MemcacheKey, flags: [MemcacheMetaFlag]) -> MemcacheMetaRequest {
+        MemcacheMetaRequest(command: .get, key: key, flags: flags)
+    }
+
+    public static func set(_ key: MemcacheKey, value: ByteBuffer, flags: [MemcacheMetaFlag] = []) -> MemcacheMetaRequest {
+        MemcacheMetaRequest(command: .set, key: key, flags: flags, value: value)
+    }
+
+    public static func delete(_ key: MemcacheKey, flags: [MemcacheMetaFlag] = []) -> MemcacheMetaRequest {
+        MemcacheMetaRequest(command: .delete, key: key, flags: flags)
+    }
+
+    public static func arithmetic(_ key: MemcacheKey, flags: [MemcacheMetaFlag]) -> MemcacheMetaRequest {
+        MemcacheMetaRequest(command: .arithmetic, key: key, flags: flags)
+    }
+
+    public static let noop = MemcacheMetaRequest(command: .noop, key: nil)
+
+    public static func debug(_ key: MemcacheKey) -> MemcacheMetaRequest {
+        MemcacheMetaRequest(command: .debug, key: key)
+    }
+
+    var isQuiet: Bool { self.flags.contains(.quiet) }
+}

@@ -1,0 +1,203 @@
+public import Channels
+
+/// Reads a server's replies, text and meta protocol, incrementally: bytes may arrive split
+/// anywhere. Values are slices of the input (no copy, never through String).
+///
+/// Thread-safe (a value); use each instance on one stream. Replies are recognised by their
+/// first word, so the decoder needs no knowledge of the requests. Bounded: a line longer
+/// than `maximumLineLength` or a value longer than `maximumValueLength` is a
+/// `MemcacheError` (`protocolViolation` / `valueTooLarge`) and the stream is abandoned; so is
+/// anything that is not a memcache reply (a bad length, a missing `\r\n`, a value longer
+/// than announced, garbage). Error replies (`ERROR`, `CLIENT_ERROR`, `SERVER_ERROR`) are
+/// not stream errors: they are returned as `.error` for the one request they answer.
+public struct MemcacheResponseDecoder: ByteToMessageDecoder {
+    public let maximumLineLength: Int
+    public let maximumValueLength: Int
+
+    private enum Collecting { case nothing, values, stats }
+    private var collecting = Collecting.nothing
+    private var items: [MemcacheItem] = []
+    private var stats: [MemcacheStat] = []
+
+    /// - Parameters:
+    ///   - maximumLineLength: the longest reply line (default 8 KiB; keys are at most 250 bytes).
+    ///   - maximumValueLength: the largest value accepted (default 64 MiB; memcached's own
+    ///     item limit is 1 MiB unless raised with `-I`).
+    public init(maximumLineLength: Int = 8192, maximumValueLength: Int = 64 << 20) {
+        self.maximumLineLength = maximumLineLength
+        self.maximumValueLength = maximumValueLength
+    }
+
+    public mutating func decode(buffer: inout ByteBuffer) throws -> MemcacheResponse? {
+        while true {
+            guard let newline = MemcacheParsing.lineEnd(in: buffer, limit: self.maximumLineLength + 2) else {
+                if buffer.readableBytes > self.maximumLineLength + 1 {
+                    throw MemcacheError(.protocolViolation, "no line end within \(self.maximumLineLength) bytes")
+                }
+                return nil
+            }
+            let start = buffer.readerIndex
+            guard newline > start, buffer.getByte(at: newline - 1) == UInt8(ascii: "\r") else {
+                throw MemcacheError(.protocolViolation, "a reply line must end with \\r\\n")
+            }
+            let line = buffer.getSlice(at: start, length: newline - 1 - start) ?? ByteBuffer()
+            let tokens = MemcacheParsing.tokens(line)
+            let afterLine = newline + 1
+            guard let word = tokens.first else {
+                throw MemcacheError(.protocolViolation, "an empty reply line")
+            }
+            switch Word(word) {
+            case .value:
+                guard self.collecting != .stats else { throw self.violation("VALUE among STAT lines", line) }
+                guard let item = try self.item(tokens, line: line, buffer: &buffer, after: afterLine) else { return nil }
+                self.items.append(item)
+                self.collecting = .values
+                continue
+            case .stat:
+                guard self.collecting != .values, tokens.count >= 2 else { throw self.violation("malformed STAT line", line) }
+                buffer.moveReaderIndex(to: afterLine)
+                let value = tokens.count > 2 ? tokens[2...].map(MemcacheParsing.text).joined(separator: " ") : ""
+                self.stats.append(MemcacheStat(name: MemcacheParsing.text(tokens[1]), value: value))
+                self.collecting = .stats
+                continue
+            case .end:
+                buffer.moveReaderIndex(to: afterLine)
+                return self.finishCollection()
+            case .metaValue:
+                guard self.collecting == .nothing else { throw self.violation("meta reply inside a multi-line reply", line) }
+                return try self.metaValue(tokens, line: line, buffer: &buffer, after: afterLine)
+            default:
+                break
+            }
+            if self.collecting != .nothing, !Word(word).isError {
+                throw self.violation("expected VALUE, STAT or END", line)
+            }
+            buffer.moveReaderIndex(to: afterLine)
+            self.collecting = .nothing
+            self.items = []
+            self.stats = []
+            return try self.singleLine(Word(word), tokens: tokens, line: line)
+        }
+    }
+
+    private mutating func finishCollection() -> MemcacheResponse {
+        defer {
+            self.collecting = .nothing
+            self.items = []
+            self.stats = []
+        }
+        switch self.collecting {
+        case .nothing: return .end
+        case .values: return .values(self.items)
+        case .stats: return .stats(self.stats)
+        }
+    }
+
+    /// `VALUE <key> <flags> <bytes> [<cas>]` and its data block; nil until all has arrived.
+    private func item(_ tokens: [ArraySlice<UInt8>], line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws -> MemcacheItem? {
+        guard tokens.count == 4 || tokens.count == 5,
+            let flags = MemcacheParsing.unsigned(tokens[2]), flags <= UInt64(UInt32.max),
+            let length = MemcacheParsing.unsigned(tokens[3])
+        else { throw self.violation("malformed VALUE line", line) }
+        let cas = tokens.count == 5 ? MemcacheParsing.unsigned(tokens[4]) : nil
+        if tokens.count == 5, cas == nil { throw self.violation("malformed CAS in VALUE line", line) }
+        guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else { return nil }
+        return MemcacheItem(key: Array(tokens[1]), flags: UInt32(flags), cas: cas, value: value)
+    }
+
+    /// `VA <size> <flags>*` and its data block.
+    private func metaValue(_ tokens: [ArraySlice<UInt8>], line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws -> MemcacheResponse? {
+        guard tokens.count >= 2, let length = MemcacheParsing.unsigned(tokens[1]) else {
+            throw self.violation("malformed VA line", line)
+        }
+        guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else { return nil }
+        return .meta(MemcacheMetaResponse(status: .value, flags: MemcacheParsing.metaFlags(tokens[2...]), value: value))
+    }
+
+    /// The `length` bytes after the line plus their `\r\n`: consumed and returned as a slice,
+    /// or nil (nothing consumed) until they have all arrived.
+    private func dataBlock(length: UInt64, buffer: inout ByteBuffer, after: Int) throws -> ByteBuffer? {
+        guard length <= UInt64(self.maximumValueLength) else {
+            throw MemcacheError(.valueTooLarge, "a \(length)-byte value exceeds the maximum of \(self.maximumValueLength)")
+        }
+        let size = Int(length)
+        guard buffer.writerIndex - after >= size + 2 else { return nil }
+        guard buffer.getByte(at: after + size) == UInt8(ascii: "\r"), buffer.getByte(at: after + size + 1) == UInt8(ascii: "\n") else {
+            throw MemcacheError(.protocolViolation, "a data block is longer than the \(size) bytes announced")
+        }
+        let value = buffer.getSlice(at: after, length: size)
+        buffer.moveReaderIndex(to: after + size + 2)
+        return value
+    }
+
+    private func singleLine(_ word: Word, tokens: [ArraySlice<UInt8>], line: ByteBuffer) throws -> MemcacheResponse {
+        func rest() -> String {
+            let text = line.getString(at: line.readerIndex, length: line.readableBytes) ?? ""
+            return text.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        }
+        switch word {
+        case .stored: return .stored
+        case .notStored: return .notStored
+        case .exists: return .exists
+        case .notFound: return .notFound
+        case .deleted: return .deleted
+        case .touched: return .touched
+        case .ok: return .ok
+        case .version: return .version(rest())
+        case .error: return .error(MemcacheError(.unknownCommand, tokens.count > 1 ? rest() : "the server does not know the command"))
+        case .clientError: return .error(MemcacheError(.clientError, rest()))
+        case .serverError: return .error(MemcacheError(.serverError, rest()))
+        case .meta(let status):
+            return .meta(MemcacheMetaResponse(status: status, flags: MemcacheParsing.metaFlags(tokens[1...])))
+        case .number:
+            guard tokens.count == 1, let value = MemcacheParsing.unsigned(tokens[0]) else {
+                throw self.violation("malformed number", line)
+            }
+            return .number(value)
+        case .value, .stat, .end, .metaValue, .unknown:
+            throw self.violation("unknown reply", line)
+        }
+    }
+
+    private func violation(_ what: String, _ line: ByteBuffer) -> MemcacheError {
+        MemcacheError(.protocolViolation, "\(what): \(line)")
+    }
+
+    /// The first word of a reply line.
+    private enum Word: Equatable {
+        case value, stat, end, stored, notStored, exists, notFound, deleted, touched, ok, version
+        case error, clientError, serverError, number, metaValue
+        case meta(MemcacheMetaResponse.Status)
+        case unknown
+
+        init(_ token: ArraySlice<UInt8>) {
+            switch String(decoding: token, as: UTF8.self) {
+            case "VALUE": self = .value
+            case "STAT": self = .stat
+            case "END": self = .end
+            case "STORED": self = .stored
+            case "NOT_STORED": self = .notStored
+            case "EXISTS": self = .exists
+            case "NOT_FOUND": self = .notFound
+            case "DELETED": self = .deleted
+            case "TOUCHED": self = .touched
+            case "OK": self = .ok
+            case "VERSION": self = .version
+            case "ERROR": self = .error
+            case "CLIENT_ERROR": self = .clientError
+            case "SERVER_ERROR": self = .serverError
+            case "VA": self = .metaValue
+            case let other:
+                if let status = MemcacheMetaResponse.Status(rawValue: other), status != .value {
+                    self = .meta(status)
+                } else if MemcacheParsing.unsigned(token) != nil {
+                    self = .number
+                } else {
+                    self = .unknown
+                }
+            }
+        }
+
+        var isError: Bool { self == .error || self == .clientError || self == .serverError }
+    }
+}

@@ -1,0 +1,132 @@
+public import Channels
+import DequeModule
+
+/// How many responses a request gets.
+public enum ResponseExpectation: Sendable {
+    /// None (a fire-and-forget request): its promise completes once it is written.
+    case none
+    /// Exactly one.
+    case one
+    /// Any number of partial responses, then a terminating one (see `isTerminator`).
+    case untilTerminator
+}
+
+/// A request travelling through `RequestResponseHandler`, with where its response goes.
+public struct CorrelatedRequest<Request: Sendable, Response: Sendable>: Sendable {
+    public var request: Request
+    public var promise: EventLoopPromise<Response>?
+    public var expectation: ResponseExpectation
+    /// For `.untilTerminator`: receives each response before the terminating one (on the loop).
+    public var onPartial: (@Sendable (Response) -> Void)?
+
+    public init(
+        _ request: Request,
+        promise: EventLoopPromise<Response>?,
+        expectation: ResponseExpectation = .one,
+        onPartial: (@Sendable (Response) -> Void)? = nil
+    ) {
+        self.request = request
+        self.promise = promise
+        self.expectation = expectation
+        self.onPartial = onPartial
+    }
+}
+
+/// Pairs responses with requests in order, so many requests can be in flight on one
+/// connection (pipelining), and fails every outstanding request when the connection dies.
+///
+/// Loop-confined. Write `CorrelatedRequest`s into the pipeline; the handler passes the bare
+/// request on and completes its promise with the matching response. A response with no
+/// request waiting, or a decoding error, fails every outstanding request and closes the
+/// channel; so does the channel closing. `isClean` tells whether nothing is outstanding (a
+/// pool checks it before reusing the connection).
+///
+/// ```swift
+/// let handler = RequestResponseHandler<MemcacheRequest, MemcacheResponse>()
+/// let promise = channel.eventLoop.makePromise(of: MemcacheResponse.self)
+/// channel.writeAndFlush(CorrelatedRequest(.version, promise: promise))
+/// ```
+public final class RequestResponseHandler<Request: Sendable, Response: Sendable>: ChannelDuplexHandler {
+    public typealias InboundIn = Response
+    public typealias InboundOut = Never
+    public typealias OutboundIn = CorrelatedRequest<Request, Response>
+    public typealias OutboundOut = Request
+
+    private var outstanding = Deque<CorrelatedRequest<Request, Response>>()
+    private let isTerminator: (Response) -> Bool
+    private var closed = false
+
+    /// - Parameter isTerminator: for `.untilTerminator` requests, which response ends them.
+    public init(isTerminator: @escaping (Response) -> Bool = { _ in true }) {
+        self.isTerminator = isTerminator
+    }
+
+    /// Whether no request is waiting for a response.
+    public var isClean: Bool { self.outstanding.isEmpty }
+    /// How many requests wait for a response.
+    public var outstandingCount: Int { self.outstanding.count }
+
+    public func write(context: ChannelHandlerContext, data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        let correlated = self.unwrapOutboundIn(data)
+        guard !self.closed else {
+            let error = RequestResponseError(.channelClosedBeforeResponse, "the connection is closed")
+            correlated.promise?.fail(error)
+            promise?.fail(error)
+            return
+        }
+        switch correlated.expectation {
+        case .none:
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { result in
+                promise?.completeWith(result)
+                if case .failure(let error) = result { correlated.promise?.fail(error) }
+            }
+            context.write(self.wrapOutboundOut(correlated.request), promise: written)
+        case .one, .untilTerminator:
+            self.outstanding.append(correlated)
+            context.write(self.wrapOutboundOut(correlated.request), promise: promise)
+        }
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        let response = self.unwrapInboundIn(data)
+        guard let first = self.outstanding.first else {
+            self.failAll(RequestResponseError(.unexpectedResponse, "a response arrived with no request waiting"), context: context)
+            return
+        }
+        if case .untilTerminator = first.expectation, !self.isTerminator(response) {
+            first.onPartial?(response)
+            return
+        }
+        self.outstanding.removeFirst()
+        first.promise?.succeed(response)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.failAll(
+            RequestResponseError(.channelClosedBeforeResponse, "the connection failed", cause: error), context: context)
+        context.fireErrorCaught(error)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.closed = true
+        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the connection closed"))
+        context.fireChannelInactive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the correlator was removed"))
+    }
+
+    private func failAll(_ error: RequestResponseError, context: ChannelHandlerContext) {
+        self.closed = true
+        self.failPending(error)
+        context.close(promise: nil)
+    }
+
+    private func failPending(_ error: any Error) {
+        let pending = self.outstanding
+        self.outstanding.removeAll()
+        for request in pending { request.promise?.fail(error) }
+    }
+}

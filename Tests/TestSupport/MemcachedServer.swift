@@ -1,0 +1,84 @@
+public import Channels
+import Foundation
+import Glibc
+
+/// A real `memcached` (Debian's package) on 127.0.0.1 and a free port, for integration tests.
+/// Started in `init`, stopped by `stop()` or when released.
+public final class MemcachedServer: @unchecked Sendable {
+    // SAFETY: the process handle is only touched by init and stop, which tests call in order.
+    private let process: Process
+    public let port: Int
+    public let address: SocketAddress
+
+    /// The memcached binary, or nil when the package is not installed.
+    public static var binary: String? {
+        ["/usr/bin/memcached", "/usr/local/bin/memcached"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Starts memcached with `arguments` added (e.g. `["-I", "2m"]`), waiting until it accepts.
+    public init(arguments: [String] = [], group: EventLoopGroup) async throws {
+        guard let binary = Self.binary else { throw TestSupportError("memcached is not installed (scripts/test.sh installs it)") }
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        var all = ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2"] + arguments
+        if getuid() == 0 { all += ["-u", "root"] }
+        process.arguments = all
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        self.port = port
+        self.address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        try await waitUntilAccepting(port: port, group: group)
+    }
+
+    public func stop() {
+        if self.process.isRunning {
+            self.process.terminate()
+            self.process.waitUntilExit()
+        }
+    }
+
+    deinit { self.stop() }
+}
+
+/// An error of the test support code itself.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (the kernel picked it).
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    guard bound == 0 else { throw TestSupportError("cannot bind a free port: errno \(errno)") }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Waits (at most 10 s) until something accepts connections on 127.0.0.1:`port`.
+public func waitUntilAccepting(port: Int, group: EventLoopGroup) async throws {
+    let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+    let deadline = Deadline.now() + .seconds(10)
+    while true {
+        do {
+            let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(1)).connect(to: address).get()
+            try await channel.close().get()
+            return
+        } catch {
+            if Deadline.now() > deadline { throw TestSupportError("nothing accepts on port \(port) after 10 s: \(error)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
