@@ -65,8 +65,10 @@ public struct MemcacheKey: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension MemcacheKey: ExpressibleByStringLiteral {
-    /// A key from a literal in source code. A literal that is not a valid key is a
-    /// programmer error and traps; keys from data go through the throwing initializer.
+    /// A key from a literal in source code (`let key: MemcacheKey = "user:42"`). A literal that
+    /// is not a valid key is a programmer error and traps; keys from data go through the
+    /// throwing initializer. Note that `MemcacheKey("literal")` is literal syntax too: with
+    /// text that is not fixed in source, pass a `String` variable to get the throwing check.
     public init(stringLiteral value: String) {
         do {
             try self.init(value)

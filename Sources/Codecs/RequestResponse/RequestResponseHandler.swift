@@ -46,13 +46,14 @@ public struct CorrelatedRequest<Request: Sendable, Response: Sendable>: Sendable
 /// let promise = channel.eventLoop.makePromise(of: MemcacheResponse.self)
 /// channel.writeAndFlush(CorrelatedRequest(.version, promise: promise))
 /// ```
-public final class RequestResponseHandler<Request: Sendable, Response: Sendable>: ChannelDuplexHandler {
+public final class RequestResponseHandler<Request: Sendable, Response: Sendable>: ChannelDuplexHandler, @unchecked Sendable {  // SAFETY: loop-confined (whenFailure runs on the loop)
     public typealias InboundIn = Response
     public typealias InboundOut = Never
     public typealias OutboundIn = CorrelatedRequest<Request, Response>
     public typealias OutboundOut = Request
 
-    private var outstanding = Deque<CorrelatedRequest<Request, Response>>()
+    private var outstanding = Deque<(id: UInt64, request: CorrelatedRequest<Request, Response>)>()
+    private var nextID: UInt64 = 0
     private let isTerminator: (Response) -> Bool
     private var closed = false
 
@@ -83,14 +84,25 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
             }
             context.write(self.wrapOutboundOut(correlated.request), promise: written)
         case .one, .untilTerminator:
-            self.outstanding.append(correlated)
-            context.write(self.wrapOutboundOut(correlated.request), promise: promise)
+            self.nextID &+= 1
+            let id = self.nextID
+            self.outstanding.append((id, correlated))
+            // A request that never reaches the wire (its encoding failed) gets no response:
+            // take it out of the queue, or the next response would be matched to it.
+            let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenFailure { [self] error in
+                if let index = self.outstanding.lastIndex(where: { $0.id == id }) {
+                    self.outstanding.remove(at: index)
+                    correlated.promise?.fail(error)
+                }
+            }
+            context.write(self.wrapOutboundOut(correlated.request), promise: written)
         }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
         let response = self.unwrapInboundIn(data)
-        guard let first = self.outstanding.first else {
+        guard let first = self.outstanding.first?.request else {
             self.failAll(RequestResponseError(.unexpectedResponse, "a response arrived with no request waiting"), context: context)
             return
         }
@@ -103,9 +115,10 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Passed on first: closing tears the pipeline down behind us.
+        context.fireErrorCaught(error)
         self.failAll(
             RequestResponseError(.channelClosedBeforeResponse, "the connection failed", cause: error), context: context)
-        context.fireErrorCaught(error)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -127,6 +140,6 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     private func failPending(_ error: any Error) {
         let pending = self.outstanding
         self.outstanding.removeAll()
-        for request in pending { request.promise?.fail(error) }
+        for entry in pending { entry.request.promise?.fail(error) }
     }
 }

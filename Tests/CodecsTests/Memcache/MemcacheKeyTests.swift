@@ -5,9 +5,11 @@ import Testing
 struct MemcacheKeyTests {
     @Test("valid keys: 1 to 250 printable bytes")
     func valid() throws {
-        let short = try MemcacheKey("a")
-        let longest = try MemcacheKey(String(repeating: "k", count: 250))
-        let unicode = try MemcacheKey("user:42/ünïcode")
+        // Through variables: `MemcacheKey("literal")` is literal syntax, which does not throw.
+        let texts = ["a", String(repeating: "k", count: 250), "user:42/ünïcode"]
+        let short = try MemcacheKey(texts[0])
+        let longest = try MemcacheKey(texts[1])
+        let unicode = try MemcacheKey(texts[2])
         #expect(short.bytes == Array("a".utf8))
         #expect(longest.bytes.count == 250)
         #expect(!unicode.isBinary)
