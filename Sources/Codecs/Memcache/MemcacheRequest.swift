@@ -30,6 +30,8 @@ public enum MemcacheRequest: Sendable, Equatable {
     /// Several meta commands sent in quiet mode, closed by `mn`; the replies are those the
     /// quiet mode keeps, then `MN`.
     case metaBatch([MemcacheMetaRequest])
+    /// `quit`: the server closes the connection.
+    case quit
 
     /// Whether the server sends no reply to this request.
     public var expectsNoReply: Bool {
@@ -39,6 +41,7 @@ public enum MemcacheRequest: Sendable, Equatable {
             .flushAll(_, let noreply), .verbosity(_, let noreply):
             return noreply
         case .meta(let meta): return meta.isQuiet && meta.command != .noop
+        case .quit: return true
         case .get, .getAndTouch, .version, .stats, .metaBatch: return false
         }
     }

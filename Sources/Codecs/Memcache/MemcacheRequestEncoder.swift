@@ -52,6 +52,8 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
         case .metaBatch(let requests):
             for meta in requests { try self.meta(meta, forceQuiet: true, into: &buffer) }
             buffer.writeString("mn\r\n")
+        case .quit:
+            buffer.writeString("quit\r\n")
         }
     }
 
