@@ -28,6 +28,34 @@ extension ByteBuffer {
     mutating func writeCRLF() { self.writeInteger(UInt16(0x0d0a)) }
 }
 
+/// Walks the space-separated tokens of a line without allocating: each token is a slice
+/// of a contiguous view of the line.
+struct TokenCursor {
+    private let bytes: ByteBufferView
+    private var position: Int
+
+    init(_ line: ByteBuffer) {
+        self.bytes = line.readableBytesView
+        self.position = self.bytes.startIndex
+    }
+
+    /// The next token, or nil at the end of the line.
+    mutating func next() -> Slice<ByteBufferView>? {
+        let end = self.bytes.endIndex
+        while self.position < end, self.bytes[self.position] == UInt8(ascii: " ") { self.position += 1 }
+        guard self.position < end else { return nil }
+        let start = self.position
+        while self.position < end, self.bytes[self.position] != UInt8(ascii: " ") { self.position += 1 }
+        return self.bytes[start..<self.position]
+    }
+
+    /// What is left of the line after the tokens read so far, as a buffer slice.
+    func rest(of line: ByteBuffer) -> ByteBuffer {
+        let offset = self.position - self.bytes.startIndex
+        return line.getSlice(at: line.readerIndex + offset, length: line.readableBytes - offset) ?? ByteBuffer()
+    }
+}
+
 /// Line and token parsing over raw bytes.
 enum MemcacheParsing {
     /// The position of the `\n` ending the first line, scanning at most `limit` bytes.
@@ -52,7 +80,7 @@ enum MemcacheParsing {
     }
 
     /// A strict unsigned decimal; nil on anything else or on overflow.
-    static func unsigned(_ token: ArraySlice<UInt8>) -> UInt64? {
+    static func unsigned<Bytes: Collection<UInt8>>(_ token: Bytes) -> UInt64? {
         guard !token.isEmpty, token.count <= 20 else { return nil }
         var value: UInt64 = 0
         for byte in token {
@@ -66,7 +94,7 @@ enum MemcacheParsing {
     }
 
     /// A strict signed decimal (a leading `-` allowed).
-    static func signed(_ token: ArraySlice<UInt8>) -> Int? {
+    static func signed<Bytes: Collection<UInt8>>(_ token: Bytes) -> Int? {
         if token.first == UInt8(ascii: "-") {
             guard let magnitude = self.unsigned(token.dropFirst()), magnitude <= UInt64(Int.max) else { return nil }
             return -Int(magnitude)

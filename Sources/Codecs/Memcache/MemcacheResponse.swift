@@ -49,6 +49,9 @@ public struct MemcacheStat: Sendable, Equatable {
 }
 
 /// A meta reply: status, returned flags, and the value for `VA`.
+///
+/// The returned flags are kept as the bytes of the reply line and read on demand, so
+/// decoding a reply allocates nothing beyond its value.
 public struct MemcacheMetaResponse: Sendable, Equatable {
     public enum Status: String, Sendable, Equatable {
         /// Success without a value (`HD`).
@@ -67,36 +70,71 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
     }
 
     public var status: Status
-    /// The returned flags, in the order the server sent them (for `ME`: the key, then the
-    /// `name=value` pairs as tokens).
-    public var flags: [MemcacheMetaFlag]
+    /// The flag tokens as sent, separated by spaces (for `ME`: the key, then `name=value`s).
+    var flagBytes: ByteBuffer
     public var value: ByteBuffer?
 
     public init(status: Status, flags: [MemcacheMetaFlag] = [], value: ByteBuffer? = nil) {
+        var bytes = ByteBuffer()
+        for (index, flag) in flags.enumerated() {
+            if index > 0 { bytes.writeInteger(UInt8(ascii: " ")) }
+            bytes.writeInteger(flag.letter)
+            bytes.writeBytes(flag.token)
+        }
+        self.init(status: status, flagBytes: bytes, value: value)
+    }
+
+    init(status: Status, flagBytes: ByteBuffer, value: ByteBuffer?) {
         self.status = status
-        self.flags = flags
+        self.flagBytes = flagBytes
         self.value = value
+    }
+
+    /// The returned flags, in the order the server sent them.
+    public var flags: [MemcacheMetaFlag] {
+        var cursor = TokenCursor(self.flagBytes)
+        var flags: [MemcacheMetaFlag] = []
+        while let token = cursor.next() {
+            flags.append(MemcacheMetaFlag(rawLetter: token.first ?? 0, token: Array(token.dropFirst())))
+        }
+        return flags
     }
 
     /// The token of the first returned flag with `letter`, as text.
     public func token(_ letter: Character) -> String? {
-        guard let ascii = letter.asciiValue, let flag = self.flags.first(where: { $0.letter == ascii }) else { return nil }
-        return String(decoding: flag.token, as: UTF8.self)
+        self.rawToken(letter).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Whether a token-less flag (such as `W`, `X`, `Z`) was returned.
+    /// Whether a flag (such as `W`, `X`, `Z`) was returned.
     public func has(_ letter: Character) -> Bool {
-        guard let ascii = letter.asciiValue else { return false }
-        return self.flags.contains { $0.letter == ascii }
+        self.rawToken(letter) != nil
     }
 
-    public var cas: UInt64? { self.token("c").flatMap { UInt64($0) } }
-    public var clientFlags: UInt32? { self.token("f").flatMap { UInt32($0) } }
-    public var ttl: Int? { self.token("t").flatMap { Int($0) } }
+    private func rawToken(_ letter: Character) -> Slice<ByteBufferView>? {
+        guard let ascii = letter.asciiValue else { return nil }
+        var cursor = TokenCursor(self.flagBytes)
+        while let token = cursor.next() {
+            if token.first == ascii { return token.dropFirst() }
+        }
+        return nil
+    }
+
+    /// The number after `letter`, read in place.
+    private func number(_ letter: Character) -> UInt64? {
+        self.rawToken(letter).flatMap { MemcacheParsing.unsigned($0) }
+    }
+
+    public var cas: UInt64? { self.number("c") }
+    public var clientFlags: UInt32? { self.number("f").flatMap { UInt32(exactly: $0) } }
+    public var ttl: Int? { self.rawToken("t").flatMap { MemcacheParsing.signed($0) } }
     public var opaque: String? { self.token("O") }
     /// The returned key (`k`), decoded from base64 when the reply carries `b`.
     public var key: [UInt8]? {
-        guard let ascii = Character("k").asciiValue, let flag = self.flags.first(where: { $0.letter == ascii }) else { return nil }
-        return self.has("b") ? Base64.decode(flag.token) : flag.token
+        guard let token = self.rawToken("k") else { return nil }
+        return self.has("b") ? Base64.decode(Array(token)) : Array(token)
+    }
+
+    public static func == (lhs: MemcacheMetaResponse, rhs: MemcacheMetaResponse) -> Bool {
+        lhs.status == rhs.status && lhs.value == rhs.value && lhs.flags == rhs.flags
     }
 }

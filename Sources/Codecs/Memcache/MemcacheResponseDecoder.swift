@@ -41,12 +41,27 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
                 throw MemcacheError(.protocolViolation, "a reply line must end with \\r\\n")
             }
             let line = buffer.getSlice(at: start, length: newline - 1 - start) ?? ByteBuffer()
-            let tokens = MemcacheParsing.tokens(line)
             let afterLine = newline + 1
-            guard let word = tokens.first else {
+            var cursor = TokenCursor(line)
+            guard let first = cursor.next() else {
                 throw MemcacheError(.protocolViolation, "an empty reply line")
             }
-            switch Word(word) {
+            let word = Word(first)
+            // Meta replies, the hot path, are read in place: no token array, no flag array.
+            if case .meta(let status) = word, self.collecting == .nothing {
+                buffer.moveReaderIndex(to: afterLine)
+                return .meta(MemcacheMetaResponse(status: status, flagBytes: cursor.rest(of: line), value: nil))
+            }
+            if word == .metaValue {
+                guard self.collecting == .nothing else { throw self.violation("meta reply inside a multi-line reply", line) }
+                guard let sizeToken = cursor.next(), let length = MemcacheParsing.unsigned(sizeToken) else {
+                    throw self.violation("malformed VA line", line)
+                }
+                guard let value = try self.dataBlock(length: length, buffer: &buffer, after: afterLine) else { return nil }
+                return .meta(MemcacheMetaResponse(status: .value, flagBytes: cursor.rest(of: line), value: value))
+            }
+            let tokens = MemcacheParsing.tokens(line)
+            switch word {
             case .value:
                 guard self.collecting != .stats else { throw self.violation("VALUE among STAT lines", line) }
                 guard let item = try self.item(tokens, line: line, buffer: &buffer, after: afterLine) else { return nil }
@@ -63,20 +78,17 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             case .end:
                 buffer.moveReaderIndex(to: afterLine)
                 return self.finishCollection()
-            case .metaValue:
-                guard self.collecting == .nothing else { throw self.violation("meta reply inside a multi-line reply", line) }
-                return try self.metaValue(tokens, line: line, buffer: &buffer, after: afterLine)
             default:
                 break
             }
-            if self.collecting != .nothing, !Word(word).isError {
+            if self.collecting != .nothing, !word.isError {
                 throw self.violation("expected VALUE, STAT or END", line)
             }
             buffer.moveReaderIndex(to: afterLine)
             self.collecting = .nothing
             self.items = []
             self.stats = []
-            return try self.singleLine(Word(word), tokens: tokens, line: line)
+            return try self.singleLine(word, tokens: tokens, line: line)
         }
     }
 
@@ -103,15 +115,6 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         if tokens.count == 5, cas == nil { throw self.violation("malformed CAS in VALUE line", line) }
         guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else { return nil }
         return MemcacheItem(key: Array(tokens[1]), flags: UInt32(flags), cas: cas, value: value)
-    }
-
-    /// `VA <size> <flags>*` and its data block.
-    private func metaValue(_ tokens: [ArraySlice<UInt8>], line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws -> MemcacheResponse? {
-        guard tokens.count >= 2, let length = MemcacheParsing.unsigned(tokens[1]) else {
-            throw self.violation("malformed VA line", line)
-        }
-        guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else { return nil }
-        return .meta(MemcacheMetaResponse(status: .value, flags: MemcacheParsing.metaFlags(tokens[2...]), value: value))
     }
 
     /// The `length` bytes after the line plus their `\r\n`: consumed and returned as a slice,
@@ -147,8 +150,8 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         case .error: return .error(MemcacheError(.unknownCommand, tokens.count > 1 ? rest() : "the server does not know the command"))
         case .clientError: return .error(MemcacheError(.clientError, rest()))
         case .serverError: return .error(MemcacheError(.serverError, rest()))
-        case .meta(let status):
-            return .meta(MemcacheMetaResponse(status: status, flags: MemcacheParsing.metaFlags(tokens[1...])))
+        case .meta:
+            throw self.violation("meta reply inside a multi-line reply", line)
         case .number:
             guard tokens.count == 1, let value = MemcacheParsing.unsigned(tokens[0]) else {
                 throw self.violation("malformed number", line)
@@ -170,7 +173,7 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         case meta(MemcacheMetaResponse.Status)
         case unknown
 
-        init(_ token: ArraySlice<UInt8>) {
+        init<Bytes: Collection<UInt8>>(_ token: Bytes) {
             switch String(decoding: token, as: UTF8.self) {
             case "VALUE": self = .value
             case "STAT": self = .stat
