@@ -12,20 +12,23 @@ let pipeline = LockedValue<(group: EventLoopGroup?, server: Process?, connection
 /// text `get` (which memcached answers with one write per request).
 func registerPipelinedGets(keys: [MemcacheKey], value: ByteBuffer) {
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/memcached") else { return }
-    let variants: [(String, @Sendable (MemcacheConnection, MemcacheKey) async throws -> Void)] = [
-        ("meta mg", { connection, key in _ = try await connection.get(key) }),
-        ("text get", { connection, key in _ = try await connection.send(.get(keys: [key], withCAS: false)) }),
+    let variants: [(String, Bool, @Sendable (MemcacheConnection, MemcacheKey) async throws -> Void)] = [
+        ("meta mg", false, { connection, key in _ = try await connection.get(key) }),
+        ("text get", false, { connection, key in _ = try await connection.send(.get(keys: [key], withCAS: false)) }),
+        ("meta mg, callers on the connection's loop", true, { connection, key in _ = try await connection.get(key) }),
     ]
-    for (name, get) in variants {
+    for (name, onLoop, get) in variants {
         Benchmark("Pipelined gets, one connection, 100 in flight: \(name)") { benchmark in
             guard let connection = pipeline.withLock({ $0.connection }) else { return }
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                for lane in 0..<100 {
-                    tasks.addTask {
-                        for round in 0..<10 { try await get(connection, keys[(lane + round) % keys.count]) }
+            try await withTaskExecutorPreference(onLoop ? connection.channel.eventLoop : nil) {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for lane in 0..<100 {
+                        tasks.addTask {
+                            for round in 0..<10 { try await get(connection, keys[(lane + round) % keys.count]) }
+                        }
                     }
+                    try await tasks.waitForAll()
                 }
-                try await tasks.waitForAll()
             }
         } setup: {
             let group = try EventLoopGroup(loopCount: 1)

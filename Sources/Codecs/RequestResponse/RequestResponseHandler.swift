@@ -38,7 +38,7 @@ public struct CorrelatedRequest<Request: Sendable, Response: Sendable>: Sendable
 /// Loop-confined. Write `CorrelatedRequest`s into the pipeline; the handler passes the bare
 /// request on and completes its promise with the matching response. A response with no
 /// request waiting, or a decoding error, fails every outstanding request and closes the
-/// channel; so does the channel closing. `isClean` tells whether nothing is outstanding (a
+/// channel; so does the channel closing. Flushes are coalesced per loop tick. `isClean` tells whether nothing is outstanding (a
 /// pool checks it before reusing the connection).
 ///
 /// ```swift
@@ -56,10 +56,28 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     private var nextID: UInt64 = 0
     private let isTerminator: (Response) -> Bool
     private var closed = false
+    private var context: ChannelHandlerContext?
+    private var flushScheduled = false
 
     /// - Parameter isTerminator: for `.untilTerminator` requests, which response ends them.
     public init(isTerminator: @escaping (Response) -> Bool = { _ in true }) {
         self.isTerminator = isTerminator
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    /// Flushes are coalesced: the first flush of a loop tick schedules one real flush after
+    /// the tasks already queued on the loop, so requests issued together (by many callers, or
+    /// a burst from one) leave in one write instead of one system call each.
+    public func flush(context: ChannelHandlerContext) {
+        guard !self.flushScheduled else { return }
+        self.flushScheduled = true
+        context.eventLoop.execute { [self] in
+            self.flushScheduled = false
+            self.context?.flush()
+        }
     }
 
     /// Whether no request is waiting for a response.
@@ -128,6 +146,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
         self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the correlator was removed"))
     }
 
