@@ -82,6 +82,21 @@ struct RequestResponseHandlerTests {
         #expect(try channel.finish().isClean)
     }
 
+    @Test("flushes are coalesced: requests written together leave in one flush, on the next loop tick")
+    func coalescedFlush() throws {
+        let channel = try memcacheChannel()
+        for _ in 0..<3 {
+            _ = channel.writeAndFlush(CorrelatedRequest<MemcacheRequest, MemcacheResponse>(.version, promise: nil))
+        }
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        channel.embeddedEventLoop.run()
+        var sent = 0
+        while try channel.readOutbound(as: ByteBuffer.self) != nil { sent += 1 }
+        #expect(sent == 3)
+        try channel.writeInbound(ByteBuffer(string: "VERSION 1\r\nVERSION 1\r\nVERSION 1\r\n"))
+        #expect(try channel.finish().isClean)
+    }
+
     @Test("a quiet batch collects partial replies until MN")
     func quietBatch() async throws {
         let channel = try memcacheChannel()
@@ -90,6 +105,7 @@ struct RequestResponseHandlerTests {
         _ = channel.writeAndFlush(CorrelatedRequest(
             MemcacheRequest.metaBatch([.get("a", flags: [.returnValue, .returnKey]), .get("b", flags: [.returnValue, .returnKey])]),
             promise: promise, expectation: .untilTerminator, onPartial: { response in partials.withLock { $0.append(response) } }))
+        channel.embeddedEventLoop.run()  // the correlator's coalesced flush
         #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "mg a v k q\r\nmg b v k q\r\nmn\r\n"))
         try channel.writeInbound(ByteBuffer(string: "VA 1 ka\r\n1\r\nMN\r\n"))
         #expect(try await promise.futureResult.get() == .meta(MemcacheMetaResponse(status: .noop)))
