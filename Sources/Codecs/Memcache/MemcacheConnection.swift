@@ -79,6 +79,15 @@ public final class MemcacheConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// Sends meta commands in quiet mode closed by `mn`: `onReply` receives each reply the
+    /// quiet mode keeps (misses of `md`, hits of `mg`, errors), then the `MN` is returned.
+    public func sendBatch(
+        _ requests: [MemcacheMetaRequest],
+        onReply: @escaping @Sendable (MemcacheResponse) -> Void
+    ) async throws -> MemcacheResponse {
+        try await self.sendRaw(.metaBatch(requests), onPartial: onReply)
+    }
+
     public func close() async throws {
         try await self.channel.close().get()
     }

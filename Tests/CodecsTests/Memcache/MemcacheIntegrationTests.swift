@@ -257,3 +257,71 @@ struct MemcacheIntegrationTests {
         try await fixture.stop()
     }
 }
+
+@Suite("Meta flags against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+struct MemcacheMetaFlagIntegrationTests {
+    private func meta(_ memcache: MemcacheConnection, _ request: MemcacheMetaRequest) async throws -> MemcacheMetaResponse {
+        let response = try await memcache.send(.meta(request))
+        guard case .meta(let meta) = response else { throw MemcacheError(.unexpectedResponse, "\(response)") }
+        return meta
+    }
+
+    @Test("opaque, key, size, TTL and CAS flags come back as asked")
+    func returnedFlags() async throws {
+        let fixture = try await MemcachedFixture.start()
+        let memcache = fixture.connection
+        let set = try await self.meta(memcache, .set("m", value: ByteBuffer(string: "hello"), flags: [.ttl(100), .clientFlags(9), .returnCAS]))
+        #expect(set.status == .headerOnly)
+        let cas = try #require(set.cas)
+        let got = try await self.meta(memcache, .get("m", flags: [.returnValue, .returnKey, .returnSize, .returnTTL, .returnFlags, .returnCAS, try .opaque("req7")]))
+        #expect(got.status == .value)
+        #expect(got.value == ByteBuffer(string: "hello"))
+        #expect(got.key == Array("m".utf8))
+        #expect(got.token("s") == "5")
+        #expect((got.ttl ?? 0) > 90)
+        #expect(got.clientFlags == 9)
+        #expect(got.cas == cas)
+        #expect(got.opaque == "req7")
+        let miss = try await self.meta(memcache, .get("absent", flags: [.returnValue]))
+        #expect(miss.status == .miss)
+        try await fixture.stop()
+    }
+
+    @Test("vivify on miss wins once; invalidation marks stale and hands out one recache win")
+    func vivifyAndStale() async throws {
+        let fixture = try await MemcachedFixture.start()
+        let memcache = fixture.connection
+        let first = try await self.meta(memcache, .get("hot", flags: [.returnValue, .vivify(ttl: 30)]))
+        #expect(first.has("W"), "the first miss wins the right to fill: \(first)")
+        let second = try await self.meta(memcache, .get("hot", flags: [.returnValue, .vivify(ttl: 30)]))
+        #expect(second.has("Z"), "later callers see that someone already won: \(second)")
+        #expect(!second.has("W"))
+        _ = try await self.meta(memcache, .set("hot", value: ByteBuffer(string: "filled")))
+        let invalidated = try await self.meta(memcache, .delete("hot", flags: [.invalidate]))
+        #expect(invalidated.status == .headerOnly)
+        let stale = try await self.meta(memcache, .get("hot", flags: [.returnValue]))
+        #expect(stale.has("X"), "an invalidated item is served as stale: \(stale)")
+        #expect(stale.has("W"), "and the first reader wins the recache: \(stale)")
+        #expect(stale.value == ByteBuffer(string: "filled"))
+        try await fixture.stop()
+    }
+
+    @Test("meta arithmetic with vivify and mode, quiet deletes closed by mn")
+    func arithmeticAndQuiet() async throws {
+        let fixture = try await MemcachedFixture.start()
+        let memcache = fixture.connection
+        let created = try await self.meta(memcache, .arithmetic("ctr", flags: [.vivify(ttl: 0), .initialValue(10), .returnValue]))
+        #expect(created.value == ByteBuffer(string: "10"))
+        let down = try await self.meta(memcache, .arithmetic("ctr", flags: [.mode("D"), .delta(3), .returnValue]))
+        #expect(down.value == ByteBuffer(string: "7"))
+        let replies = LockedValue<[MemcacheResponse]>([])
+        let terminator = try await memcache.sendBatch([.delete("ctr", flags: []), .delete("absent", flags: [])]) { reply in
+            replies.withLock { $0.append(reply) }
+        }
+        #expect(terminator == .meta(MemcacheMetaResponse(status: .noop)))
+        // Quiet mode hides the success; the miss is reported.
+        #expect(replies.withLock { $0 } == [.meta(MemcacheMetaResponse(status: .notFound))])
+        #expect(try await memcache.get("ctr") == nil)
+        try await fixture.stop()
+    }
+}
