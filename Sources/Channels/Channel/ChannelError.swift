@@ -7,29 +7,9 @@
 /// do { try await channel.writeAndFlush(buffer).get() }
 /// catch let error as ChannelError where error.code == .ioOnClosedChannel { reconnect() }
 /// ```
-public struct ChannelError: Error, Sendable, CustomStringConvertible {
+public struct ChannelError: CodedError, Sendable {
     /// What kind of failure this is.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let description: String
-        init(_ description: String) { self.description = description }
-
-        /// An operation on a channel that is closed (or closed while the operation waited).
-        public static let ioOnClosedChannel = Code("I/O on closed channel")
-        /// A write after the output side was shut down.
-        public static let outputClosed = Code("output closed")
-        /// The connect did not finish within the connect timeout.
-        public static let connectTimeout = Code("connect timeout")
-        /// An address that is not a valid IP address or port.
-        public static let invalidAddress = Code("invalid address")
-        /// A host name the resolver could not turn into an address.
-        public static let unresolvableHost = Code("unresolvable host")
-        /// The event loop (or its group) has shut down.
-        public static let eventLoopShutdown = Code("event loop shut down")
-        /// A scheduled task was cancelled before it ran.
-        public static let cancelled = Code("cancelled")
-        /// The operation is not supported by this kind of channel.
-        public static let unsupportedOperation = Code("unsupported operation")
-    }
+    public typealias Code = ErrorCode<ChannelError>
 
     public let code: Code
     /// A human-readable explanation.
@@ -47,4 +27,23 @@ public struct ChannelError: Error, Sendable, CustomStringConvertible {
         let base = "\(self.code): \(self.message)"
         return self.cause.map { "\(base) (\($0))" } ?? base
     }
+}
+
+extension ErrorCode where Area == ChannelError {
+    /// An operation on a channel that is closed (or closed while the operation waited).
+    public static var ioOnClosedChannel: Self { Self("I/O on closed channel") }
+    /// A write after the output side was shut down.
+    public static var outputClosed: Self { Self("output closed") }
+    /// The connect did not finish within the connect timeout.
+    public static var connectTimeout: Self { Self("connect timeout") }
+    /// An address that is not a valid IP address or port.
+    public static var invalidAddress: Self { Self("invalid address") }
+    /// A host name the resolver could not turn into an address.
+    public static var unresolvableHost: Self { Self("unresolvable host") }
+    /// The event loop (or its group) has shut down.
+    public static var eventLoopShutdown: Self { Self("event loop shut down") }
+    /// A scheduled task was cancelled before it ran.
+    public static var cancelled: Self { Self("cancelled") }
+    /// The operation is not supported by this kind of channel.
+    public static var unsupportedOperation: Self { Self("unsupported operation") }
 }

@@ -2,22 +2,8 @@
 /// type the next handler does not take.
 ///
 /// Thread-safe (a value).
-public struct PipelineError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let description: String
-        init(_ description: String) { self.description = description }
-
-        /// Neighbouring handlers' types do not fit (detected when the pipeline is built).
-        public static let typeMismatch = Code("handler type mismatch")
-        /// No handler with that name or type.
-        public static let notFound = Code("handler not found")
-        /// A handler with that name is already in the pipeline.
-        public static let duplicateName = Code("duplicate handler name")
-        /// The handler was already removed.
-        public static let alreadyRemoved = Code("handler already removed")
-        /// The channel is closed; its pipeline takes no handlers.
-        public static let pipelineClosed = Code("pipeline closed")
-    }
+public struct PipelineError: CodedError, Sendable {
+    public typealias Code = ErrorCode<PipelineError>
 
     public let code: Code
     public let message: String
@@ -26,6 +12,17 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
     }
+}
 
-    public var description: String { "\(self.code): \(self.message)" }
+extension ErrorCode where Area == PipelineError {
+    /// Neighbouring handlers' types do not fit (detected when the pipeline is built).
+    public static var typeMismatch: Self { Self("handler type mismatch") }
+    /// No handler with that name or type.
+    public static var notFound: Self { Self("handler not found") }
+    /// A handler with that name is already in the pipeline.
+    public static var duplicateName: Self { Self("duplicate handler name") }
+    /// The handler was already removed.
+    public static var alreadyRemoved: Self { Self("handler already removed") }
+    /// The channel is closed; its pipeline takes no handlers.
+    public static var pipelineClosed: Self { Self("pipeline closed") }
 }

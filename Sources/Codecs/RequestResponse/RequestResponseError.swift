@@ -1,16 +1,10 @@
+public import Channels
+
 /// An error of the request/response correlator.
 ///
 /// Thread-safe (a value).
-public struct RequestResponseError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let description: String
-        init(_ description: String) { self.description = description }
-
-        /// The connection closed (or failed) before the response arrived.
-        public static let channelClosedBeforeResponse = Code("channel closed before the response")
-        /// A response arrived with no request waiting for it; the connection is closed.
-        public static let unexpectedResponse = Code("unexpected response")
-    }
+public struct RequestResponseError: CodedError, Sendable {
+    public typealias Code = ErrorCode<RequestResponseError>
 
     public let code: Code
     public let message: String
@@ -27,4 +21,11 @@ public struct RequestResponseError: Error, Sendable, CustomStringConvertible {
         let base = "\(self.code): \(self.message)"
         return self.cause.map { "\(base) (\($0))" } ?? base
     }
+}
+
+extension ErrorCode where Area == RequestResponseError {
+    /// The connection closed (or failed) before the response arrived.
+    public static var channelClosedBeforeResponse: Self { Self("channel closed before the response") }
+    /// A response arrived with no request waiting for it; the connection is closed.
+    public static var unexpectedResponse: Self { Self("unexpected response") }
 }
