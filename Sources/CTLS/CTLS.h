@@ -37,4 +37,12 @@ static inline long CTLS_BIO_set_mem_eof_return(BIO *bio, long value) {
     return BIO_set_mem_eof_return(bio, value);
 }
 
+static inline long CTLS_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *cert) {
+    return SSL_CTX_add_extra_chain_cert(ctx, cert);
+}
+
+static inline int CTLS_ERR_GET_REASON(unsigned long error) {
+    return ERR_GET_REASON(error);
+}
+
 #endif

@@ -1,0 +1,192 @@
+import CTLS
+
+/// One TLS session: an OpenSSL `SSL` between two memory BIOs. Ciphertext from the network
+/// goes in with `feed`; ciphertext for the network comes out of `takeOutput`; plaintext
+/// goes through `read` and `write`. No I/O of its own.
+///
+/// Loop-confined: owned by one `TLSHandler`.
+final class TLSConnection {
+    /// The outcome of a step that may need more input from the peer.
+    enum Step {
+        case complete
+        case wantRead
+        case failed(TLSError)
+    }
+
+    /// The outcome of a read.
+    enum ReadResult {
+        case data(ByteBuffer)
+        case wantRead
+        /// The peer sent close_notify.
+        case closed
+        case failed(TLSError)
+    }
+
+    private let ssl: OpaquePointer
+    private let incoming: OpaquePointer
+    private let outgoing: OpaquePointer
+    private let context: TLSContext
+
+    /// - Parameter serverHostname: for clients, the name or IP address the certificate must
+    ///   match (and the SNI name for names).
+    init(context: TLSContext, serverHostname: String?) throws {
+        OpenSSLErrors.clear()
+        guard let ssl = SSL_new(context.context) else {
+            throw TLSError(.invalidConfiguration, OpenSSLErrors.message("SSL_new failed"))
+        }
+        guard let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError(.invalidConfiguration, "cannot allocate memory BIOs")
+        }
+        // An empty incoming BIO means "no data yet", not end of file.
+        _ = CTLS_BIO_set_mem_eof_return(incoming, -1)
+        SSL_set_bio(ssl, incoming, outgoing)  // the SSL now owns both BIOs
+        self.ssl = ssl
+        self.incoming = incoming
+        self.outgoing = outgoing
+        self.context = context
+        let configuration = context.configuration
+        if configuration.role == .client {
+            SSL_set_connect_state(ssl)
+            try self.configureClient(serverHostname: serverHostname, configuration: configuration)
+        } else {
+            SSL_set_accept_state(ssl)
+        }
+    }
+
+    deinit {
+        SSL_free(self.ssl)
+    }
+
+    private func configureClient(serverHostname: String?, configuration: TLSConfiguration) throws {
+        guard let name = serverHostname else {
+            if configuration.verification == .full {
+                throw TLSError(.invalidConfiguration, "full verification needs the server's host name or IP address")
+            }
+            return
+        }
+        let isAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
+        if !isAddress {
+            _ = CTLS_SSL_set_tlsext_host_name(self.ssl, name)  // SNI is for names only
+        }
+        guard configuration.verification == .full else { return }
+        let ok: Bool
+        if isAddress {
+            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(self.ssl), name) == 1
+        } else {
+            ok = SSL_set1_host(self.ssl, name) == 1
+        }
+        if !ok {
+            throw TLSError(.invalidConfiguration, OpenSSLErrors.message("cannot check the peer against '\(name)'"))
+        }
+    }
+
+    func feed(_ ciphertext: ByteBuffer) {
+        ciphertext.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+            _ = BIO_write(self.incoming, base, Int32(bytes.count))
+        }
+    }
+
+    /// Ciphertext waiting to be sent, if any.
+    func takeOutput() -> ByteBuffer? {
+        let pending = Int(BIO_ctrl_pending(self.outgoing))
+        guard pending > 0 else { return nil }
+        var buffer = ByteBuffer(capacity: pending)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { space in
+            Int(max(0, BIO_read(self.outgoing, space.baseAddress, Int32(pending))))
+        }
+        return buffer
+    }
+
+    func handshake() -> Step {
+        OpenSSLErrors.clear()
+        let result = SSL_do_handshake(self.ssl)
+        if result == 1 { return .complete }
+        switch SSL_get_error(self.ssl, result) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantRead
+        default: return .failed(self.handshakeFailure())
+        }
+    }
+
+    func read() -> ReadResult {
+        OpenSSLErrors.clear()
+        var buffer = ByteBuffer(capacity: 16 * 1024)
+        var code: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { space in
+            let result = SSL_read(self.ssl, space.baseAddress, Int32(space.count))
+            if result > 0 { return Int(result) }
+            code = SSL_get_error(self.ssl, result)
+            return 0
+        }
+        if buffer.readableBytes > 0 { return .data(buffer) }
+        switch code {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantRead
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        default:
+            // A certificate rejected late (TLS 1.3 client certificates) surfaces here.
+            if SSL_get_verify_result(self.ssl) != Int(X509_V_OK) || !SSL_is_init_finished(self.ssl).isTrue {
+                return .failed(self.handshakeFailure())
+            }
+            return .failed(TLSError(.recordFailed, OpenSSLErrors.message("SSL_read failed (\(code))")))
+        }
+    }
+
+    /// Encrypts all of `plaintext` into the outgoing BIO.
+    func write(_ plaintext: ByteBuffer) -> TLSError? {
+        OpenSSLErrors.clear()
+        return plaintext.withUnsafeReadableBytes { bytes -> TLSError? in
+            var offset = 0
+            while offset < bytes.count {
+                let result = SSL_write(self.ssl, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, 1 << 30)))  // SAFETY: count > 0 here
+                guard result > 0 else {
+                    return TLSError(.recordFailed, OpenSSLErrors.message("SSL_write failed (\(SSL_get_error(self.ssl, result)))"))
+                }
+                offset += Int(result)
+            }
+            return nil
+        }
+    }
+
+    /// Queues our close_notify.
+    func shutdown() {
+        OpenSSLErrors.clear()
+        _ = SSL_shutdown(self.ssl)
+        OpenSSLErrors.clear()
+    }
+
+    var negotiatedALPN: String? {
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(self.ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The most specific reason a handshake failed: certificate verification first, then
+    /// OpenSSL's error queue (alerts, versions, ciphers).
+    private func handshakeFailure() -> TLSError {
+        let verify = SSL_get_verify_result(self.ssl)
+        let queued = OpenSSLErrors.message("the handshake failed")
+        guard verify != Int(X509_V_OK) else {
+            return TLSError(.handshakeFailed, queued)
+        }
+        let reason = String(cString: X509_verify_cert_error_string(verify))
+        switch Int32(verify) {
+        case X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH:
+            return TLSError(.hostnameMismatch, reason)
+        case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID:
+            return TLSError(.certificateExpired, reason)
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN,
+            X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+            X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_CERT_UNTRUSTED:
+            return TLSError(.untrustedCertificate, reason)
+        default:
+            return TLSError(.certificateRejected, reason)
+        }
+    }
+}
+
+extension Int32 {
+    fileprivate var isTrue: Bool { self != 0 }
+}

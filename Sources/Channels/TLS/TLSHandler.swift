@@ -1,0 +1,236 @@
+/// TLS for any pipeline: ciphertext below, plaintext above.
+///
+/// Loop-confined. The handshake starts when the channel becomes active (or at once, when the
+/// handler is added to an active channel: a STARTTLS-style upgrade). Plaintext written before
+/// the handshake completes is held — never sent in clear — up to
+/// `maximumBufferedPlaintext`. On success the handler fires
+/// `TLSEvent.handshakeCompleted(negotiatedALPN:)`; on failure it reports a `TLSError`
+/// (`errorCaught`) and closes. `close` sends close_notify and waits (up to `closeTimeout`)
+/// for the peer's; a peer that closes without one is reported as `TLSError.uncleanShutdown`.
+///
+/// ```swift
+/// let context = try TLSContext(configuration: .client(trustRoots: .file("ca.pem")))
+/// try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, serverHostname: "localhost"), position: .first)
+/// ```
+public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // SAFETY: loop-confined; scheduled closures run on its loop
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case idle, handshaking, active, closing, closed
+    }
+
+    private let connection: TLSConnection
+    private let configuration: TLSConfiguration
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    private var held: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var heldBytes = 0
+    private var flushHeld = false
+    private var timer: Scheduled<Void>?
+    private var closePromises: [EventLoopPromise<Void>?] = []
+    private var peerClosed = false
+
+    /// - Parameters:
+    ///   - context: the shared TLS context (client or server).
+    ///   - serverHostname: for clients, the host name or IP the server's certificate must
+    ///     match; required unless verification is relaxed.
+    /// - Throws: `TLSError.invalidConfiguration`.
+    public init(context: TLSContext, serverHostname: String? = nil) throws {
+        self.connection = try TLSConnection(context: context, serverHostname: serverHostname)
+        self.configuration = context.configuration
+    }
+
+    // MARK: Lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { self.beginHandshake(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.failHeld(ChannelError(.ioOnClosedChannel, "the TLS handler was removed"))
+        self.context = nil
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        self.beginHandshake(context: context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        let wasActive = self.state == .active
+        self.state = .closed
+        self.failHeld(ChannelError(.ioOnClosedChannel, "the connection closed during the TLS handshake"))
+        if wasActive, !self.peerClosed {
+            context.fireErrorCaught(TLSError(.uncleanShutdown, "the peer closed the connection without a close_notify"))
+        }
+        let promises = self.closePromises
+        self.closePromises = []
+        for promise in promises { promise?.succeed(()) }
+        context.fireChannelInactive()
+    }
+
+    private func beginHandshake(context: ChannelHandlerContext) {
+        guard self.state == .idle else { return }
+        self.state = .handshaking
+        let timeout = self.configuration.handshakeTimeout
+        self.timer = context.eventLoop.scheduleTask(in: timeout) { [self] in
+            guard self.state == .handshaking, let context = self.context else { return }
+            self.fail(TLSError(.handshakeTimeout, "no handshake within \(timeout)"), context: context)
+        }
+        self.stepHandshake(context: context)
+    }
+
+    private func stepHandshake(context: ChannelHandlerContext) {
+        let step = self.connection.handshake()
+        self.sendOutput(context: context, promise: nil, flush: true)
+        switch step {
+        case .wantRead:
+            return
+        case .failed(let error):
+            self.fail(error, context: context)
+        case .complete:
+            self.state = .active
+            self.timer?.cancel()
+            self.timer = nil
+            context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(negotiatedALPN: self.connection.negotiatedALPN))
+            self.writeHeld(context: context)
+        }
+    }
+
+    // MARK: Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        self.connection.feed(self.unwrapInboundIn(data))
+        if self.state == .handshaking {
+            self.stepHandshake(context: context)
+        }
+        if self.state == .active || self.state == .closing {
+            self.readPlaintext(context: context)
+        }
+    }
+
+    private func readPlaintext(context: ChannelHandlerContext) {
+        reading: while true {
+            switch self.connection.read() {
+            case .data(let plaintext):
+                context.fireChannelRead(self.wrapInboundOut(plaintext))
+            case .wantRead:
+                break reading
+            case .closed:
+                self.peerClosed = true
+                self.peerSentCloseNotify(context: context)
+                break reading
+            case .failed(let error):
+                self.fail(error, context: context)
+                return
+            }
+        }
+        // Reading can produce records to send (TLS 1.3 tickets, key updates, alerts).
+        self.sendOutput(context: context, promise: nil, flush: true)
+    }
+
+    private func peerSentCloseNotify(context: ChannelHandlerContext) {
+        if self.state == .active {
+            self.connection.shutdown()  // answer with ours
+        }
+        self.sendOutput(context: context, promise: nil, flush: true)
+        self.state = .closed
+        self.timer?.cancel()
+        context.fireUserInboundEventTriggered(TLSEvent.shutdownCompleted)
+        context.close(promise: nil)
+    }
+
+    // MARK: Outbound
+
+    public func write(context: ChannelHandlerContext, data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        let plaintext = self.unwrapOutboundIn(data)
+        switch self.state {
+        case .idle, .handshaking:
+            guard self.heldBytes + plaintext.readableBytes <= self.configuration.maximumBufferedPlaintext else {
+                promise?.fail(TLSError(.bufferLimitExceeded, "more than \(self.configuration.maximumBufferedPlaintext) bytes written before the handshake completed"))
+                return
+            }
+            self.heldBytes += plaintext.readableBytes
+            self.held.append((plaintext, promise))
+        case .active:
+            if let error = self.connection.write(plaintext) {
+                promise?.fail(error)
+                self.fail(error, context: context)
+                return
+            }
+            self.sendOutput(context: context, promise: promise, flush: false)
+        case .closing, .closed:
+            promise?.fail(ChannelError(.outputClosed, "the TLS connection is closing"))
+        }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        if self.state == .active {
+            context.flush()
+        } else {
+            self.flushHeld = true
+        }
+    }
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all, self.state == .active else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        self.state = .closing
+        self.closePromises.append(promise)
+        self.connection.shutdown()
+        self.sendOutput(context: context, promise: nil, flush: true)
+        let timeout = self.configuration.closeTimeout
+        self.timer = context.eventLoop.scheduleTask(in: timeout) { [self] in
+            guard self.state == .closing, let context = self.context else { return }
+            context.close(promise: nil)  // the peer never answered our close_notify
+        }
+    }
+
+    private func writeHeld(context: ChannelHandlerContext) {
+        let held = self.held
+        self.held = []
+        self.heldBytes = 0
+        for (plaintext, promise) in held {
+            self.write(context: context, data: PipelineMessage(plaintext), promise: promise)
+        }
+        if self.flushHeld {
+            self.flushHeld = false
+            context.flush()
+        }
+    }
+
+    private func sendOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?, flush: Bool) {
+        if let ciphertext = self.connection.takeOutput() {
+            context.write(self.wrapOutboundOut(ciphertext), promise: promise)
+        } else {
+            promise?.succeed(())
+        }
+        if flush { context.flush() }
+    }
+
+    private func failHeld(_ error: any Error) {
+        let held = self.held
+        self.held = []
+        self.heldBytes = 0
+        for (_, promise) in held { promise?.fail(error) }
+    }
+
+    private func fail(_ error: TLSError, context: ChannelHandlerContext) {
+        guard self.state != .closed else { return }
+        self.state = .closed
+        self.timer?.cancel()
+        // An alert for the peer may be waiting: send it before closing.
+        self.sendOutput(context: context, promise: nil, flush: true)
+        self.failHeld(error)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+}
