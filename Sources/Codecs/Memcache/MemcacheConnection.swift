@@ -22,16 +22,24 @@ public final class MemcacheConnection: Sendable {
         self.channel = channel
     }
 
-    /// Connects and sets up the pipeline.
+    /// Connects and sets up the pipeline, with TLS when `tls` is given (the server's
+    /// certificate must then match `serverHostname`, by default `host`).
     public static func connect(
         host: String,
         port: Int,
         group: EventLoopGroup,
+        tls: TLSContext? = nil,
+        serverHostname: String? = nil,
         connectTimeout: TimeAmount = .seconds(10)
     ) async throws -> MemcacheConnection {
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
-            .channelInitializer { channel in try MemcacheConnection.addHandlers(to: channel) }
+            .channelInitializer { channel in
+                if let tls {
+                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, serverHostname: serverHostname ?? host))
+                }
+                try MemcacheConnection.addHandlers(to: channel)
+            }
             .connect(host: host, port: port).get()
         return MemcacheConnection(channel: channel)
     }

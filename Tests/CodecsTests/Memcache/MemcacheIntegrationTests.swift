@@ -325,3 +325,39 @@ struct MemcacheMetaFlagIntegrationTests {
         try await fixture.stop()
     }
 }
+
+@Suite("Memcache over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+struct MemcacheTLSIntegrationTests {
+    static let tlsArguments = [
+        "-Z", "-o", "ssl_chain_cert=\(fixturePath("tls/server-chain.pem")),ssl_key=\(fixturePath("tls/server.key"))",
+    ]
+
+    @Test("set and get through the memcache codec over TLS")
+    func setAndGet() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        let server = try await MemcachedServer(arguments: Self.tlsArguments, group: group)
+        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
+        try await memcache.set("secure", to: ByteBuffer(string: "over tls"))
+        #expect(try await memcache.get("secure") == ByteBuffer(string: "over tls"))
+        let value = ByteBuffer(bytes: randomBytes(count: 100_000, seed: 8))
+        try await memcache.set("big", to: value)
+        #expect(try await memcache.get("big") == value)
+        #expect(try await memcache.version().hasPrefix("1."))
+        try await memcache.close()
+        server.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("memcached -Z with a certificate we do not trust fails the connect with a TLS error")
+    func untrustedServer() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try await MemcachedServer(arguments: Self.tlsArguments, group: group)
+        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
+        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
+        await #expect(throws: (any Error).self) { _ = try await memcache.get("x") }
+        try await memcache.channel.closeFuture.get()
+        server.stop()
+        try await group.shutdownGracefully()
+    }
+}
