@@ -63,10 +63,12 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
 
     public func channelInactive(context: ChannelHandlerContext) {
         self.timer?.cancel()
-        let wasActive = self.state == .active
+        let previous = self.state
         self.state = .closed
         self.failHeld(ChannelError(.ioOnClosedChannel, "the connection closed during the TLS handshake"))
-        if wasActive, !self.peerClosed {
+        if previous == .handshaking {
+            context.fireErrorCaught(TLSError(.handshakeFailed, "the peer closed the connection during the handshake"))
+        } else if previous == .active, !self.peerClosed {
             context.fireErrorCaught(TLSError(.uncleanShutdown, "the peer closed the connection without a close_notify"))
         }
         let promises = self.closePromises
