@@ -1,0 +1,63 @@
+import Channels
+import Foundation
+import Testing
+import TestSupport
+
+/// Open sockets (those with an inode, i.e. held by a descriptor; not TIME_WAIT remnants)
+/// whose local or remote port is `port`, from the kernel's table. Counting by port keeps the
+/// check exact while other tests open sockets in parallel.
+func openSocketCount(port: Int) -> Int {
+    var count = 0
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 9 else { continue }
+            let ports = [fields[1], fields[2]].compactMap { $0.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
+            if ports.contains(port), fields[9] != "0" { count += 1 }
+        }
+    }
+    return count
+}
+
+@Suite("Many TLS connections", .serialized)
+struct TLSManyConnectionsTests {
+    @Test("500 concurrent TLS connections on 2 loops complete and close cleanly, leaving no descriptor behind")
+    func fiveHundredConnections() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        let (chain, key) = Certificates.identity("server")
+        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let clientContext = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
+        let port = server.server.localAddress.port
+        let listeners = server.server.listeners.count
+        #expect(openSocketCount(port: port) == listeners)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for index in 0..<500 {
+                tasks.addTask {
+                    let loop = group.next()
+                    let done = loop.makePromise(of: [UInt8].self)
+                    let message = ByteBuffer(string: "connection \(index)")
+                    let channel = try await ClientBootstrap(loop: loop)
+                        .channelInitializer { channel in
+                            try channel.pipeline.syncOperations.addHandlers(
+                                try TLSHandler(context: clientContext, serverHostname: "localhost"),
+                                ByteCollector(expected: message.readableBytes, done: done))
+                        }
+                        .connect(to: server.server.localAddress).get()
+                    try await channel.writeAndFlush(message).get()
+                    #expect(try await done.futureResult.get() == Array("connection \(index)".utf8))
+                    try await channel.close().get()
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        // The server side closes once it has answered our close_notify.
+        for _ in 0..<500 where openSocketCount(port: port) > listeners { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(openSocketCount(port: port) == listeners, "sockets left open: \(openSocketCount(port: port) - listeners)")
+        let errors = server.observers.withLock { $0.flatMap(\.errors) }
+        #expect(errors.isEmpty, "\(errors.prefix(3))")
+        #expect(server.observers.withLock { $0.count } == 500)
+        try await server.server.close()
+        try await group.shutdownGracefully()
+    }
+}
