@@ -28,11 +28,18 @@ public final class OpenSSLPeer: @unchecked Sendable {
         self.process.standardInput = self.input
         self.process.standardOutput = self.output
         self.process.standardError = FileHandle.nullDevice
-        let collected = self.collected
-        self.output.fileHandleForReading.readabilityHandler = { handle in
-            collected.append(handle.availableData)
-        }
         try self.process.run()
+        // A plain reader thread (FileHandle's readabilityHandler leaks under LeakSanitizer):
+        // it ends at EOF, when the process exits.
+        let collected = self.collected
+        let reader = self.output.fileHandleForReading
+        Thread.detachNewThread {
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { break }
+                collected.append(data)
+            }
+        }
     }
 
     /// Sends bytes to the peer's standard input (which it sends over TLS).
@@ -62,7 +69,6 @@ public final class OpenSSLPeer: @unchecked Sendable {
     }
 
     public func stop() {
-        self.output.fileHandleForReading.readabilityHandler = nil
         if self.process.isRunning {
             kill(self.process.processIdentifier, SIGKILL)
             self.process.waitUntilExit()

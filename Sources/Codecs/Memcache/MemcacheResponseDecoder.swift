@@ -60,15 +60,15 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
                 guard let value = try self.dataBlock(length: length, buffer: &buffer, after: afterLine) else { return nil }
                 return .meta(MemcacheMetaResponse(status: .value, flagBytes: cursor.rest(of: line), value: value))
             }
-            let tokens = MemcacheParsing.tokens(line)
             switch word {
             case .value:
                 guard self.collecting != .stats else { throw self.violation("VALUE among STAT lines", line) }
-                guard let item = try self.item(tokens, line: line, buffer: &buffer, after: afterLine) else { return nil }
+                guard let item = try self.item(&cursor, line: line, buffer: &buffer, after: afterLine) else { return nil }
                 self.items.append(item)
                 self.collecting = .values
                 continue
             case .stat:
+                let tokens = MemcacheParsing.tokens(line)
                 guard self.collecting != .values, tokens.count >= 2 else { throw self.violation("malformed STAT line", line) }
                 buffer.moveReaderIndex(to: afterLine)
                 let value = tokens.count > 2 ? tokens[2...].map(MemcacheParsing.text).joined(separator: " ") : ""
@@ -88,7 +88,7 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             self.collecting = .nothing
             self.items = []
             self.stats = []
-            return try self.singleLine(word, tokens: tokens, line: line)
+            return try self.singleLine(word, line: line)
         }
     }
 
@@ -106,15 +106,21 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
     }
 
     /// `VALUE <key> <flags> <bytes> [<cas>]` and its data block; nil until all has arrived.
-    private func item(_ tokens: [ArraySlice<UInt8>], line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws -> MemcacheItem? {
-        guard tokens.count == 4 || tokens.count == 5,
-            let flags = MemcacheParsing.unsigned(tokens[2]), flags <= UInt64(UInt32.max),
-            let length = MemcacheParsing.unsigned(tokens[3])
+    /// Read in place with the line's cursor (positioned after the word).
+    private func item(_ cursor: inout TokenCursor, line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws -> MemcacheItem? {
+        guard let key = cursor.next(), let flagsToken = cursor.next(), let lengthToken = cursor.next(),
+            let flags = MemcacheParsing.unsigned(flagsToken), flags <= UInt64(UInt32.max),
+            let length = MemcacheParsing.unsigned(lengthToken)
         else { throw self.violation("malformed VALUE line", line) }
-        let cas = tokens.count == 5 ? MemcacheParsing.unsigned(tokens[4]) : nil
-        if tokens.count == 5, cas == nil { throw self.violation("malformed CAS in VALUE line", line) }
+        var cas: UInt64?
+        if let casToken = cursor.next() {
+            guard let parsed = MemcacheParsing.unsigned(casToken), cursor.next() == nil else {
+                throw self.violation("malformed CAS in VALUE line", line)
+            }
+            cas = parsed
+        }
         guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else { return nil }
-        return MemcacheItem(key: Array(tokens[1]), flags: UInt32(flags), cas: cas, value: value)
+        return MemcacheItem(key: Array(key), flags: UInt32(flags), cas: cas, value: value)
     }
 
     /// The `length` bytes after the line plus their `\r\n`: consumed and returned as a slice,
@@ -133,7 +139,7 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         return value
     }
 
-    private func singleLine(_ word: Word, tokens: [ArraySlice<UInt8>], line: ByteBuffer) throws -> MemcacheResponse {
+    private func singleLine(_ word: Word, line: ByteBuffer) throws -> MemcacheResponse {
         func rest() -> String {
             let text = line.getString(at: line.readerIndex, length: line.readableBytes) ?? ""
             return text.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
@@ -147,12 +153,15 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         case .touched: return .touched
         case .ok: return .ok
         case .version: return .version(rest())
-        case .error: return .error(MemcacheError(.unknownCommand, tokens.count > 1 ? rest() : "the server does not know the command"))
+        case .error:
+            let message = rest()
+            return .error(MemcacheError(.unknownCommand, message.isEmpty ? "the server does not know the command" : message))
         case .clientError: return .error(MemcacheError(.clientError, rest()))
         case .serverError: return .error(MemcacheError(.serverError, rest()))
         case .meta:
             throw self.violation("meta reply inside a multi-line reply", line)
         case .number:
+            let tokens = MemcacheParsing.tokens(line)
             guard tokens.count == 1, let value = MemcacheParsing.unsigned(tokens[0]) else {
                 throw self.violation("malformed number", line)
             }
