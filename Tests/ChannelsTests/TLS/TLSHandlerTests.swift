@@ -153,6 +153,10 @@ struct TLSHandlerTests {
         try await client.channel.closeFuture.get()
         let clientErrors = client.observer.errors
         #expect(clientErrors.contains { ($0 as? TLSError)?.message.contains("certificate") == true }, "\(clientErrors)")
+        // The server side reports on its own loop, possibly after the client has closed.
+        for _ in 0..<500 where !server.observers.withLock({ $0.flatMap(\.errors).contains { $0 is TLSError } }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let serverErrors = server.observers.withLock { $0.flatMap(\.errors) }
         #expect(serverErrors.contains { $0 is TLSError }, "\(serverErrors)")
         #expect(server.observers.withLock { $0.allSatisfy { $0.received == 0 } })
