@@ -188,7 +188,7 @@ extension ByteBuffer {
     ///
     /// Thread-safe to share: it is only written through a uniquely referenced buffer.
     @usableFromInline
-    final class Storage: @unchecked Sendable {
+    final class Storage: @unchecked Sendable {  // SAFETY: written only when uniquely referenced
         // SAFETY: mutation goes only through ByteBuffer methods that first make the storage
         // uniquely referenced (copy-on-write); shared storage is only read.
         @usableFromInline let bytes: UnsafeMutableRawPointer

@@ -71,7 +71,7 @@ extension EventLoop {
 ///
 /// SAFETY: used only to hand loop-confined values (handlers, closures over channel state) to
 /// the one loop thread that uses them; the sender does not touch the value afterwards.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
+struct UnsafeTransfer<Value>: @unchecked Sendable {  // SAFETY: see the type comment
     let value: Value
     init(_ value: Value) { self.value = value }
 }

@@ -7,7 +7,7 @@
 /// let length = channel.writeAndFlush(buffer).map { buffer.readableBytes }
 /// print(try await length.get())
 /// ```
-public final class EventLoopFuture<Value: Sendable>: @unchecked Sendable {
+public final class EventLoopFuture<Value: Sendable>: @unchecked Sendable {  // SAFETY: state only on its loop
     // SAFETY: `result` and `callbacks` are only read or written on `eventLoop`'s thread:
     // every entry point checks `inEventLoop` and hops otherwise.
     public let eventLoop: any EventLoop

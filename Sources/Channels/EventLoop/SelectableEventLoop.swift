@@ -6,7 +6,7 @@ import Synchronization
 /// Thread-safe: `execute`, `scheduleTask` and `inEventLoop` may be called from any thread.
 /// Everything else runs on the loop's thread. The cross-thread task queue is the only shared
 /// structure; the loop is woken through its eventfd only when it is actually asleep.
-public final class SelectableEventLoop: EventLoop, @unchecked Sendable {
+public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAFETY: lock or loop thread, below
     // SAFETY: the fields under "cross-thread" are only touched while holding `lock`; the
     // fields under "loop-confined" only on the loop thread (after `run` starts there).
     enum Task {

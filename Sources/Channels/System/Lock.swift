@@ -5,7 +5,7 @@ import Glibc
 /// Thread-safe. We do not use `Synchronization.Mutex` because its futex lock is invisible to
 /// ThreadSanitizer on Linux and yields false race reports; a pthread mutex is seen correctly.
 /// The mutex lives on the heap so that its address never moves (a pthread requirement).
-public final class Lock: @unchecked Sendable {
+public final class Lock: @unchecked Sendable {  // SAFETY: only pthread calls touch the mutex
     // SAFETY: the pointer is allocated in init, freed in deinit, and only ever used through
     // pthread_mutex_* calls, which are themselves thread-safe.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -45,7 +45,7 @@ public final class Lock: @unchecked Sendable {
 }
 
 /// A value guarded by a `Lock`. Thread-safe.
-public final class LockedValue<Value>: @unchecked Sendable {
+public final class LockedValue<Value>: @unchecked Sendable {  // SAFETY: value only under the lock
     // SAFETY: `value` is only read or written inside `lock.withLock`.
     private let lock = Lock()
     private var value: Value
