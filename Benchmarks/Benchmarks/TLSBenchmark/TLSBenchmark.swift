@@ -1,0 +1,167 @@
+import Benchmark
+import Channels
+import Foundation
+
+// TLS cost with this library's handler over loopback: 1 MiB per iteration from client to
+// server, plaintext vs TLS (same code path but for the TLS handlers), and full handshakes.
+// The server acknowledges each mebibyte with one byte, so an iteration ends when all of it
+// was received (and decrypted).
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.throughput, .wallClock, .mallocCountTotal],
+        timeUnits: .microseconds,
+        warmupIterations: 5,
+        maxDuration: .seconds(4),
+        maxIterations: 2_000
+    )
+    for useTLS in [false, true] {
+        Benchmark("Bulk 1 MiB client to server, \(useTLS ? "TLS 1.3" : "plaintext")") { benchmark in
+            guard let (channel, acks) = bulk.withLock({ $0.client }) else { return }
+            let ack = acks.next()
+            try await channel.writeAndFlush(payload).get()
+            try await ack.get()
+        } setup: {
+            try await startBulk(useTLS: useTLS)
+        } teardown: {
+            try await stopBulk()
+        }
+    }
+    Benchmark("TLS handshake (connect, handshake, close)") { benchmark in
+        guard let state = bulk.withLock({ $0.handshake }) else { return }
+        let loop = state.group.next()
+        let done = loop.makePromise(of: Void.self)
+        let channel = try await ClientBootstrap(loop: loop)
+            .channelInitializer { channel in
+                try channel.pipeline.syncOperations.addHandlers(
+                    try TLSHandler(context: state.clientContext, serverHostname: "localhost"), HandshakeWatcher(done: done))
+            }
+            .connect(to: state.server.localAddress).get()
+        try await done.futureResult.get()
+        try await channel.close().get()
+    } setup: {
+        let group = try EventLoopGroup(loopCount: 2)
+        let (serverContext, clientContext) = try contexts()
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(try TLSHandler(context: serverContext)) }
+            .bind(host: "127.0.0.1", port: 0)
+        bulk.withLock { $0.handshake = (group, server, clientContext) }
+    } teardown: {
+        let state = bulk.withLock { state in defer { state.handshake = nil }; return state.handshake }
+        try await state?.server.close()
+        try await state?.group.shutdownGracefully()
+    }
+}
+
+let payload = ByteBuffer(bytes: [UInt8](repeating: 0x5a, count: 1 << 20))
+
+struct BulkState: Sendable {
+    var group: EventLoopGroup?
+    var server: ListeningServer?
+    var client: (any Channel, AckQueue)?
+    var handshake: (group: EventLoopGroup, server: ListeningServer, clientContext: TLSContext)?
+}
+
+let bulk = LockedValue(BulkState())
+
+/// The benchmark's test identities, from the repository's Fixtures.
+func contexts() throws -> (server: TLSContext, client: TLSContext) {
+    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/tls").path
+    let server = try TLSContext(configuration: .server(
+        certificateChain: .file(fixtures + "/server.pem"), privateKey: .file(fixtures + "/server.key")))
+    let client = try TLSContext(configuration: .client(trustRoots: .file(fixtures + "/ca.pem")))
+    return (server, client)
+}
+
+func startBulk(useTLS: Bool) async throws {
+    let group = try EventLoopGroup(loopCount: 2)
+    let (serverContext, clientContext) = try contexts()
+    let server = try await ServerBootstrap(group: group)
+        .childChannelInitializer { channel in
+            if useTLS { try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: serverContext)) }
+            try channel.pipeline.syncOperations.addHandler(MebibyteAcknowledger())
+        }
+        .bind(host: "127.0.0.1", port: 0)
+    let acks = AckQueue()
+    let loop = group.next()
+    let client = try await ClientBootstrap(loop: loop)
+        .channelInitializer { channel in
+            if useTLS { try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: clientContext, serverHostname: "localhost")) }
+            try channel.pipeline.syncOperations.addHandler(AckReader(acks: acks))
+        }
+        .connect(to: server.localAddress).get()
+    acks.loop = loop
+    bulk.withLock { $0 = BulkState(group: group, server: server, client: (client, acks), handshake: $0.handshake) }
+}
+
+func stopBulk() async throws {
+    let state = bulk.withLock { state in
+        defer { state.client = nil; state.server = nil; state.group = nil }
+        return state
+    }
+    try await state.client?.0.close().get()
+    try await state.server?.close()
+    try await state.group?.shutdownGracefully()
+}
+
+/// Sends one byte back per mebibyte received.
+final class MebibyteAcknowledger: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private var received = 0
+    func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        self.received += self.unwrapInboundIn(data).readableBytes
+        while self.received >= 1 << 20 {
+            self.received -= 1 << 20
+            context.writeAndFlush(PipelineMessage(ByteBuffer(bytes: [1])), promise: nil)
+        }
+    }
+}
+
+/// Promises for acknowledgements, in order.
+final class AckQueue: @unchecked Sendable {  // SAFETY: every access holds `lock`
+    private let lock = Lock()
+    private var waiting: [EventLoopPromise<Void>] = []
+    private var early = 0
+    var loop: (any EventLoop)?
+
+    func next() -> EventLoopFuture<Void> {
+        self.lock.withLock {
+            guard let loop = self.loop else { preconditionFailure("no loop") }
+            let promise = loop.makePromise(of: Void.self)
+            if self.early > 0 {
+                self.early -= 1
+                promise.succeed(())
+            } else {
+                self.waiting.append(promise)
+            }
+            return promise.futureResult
+        }
+    }
+
+    func acknowledge(_ count: Int) {
+        self.lock.withLock {
+            for _ in 0..<count {
+                if self.waiting.isEmpty { self.early += 1 } else { self.waiting.removeFirst().succeed(()) }
+            }
+        }
+    }
+}
+
+final class AckReader: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let acks: AckQueue
+    init(acks: AckQueue) { self.acks = acks }
+    func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        self.acks.acknowledge(self.unwrapInboundIn(data).readableBytes)
+    }
+}
+
+final class HandshakeWatcher: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let done: EventLoopPromise<Void>
+    init(done: EventLoopPromise<Void>) { self.done = done }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSEvent { self.done.succeed(()) }
+    }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { self.done.fail(error) }
+}
