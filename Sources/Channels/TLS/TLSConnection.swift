@@ -26,6 +26,9 @@ final class TLSConnection {
     private let incoming: OpaquePointer
     private let outgoing: OpaquePointer
     private let context: TLSContext
+    /// Reused for every `SSL_read` once the pipeline has let go of the previous plaintext.
+    private var readBuffer = ByteBuffer()
+    private static let readSize = 16 * 1024
 
     /// - Parameter serverHostname: for clients, the name or IP address the certificate must
     ///   match (and the SNI name for names).
@@ -111,15 +114,19 @@ final class TLSConnection {
 
     func read() -> ReadResult {
         OpenSSLErrors.clear()
-        var buffer = ByteBuffer(capacity: 16 * 1024)
+        if self.readBuffer.isUniquelyOwned(), self.readBuffer.capacity >= Self.readSize {
+            self.readBuffer.clear()
+        } else {
+            self.readBuffer = ByteBuffer(capacity: Self.readSize)
+        }
         var code: Int32 = 0
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { space in
+        self.readBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.readSize) { space in
             let result = SSL_read(self.ssl, space.baseAddress, Int32(space.count))
             if result > 0 { return Int(result) }
             code = SSL_get_error(self.ssl, result)
             return 0
         }
-        if buffer.readableBytes > 0 { return .data(buffer) }
+        if self.readBuffer.readableBytes > 0 { return .data(self.readBuffer) }
         switch code {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantRead
         case SSL_ERROR_ZERO_RETURN: return .closed
