@@ -140,14 +140,20 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAF
             while let task = self.running.popFirst() {
                 self.run(task)
             }
+            // The emptiness check and the switch to late tasks are one critical section: a
+            // task enqueued in between would otherwise never run.
             if self.shuttingDown, self.selector.registeredCount == 0, self.timers.count == 0,
-                self.lock.withLock({ self.incoming.isEmpty })
+                self.lock.withLock({ () -> Bool in
+                    guard self.incoming.isEmpty else { return false }
+                    self.acceptingTasks = false
+                    return true
+                })
             {
                 break
             }
         }
-        self.lock.withLock { self.acceptingTasks = false }
-        self.selector.close()
+        // The selector's descriptors stay open until this loop is deallocated: a producer that
+        // decided to wake us may still be about to write the eventfd, and it holds a reference.
         // pthread ids are reused once a thread exits: forget ours so no other thread is
         // mistaken for this loop.
         self.threadID.store(0, ordering: .releasing)

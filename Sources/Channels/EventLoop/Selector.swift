@@ -107,7 +107,9 @@ final class Selector {
         EventFD.signal(self.wakeupFD)
     }
 
-    func close() {
+    /// The descriptors close with the selector (when its loop is deallocated), never while a
+    /// thread that may still call `wakeup` holds the loop.
+    deinit {
         Posix.close(self.wakeupFD)
         Posix.close(self.epollFD)
     }
