@@ -54,7 +54,11 @@ let package = Package(
         ),
 
         // MARK: Pooling
-        .target(name: "Pool", dependencies: ["Codecs", "Channels"], swiftSettings: swiftSettings),
+        .target(
+            name: "Pool",
+            dependencies: ["Codecs", "Channels", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Command line
         .executableTarget(
@@ -70,5 +74,6 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Channels", "Codecs"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PoolTests", dependencies: ["Pool", "Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

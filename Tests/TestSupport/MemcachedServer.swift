@@ -16,9 +16,11 @@ public final class MemcachedServer: @unchecked Sendable {
     }
 
     /// Starts memcached with `arguments` added (e.g. `["-I", "2m"]`), waiting until it accepts.
-    public init(arguments: [String] = [], group: EventLoopGroup) async throws {
+    /// - Parameter port: a given port (to restart a stopped server where clients expect it),
+    ///   else a free one.
+    public init(arguments: [String] = [], port: Int? = nil, group: EventLoopGroup) async throws {
         guard let binary = Self.binary else { throw TestSupportError("memcached is not installed (scripts/test.sh installs it)") }
-        let port = try freePort()
+        let port = try port ?? freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         var all = ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2"] + arguments

@@ -30,7 +30,8 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAF
     private var shuttingDown = false
     /// One read buffer storage per loop would be shared; each channel keeps its own instead.
     let ioVectors = IOVectors()
-    let index: Int
+    /// The loop's position in its group's `loops`.
+    public let index: Int
 
     init(index: Int) throws {
         self.index = index

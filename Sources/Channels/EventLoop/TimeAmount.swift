@@ -48,6 +48,10 @@ public struct Deadline: Hashable, Comparable, Sendable {
         return Deadline(uptimeNanoseconds: UInt64(clamping: max(0, sum)))
     }
 
+    public static func - (lhs: Deadline, rhs: TimeAmount) -> Deadline {
+        lhs + .nanoseconds(0 &- rhs.nanoseconds)
+    }
+
     public static func - (lhs: Deadline, rhs: Deadline) -> TimeAmount {
         .nanoseconds(Int64(clamping: lhs.uptimeNanoseconds) &- Int64(clamping: rhs.uptimeNanoseconds))
     }

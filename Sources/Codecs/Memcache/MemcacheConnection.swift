@@ -46,19 +46,26 @@ public final class MemcacheConnection: Sendable {
 
     /// Adds the memcache client handlers (decoder, encoder, correlator) to a channel's
     /// pipeline. Call on the channel's loop, after any TLS handler.
+    ///
+    /// - Parameter responseTimeout: how long the server may stay silent while requests are
+    ///   outstanding before they fail (`RequestResponseError.responseTimeout`) and the
+    ///   connection closes; nil waits forever.
     public static func addHandlers(
         to channel: any Channel,
-        maximumValueLength: Int = 64 << 20
+        maximumValueLength: Int = 64 << 20,
+        responseTimeout: TimeAmount? = nil
     ) throws {
         try channel.pipeline.syncOperations.addHandlers(
             ByteToMessageHandler(
                 MemcacheResponseDecoder(maximumValueLength: maximumValueLength),
                 maximumBufferedBytes: maximumValueLength + 64 * 1024),
             MessageToByteHandler(MemcacheRequestEncoder()),
-            RequestResponseHandler<MemcacheRequest, MemcacheResponse>(isTerminator: { response in
-                if case .meta(let meta) = response, meta.status == .noop { return true }
-                return false
-            })
+            RequestResponseHandler<MemcacheRequest, MemcacheResponse>(
+                isTerminator: { response in
+                    if case .meta(let meta) = response, meta.status == .noop { return true }
+                    return false
+                },
+                responseTimeout: responseTimeout)
         )
     }
 

@@ -28,4 +28,7 @@ extension ErrorCode where Area == RequestResponseError {
     public static var channelClosedBeforeResponse: Self { Self("channel closed before the response") }
     /// A response arrived with no request waiting for it; the connection is closed.
     public static var unexpectedResponse: Self { Self("unexpected response") }
+    /// The server sent nothing for `responseTimeout` while requests were outstanding; the
+    /// connection is closed.
+    public static var responseTimeout: Self { Self("response timeout") }
 }

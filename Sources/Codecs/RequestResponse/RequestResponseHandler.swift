@@ -58,10 +58,20 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     private var closed = false
     private var context: ChannelHandlerContext?
     private var flushScheduled = false
+    private let responseTimeout: TimeAmount?
+    /// When the oldest outstanding request times out, unless a response arrives first.
+    private var responseDeadline = Deadline.distantFuture
+    private var timeoutArmed = false
 
-    /// - Parameter isTerminator: for `.untilTerminator` requests, which response ends them.
-    public init(isTerminator: @escaping (Response) -> Bool = { _ in true }) {
+    /// - Parameters:
+    ///   - isTerminator: for `.untilTerminator` requests, which response ends them.
+    ///   - responseTimeout: how long the server may stay silent while requests are
+    ///     outstanding; past it every outstanding request fails with `.responseTimeout` and
+    ///     the connection closes (its byte stream can no longer be trusted to line up).
+    ///     One timer per connection, re-armed lazily: no timer per request.
+    public init(isTerminator: @escaping (Response) -> Bool = { _ in true }, responseTimeout: TimeAmount? = nil) {
         self.isTerminator = isTerminator
+        self.responseTimeout = responseTimeout
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -104,6 +114,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
         case .one, .untilTerminator:
             self.nextID &+= 1
             let id = self.nextID
+            if self.outstanding.isEmpty { self.startResponseClock(context: context) }
             self.outstanding.append((id, correlated))
             // A request that never reaches the wire (its encoding failed) gets no response:
             // take it out of the queue, or the next response would be matched to it.
@@ -129,7 +140,35 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
             return
         }
         self.outstanding.removeFirst()
+        if self.timeoutArmed, !self.outstanding.isEmpty, let timeout = self.responseTimeout {
+            self.responseDeadline = context.eventLoop.now + timeout
+        }
         first.promise?.succeed(response)
+    }
+
+    private func startResponseClock(context: ChannelHandlerContext) {
+        guard let timeout = self.responseTimeout else { return }
+        self.responseDeadline = context.eventLoop.now + timeout
+        guard !self.timeoutArmed else { return }
+        self.timeoutArmed = true
+        self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
+    }
+
+    private func armTimeout(at deadline: Deadline, loop: any EventLoop) {
+        loop.scheduleTask(deadline: deadline) { [self] in
+            guard let context = self.context, !self.closed, !self.outstanding.isEmpty else {
+                self.timeoutArmed = false
+                return
+            }
+            if context.eventLoop.now < self.responseDeadline {
+                self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
+                return
+            }
+            self.timeoutArmed = false
+            let timeout = self.responseTimeout ?? .zero
+            self.failAll(
+                RequestResponseError(.responseTimeout, "no response within \(timeout)"), context: context)
+        }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -1,0 +1,50 @@
+import Channels
+import Synchronization
+
+/// The pool-wide connection cap, shared by the loops: a loop reserves a unit before each
+/// connect and returns it when the connection is gone.
+///
+/// Thread-safe: an atomic counter, touched per connect and close, never per lease. A loop
+/// refused while others hold the budget marks itself starved; the next unit returned (an idle
+/// connection elsewhere, asked to close) wakes the starved loops.
+final class ConnectionBudget: Sendable {
+    let cap: Int
+    private let open = Atomic<Int>(0)
+    private let starvedCount = Atomic<Int>(0)
+    private let starved = LockedValue<[Int]>([])
+
+    init(cap: Int) {
+        self.cap = cap
+    }
+
+    var openCount: Int { self.open.load(ordering: .acquiring) }
+
+    func tryReserve() -> Bool {
+        var current = self.open.load(ordering: .relaxed)
+        while current < self.cap {
+            let (exchanged, original) = self.open.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Returns a unit; the loops to notify (the starved ones), if any.
+    func release() -> [Int] {
+        self.open.subtract(1, ordering: .acquiringAndReleasing)
+        guard self.starvedCount.load(ordering: .acquiring) > 0 else { return [] }
+        return self.starved.withLock { loops in
+            defer { loops.removeAll() }
+            self.starvedCount.store(0, ordering: .releasing)
+            return loops
+        }
+    }
+
+    func markStarved(loop: Int) {
+        self.starved.withLock { loops in
+            if !loops.contains(loop) { loops.append(loop) }
+            self.starvedCount.store(loops.count, ordering: .releasing)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+public import Channels
+import Synchronization
+
+/// A pool of ready connections (whole pipelines) over an event-loop group: one sub-pool per
+/// loop, leases served on the caller's own loop, requests queued per loop when every
+/// connection is busy.
+///
+/// Thread-safe. A caller running on one of the group's loops (for instance inside
+/// `withTaskExecutorPreference(loop)`) is served by that loop's sub-pool without a thread
+/// hop; other callers are spread round robin. Connections never change loop; with
+/// `.preferred` affinity a waiter that waited too long on a saturated loop moves instead.
+///
+/// ```swift
+/// let pool = ConnectionPool<LineConnection>(group: group, configuration: .init(maxConnections: 8)) { loop in
+///     ClientBootstrap(loop: loop)
+///         .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(MyCodec()) }
+///         .connect(host: "127.0.0.1", port: 7000)
+///         .map { LineConnection(channel: $0) }
+/// }
+/// let reply = try await pool.withConnection { connection in try await connection.ask("PING") }
+/// await pool.shutdown()
+/// ```
+public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
+    public let configuration: ConnectionPoolConfiguration
+    let group: EventLoopGroup
+    let loopPools: [LoopPool<Connection>]
+    private let cursor = Atomic<Int>(0)
+    private let isShutDown = Atomic<Bool>(false)
+
+    /// Starts a pool; connections open on demand (and `minIdleConnectionsPerLoop` at once).
+    ///
+    /// - Parameters:
+    ///   - observer: receives every `PoolEvent`, on the loop where it happened.
+    ///   - factory: builds one ready connection on the given loop (connected, pipeline
+    ///     installed, TLS handshaken). The pool bounds it with `connectTimeout`.
+    public init(
+        group: EventLoopGroup,
+        configuration: ConnectionPoolConfiguration,
+        observer: (@Sendable (PoolEvent) -> Void)? = nil,
+        factory: @escaping @Sendable (any EventLoop) -> EventLoopFuture<Connection>
+    ) {
+        self.configuration = configuration
+        self.group = group
+        let shared = PoolShared<Connection>(configuration: configuration, observer: observer, factory: factory)
+        let loops = group.loops
+        let limits = LoopPoolStateMachine.Limits(
+            maxConnections: configuration.perLoopCap(loopCount: loops.count),
+            maxLeasesPerConnection: max(1, configuration.maxConcurrentLeasesPerConnection),
+            maxConnecting: max(1, configuration.maxConnectingPerLoop),
+            maxWaiters: max(0, configuration.maxWaitersPerLoop),
+            minIdle: max(0, configuration.minIdleConnectionsPerLoop),
+            idleTimeout: configuration.idleTimeout,
+            maxLifetime: configuration.maxLifetime,
+            handoffAfter: {
+                if case .preferred(let after) = configuration.affinity, loops.count > 1 { return after }
+                return nil
+            }())
+        self.loopPools = loops.enumerated().map { index, loop in
+            LoopPool(loop: loop, index: index, limits: limits, shared: shared)
+        }
+        shared.connect(loopPools: self.loopPools)
+        for pool in self.loopPools { pool.loop.execute { pool.start() } }
+    }
+
+    /// Leases a connection, waiting (first in, first out on its loop) while all are busy.
+    ///
+    /// - Parameter timeout: how long to wait at most; the configured `leaseTimeout` when nil
+    ///   (the shorter of the two applies).
+    /// - Throws: `PoolError` (`.leaseTimeout`, `.tooManyWaiters`, `.connectFailed`,
+    ///   `.shutdown`, `.cancelled`).
+    public func lease(timeout: TimeAmount? = nil) async throws -> ConnectionLease<Connection> {
+        let pool = self.homePool()
+        let wait = min(timeout ?? self.configuration.leaseTimeout, self.configuration.leaseTimeout)
+        let served = try await pool.lease(deadline: pool.loop.now + wait)
+        return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
+    }
+
+    /// Runs `body` with a leased connection and gives the connection back however `body`
+    /// ends (value, error, cancellation). A connection left unusable (closed, or with a
+    /// response outstanding) is closed instead of reused.
+    public func withConnection<Result>(
+        timeout: TimeAmount? = nil,
+        _ body: (Connection) async throws -> Result
+    ) async throws -> Result {
+        let lease = try await self.lease(timeout: timeout)
+        do {
+            let result = try await body(lease.connection)
+            lease.release()
+            return result
+        } catch {
+            lease.release()
+            throw error
+        }
+    }
+
+    /// The caller's loop if it is one of the group's, else the next one round robin.
+    func homePool() -> LoopPool<Connection> {
+        if let current = self.group.current { return self.loopPools[current.index] }
+        let index = self.cursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        return self.loopPools[(index & Int.max) % self.loopPools.count]
+    }
+
+    /// The counts of every loop, read on each loop.
+    public func statistics() async -> PoolStatistics {
+        var loops: [PoolStatistics.Loop] = []
+        for pool in self.loopPools {
+            let statistics = try? await pool.loop.submit { pool.statistics() }.get()
+            loops.append(statistics ?? PoolStatistics.Loop())
+        }
+        return PoolStatistics(loops: loops)
+    }
+
+    /// Stops leasing (waiters fail with `PoolError.shutdown`), closes idle connections, lets
+    /// leased ones finish until `deadline` and then closes them too. Idempotent.
+    public func shutdown(deadline: TimeAmount = .seconds(10)) async {
+        let first = !self.isShutDown.exchange(true, ordering: .acquiringAndReleasing)
+        var futures: [EventLoopFuture<Void>] = []
+        for pool in self.loopPools {
+            let promise = pool.loop.makePromise(of: Void.self)
+            if first {
+                pool.loop.execute { pool.shutdown(promise: promise) }
+                pool.loop.scheduleTask(in: deadline) { pool.forceClose() }
+            } else {
+                pool.loop.execute { pool.whenShutDown(promise) }
+            }
+            futures.append(promise.futureResult)
+        }
+        for future in futures { try? await future.get() }
+    }
+}

@@ -1,0 +1,60 @@
+public import Channels
+
+/// How a `ConnectionPool` sizes, times and routes its connections.
+///
+/// Thread-safe (a value). The defaults suit a cache client: a total of `maxConnections`
+/// split evenly over the loops, a 10 s lease timeout, a bounded queue of waiters per loop,
+/// reconnect backoff of 100 ms × 1.25ⁿ (capped at 60 s, ±3 % jitter).
+///
+/// ```swift
+/// var configuration = ConnectionPoolConfiguration(maxConnections: 8)
+/// configuration.leaseTimeout = .seconds(2)
+/// configuration.affinity = .strict
+/// ```
+public struct ConnectionPoolConfiguration: Sendable {
+    /// Where a caller's request is served.
+    public enum Affinity: Sendable, Equatable {
+        /// Always on the caller's loop (or the loop it was sent to): never moves.
+        case strict
+        /// On the caller's loop; a waiter that waited longer than `after` while its loop is
+        /// saturated moves to a loop with an idle connection or spare budget.
+        case preferred(after: TimeAmount)
+    }
+
+    /// The cap on open (and opening) connections over all loops.
+    public var maxConnections: Int
+    /// The cap per loop; by default the total split evenly (rounded up), so one busy loop
+    /// can borrow budget that an idle loop does not use, up to this cap.
+    public var maxConnectionsPerLoop: Int?
+    /// Connections each loop keeps open even when idle (pre-warmed at start).
+    public var minIdleConnectionsPerLoop: Int = 0
+    /// How many callers share one leased connection at once: 1 = exclusive leases; more =
+    /// requests pipelined on one connection.
+    public var maxConcurrentLeasesPerConnection: Int = 1
+    /// Connects in flight per loop at once.
+    public var maxConnectingPerLoop: Int = 2
+    /// Waiters per loop; past it a lease fails at once with `PoolError.tooManyWaiters`.
+    public var maxWaitersPerLoop: Int = 10_000
+    /// How long a lease may wait for a connection (shortened by the caller's own deadline).
+    public var leaseTimeout: TimeAmount = .seconds(10)
+    /// How long one connect (TCP, pipeline set-up, TLS handshake) may take.
+    public var connectTimeout: TimeAmount = .seconds(5)
+    /// An idle connection above `minIdleConnectionsPerLoop` closes after this long.
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// A connection is closed (when next idle) after this long; nil = no limit.
+    public var maxLifetime: TimeAmount? = nil
+    /// Reconnect backoff after connect failures, shared by all loops.
+    public var backoff: Backoff = Backoff()
+    /// Where requests are served.
+    public var affinity: Affinity = .preferred(after: .milliseconds(20))
+
+    public init(maxConnections: Int) {
+        self.maxConnections = max(1, maxConnections)
+    }
+
+    /// The per-loop cap for a group of `loopCount` loops.
+    func perLoopCap(loopCount: Int) -> Int {
+        let even = (self.maxConnections + loopCount - 1) / loopCount
+        return max(1, min(self.maxConnectionsPerLoop ?? even, self.maxConnections))
+    }
+}

@@ -1,0 +1,41 @@
+public import Channels
+
+/// An error of a connection pool.
+///
+/// Thread-safe (a value). Match on `code`; `cause` carries the underlying error (the last
+/// connect failure for `.connectFailed`).
+///
+/// ```swift
+/// catch let error as PoolError where error.code == .tooManyWaiters { shedLoad() }
+/// ```
+public struct PoolError: CodedError, Sendable {
+    public typealias Code = ErrorCode<PoolError>
+
+    public let code: Code
+    public let message: String
+    public let cause: (any Error)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        let base = "\(self.code): \(self.message)"
+        return self.cause.map { "\(base) (\($0))" } ?? base
+    }
+}
+
+extension ErrorCode where Area == PoolError {
+    /// The waiting queue of the caller's loop is full (`maxWaiters`); the request was refused at once.
+    public static var tooManyWaiters: Self { Self("too many waiters") }
+    /// No connection became free before the lease deadline.
+    public static var leaseTimeout: Self { Self("lease timeout") }
+    /// Connecting to the server failed, and the pool fails requests fast until a probe succeeds.
+    public static var connectFailed: Self { Self("connect failed") }
+    /// The pool is shutting down or shut down.
+    public static var shutdown: Self { Self("pool shut down") }
+    /// The caller's task was cancelled while it waited for a connection.
+    public static var cancelled: Self { Self("cancelled") }
+}

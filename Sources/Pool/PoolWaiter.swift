@@ -1,0 +1,31 @@
+import Channels
+import Synchronization
+
+/// One caller waiting for a connection: its continuation and its cancellation flag.
+///
+/// Thread-safe as used: `continuation` is written once by the caller before the waiter is
+/// handed to its loop (the loop's task queue orders that write before every read), and then
+/// only the loop that holds the waiter resumes it, once. `cancelled` is atomic because the
+/// task's cancellation handler sets it from any thread.
+final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: see the type comment
+    typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
+
+    var continuation: UnsafeContinuation<Served, any Error>?
+    let deadline: Deadline
+    let cancelled = Atomic<Bool>(false)
+    /// Set on the loop that queued it (and read only there).
+    var id: WaiterID?
+    /// Set on the loop that handed it off, so a late cancellation can follow it.
+    var handedTo: LoopPool<Connection>?
+    var adopted = false
+
+    init(deadline: Deadline) {
+        self.deadline = deadline
+    }
+
+    func resume(_ result: Result<Served, any Error>) {
+        let continuation = self.continuation
+        self.continuation = nil
+        continuation?.resume(with: result)
+    }
+}
