@@ -85,7 +85,8 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
             return
         }
         let reusable = connection.isReusable(isLastLease: self.machine.leases(of: id) <= 1)
-        switch self.machine.release(id, reusable: reusable, now: self.loop.now) {
+        let decision = self.machine.release(id, reusable: reusable, now: self.loop.now)
+        switch decision {
         case .keep:
             break
         case .handTo(let waiterID, _):

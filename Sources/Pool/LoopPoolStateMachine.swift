@@ -80,6 +80,8 @@ struct LoopPoolStateMachine {
     private(set) var isShuttingDown = false
     /// Waiters are queued, the loop is below its cap, but the pool-wide budget said no.
     private(set) var isStarved = false
+    /// Handoff offers are made at most once per `handoffAfter`.
+    private var nextHandoffCheck = Deadline.distantPast
     private var nextConnection: UInt64 = 0
     private var nextWaiter: UInt64 = 0
 
@@ -202,8 +204,11 @@ struct LoopPoolStateMachine {
     /// Timeouts, idle and lifetime closes, pre-warming and handoff offers due at `now`.
     mutating func tick(now: Deadline) -> [Action] {
         var actions = self.waiters.removeExpired(now: now).map { Action.fail($0, .leaseTimeout) }
-        if let after = self.limits.handoffAfter, !self.hasCapacity {
-            actions += self.waiters.waitingSince(before: now - after, limit: 64).map { .offerHandoff($0) }
+        if let after = self.limits.handoffAfter, !self.hasCapacity, now >= self.nextHandoffCheck {
+            // A few per check: the target's spare capacity is a hint, and over-sending would
+            // only move the queue. The next check is one threshold later, not at once.
+            actions += self.waiters.waitingSince(before: now - after, limit: 4).map { .offerHandoff($0) }
+            self.nextHandoffCheck = now + after
         }
         var readyIdle = self.slots.filter { $0.state == .ready && $0.leases == 0 }.count
         for index in self.slots.indices where self.slots[index].state == .ready && self.slots[index].leases == 0 {
@@ -228,7 +233,9 @@ struct LoopPoolStateMachine {
     /// When `tick` should next run: the earliest waiter deadline (or handoff point).
     var nextWaiterDeadline: Deadline {
         guard let first = self.waiters.firstEntry else { return .distantFuture }
-        if let after = self.limits.handoffAfter, !first.adopted { return min(self.waiters.earliestDeadline, first.enqueued + after) }
+        if let after = self.limits.handoffAfter, !first.adopted {
+            return min(self.waiters.earliestDeadline, max(first.enqueued + after, self.nextHandoffCheck))
+        }
         return self.waiters.earliestDeadline
     }
 

@@ -198,9 +198,13 @@ import Testing
         #expect(machine.nextWaiterDeadline == self.at(25))
         #expect(machine.tick(now: self.at(10)) == [])
         #expect(machine.tick(now: self.at(30)) == [.offerHandoff(waiter)])
+        // No loop took it: the next offer comes one threshold later, not in a busy loop.
+        #expect(machine.tick(now: self.at(31)) == [])
+        #expect(machine.nextWaiterDeadline == self.at(50))
+        #expect(machine.tick(now: self.at(50)) == [.offerHandoff(waiter)])
         let handedOff = machine.handedOff(waiter)
         #expect(handedOff)
-        #expect(machine.tick(now: self.at(40)) == [])  // adopted waiters stay put
+        #expect(machine.tick(now: self.at(80)) == [])  // adopted waiters stay put
         #expect(machine.waiters.contains(adopted))
     }
 

@@ -20,19 +20,32 @@ public final class MemcachedServer: @unchecked Sendable {
     ///   else a free one.
     public init(arguments: [String] = [], port: Int? = nil, group: EventLoopGroup) async throws {
         guard let binary = Self.binary else { throw TestSupportError("memcached is not installed (scripts/test.sh installs it)") }
-        let port = try port ?? freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        var all = ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2"] + arguments
-        if getuid() == 0 { all += ["-u", "root"] }
-        process.arguments = all
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        self.port = port
-        self.address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
-        try await waitUntilAccepting(port: port, group: group)
+        // A port that was free a moment ago can be taken by a parallel test before memcached
+        // binds it; memcached then exits at once, and we try another port.
+        for attempt in 1...5 {
+            let chosen = try port ?? freePort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            var all = ["-l", "127.0.0.1", "-p", "\(chosen)", "-U", "0", "-t", "2"] + arguments
+            if getuid() == 0 { all += ["-u", "root"] }
+            process.arguments = all
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            do {
+                try await waitUntilAccepting(port: chosen, group: group, while: { process.isRunning })
+            } catch {
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+                if attempt == 5 || port != nil { throw error }
+                continue
+            }
+            self.process = process
+            self.port = chosen
+            self.address = try SocketAddress(ipAddress: "127.0.0.1", port: chosen)
+            return
+        }
+        throw TestSupportError("memcached did not start")
     }
 
     /// Kills the server (SIGKILL: Debian's memcached 1.6.18 does not exit on SIGTERM here),
@@ -71,8 +84,11 @@ public func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Waits (at most 10 s) until something accepts connections on 127.0.0.1:`port`.
-public func waitUntilAccepting(port: Int, group: EventLoopGroup) async throws {
+/// Waits (at most 10 s) until something accepts connections on 127.0.0.1:`port`, giving
+/// up early when `alive` turns false (the server process exited).
+public func waitUntilAccepting(
+    port: Int, group: EventLoopGroup, while alive: @Sendable () -> Bool = { true }
+) async throws {
     let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
     let deadline = Deadline.now() + .seconds(10)
     while true {
@@ -81,6 +97,7 @@ public func waitUntilAccepting(port: Int, group: EventLoopGroup) async throws {
             try await channel.close().get()
             return
         } catch {
+            guard alive() else { throw TestSupportError("the server exited before accepting on port \(port)") }
             if Deadline.now() > deadline { throw TestSupportError("nothing accepts on port \(port) after 10 s: \(error)") }
             try await Task.sleep(for: .milliseconds(20))
         }

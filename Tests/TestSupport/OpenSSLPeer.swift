@@ -23,6 +23,7 @@ public final class OpenSSLPeer: @unchecked Sendable {
     }
 
     private init(_ arguments: [String]) throws {
+        ignoreBrokenPipes()
         self.process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         self.process.arguments = arguments
         self.process.standardInput = self.input
@@ -44,7 +45,7 @@ public final class OpenSSLPeer: @unchecked Sendable {
 
     /// Sends bytes to the peer's standard input (which it sends over TLS).
     public func send(_ bytes: [UInt8]) {
-        self.input.fileHandleForWriting.write(Data(bytes))
+        try? self.input.fileHandleForWriting.write(contentsOf: Data(bytes))
     }
 
     /// Waits (at most `seconds`) until the peer printed at least `count` bytes; returns them.

@@ -96,10 +96,16 @@ public final class MemcachePool: Sendable {
     ) async throws -> T {
         do {
             return try await self.connections.withConnection { try await command($0.memcache) }
-        } catch let error as RequestResponseError where error.code == .channelClosedBeforeResponse {
-            guard idempotent, self.configuration.retryIdempotent else { throw error }
+        } catch where idempotent && self.configuration.retryIdempotent && Self.diedBeforeAnswering(error) {
             return try await self.connections.withConnection { try await command($0.memcache) }
         }
+    }
+
+    /// The connection closed before the command was answered (or even written).
+    static func diedBeforeAnswering(_ error: any Error) -> Bool {
+        if let error = error as? RequestResponseError { return error.code == .channelClosedBeforeResponse }
+        if let error = error as? ChannelError { return error.code == .ioOnClosedChannel }
+        return false
     }
 
     /// Stops the pool: see `ConnectionPool.shutdown(deadline:)`.

@@ -1,0 +1,217 @@
+import Channels
+import Codecs
+import Testing
+import TestSupport
+
+@testable import Pool
+
+/// A real memcached, a 2-loop group and a `MemcachePool` over it.
+struct MemcachePoolFixture: Sendable {
+    let group: EventLoopGroup
+    let server: MemcachedServer
+    let pool: MemcachePool
+
+    init(arguments: [String] = [], configure: (inout MemcachePool.Configuration) -> Void = { _ in }) async throws {
+        self.group = try EventLoopGroup(loopCount: 2)
+        self.server = try await MemcachedServer(arguments: arguments, group: self.group)
+        var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: self.server.port, maxConnections: 8)
+        configure(&configuration)
+        self.pool = MemcachePool(configuration: configuration, group: self.group)
+    }
+
+    func stop() async throws {
+        await self.pool.shutdown()
+        self.server.stop()
+        try await self.group.shutdownGracefully()
+    }
+}
+
+@Suite("MemcachePool against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+struct MemcachePoolTests {
+    @Test("every command works through the pool")
+    func commands() async throws {
+        let fixture = try await MemcachePoolFixture()
+        let pool = fixture.pool
+        try await pool.set("a", to: ByteBuffer(string: "1"))
+        #expect(try await pool.get("a") == ByteBuffer(string: "1"))
+        #expect(try await pool.get("missing") == nil)
+        #expect(try await pool.add("a", value: ByteBuffer(string: "x")) == false)
+        #expect(try await pool.add("b", value: ByteBuffer(string: "2")) == true)
+        #expect(try await pool.replace("b", value: ByteBuffer(string: "3")) == true)
+        #expect(try await pool.append("b", ByteBuffer(string: "4")) == true)
+        #expect(try await pool.prepend("b", ByteBuffer(string: "5")) == true)
+        #expect(try await pool.get("b") == ByteBuffer(string: "534"))
+        let item = try #require(try await pool.getItem("b"))
+        #expect(try await pool.cas("b", value: ByteBuffer(string: "6"), cas: item.cas ?? 0) == .stored)
+        #expect(try await pool.cas("b", value: ByteBuffer(string: "7"), cas: item.cas ?? 0) == .exists)
+        #expect(try await pool.increment("a", by: 41) == 42)
+        #expect(try await pool.decrement("a", by: 2) == 40)
+        #expect(try await pool.touch("a", ttl: 100) == true)
+        let many = try await pool.getMany(["a", "b", "missing"])
+        #expect(many.count == 2 && many["b"] == ByteBuffer(string: "6"))
+        #expect(try await pool.delete("a") == true)
+        #expect(try await pool.delete("a") == false)
+        #expect(try await pool.version().isEmpty == false)
+        #expect(try await pool.stats()["curr_connections"] != nil)
+        try await pool.flushAll()
+        #expect(try await pool.get("b") == nil)
+        try await fixture.stop()
+    }
+
+    /// 10,000 concurrent callers, `maxConnections: 8`: all answered correctly, never more
+    /// than 8 connections on the server.
+    @Test("10,000 concurrent callers on 2 loops over at most 8 connections", arguments: [1, 16])
+    func tenThousandCallers(leasesPerConnection: Int) async throws {
+        let fixture = try await MemcachePoolFixture { $0.pool.maxConcurrentLeasesPerConnection = leasesPerConnection }
+        let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.server.port, group: fixture.group)
+        let baseline = Int(try await monitor.stats()["curr_connections"] ?? "") ?? -1
+        for index in 0..<100 { try await fixture.pool.set(MemcacheKey("key-\(index)"), to: ByteBuffer(string: "value-\(index)")) }
+        let peak = LockedValue(0)
+        let sampling = Task {
+            while !Task.isCancelled {
+                let now = Int(try await monitor.stats()["curr_connections"] ?? "") ?? 0
+                peak.withLock { $0 = max($0, now - baseline) }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+        let wrong = LockedValue(0)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for caller in 0..<10_000 {
+                tasks.addTask {
+                    let index = caller % 100
+                    let value = try await fixture.pool.get(MemcacheKey("key-\(index)"))
+                    if value != ByteBuffer(string: "value-\(index)") { wrong.withLock { $0 += 1 } }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        sampling.cancel()
+        _ = try? await sampling.value
+        let statistics = await fixture.pool.statistics().total
+        #expect(wrong.withLock { $0 } == 0)
+        #expect(peak.withLock { $0 } <= 8)
+        #expect(statistics.created - statistics.closed <= 8)
+        #expect(statistics.waiting == 0)
+        try await monitor.close()
+        try await fixture.stop()
+    }
+
+    @Test("a server that accepts and never answers: requests time out, and so do leases behind them")
+    func silentServer() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try await startBlackHoleServer(group: group)
+        var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.localAddress.port, maxConnections: 1)
+        configuration.responseTimeout = .milliseconds(100)
+        configuration.pool.maxConcurrentLeasesPerConnection = 1
+        configuration.pool.leaseTimeout = .milliseconds(50)
+        configuration.retryIdempotent = false
+        let pool = MemcachePool(configuration: configuration, group: group)
+        async let first: ByteBuffer? = pool.get("k")
+        try await Task.sleep(for: .milliseconds(20))
+        do {
+            _ = try await pool.get("k")
+            Issue.record("the lease should time out behind the stuck request")
+        } catch let error as PoolError {
+            #expect(error.code == .leaseTimeout)
+        }
+        do {
+            _ = try await first
+            Issue.record("the request should time out")
+        } catch let error as RequestResponseError {
+            #expect(error.code == .responseTimeout)
+        }
+        await pool.shutdown()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("memcached killed under load: typed errors, no hang; restarted: the pool recovers by itself")
+    func serverKilledAndRestarted() async throws {
+        var fixture: MemcachePoolFixture? = try await MemcachePoolFixture {
+            $0.pool.leaseTimeout = .seconds(30)
+            $0.pool.backoff = Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
+        }
+        let pool = fixture!.pool, group = fixture!.group, port = fixture!.server.port
+        try await pool.set("k", to: ByteBuffer(string: "v"))
+        let outcomes = LockedValue<[String: Int]>([:])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<64 {
+                tasks.addTask {
+                    for _ in 0..<2_000 {
+                        do {
+                            _ = try await pool.get("k")
+                            outcomes.withLock { $0["ok", default: 0] += 1 }
+                        } catch let error as PoolError {
+                            outcomes.withLock { $0["pool \(error.code)", default: 0] += 1 }
+                        } catch let error as RequestResponseError {
+                            outcomes.withLock { $0["connection \(error.code)", default: 0] += 1 }
+                        } catch let error as ChannelError {
+                            outcomes.withLock { $0["channel \(error.code)", default: 0] += 1 }
+                        }
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            fixture!.server.stop()
+            try await tasks.waitForAll()
+        }
+        let counts = outcomes.withLock { $0 }
+        // Every call ended with a value or a typed error, and nobody waited out the 30 s lease
+        // timeout: queued callers failed fast with the connect error.
+        #expect(counts.values.reduce(0, +) == 64 * 2_000)
+        #expect(counts["pool lease timeout"] == nil)
+        #expect(counts["pool connect failed", default: 0] > 0)
+
+        let restarted = try await MemcachedServer(port: port, group: group)
+        var recovered = false
+        for _ in 0..<300 where !recovered {
+            recovered = (try? await pool.set("k", to: ByteBuffer(string: "back"))) != nil
+            if !recovered { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(recovered)
+        #expect(try await pool.get("k") == ByteBuffer(string: "back"))
+        restarted.stop()
+        try await fixture!.stop()
+        fixture = nil
+    }
+}
+
+@Suite("MemcachePool over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+struct MemcachePoolTLSTests {
+    static let tlsArguments = [
+        "-Z", "-o", "ssl_chain_cert=\(fixturePath("tls/server-chain.pem")),ssl_key=\(fixturePath("tls/server.key"))",
+    ]
+
+    @Test("1,000 concurrent callers over TLS, every value right")
+    func concurrentOverTLS() async throws {
+        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let fixture = try await MemcachePoolFixture(arguments: Self.tlsArguments) { $0.tls = tls }
+        for index in 0..<50 { try await fixture.pool.set(MemcacheKey("tls-\(index)"), to: ByteBuffer(string: "v\(index)")) }
+        let wrong = LockedValue(0)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for caller in 0..<1_000 {
+                tasks.addTask {
+                    let value = try await fixture.pool.get(MemcacheKey("tls-\(caller % 50)"))
+                    if value != ByteBuffer(string: "v\(caller % 50)") { wrong.withLock { $0 += 1 } }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        #expect(wrong.withLock { $0 } == 0)
+        try await fixture.stop()
+    }
+
+    @Test("an untrusted server: leases fail with connectFailed carrying the TLSError")
+    func untrusted() async throws {
+        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
+        let fixture = try await MemcachePoolFixture(arguments: Self.tlsArguments) { $0.tls = tls }
+        do {
+            _ = try await fixture.pool.get("k")
+            Issue.record("the handshake must fail")
+        } catch let error as PoolError {
+            #expect(error.code == .connectFailed)
+            #expect(error.cause is TLSError)
+        }
+        try await fixture.stop()
+    }
+}
