@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-needed=(libssl-dev pkg-config memcached libmemcached-tools)
+# libmemcached-dev and gcc build the ketama reference program (Fixtures/ketama) the tests compare against.
+needed=(libssl-dev pkg-config memcached libmemcached-tools libmemcached-dev gcc libc6-dev)
 missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
