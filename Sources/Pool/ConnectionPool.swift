@@ -70,9 +70,57 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     ///   `.shutdown`, `.cancelled`).
     public func lease(timeout: TimeAmount? = nil) async throws -> ConnectionLease<Connection> {
         let pool = self.homePool()
-        let wait = min(timeout ?? self.configuration.leaseTimeout, self.configuration.leaseTimeout)
-        let served = try await pool.lease(deadline: pool.loop.now + wait)
+        if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
+            return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
+        }
+        let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
+        let served = try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                waiter.callback = { continuation.resume(with: $0) }
+                pool.submit(waiter)
+            }
+        } onCancel: {
+            pool.cancelFromAnyThread(waiter)
+        }
         return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
+    }
+
+    /// Leases a connection and runs `body` on the connection's loop, with no hop between
+    /// the lease and the use; `body` calls `done` exactly once, on that loop, which releases
+    /// the connection and resumes the caller with the result. For request/response clients
+    /// that send from the loop (one hop there, one resume back per request).
+    func withConnectionOnLoop<Value: Sendable>(
+        timeout: TimeAmount? = nil,
+        _ body: @escaping @Sendable (Connection, _ done: @escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
+    ) async throws -> Value {
+        let pool = self.homePool()
+        @Sendable func use(_ served: PoolWaiter<Connection>.Served, _ continuation: UnsafeContinuation<Value, any Error>) {
+            body(served.connection) { result in
+                served.owner.release(served.id, served.connection)
+                continuation.resume(with: result)
+            }
+        }
+        if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
+            return try await withUnsafeThrowingContinuation { continuation in use(served, continuation) }
+        }
+        let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                waiter.callback = { leased in
+                    switch leased {
+                    case .success(let served): use(served, continuation)
+                    case .failure(let error): continuation.resume(throwing: error)
+                    }
+                }
+                pool.submit(waiter)
+            }
+        } onCancel: {
+            pool.cancelFromAnyThread(waiter)
+        }
+    }
+
+    private func deadline(_ timeout: TimeAmount?, on pool: LoopPool<Connection>) -> Deadline {
+        pool.loop.now + min(timeout ?? self.configuration.leaseTimeout, self.configuration.leaseTimeout)
     }
 
     /// Runs `body` with a leased connection and gives the connection back however `body`

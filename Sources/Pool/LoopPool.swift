@@ -36,22 +36,27 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
 
     // MARK: Leasing
 
-    /// A connection for the caller, waiting (first in, first out) when none is free.
-    func lease(deadline: Deadline) async throws -> PoolWaiter<Connection>.Served {
-        if self.loop.inEventLoop, let id = self.machine.leaseIfReady(), let connection = self.connections[id] {
-            self.publishCapacity()
-            return (id, connection, self)
+    /// A ready connection for a caller on this loop that need not wait, or nil.
+    func leaseIfReady() -> PoolWaiter<Connection>.Served? {
+        guard let id = self.machine.leaseIfReady() else { return nil }
+        guard let connection = self.connections[id] else {
+            // Unreachable: ready slots always have their connection recorded.
+            _ = self.machine.release(id, reusable: false, now: self.loop.now)
+            return nil
         }
-        let waiter = PoolWaiter<Connection>(deadline: deadline)
-        return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { continuation in
-                waiter.continuation = continuation
-                self.loop.executeOnLoopUnchecked { self.enqueue(waiter) }
-            }
-        } onCancel: {
-            waiter.cancelled.store(true, ordering: .releasing)
-            self.loop.execute { self.cancel(waiter) }
-        }
+        self.publishCapacity()
+        return (id, connection, self)
+    }
+
+    /// Queues `waiter` from any thread (served, failed or cancelled later on a loop).
+    func submit(_ waiter: PoolWaiter<Connection>) {
+        self.loop.executeOnLoopUnchecked { self.enqueue(waiter) }
+    }
+
+    /// Cancels `waiter` from any thread (the task's cancellation handler).
+    func cancelFromAnyThread(_ waiter: PoolWaiter<Connection>) {
+        waiter.cancelled.store(true, ordering: .releasing)
+        self.loop.execute { self.cancel(waiter) }
     }
 
     /// Adds a caller on this loop: served at once if possible, else queued.

@@ -110,7 +110,8 @@ struct LoopPoolStateMachine {
     }
 
     mutating func release(_ id: ConnectionID, reusable: Bool, now: Deadline) -> ReleaseDecision {
-        guard let index = self.index(of: id) else { return .keep }
+        // Defensive: a release without a lease (a caller's double release) changes nothing.
+        guard let index = self.index(of: id), self.slots[index].leases > 0 else { return .keep }
         self.slots[index].leases -= 1
         if self.slots[index].state == .closing { return .keep }
         let expired = self.limits.maxLifetime.map { now - self.slots[index].created >= $0 } ?? false

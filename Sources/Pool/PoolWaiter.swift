@@ -1,16 +1,20 @@
 import Channels
 import Synchronization
 
-/// One caller waiting for a connection: its continuation and its cancellation flag.
+/// One caller waiting for a connection: what to call when served (or failed), and its
+/// cancellation flag.
 ///
-/// Thread-safe as used: `continuation` is written once by the caller before the waiter is
-/// handed to its loop (the loop's task queue orders that write before every read), and then
-/// only the loop that holds the waiter resumes it, once. `cancelled` is atomic because the
-/// task's cancellation handler sets it from any thread.
+/// Thread-safe as used: `callback` is written once by the caller before the waiter is handed
+/// to its loop (the loop's task queue orders that write before every read), and then only
+/// the loop that holds the waiter calls it, once. `cancelled` is atomic because the task's
+/// cancellation handler sets it from any thread.
 final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: see the type comment
     typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
 
-    var continuation: UnsafeContinuation<Served, any Error>?
+    typealias Callback = @Sendable (Result<Served, any Error>) -> Void
+
+    /// Runs on the loop that serves the waiter (its own, or the one it was handed to).
+    var callback: Callback?
     let deadline: Deadline
     let cancelled = Atomic<Bool>(false)
     /// Set on the loop that queued it (and read only there).
@@ -24,8 +28,8 @@ final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable {  /
     }
 
     func resume(_ result: Result<Served, any Error>) {
-        let continuation = self.continuation
-        self.continuation = nil
-        continuation?.resume(with: result)
+        let callback = self.callback
+        self.callback = nil
+        callback?(result)
     }
 }

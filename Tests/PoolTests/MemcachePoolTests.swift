@@ -96,31 +96,56 @@ struct MemcachePoolTests {
         try await fixture.stop()
     }
 
-    @Test("a server that accepts and never answers: requests time out, and so do leases behind them")
-    func silentServer() async throws {
-        let group = try EventLoopGroup(loopCount: 1)
-        let server = try await startBlackHoleServer(group: group)
-        var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.localAddress.port, maxConnections: 1)
-        configuration.responseTimeout = .milliseconds(100)
+    /// A pool of one exclusive connection to a server that accepts and never answers.
+    static func silentPool(group: EventLoopGroup, port: Int, responseTimeout: TimeAmount) -> MemcachePool {
+        var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 1)
+        configuration.responseTimeout = responseTimeout
         configuration.pool.maxConcurrentLeasesPerConnection = 1
         configuration.pool.leaseTimeout = .milliseconds(50)
         configuration.retryIdempotent = false
-        let pool = MemcachePool(configuration: configuration, group: group)
-        async let first: ByteBuffer? = pool.get("k")
-        try await Task.sleep(for: .milliseconds(20))
+        return MemcachePool(configuration: configuration, group: group)
+    }
+
+    @Test("a server that accepts and never answers: the request times out")
+    func silentServerRequestTimeout() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try await startBlackHoleServer(group: group)
+        let pool = Self.silentPool(group: group, port: server.localAddress.port, responseTimeout: .milliseconds(100))
+        do {
+            _ = try await pool.get("k")
+            Issue.record("the request should time out")
+        } catch let error as RequestResponseError {
+            #expect(error.code == .responseTimeout)
+        }
+        // The timed-out connection was closed, not reused (its byte stream is out of step).
+        var statistics = await pool.statistics().total
+        for _ in 0..<200 where statistics.closed < 1 {
+            try await Task.sleep(for: .milliseconds(5))
+            statistics = await pool.statistics().total
+        }
+        #expect(statistics.closed == 1 && statistics.open == 0)
+        await pool.shutdown()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("a server that accepts and never answers: leases behind the stuck request time out")
+    func silentServerLeaseTimeout() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try await startBlackHoleServer(group: group)
+        // A response timeout far beyond the test, so only the lease timeout can fire.
+        let pool = Self.silentPool(group: group, port: server.localAddress.port, responseTimeout: .seconds(600))
+        let stuck = Task { try await pool.get("k") }
+        while await pool.statistics().total.activeLeases < 1 { try await Task.sleep(for: .milliseconds(2)) }
         do {
             _ = try await pool.get("k")
             Issue.record("the lease should time out behind the stuck request")
         } catch let error as PoolError {
             #expect(error.code == .leaseTimeout)
         }
-        do {
-            _ = try await first
-            Issue.record("the request should time out")
-        } catch let error as RequestResponseError {
-            #expect(error.code == .responseTimeout)
-        }
-        await pool.shutdown()
+        // Shutting down with no grace closes the stuck connection: its caller gets a typed error.
+        await pool.shutdown(deadline: .zero)
+        await #expect(throws: RequestResponseError.self) { try await stuck.value }
         try await server.close()
         try await group.shutdownGracefully()
     }

@@ -79,6 +79,17 @@ extension ChannelPipeline {
             throw PipelineError(.notFound, "no handler of type \(H.self)")
         }
 
+        /// Writes `value` into the pipeline (from the tail) at once, with no hop: the way to
+        /// send from code already on the loop.
+        public func write<T: Sendable>(_ value: T, promise: EventLoopPromise<Void>?) {
+            self.pipeline.write(PipelineMessage(value), promise: promise)
+        }
+
+        /// Flushes the pipeline at once.
+        public func flush() {
+            self.pipeline.flush()
+        }
+
         /// The names of the handlers, head to tail (for logs and tests).
         public var handlerNames: [String] {
             self.pipeline.contexts().map(\.name)

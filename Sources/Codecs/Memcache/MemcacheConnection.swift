@@ -13,7 +13,7 @@ public import Channels
 /// try await memcache.set("greeting", to: ByteBuffer(string: "hello"), ttl: 60)
 /// let value = try await memcache.get("greeting")   // ByteBuffer("hello")
 /// ```
-public final class MemcacheConnection: Sendable {
+public final class MemcacheConnection: MemcacheRequestSender {
     /// The underlying channel (its pipeline ends in the memcache codec and correlator).
     public let channel: any Channel
 
@@ -77,21 +77,46 @@ public final class MemcacheConnection: Sendable {
     }
 
     func sendRaw(_ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?) async throws -> MemcacheResponse {
-        let promise = self.channel.eventLoop.makePromise(of: MemcacheResponse.self)
-        let expectation: ResponseExpectation
+        // One hop to the loop, one resume back: no future, no per-request callback list.
+        try await withUnsafeThrowingContinuation { continuation in
+            let loop = self.channel.eventLoop
+            if loop.inEventLoop {
+                self.sendOnLoop(request, onPartial: onPartial) { continuation.resume(with: $0) }
+            } else {
+                loop.execute { self.sendOnLoop(request, onPartial: onPartial) { continuation.resume(with: $0) } }
+            }
+        }
+    }
+
+    /// Sends `request` from the channel's loop; `completion` runs on the loop with the
+    /// response (server error replies included as `.error`) or the failure.
+    ///
+    /// Loop-confined: call only on `channel.eventLoop`. A pool that already runs on the loop
+    /// uses this to lease, send and release in one loop turn.
+    public func sendOnLoop(
+        _ request: MemcacheRequest,
+        onPartial: (@Sendable (MemcacheResponse) -> Void)? = nil,
+        completion: @escaping @Sendable (Result<MemcacheResponse, any Error>) -> Void
+    ) {
+        guard self.channel.isActive else {
+            completion(.failure(ChannelError(.ioOnClosedChannel, "the connection is closed")))
+            return
+        }
+        let operations = self.channel.pipeline.syncOperations
         if case .metaBatch = request {
-            expectation = .untilTerminator
+            operations.write(
+                CorrelatedRequest(request, promise: nil, expectation: .untilTerminator, onPartial: onPartial, onResponse: completion),
+                promise: nil)
+        } else if request.expectsNoReply {
+            // No reply will come: done once the bytes are out.
+            let written = self.channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { completion($0.map { .ok }) }
+            operations.write(
+                CorrelatedRequest<MemcacheRequest, MemcacheResponse>(request, promise: nil, expectation: .none), promise: written)
         } else {
-            expectation = request.expectsNoReply ? .none : .one
+            operations.write(CorrelatedRequest(request, promise: nil, expectation: .one, onResponse: completion), promise: nil)
         }
-        let correlated = CorrelatedRequest(request, promise: promise, expectation: expectation, onPartial: onPartial)
-        let written = self.channel.writeAndFlush(correlated)
-        if expectation == .none {
-            try await written.get()  // no reply will come: done once the bytes are out
-            return .ok
-        }
-        written.whenFailure { promise.fail($0) }
-        return try await promise.futureResult.get()
+        operations.flush()
     }
 
     /// Sends meta commands in quiet mode closed by `mn`: `onReply` receives each reply the

@@ -34,6 +34,18 @@ public enum MemcacheRequest: Sendable, Equatable {
     case quit
 
     /// Whether the server sends no reply to this request.
+    /// Whether sending it twice has the effect of sending it once (reads, delete, touch,
+    /// administrative reads): such a request may be retried on another connection when its
+    /// own died before answering.
+    public var isIdempotent: Bool {
+        switch self {
+        case .get, .getAndTouch, .delete, .touch, .version, .stats, .flushAll: return true
+        case .meta(let meta): return meta.command == .get || meta.command == .delete || meta.command == .noop
+        case .metaBatch(let batch): return batch.allSatisfy { $0.command == .get || $0.command == .delete || $0.command == .noop }
+        case .store, .arithmetic, .verbosity, .quit: return false
+        }
+    }
+
     public var expectsNoReply: Bool {
         switch self {
         case .store(let store): return store.noreply

@@ -18,17 +18,28 @@ public struct CorrelatedRequest<Request: Sendable, Response: Sendable>: Sendable
     public var expectation: ResponseExpectation
     /// For `.untilTerminator`: receives each response before the terminating one (on the loop).
     public var onPartial: (@Sendable (Response) -> Void)?
+    /// Receives the outcome on the loop, like `promise` but without a future: the cheaper
+    /// choice for a caller that is on the loop already (or resumes a continuation).
+    public var onResponse: (@Sendable (Result<Response, any Error>) -> Void)?
 
     public init(
         _ request: Request,
         promise: EventLoopPromise<Response>?,
         expectation: ResponseExpectation = .one,
-        onPartial: (@Sendable (Response) -> Void)? = nil
+        onPartial: (@Sendable (Response) -> Void)? = nil,
+        onResponse: (@Sendable (Result<Response, any Error>) -> Void)? = nil
     ) {
         self.request = request
         self.promise = promise
         self.expectation = expectation
         self.onPartial = onPartial
+        self.onResponse = onResponse
+    }
+
+    /// Completes the promise and calls `onResponse` (on the loop).
+    func complete(_ result: Result<Response, any Error>) {
+        self.promise?.completeWith(result)
+        self.onResponse?(result)
     }
 }
 
@@ -99,7 +110,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
         let correlated = self.unwrapOutboundIn(data)
         guard !self.closed else {
             let error = RequestResponseError(.channelClosedBeforeResponse, "the connection is closed")
-            correlated.promise?.fail(error)
+            correlated.complete(.failure(error))
             promise?.fail(error)
             return
         }
@@ -108,7 +119,8 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { result in
                 promise?.completeWith(result)
-                if case .failure(let error) = result { correlated.promise?.fail(error) }
+                // No response will come: the sender learns of success from the write promise.
+                if case .failure(let error) = result { correlated.complete(.failure(error)) }
             }
             context.write(self.wrapOutboundOut(correlated.request), promise: written)
         case .one, .untilTerminator:
@@ -122,7 +134,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
             written.futureResult.whenFailure { [self] error in
                 if let index = self.outstanding.lastIndex(where: { $0.id == id }) {
                     self.outstanding.remove(at: index)
-                    correlated.promise?.fail(error)
+                    correlated.complete(.failure(error))
                 }
             }
             context.write(self.wrapOutboundOut(correlated.request), promise: written)
@@ -143,7 +155,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
         if self.timeoutArmed, !self.outstanding.isEmpty, let timeout = self.responseTimeout {
             self.responseDeadline = context.eventLoop.now + timeout
         }
-        first.promise?.succeed(response)
+        first.complete(.success(response))
     }
 
     private func startResponseClock(context: ChannelHandlerContext) {
@@ -198,6 +210,6 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     private func failPending(_ error: any Error) {
         let pending = self.outstanding
         self.outstanding.removeAll()
-        for entry in pending { entry.request.promise?.fail(error) }
+        for entry in pending { entry.request.complete(.failure(error)) }
     }
 }

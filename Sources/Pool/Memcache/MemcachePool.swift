@@ -4,9 +4,11 @@ public import Codecs
 /// A memcache client over a `ConnectionPool`: as easy as one connection, shared by any
 /// number of concurrent callers over a fixed number of connections.
 ///
-/// Thread-safe. Each call leases a connection on the caller's loop (several callers share one
-/// connection, pipelined, up to `maxConcurrentLeasesPerConnection`), sends one command and
-/// returns the connection. A call that finds its connection dead before any response
+/// Thread-safe. Every command of `MemcacheRequestSender` (`get`, `set`, `cas`, `delete`,
+/// `getMany`, …) leases a connection on the caller's loop (several callers share one
+/// connection, pipelined, up to `maxConcurrentLeasesPerConnection`), sends the request from
+/// that loop and releases the connection when the response arrives: one hop to the loop and
+/// one resume back per command. A call that finds its connection dead before any response
 /// arrives is retried once on another connection when the command is idempotent (get,
 /// touch, delete, version, stats). Server error replies throw `MemcacheError`; pool failures
 /// `PoolError`; a dead connection or a silent server `RequestResponseError`.
@@ -17,7 +19,7 @@ public import Codecs
 /// let value = try await pool.get("greeting")
 /// await pool.shutdown()
 /// ```
-public final class MemcachePool: Sendable {
+public final class MemcachePool: MemcacheRequestSender {
     /// Where and how to connect, and how to pool.
     public struct Configuration: Sendable {
         public var host: String
@@ -89,15 +91,49 @@ public final class MemcachePool: Sendable {
         }
     }
 
-    /// Runs one command on a pooled connection, retrying once (on another connection) when
-    /// an idempotent command's connection closed before it was answered.
+    /// Sends `request` on a pooled connection and waits for its response. Server error
+    /// replies throw `MemcacheError`.
+    public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
+        let response = try await self.sendRetrying(request, onPartial: nil)
+        if case .error(let error) = response { throw error }
+        return response
+    }
+
+    public func sendBatch(
+        _ requests: [MemcacheMetaRequest],
+        onReply: @escaping @Sendable (MemcacheResponse) -> Void
+    ) async throws -> MemcacheResponse {
+        try await self.sendRetrying(.metaBatch(requests), onPartial: onReply)
+    }
+
+    private func sendRetrying(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
+    ) async throws -> MemcacheResponse {
+        do {
+            return try await self.sendOnce(request, onPartial: onPartial)
+        } catch where request.isIdempotent && self.configuration.retryIdempotent && Self.diedBeforeAnswering(error) {
+            return try await self.sendOnce(request, onPartial: onPartial)
+        }
+    }
+
+    private func sendOnce(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
+    ) async throws -> MemcacheResponse {
+        try await self.connections.withConnectionOnLoop { connection, done in
+            connection.memcache.sendOnLoop(request, onPartial: onPartial, completion: done)
+        }
+    }
+
+    /// Runs several commands on one pooled connection (for example a read-modify-write with
+    /// CAS), retrying once on another connection when `idempotent` and the connection died
+    /// before answering.
     public func withConnection<T: Sendable>(
-        idempotent: Bool, _ command: (MemcacheConnection) async throws -> T
+        idempotent: Bool, _ commands: (MemcacheConnection) async throws -> T
     ) async throws -> T {
         do {
-            return try await self.connections.withConnection { try await command($0.memcache) }
+            return try await self.connections.withConnection { try await commands($0.memcache) }
         } catch where idempotent && self.configuration.retryIdempotent && Self.diedBeforeAnswering(error) {
-            return try await self.connections.withConnection { try await command($0.memcache) }
+            return try await self.connections.withConnection { try await commands($0.memcache) }
         }
     }
 

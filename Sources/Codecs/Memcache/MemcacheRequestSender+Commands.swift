@@ -1,7 +1,8 @@
 public import Channels
 
-// The everyday commands, in the meta protocol where it is equivalent.
-extension MemcacheConnection {
+// The everyday commands, in the meta protocol where it is equivalent, for anything that
+// sends requests: one connection, or a pool.
+extension MemcacheRequestSender {
     /// The value stored under `key`, or nil on a miss.
     public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
         try await self.getItem(key)?.value
@@ -38,7 +39,7 @@ extension MemcacheConnection {
         // Binary keys: quiet meta gets closed by mn; hits come back with their key.
         let collected = LockedValue<[MemcacheResponse]>([])
         let batch = keys.map { MemcacheMetaRequest.get($0, flags: [.returnValue, .returnKey]) }
-        _ = try await self.sendRaw(.metaBatch(batch)) { response in collected.withLock { $0.append(response) } }
+        _ = try await self.sendBatch(batch) { response in collected.withLock { $0.append(response) } }
         var found: [MemcacheKey: ByteBuffer] = [:]
         let byBytes = Dictionary(keys.map { ($0.bytes, $0) }, uniquingKeysWith: { first, _ in first })
         for response in collected.withLock({ $0 }) {
@@ -77,21 +78,18 @@ extension MemcacheConnection {
         try await self.store(key, value, mode: "P", flags: nil, ttl: nil, extra: []) == .headerOnly
     }
 
-    /// The outcome of a compare-and-swap.
-    public enum CASResult: Sendable, Equatable {
-        case stored
-        /// Someone changed the item since `cas` was read.
-        case exists
-        case notFound
-    }
-
     /// Stores only if the item's CAS value is still `cas`.
-    public func compareAndSwap(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> CASResult {
+    public func compareAndSwap(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> MemcacheCASResult {
         switch try await self.store(key, value, mode: "S", flags: flags, ttl: ttl, extra: [.compareCAS(cas)]) {
         case .headerOnly: return .stored
         case .exists: return .exists
         default: return .notFound
         }
+    }
+
+    /// `compareAndSwap` by its memcache name.
+    public func cas(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> MemcacheCASResult {
+        try await self.compareAndSwap(key, value: value, cas: cas, flags: flags, ttl: ttl)
     }
 
     /// Deletes `key`. Returns whether it was present.

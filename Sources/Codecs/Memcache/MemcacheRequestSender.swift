@@ -1,0 +1,35 @@
+/// Anything that sends memcache requests and returns their responses: a
+/// `MemcacheConnection`, or a pool of them. Every command (`get`, `set`, `delete`, …) is
+/// written once, on top of these two requirements.
+///
+/// Thread-safe: implementations may be called from any task.
+///
+/// ```swift
+/// func warm(_ cache: some MemcacheRequestSender) async throws {
+///     try await cache.set("greeting", to: ByteBuffer(string: "hello"))
+/// }
+/// ```
+public protocol MemcacheRequestSender: Sendable {
+    /// Sends `request` and waits for its response. Server error replies throw
+    /// `MemcacheError`.
+    func send(_ request: MemcacheRequest) async throws -> MemcacheResponse
+
+    /// Sends meta commands in quiet mode closed by `mn`: `onReply` receives each reply the
+    /// quiet mode keeps (misses of `md`, hits of `mg`, errors), then the `MN` is returned.
+    func sendBatch(
+        _ requests: [MemcacheMetaRequest],
+        onReply: @escaping @Sendable (MemcacheResponse) -> Void
+    ) async throws -> MemcacheResponse
+}
+
+/// The outcome of a compare-and-swap.
+public enum MemcacheCASResult: Sendable, Equatable {
+    case stored
+    /// Someone changed the item since `cas` was read.
+    case exists
+    case notFound
+}
+
+extension MemcacheConnection {
+    public typealias CASResult = MemcacheCASResult
+}
