@@ -62,6 +62,12 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         for pool in self.loopPools { pool.loop.execute { pool.start() } }
     }
 
+    /// A pool dropped without `shutdown()` still closes its connections (without waiting).
+    deinit {
+        guard !self.isShutDown.load(ordering: .acquiring) else { return }
+        for pool in self.loopPools { pool.loop.execute { pool.shutdown(promise: nil) } }
+    }
+
     /// Leases a connection, waiting (first in, first out on its loop) while all are busy.
     ///
     /// - Parameter timeout: how long to wait at most; the configured `leaseTimeout` when nil

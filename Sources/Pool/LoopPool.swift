@@ -187,7 +187,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
 
     private func returnBudget() {
         for loop in self.shared.budget.release() {
-            let pool = self.shared.loopPools[loop]
+            guard let pool = self.shared.loopPool(at: loop) else { continue }
             pool.loop.execute { pool.budgetFreed() }
         }
     }
@@ -290,8 +290,9 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
 
     // MARK: Shutdown and statistics
 
-    func shutdown(promise: EventLoopPromise<Void>) {
-        self.shutdownPromises.append(promise)
+    func shutdown(promise: EventLoopPromise<Void>?) {
+        if let promise { self.shutdownPromises.append(promise) }
+        guard !self.machine.isShuttingDown else { return self.completeShutdownIfDone() }
         self.maintenanceTimer?.cancel()
         self.execute(self.machine.shutdown())
         self.completeShutdownIfDone()

@@ -2,15 +2,28 @@ import Channels
 
 /// What every loop of one pool shares: configuration, factory, budget, breaker, siblings.
 ///
-/// Thread-safe: immutable after `connect(loopPools:)`, which runs once before any lease;
-/// budget and breaker are thread-safe themselves.
-final class PoolShared<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: loopPools is set once, before publication
+/// Thread-safe: immutable after `connect(loopPools:)`, which runs once before any lease
+/// (weak references are loaded atomically by the runtime); budget and breaker are
+/// thread-safe themselves.
+final class PoolShared<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: siblings is set once, before publication
     let configuration: ConnectionPoolConfiguration
     let factory: LoopPool<Connection>.Factory
     let budget: ConnectionBudget
     let breaker: SharedConnectBreaker
     let observer: (@Sendable (PoolEvent) -> Void)?
-    private(set) var loopPools: [LoopPool<Connection>] = []
+    /// Weak: each `LoopPool` holds this object, and the pool owns the `LoopPool`s.
+    private var siblings: [Sibling] = []
+
+    private struct Sibling {
+        weak var pool: LoopPool<Connection>?
+    }
+
+    /// The sub-pools still alive (all of them while the `ConnectionPool` is).
+    var loopPools: [LoopPool<Connection>] { self.siblings.compactMap(\.pool) }
+
+    func loopPool(at index: Int) -> LoopPool<Connection>? {
+        self.siblings.indices.contains(index) ? self.siblings[index].pool : nil
+    }
 
     init(
         configuration: ConnectionPoolConfiguration,
@@ -25,7 +38,7 @@ final class PoolShared<Connection: PoolableConnection>: @unchecked Sendable {  /
     }
 
     func connect(loopPools: [LoopPool<Connection>]) {
-        self.loopPools = loopPools
+        self.siblings = loopPools.map { Sibling(pool: $0) }
     }
 
     func observe(_ event: PoolEvent) {

@@ -102,7 +102,10 @@ struct WaiterQueue {
 
     /// Every live waiter, oldest first, removed.
     mutating func removeAll() -> [WaiterID] {
-        let all = Array(self.order.filter { self.entries[$0] != nil })
+        // An explicit loop: copying an empty Deque into an Array writes the shared empty-array
+        // storage, which ThreadSanitizer reports as a race between loops.
+        var all: [WaiterID] = []
+        for id in self.order where self.entries[id] != nil { all.append(id) }
         self.order.removeAll()
         self.entries.removeAll()
         self.earliestDeadline = .distantFuture

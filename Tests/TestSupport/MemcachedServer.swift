@@ -32,6 +32,7 @@ public final class MemcachedServer: @unchecked Sendable {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
+            StartedServers.shared.add(process.processIdentifier)
             do {
                 try await waitUntilAccepting(port: chosen, group: group, while: { process.isRunning })
             } catch {
@@ -55,9 +56,28 @@ public final class MemcachedServer: @unchecked Sendable {
             kill(self.process.processIdentifier, SIGKILL)
             self.process.waitUntilExit()
         }
+        StartedServers.shared.remove(self.process.processIdentifier)
     }
 
     deinit { self.stop() }
+}
+
+/// Every memcached the tests started and did not stop yet; killed when the test process
+/// exits, so a test that failed before its `stop()` leaves no server behind.
+final class StartedServers: Sendable {
+    static let shared = StartedServers()
+    private let pids = LockedValue<Set<Int32>>([])
+
+    private init() {
+        atexit { StartedServers.shared.killAll() }
+    }
+
+    func add(_ pid: Int32) { _ = self.pids.withLock { $0.insert(pid) } }
+    func remove(_ pid: Int32) { _ = self.pids.withLock { $0.remove(pid) } }
+
+    private func killAll() {
+        for pid in self.pids.withLock({ $0 }) { kill(pid, SIGKILL) }
+    }
 }
 
 /// An error of the test support code itself.

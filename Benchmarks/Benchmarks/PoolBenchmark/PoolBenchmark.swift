@@ -32,6 +32,10 @@ func startMemcached() async throws -> Int {
     let server = Process()
     server.executableURL = URL(fileURLWithPath: "/usr/bin/memcached")
     server.arguments = ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2", "-c", "4096"] + (getuid() == 0 ? ["-u", "root"] : [])
+    // Not the benchmark's own stdout: the runner reads that pipe to its end, and a server
+    // holding it open would keep the run from finishing.
+    server.standardOutput = FileHandle.nullDevice
+    server.standardError = FileHandle.nullDevice
     try server.run()
     let group = try EventLoopGroup(loopCount: 1)
     var connection: MemcacheConnection?
@@ -133,11 +137,15 @@ let benchmarks: @Sendable () -> Void = {
 
     let variants: [(name: String, leases: Int, onLoops: Bool)] = [
         ("MemcachePool exclusive leases", 1, false),
+        ("MemcachePool exclusive leases, callers on the loops", 1, true),
         ("MemcachePool default (16 pipelined per connection)", 16, false),
         ("MemcachePool default, callers on the loops", 16, true),
     ]
     for variant in variants {
-        Benchmark("64 callers x 100 gets, 8 connections: \(variant.name)") { benchmark in
+        Benchmark(
+            "64 callers x 100 gets, 8 connections: \(variant.name)",
+            configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, p99])
+        ) { benchmark in
             guard let group = state.withLock({ $0.group }) else { return }
             let port = state.withLock { $0.port }
             var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8)
@@ -162,10 +170,14 @@ let benchmarks: @Sendable () -> Void = {
                 return state.group
             }
             try await group?.shutdownGracefully()
+            stopMemcached()
         }
     }
 
-    Benchmark("64 callers x 100 gets, 8 connections: SwiftNIO pool, exclusive leases") { benchmark in
+    Benchmark(
+        "64 callers x 100 gets, 8 connections: SwiftNIO pool, exclusive leases",
+        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, p99])
+    ) { benchmark in
         guard let group = state.withLock({ $0.nioGroup }) else { return }
         let pool = NIOMemcachePool(group: group, host: "127.0.0.1", port: state.withLock { $0.port }, maxConnections: 8)
         _ = try await runCallers { _ = try await pool.get($0) }
