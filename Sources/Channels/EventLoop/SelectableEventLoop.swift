@@ -87,7 +87,7 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAF
     private func run(_ task: Task) {
         switch task {
         case .closure(let body): body()
-        case .job(let job): job.runSynchronously(isolatedTo: self.asUnownedSerialExecutor(), taskExecutor: self.asUnownedTaskExecutor())
+        case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
         }
     }
 
