@@ -243,4 +243,42 @@ struct MemcachePoolTLSTests {
         }
         try await fixture.stop()
     }
+
+    /// memcached -Z with `ssl_verify_mode=2` (mutual TLS). Under TLS 1.3 the client finishes
+    /// its side of the handshake before the server has checked the client's certificate, so
+    /// a refused client learns of it at its first read, not at connect.
+    @Test("mTLS (ssl_verify_mode=2): with a client certificate it works; without, the connect succeeds and the first request fails")
+    func mutualTLS() async throws {
+        let arguments = [
+            "-Z", "-o",
+            "ssl_chain_cert=\(fixturePath("tls/server-chain.pem")),ssl_key=\(fixturePath("tls/server.key")),"
+                + "ssl_ca_cert=\(fixturePath("tls/ca.pem")),ssl_verify_mode=2",
+        ]
+        let withCertificate = try TLSContext(
+            configuration: .client(
+                trustRoots: .file(fixturePath("tls/ca.pem")), certificateChain: .file(fixturePath("tls/client.pem")),
+                privateKey: .file(fixturePath("tls/client.key"))))
+        let accepted = try await MemcachePoolFixture(arguments: arguments) { $0.tls = withCertificate }
+        try await accepted.pool.set("mtls", to: ByteBuffer(string: "yes"))
+        #expect(try await accepted.pool.get("mtls") == ByteBuffer(string: "yes"))
+        try await accepted.stop()
+
+        let withoutCertificate = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let refused = try await MemcachePoolFixture(arguments: arguments) {
+            $0.tls = withoutCertificate
+            $0.retryIdempotent = false
+            $0.pool.maxConnections = 1
+        }
+        do {
+            _ = try await refused.pool.get("mtls")
+            Issue.record("the server must refuse a client without a certificate")
+        } catch let error as PoolError {
+            Issue.record("the refusal should come at the first read, not at connect: \(error)")
+        } catch {
+            // The handshake completed on our side; the server's alert arrived with the reply.
+            let statistics = await refused.pool.statistics().total
+            #expect(statistics.created == 1 && statistics.connectFailures == 0)
+        }
+        try await refused.stop()
+    }
 }
