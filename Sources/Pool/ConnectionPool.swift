@@ -81,7 +81,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         }
         let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
         let served = try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { continuation in
+            try await withLoopContinuation { continuation in
                 waiter.callback = { continuation.resume(with: $0) }
                 pool.submit(waiter)
             }
@@ -100,18 +100,18 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         _ body: @escaping @Sendable (Connection, _ done: @escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
     ) async throws -> Value {
         let pool = self.homePool()
-        @Sendable func use(_ served: PoolWaiter<Connection>.Served, _ continuation: UnsafeContinuation<Value, any Error>) {
+        @Sendable func use(_ served: PoolWaiter<Connection>.Served, _ continuation: LoopContinuation<Value>) {
             body(served.connection) { result in
                 served.owner.release(served.id, served.connection)
                 continuation.resume(with: result)
             }
         }
         if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
-            return try await withUnsafeThrowingContinuation { continuation in use(served, continuation) }
+            return try await withLoopContinuation { continuation in use(served, continuation) }
         }
         let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { continuation in
+            try await withLoopContinuation { continuation in
                 waiter.callback = { leased in
                     switch leased {
                     case .success(let served): use(served, continuation)

@@ -78,7 +78,7 @@ public final class MemcacheConnection: MemcacheRequestSender {
 
     func sendRaw(_ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?) async throws -> MemcacheResponse {
         // One hop to the loop, one resume back: no future, no per-request callback list.
-        try await withUnsafeThrowingContinuation { continuation in
+        try await withLoopContinuation { continuation in
             let loop = self.channel.eventLoop
             if loop.inEventLoop {
                 self.sendOnLoop(request, onPartial: onPartial) { continuation.resume(with: $0) }

@@ -33,6 +33,9 @@ public final class MemcachePool: MemcacheRequestSender {
         public var responseTimeout: TimeAmount? = .seconds(5)
         /// Retry idempotent commands once when their connection died before answering.
         public var retryIdempotent = true
+        /// Send the gets that meet on one connection within one loop turn as one multi-key
+        /// `gets` (each caller still gets its own item or miss).
+        public var coalesceGets = true
         public var maximumValueLength = 64 << 20
 
         /// The memcache defaults: `maxConnections` in total, 16 callers pipelined per
@@ -121,6 +124,32 @@ public final class MemcachePool: MemcacheRequestSender {
     ) async throws -> MemcacheResponse {
         try await self.connections.withConnectionOnLoop { connection, done in
             connection.memcache.sendOnLoop(request, onPartial: onPartial, completion: done)
+        }
+    }
+
+    /// The value stored under `key`, or nil on a miss. Coalesced with other gets on the same
+    /// connection (see `Configuration.coalesceGets`).
+    public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
+        try await self.getItem(key)?.value
+    }
+
+    /// The value, client flags and CAS of `key`, or nil on a miss. Coalesced with other gets
+    /// on the same connection (see `Configuration.coalesceGets`).
+    public func getItem(_ key: MemcacheKey) async throws -> MemcacheItem? {
+        guard self.configuration.coalesceGets, !key.isBinary else {
+            let request = MemcacheRequest.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS]))
+            return try GetCoalescer.item(from: try await self.send(request), key: key).get()
+        }
+        do {
+            return try await self.coalescedGet(key)
+        } catch where self.configuration.retryIdempotent && Self.diedBeforeAnswering(error) {
+            return try await self.coalescedGet(key)
+        }
+    }
+
+    private func coalescedGet(_ key: MemcacheKey) async throws -> MemcacheItem? {
+        try await self.connections.withConnectionOnLoop { connection, done in
+            connection.coalescer.get(key, on: connection.memcache, completion: done)
         }
     }
 

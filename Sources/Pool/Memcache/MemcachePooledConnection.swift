@@ -10,6 +10,8 @@ public final class MemcachePooledConnection: PoolableConnection {
     // Loop-confined (its Sendable conformance is unchecked): only read in `isReusable`,
     // which the pool calls on the channel's loop.
     private let correlator: RequestResponseHandler<MemcacheRequest, MemcacheResponse>
+    /// Loop-confined: batches the gets issued on this connection within one loop turn.
+    let coalescer = GetCoalescer()
 
     public var channel: any Channel { self.memcache.channel }
 

@@ -20,7 +20,11 @@ final class LineConnection: PoolableConnection {
 }
 
 func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionPool<LineConnection> {
-    ConnectionPool(group: group, configuration: ConnectionPoolConfiguration(maxConnections: 20)) { loop in
+    var configuration = ConnectionPoolConfiguration(maxConnections: 20)
+    // The README's code, with one change: under a sanitizer, with the whole suite running in
+    // parallel, a waiter can wait longer than the default 10 s. This test checks answers.
+    configuration.leaseTimeout = .seconds(300)
+    return ConnectionPool(group: group, configuration: configuration) { loop in
         ClientBootstrap(loop: loop)
             .channelInitializer { channel in
                 try channel.pipeline.syncOperations.addHandlers(

@@ -1,0 +1,73 @@
+import Channels
+import Codecs
+
+/// Gathers the single-key gets issued on one connection within one loop turn and sends them
+/// as one multi-key `gets k1 k2 …` (spymemcached's "get optimization"): memcached answers a
+/// multi-key get in one batch, where it answers every pipelined text get with a write of its
+/// own. A lone get goes out as a meta `mg`, as without coalescing.
+///
+/// Loop-confined: use only on the connection's loop. Semantics are kept per caller: each
+/// gets its own item or miss (a key asked for twice is answered to both), and a failure of
+/// the batch (a server error, a dead connection) fails exactly the callers in it.
+final class GetCoalescer: @unchecked Sendable {  // SAFETY: loop-confined, see the type comment
+    typealias Completion = @Sendable (Result<MemcacheItem?, any Error>) -> Void
+
+    private var pending: [(key: MemcacheKey, completion: Completion)] = []
+    private var flushScheduled = false
+
+    /// Queues a get of `key` (a text key); the batch leaves after the loop's queued tasks.
+    func get(_ key: MemcacheKey, on connection: MemcacheConnection, completion: @escaping Completion) {
+        self.pending.append((key, completion))
+        guard !self.flushScheduled else { return }
+        self.flushScheduled = true
+        let transfer = PoolTransfer(self)
+        connection.channel.eventLoop.execute { transfer.value.flush(on: connection) }
+    }
+
+    private func flush(on connection: MemcacheConnection) {
+        self.flushScheduled = false
+        let batch = self.pending
+        self.pending.removeAll(keepingCapacity: true)
+        if batch.count == 1, let only = batch.first {
+            let request = MemcacheRequest.meta(.get(only.key, flags: [.returnValue, .returnFlags, .returnCAS]))
+            connection.sendOnLoop(request) { result in
+                only.completion(result.flatMap { Self.item(from: $0, key: only.key) })
+            }
+            return
+        }
+        var unique: [MemcacheKey] = []
+        var seen = Set<MemcacheKey>()
+        for entry in batch where seen.insert(entry.key).inserted { unique.append(entry.key) }
+        connection.sendOnLoop(.get(keys: unique, withCAS: true)) { result in
+            switch result {
+            case .success(.values(let items)):
+                var byKey: [[UInt8]: MemcacheItem] = [:]
+                for item in items { byKey[item.key] = item }
+                for entry in batch { entry.completion(.success(byKey[entry.key.bytes])) }
+            case .success(.end):
+                for entry in batch { entry.completion(.success(nil)) }
+            case .success(.error(let error)):
+                for entry in batch { entry.completion(.failure(error)) }
+            case .success(let other):
+                let error = MemcacheError(.unexpectedResponse, "gets got \(other)")
+                for entry in batch { entry.completion(.failure(error)) }
+            case .failure(let error):
+                for entry in batch { entry.completion(.failure(error)) }
+            }
+        }
+    }
+
+    /// The item of an `mg … v f c` reply, nil on a miss.
+    static func item(from response: MemcacheResponse, key: MemcacheKey) -> Result<MemcacheItem?, any Error> {
+        switch response {
+        case .meta(let meta) where meta.status == .value:
+            return .success(MemcacheItem(key: key.bytes, flags: meta.clientFlags ?? 0, cas: meta.cas, value: meta.value ?? ByteBuffer()))
+        case .meta(let meta) where meta.status == .miss:
+            return .success(nil)
+        case .error(let error):
+            return .failure(error)
+        default:
+            return .failure(MemcacheError(.unexpectedResponse, "mg got \(response)"))
+        }
+    }
+}
