@@ -33,8 +33,9 @@ public final class MemcachePool: MemcacheRequestSender {
         public var responseTimeout: TimeAmount? = .seconds(5)
         /// Retry idempotent commands once when their connection died before answering.
         public var retryIdempotent = true
-        /// Send the gets that meet on one connection within one loop turn as one multi-key
-        /// `gets` (each caller still gets its own item or miss).
+        /// Send the gets that meet on one shared connection within one loop turn as one
+        /// multi-key `gets` (each caller still gets its own item or miss). Applies when
+        /// connections are shared (`maxConcurrentLeasesPerConnection` > 1).
         public var coalesceGets = true
         public var maximumValueLength = 64 << 20
 
@@ -136,7 +137,8 @@ public final class MemcachePool: MemcacheRequestSender {
     /// The value, client flags and CAS of `key`, or nil on a miss. Coalesced with other gets
     /// on the same connection (see `Configuration.coalesceGets`).
     public func getItem(_ key: MemcacheKey) async throws -> MemcacheItem? {
-        guard self.configuration.coalesceGets, !key.isBinary else {
+        // With exclusive leases a connection never has two gets to merge: send directly.
+        guard self.configuration.coalesceGets, self.configuration.pool.maxConcurrentLeasesPerConnection > 1, !key.isBinary else {
             let request = MemcacheRequest.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS]))
             return try GetCoalescer.item(from: try await self.send(request), key: key).get()
         }
