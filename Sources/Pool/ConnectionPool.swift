@@ -79,14 +79,8 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
             return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
         }
-        let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
-        let served = try await withTaskCancellationHandler {
-            try await withLoopContinuation { continuation in
-                waiter.callback = { continuation.resume(with: $0) }
-                pool.submit(waiter)
-            }
-        } onCancel: {
-            pool.cancelFromAnyThread(waiter)
+        let served = try await self.queueAndWait(on: pool, timeout: timeout) { served, continuation in
+            continuation.resume(returning: served)
         }
         return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
     }
@@ -109,12 +103,22 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
             return try await withLoopContinuation { continuation in use(served, continuation) }
         }
+        return try await self.queueAndWait(on: pool, timeout: timeout, then: use)
+    }
+
+    /// Queues a waiter on `pool` and suspends until it is served (then `then` runs on the
+    /// serving loop and resumes the caller), fails, or is cancelled with the task.
+    private func queueAndWait<Value>(
+        on pool: LoopPool<Connection>,
+        timeout: TimeAmount?,
+        then: @escaping @Sendable (PoolWaiter<Connection>.Served, LoopContinuation<Value>) -> Void
+    ) async throws -> Value {
         let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
         return try await withTaskCancellationHandler {
             try await withLoopContinuation { continuation in
                 waiter.callback = { leased in
                     switch leased {
-                    case .success(let served): use(served, continuation)
+                    case .success(let served): then(served, continuation)
                     case .failure(let error): continuation.resume(throwing: error)
                     }
                 }

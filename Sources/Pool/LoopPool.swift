@@ -3,10 +3,10 @@ import Synchronization
 
 /// One loop's sub-pool: executes `LoopPoolStateMachine` decisions on its loop.
 ///
-/// Loop-confined: every method except `lease` and `release` runs on `loop`; those two take
-/// the synchronous fast path when the caller is on the loop, and hop otherwise. The lease and
-/// release path takes no lock; the pool-wide pieces (budget, breaker) are touched only per
-/// connect and close.
+/// Loop-confined: every method runs on `loop`, except `submit`, `cancelFromAnyThread` and
+/// `release`, which hop there (`release` runs at once when already on the loop). The lease
+/// and release path takes no lock; the pool-wide pieces (budget, breaker) are touched only
+/// per connect and close.
 final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: all mutable state is used on `loop` only
     typealias Factory = @Sendable (any EventLoop) -> EventLoopFuture<Connection>
 
