@@ -19,6 +19,9 @@ final class ConnectionBudget: Sendable {
 
     var openCount: Int { self.open.load(ordering: .acquiring) }
 
+    /// Whether some loop waits for budget (one relaxed load: cheap enough for every release).
+    var hasStarvedLoops: Bool { self.starvedCount.load(ordering: .relaxed) > 0 }
+
     func tryReserve() -> Bool {
         var current = self.open.load(ordering: .relaxed)
         while current < self.cap {

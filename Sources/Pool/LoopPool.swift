@@ -93,7 +93,8 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
         let decision = self.machine.release(id, reusable: reusable, now: self.loop.now)
         switch decision {
         case .keep:
-            break
+            // Another loop waits for budget this loop holds: give back what just went idle.
+            if self.shared.budget.hasStarvedLoops { self.yieldIdleConnection() }
         case .handTo(let waiterID, _):
             if let waiter = self.waiters.removeValue(forKey: waiterID) {
                 waiter.resume(.success((id, connection, self)))

@@ -56,6 +56,42 @@ struct ConnectionPoolTests {
         try await fixture.stop()
     }
 
+    @Test("budget moves between loops: a starved loop gets the connection another loop releases")
+    func budgetRebalancing() async throws {
+        let fixture = try await EchoPoolFixture {
+            $0.maxConnections = 2
+            $0.maxConnectionsPerLoop = 2
+            $0.affinity = .strict
+        }
+        let (busy, starved) = (fixture.group.loops[0], fixture.group.loops[1])
+        let step = LockedValue(0)
+        // Loop 0 takes the whole budget, gives one connection back at step 1, the other at step 2.
+        let holder = Task(executorPreference: busy) {
+            let first = try await fixture.pool.lease()
+            let second = try await fixture.pool.lease()
+            while step.withLock({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(1)) }
+            first.release()
+            while step.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(1)) }
+            second.release()
+        }
+        while await fixture.pool.statistics().loops[0].leased < 2 { try await Task.sleep(for: .milliseconds(2)) }
+        let waiting = Task(executorPreference: starved) {
+            let lease = try await fixture.pool.lease(timeout: .seconds(60))
+            let onStarvedLoop = lease.connection.channel.eventLoop === starved
+            lease.release()
+            return onStarvedLoop
+        }
+        while await fixture.pool.statistics().loops[1].waiting < 1 { try await Task.sleep(for: .milliseconds(2)) }
+        // Idle on loop 0 while loop 1 starves: that connection is closed and its budget moves.
+        step.withLock { $0 = 1 }
+        #expect(try await waiting.value)
+        let statistics = await fixture.pool.statistics()
+        #expect(statistics.loops[0].open == 1 && statistics.loops[1].open == 1)
+        step.withLock { $0 = 2 }
+        try await holder.value
+        try await fixture.stop()
+    }
+
     @Test("waiters on one loop are served first in, first out")
     func fifoPerLoop() async throws {
         let fixture = try await EchoPoolFixture(loops: 1) {

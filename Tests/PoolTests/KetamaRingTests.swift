@@ -7,22 +7,17 @@ import TestSupport
 @testable import Pool
 
 /// Builds `Fixtures/ketama/ketama-reference.c` against the system's libmemcached (Debian
-/// package libmemcached-dev; scripts/test.sh installs it) once, and returns the binary's path.
-func ketamaReference() throws -> String {
-    try builtKetamaReference.get()
-}
-
-// A `static let`-style global: built once, even when tests run in parallel.
-private let builtKetamaReference = Result { try buildKetamaReference() }
-
-private func buildKetamaReference() throws -> String {
+/// package libmemcached-dev; scripts/test.sh installs it) and returns the binary's path.
+/// Each call builds its own copy (a second of compiling; no shared state between tests).
+func ketamaReference() async throws -> String {
     guard let compiler = findExecutable(["/usr/bin/cc", "/usr/bin/gcc", "/usr/bin/clang"]) else {
         throw TestSupportError("no C compiler (scripts/test.sh installs gcc)")
     }
-    let flags = try runProcess("/usr/bin/pkg-config", ["--cflags", "--libs", "libmemcached"])
+    let flags = try await runProcess("/usr/bin/pkg-config", ["--cflags", "--libs", "libmemcached"])
         .split(whereSeparator: \.isWhitespace).map(String.init)
-    let output = FileManager.default.temporaryDirectory.appendingPathComponent("ketama-reference-\(getpid())").path
-    _ = try runProcess(compiler, [fixturePath("ketama/ketama-reference.c"), "-o", output] + flags)
+    let output = FileManager.default.temporaryDirectory
+        .appendingPathComponent("ketama-reference-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+    _ = try await runProcess(compiler, [fixturePath("ketama/ketama-reference.c"), "-o", output] + flags)
     return output
 }
 
@@ -40,14 +35,14 @@ struct KetamaRingTests {
     }
 
     @Test("10,000 keys land where libmemcached's ketama puts them, over 3 and over 4 servers", arguments: [3, 4])
-    func matchesLibmemcached(serverCount: Int) throws {
+    func matchesLibmemcached(serverCount: Int) async throws {
         let all: [(host: String, port: Int)] = [
             ("127.0.0.1", 11211), ("127.0.0.1", 11212), ("10.0.0.3", 11211), ("cache-4.example", 22122),
         ]
         let servers = Array(all.prefix(serverCount))
         let keys = (0..<10_000).map { "key:\($0):\($0 &* 2_654_435_761 % 1_000_003)" }
-        let reference = try runProcess(
-            try ketamaReference(), servers.map { "\($0.host):\($0.port)" }, input: keys.joined(separator: "\n") + "\n"
+        let reference = try await runProcess(
+            try await ketamaReference(), servers.map { "\($0.host):\($0.port)" }, input: keys.joined(separator: "\n") + "\n"
         ).split(separator: "\n").map(String.init)
         try #require(reference.count == keys.count)
         let ring = KetamaRing(servers: servers)
@@ -75,8 +70,8 @@ struct MemcacheServerSetTests {
         let set = MemcacheServerSet(servers: servers, group: group)
         let keys = (0..<300).map { "placed-\($0)" }
         for key in keys { try await set.set(MemcacheKey(key), to: ByteBuffer(string: key)) }
-        let reference = try runProcess(
-            try ketamaReference(), servers.map { "\($0.host):\($0.port)" }, input: keys.joined(separator: "\n") + "\n"
+        let reference = try await runProcess(
+            try await ketamaReference(), servers.map { "\($0.host):\($0.port)" }, input: keys.joined(separator: "\n") + "\n"
         ).split(separator: "\n").map(String.init)
         var direct: [MemcacheConnection] = []
         for server in memcached {

@@ -1,30 +1,16 @@
 import Foundation
+import Glibc
 
-/// Runs a program to completion with `input` on its standard input; returns its standard
-/// output. Throws when it cannot start or exits non-zero (with its standard error).
-public func runProcess(_ executable: String, _ arguments: [String], input: String = "") throws -> String {
-    ignoreBrokenPipes()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    // Output is read on a helper thread so a large output cannot block the child.
-    let output = LockedData()
-    let reader = Thread { output.set(stdout.fileHandleForReading.readDataToEndOfFile()) }
-    reader.start()
-    try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-    process.waitUntilExit()
-    while !output.isSet { usleep(1000) }
-    guard process.terminationStatus == 0 else {
-        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        throw TestSupportError("\(executable) exited with \(process.terminationStatus): \(message)")
+/// Runs a program to completion with `input` on its standard input and returns its standard
+/// output; throws when it cannot start or exits non-zero (with its standard error).
+///
+/// The waiting happens on a thread of its own, never on the concurrency pool: a blocked pool
+/// thread plus Foundation `Process` (whose exit detection needs a dispatch thread) can
+/// deadlock the whole test run. Spawning and waiting use posix_spawn and waitpid directly.
+public func runProcess(_ executable: String, _ arguments: [String], input: String = "") async throws -> String {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input) }) }.start()
     }
-    return String(decoding: output.data, as: UTF8.self)
 }
 
 /// The first of `candidates` that is an executable file.
@@ -32,11 +18,77 @@ public func findExecutable(_ candidates: [String]) -> String? {
     candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
-private final class LockedData: @unchecked Sendable {
-    // SAFETY: every access holds `lock`.
+private func runProcessBlocking(_ executable: String, _ arguments: [String], input: String) throws -> String {
+    ignoreBrokenPipes()
+    var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
+    guard pipe(&stdinPipe) == 0, pipe(&stdoutPipe) == 0, pipe(&stderrPipe) == 0 else {
+        throw TestSupportError("pipe failed: errno \(errno)")
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
+    posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+    for fd in stdinPipe + stdoutPipe + stderrPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+    close(stdinPipe[0])
+    close(stdoutPipe[1])
+    close(stderrPipe[1])
+    guard spawned == 0 else {
+        close(stdinPipe[1]); close(stdoutPipe[0]); close(stderrPipe[0])
+        throw TestSupportError("cannot start \(executable): errno \(spawned)")
+    }
+    // Both outputs are drained while the input is written, so no pipe can fill up and stall.
+    let output = PipeReader(fd: stdoutPipe[0])
+    let errors = PipeReader(fd: stderrPipe[0])
+    let bytes = Array(input.utf8)
+    var written = 0
+    while written < bytes.count {
+        let count = bytes[written...].withUnsafeBytes { write(stdinPipe[1], $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { break }  // the program stopped reading (EPIPE): its exit status tells
+        written += count
+    }
+    close(stdinPipe[1])
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let stdout = output.finish(), stderr = errors.finish()
+    let exited = (status & 0x7f) == 0
+    let code = (status >> 8) & 0xff
+    guard exited && code == 0 else {
+        throw TestSupportError("\(executable) ended with status \(status): \(String(decoding: stderr, as: UTF8.self))")
+    }
+    return String(decoding: stdout, as: UTF8.self)
+}
+
+/// Reads a pipe to EOF on a thread of its own.
+private final class PipeReader: @unchecked Sendable {
+    // SAFETY: `bytes` and `done` are only touched under `lock`.
     private let lock = NSLock()
-    private var value: Data?
-    func set(_ data: Data) { self.lock.withLock { self.value = data } }
-    var isSet: Bool { self.lock.withLock { self.value != nil } }
-    var data: Data { self.lock.withLock { self.value ?? Data() } }
+    private var bytes: [UInt8] = []
+    private var done = false
+
+    init(fd: Int32) {
+        Thread {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                self.lock.withLock { self.bytes += buffer[0..<count] }
+            }
+            close(fd)
+            self.lock.withLock { self.done = true }
+        }.start()
+    }
+
+    /// Everything read, once the writer side closed.
+    func finish() -> [UInt8] {
+        while !self.lock.withLock({ self.done }) { usleep(1000) }
+        return self.lock.withLock { self.bytes }
+    }
 }

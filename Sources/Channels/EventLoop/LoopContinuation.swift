@@ -1,24 +1,53 @@
 // Suspending until a loop calls back.
 //
-// Debug builds use checked continuations: a double resume traps with a message, and
-// ThreadSanitizer sees the hand-off from the loop thread to the resumed task (it does not see
-// it through an unsafe continuation, and reports false races on the task's frame). Release
-// builds use unsafe continuations, which allocate nothing.
+// Release builds use a bare unsafe continuation: nothing is allocated. Debug builds use a
+// checked continuation (a double resume traps with a message) and pass the hand-off through
+// a pthread mutex: the resumer unlocks it after its last write, the resumed task locks it
+// before its first read. The runtime's own hand-off is invisible to ThreadSanitizer here,
+// which then reports false races on everything the loop built for the task.
 
-#if DEBUG
-/// The continuation a loop resumes: checked in debug builds, unsafe in release builds.
-public typealias LoopContinuation<Value> = CheckedContinuation<Value, any Error>
+/// The continuation a loop resumes (from any thread, exactly once).
+public struct LoopContinuation<Value>: Sendable {
+    #if DEBUG
+    private let base: CheckedContinuation<Value, any Error>
+    private let handoff: Lock
+
+    fileprivate init(_ base: CheckedContinuation<Value, any Error>, handoff: Lock) {
+        self.base = base
+        self.handoff = handoff
+    }
+    #else
+    private let base: UnsafeContinuation<Value, any Error>
+
+    fileprivate init(_ base: UnsafeContinuation<Value, any Error>) {
+        self.base = base
+    }
+    #endif
+
+    public func resume(with result: sending Result<Value, any Error>) {
+        #if DEBUG
+        self.handoff.withLock {}
+        #endif
+        self.base.resume(with: result)
+    }
+
+    public func resume(returning value: sending Value) {
+        self.resume(with: .success(value))
+    }
+
+    public func resume(throwing error: any Error) {
+        self.resume(with: .failure(error))
+    }
+}
 
 /// Suspends until `body`'s continuation is resumed, from any thread.
 public func withLoopContinuation<Value>(_ body: (LoopContinuation<Value>) -> Void) async throws -> Value {
-    try await withCheckedThrowingContinuation(body)
+    #if DEBUG
+    let handoff = Lock()
+    let value = try await withCheckedThrowingContinuation { body(LoopContinuation($0, handoff: handoff)) }
+    handoff.withLock {}
+    return value
+    #else
+    try await withUnsafeThrowingContinuation { body(LoopContinuation($0)) }
+    #endif
 }
-#else
-/// The continuation a loop resumes: checked in debug builds, unsafe in release builds.
-public typealias LoopContinuation<Value> = UnsafeContinuation<Value, any Error>
-
-/// Suspends until `body`'s continuation is resumed, from any thread.
-public func withLoopContinuation<Value>(_ body: (LoopContinuation<Value>) -> Void) async throws -> Value {
-    try await withUnsafeThrowingContinuation(body)
-}
-#endif
