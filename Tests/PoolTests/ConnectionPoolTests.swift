@@ -161,7 +161,10 @@ struct ConnectionPoolTests {
 
     @Test("a cancelled waiter leaves the queue at once with .cancelled")
     func cancellation() async throws {
-        let fixture = try await EchoPoolFixture(loops: 1) { $0.maxConnections = 1 }
+        let fixture = try await EchoPoolFixture(loops: 1) {
+            $0.maxConnections = 1
+            $0.leaseTimeout = .seconds(300)  // only the cancellation may end the wait
+        }
         let held = try await fixture.pool.lease()
         let waiter = Task { try await fixture.pool.withConnection { _ in } }
         while await fixture.pool.statistics().total.waiting < 1 { try await Task.sleep(for: .milliseconds(2)) }
