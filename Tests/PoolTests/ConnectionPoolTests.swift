@@ -21,6 +21,9 @@ struct EchoPoolFixture: Sendable {
         self.group = try EventLoopGroup(loopCount: loops)
         self.server = try await startEchoServer(group: self.group)
         var configuration = ConnectionPoolConfiguration(maxConnections: 4)
+        // Tests that wait on purpose must not hit the 10 s default when a sanitizer run on 2
+        // cores stalls them; tests of the lease timeout set their own.
+        configuration.leaseTimeout = .seconds(300)
         configure(&configuration)
         let address = self.server.localAddress
         self.pool = ConnectionPool(group: self.group, configuration: configuration) { loop in
@@ -227,9 +230,16 @@ struct ConnectionPoolTests {
         let failures = await pool.statistics().total.connectFailures
         #expect(failures >= 1 && failures < 20)
         reserved.release()
-        let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in try channel.pipeline.syncOperations.addHandler(EchoHandler()) }
-            .bind(host: "127.0.0.1", port: port)
+        // The pool keeps probing the port; a probe can hold it for a moment (even connect to
+        // itself: the port is in the ephemeral range), so binding is retried, boundedly.
+        var bound: ListeningServer?
+        for _ in 0..<100 where bound == nil {
+            bound = try? await ServerBootstrap(group: group)
+                .childChannelInitializer { channel in try channel.pipeline.syncOperations.addHandler(EchoHandler()) }
+                .bind(host: "127.0.0.1", port: port)
+            if bound == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let server = try #require(bound)
         var recovered = false
         for _ in 0..<200 where !recovered {
             recovered = (try? await pool.withConnection { $0.channel.isActive }) ?? false

@@ -15,6 +15,7 @@ struct MemcachePoolFixture: Sendable {
         self.group = try EventLoopGroup(loopCount: 2)
         self.server = try await MemcachedServer(arguments: arguments, group: self.group)
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: self.server.port, maxConnections: 8)
+        configuration.pool.leaseTimeout = .seconds(300)  // see EchoPoolFixture
         configure(&configuration)
         self.pool = MemcachePool(configuration: configuration, group: self.group)
     }
