@@ -6,7 +6,7 @@ import Glibc
 /// Started in `init`, stopped by `stop()` or when released.
 public final class MemcachedServer: @unchecked Sendable {
     // SAFETY: the process handle is only touched by init and stop, which tests call in order.
-    private let process: Process
+    private let process: SpawnedProcess
     public let port: Int
     public let address: SocketAddress
 
@@ -24,20 +24,14 @@ public final class MemcachedServer: @unchecked Sendable {
         // binds it; memcached then exits at once, and we try another port.
         for attempt in 1...5 {
             let chosen = try port ?? freePort()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
             var all = ["-l", "127.0.0.1", "-p", "\(chosen)", "-U", "0", "-t", "2"] + arguments
             if getuid() == 0 { all += ["-u", "root"] }
-            process.arguments = all
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            StartedServers.shared.add(process.processIdentifier)
+            let process = try SpawnedProcess(binary, all)
+            StartedServers.shared.add(process.pid)
             do {
                 try await waitUntilAccepting(port: chosen, group: group, while: { process.isRunning })
             } catch {
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
+                process.kill()
                 if attempt == 5 || port != nil { throw error }
                 continue
             }
@@ -52,11 +46,8 @@ public final class MemcachedServer: @unchecked Sendable {
     /// Kills the server (SIGKILL: Debian's memcached 1.6.18 does not exit on SIGTERM here),
     /// like a crash: clients see their connections reset.
     public func stop() {
-        if self.process.isRunning {
-            kill(self.process.processIdentifier, SIGKILL)
-            self.process.waitUntilExit()
-        }
-        StartedServers.shared.remove(self.process.processIdentifier)
+        self.process.kill()
+        StartedServers.shared.remove(self.process.pid)
     }
 
     deinit { self.stop() }

@@ -1,5 +1,5 @@
 import Foundation
-import Glibc
+public import Glibc
 
 /// Runs a program to completion with `input` on its standard input and returns its standard
 /// output; throws when it cannot start or exits non-zero (with its standard error).
@@ -90,5 +90,51 @@ private final class PipeReader: @unchecked Sendable {
     func finish() -> [UInt8] {
         while !self.lock.withLock({ self.done }) { usleep(1000) }
         return self.lock.withLock { self.bytes }
+    }
+}
+
+/// A child process started with posix_spawn, its output discarded. Foundation's `Process`
+/// is avoided: its `run()` reads /proc/self/fd with a buffer overrun that AddressSanitizer
+/// aborts on when the test process holds many descriptors.
+public final class SpawnedProcess: @unchecked Sendable {
+    // SAFETY: `reaped` is only touched under `lock`.
+    public let pid: pid_t
+    private let lock = NSLock()
+    private var reaped = false
+
+    public init(_ executable: String, _ arguments: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestSupportError("cannot start \(executable): errno \(spawned)") }
+        self.pid = pid
+    }
+
+    /// Whether it has not exited yet (reaps it when it has).
+    public var isRunning: Bool {
+        self.lock.withLock {
+            guard !self.reaped else { return false }
+            var status: Int32 = 0
+            if waitpid(self.pid, &status, WNOHANG) == self.pid { self.reaped = true }
+            return !self.reaped
+        }
+    }
+
+    /// Kills it (SIGKILL) and waits for it.
+    public func kill() {
+        self.lock.withLock {
+            guard !self.reaped else { return }
+            _ = Glibc.kill(self.pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(self.pid, &status, 0) < 0 && errno == EINTR {}
+            self.reaped = true
+        }
     }
 }
