@@ -230,8 +230,8 @@ struct ConnectionPoolTests {
         let failures = await pool.statistics().total.connectFailures
         #expect(failures >= 1 && failures < 20)
         reserved.release()
-        // The pool keeps probing the port; a probe can hold it for a moment (even connect to
-        // itself: the port is in the ephemeral range), so binding is retried, boundedly.
+        // The reserved port lies below the ephemeral range, so neither the pool's probes nor
+        // other tests' connects can hold it; the bounded retry only covers a slow release.
         var bound: ListeningServer?
         for _ in 0..<100 where bound == nil {
             bound = try? await ServerBootstrap(group: group)

@@ -77,22 +77,12 @@ public struct TestSupportError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (the kernel picked it).
+/// A port on 127.0.0.1 that was free a moment ago, below the ephemeral range so that no
+/// outgoing connect of a parallel test can be given it in between.
 public func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    guard bound == 0 else { throw TestSupportError("cannot bind a free port: errno \(errno)") }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    let (fd, port) = try bindLoopbackPortBelowEphemeralRange()
+    close(fd)
+    return port
 }
 
 /// Waits (at most 10 s) until something accepts connections on 127.0.0.1:`port`, giving
