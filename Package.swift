@@ -75,5 +75,6 @@ let package = Package(
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MCPoolTests", dependencies: ["mcpool", "Pool", "Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

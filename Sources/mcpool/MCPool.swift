@@ -4,7 +4,7 @@ import ArgumentParser
 struct MCPool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcpool",
-        abstract: "Multi-loop networking on Linux without SwiftNIO: servers and load tools.",
-        subcommands: [EchoBench.self, EchoServe.self]
+        abstract: "A memcache server, load tool and client built on swift-channels (no SwiftNIO).",
+        subcommands: [Bench.self, Serve.self, GetCommand.self, SetCommand.self, DeleteCommand.self, StatsCommand.self, EchoBench.self, EchoServe.self]
     )
 }

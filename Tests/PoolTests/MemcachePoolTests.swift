@@ -279,11 +279,14 @@ struct MemcachePoolTLSTests {
             _ = try await refused.pool.get("mtls")
             Issue.record("the server must refuse a client without a certificate")
         } catch let error as PoolError {
-            Issue.record("the refusal should come at the first read, not at connect: \(error)")
+            // On a stalled run (a sanitizer on 2 cores) the server's alert can reach us before
+            // our side of the handshake is reported complete: then the connect fails, and
+            // must do so with the TLS alert as its cause, not with a hang or a timeout.
+            #expect(error.code == .connectFailed && error.cause is TLSError, "\(error)")
         } catch {
-            // The handshake completed on our side; the server's alert arrived with the reply.
+            // The usual case: the handshake completed on our side; the alert came with the reply.
             let statistics = await refused.pool.statistics().total
-            #expect(statistics.created == 1 && statistics.connectFailures == 0)
+            #expect(statistics.connectFailures == 0, "\(statistics)")
         }
         try await refused.stop()
     }

@@ -1,10 +1,10 @@
-import Channels
+public import Channels
 
 // ASCII primitives of the memcache protocols: decimal numbers, tokens and CRLF lines,
 // written and read in place, with no String round trip.
 extension ByteBuffer {
     /// Appends `value` in decimal.
-    mutating func writeDecimal(_ value: UInt64) {
+    public mutating func writeDecimal(_ value: UInt64) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
         withUnsafeMutableBytes(of: &digits) { space in
             var remaining = value
@@ -19,13 +19,15 @@ extension ByteBuffer {
     }
 
     /// Appends `value` in decimal, with a minus sign when negative.
-    mutating func writeDecimal(_ value: Int) {
+    public mutating func writeDecimal(_ value: Int) {
         if value < 0 { self.writeInteger(UInt8(ascii: "-")) }
         self.writeDecimal(UInt64(value.magnitude))
     }
 
-    mutating func writeSpace() { self.writeInteger(UInt8(ascii: " ")) }
-    mutating func writeCRLF() { self.writeInteger(UInt16(0x0d0a)) }
+    /// Appends one space.
+    public mutating func writeSpace() { self.writeInteger(UInt8(ascii: " ")) }
+    /// Appends `\r\n`.
+    public mutating func writeCRLF() { self.writeInteger(UInt16(0x0d0a)) }
 }
 
 /// Walks the space-separated tokens of a line without allocating: each token is a slice

@@ -54,8 +54,9 @@ public struct MemcacheKey: Sendable, Hashable, CustomStringConvertible {
         return MemcacheKey(binary: bytes)
     }
 
-    /// The key as written on the wire: itself, or its base64 form for binary keys.
-    var wireBytes: [UInt8] {
+    /// The key as written on the wire: itself, or its base64 form for binary keys (a server
+    /// echoing a key with the meta `k` flag writes these bytes).
+    public var wireBytes: [UInt8] {
         self.isBinary ? Base64.encode(self.bytes) : self.bytes
     }
 

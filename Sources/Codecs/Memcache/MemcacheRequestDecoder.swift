@@ -118,8 +118,10 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
         case "verbosity":
             var rest = Array(arguments)
             let noreply = Self.takeNoreply(&rest)
-            guard rest.count == 1, let level = MemcacheParsing.signed(rest[0]) else { throw Self.badFormat }
-            return .verbosity(level: level, noreply: noreply)
+            // As memcached: a lone "noreply" is read as the level, a level that is not a
+            // number counts as 0, and any other shape is an unknown command.
+            guard rest.count == 1 || (rest.isEmpty && noreply) else { return nil }
+            return .verbosity(level: rest.first.flatMap { MemcacheParsing.signed($0) } ?? 0, noreply: noreply)
         case "stats":
             return .stats(argument: arguments.isEmpty ? nil : arguments.map(MemcacheParsing.text).joined(separator: " "))
         case "quit":

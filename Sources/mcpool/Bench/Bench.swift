@@ -1,0 +1,127 @@
+import ArgumentParser
+import Channels
+import Codecs
+import Foundation
+import Pool
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a memcache server through MemcachePool and report throughput and latency.",
+        discussion: """
+            With no --server, starts the embedded server on a free loopback port first (its own loops), so \
+            it needs nothing installed. The keys are stored once, then --concurrency callers issue gets and \
+            sets on random keys for --duration seconds. Exits non-zero when any operation failed.
+            """
+    )
+
+    @OptionGroup var target: ServerOptions
+    @Option(help: "Event loops (threads) of the client.") var loops = 2
+    @Option(help: "Pool connections per loop.") var connectionsPerLoop = 4
+    @Option(help: "Concurrent callers.") var concurrency = 64
+    @Option(help: "Seconds to run.") var duration = 10.0
+    @Option(help: "Gets to sets, as GETS:SETS.") var ratio = "9:1"
+    @Option(help: "Bytes per value.") var valueSize = 100
+    @Option(help: "Distinct keys.") var keys = 10_000
+    @Option(help: "Requests pipelined per connection (1: exclusive leases).") var pipelineDepth = 16
+    @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
+    @Flag(help: "Print one JSON object instead of the table.") var json = false
+
+    func validate() throws {
+        guard self.parsedRatio != nil else { throw ValidationError("--ratio is GETS:SETS, e.g. 9:1") }
+        guard self.loops > 0, self.connectionsPerLoop > 0, self.concurrency > 0, self.duration > 0, self.valueSize >= 0,
+            self.keys > 0, self.pipelineDepth > 0
+        else { throw ValidationError("every number must be positive") }
+    }
+
+    private var parsedRatio: (Int, Int)? {
+        let parts = self.ratio.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 0, parts[1] >= 0, parts[0] + parts[1] > 0 else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    func run() async throws {
+        let group = try EventLoopGroup(loopCount: self.loops)
+        var embedded: (server: EmbeddedMemcacheServer, group: EventLoopGroup)?
+        let endpoint: (host: String, port: Int)
+        if self.target.server == nil {
+            let serverGroup = try EventLoopGroup(loopCount: self.loops)
+            var configuration = EmbeddedMemcacheServer.Configuration()
+            configuration.port = 0
+            let server = try await EmbeddedMemcacheServer.start(group: serverGroup, configuration: configuration)
+            embedded = (server, serverGroup)
+            endpoint = ("127.0.0.1", server.listener.localAddress.port)
+        } else {
+            endpoint = try self.target.endpoint()
+        }
+        var configuration = MemcachePool.Configuration(
+            host: endpoint.host, port: endpoint.port, maxConnections: self.loops * self.connectionsPerLoop, tls: try self.target.tlsContext())
+        configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
+        configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
+        configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
+        let pool = MemcachePool(configuration: configuration, group: group)
+
+        var workload = BenchWorkload()
+        workload.concurrency = self.concurrency
+        workload.duration = .nanoseconds(Int64(self.duration * 1e9))
+        (workload.getWeight, workload.setWeight) = self.parsedRatio ?? (9, 1)
+        workload.valueSize = self.valueSize
+        workload.keyCount = self.keys
+        workload.callersOnLoops = !self.plainTasks
+        let runner = try BenchRunner(pool: pool, group: group, workload: workload)
+        let where_ = embedded == nil ? "\(endpoint.host):\(endpoint.port)" : "embedded server on 127.0.0.1:\(endpoint.port)"
+        let progress = !self.json && Terminal.isInteractive(.standardError)
+        if !self.json { print("mcpool bench: \(where_)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys") }
+
+        let preload: (any Error)?
+        do {
+            try await runner.preload()
+            preload = nil
+        } catch {
+            preload = error
+        }
+        var tally = BenchTally()
+        var elapsed = TimeAmount.zero
+        if let preload {
+            tally.errors[BenchTally.kind(of: preload), default: 0] += 1
+            if !self.json { printError("could not store the keys: \(preload)") }
+        } else {
+            (tally, elapsed) = await runner.run(progress: progress ? Self.progressLine(pool: pool) : nil)
+            if progress { writeProgress("\r\u{1B}[K") }
+        }
+        let statistics = await pool.statistics()
+        await pool.shutdown()
+        if let embedded {
+            try? await embedded.server.close()
+            try? await embedded.group.shutdownGracefully()
+        }
+        try? await group.shutdownGracefully()
+
+        let report = BenchReport(tally: tally, elapsed: elapsed, pool: statistics.total, server: where_)
+        print(self.json ? report.json() : report.table())
+        if tally.errorCount > 0 { throw ExitCode.failure }
+    }
+}
+
+extension Bench {
+    /// Rewrites one line of standard error, called once a second with the running totals.
+    static func progressLine(pool: MemcachePool) -> @Sendable (Int, Int) async -> Void {
+        let previous = LockedValue(0)
+        return { operations, errors in
+            let last = previous.withLock { last in
+                defer { last = operations }
+                return last
+            }
+            let waiting = await pool.statistics().total.waiting
+            writeProgress("\r\u{1B}[K  \(operations - last) ops/s, \(errors) errors, \(waiting) callers waiting for a connection")
+        }
+    }
+}
+
+/// Standard error, unbuffered: progress and diagnostics.
+func writeProgress(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}
+
+func printError(_ text: String) {
+    writeProgress(text + "\n")
+}

@@ -1,0 +1,57 @@
+import Channels
+import Foundation
+import Pool
+
+/// The end of a bench run, as a table for people or one JSON object for scripts.
+struct BenchReport {
+    let tally: BenchTally
+    let elapsed: TimeAmount
+    let pool: PoolStatistics.Loop
+    let server: String
+
+    private var seconds: Double { Double(self.elapsed.nanoseconds) / 1e9 }
+    private var opsPerSecond: Double { self.seconds > 0 ? Double(self.tally.operations) / self.seconds : 0 }
+    private func micros(_ percent: Double) -> Double { Double(self.tally.latency.percentile(percent)) / 1000 }
+
+    func table() -> String {
+        let latency = self.tally.latency
+        var lines = [
+            "  ops/s        \(Int(self.opsPerSecond.rounded()))",
+            "  operations   \(self.tally.operations) in \(oneDecimal(self.seconds)) s (\(self.tally.gets) gets, \(self.tally.hits) hits; \(self.tally.sets) sets)",
+            "  latency µs   p50 \(oneDecimal(self.micros(50)))  p90 \(oneDecimal(self.micros(90)))  p99 \(oneDecimal(self.micros(99)))  p99.9 \(oneDecimal(self.micros(99.9)))  max \(oneDecimal(Double(latency.maximum) / 1000))",
+            "  errors       \(self.tally.errorCount)",
+        ]
+        for (kind, count) in self.tally.errors.sorted(by: { $0.value > $1.value }) {
+            lines.append("    \(kind): \(count)")
+        }
+        lines.append(
+            "  pool         \(self.pool.created) connections made, \(self.pool.closed) closed, \(self.pool.connectFailures) connect failures, "
+                + "\(self.pool.waitedLeases) leases waited (max \(oneDecimal(Double(self.pool.maxWait.nanoseconds) / 1e6)) ms)")
+        return lines.joined(separator: "\n")
+    }
+
+    func json() -> String {
+        let object: [String: Any] = [
+            "server": self.server,
+            "ops_per_second": self.opsPerSecond.rounded(),
+            "operations": self.tally.operations,
+            "gets": self.tally.gets,
+            "hits": self.tally.hits,
+            "sets": self.tally.sets,
+            "p50_us": self.micros(50),
+            "p90_us": self.micros(90),
+            "p99_us": self.micros(99),
+            "p999_us": self.micros(99.9),
+            "max_us": Double(self.tally.latency.maximum) / 1000,
+            "errors": self.tally.errorCount,
+            "errors_by_kind": self.tally.errors,
+            "duration_s": self.seconds,
+            "pool": [
+                "created": self.pool.created, "closed": self.pool.closed, "connect_failures": self.pool.connectFailures,
+                "waited_leases": self.pool.waitedLeases,
+            ],
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,164 @@
+import Channels
+import Codecs
+import Pool
+
+/// What one bench run does and how: the knobs of `mcpool bench`, as a value.
+struct BenchWorkload: Sendable {
+    var concurrency = 64
+    var duration: TimeAmount = .seconds(10)
+    /// Gets per `getWeight + setWeight` operations.
+    var getWeight = 9
+    var setWeight = 1
+    var valueSize = 100
+    var keyCount = 10_000
+    /// Callers run on the pool's loops (`withTaskExecutorPreference`), so each is served by
+    /// its own loop's connections with no thread hop.
+    var callersOnLoops = true
+}
+
+/// What the callers saw: counts, latencies and errors, merged from every caller.
+struct BenchTally: Sendable {
+    var gets = 0
+    var hits = 0
+    var sets = 0
+    var latency = LatencyHistogram()
+    var errors: [String: Int] = [:]
+
+    var operations: Int { self.gets + self.sets }
+    var errorCount: Int { self.errors.values.reduce(0, +) }
+
+    mutating func merge(_ other: BenchTally) {
+        self.gets += other.gets
+        self.hits += other.hits
+        self.sets += other.sets
+        self.latency.merge(other.latency)
+        self.errors.merge(other.errors, uniquingKeysWith: +)
+    }
+
+    /// A short name for an error's kind: its type and code for this library's errors.
+    static func kind(of error: any Error) -> String {
+        switch error {
+        case let error as PoolError: return "PoolError.\(error.code)"
+        case let error as MemcacheError: return "MemcacheError.\(error.code)"
+        case let error as RequestResponseError: return "RequestResponseError.\(error.code)"
+        case let error as ChannelError: return "ChannelError.\(error.code)"
+        case let error as TLSError: return "TLSError.\(error.code)"
+        case let error as IOError: return "IOError(\(error.errnoCode))"
+        default: return String(describing: type(of: error))
+        }
+    }
+}
+
+/// Runs a workload against a pool: preloads the keys, then `concurrency` callers issue gets
+/// and sets on random keys until the duration is up.
+struct BenchRunner: Sendable {
+    let pool: MemcachePool
+    let group: EventLoopGroup
+    let workload: BenchWorkload
+    let keys: [MemcacheKey]
+    let value: ByteBuffer
+
+    init(pool: MemcachePool, group: EventLoopGroup, workload: BenchWorkload) throws {
+        self.pool = pool
+        self.group = group
+        self.workload = workload
+        self.keys = try (0..<workload.keyCount).map { try MemcacheKey("mcpool:bench:\($0)") }
+        self.value = ByteBuffer(bytes: (0..<workload.valueSize).map { UInt8(ascii: "a") + UInt8($0 % 26) })
+    }
+
+    /// Stores every key once, `concurrency` at a time.
+    func preload() async throws {
+        let stride = self.workload.concurrency
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for caller in 0..<stride {
+                tasks.addTask {
+                    for index in Swift.stride(from: caller, to: self.keys.count, by: stride) {
+                        try await self.pool.set(self.keys[index], to: self.value)
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Runs the callers until the duration is up; `progress` is called about once a second
+    /// from a task of its own with the operations and errors so far.
+    func run(progress: (@Sendable (_ operations: Int, _ errors: Int) async -> Void)? = nil) async -> (BenchTally, TimeAmount) {
+        let start = Deadline.now()
+        let end = start + self.workload.duration
+        let live = LockedValue((operations: 0, errors: 0))
+        let tally = await withTaskGroup(of: BenchTally.self) { tasks in
+            for caller in 0..<self.workload.concurrency {
+                let loop = self.group.loops[caller % self.group.loops.count]
+                if self.workload.callersOnLoops {
+                    tasks.addTask(executorPreference: loop) { await self.caller(seed: UInt64(caller + 1), until: end, live: live) }
+                } else {
+                    tasks.addTask { await self.caller(seed: UInt64(caller + 1), until: end, live: live) }
+                }
+            }
+            if let progress {
+                tasks.addTask {
+                    while Deadline.now() < end {
+                        try? await Task.sleep(for: .seconds(1))
+                        let now = live.withLock { $0 }
+                        await progress(now.operations, now.errors)
+                    }
+                    return BenchTally()
+                }
+            }
+            var total = BenchTally()
+            for await part in tasks { total.merge(part) }
+            return total
+        }
+        return (tally, Deadline.now() - start)
+    }
+
+    private func caller(seed: UInt64, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>) async -> BenchTally {
+        var random = BenchRandom(seed: seed)
+        var tally = BenchTally()
+        let cycle = UInt64(self.workload.getWeight + self.workload.setWeight)
+        var sinceReport = 0
+        var errorsSinceReport = 0
+        while true {
+            let started = Deadline.now()
+            if started >= end { break }
+            let key = self.keys[Int(random.next() % UInt64(self.keys.count))]
+            let isGet = random.next() % cycle < UInt64(self.workload.getWeight)
+            do {
+                if isGet {
+                    let value = try await self.pool.get(key)
+                    tally.gets += 1
+                    if value != nil { tally.hits += 1 }
+                } else {
+                    try await self.pool.set(key, to: self.value)
+                    tally.sets += 1
+                }
+                tally.latency.record(nanoseconds: UInt64(max(0, (Deadline.now() - started).nanoseconds)))
+            } catch {
+                tally.errors[BenchTally.kind(of: error), default: 0] += 1
+                errorsSinceReport += 1
+            }
+            sinceReport += 1
+            if sinceReport == 256 {
+                live.withLock { $0.operations += sinceReport - errorsSinceReport; $0.errors += errorsSinceReport }
+                sinceReport = 0
+                errorsSinceReport = 0
+            }
+        }
+        live.withLock { $0.operations += sinceReport - errorsSinceReport; $0.errors += errorsSinceReport }
+        return tally
+    }
+}
+
+/// SplitMix64: a fast, seedable generator, so runs are repeatable.
+struct BenchRandom {
+    private var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

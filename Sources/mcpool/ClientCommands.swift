@@ -1,0 +1,80 @@
+import ArgumentParser
+import Channels
+import Codecs
+import Foundation
+
+/// One connection to `--server` for the single-shot commands, closed after `body`.
+private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection) async throws -> T) async throws -> T {
+    let group = try EventLoopGroup(loopCount: 1)
+    let tls = try options.tlsContext()
+    let (host, port) = try options.endpoint()
+    do {
+        let connection = try await MemcacheConnection.connect(host: host, port: port, group: group, tls: tls)
+        let result: T
+        do {
+            result = try await body(connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+        try? await group.shutdownGracefully()
+        return result
+    } catch {
+        try? await group.shutdownGracefully()
+        throw error
+    }
+}
+
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Print the value of KEY (like memccat); exits 1 on a miss.")
+    @OptionGroup var target: ServerOptions
+    @Argument(help: "The key.") var key: String
+
+    func run() async throws {
+        let key = try MemcacheKey(self.key)
+        guard let value = try await withServer(self.target, { try await $0.get(key) }) else {
+            printError("\(self.key): not found")
+            throw ExitCode.failure
+        }
+        FileHandle.standardOutput.write(Data(value.readableBytesView))
+    }
+}
+
+struct SetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "set", abstract: "Store VALUE under KEY (like memccp).")
+    @OptionGroup var target: ServerOptions
+    @Argument(help: "The key.") var key: String
+    @Argument(help: "The value.") var value: String
+    @Option(help: "Seconds to live (0: no expiry).") var ttl = 0
+
+    func run() async throws {
+        let key = try MemcacheKey(self.key)
+        try await withServer(self.target) { try await $0.set(key, to: ByteBuffer(string: self.value), ttl: self.ttl) }
+    }
+}
+
+struct DeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete KEY (like memcrm); exits 1 when it was not there.")
+    @OptionGroup var target: ServerOptions
+    @Argument(help: "The key.") var key: String
+
+    func run() async throws {
+        let key = try MemcacheKey(self.key)
+        guard try await withServer(self.target, { try await $0.delete(key) }) else {
+            printError("\(self.key): not found")
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Print the server's statistics (like memcstat).")
+    @OptionGroup var target: ServerOptions
+    @Argument(help: "A stats group, e.g. settings.") var group: String?
+
+    func run() async throws {
+        let stats = try await withServer(self.target) { try await $0.stats(self.group) }
+        for (name, value) in stats.sorted(by: { $0.key < $1.key }) { print("\(name) \(value)") }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Channels
+
+/// Where a command finds its memcache server, and how to reach it over TLS.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "The server, as HOST:PORT.") var server: String?
+    @Flag(help: "Talk TLS (memcached -Z).") var tls = false
+    @Option(help: "CA certificate (PEM) to verify the server with; default: the system's trust store.") var ca: String?
+    @Option(help: "Client certificate chain (PEM), for servers that require one.") var cert: String?
+    @Option(help: "Private key (PEM) of --cert.") var key: String?
+    @Flag(help: "Do not verify the server's certificate (testing only).") var insecure = false
+
+    func validate() throws {
+        guard (self.cert == nil) == (self.key == nil) else { throw ValidationError("--cert and --key go together") }
+        guard self.tls || (self.ca == nil && self.cert == nil && !self.insecure) else {
+            throw ValidationError("--ca, --cert and --insecure need --tls")
+        }
+    }
+
+    /// The server to use, by default 127.0.0.1:11211.
+    func endpoint() throws -> (host: String, port: Int) {
+        guard let server = self.server else { return ("127.0.0.1", 11211) }
+        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), (1...65535).contains(port)
+        else { throw ValidationError("--server is HOST:PORT, e.g. 127.0.0.1:11211") }
+        var host = String(server[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    /// The client TLS context, or nil without --tls. Built here, off the loops (it reads files).
+    func tlsContext() throws -> TLSContext? {
+        guard self.tls else { return nil }
+        var configuration = TLSConfiguration.client(
+            trustRoots: self.ca.map { .file($0) } ?? .system,
+            certificateChain: self.cert.map { .file($0) }, privateKey: self.key.map { .file($0) })
+        if self.insecure { configuration.verification = .none }
+        return try TLSContext(configuration: configuration)
+    }
+}
