@@ -75,6 +75,10 @@ let package = Package(
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "MCPoolTests", dependencies: ["mcpool", "Pool", "Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MCPoolTests",
+            dependencies: ["mcpool", "Pool", "Codecs", "Channels", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -213,14 +213,10 @@ struct MemcachePoolTests {
 
 @Suite("MemcachePool over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcachePoolTLSTests {
-    static let tlsArguments = [
-        "-Z", "-o", "ssl_chain_cert=\(fixturePath("tls/server-chain.pem")),ssl_key=\(fixturePath("tls/server.key"))",
-    ]
-
     @Test("1,000 concurrent callers over TLS, every value right")
     func concurrentOverTLS() async throws {
         let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
-        let fixture = try await MemcachePoolFixture(arguments: Self.tlsArguments) { $0.tls = tls }
+        let fixture = try await MemcachePoolFixture(arguments: MemcachedServer.tlsArguments) { $0.tls = tls }
         for index in 0..<50 { try await fixture.pool.set(MemcacheKey("tls-\(index)"), to: ByteBuffer(string: "v\(index)")) }
         let wrong = LockedValue(0)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -239,7 +235,7 @@ struct MemcachePoolTLSTests {
     @Test("an untrusted server: leases fail with connectFailed carrying the TLSError")
     func untrusted() async throws {
         let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
-        let fixture = try await MemcachePoolFixture(arguments: Self.tlsArguments) { $0.tls = tls }
+        let fixture = try await MemcachePoolFixture(arguments: MemcachedServer.tlsArguments) { $0.tls = tls }
         do {
             _ = try await fixture.pool.get("k")
             Issue.record("the handshake must fail")

@@ -10,6 +10,11 @@ public final class MemcachedServer: @unchecked Sendable {
     public let port: Int
     public let address: SocketAddress
 
+    /// memcached's TLS mode (`-Z`) with the test server identity from `Fixtures/tls`.
+    public static let tlsArguments = [
+        "-Z", "-o", "ssl_chain_cert=\(fixturePath("tls/server-chain.pem")),ssl_key=\(fixturePath("tls/server.key"))",
+    ]
+
     /// The memcached binary, or nil when the package is not installed.
     public static var binary: String? {
         ["/usr/bin/memcached", "/usr/local/bin/memcached"].first { FileManager.default.isExecutableFile(atPath: $0) }

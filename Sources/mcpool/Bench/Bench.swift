@@ -40,6 +40,14 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let report = try await self.execute()
+        print(self.json ? report.json() : report.table())
+        if report.tally.errorCount > 0 { throw ExitCode.failure }
+    }
+
+    /// Starts the embedded server when no --server is given, runs the workload through a
+    /// `MemcachePool`, shuts everything down and returns what was measured.
+    func execute() async throws -> BenchReport {
         let group = try EventLoopGroup(loopCount: self.loops)
         var embedded: (server: EmbeddedMemcacheServer, group: EventLoopGroup)?
         let endpoint: (host: String, port: Int)
@@ -82,8 +90,7 @@ struct Bench: AsyncParsableCommand {
         var tally = BenchTally()
         var elapsed = TimeAmount.zero
         if let preload {
-            tally.errors[BenchTally.kind(of: preload), default: 0] += 1
-            if !self.json { printError("could not store the keys: \(preload)") }
+            tally.record(preload)
         } else {
             (tally, elapsed) = await runner.run(progress: progress ? Self.progressLine(pool: pool) : nil)
             if progress { writeProgress("\r\u{1B}[K") }
@@ -96,9 +103,7 @@ struct Bench: AsyncParsableCommand {
         }
         try? await group.shutdownGracefully()
 
-        let report = BenchReport(tally: tally, elapsed: elapsed, pool: statistics.total, server: where_)
-        print(self.json ? report.json() : report.table())
-        if tally.errorCount > 0 { throw ExitCode.failure }
+        return BenchReport(tally: tally, elapsed: elapsed, pool: statistics.total, server: where_)
     }
 }
 

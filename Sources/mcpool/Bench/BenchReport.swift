@@ -22,7 +22,7 @@ struct BenchReport {
             "  errors       \(self.tally.errorCount)",
         ]
         for (kind, count) in self.tally.errors.sorted(by: { $0.value > $1.value }) {
-            lines.append("    \(kind): \(count)")
+            lines.append("    \(kind): \(count)  (first: \(self.tally.errorExamples[kind] ?? "?"))")
         }
         lines.append(
             "  pool         \(self.pool.created) connections made, \(self.pool.closed) closed, \(self.pool.connectFailures) connect failures, "

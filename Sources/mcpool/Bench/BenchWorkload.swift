@@ -23,6 +23,8 @@ struct BenchTally: Sendable {
     var sets = 0
     var latency = LatencyHistogram()
     var errors: [String: Int] = [:]
+    /// The first message of each kind of error, to show what went wrong.
+    var errorExamples: [String: String] = [:]
 
     var operations: Int { self.gets + self.sets }
     var errorCount: Int { self.errors.values.reduce(0, +) }
@@ -33,6 +35,13 @@ struct BenchTally: Sendable {
         self.sets += other.sets
         self.latency.merge(other.latency)
         self.errors.merge(other.errors, uniquingKeysWith: +)
+        self.errorExamples.merge(other.errorExamples, uniquingKeysWith: { mine, _ in mine })
+    }
+
+    mutating func record(_ error: any Error) {
+        let kind = Self.kind(of: error)
+        self.errors[kind, default: 0] += 1
+        if self.errorExamples[kind] == nil { self.errorExamples[kind] = String(describing: error) }
     }
 
     /// A short name for an error's kind: its type and code for this library's errors.
@@ -135,8 +144,11 @@ struct BenchRunner: Sendable {
                 }
                 tally.latency.record(nanoseconds: UInt64(max(0, (Deadline.now() - started).nanoseconds)))
             } catch {
-                tally.errors[BenchTally.kind(of: error), default: 0] += 1
+                tally.record(error)
                 errorsSinceReport += 1
+                // While the server is down the pool fails calls at once: pause, so a dead
+                // server does not turn the run into a spin loop of errors.
+                try? await Task.sleep(for: .milliseconds(10))
             }
             sinceReport += 1
             if sinceReport == 256 {

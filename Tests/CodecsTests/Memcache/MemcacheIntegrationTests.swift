@@ -330,14 +330,10 @@ struct MemcacheMetaFlagIntegrationTests {
 
 @Suite("Memcache over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcacheTLSIntegrationTests {
-    static let tlsArguments = [
-        "-Z", "-o", "ssl_chain_cert=\(fixturePath("tls/server-chain.pem")),ssl_key=\(fixturePath("tls/server.key"))",
-    ]
-
     @Test("set and get through the memcache codec over TLS")
     func setAndGet() async throws {
         let group = try EventLoopGroup(loopCount: 2)
-        let server = try await MemcachedServer(arguments: Self.tlsArguments, group: group)
+        let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
         try await memcache.set("secure", to: ByteBuffer(string: "over tls"))
@@ -354,7 +350,7 @@ struct MemcacheTLSIntegrationTests {
     @Test("memcached -Z with a certificate we do not trust fails the connect with a TLS error")
     func untrustedServer() async throws {
         let group = try EventLoopGroup(loopCount: 1)
-        let server = try await MemcachedServer(arguments: Self.tlsArguments, group: group)
+        let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
         let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
         await #expect(throws: (any Error).self) { _ = try await memcache.get("x") }
@@ -369,7 +365,7 @@ struct MemcacheTLSPipeliningTests {
     @Test("1,000 pipelined gets over TLS all complete (writes stay under the server's 16 KB limit)")
     func pipelinedOverTLS() async throws {
         let group = try EventLoopGroup(loopCount: 2)
-        let server = try await MemcachedServer(arguments: MemcacheTLSIntegrationTests.tlsArguments, group: group)
+        let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
         for index in 0..<100 { try await memcache.set(try MemcacheKey("key-with-a-longish-name-\(index)"), to: ByteBuffer(string: "v\(index)")) }
@@ -397,7 +393,7 @@ struct MemcacheTLSPipeliningTests {
     @Test("one 108 KB write of 5,000 pipelined commands over TLS is answered in full")
     func largePipelinedWriteOverTLS() async throws {
         let group = try EventLoopGroup(loopCount: 2)
-        let tlsServer = try await MemcachedServer(arguments: MemcacheTLSIntegrationTests.tlsArguments, group: group)
+        let tlsServer = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         // 1,000 non-quiet misses in one write: every one is answered with "EN\r\n".
         var commands = ByteBuffer()

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Channels
+import Foundation
+import Testing
+import TestSupport
+
+@testable import mcpool
+
+@Suite("mcpool bench against real servers")
+struct BenchTests {
+    /// A short run: 1 s, 16 callers, 500 keys.
+    private func bench(_ arguments: [String]) throws -> Bench {
+        try Bench.parse(["--duration", "1", "--concurrency", "16", "--keys", "500"] + arguments)
+    }
+
+    @Test("with no --server it starts the embedded server and finishes with zero errors; --json has the promised fields")
+    func embedded() async throws {
+        let report = try await self.bench([]).execute()
+        #expect(report.tally.errorCount == 0, "\(report.tally.errors)")
+        #expect(report.tally.operations > 0)
+        #expect(report.tally.hits == report.tally.gets, "every key was stored first")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        for field in ["ops_per_second", "p50_us", "p99_us", "p999_us", "errors", "duration_s"] {
+            #expect(json[field] != nil, "missing \(field)")
+        }
+    }
+
+    @Test("against a real memcached, plain and TLS (-Z), it finishes with zero errors", arguments: [false, true])
+    func realMemcached(tls: Bool) async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let memcached = try await MemcachedServer(arguments: tls ? MemcachedServer.tlsArguments : [], group: group)
+        let tlsArguments = tls ? ["--tls", "--ca", fixturePath("tls/ca.pem")] : []
+        let report = try await self.bench(["--server", "127.0.0.1:\(memcached.port)"] + tlsArguments).execute()
+        #expect(report.tally.errorCount == 0, "\(report.tally.errors) \(report.tally.errorExamples)")
+        #expect(report.tally.operations > 0 && report.tally.hits == report.tally.gets)
+        memcached.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("memcached killed in the middle of a run: the run ends on time with typed errors, no hang")
+    func serverKilled() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let memcached = try await MemcachedServer(group: group)
+        let bench = try Bench.parse(["--server", "127.0.0.1:\(memcached.port)", "--duration", "3", "--concurrency", "16", "--keys", "500"])
+        let started = Deadline.now()
+        let run = Task { try await bench.execute() }
+        try await Task.sleep(for: .milliseconds(1500))
+        memcached.stop()
+        let report = try await run.value
+        let took = Deadline.now() - started
+        // 3 s of run, then at most the pool's 10 s shutdown deadline: never a hang.
+        #expect(took < .seconds(15), "\(took)")
+        #expect(report.tally.errorCount > 0)
+        #expect(report.tally.operations > 0, "it worked before the kill")
+        let kinds = report.tally.errors.keys
+        // The library's typed errors only: connects refused, requests lost with their connection.
+        let typed = ["PoolError.", "RequestResponseError.", "ChannelError.", "IOError("]
+        #expect(kinds.allSatisfy { kind in typed.contains { kind.hasPrefix($0) } }, "\(report.tally.errorExamples)")
+        #expect(kinds.contains("PoolError.connect failed"), "once it is down, calls fail fast at connect")
+        #expect(report.table().contains("errors       \(report.tally.errorCount)"))
+        try await group.shutdownGracefully()
+    }
+}
