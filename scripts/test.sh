@@ -11,6 +11,11 @@ missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# The pymemcache interoperability test makes a virtual environment (.build-pyvenv) and
+# installs pymemcache from PyPI into it; Debian's python3 needs python3-venv for that.
+if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+    missing+=(python3 python3-venv)
+fi
 if ((${#missing[@]})); then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -5,7 +5,7 @@ import Synchronization
 // The SwiftNIO peer for the pool benchmark: a small meta-protocol memcache client and a
 // per-loop pool with exclusive leases, written the way one would with SwiftNIO 2 (a
 // sub-pool per loop, touched only on its loop; waiters queued per loop; callers spread
-// round robin). Only what the benchmark needs: `mg <key> v`.
+// round robin). Only what the benchmark needs: `mg <key> v` and `ms <key> <size>`.
 
 /// One reply to `mg <key> v`: the value, or nil on a miss.
 struct NIOMetaReply {
@@ -14,7 +14,7 @@ struct NIOMetaReply {
 
 struct NIOMetaDecodeError: Error {}
 
-/// Decodes `VA <length> ...\r\n<data>\r\n` and `EN\r\n`.
+/// Decodes `VA <length> ...\r\n<data>\r\n`, `EN\r\n` and `HD\r\n`.
 struct NIOMetaDecoder: NIOCore.ByteToMessageDecoder {
     typealias InboundOut = NIOMetaReply
 
@@ -24,7 +24,8 @@ struct NIOMetaDecoder: NIOCore.ByteToMessageDecoder {
         guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
             let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
         else { return .needMoreData }
-        if first == UInt8(ascii: "E"), second == UInt8(ascii: "N") {
+        // EN (a miss) and HD (stored, for `ms`) carry no value.
+        if (first == UInt8(ascii: "E") && second == UInt8(ascii: "N")) || (first == UInt8(ascii: "H") && second == UInt8(ascii: "D")) {
             buffer.moveReaderIndex(forwardBy: lineLength)
             context.fireChannelRead(NIOAny(NIOMetaReply(value: nil)))
             return .continue

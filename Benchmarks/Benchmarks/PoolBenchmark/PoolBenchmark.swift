@@ -46,6 +46,7 @@ func startMemcached() async throws -> Int {
     guard let connection else { throw MemcacheError(.serverError, "memcached did not start") }
     let value = ByteBuffer(bytes: [UInt8](repeating: 0x61, count: 100))
     for index in 0..<keyCount { try await connection.set(MemcacheKey("key:\(index)"), to: value) }
+    for index in 0..<mixedKeyCount { try await connection.set(MemcacheKey("mixed:\(index)"), to: value) }
     try await connection.close()
     try await group.shutdownGracefully()
     state.withLock {
@@ -63,8 +64,20 @@ func stopMemcached() {
     state.withLock { $0.memcached = nil }
 }
 
-/// 64 callers × 100 gets; returns the p99 latency in microseconds.
-func runCallers(onLoops loops: [any EventLoop]? = nil, _ get: @escaping @Sendable (String) async throws -> Void) async throws -> Int {
+/// The key of a caller's round in the get-only workload.
+func getKey(_ caller: Int, _ round: Int) -> String { "key:\((caller * 7 + round * 13) % keyCount)" }
+
+/// The mixed workload (issue 6): 10,000 keys, 9 gets to 1 set, 100 B values. Returns the key
+/// and whether this round is a set.
+let mixedKeyCount = 10_000
+func mixedOperation(_ caller: Int, _ round: Int) -> (key: String, isSet: Bool) {
+    ("mixed:\((caller * 7_919 + round * 104_729) % mixedKeyCount)", (caller + round) % 10 == 0)
+}
+
+/// 64 callers × 100 operations; returns the p99 latency in microseconds.
+func runCallers(
+    onLoops loops: [any EventLoop]? = nil, _ operation: @escaping @Sendable (_ caller: Int, _ round: Int) async throws -> Void
+) async throws -> Int {
     let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { tasks in
         for caller in 0..<callers {
             let body: @Sendable () async throws -> [UInt64] = {
@@ -72,7 +85,7 @@ func runCallers(onLoops loops: [any EventLoop]? = nil, _ get: @escaping @Sendabl
                 mine.reserveCapacity(getsPerCaller)
                 for round in 0..<getsPerCaller {
                     let started = Deadline.now()
-                    try await get("key:\((caller * 7 + round * 13) % keyCount)")
+                    try await operation(caller, round)
                     mine.append(UInt64((Deadline.now() - started).nanoseconds))
                 }
                 return mine
@@ -151,11 +164,11 @@ let benchmarks: @Sendable () -> Void = {
             var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8)
             configuration.pool.maxConcurrentLeasesPerConnection = variant.leases
             let pool = MemcachePool(configuration: configuration, group: group)
-            _ = try await runCallers { _ = try await pool.get(MemcacheKey($0)) }  // warm: connect
+            _ = try await runCallers { _ = try await pool.get(MemcacheKey(getKey($0, $1))) }  // warm: connect
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 let latency = try await runCallers(onLoops: variant.onLoops ? group.loops : nil) {
-                    _ = try await pool.get(MemcacheKey($0))
+                    _ = try await pool.get(MemcacheKey(getKey($0, $1)))
                 }
                 benchmark.measurement(p99, latency)
             }
@@ -180,13 +193,91 @@ let benchmarks: @Sendable () -> Void = {
     ) { benchmark in
         guard let group = state.withLock({ $0.nioGroup }) else { return }
         let pool = NIOMemcachePool(group: group, host: "127.0.0.1", port: state.withLock { $0.port }, maxConnections: 8)
-        _ = try await runCallers { _ = try await pool.get($0) }
+        _ = try await runCallers { _ = try await pool.get(getKey($0, $1)) }
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            benchmark.measurement(p99, try await runCallers { _ = try await pool.get($0) })
+            benchmark.measurement(p99, try await runCallers { _ = try await pool.get(getKey($0, $1)) })
         }
         benchmark.stopMeasurement()
         for loopPool in pool.pools { try await loopPool.closeAll().get() }
+    } setup: {
+        _ = try await startMemcached()
+        state.withLock { $0.nioGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
+    } teardown: {
+        let group = state.withLock { state in
+            defer { state.nioGroup = nil }
+            return state.nioGroup
+        }
+        try await group?.shutdownGracefully()
+        stopMemcached()
+    }
+
+    // MARK: The mixed workload: 9 gets to 1 set, 10,000 keys, 64 callers, 8 connections
+
+    let mixedValue = ByteBuffer(bytes: [UInt8](repeating: 0x62, count: 100))
+    let mixedVariants: [(name: String, onLoops: Bool)] = [
+        ("MemcachePool default", false),
+        ("MemcachePool default, callers on the loops", true),
+    ]
+    for variant in mixedVariants {
+        Benchmark(
+            "Mixed 9:1, 64 callers x 100 ops, 8 connections: \(variant.name)",
+            configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, p99])
+        ) { benchmark in
+            guard let group = state.withLock({ $0.group }) else { return }
+            let port = state.withLock { $0.port }
+            var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8)
+            configuration.pool.maxConnectionsPerLoop = 4
+            let pool = MemcachePool(configuration: configuration, group: group)
+            let operation: @Sendable (Int, Int) async throws -> Void = { caller, round in
+                let (key, isSet) = mixedOperation(caller, round)
+                if isSet {
+                    try await pool.set(MemcacheKey(key), to: mixedValue)
+                } else {
+                    _ = try await pool.get(MemcacheKey(key))
+                }
+            }
+            _ = try await runCallers(operation)  // warm: connect
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                benchmark.measurement(p99, try await runCallers(onLoops: variant.onLoops ? group.loops : nil, operation))
+            }
+            benchmark.stopMeasurement()
+            await pool.shutdown()
+        } setup: {
+            _ = try await startMemcached()
+            state.withLock { $0.group = try? EventLoopGroup(loopCount: 2) }
+        } teardown: {
+            let group = state.withLock { state in
+                defer { state.group = nil }
+                return state.group
+            }
+            try await group?.shutdownGracefully()
+            stopMemcached()
+        }
+    }
+
+    Benchmark(
+        "Mixed 9:1, 64 callers x 100 ops, 8 connections: SwiftNIO pipelined client",
+        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, p99])
+    ) { benchmark in
+        guard let group = state.withLock({ $0.nioGroup }) else { return }
+        let client = try await NIOPipelinedMemcacheClient.connect(group: group, host: "127.0.0.1", port: state.withLock { $0.port }, perLoop: 4, valueSize: 100)
+        let operation: @Sendable (Int, Int) async throws -> Void = { caller, round in
+            let (key, isSet) = mixedOperation(caller, round)
+            if isSet {
+                try await client.set(key)
+            } else {
+                _ = try await client.get(key)
+            }
+        }
+        _ = try await runCallers(operation)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            benchmark.measurement(p99, try await runCallers(operation))
+        }
+        benchmark.stopMeasurement()
+        await client.close()
     } setup: {
         _ = try await startMemcached()
         state.withLock { $0.nioGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
