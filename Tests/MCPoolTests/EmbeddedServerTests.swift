@@ -147,7 +147,7 @@ struct EmbeddedServerTests {
         let reply = String(decoding: try await exchangeUntilClose(with: fixture.server.listener.localAddress, sending: junk, group: fixture.group), as: UTF8.self)
         #expect(reply == "ERROR\r\nCLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\nVERSION 1.6.18-mcpool\r\n")
         // A line that never ends cannot be resynchronised: that connection is closed.
-        let endless = [UInt8](repeating: UInt8(ascii: "a"), count: 64 << 10)
+        let endless = [UInt8](repeating: UInt8(ascii: "a"), count: EmbeddedMemcacheServer.maximumLineLength + 1024)
         let cutOff = String(decoding: try await exchangeUntilClose(with: fixture.server.listener.localAddress, sending: endless, group: fixture.group), as: UTF8.self)
         #expect(cutOff.hasPrefix("CLIENT_ERROR"), "\(cutOff)")
         #expect(try await pool.get("steady") == ByteBuffer(string: "value"))

@@ -1,5 +1,6 @@
 import Channels
 import Codecs
+import Foundation
 import Testing
 
 @testable import Pool
@@ -31,6 +32,31 @@ struct GetCoalescerTests {
         #expect(try results["c"]?.get() == MemcacheItem(key: Array("k1".utf8), flags: 7, cas: 42, value: ByteBuffer(string: "one")))
         #expect(try results["b"]?.get() == .some(nil))
         #expect(try results["d"]?.get()?.value == ByteBuffer(string: "three"))
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("a batch past 8 KiB of keys leaves as several multi-key gets, each answered to its own callers")
+    func longBatchIsSplit() throws {
+        let channel = try EmbeddedChannel()
+        try MemcacheConnection.addHandlers(to: channel)
+        let connection = MemcacheConnection(channel: channel)
+        let outcomes = Outcome([:])
+        // 60 keys of 200 bytes: 201 bytes each on the line, so 40 fit in 8 KiB and 20 follow.
+        let keys = try (0..<60).map { index in try MemcacheKey(String(format: "%03d", index) + String(repeating: "k", count: 197)) }
+        self.start(keys.enumerated().map { ("\($0.offset)", $0.element) }, on: connection, outcomes: outcomes)
+        channel.embeddedEventLoop.run()
+        var lines: [[Substring]] = []
+        while var sent = try channel.readOutbound(as: ByteBuffer.self) {
+            lines += sent.readString().split(separator: "\r\n").map { $0.split(separator: " ") }
+        }
+        #expect(lines.map(\.count) == [41, 21], "gets + 40 keys, then gets + 20 keys")
+        #expect(lines.allSatisfy { $0.first == "gets" })
+        try channel.writeInbound(ByteBuffer(string: "VALUE \(keys[0]) 0 1 1\r\na\r\nEND\r\nVALUE \(keys[59]) 0 1 2\r\nb\r\nEND\r\n"))
+        let results = outcomes.withLock { $0 }
+        #expect(results.count == 60)
+        #expect(try results["0"]?.get()?.value == ByteBuffer(string: "a"))
+        #expect(try results["59"]?.get()?.value == ByteBuffer(string: "b"))
+        #expect(try results["30"]?.get() == .some(nil))
         #expect(try channel.finish().isClean)
     }
 

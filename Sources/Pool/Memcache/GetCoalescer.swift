@@ -24,10 +24,29 @@ final class GetCoalescer: @unchecked Sendable {  // SAFETY: loop-confined, see t
         connection.channel.eventLoop.execute { transfer.value.flush(on: connection) }
     }
 
+    /// The most key bytes one multi-key get carries; a larger batch leaves as several. Long
+    /// get lines are legal, but a server reading into a fixed buffer (and memcached over TLS)
+    /// is safest with lines of a few kilobytes.
+    static let maximumLineKeyBytes = 8 << 10
+
     private func flush(on connection: MemcacheConnection) {
         self.flushScheduled = false
         let batch = self.pending
         self.pending.removeAll(keepingCapacity: true)
+        var start = 0
+        var bytes = 0
+        for index in batch.indices {
+            bytes += batch[index].key.bytes.count + 1
+            if bytes > Self.maximumLineKeyBytes, index > start {
+                Self.send(batch[start..<index], on: connection)
+                start = index
+                bytes = batch[index].key.bytes.count + 1
+            }
+        }
+        Self.send(batch[start...], on: connection)
+    }
+
+    private static func send(_ batch: ArraySlice<(key: MemcacheKey, completion: Completion)>, on connection: MemcacheConnection) {
         if batch.count == 1, let only = batch.first {
             let request = MemcacheRequest.meta(.get(only.key, flags: [.returnValue, .returnFlags, .returnCAS]))
             connection.sendOnLoop(request) { result in

@@ -22,6 +22,10 @@ struct EmbeddedMemcacheServer: Sendable {
         var tls: TLSContext?
     }
 
+    /// Like memcached, long multi-key get lines are fine (256 keys of 250 bytes); a line
+    /// longer than this without an end is not a client talking memcache.
+    static let maximumLineLength = 64 << 10
+
     let listener: ListeningServer
     let store: ItemStore
     let counters: ServerCounters
@@ -36,7 +40,9 @@ struct EmbeddedMemcacheServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls))
                 }
                 try channel.pipeline.syncOperations.addHandlers(
-                    ByteToMessageHandler(MemcacheRequestDecoder(maximumValueLength: configuration.maximumValueLength)),
+                    ByteToMessageHandler(
+                        MemcacheRequestDecoder(maximumLineLength: Self.maximumLineLength, maximumValueLength: configuration.maximumValueLength),
+                        maximumBufferedBytes: configuration.maximumValueLength + Self.maximumLineLength + 2),
                     MemcacheServerHandler(store: store, counters: counters, maximumConnections: configuration.maximumConnections))
             }
             .bind(host: configuration.host, port: configuration.port)
