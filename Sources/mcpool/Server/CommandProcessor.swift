@@ -87,22 +87,25 @@ struct CommandProcessor {
 
     private func get(_ keys: [MemcacheKey], touch ttl: Int?, withCAS: Bool, into out: inout ByteBuffer) {
         for key in keys {
-            let found = self.store.withItem(key.bytes) { item, _, context -> StoredItem? in
-                guard item != nil else {
+            // Only what the reply needs leaves the lock (copying the whole item would retain
+            // and release its key too).
+            let found = self.store.withItem(key.bytes) { item, _, context -> (value: ByteBuffer, flags: UInt32, cas: UInt64)? in
+                guard var hit = item.take() else {
                     context.statistics.getMisses += 1
                     return nil
                 }
                 context.statistics.getHits += 1
                 if let ttl {
                     context.statistics.touches += 1
-                    item?.expiry = expiryTime(ttl: ttl, now: context.now)
+                    hit.expiry = expiryTime(ttl: ttl, now: context.now)
                 }
-                item?.fetched = true
-                item?.lastAccess = context.now
-                return item
+                hit.fetched = true
+                hit.lastAccess = context.now
+                defer { item = hit }
+                return (hit.value, hit.flags, hit.cas)
             }
             guard let found else { continue }
-            out.reserveCapacity(minimumWritableBytes: found.key.count + found.value.readableBytes + 64)
+            out.reserveCapacity(minimumWritableBytes: key.bytes.count + found.value.readableBytes + 64)
             out.writeString("VALUE ")
             out.writeBytes(key.bytes)
             out.writeSpace()

@@ -42,7 +42,9 @@ final class ItemStore: Sendable {
         _ body: (_ item: inout StoredItem?, _ newCAS: UInt64, _ context: inout ItemContext) -> Result
     ) -> Result {
         let now = self.clock()
-        return self.shard(for: key).withLock { shard in
+        let key = ItemKey(key)
+        let shard = self.shards[Int(UInt(bitPattern: key.hash) % UInt(self.shards.count))]
+        return shard.withLock { shard in
             var context = ItemContext(now: now, statistics: ShardStatistics())
             let result = shard.withItem(key, now: now, bump: bump) { item, newCAS in body(&item, newCAS, &context) }
             shard.statistics = shard.statistics + context.statistics
@@ -61,12 +63,6 @@ final class ItemStore: Sendable {
         self.shards.reduce((0, 0, ShardStatistics())) { sum, shard in
             shard.withLock { (sum.0 + $0.count, sum.1 + $0.bytes, sum.2 + $0.statistics) }
         }
-    }
-
-    private func shard(for key: [UInt8]) -> LockedValue<StoreShard> {
-        var hasher = Hasher()
-        key.withUnsafeBytes { hasher.combine(bytes: $0) }
-        return self.shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(self.shards.count))]
     }
 }
 

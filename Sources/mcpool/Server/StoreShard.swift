@@ -11,7 +11,7 @@ struct StoreShard {
         var older = -1
     }
 
-    private var index: [[UInt8]: Int] = [:]
+    private var index: [ItemKey: Int] = [:]
     private var slots: [Slot] = []
     private var freeSlots: [Int] = []
     /// Most and least recently used slot, -1 when empty.
@@ -42,7 +42,7 @@ struct StoreShard {
     /// modification. A changed or created item becomes the most recently used; the shard then
     /// evicts from the other end until it fits its budget again.
     mutating func withItem<Result>(
-        _ key: [UInt8], now: Int, bump: Bool = true, _ body: (inout StoredItem?, _ newCAS: UInt64) -> Result
+        _ key: ItemKey, now: Int, bump: Bool = true, _ body: (inout StoredItem?, _ newCAS: UInt64) -> Result
     ) -> Result {
         let slot = self.liveSlot(key, now: now)
         var item = slot.flatMap { self.slots[$0].item.take() }
@@ -88,7 +88,7 @@ struct StoreShard {
 
     // MARK: Slots and LRU order
 
-    private mutating func liveSlot(_ key: [UInt8], now: Int) -> Int? {
+    private mutating func liveSlot(_ key: ItemKey, now: Int) -> Int? {
         guard let slot = self.index[key], let item = self.slots[slot].item else { return nil }
         let expired = item.expiry != 0 && item.expiry <= now
         let flushed = self.flushTime != 0 && self.flushTime <= now && item.storedAt <= self.flushTime
@@ -106,7 +106,7 @@ struct StoreShard {
             slot = self.slots.count
             self.slots.append(Slot(item: item))
         }
-        self.index[item.key] = slot
+        self.index[ItemKey(item.key)] = slot
         self.bytes += item.size
         self.linkAsNewest(slot)
     }
@@ -115,16 +115,16 @@ struct StoreShard {
         guard let item = self.slots[slot].item.take() else { return }
         self.bytes -= item.size
         self.unlink(slot)
-        self.index[item.key] = nil
+        self.index[ItemKey(item.key)] = nil
         self.freeSlots.append(slot)
     }
 
     /// Evicts least recently used items until the shard fits its budget; the item just
     /// written stays unless it alone is over the budget (the store refuses such items first).
-    private mutating func evictToFit(keeping key: [UInt8]) {
+    private mutating func evictToFit(keeping key: ItemKey) {
         while self.bytes > self.byteLimit, self.oldest >= 0 {
             let victim = self.oldest
-            if self.slots[victim].item?.key == key, self.slots[victim].newer < 0 { break }
+            if self.slots[victim].item?.key == key.bytes, self.slots[victim].newer < 0 { break }
             self.remove(victim)
             self.statistics.evictions += 1
         }
@@ -168,5 +168,28 @@ struct ShardStatistics {
             getHits: lhs.getHits + rhs.getHits, getMisses: lhs.getMisses + rhs.getMisses, sets: lhs.sets + rhs.sets,
             touches: lhs.touches + rhs.touches, evictions: lhs.evictions + rhs.evictions,
             totalItems: lhs.totalItems + rhs.totalItems)
+    }
+}
+
+/// A key as the index holds it: its bytes and their hash, computed once per request (over
+/// the bytes as one block; `[UInt8]`'s own hashing feeds the hasher byte by byte, which was
+/// the server's hottest spot) and used for both the shard and the dictionary.
+struct ItemKey: Hashable {
+    let bytes: [UInt8]
+    let hash: Int
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        var hasher = Hasher()
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        self.hash = hasher.finalize()
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(self.hash)
+    }
+
+    static func == (lhs: ItemKey, rhs: ItemKey) -> Bool {
+        lhs.hash == rhs.hash && lhs.bytes == rhs.bytes
     }
 }
