@@ -60,6 +60,13 @@ public struct MemcacheKey: Sendable, Hashable, CustomStringConvertible {
         self.isBinary ? Base64.encode(self.bytes) : self.bytes
     }
 
+    /// Hashes the bytes as one block (an array of bytes would feed the hasher byte by byte,
+    /// which showed in the pool's profiles: keys are hashed to coalesce gets).
+    public func hash(into hasher: inout Hasher) {
+        self.bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(self.isBinary)
+    }
+
     public var description: String {
         self.isBinary ? "binary(\(Base64.encode(self.bytes).count) b64 bytes)" : String(decoding: self.bytes, as: UTF8.self)
     }

@@ -24,6 +24,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Distinct keys.") var keys = 10_000
     @Option(help: "Requests pipelined per connection (1: exclusive leases).") var pipelineDepth = 16
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
+    @Flag(help: "Send every get on its own (no multi-key gets of gets that meet on a connection).") var noCoalescing = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     func validate() throws {
@@ -66,6 +67,7 @@ struct Bench: AsyncParsableCommand {
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
+        configuration.coalesceGets = !self.noCoalescing
         let pool = MemcachePool(configuration: configuration, group: group)
 
         var workload = BenchWorkload()

@@ -17,7 +17,7 @@ struct BenchReport {
         let latency = self.tally.latency
         var lines = [
             "  ops/s        \(Int(self.opsPerSecond.rounded()))",
-            "  operations   \(self.tally.operations) in \(oneDecimal(self.seconds)) s (\(self.tally.gets) gets, \(self.tally.hits) hits; \(self.tally.sets) sets)",
+            "  succeeded    \(self.tally.operations) in \(oneDecimal(self.seconds)) s (\(self.tally.gets) gets, \(self.tally.hits) hits; \(self.tally.sets) sets)",
             "  latency µs   p50 \(oneDecimal(self.micros(50)))  p90 \(oneDecimal(self.micros(90)))  p99 \(oneDecimal(self.micros(99)))  p99.9 \(oneDecimal(self.micros(99.9)))  max \(oneDecimal(Double(latency.maximum) / 1000))",
             "  errors       \(self.tally.errorCount)",
         ]
