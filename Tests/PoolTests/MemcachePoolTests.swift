@@ -60,15 +60,19 @@ struct MemcachePoolTests {
     }
 
     /// 10,000 concurrent callers, `maxConnections: 8`: all answered correctly, never more
-    /// than 8 connections on the server.
-    @Test("10,000 concurrent callers on 2 loops over at most 8 connections", arguments: [1, 16])
-    func tenThousandCallers(leasesPerConnection: Int) async throws {
-        let fixture = try await MemcachePoolFixture {
+    /// than 8 connections on the server; exclusive and shared leases, plain and over TLS.
+    @Test(
+        "10,000 concurrent callers on 2 loops over at most 8 connections",
+        arguments: [(leases: 1, tls: false), (leases: 16, tls: false), (leases: 16, tls: true)])
+    func tenThousandCallers(leasesPerConnection: Int, tls: Bool) async throws {
+        let clientTLS = tls ? try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
+        let fixture = try await MemcachePoolFixture(arguments: tls ? MemcachedServer.tlsArguments : []) {
+            $0.tls = clientTLS
             $0.pool.maxConcurrentLeasesPerConnection = leasesPerConnection
             // Correctness, not speed: under a sanitizer 10,000 queued callers take longer than 10 s.
             $0.pool.leaseTimeout = .seconds(300)
         }
-        let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.server.port, group: fixture.group)
+        let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.server.port, group: fixture.group, tls: clientTLS)
         let baseline = Int(try await monitor.stats()["curr_connections"] ?? "") ?? -1
         for index in 0..<100 { try await fixture.pool.set(MemcacheKey("key-\(index)"), to: ByteBuffer(string: "value-\(index)")) }
         let peak = LockedValue(0)
