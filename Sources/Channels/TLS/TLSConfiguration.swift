@@ -59,6 +59,11 @@ public struct TLSConfiguration: Sendable {
     public var cipherList: String?
     /// OpenSSL cipher suites for TLS 1.3 (nil: OpenSSL's default).
     public var cipherSuites: String?
+    /// Clients: resume the last session with the same server name (a TLS 1.3 ticket or a
+    /// TLS 1.2 session), which skips the certificate exchange and its signature checks. The
+    /// sessions are kept in the `TLSContext`, so connections share them. Ignored on servers,
+    /// which always offer resumption, and for clients without a server name.
+    public var resumesSessions = true
     /// How long a handshake may take.
     public var handshakeTimeout: TimeAmount = .seconds(10)
     /// How long `close` waits for the peer's close_notify.

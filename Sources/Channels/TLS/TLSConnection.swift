@@ -26,6 +26,8 @@ final class TLSConnection {
     private let incoming: OpaquePointer
     private let outgoing: OpaquePointer
     private let context: TLSContext
+    /// Names this connection's entry in the client session cache (resumption).
+    private var sessionSlot: TLSSessionSlot?
     /// Reused for every `SSL_read` once the pipeline has let go of the previous plaintext.
     private var readBuffer = ByteBuffer()
     private static let readSize = 16 * 1024
@@ -67,6 +69,11 @@ final class TLSConnection {
                 throw TLSError(.invalidConfiguration, "full verification needs the server's host name or IP address")
             }
             return
+        }
+        if let cache = self.context.sessionCache {
+            let slot = TLSSessionSlot(cache: cache, name: name)
+            slot.attach(to: self.ssl)
+            self.sessionSlot = slot
         }
         let isAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
         if !isAddress {
@@ -161,6 +168,9 @@ final class TLSConnection {
         _ = SSL_shutdown(self.ssl)
         OpenSSLErrors.clear()
     }
+
+    /// Whether the handshake resumed an earlier session.
+    var isSessionReused: Bool { SSL_session_reused(self.ssl) == 1 }
 
     var negotiatedALPN: String? {
         var data: UnsafePointer<UInt8>?

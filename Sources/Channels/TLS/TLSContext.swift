@@ -15,6 +15,8 @@ public final class TLSContext: @unchecked Sendable {  // SAFETY: the SSL_CTX is 
     public let configuration: TLSConfiguration
     /// ALPN list in wire format, kept alive for the server's selection callback.
     private let alpnWire: ALPNWire
+    /// Client sessions for resumption; nil on servers or when `resumesSessions` is off.
+    let sessionCache: TLSSessionCache?
 
     final class ALPNWire {
         let bytes: [UInt8]
@@ -33,6 +35,7 @@ public final class TLSContext: @unchecked Sendable {  // SAFETY: the SSL_CTX is 
         self.context = context
         self.configuration = configuration
         self.alpnWire = ALPNWire(configuration.alpnProtocols)
+        self.sessionCache = configuration.role == .client && configuration.resumesSessions ? TLSSessionCache() : nil
         // If this throws, deinit still runs (every stored property is set) and frees the context.
         try self.configure()
     }
@@ -69,6 +72,21 @@ public final class TLSContext: @unchecked Sendable {  // SAFETY: the SSL_CTX is 
         }
         try self.configureVerification()
         try self.configureALPN()
+        try self.configureResumption()
+    }
+
+    private func configureResumption() throws {
+        switch self.configuration.role {
+        case .client:
+            if self.sessionCache != nil { TLSSessionCache.enable(on: self.context) }
+        case .server:
+            // OpenSSL refuses to resume a session of a verified client certificate unless
+            // the context names itself; any fixed name does.
+            let name = Array("swift-channels".utf8)
+            guard SSL_CTX_set_session_id_context(self.context, name, UInt32(name.count)) == 1 else {
+                throw TLSError(.invalidConfiguration, OpenSSLErrors.message("cannot set the session id context"))
+            }
+        }
     }
 
     private static func version(_ version: TLSConfiguration.ProtocolVersion) -> Int32 {

@@ -43,6 +43,10 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         self.configuration = context.configuration
     }
 
+    /// Whether the handshake resumed an earlier session (clients: see
+    /// `TLSConfiguration.resumesSessions`). Read it on the loop, after `handshakeCompleted`.
+    public var isSessionReused: Bool { self.connection.isSessionReused }
+
     // MARK: Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {

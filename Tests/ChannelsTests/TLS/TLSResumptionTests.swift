@@ -1,0 +1,86 @@
+import Channels
+import Testing
+import TestSupport
+
+@Suite("TLS session resumption")
+struct TLSResumptionTests {
+    /// Connects with `context`, waits for one echoed byte (by then a TLS 1.3 ticket has
+    /// arrived too), and returns whether the handshake resumed a session.
+    private func connectOnce(
+        group: EventLoopGroup, to address: SocketAddress, context: TLSContext, hostname: String = "localhost"
+    ) async throws -> Bool {
+        let loop = group.next()
+        let handler = LockedValue<TLSHandler?>(nil)
+        let echoed = loop.makePromise(of: [UInt8].self)
+        let channel = try await ClientBootstrap(loop: loop)
+            .channelInitializer { channel in
+                let tls = try TLSHandler(context: context, serverHostname: hostname)
+                handler.withLock { $0 = tls }
+                try channel.pipeline.syncOperations.addHandlers(tls, ByteCollector(expected: 1, done: echoed))
+            }
+            .connect(to: address).get()
+        try await channel.writeAndFlush(ByteBuffer(bytes: [42])).get()
+        #expect(try await echoed.futureResult.get() == [42])
+        let reused = try await loop.submit { handler.withLock { $0?.isSessionReused ?? false } }.get()
+        try await channel.close().get()
+        return reused
+    }
+
+    @Test("a second connection through the same context resumes the first one's session", arguments: [false, true])
+    func resumes(tls12: Bool) async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let (chain, key) = Certificates.identity("server")
+        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
+        if tls12 { configuration.maximumVersion = .tls12 }
+        let context = try TLSContext(configuration: configuration)
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == true)
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == true)
+        try await server.server.close()
+    }
+
+    @Test("with mutual TLS sessions resume too (the server names its session context)")
+    func resumesWithClientCertificates() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let (chain, key) = Certificates.identity("server")
+        let server = try await TLSEchoServer.start(group: group, configuration: .server(
+            certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
+        let (clientChain, clientKey) = Certificates.identity("client")
+        let context = try TLSContext(configuration: .client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey))
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == true)
+        try await server.server.close()
+    }
+
+    @Test("with resumesSessions off every handshake is a full one")
+    func off() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let (chain, key) = Certificates.identity("server")
+        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
+        configuration.resumesSessions = false
+        let context = try TLSContext(configuration: configuration)
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
+        try await server.server.close()
+    }
+
+    @Test("a session is only offered to the server name it was made with")
+    func perServerName() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let (chain, key) = Certificates.identity("server")
+        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let context = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
+        #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
+        // The same server under its other name (127.0.0.1 is in its certificate too): a new session.
+        let address = server.server.localAddress
+        #expect(try await self.connectOnce(group: group, to: address, context: context, hostname: "127.0.0.1") == false)
+        #expect(try await self.connectOnce(group: group, to: address, context: context, hostname: "127.0.0.1") == true)
+        try await server.server.close()
+    }
+}
