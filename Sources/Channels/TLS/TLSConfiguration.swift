@@ -63,7 +63,13 @@ public struct TLSConfiguration: Sendable {
     /// TLS 1.2 session), which skips the certificate exchange and its signature checks. The
     /// sessions are kept in the `TLSContext`, so connections share them. Ignored on servers,
     /// which always offer resumption, and for clients without a server name.
-    public var resumesSessions = true
+    ///
+    /// Off by default: some servers break on it. A server that verifies client certificates
+    /// but never set a session id context — memcached 1.6.18 with `-Z` and
+    /// `ssl_verify_mode=2` is one — answers a resumption attempt with an `internal_error`
+    /// alert. When a handshake that offered a session fails, the session is forgotten, so
+    /// the next connection makes a full handshake.
+    public var resumesSessions = false
     /// How long a handshake may take.
     public var handshakeTimeout: TimeAmount = .seconds(10)
     /// How long `close` waits for the peer's close_notify.

@@ -115,7 +115,9 @@ final class TLSConnection {
         if result == 1 { return .complete }
         switch SSL_get_error(self.ssl, result) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantRead
-        default: return .failed(self.handshakeFailure())
+        default:
+            self.sessionSlot?.handshakeFailed()
+            return .failed(self.handshakeFailure())
         }
     }
 

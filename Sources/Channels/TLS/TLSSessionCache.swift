@@ -13,6 +13,13 @@ final class TLSSessionCache: Sendable {
         self.sessions.withLock { $0[name] }
     }
 
+    /// Forgets the session of `name` if it is still `session` (a handshake that offered it failed).
+    func forget(_ session: TLSSession, for name: String) {
+        self.sessions.withLock { sessions in
+            if sessions[name] === session { sessions[name] = nil }
+        }
+    }
+
     func store(_ session: TLSSession, for name: String) {
         self.sessions.withLock { sessions in
             if sessions.count >= Self.capacity, sessions[name] == nil, let any = sessions.keys.first {
@@ -57,6 +64,8 @@ final class TLSSession: @unchecked Sendable {  // SAFETY: SSL_SESSION is immutab
 final class TLSSessionSlot {
     let cache: TLSSessionCache
     let name: String
+    /// The session offered to the server, if any.
+    private(set) var offered: TLSSession?
 
     init(cache: TLSSessionCache, name: String) {
         self.cache = cache
@@ -68,9 +77,15 @@ final class TLSSessionSlot {
     func attach(to ssl: OpaquePointer) {
         // SAFETY: unretained; TLSConnection owns the slot and frees the SSL first (in deinit).
         _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
-        if let session = self.cache.session(for: self.name) {
-            _ = SSL_set_session(ssl, session.pointer)  // takes its own reference
+        if let session = self.cache.session(for: self.name), SSL_set_session(ssl, session.pointer) == 1 {
+            self.offered = session  // SSL_set_session took its own reference too
         }
+    }
+
+    /// The handshake failed: a server that refused the offered session must get a full
+    /// handshake next time, not the same refusal.
+    func handshakeFailed() {
+        if let offered = self.offered { self.cache.forget(offered, for: self.name) }
     }
 
     static func attached(to ssl: OpaquePointer) -> TLSSessionSlot? {

@@ -7,7 +7,8 @@ struct TLSResumptionTests {
     /// Connects with `context`, waits for one echoed byte (by then a TLS 1.3 ticket has
     /// arrived too), and returns whether the handshake resumed a session.
     private func connectOnce(
-        group: EventLoopGroup, to address: SocketAddress, context: TLSContext, hostname: String = "localhost"
+        group: EventLoopGroup, to address: SocketAddress, context: TLSContext, hostname: String = "localhost",
+        sending request: [UInt8] = [42]
     ) async throws -> Bool {
         let loop = group.next()
         let handler = LockedValue<TLSHandler?>(nil)
@@ -19,8 +20,9 @@ struct TLSResumptionTests {
                 try channel.pipeline.syncOperations.addHandlers(tls, ByteCollector(expected: 1, done: echoed))
             }
             .connect(to: address).get()
-        try await channel.writeAndFlush(ByteBuffer(bytes: [42])).get()
-        #expect(try await echoed.futureResult.get() == [42])
+        // Not awaited: when the handshake fails, the reply's failure carries the TLSError.
+        channel.writeAndFlush(ByteBuffer(bytes: request)).whenComplete { _ in }
+        #expect(try await !echoed.futureResult.get().isEmpty)
         let reused = try await loop.submit { handler.withLock { $0?.isSessionReused ?? false } }.get()
         try await channel.close().get()
         return reused
@@ -33,6 +35,7 @@ struct TLSResumptionTests {
         let (chain, key) = Certificates.identity("server")
         let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
+        configuration.resumesSessions = true
         if tls12 { configuration.maximumVersion = .tls12 }
         let context = try TLSContext(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
@@ -49,21 +52,21 @@ struct TLSResumptionTests {
         let server = try await TLSEchoServer.start(group: group, configuration: .server(
             certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
         let (clientChain, clientKey) = Certificates.identity("client")
-        let context = try TLSContext(configuration: .client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey))
+        var configuration = TLSConfiguration.client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
+        configuration.resumesSessions = true
+        let context = try TLSContext(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == true)
         try await server.server.close()
     }
 
-    @Test("with resumesSessions off every handshake is a full one")
+    @Test("with resumesSessions off (the default) every handshake is a full one")
     func off() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
         let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
-        var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
-        configuration.resumesSessions = false
-        let context = try TLSContext(configuration: configuration)
+        let context = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         try await server.server.close()
@@ -75,12 +78,44 @@ struct TLSResumptionTests {
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
         let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
-        let context = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
+        var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
+        configuration.resumesSessions = true
+        let context = try TLSContext(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         // The same server under its other name (127.0.0.1 is in its certificate too): a new session.
         let address = server.server.localAddress
         #expect(try await self.connectOnce(group: group, to: address, context: context, hostname: "127.0.0.1") == false)
         #expect(try await self.connectOnce(group: group, to: address, context: context, hostname: "127.0.0.1") == true)
         try await server.server.close()
+    }
+
+    @Test("memcached -Z: sessions resume; with ssl_verify_mode=2 it refuses a resumption, and the next connection is a full handshake")
+    func memcached() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let version = Array("version\r\n".utf8)
+        let plain = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
+        var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
+        configuration.resumesSessions = true
+        let context = try TLSContext(configuration: configuration)
+        #expect(try await self.connectOnce(group: group, to: plain.address, context: context, sending: version) == false)
+        #expect(try await self.connectOnce(group: group, to: plain.address, context: context, sending: version) == true)
+        plain.stop()
+
+        // memcached verifies client certificates without a session id context: OpenSSL then
+        // refuses any resumption attempt with an internal_error alert.
+        let mutual = try await MemcachedServer(
+            arguments: ["-Z", "-o", MemcachedServer.tlsArguments[2] + ",ssl_ca_cert=\(fixturePath("tls/ca.pem")),ssl_verify_mode=2"],
+            group: group)
+        let (clientChain, clientKey) = Certificates.identity("client")
+        var mutualConfiguration = TLSConfiguration.client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
+        mutualConfiguration.resumesSessions = true
+        let mutualContext = try TLSContext(configuration: mutualConfiguration)
+        #expect(try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version) == false)
+        await #expect(throws: TLSError.self) {
+            _ = try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version)
+        }
+        #expect(try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version) == false)
+        mutual.stop()
     }
 }
