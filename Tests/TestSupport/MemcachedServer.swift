@@ -1,4 +1,5 @@
 public import Channels
+import Codecs
 import Foundation
 import Glibc
 
@@ -35,6 +36,7 @@ public final class MemcachedServer: @unchecked Sendable {
             StartedServers.shared.add(process.pid)
             do {
                 try await waitUntilAccepting(port: chosen, group: group, while: { process.isRunning })
+                try await Self.checkIdentity(port: chosen, pid: process.pid, tls: arguments.contains("-Z"), group: group)
             } catch {
                 process.kill()
                 if attempt == 5 || port != nil { throw error }
@@ -46,6 +48,22 @@ public final class MemcachedServer: @unchecked Sendable {
             return
         }
         throw TestSupportError("memcached did not start")
+    }
+
+    /// Whether the server on `port` is the process we started: a parallel test may have
+    /// started its memcached on the same port a moment earlier (ours then fails to bind and
+    /// exits, but the port accepts), and two tests must never share a server.
+    private static func checkIdentity(port: Int, pid: Int32, tls: Bool, group: EventLoopGroup) async throws {
+        // A client certificate too, for servers that require one (it is sent only when asked for).
+        let context = try tls ? TLSContext(configuration: .client(
+            trustRoots: .file(fixturePath("tls/ca.pem")), certificateChain: .file(fixturePath("tls/client.pem")),
+            privateKey: .file(fixturePath("tls/client.key")))) : nil
+        let probe = try await MemcacheConnection.connect(host: "127.0.0.1", port: port, group: group, tls: context)
+        let reported = try? await probe.stats()["pid"]
+        try? await probe.close()
+        guard reported == "\(pid)" else {
+            throw TestSupportError("port \(port) is served by another memcached (pid \(reported ?? "?"), ours \(pid))")
+        }
     }
 
     /// Kills the server (SIGKILL: Debian's memcached 1.6.18 does not exit on SIGTERM here),

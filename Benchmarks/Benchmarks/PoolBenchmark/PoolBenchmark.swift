@@ -64,6 +64,37 @@ func stopMemcached() {
     state.withLock { $0.memcached = nil }
 }
 
+/// memcached and a 2-loop group of this library for one benchmark.
+func startOurs() async throws {
+    _ = try await startMemcached()
+    let group = try EventLoopGroup(loopCount: 2)
+    state.withLock { $0.group = group }
+}
+
+func stopOurs() async throws {
+    let group = state.withLock { state in
+        defer { state.group = nil }
+        return state.group
+    }
+    try await group?.shutdownGracefully()
+    stopMemcached()
+}
+
+/// memcached and a 2-thread SwiftNIO group for one benchmark.
+func startNIO() async throws {
+    _ = try await startMemcached()
+    state.withLock { $0.nioGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
+}
+
+func stopNIO() async throws {
+    let group = state.withLock { state in
+        defer { state.nioGroup = nil }
+        return state.nioGroup
+    }
+    try await group?.shutdownGracefully()
+    stopMemcached()
+}
+
 /// The key of a caller's round in the get-only workload.
 func getKey(_ caller: Int, _ round: Int) -> String { "key:\((caller * 7 + round * 13) % keyCount)" }
 
@@ -134,16 +165,9 @@ let benchmarks: @Sendable () -> Void = {
         }
         await pool.shutdown()
     } setup: {
-        _ = try await startMemcached()
-        let group = try EventLoopGroup(loopCount: 2)
-        state.withLock { $0.group = group }
+        try await startOurs()
     } teardown: {
-        let group = state.withLock { state in
-            defer { state.group = nil }
-            return state.group
-        }
-        try await group?.shutdownGracefully()
-        stopMemcached()
+        try await stopOurs()
     }
 
     // MARK: 64 callers, 8 connections, real memcached
@@ -175,15 +199,9 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             await pool.shutdown()
         } setup: {
-            _ = try await startMemcached()
-            state.withLock { $0.group = try? EventLoopGroup(loopCount: 2) }
+            try await startOurs()
         } teardown: {
-            let group = state.withLock { state in
-                defer { state.group = nil }
-                return state.group
-            }
-            try await group?.shutdownGracefully()
-            stopMemcached()
+            try await stopOurs()
         }
     }
 
@@ -201,15 +219,9 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         for loopPool in pool.pools { try await loopPool.closeAll().get() }
     } setup: {
-        _ = try await startMemcached()
-        state.withLock { $0.nioGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
+        try await startNIO()
     } teardown: {
-        let group = state.withLock { state in
-            defer { state.nioGroup = nil }
-            return state.nioGroup
-        }
-        try await group?.shutdownGracefully()
-        stopMemcached()
+        try await stopNIO()
     }
 
     // MARK: The mixed workload: 9 gets to 1 set, 10,000 keys, 64 callers, 8 connections
@@ -245,15 +257,9 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             await pool.shutdown()
         } setup: {
-            _ = try await startMemcached()
-            state.withLock { $0.group = try? EventLoopGroup(loopCount: 2) }
+            try await startOurs()
         } teardown: {
-            let group = state.withLock { state in
-                defer { state.group = nil }
-                return state.group
-            }
-            try await group?.shutdownGracefully()
-            stopMemcached()
+            try await stopOurs()
         }
     }
 
@@ -279,14 +285,8 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         await client.close()
     } setup: {
-        _ = try await startMemcached()
-        state.withLock { $0.nioGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
+        try await startNIO()
     } teardown: {
-        let group = state.withLock { state in
-            defer { state.nioGroup = nil }
-            return state.nioGroup
-        }
-        try await group?.shutdownGracefully()
-        stopMemcached()
+        try await stopNIO()
     }
 }

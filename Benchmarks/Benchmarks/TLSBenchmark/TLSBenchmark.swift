@@ -2,8 +2,9 @@ import Benchmark
 import Channels
 import Foundation
 
-// TLS cost with this library's handler over loopback: 1 MiB per iteration from client to
-// server, plaintext vs TLS (same code path but for the TLS handlers), and full handshakes.
+// TLS cost over loopback: 1 MiB per iteration from client to server, plaintext vs TLS (same
+// code path but for the TLS handlers), and full handshakes — this library's handler (OpenSSL 3)
+// and SwiftNIO + NIOSSL (BoringSSL) doing the same, in the same run.
 // The server acknowledges each mebibyte with one byte, so an iteration ends when all of it
 // was received (and decrypted).
 let benchmarks: @Sendable () -> Void = {
@@ -26,29 +27,53 @@ let benchmarks: @Sendable () -> Void = {
             try await stopBulk()
         }
     }
-    Benchmark("TLS handshake (connect, handshake, close)") { benchmark in
-        guard let state = bulk.withLock({ $0.handshake }) else { return }
-        let loop = state.group.next()
-        let done = loop.makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(loop: loop)
-            .channelInitializer { channel in
-                try channel.pipeline.syncOperations.addHandlers(
-                    try TLSHandler(context: state.clientContext, serverHostname: "localhost"), HandshakeWatcher(done: done))
-            }
-            .connect(to: state.server.localAddress).get()
-        try await done.futureResult.get()
-        try await channel.close().get()
+    for useTLS in [false, true] {
+        Benchmark("Bulk 1 MiB client to server, \(useTLS ? "TLS 1.3" : "plaintext"), SwiftNIO\(useTLS ? " + NIOSSL" : "")") { benchmark in
+            guard let pair = nioBulk.withLock({ $0 }) else { return }
+            try await pair.sendMebibyte()
+        } setup: {
+            let pair = try await NIOBulkPair.start(useTLS: useTLS, fixtures: fixturesPath)
+            nioBulk.withLock { $0 = pair }
+        } teardown: {
+            let pair = nioBulk.withLock { pair in defer { pair = nil }; return pair }
+            try await pair?.stop()
+        }
+    }
+    Benchmark("TLS handshake (connect, handshake, close), SwiftNIO + NIOSSL") { benchmark in
+        guard let handshakes = nioHandshakes.withLock({ $0 }) else { return }
+        try await handshakes.handshake()
     } setup: {
-        let group = try EventLoopGroup(loopCount: 2)
-        let (serverContext, clientContext) = try contexts()
-        let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(try TLSHandler(context: serverContext)) }
-            .bind(host: "127.0.0.1", port: 0)
-        bulk.withLock { $0.handshake = (group, server, clientContext) }
+        let handshakes = try await NIOHandshakes.start(fixtures: fixturesPath)
+        nioHandshakes.withLock { $0 = handshakes }
     } teardown: {
-        let state = bulk.withLock { state in defer { state.handshake = nil }; return state.handshake }
-        try await state?.server.close()
-        try await state?.group.shutdownGracefully()
+        let handshakes = nioHandshakes.withLock { handshakes in defer { handshakes = nil }; return handshakes }
+        try await handshakes?.stop()
+    }
+    for resumed in [false, true] {
+        Benchmark("TLS handshake (connect, handshake, close)\(resumed ? ", resumed session" : "")") { benchmark in
+            guard let state = bulk.withLock({ $0.handshake }) else { return }
+            let loop = state.group.next()
+            let done = loop.makePromise(of: Void.self)
+            let channel = try await ClientBootstrap(loop: loop)
+                .channelInitializer { channel in
+                    try channel.pipeline.syncOperations.addHandlers(
+                        try TLSHandler(context: state.clientContext, serverHostname: "localhost"), HandshakeWatcher(done: done))
+                }
+                .connect(to: state.server.localAddress).get()
+            try await done.futureResult.get()
+            try await channel.close().get()
+        } setup: {
+            let group = try EventLoopGroup(loopCount: 2)
+            let (serverContext, clientContext) = try contexts(resumingSessions: resumed)
+            let server = try await ServerBootstrap(group: group)
+                .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(try TLSHandler(context: serverContext)) }
+                .bind(host: "127.0.0.1", port: 0)
+            bulk.withLock { $0.handshake = (group, server, clientContext) }
+        } teardown: {
+            let state = bulk.withLock { state in defer { state.handshake = nil }; return state.handshake }
+            try await state?.server.close()
+            try await state?.group.shutdownGracefully()
+        }
     }
 }
 
@@ -63,14 +88,21 @@ struct BulkState: Sendable {
 
 let bulk = LockedValue(BulkState())
 
+let nioBulk = LockedValue<NIOBulkPair?>(nil)
+let nioHandshakes = LockedValue<NIOHandshakes?>(nil)
+
+/// The repository's `Fixtures/tls`.
+let fixturesPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/tls").path
+
 /// The benchmark's test identities, from the repository's Fixtures.
-func contexts() throws -> (server: TLSContext, client: TLSContext) {
-    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/tls").path
+func contexts(resumingSessions: Bool = false) throws -> (server: TLSContext, client: TLSContext) {
+    let fixtures = fixturesPath
     let server = try TLSContext(configuration: .server(
         certificateChain: .file(fixtures + "/server.pem"), privateKey: .file(fixtures + "/server.key")))
-    let client = try TLSContext(configuration: .client(trustRoots: .file(fixtures + "/ca.pem")))
-    return (server, client)
+    var client = TLSConfiguration.client(trustRoots: .file(fixtures + "/ca.pem"))
+    client.resumesSessions = resumingSessions
+    return (server, try TLSContext(configuration: client))
 }
 
 func startBulk(useTLS: Bool) async throws {

@@ -2,6 +2,15 @@ public import Channels
 
 // ASCII primitives of the memcache protocols: decimal numbers, tokens and CRLF lines,
 // written and read in place, with no String round trip.
+
+extension UInt64 {
+    /// A strict unsigned decimal as memcache writes numbers (digits only, at most 20); nil on
+    /// anything else or on overflow.
+    public init?(memcacheDecimal token: some Collection<UInt8>) {
+        guard let value = MemcacheParsing.unsigned(token) else { return nil }
+        self = value
+    }
+}
 extension ByteBuffer {
     /// Appends `value` in decimal.
     public mutating func writeDecimal(_ value: UInt64) {
@@ -22,6 +31,25 @@ extension ByteBuffer {
     public mutating func writeDecimal(_ value: Int) {
         if value < 0 { self.writeInteger(UInt8(ascii: "-")) }
         self.writeDecimal(UInt64(value.magnitude))
+    }
+
+    /// Appends one item of a text `get` reply: `VALUE <key> <flags> <bytes> [<cas>]\r\n`, the
+    /// value, `\r\n` (a server writes these, then `END\r\n`).
+    public mutating func writeMemcacheValue(key: [UInt8], flags: UInt32, cas: UInt64?, value: ByteBuffer) {
+        self.reserveCapacity(minimumWritableBytes: key.count + value.readableBytes + 48)
+        self.writeString("VALUE ")
+        self.writeBytes(key)
+        self.writeSpace()
+        self.writeDecimal(UInt64(flags))
+        self.writeSpace()
+        self.writeDecimal(UInt64(value.readableBytes))
+        if let cas {
+            self.writeSpace()
+            self.writeDecimal(cas)
+        }
+        self.writeCRLF()
+        self.writeImmutableBuffer(value)
+        self.writeCRLF()
     }
 
     /// Appends one space.

@@ -16,20 +16,7 @@ public struct MemcacheResponseEncoder: MessageToByteEncoder {
         switch response {
         case .values(let items):
             for item in items {
-                buffer.reserveCapacity(minimumWritableBytes: item.key.count + item.value.readableBytes + 48)
-                buffer.writeString("VALUE ")
-                buffer.writeBytes(item.key)
-                buffer.writeSpace()
-                buffer.writeDecimal(UInt64(item.flags))
-                buffer.writeSpace()
-                buffer.writeDecimal(UInt64(item.value.readableBytes))
-                if let cas = item.cas {
-                    buffer.writeSpace()
-                    buffer.writeDecimal(cas)
-                }
-                buffer.writeCRLF()
-                buffer.writeImmutableBuffer(item.value)
-                buffer.writeCRLF()
+                buffer.writeMemcacheValue(key: item.key, flags: item.flags, cas: item.cas, value: item.value)
             }
             buffer.writeString("END\r\n")
         case .end: buffer.writeString("END\r\n")

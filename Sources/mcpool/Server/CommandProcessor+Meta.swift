@@ -183,8 +183,8 @@ extension CommandProcessor {
             self.reply(.error(MemcacheError(.clientError, "invalid mode for ma")), noreply: false, into: &out)
             return
         }
-        let delta = flags.token("D").map { MetaFlags.unsigned($0) } ?? 1
-        let initial = flags.token("J").map { MetaFlags.unsigned($0) } ?? 0
+        let delta = flags.token("D").map { UInt64(memcacheDecimal: $0) } ?? 1
+        let initial = flags.token("J").map { UInt64(memcacheDecimal: $0) } ?? 0
         guard let delta, let initial else {
             self.reply(.error(MemcacheError(.clientError, "bad token in command line format")), noreply: false, into: &out)
             return
@@ -320,20 +320,7 @@ struct MetaFlags {
     /// The flag's token as a (possibly negative) number; nil when absent or not a number.
     func number(_ letter: Character) -> Int? {
         guard let token = self.token(letter) else { return nil }
-        if token.first == UInt8(ascii: "-") { return Self.unsigned(token.dropFirst()).flatMap { Int(exactly: $0) }.map { -$0 } }
-        return Self.unsigned(token).flatMap { Int(exactly: $0) }
-    }
-
-    static func unsigned(_ token: some Collection<UInt8>) -> UInt64? {
-        guard !token.isEmpty, token.count <= 20 else { return nil }
-        var value: UInt64 = 0
-        for byte in token {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
-            guard !overflow, !overflow2 else { return nil }
-            value = sum
-        }
-        return value
+        if token.first == UInt8(ascii: "-") { return UInt64(memcacheDecimal: token.dropFirst()).flatMap { Int(exactly: $0) }.map { -$0 } }
+        return UInt64(memcacheDecimal: token).flatMap { Int(exactly: $0) }
     }
 }

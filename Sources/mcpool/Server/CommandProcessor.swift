@@ -105,20 +105,7 @@ struct CommandProcessor {
                 return (hit.value, hit.flags, hit.cas)
             }
             guard let found else { continue }
-            out.reserveCapacity(minimumWritableBytes: key.bytes.count + found.value.readableBytes + 64)
-            out.writeString("VALUE ")
-            out.writeBytes(key.bytes)
-            out.writeSpace()
-            out.writeDecimal(UInt64(found.flags))
-            out.writeSpace()
-            out.writeDecimal(found.value.readableBytes)
-            if withCAS {
-                out.writeSpace()
-                out.writeDecimal(found.cas)
-            }
-            out.writeCRLF()
-            out.writeImmutableBuffer(found.value)
-            out.writeCRLF()
+            out.writeMemcacheValue(key: key.bytes, flags: found.flags, cas: withCAS ? found.cas : nil, value: found.value)
         }
         out.writeString("END\r\n")
     }
@@ -195,6 +182,6 @@ struct CommandProcessor {
     /// Leading decimal digits up to the first space or the end (memcached's `strtoull`
     /// accepts a number padded by an earlier decrement); anything else is not a number.
     private static func decimal(_ bytes: ByteBufferView) -> UInt64? {
-        MetaFlags.unsigned(bytes.prefix { $0 != UInt8(ascii: " ") })
+        UInt64(memcacheDecimal: bytes.prefix { $0 != UInt8(ascii: " ") })
     }
 }

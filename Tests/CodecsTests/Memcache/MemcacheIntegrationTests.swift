@@ -293,9 +293,9 @@ struct MemcacheMetaFlagIntegrationTests {
     func vivifyAndStale() async throws {
         let fixture = try await MemcachedFixture.start()
         let memcache = fixture.connection
-        let first = try await self.meta(memcache, .get("hot", flags: [.returnValue, .vivify(ttl: 30)]))
+        let first = try await self.meta(memcache, .get("hot", flags: [.returnValue, .vivify(ttl: 3600)]))
         #expect(first.has("W"), "the first miss wins the right to fill: \(first)")
-        let second = try await self.meta(memcache, .get("hot", flags: [.returnValue, .vivify(ttl: 30)]))
+        let second = try await self.meta(memcache, .get("hot", flags: [.returnValue, .vivify(ttl: 3600)]))
         #expect(second.has("Z"), "later callers see that someone already won: \(second)")
         #expect(!second.has("W"))
         _ = try await self.meta(memcache, .set("hot", value: ByteBuffer(string: "filled")))
