@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 // The SwiftNIO + NIOSSL peer of the TLS benchmark: the same shapes (1 MiB client to server,
 // one acknowledgement byte per mebibyte; full handshakes), written the way one would with

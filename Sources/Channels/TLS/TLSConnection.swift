@@ -148,17 +148,25 @@ final class TLSConnection {
         }
     }
 
-    /// Encrypts all of `plaintext` into the outgoing BIO.
-    func write(_ plaintext: ByteBuffer) -> TLSError? {
+    /// The most plaintext encrypted before its ciphertext is taken out of the BIO: bulk
+    /// writes then go out in pieces that stay in cache, instead of growing the memory BIO to
+    /// the whole write (a reallocation and a copy at each doubling) and copying it out once.
+    static let writeChunk = 64 * 1024
+
+    /// Encrypts all of `plaintext`, handing the ciphertext to `emit` piece by piece as it is
+    /// made (the last piece after the last byte is encrypted).
+    func write(_ plaintext: ByteBuffer, emit: (ByteBuffer) -> Void) -> TLSError? {
         OpenSSLErrors.clear()
         return plaintext.withUnsafeReadableBytes { bytes -> TLSError? in
+            guard let base = bytes.baseAddress else { return nil }
             var offset = 0
             while offset < bytes.count {
-                let result = SSL_write(self.ssl, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, 1 << 30)))  // SAFETY: count > 0 here
+                let result = SSL_write(self.ssl, base + offset, Int32(min(bytes.count - offset, Self.writeChunk)))
                 guard result > 0 else {
                     return TLSError(.recordFailed, OpenSSLErrors.message("SSL_write failed (\(SSL_get_error(self.ssl, result)))"))
                 }
                 offset += Int(result)
+                if offset < bytes.count, let ciphertext = self.takeOutput() { emit(ciphertext) }
             }
             return nil
         }

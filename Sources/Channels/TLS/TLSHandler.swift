@@ -165,7 +165,8 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
             self.heldBytes += plaintext.readableBytes
             self.held.append((plaintext, promise))
         case .active:
-            if let error = self.connection.write(plaintext) {
+            // Pieces of a large write go out as they are encrypted; the promise rides on the last.
+            if let error = self.connection.write(plaintext, emit: { context.write(self.wrapOutboundOut($0), promise: nil) }) {
                 promise?.fail(error)
                 self.fail(error, context: context)
                 return

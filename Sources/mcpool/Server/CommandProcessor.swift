@@ -10,8 +10,8 @@ import Codecs
 struct CommandProcessor {
     let store: ItemStore
     let counters: ServerCounters
-    /// Commands counted per connection and summed into `stats` through the store's shards
-    /// would need a lock each; these few are per server and cheap enough as shard counters.
+    /// What `version` answers: the memcached version whose behaviour this server follows
+    /// (clients parse it), marked as ours.
     static let version = "1.6.18-mcpool"
 
     /// What the connection does after a request.
