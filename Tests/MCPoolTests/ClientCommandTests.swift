@@ -1,0 +1,43 @@
+import ArgumentParser
+import Channels
+import Codecs
+import Testing
+import TestSupport
+
+@testable import mcpool
+
+@Suite("mcpool get, set, delete and stats")
+struct ClientCommandTests {
+    @Test("set stores, get finds, delete removes, stats answers; a miss exits 1; --server is validated")
+    func commands() async throws {
+        let fixture = try await EmbeddedServerFixture()
+        let server = ["--server", "127.0.0.1:\(fixture.port)"]
+        try await SetCommand.parse(server + ["greeting", "hello", "--ttl", "60"]).run()
+        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
+        #expect(try await memcache.get("greeting") == ByteBuffer(string: "hello"))
+        try await GetCommand.parse(server + ["greeting"]).run()
+        try await StatsCommand.parse(server).run()
+        try await DeleteCommand.parse(server + ["greeting"]).run()
+        #expect(try await memcache.get("greeting") == nil)
+        await #expect(throws: ExitCode.failure) { try await GetCommand.parse(server + ["greeting"]).run() }
+        await #expect(throws: ExitCode.failure) { try await DeleteCommand.parse(server + ["greeting"]).run() }
+        await #expect(throws: MemcacheError.self) { try await SetCommand.parse(server + ["bad key", "x"]).run() }
+        #expect(throws: (any Error).self) { try SetCommand.parse(["--server", "nocolon", "k", "v"]).target.endpoint() }
+        #expect(throws: (any Error).self) { try GetCommand.parse(["--ca", "ca.pem", "k"]) }
+        try await memcache.close()
+        try await fixture.stop()
+    }
+
+    @Test("over TLS with --tls --ca")
+    func tls() async throws {
+        let serverTLS = try TLSContext(configuration: .server(
+            certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
+        let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
+        let arguments = ["--server", "127.0.0.1:\(fixture.port)", "--tls", "--ca", fixturePath("tls/ca.pem")]
+        try await SetCommand.parse(arguments + ["secret", "kept"]).run()
+        try await GetCommand.parse(arguments + ["secret"]).run()
+        // Without the CA the server's certificate is not trusted.
+        await #expect(throws: (any Error).self) { try await GetCommand.parse(["--server", "127.0.0.1:\(fixture.port)", "--tls", "secret"]).run() }
+        try await fixture.stop()
+    }
+}
