@@ -47,10 +47,7 @@ struct BenchTests {
         // The kill must land in the measured phase, after the keys are stored (which a loaded
         // machine can stretch): wait for the first get to reach the server.
         let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: memcached.port, group: group)
-        let patience = Deadline.now() + .seconds(60)
-        while (Int(try await monitor.stats()["cmd_get"] ?? "") ?? 0) == 0, Deadline.now() < patience {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await poll(every: .milliseconds(20)) { (Int(try await monitor.stats()["cmd_get"] ?? "") ?? 0) > 0 }
         try? await monitor.close()
         try await Task.sleep(for: .milliseconds(500))
         memcached.stop()

@@ -77,14 +77,14 @@ struct ConnectionPoolTests {
             while step.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(1)) }
             second.release()
         }
-        while await fixture.pool.statistics().loops[0].leased < 2 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(try await poll(every: .milliseconds(2)) { await fixture.pool.statistics().loops[0].leased >= 2 })
         let waiting = Task(executorPreference: starved) {
             let lease = try await fixture.pool.lease(timeout: .seconds(60))
             let onStarvedLoop = lease.connection.channel.eventLoop === starved
             lease.release()
             return onStarvedLoop
         }
-        while await fixture.pool.statistics().loops[1].waiting < 1 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(try await poll(every: .milliseconds(2)) { await fixture.pool.statistics().loops[1].waiting >= 1 })
         // Idle on loop 0 while loop 1 starves: that connection is closed and its budget moves.
         step.withLock { $0 = 1 }
         #expect(try await waiting.value)
@@ -119,7 +119,7 @@ struct ConnectionPoolTests {
                 try await tasks.waitForAll()
             }
         }
-        while await fixture.pool.statistics().total.waiting < 50 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(try await poll(every: .milliseconds(5)) { await fixture.pool.statistics().total.waiting >= 50 })
         held.release()
         try await callers.value
         #expect(served.withLock { $0 } == enqueued.withLock { $0 })
@@ -150,7 +150,7 @@ struct ConnectionPoolTests {
         }
         let held = try await fixture.pool.lease()
         let queued = Task { try await fixture.pool.withConnection { _ in } }
-        while await fixture.pool.statistics().total.waiting < 1 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(try await poll(every: .milliseconds(2)) { await fixture.pool.statistics().total.waiting >= 1 })
         do {
             _ = try await fixture.pool.lease()
             Issue.record("the lease should have been refused")
@@ -170,7 +170,7 @@ struct ConnectionPoolTests {
         }
         let held = try await fixture.pool.lease()
         let waiter = Task { try await fixture.pool.withConnection { _ in } }
-        while await fixture.pool.statistics().total.waiting < 1 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(try await poll(every: .milliseconds(2)) { await fixture.pool.statistics().total.waiting >= 1 })
         waiter.cancel()
         do {
             try await waiter.value

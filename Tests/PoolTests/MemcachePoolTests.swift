@@ -106,11 +106,13 @@ struct MemcachePoolTests {
     }
 
     /// A pool of one exclusive connection to a server that accepts and never answers.
-    static func silentPool(group: EventLoopGroup, port: Int, responseTimeout: TimeAmount) -> MemcachePool {
+    static func silentPool(
+        group: EventLoopGroup, port: Int, responseTimeout: TimeAmount, leaseTimeout: TimeAmount = .milliseconds(50)
+    ) -> MemcachePool {
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 1)
         configuration.responseTimeout = responseTimeout
         configuration.pool.maxConcurrentLeasesPerConnection = 1
-        configuration.pool.leaseTimeout = .milliseconds(50)
+        configuration.pool.leaseTimeout = leaseTimeout
         configuration.retryIdempotent = false
         return MemcachePool(configuration: configuration, group: group)
     }
@@ -119,7 +121,9 @@ struct MemcachePoolTests {
     func silentServerRequestTimeout() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         let server = try await startBlackHoleServer(group: group)
-        let pool = Self.silentPool(group: group, port: server.localAddress.port, responseTimeout: .milliseconds(100))
+        // The lease itself must not time out first: under a sanitizer the connect can take longer than 50 ms.
+        let pool = Self.silentPool(
+            group: group, port: server.localAddress.port, responseTimeout: .milliseconds(100), leaseTimeout: .seconds(60))
         do {
             _ = try await pool.get("k")
             Issue.record("the request should time out")
@@ -143,11 +147,14 @@ struct MemcachePoolTests {
         let group = try EventLoopGroup(loopCount: 1)
         let server = try await startBlackHoleServer(group: group)
         // A response timeout far beyond the test, so only the lease timeout can fire.
-        let pool = Self.silentPool(group: group, port: server.localAddress.port, responseTimeout: .seconds(600))
+        // The stuck request gets a long lease timeout (its connect may be slow under a
+        // sanitizer); the second caller asks for a short one of its own.
+        let pool = Self.silentPool(
+            group: group, port: server.localAddress.port, responseTimeout: .seconds(600), leaseTimeout: .seconds(60))
         let stuck = Task { try await pool.get("k") }
-        while await pool.statistics().total.activeLeases < 1 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(try await poll { await pool.statistics().total.activeLeases >= 1 })
         do {
-            _ = try await pool.get("k")
+            try await pool.connections.withConnection(timeout: .milliseconds(50)) { _ in }
             Issue.record("the lease should time out behind the stuck request")
         } catch let error as PoolError {
             #expect(error.code == .leaseTimeout)

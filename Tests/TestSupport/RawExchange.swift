@@ -1,5 +1,4 @@
 public import Channels
-import Glibc
 
 /// Connects to `address`, sends `bytes` in one write, and returns every byte the server sent
 /// until it closed the connection (end the bytes with `quit`). At most 10 s. A connection
@@ -41,29 +40,4 @@ private final class ReplyCollector: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
-}
-
-/// A Python virtual environment under the repository's `.build-pyvenv/` with `packages`
-/// installed (from PyPI, once); returns its interpreter. For tests that drive our servers
-/// with clients no one here wrote.
-public func pythonWithPackages(_ packages: [String]) async throws -> String {
-    let root = fixturePath("").split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/")
-    let venv = root + "/.build-pyvenv"
-    let python = venv + "/bin/python"
-    if findExecutable([python]) == nil {
-        guard let system = findExecutable(["/usr/bin/python3", "/usr/local/bin/python3"] + pathCandidates("python3")) else {
-            throw TestSupportError("python3 is not installed")
-        }
-        _ = try await runProcess(system, ["-m", "venv", venv])
-    }
-    let check = "import importlib.util, sys; sys.exit(0 if all(importlib.util.find_spec(p) for p in sys.argv[1:]) else 1)"
-    let modules = packages.map { $0.split(separator: "=").first.map(String.init) ?? $0 }
-    if (try? await runProcess(python, ["-c", check] + modules)) == nil {
-        _ = try await runProcess(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"] + packages)
-    }
-    return python
-}
-
-private func pathCandidates(_ name: String) -> [String] {
-    (getenv("PATH").map { String(cString: $0) } ?? "").split(separator: ":").map { "\($0)/\(name)" }
 }
