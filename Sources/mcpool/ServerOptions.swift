@@ -3,7 +3,8 @@ import Channels
 
 /// Where a command finds its memcache server, and how to reach it over TLS.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The server, as HOST:PORT.") var server: String?
+    @Option(help: "The server, as HOST:PORT (default: 127.0.0.1:11211; bench starts its embedded server instead).")
+    var server: String?
     @Flag(help: "Talk TLS (memcached -Z).") var tls = false
     @Option(help: "CA certificate (PEM) to verify the server with; default: the system's trust store.") var ca: String?
     @Option(help: "Client certificate chain (PEM), for servers that require one.") var cert: String?

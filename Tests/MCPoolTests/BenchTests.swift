@@ -26,6 +26,14 @@ struct BenchTests {
         }
     }
 
+    @Test("bad arguments are refused before anything starts")
+    func validation() {
+        #expect(throws: (any Error).self) { try Bench.parse(["--tls"]) }
+        #expect(throws: (any Error).self) { try Bench.parse(["--ratio", "9"]) }
+        #expect(throws: (any Error).self) { try Bench.parse(["--concurrency", "0"]) }
+        #expect(throws: (any Error).self) { try Bench.parse(["--server", "127.0.0.1:11211", "--cert", "c.pem"]) }
+    }
+
     @Test("against a real memcached, plain and TLS (-Z), it finishes with zero errors", arguments: [false, true])
     func realMemcached(tls: Bool) async throws {
         let group = try EventLoopGroup(loopCount: 1)

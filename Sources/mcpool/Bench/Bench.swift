@@ -28,6 +28,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     func validate() throws {
+        guard !self.target.tls || self.target.server != nil else {
+            throw ValidationError("--tls needs --server (the embedded server speaks plain TCP)")
+        }
         guard self.parsedRatio != nil else { throw ValidationError("--ratio is GETS:SETS, e.g. 9:1") }
         guard self.loops > 0, self.connectionsPerLoop > 0, self.concurrency > 0, self.duration > 0, self.valueSize >= 0,
             self.keys > 0, self.pipelineDepth > 0
@@ -49,21 +52,28 @@ struct Bench: AsyncParsableCommand {
     /// Starts the embedded server when no --server is given, runs the workload through a
     /// `MemcachePool`, shuts everything down and returns what was measured.
     func execute() async throws -> BenchReport {
-        let group = try EventLoopGroup(loopCount: self.loops)
+        // Whatever can fail on bad input fails before any thread starts.
+        let tls = try self.target.tlsContext()
         var embedded: (server: EmbeddedMemcacheServer, group: EventLoopGroup)?
         let endpoint: (host: String, port: Int)
         if self.target.server == nil {
             let serverGroup = try EventLoopGroup(loopCount: self.loops)
             var configuration = EmbeddedMemcacheServer.Configuration()
             configuration.port = 0
-            let server = try await EmbeddedMemcacheServer.start(group: serverGroup, configuration: configuration)
-            embedded = (server, serverGroup)
-            endpoint = ("127.0.0.1", server.listener.localAddress.port)
+            do {
+                let server = try await EmbeddedMemcacheServer.start(group: serverGroup, configuration: configuration)
+                embedded = (server, serverGroup)
+                endpoint = ("127.0.0.1", server.listener.localAddress.port)
+            } catch {
+                try? await serverGroup.shutdownGracefully()
+                throw error
+            }
         } else {
             endpoint = try self.target.endpoint()
         }
+        let group = try EventLoopGroup(loopCount: self.loops)
         var configuration = MemcachePool.Configuration(
-            host: endpoint.host, port: endpoint.port, maxConnections: self.loops * self.connectionsPerLoop, tls: try self.target.tlsContext())
+            host: endpoint.host, port: endpoint.port, maxConnections: self.loops * self.connectionsPerLoop, tls: tls)
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
@@ -78,9 +88,9 @@ struct Bench: AsyncParsableCommand {
         workload.keyCount = self.keys
         workload.callersOnLoops = !self.plainTasks
         let runner = try BenchRunner(pool: pool, group: group, workload: workload)
-        let where_ = embedded == nil ? "\(endpoint.host):\(endpoint.port)" : "embedded server on 127.0.0.1:\(endpoint.port)"
+        let serverName = embedded == nil ? "\(endpoint.host):\(endpoint.port)" : "embedded server on 127.0.0.1:\(endpoint.port)"
         let progress = !self.json && Terminal.isInteractive(.standardError)
-        if !self.json { print("mcpool bench: \(where_)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys") }
+        if !self.json { print("mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys") }
 
         let preload: (any Error)?
         do {
@@ -105,7 +115,7 @@ struct Bench: AsyncParsableCommand {
         }
         try? await group.shutdownGracefully()
 
-        return BenchReport(tally: tally, elapsed: elapsed, pool: statistics.total, server: where_)
+        return BenchReport(tally: tally, elapsed: elapsed, pool: statistics.total, server: serverName)
     }
 }
 
