@@ -137,6 +137,20 @@ func runCallers(
 
 let p99 = BenchmarkMetric.custom("request p99 (us)")
 
+/// Connects (one untimed round), then runs the callers once per iteration, recording each
+/// iteration's p99 latency.
+func measure(
+    _ benchmark: Benchmark, onLoops loops: [any EventLoop]? = nil,
+    _ operation: @escaping @Sendable (_ caller: Int, _ round: Int) async throws -> Void
+) async throws {
+    _ = try await runCallers(operation)
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations {
+        benchmark.measurement(p99, try await runCallers(onLoops: loops, operation))
+    }
+    benchmark.stopMeasurement()
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -188,15 +202,9 @@ let benchmarks: @Sendable () -> Void = {
             var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8)
             configuration.pool.maxConcurrentLeasesPerConnection = variant.leases
             let pool = MemcachePool(configuration: configuration, group: group)
-            _ = try await runCallers { _ = try await pool.get(MemcacheKey(getKey($0, $1))) }  // warm: connect
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                let latency = try await runCallers(onLoops: variant.onLoops ? group.loops : nil) {
-                    _ = try await pool.get(MemcacheKey(getKey($0, $1)))
-                }
-                benchmark.measurement(p99, latency)
+            try await measure(benchmark, onLoops: variant.onLoops ? group.loops : nil) {
+                _ = try await pool.get(MemcacheKey(getKey($0, $1)))
             }
-            benchmark.stopMeasurement()
             await pool.shutdown()
         } setup: {
             try await startOurs()
@@ -211,12 +219,7 @@ let benchmarks: @Sendable () -> Void = {
     ) { benchmark in
         guard let group = state.withLock({ $0.nioGroup }) else { return }
         let pool = NIOMemcachePool(group: group, host: "127.0.0.1", port: state.withLock { $0.port }, maxConnections: 8)
-        _ = try await runCallers { _ = try await pool.get(getKey($0, $1)) }
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            benchmark.measurement(p99, try await runCallers { _ = try await pool.get(getKey($0, $1)) })
-        }
-        benchmark.stopMeasurement()
+        try await measure(benchmark) { _ = try await pool.get(getKey($0, $1)) }
         for loopPool in pool.pools { try await loopPool.closeAll().get() }
     } setup: {
         try await startNIO()
@@ -249,12 +252,7 @@ let benchmarks: @Sendable () -> Void = {
                     _ = try await pool.get(MemcacheKey(key))
                 }
             }
-            _ = try await runCallers(operation)  // warm: connect
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                benchmark.measurement(p99, try await runCallers(onLoops: variant.onLoops ? group.loops : nil, operation))
-            }
-            benchmark.stopMeasurement()
+            try await measure(benchmark, onLoops: variant.onLoops ? group.loops : nil, operation)
             await pool.shutdown()
         } setup: {
             try await startOurs()
@@ -277,12 +275,7 @@ let benchmarks: @Sendable () -> Void = {
                 _ = try await client.get(key)
             }
         }
-        _ = try await runCallers(operation)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            benchmark.measurement(p99, try await runCallers(operation))
-        }
-        benchmark.stopMeasurement()
+        try await measure(benchmark, operation)
         await client.close()
     } setup: {
         try await startNIO()
