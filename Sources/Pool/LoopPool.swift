@@ -50,7 +50,13 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
 
     /// Queues `waiter` from any thread (served, failed or cancelled later on a loop).
     func submit(_ waiter: PoolWaiter<Connection>) {
-        self.loop.executeOnLoopUnchecked { self.enqueue(waiter) }
+        // One closure, not two (executeOnLoopUnchecked wraps): both the pool and the waiter
+        // are Sendable, and this is once per request from callers off the loop.
+        if self.loop.inEventLoop {
+            self.enqueue(waiter)
+        } else {
+            self.loop.execute { self.enqueue(waiter) }
+        }
     }
 
     /// Cancels `waiter` from any thread (the task's cancellation handler).
