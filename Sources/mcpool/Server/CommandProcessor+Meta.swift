@@ -110,7 +110,7 @@ extension CommandProcessor {
                 guard existing.cas == expected else { return ("EX", nil) }
             }
             let fresh = StoredItem(
-                key: key.bytes, value: ByteBuffer(bytes: value.readableBytesView), flags: UInt32(clamping: flags.number("F") ?? 0),
+                key: key.bytes, value: value, flags: UInt32(clamping: flags.number("F") ?? 0),
                 expiry: expiryTime(ttl: flags.number("T") ?? 0, now: context.now), cas: newCAS, storedAt: context.now,
                 lastAccess: context.now, stale: flags.has("I") && item != nil)
             switch storeMode {

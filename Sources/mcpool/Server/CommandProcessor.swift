@@ -122,7 +122,7 @@ struct CommandProcessor {
         return self.store.withItem(key) { item, newCAS, context -> MemcacheResponse in
             context.statistics.sets += 1
             let fresh = StoredItem(
-                key: key, value: ByteBuffer(bytes: request.value.readableBytesView), flags: request.flags,
+                key: key, value: request.value, flags: request.flags,
                 expiry: expiryTime(ttl: request.ttl, now: context.now), cas: newCAS, storedAt: context.now,
                 lastAccess: context.now)
             switch request.mode {

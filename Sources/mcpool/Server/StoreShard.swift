@@ -7,11 +7,13 @@
 struct StoreShard {
     private struct Slot {
         var item: StoredItem?
+        /// The key's hash, to find the slot's index entry again.
+        var hash = 0
         var newer = -1
         var older = -1
     }
 
-    private var index: [ItemKey: Int] = [:]
+    private var index = SlotIndex()
     private var slots: [Slot] = []
     private var freeSlots: [Int] = []
     /// Most and least recently used slot, -1 when empty.
@@ -58,22 +60,24 @@ struct StoreShard {
         case (let slot?, nil):
             self.bytes -= oldSize
             self.unlink(slot)
-            self.index[key] = nil
+            self.index.remove(hash: key.hash, slot: slot)
             self.freeSlots.append(slot)
         case (nil, let item?):
-            self.insert(item)
+            let slot = self.insert(item, hash: key.hash)
             self.statistics.totalItems += 1
+            self.evictToFit(keeping: slot)
+            return result
         case (nil, nil):
             break
         }
-        self.evictToFit(keeping: key)
+        self.evictToFit(keeping: slot ?? -1)
         return result
     }
 
     /// Drops every item now (`flush_all`), or makes those stored by `time` die then.
     mutating func flush(at time: Int, now: Int) {
         guard time > now else {
-            self.index.removeAll(keepingCapacity: true)
+            self.index.removeAll()
             self.slots.removeAll(keepingCapacity: true)
             self.freeSlots.removeAll(keepingCapacity: true)
             self.newest = -1
@@ -89,7 +93,8 @@ struct StoreShard {
     // MARK: Slots and LRU order
 
     private mutating func liveSlot(_ key: ItemKey, now: Int) -> Int? {
-        guard let slot = self.index[key], let item = self.slots[slot].item else { return nil }
+        let found = self.index.find(hash: key.hash) { self.slots[$0].item?.hasKey(key.bytes) ?? false }
+        guard let slot = found, let item = self.slots[slot].item else { return nil }
         let expired = item.expiry != 0 && item.expiry <= now
         let flushed = self.flushTime != 0 && self.flushTime <= now && item.storedAt <= self.flushTime
         guard expired || flushed else { return slot }
@@ -97,34 +102,35 @@ struct StoreShard {
         return nil
     }
 
-    private mutating func insert(_ item: StoredItem) {
+    private mutating func insert(_ item: StoredItem, hash: Int) -> Int {
         let slot: Int
         if let free = self.freeSlots.popLast() {
             slot = free
-            self.slots[slot] = Slot(item: item)
+            self.slots[slot] = Slot(item: item, hash: hash)
         } else {
             slot = self.slots.count
-            self.slots.append(Slot(item: item))
+            self.slots.append(Slot(item: item, hash: hash))
         }
-        self.index[ItemKey(item.key)] = slot
+        self.index.insert(hash: hash, slot: slot)
         self.bytes += item.size
         self.linkAsNewest(slot)
+        return slot
     }
 
     private mutating func remove(_ slot: Int) {
         guard let item = self.slots[slot].item.take() else { return }
         self.bytes -= item.size
         self.unlink(slot)
-        self.index[ItemKey(item.key)] = nil
+        self.index.remove(hash: self.slots[slot].hash, slot: slot)
         self.freeSlots.append(slot)
     }
 
     /// Evicts least recently used items until the shard fits its budget; the item just
     /// written stays unless it alone is over the budget (the store refuses such items first).
-    private mutating func evictToFit(keeping key: ItemKey) {
+    private mutating func evictToFit(keeping written: Int) {
         while self.bytes > self.byteLimit, self.oldest >= 0 {
             let victim = self.oldest
-            if self.slots[victim].item?.key == key.bytes, self.slots[victim].newer < 0 { break }
+            if victim == written, self.slots[victim].newer < 0 { break }
             self.remove(victim)
             self.statistics.evictions += 1
         }
@@ -171,10 +177,10 @@ struct ShardStatistics {
     }
 }
 
-/// A key as the index holds it: its bytes and their hash, computed once per request (over
-/// the bytes as one block; `[UInt8]`'s own hashing feeds the hasher byte by byte, which was
-/// the server's hottest spot) and used for both the shard and the dictionary.
-struct ItemKey: Hashable {
+/// A key looked up: its bytes and their hash, computed once per request (over the bytes as
+/// one block; `[UInt8]`'s own hashing feeds the hasher byte by byte) and used for both the
+/// shard and the slot index.
+struct ItemKey {
     let bytes: [UInt8]
     let hash: Int
 
@@ -183,13 +189,5 @@ struct ItemKey: Hashable {
         var hasher = Hasher()
         bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
         self.hash = hasher.finalize()
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(self.hash)
-    }
-
-    static func == (lhs: ItemKey, rhs: ItemKey) -> Bool {
-        lhs.hash == rhs.hash && lhs.bytes == rhs.bytes
     }
 }

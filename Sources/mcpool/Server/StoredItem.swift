@@ -2,11 +2,13 @@ import Channels
 
 /// One item as the embedded server keeps it.
 ///
-/// Thread-safe (a value); lives inside a `StoreShard`, under that shard's lock.
+/// Thread-safe (a value); lives inside a `StoreShard`, under that shard's lock. The key and
+/// the value share one buffer of their own (never a slice of a read buffer, which would pin
+/// it): a lookup that compares the key has then already brought in the value.
 struct StoredItem {
-    var key: [UInt8]
-    /// The value in storage of its own (never a slice of a read buffer, which would pin it).
-    var value: ByteBuffer
+    /// The key's bytes, then the value's.
+    private var data: ByteBuffer
+    private let keyLength: Int
     var flags: UInt32
     /// Absolute server time (Unix seconds) at which it dies; 0: never.
     var expiry: Int
@@ -21,10 +23,50 @@ struct StoredItem {
     /// A client was handed the right to recache it (`W`); others see `Z` until it is stored.
     var recacheWon = false
 
+    /// Copies `key` and `value` into the item's own buffer.
+    init(
+        key: [UInt8], value: ByteBuffer, flags: UInt32, expiry: Int, cas: UInt64, storedAt: Int, lastAccess: Int,
+        stale: Bool = false, recacheWon: Bool = false
+    ) {
+        var data = ByteBuffer(capacity: key.count + value.readableBytes)
+        data.writeBytes(key)
+        data.writeImmutableBuffer(value)
+        self.data = data
+        self.keyLength = key.count
+        self.flags = flags
+        self.expiry = expiry
+        self.cas = cas
+        self.storedAt = storedAt
+        self.lastAccess = lastAccess
+        self.stale = stale
+        self.recacheWon = recacheWon
+    }
+
+    /// The value: a slice of the item's buffer, no copy. Setting it copies the new bytes in.
+    var value: ByteBuffer {
+        get { self.data.getSlice(at: self.data.readerIndex + self.keyLength, length: self.data.readableBytes - self.keyLength) ?? ByteBuffer() }
+        set {
+            var data = ByteBuffer(capacity: self.keyLength + newValue.readableBytes)
+            data.writeImmutableBuffer(self.data.getSlice(at: self.data.readerIndex, length: self.keyLength) ?? ByteBuffer())
+            data.writeImmutableBuffer(newValue)
+            self.data = data
+        }
+    }
+
+    var valueLength: Int { self.data.readableBytes - self.keyLength }
+
+    /// Whether the item's key is `key`.
+    func hasKey(_ key: [UInt8]) -> Bool {
+        guard key.count == self.keyLength else { return false }
+        return self.data.withUnsafeReadableBytes { stored in
+            key.withUnsafeBytes { wanted in stored.prefix(wanted.count).elementsEqual(wanted) }
+        }
+    }
+
     /// Bookkeeping charged per item beyond its key and value, close to memcached's item header.
     static let overhead = 56
 
-    var size: Int { self.key.count + self.value.readableBytes + Self.overhead }
+    var size: Int { self.data.readableBytes + Self.overhead }
 
     /// Seconds left to live: -1 for none, as the meta `t` flag reports it.
     func remainingTTL(now: Int) -> Int {

@@ -1,0 +1,35 @@
+import Testing
+import TestSupport
+
+@testable import mcpool
+
+@Suite("Slot index")
+struct SlotIndexTests {
+    @Test("20,000 random inserts and removes, with many colliding hashes, agree with a dictionary")
+    func matchesDictionary() {
+        var index = SlotIndex()
+        var reference: [Int: Int] = [:]  // slot -> hash
+        var random = SplitMix64(seed: 7)
+        var nextSlot = 0
+        for _ in 0..<20_000 {
+            if reference.isEmpty || random.next() % 3 != 0 {
+                // Hashes from a small range collide and wrap around the table's end.
+                let hash = Int(random.next() % 64) &* (random.next() % 2 == 0 ? 1 : 1_000_003)
+                index.insert(hash: hash, slot: nextSlot)
+                reference[nextSlot] = hash
+                nextSlot += 1
+            } else {
+                guard let (slot, hash) = reference.randomElement(using: &random) else { continue }
+                index.remove(hash: hash, slot: slot)
+                reference[slot] = nil
+            }
+        }
+        #expect(index.count == reference.count)
+        for (slot, hash) in reference {
+            #expect(index.find(hash: hash) { $0 == slot } == slot)
+        }
+        index.removeAll()
+        #expect(index.count == 0)
+        #expect(reference.allSatisfy { index.find(hash: $0.value) { _ in true } == nil })
+    }
+}
