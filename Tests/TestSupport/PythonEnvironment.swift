@@ -8,7 +8,8 @@ public func pythonWithPackages(_ packages: [String]) async throws -> String {
     let venv = root + "/.build-pyvenv"
     let python = venv + "/bin/python"
     if findExecutable([python]) == nil {
-        guard let system = findExecutable(["/usr/bin/python3", "/usr/local/bin/python3"] + pathCandidates("python3")) else {
+        // The python3 on PATH first: the one scripts/test.sh checks for `venv`.
+        guard let system = findExecutable(pathCandidates("python3") + ["/usr/bin/python3", "/usr/local/bin/python3"]) else {
             throw TestSupportError("python3 is not installed")
         }
         _ = try await runProcess(system, ["-m", "venv", venv])
