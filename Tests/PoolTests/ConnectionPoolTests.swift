@@ -24,6 +24,9 @@ struct EchoPoolFixture: Sendable {
         // Tests that wait on purpose must not hit the 10 s default when a sanitizer run on 2
         // cores stalls them; tests of the lease timeout set their own.
         configuration.leaseTimeout = .seconds(300)
+        // Likewise the idle timeout: a stall past the 60 s default closed an idle connection
+        // a test was about to count.
+        configuration.idleTimeout = .seconds(600)
         configure(&configuration)
         let address = self.server.localAddress
         self.pool = ConnectionPool(group: self.group, configuration: configuration) { loop in

@@ -1,10 +1,12 @@
 import Channels
 
 /// Polls `condition` every `interval` until it holds or `seconds` have passed; returns
-/// whether it held. For tests that wait on another task's progress: bounded in time.
+/// whether it held. For tests that wait on another task's progress: bounded in time, but
+/// generously (300 s by default): under a sanitizer on 2 cores, the heaviest tests have
+/// stalled the others for over a minute.
 @discardableResult
 public func poll(
-    upTo seconds: Int64 = 60, every interval: Duration = .milliseconds(2), until condition: () async throws -> Bool
+    upTo seconds: Int64 = 300, every interval: Duration = .milliseconds(2), until condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = Deadline.now() + .seconds(seconds)
     while try await !condition() {
