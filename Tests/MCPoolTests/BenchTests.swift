@@ -9,9 +9,12 @@ import TestSupport
 
 @Suite("mcpool bench against real servers")
 struct BenchTests {
-    /// A short run: 1 s, 16 callers, 500 keys.
+    /// A short run: 1 s, 16 callers, 500 keys; timeouts far beyond a sanitizer's stalls (a
+    /// 5 s response timeout once failed the key preload under ThreadSanitizer in CI).
+    static let short = ["--duration", "1", "--concurrency", "16", "--keys", "500", "--response-timeout", "300", "--lease-timeout", "300"]
+
     private func bench(_ arguments: [String]) throws -> Bench {
-        try Bench.parse(["--duration", "1", "--concurrency", "16", "--keys", "500"] + arguments)
+        try Bench.parse(Self.short + arguments)
     }
 
     @Test("with no --server it starts the embedded server and finishes with zero errors; --json has the promised fields")
@@ -50,7 +53,7 @@ struct BenchTests {
     func serverKilled() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         let memcached = try await MemcachedServer(group: group)
-        let bench = try Bench.parse(["--server", "127.0.0.1:\(memcached.port)", "--duration", "3", "--concurrency", "16", "--keys", "500"])
+        let bench = try Bench.parse(Self.short + ["--server", "127.0.0.1:\(memcached.port)", "--duration", "3"])
         let run = Task { try await bench.execute() }
         // The kill must land in the measured phase, after the keys are stored (which a loaded
         // machine can stretch): wait for the first get to reach the server.

@@ -23,6 +23,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Bytes per value.") var valueSize = 100
     @Option(help: "Distinct keys.") var keys = 10_000
     @Option(help: "Requests pipelined per connection (1: exclusive leases).") var pipelineDepth = 16
+    @Option(help: "Seconds a request may wait for its reply.") var responseTimeout = 5.0
+    @Option(help: "Seconds a request may wait for a free connection.") var leaseTimeout = 10.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
     @Flag(help: "Send every get on its own (no multi-key gets of gets that meet on a connection).") var noCoalescing = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
@@ -33,7 +35,7 @@ struct Bench: AsyncParsableCommand {
         }
         guard self.parsedRatio != nil else { throw ValidationError("--ratio is GETS:SETS, e.g. 9:1") }
         guard self.loops > 0, self.connectionsPerLoop > 0, self.concurrency > 0, self.duration > 0, self.valueSize >= 0,
-            self.keys > 0, self.pipelineDepth > 0
+            self.keys > 0, self.pipelineDepth > 0, self.responseTimeout > 0, self.leaseTimeout > 0
         else { throw ValidationError("every number must be positive") }
     }
 
@@ -78,6 +80,8 @@ struct Bench: AsyncParsableCommand {
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
         configuration.coalesceGets = !self.noCoalescing
+        configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))
+        configuration.pool.leaseTimeout = .nanoseconds(Int64(self.leaseTimeout * 1e9))
         let pool = MemcachePool(configuration: configuration, group: group)
 
         var workload = BenchWorkload()
