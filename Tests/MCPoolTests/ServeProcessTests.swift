@@ -32,7 +32,8 @@ struct ServeProcessTests {
         let server = try SpawnedProcess("/bin/sh", ["-c", "ulimit -n 64 && exec '\(binary)' serve --port \(port) --loops 1"])
         defer { server.kill() }
         let group = try EventLoopGroup(loopCount: 1)
-        try await waitUntilAccepting(port: port, group: group, while: { server.isRunning })
+        // A sanitizer-instrumented binary starting on a loaded machine can take well over 10 s.
+        try await waitUntilAccepting(port: port, group: group, upTo: 120, while: { server.isRunning })
         // More connections than the server has descriptors: the kernel completes them all
         // (the backlog), the server accepts until EMFILE.
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)

@@ -108,13 +108,13 @@ public func freePort() throws -> Int {
     return port
 }
 
-/// Waits (at most 10 s) until something accepts connections on 127.0.0.1:`port`, giving
-/// up early when `alive` turns false (the server process exited).
+/// Waits (at most `seconds`, 10 by default) until something accepts connections on
+/// 127.0.0.1:`port`, giving up early when `alive` turns false (the server process exited).
 public func waitUntilAccepting(
-    port: Int, group: EventLoopGroup, while alive: @Sendable () -> Bool = { true }
+    port: Int, group: EventLoopGroup, upTo seconds: Int64 = 10, while alive: @Sendable () -> Bool = { true }
 ) async throws {
     let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
-    let deadline = Deadline.now() + .seconds(10)
+    let deadline = Deadline.now() + .seconds(seconds)
     while true {
         do {
             let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(1)).connect(to: address).get()
@@ -122,7 +122,7 @@ public func waitUntilAccepting(
             return
         } catch {
             guard alive() else { throw TestSupportError("the server exited before accepting on port \(port)") }
-            if Deadline.now() > deadline { throw TestSupportError("nothing accepts on port \(port) after 10 s: \(error)") }
+            if Deadline.now() > deadline { throw TestSupportError("nothing accepts on port \(port) after \(seconds) s: \(error)") }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
