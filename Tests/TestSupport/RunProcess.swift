@@ -21,9 +21,15 @@ public func findExecutable(_ candidates: [String]) -> String? {
 private func runProcessBlocking(_ executable: String, _ arguments: [String], input: String) throws -> String {
     ignoreBrokenPipes()
     var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
+    // Close-on-exec: another test spawning a process meanwhile must not inherit these ends.
+    // An inherited write end of a child's stdin means that child never sees EOF (two
+    // parallel ketama references once waited on each other that way, forever).
+    // (Glibc's module has no pipe2: the flag is set right after, which leaves only a window of
+    // microseconds instead of the whole life of the child.)
     guard pipe(&stdinPipe) == 0, pipe(&stdoutPipe) == 0, pipe(&stderrPipe) == 0 else {
         throw TestSupportError("pipe failed: errno \(errno)")
     }
+    for fd in stdinPipe + stdoutPipe + stderrPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
