@@ -53,7 +53,7 @@ struct BenchTests {
     func serverKilled() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         let memcached = try await MemcachedServer(group: group)
-        let bench = try Bench.parse(Self.short + ["--server", "127.0.0.1:\(memcached.port)", "--duration", "3"])
+        let bench = try Bench.parse(Self.short + ["--server", "127.0.0.1:\(memcached.port)", "--duration", "10"])
         let run = Task { try await bench.execute() }
         // The kill must land in the measured phase, after the keys are stored (which a loaded
         // machine can stretch): wait for the first get to reach the server.
@@ -66,7 +66,7 @@ struct BenchTests {
         let report = try await run.value
         let took = Deadline.now() - killed
         // At most the rest of the 3 s run, then the pool's 10 s shutdown deadline: never a hang.
-        #expect(took < .seconds(13), "\(took)")
+        #expect(took < .seconds(20), "\(took)")
         #expect(report.tally.errorCount > 0)
         #expect(report.tally.operations > 0, "it worked before the kill")
         let kinds = report.tally.errors.keys

@@ -12,7 +12,7 @@ struct ClientCommandTests {
     func commands() async throws {
         let fixture = try await EmbeddedServerFixture()
         let server = ["--server", "127.0.0.1:\(fixture.port)"]
-        try await SetCommand.parse(server + ["greeting", "hello", "--ttl", "60"]).run()
+        try await SetCommand.parse(server + ["greeting", "hello", "--ttl", "3600"]).run()
         let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
         #expect(try await memcache.get("greeting") == ByteBuffer(string: "hello"))
         try await GetCommand.parse(server + ["greeting"]).run()
