@@ -65,8 +65,10 @@ struct BenchTests {
         let killed = Deadline.now()
         let report = try await run.value
         let took = Deadline.now() - killed
-        // At most the rest of the 3 s run, then the pool's 10 s shutdown deadline: never a hang.
-        #expect(took < .seconds(20), "\(took)")
+        // The rest of the 10 s run, then the pool's 10 s shutdown deadline; a sanitizer's stall
+        // on a loaded machine once added 30 s more (47 s in CI). A hang is something else: a
+        // call waiting for a dead server would sit out its 300 s response timeout.
+        #expect(took < .seconds(150), "\(took)")
         #expect(report.tally.errorCount > 0)
         #expect(report.tally.operations > 0, "it worked before the kill")
         let kinds = report.tally.errors.keys
