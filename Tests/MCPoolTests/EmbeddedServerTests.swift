@@ -47,7 +47,7 @@ struct EmbeddedServerTests {
         let script = """
             import sys
             from pymemcache.client.base import Client
-            c = Client(("127.0.0.1", int(sys.argv[1])), connect_timeout=5, timeout=5)
+            c = Client(("127.0.0.1", int(sys.argv[1])), connect_timeout=120, timeout=120)  # far beyond a sanitizer stall (5 s timed out in CI)
             assert c.set("k", b"v1") is True
             assert c.get("k") == b"v1"
             value, cas = c.gets("k")
@@ -140,7 +140,7 @@ struct EmbeddedServerTests {
     @Test("a client sending garbage or an endless line is answered or dropped; another client never notices")
     func garbageIsolated() async throws {
         let fixture = try await EmbeddedServerFixture()
-        let pool = MemcachePool(host: "127.0.0.1", port: fixture.port, maxConnections: 2, group: fixture.group)
+        let pool = MemcachePool(configuration: .patient(port: fixture.port), group: fixture.group)
         try await pool.set("steady", to: ByteBuffer(string: "value"))
         // Unknown commands and bad lines: memcached's errors, and the connection goes on.
         let junk = Array("\u{1}\u{2}garbage\r\nset k 0 0 nope\r\nget\r\nversion\r\nquit\r\n".utf8)
@@ -174,11 +174,21 @@ struct EmbeddedServerTests {
         let serverTLS = try TLSContext(configuration: .server(certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
         let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
         let clientTLS = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
-        let pool = MemcachePool(host: "127.0.0.1", port: fixture.port, maxConnections: 2, group: fixture.group, tls: clientTLS)
+        let pool = MemcachePool(configuration: .patient(port: fixture.port, tls: clientTLS), group: fixture.group)
         try await pool.set("secret", to: ByteBuffer(string: "kept"))
         #expect(try await pool.get("secret") == ByteBuffer(string: "kept"))
         #expect(try await pool.increment("absent") == nil)
         await pool.shutdown()
         try await fixture.stop()
+    }
+}
+
+extension MemcachePool.Configuration {
+    /// Two connections to the local `port`, with timeouts no sanitizer stall reaches.
+    static func patient(port: Int, tls: TLSContext? = nil) -> Self {
+        var configuration = Self(host: "127.0.0.1", port: port, maxConnections: 2, tls: tls)
+        configuration.responseTimeout = testPatience
+        configuration.pool.leaseTimeout = testPatience
+        return configuration
     }
 }

@@ -23,7 +23,7 @@ struct EchoPoolFixture: Sendable {
         var configuration = ConnectionPoolConfiguration(maxConnections: 4)
         // Tests that wait on purpose must not hit the 10 s default when a sanitizer run on 2
         // cores stalls them; tests of the lease timeout set their own.
-        configuration.leaseTimeout = .seconds(300)
+        configuration.leaseTimeout = testPatience
         // Likewise the idle timeout: a stall past the 60 s default closed an idle connection
         // a test was about to count.
         configuration.idleTimeout = .seconds(600)
@@ -169,7 +169,7 @@ struct ConnectionPoolTests {
     func cancellation() async throws {
         let fixture = try await EchoPoolFixture(loops: 1) {
             $0.maxConnections = 1
-            $0.leaseTimeout = .seconds(300)  // only the cancellation may end the wait
+            $0.leaseTimeout = testPatience  // only the cancellation may end the wait
         }
         let held = try await fixture.pool.lease()
         let waiter = Task { try await fixture.pool.withConnection { _ in } }

@@ -15,7 +15,8 @@ struct MemcachePoolFixture: Sendable {
         self.group = try EventLoopGroup(loopCount: 2)
         self.server = try await MemcachedServer(arguments: arguments, group: self.group)
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: self.server.port, maxConnections: 8)
-        configuration.pool.leaseTimeout = .seconds(300)  // see EchoPoolFixture
+        configuration.pool.leaseTimeout = testPatience
+        configuration.responseTimeout = testPatience
         configure(&configuration)
         self.pool = MemcachePool(configuration: configuration, group: self.group)
     }
@@ -70,7 +71,7 @@ struct MemcachePoolTests {
             $0.tls = clientTLS
             $0.pool.maxConcurrentLeasesPerConnection = leasesPerConnection
             // Correctness, not speed: under a sanitizer 10,000 queued callers take longer than 10 s.
-            $0.pool.leaseTimeout = .seconds(300)
+            $0.pool.leaseTimeout = testPatience
         }
         let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.server.port, group: fixture.group, tls: clientTLS)
         let baseline = Int(try await monitor.stats()["curr_connections"] ?? "") ?? -1

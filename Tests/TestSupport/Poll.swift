@@ -1,12 +1,17 @@
-import Channels
+public import Channels
+
+/// How long a test lets a wait run that is not what it checks (response and lease timeouts,
+/// safety closes): far beyond a stall, since under a sanitizer on 2 cores the heaviest tests
+/// have stalled the others for over a minute, and 5 s timeouts failed CI runs.
+public let testPatience = TimeAmount.seconds(300)
 
 /// Polls `condition` every `interval` until it holds or `seconds` have passed; returns
 /// whether it held. For tests that wait on another task's progress: bounded in time, but
-/// generously (300 s by default): under a sanitizer on 2 cores, the heaviest tests have
+/// generously (`testPatience` by default): under a sanitizer on 2 cores, the heaviest tests have
 /// stalled the others for over a minute.
 @discardableResult
 public func poll(
-    upTo seconds: Int64 = 300, every interval: Duration = .milliseconds(2), until condition: () async throws -> Bool
+    upTo seconds: Int64 = testPatience.nanoseconds / 1_000_000_000, every interval: Duration = .milliseconds(2), until condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = Deadline.now() + .seconds(seconds)
     while try await !condition() {

@@ -1,7 +1,7 @@
 public import Channels
 
 /// Connects to `address`, sends `bytes` in one write, and returns every byte the server sent
-/// until it closed the connection (end the bytes with `quit`). At most 10 s. A connection
+/// until it closed the connection (end the bytes with `quit`). At most `testPatience`. A connection
 /// the server closes at once yields what it said before closing.
 public func exchangeUntilClose(with address: SocketAddress, sending bytes: [UInt8], group: EventLoopGroup) async throws -> [UInt8] {
     let loop = group.next()
@@ -12,7 +12,7 @@ public func exchangeUntilClose(with address: SocketAddress, sending bytes: [UInt
     // A server may answer and close before our bytes are written (a refusal): then the
     // write fails, and what it sent is still the answer.
     _ = try? await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
-    let timeout = loop.scheduleTask(in: .seconds(10)) { _ = channel.close() }
+    let timeout = loop.scheduleTask(in: testPatience) { _ = channel.close() }
     defer { timeout.cancel() }
     return try await done.futureResult.get()
 }

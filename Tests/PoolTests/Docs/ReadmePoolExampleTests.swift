@@ -23,7 +23,7 @@ func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionP
     var configuration = ConnectionPoolConfiguration(maxConnections: 20)
     // The README's code, with one change: under a sanitizer, with the whole suite running in
     // parallel, a waiter can wait longer than the default 10 s. This test checks answers.
-    configuration.leaseTimeout = .seconds(300)
+    configuration.leaseTimeout = testPatience
     return ConnectionPool(group: group, configuration: configuration) { loop in
         ClientBootstrap(loop: loop)
             .channelInitializer { channel in
