@@ -29,12 +29,12 @@ static inline long CTLS_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) 
     return SSL_CTX_set_session_cache_mode(ctx, mode);
 }
 
-static inline int CTLS_BIO_get_mem_data(BIO *bio, char **data) {
-    return (int)BIO_get_mem_data(bio, data);
+static inline void CTLS_BIO_set_retry_read(BIO *bio) {
+    BIO_set_retry_read(bio);
 }
 
-static inline long CTLS_BIO_set_mem_eof_return(BIO *bio, long value) {
-    return BIO_set_mem_eof_return(bio, value);
+static inline void CTLS_BIO_clear_retry_flags(BIO *bio) {
+    BIO_clear_retry_flags(bio);
 }
 
 static inline long CTLS_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *cert) {

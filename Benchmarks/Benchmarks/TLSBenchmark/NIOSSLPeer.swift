@@ -25,24 +25,26 @@ enum NIOSSLIdentities {
 
 /// A NIO server and one client connection, TLS or plaintext, moving mebibytes.
 final class NIOBulkPair: Sendable {
-    private let group: MultiThreadedEventLoopGroup
+    /// A thread for the server and one for the client, as on our side.
+    private let groups: [MultiThreadedEventLoopGroup]
     private let server: any NIOCore.Channel
     private let client: any NIOCore.Channel
     private let acks: NIOAckWaiter
     private let payload = NIOCore.ByteBuffer(bytes: [UInt8](repeating: 0x5a, count: 1 << 20))
 
-    private init(group: MultiThreadedEventLoopGroup, server: any NIOCore.Channel, client: any NIOCore.Channel, acks: NIOAckWaiter) {
-        self.group = group
+    private init(groups: [MultiThreadedEventLoopGroup], server: any NIOCore.Channel, client: any NIOCore.Channel, acks: NIOAckWaiter) {
+        self.groups = groups
         self.server = server
         self.client = client
         self.acks = acks
     }
 
     static func start(useTLS: Bool, fixtures: String) async throws -> NIOBulkPair {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let serverContext = try NIOSSLIdentities.server(fixtures: fixtures)
         let clientContext = try NIOSSLIdentities.client(fixtures: fixtures)
-        let server = try await ServerBootstrap(group: group)
+        let server = try await ServerBootstrap(group: serverGroup)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if useTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverContext)) }
@@ -51,7 +53,7 @@ final class NIOBulkPair: Sendable {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let acks = NIOAckWaiter()
-        let client = try await ClientBootstrap(group: group)
+        let client = try await ClientBootstrap(group: clientGroup)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if useTLS {
@@ -61,7 +63,7 @@ final class NIOBulkPair: Sendable {
                 }
             }
             .connect(to: server.localAddress!).get()  // SAFETY: a bound server has an address
-        return NIOBulkPair(group: group, server: server, client: client, acks: acks)
+        return NIOBulkPair(groups: [serverGroup, clientGroup], server: server, client: client, acks: acks)
     }
 
     /// Sends 1 MiB and waits until the server acknowledged it.
@@ -80,7 +82,7 @@ final class NIOBulkPair: Sendable {
     func stop() async throws {
         try await self.client.close()
         try await self.server.close()
-        try await self.group.shutdownGracefully()
+        for group in self.groups { try await group.shutdownGracefully() }
     }
 }
 

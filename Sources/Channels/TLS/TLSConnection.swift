@@ -1,8 +1,8 @@
 import CTLS
 
-/// One TLS session: an OpenSSL `SSL` between two memory BIOs. Ciphertext from the network
-/// goes in with `feed`; ciphertext for the network comes out of `takeOutput`; plaintext
-/// goes through `read` and `write`. No I/O of its own.
+/// One TLS session: an OpenSSL `SSL` over a `TLSBufferBIO`. Ciphertext from the network goes
+/// in with `feed` (and is let go with `finishInput`); ciphertext for the network comes out
+/// of `takeOutput`; plaintext goes through `read` and `write`. No I/O of its own.
 ///
 /// Loop-confined: owned by one `TLSHandler`.
 final class TLSConnection {
@@ -23,8 +23,8 @@ final class TLSConnection {
     }
 
     private let ssl: OpaquePointer
-    private let incoming: OpaquePointer
-    private let outgoing: OpaquePointer
+    /// Must outlive `ssl`, whose BIOs point at it: freed after `deinit` has freed `ssl`.
+    private let buffers = TLSBufferBIO()
     private let context: TLSContext
     /// Names this connection's entry in the client session cache (resumption).
     private var sessionSlot: TLSSessionSlot?
@@ -39,16 +39,18 @@ final class TLSConnection {
         guard let ssl = SSL_new(context.context) else {
             throw TLSError(.invalidConfiguration, OpenSSLErrors.message("SSL_new failed"))
         }
-        guard let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
+        // Two BIOs over the same buffers, one for each direction: the SSL owns each outright.
+        guard let incoming = self.buffers.makeBIO() else {
             SSL_free(ssl)
-            throw TLSError(.invalidConfiguration, "cannot allocate memory BIOs")
+            throw TLSError(.invalidConfiguration, "cannot allocate a BIO")
         }
-        // An empty incoming BIO means "no data yet", not end of file.
-        _ = CTLS_BIO_set_mem_eof_return(incoming, -1)
-        SSL_set_bio(ssl, incoming, outgoing)  // the SSL now owns both BIOs
+        guard let outgoing = self.buffers.makeBIO() else {
+            BIO_free(incoming)
+            SSL_free(ssl)
+            throw TLSError(.invalidConfiguration, "cannot allocate a BIO")
+        }
+        SSL_set_bio(ssl, incoming, outgoing)
         self.ssl = ssl
-        self.incoming = incoming
-        self.outgoing = outgoing
         self.context = context
         let configuration = context.configuration
         if configuration.role == .client {
@@ -91,22 +93,20 @@ final class TLSConnection {
         }
     }
 
+    /// Hands ciphertext from the network to OpenSSL, which reads it in place during the
+    /// next `handshake` and `read` calls.
     func feed(_ ciphertext: ByteBuffer) {
-        ciphertext.withUnsafeReadableBytes { bytes in
-            guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-            _ = BIO_write(self.incoming, base, Int32(bytes.count))
-        }
+        self.buffers.receive(ciphertext)
+    }
+
+    /// Lets go of the buffer last fed, keeping only what OpenSSL has not read yet.
+    func finishInput() {
+        self.buffers.finishInput()
     }
 
     /// Ciphertext waiting to be sent, if any.
     func takeOutput() -> ByteBuffer? {
-        let pending = Int(BIO_ctrl_pending(self.outgoing))
-        guard pending > 0 else { return nil }
-        var buffer = ByteBuffer(capacity: pending)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { space in
-            Int(max(0, BIO_read(self.outgoing, space.baseAddress, Int32(pending))))
-        }
-        return buffer
+        self.buffers.takeOutput()
     }
 
     func handshake() -> Step {
@@ -152,6 +152,9 @@ final class TLSConnection {
     /// writes then go out in pieces that stay in cache, instead of growing the memory BIO to
     /// the whole write (a reallocation and a copy at each doubling) and copying it out once.
     static let writeChunk = 64 * 1024
+    /// Header, tag and content type of a TLS 1.3 record (TLS 1.2 CBC records need more, and
+    /// still fit: the output buffer grows when a guess is short).
+    private static let recordOverhead = 5 + 16 + 1 + 64
 
     /// Encrypts all of `plaintext`, handing the ciphertext to `emit` piece by piece as it is
     /// made (the last piece after the last byte is encrypted).
@@ -161,7 +164,10 @@ final class TLSConnection {
             guard let base = bytes.baseAddress else { return nil }
             var offset = 0
             while offset < bytes.count {
-                let result = SSL_write(self.ssl, base + offset, Int32(min(bytes.count - offset, Self.writeChunk)))
+                // Room for the records of this piece (16 KiB each, plus their overhead).
+                let piece = min(bytes.count - offset, Self.writeChunk)
+                self.buffers.reserveOutput(piece + (piece / 16_384 + 1) * Self.recordOverhead)
+                let result = SSL_write(self.ssl, base + offset, Int32(piece))
                 guard result > 0 else {
                     return TLSError(.recordFailed, OpenSSLErrors.message("SSL_write failed (\(SSL_get_error(self.ssl, result)))"))
                 }

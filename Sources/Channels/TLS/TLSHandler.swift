@@ -3,7 +3,8 @@
 /// Loop-confined. The handshake starts when the channel becomes active (or at once, when the
 /// handler is added to an active channel: a STARTTLS-style upgrade). Plaintext written before
 /// the handshake completes is held — never sent in clear — up to
-/// `maximumBufferedPlaintext`. On success the handler fires
+/// `maximumBufferedPlaintext`. Writes are encrypted when flushed, and a large flush leaves in
+/// pieces as they are encrypted, so the peer decrypts one piece while we encrypt the next. On success the handler fires
 /// `TLSEvent.handshakeCompleted(negotiatedALPN:)`; on failure it reports a `TLSError`
 /// (`errorCaught`) and closes. `close` sends close_notify and waits (up to `closeTimeout`)
 /// for the peer's; a peer that closes without one is reported as `TLSError.uncleanShutdown`.
@@ -26,9 +27,12 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
     private let configuration: TLSConfiguration
     private var state = State.idle
     private var context: ChannelHandlerContext?
-    private var held: [(ByteBuffer, EventLoopPromise<Void>?)] = []
-    private var heldBytes = 0
-    private var flushHeld = false
+    /// Plaintext written and not yet encrypted: before the handshake completes, or since the
+    /// last flush.
+    private var pending: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var pendingBytes = 0
+    /// A flush came while the handshake ran: the pending writes go out when it completes.
+    private var flushAfterHandshake = false
     private var timer: Scheduled<Void>?
     private var closePromises: [EventLoopPromise<Void>?] = []
     private var peerClosed = false
@@ -56,7 +60,7 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         self.timer?.cancel()
-        self.failHeld(ChannelError(.ioOnClosedChannel, "the TLS handler was removed"))
+        self.failPending(ChannelError(.ioOnClosedChannel, "the TLS handler was removed"))
         self.context = nil
     }
 
@@ -69,7 +73,7 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         self.timer?.cancel()
         let previous = self.state
         self.state = .closed
-        self.failHeld(ChannelError(.ioOnClosedChannel, "the connection closed during the TLS handshake"))
+        self.failPending(ChannelError(.ioOnClosedChannel, "the connection closed before these writes were encrypted"))
         if previous == .handshaking {
             context.fireErrorCaught(TLSError(.handshakeFailed, "the peer closed the connection during the handshake"))
         } else if previous == .active, !self.peerClosed {
@@ -105,7 +109,11 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
             self.timer?.cancel()
             self.timer = nil
             context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(negotiatedALPN: self.connection.negotiatedALPN))
-            self.writeHeld(context: context)
+            if self.flushAfterHandshake, self.state == .active {
+                self.flushAfterHandshake = false
+                self.encryptPending(context: context)
+                context.flush()
+            }
         }
     }
 
@@ -119,6 +127,7 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         if self.state == .active || self.state == .closing {
             self.readPlaintext(context: context)
         }
+        self.connection.finishInput()
     }
 
     private func readPlaintext(context: ChannelHandlerContext) {
@@ -158,20 +167,15 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         let plaintext = self.unwrapOutboundIn(data)
         switch self.state {
         case .idle, .handshaking:
-            guard self.heldBytes + plaintext.readableBytes <= self.configuration.maximumBufferedPlaintext else {
+            guard self.pendingBytes + plaintext.readableBytes <= self.configuration.maximumBufferedPlaintext else {
                 promise?.fail(TLSError(.bufferLimitExceeded, "more than \(self.configuration.maximumBufferedPlaintext) bytes written before the handshake completed"))
                 return
             }
-            self.heldBytes += plaintext.readableBytes
-            self.held.append((plaintext, promise))
+            self.pendingBytes += plaintext.readableBytes
+            self.pending.append((plaintext, promise))
         case .active:
-            // Pieces of a large write go out as they are encrypted; the promise rides on the last.
-            if let error = self.connection.write(plaintext, emit: { context.write(self.wrapOutboundOut($0), promise: nil) }) {
-                promise?.fail(error)
-                self.fail(error, context: context)
-                return
-            }
-            self.sendOutput(context: context, promise: promise, flush: false)
+            self.pendingBytes += plaintext.readableBytes
+            self.pending.append((plaintext, promise))
         case .closing, .closed:
             promise?.fail(ChannelError(.outputClosed, "the TLS connection is closing"))
         }
@@ -179,14 +183,21 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
 
     public func flush(context: ChannelHandlerContext) {
         if self.state == .active {
+            self.encryptPending(context: context)
             context.flush()
         } else {
-            self.flushHeld = true
+            self.flushAfterHandshake = true
         }
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode == .all, self.state == .active else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        // Written before the close: encrypted ahead of our close_notify, and sent with it.
+        self.encryptPending(context: context)
+        guard self.state == .active else {
             context.close(mode: mode, promise: promise)
             return
         }
@@ -201,16 +212,32 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         }
     }
 
-    private func writeHeld(context: ChannelHandlerContext) {
-        let held = self.held
-        self.held = []
-        self.heldBytes = 0
-        for (plaintext, promise) in held {
-            self.write(context: context, data: PipelineMessage(plaintext), promise: promise)
-        }
-        if self.flushHeld {
-            self.flushHeld = false
-            context.flush()
+    /// Encrypts the pending writes, each into its own records, and writes the ciphertext
+    /// down the pipeline (the caller flushes). The pieces of a write larger than
+    /// `TLSConnection.writeChunk` are flushed as they are made — this runs only for a flush —
+    /// and its promise rides on the last piece.
+    private func encryptPending(context: ChannelHandlerContext) {
+        guard !self.pending.isEmpty else { return }
+        let writes = self.pending
+        self.pending = []
+        self.pendingBytes = 0
+        for (index, (plaintext, promise)) in writes.enumerated() {
+            guard self.state == .active else {
+                // The connection failed on the way (a write error): the rest cannot be sent.
+                let error = ChannelError(.ioOnClosedChannel, "the TLS connection closed before this write was encrypted")
+                for (_, promise) in writes[index...] { promise?.fail(error) }
+                return
+            }
+            let failure = self.connection.write(plaintext) { piece in
+                context.write(self.wrapOutboundOut(piece), promise: nil)
+                context.flush()
+            }
+            if let failure {
+                promise?.fail(failure)
+                self.fail(failure, context: context)
+                continue
+            }
+            self.sendOutput(context: context, promise: promise, flush: false)
         }
     }
 
@@ -223,11 +250,11 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         if flush { context.flush() }
     }
 
-    private func failHeld(_ error: any Error) {
-        let held = self.held
-        self.held = []
-        self.heldBytes = 0
-        for (_, promise) in held { promise?.fail(error) }
+    private func failPending(_ error: any Error) {
+        let pending = self.pending
+        self.pending = []
+        self.pendingBytes = 0
+        for (_, promise) in pending { promise?.fail(error) }
     }
 
     private func fail(_ error: TLSError, context: ChannelHandlerContext) {
@@ -236,7 +263,7 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         self.timer?.cancel()
         // An alert for the peer may be waiting: send it before closing.
         self.sendOutput(context: context, promise: nil, flush: true)
-        self.failHeld(error)
+        self.failPending(error)
         context.fireErrorCaught(error)
         context.close(promise: nil)
     }
