@@ -1,3 +1,4 @@
+import Channels
 import Foundation
 import Glibc
 
@@ -48,8 +49,10 @@ public final class OpenSSLPeer: @unchecked Sendable {
         try? self.input.fileHandleForWriting.write(contentsOf: Data(bytes))
     }
 
-    /// Waits (at most `seconds`) until the peer printed at least `count` bytes; returns them.
-    public func received(atLeast count: Int, seconds: Double = 10) async throws -> [UInt8] {
+    /// Waits (at most `seconds`, by default far beyond a sanitizer's stall) until the peer
+    /// printed at least `count` bytes; returns them.
+    public func received(atLeast count: Int, seconds: Double? = nil) async throws -> [UInt8] {
+        let seconds = seconds ?? Double(testPatience.nanoseconds) / 1e9
         let deadline = Date().addingTimeInterval(seconds)
         while self.collected.count < count {
             if Date() > deadline {
@@ -62,7 +65,7 @@ public final class OpenSSLPeer: @unchecked Sendable {
 
     /// Waits until something listens on `port` (for `s_server`).
     public func waitUntilListening(port: Int) async throws {
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(120)
         while !canConnect(port: port) {
             if Date() > deadline { throw TestSupportError("openssl s_server did not listen on \(port)") }
             try await Task.sleep(for: .milliseconds(20))

@@ -188,6 +188,12 @@ final class TLSConnection {
     /// Whether the handshake resumed an earlier session.
     var isSessionReused: Bool { SSL_session_reused(self.ssl) == 1 }
 
+    /// The cipher suite in use, by its standard name, once the handshake completed.
+    var cipherSuite: String? {
+        guard let cipher = SSL_get_current_cipher(self.ssl), let name = SSL_CIPHER_standard_name(cipher) else { return nil }
+        return String(cString: name)
+    }
+
     var negotiatedALPN: String? {
         var data: UnsafePointer<UInt8>?
         var length: UInt32 = 0

@@ -51,6 +51,10 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
     /// `TLSConfiguration.resumesSessions`). Read it on the loop, after `handshakeCompleted`.
     public var isSessionReused: Bool { self.connection.isSessionReused }
 
+    /// The cipher suite in use, by its standard (IANA) name, e.g. `TLS_AES_128_GCM_SHA256`;
+    /// nil before the handshake completed. Read it on the loop.
+    public var cipherSuite: String? { self.connection.cipherSuite }
+
     // MARK: Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {

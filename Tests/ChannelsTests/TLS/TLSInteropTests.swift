@@ -17,6 +17,10 @@ struct TLSInteropTests {
             group: group, to: try SocketAddress(ipAddress: "127.0.0.1", port: port),
             configuration: .client(trustRoots: Certificates.ca, alpnProtocols: ["memcache"]), hostname: "127.0.0.1", expected: 5)
         #expect(try await client.observer.handshake.futureResult.get() == "memcache")
+        // Our default preference (AES-128-GCM first) wins: OpenSSL's server follows the client's order.
+        let channel = client.channel
+        let suite = try await channel.eventLoop.submit { try channel.pipeline.syncOperations.handler(type: TLSHandler.self).cipherSuite }.get()
+        #expect(suite == "TLS_AES_128_GCM_SHA256")
         let payload = randomBytes(count: 1 << 20, seed: 5)
         try await client.channel.writeAndFlush(ByteBuffer(bytes: payload)).get()
         #expect(try await server.received(atLeast: payload.count) == payload)
@@ -53,12 +57,32 @@ struct TLSInteropTests {
         let client = try OpenSSLPeer.client(port: server.server.localAddress.port, arguments: ["-CAfile", fixturePath("tls/ca.pem")])
         defer { client.stop() }
         client.send(Array("secret\n".utf8))
-        for _ in 0..<200 where server.observers.withLock({ $0.first?.errors.isEmpty ?? true }) {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await poll(every: .milliseconds(10)) { !server.observers.withLock { $0.first?.errors.isEmpty ?? true } }
         let errors = server.observers.withLock { $0.flatMap(\.errors) }
         #expect(errors.contains { $0 is TLSError }, "\(errors)")
         #expect(server.observers.withLock { $0.allSatisfy { $0.received == 0 } })
+        try await server.server.close()
+    }
+
+    @Test("the server sends its chain exactly as configured, never completed from the trust store", arguments: [
+        ("server", 1), ("server-chain", 2),
+    ])
+    func chainAsConfigured(identity: String, certificates: Int) async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let (chain, key) = Certificates.identity("server")
+        // The test CA is in the trust store (for client certificates): before the chain was
+        // sent as configured, OpenSSL appended it to a leaf-only chain at every handshake.
+        let server = try await TLSEchoServer.start(group: group, configuration: .server(
+            certificateChain: identity == "server" ? chain : .file(fixturePath("tls/\(identity).pem")), privateKey: key,
+            clientCertificates: .optional, trustRoots: Certificates.ca))
+        let output = try await runProcess("/usr/bin/openssl", [
+            "s_client", "-connect", "127.0.0.1:\(server.server.localAddress.port)", "-showcerts",
+            "-CAfile", fixturePath("tls/ca.pem"), "-verify_return_error",
+        ])
+        let sent = output.split(separator: "\n").filter { $0.hasPrefix("-----BEGIN CERTIFICATE") }.count
+        #expect(sent == certificates, "\(output)")
+        #expect(output.contains("Verify return code: 0 (ok)"), "\(output)")
         try await server.server.close()
     }
 }
