@@ -4,9 +4,9 @@
 /// handler is added to an active channel: a STARTTLS-style upgrade). Plaintext written before
 /// the handshake completes is held — never sent in clear — up to
 /// `maximumBufferedPlaintext`. Writes are encrypted when flushed, and a large flush leaves in
-/// pieces as they are encrypted, so the peer decrypts one piece while we encrypt the next. On success the handler fires
-/// `TLSEvent.handshakeCompleted(negotiatedALPN:)`; on failure it reports a `TLSError`
-/// (`errorCaught`) and closes. `close` sends close_notify and waits (up to `closeTimeout`)
+/// pieces as they are encrypted, so the peer decrypts one piece while we encrypt the next.
+/// On success the handler fires `TLSEvent.handshakeCompleted(negotiatedALPN:)`; on failure
+/// it reports a `TLSError` (`errorCaught`) and closes. `close` sends close_notify and waits (up to `closeTimeout`)
 /// for the peer's; a peer that closes without one is reported as `TLSError.uncleanShutdown`.
 ///
 /// ```swift
@@ -222,9 +222,17 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
     /// and its promise rides on the last piece.
     private func encryptPending(context: ChannelHandlerContext) {
         guard !self.pending.isEmpty else { return }
-        let writes = self.pending
-        self.pending = []
+        // Swapped out, not copied, so that the array's storage serves the next flush too.
+        var writes: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+        swap(&writes, &self.pending)
         self.pendingBytes = 0
+        defer {
+            // Writes issued while these were encrypted (from a promise's callback) stay queued.
+            if self.pending.isEmpty {
+                writes.removeAll(keepingCapacity: true)
+                self.pending = writes
+            }
+        }
         for (index, (plaintext, promise)) in writes.enumerated() {
             guard self.state == .active else {
                 // The connection failed on the way (a write error): the rest cannot be sent.
