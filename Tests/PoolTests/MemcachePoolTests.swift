@@ -66,7 +66,7 @@ struct MemcachePoolTests {
         "10,000 concurrent callers on 2 loops over at most 8 connections",
         arguments: [(leases: 1, tls: false), (leases: 16, tls: false), (leases: 16, tls: true)])
     func tenThousandCallers(leasesPerConnection: Int, tls: Bool) async throws {
-        let clientTLS = tls ? try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
+        let clientTLS = tls ? try TLSContext(configuration: TLSConfiguration.client(trustRoots: .file(fixturePath("tls/ca.pem"))).patient) : nil
         let fixture = try await MemcachePoolFixture(arguments: tls ? MemcachedServer.tlsArguments : []) {
             $0.tls = clientTLS
             $0.pool.maxConcurrentLeasesPerConnection = leasesPerConnection
