@@ -92,4 +92,20 @@ struct GetCoalescerTests {
         #expect(try results["c"]?.get()?.value == ByteBuffer(string: "x"))
         #expect(try channel.finish().isClean)
     }
+
+    @Test("items are matched to keys in request order with misses left out, and by key when a proxy reorders them")
+    func matchingItems() throws {
+        let keys = try ["a", "b", "c", "d"].map { try MemcacheKey($0) }
+        func item(_ key: String) -> MemcacheItem {
+            MemcacheItem(key: Array(key.utf8), flags: 0, cas: 1, value: ByteBuffer(string: "v-" + key))
+        }
+        func names(_ found: [MemcacheItem?]) -> [String] {
+            found.map { $0.map { String(decoding: $0.key, as: UTF8.self) } ?? "-" }
+        }
+        #expect(names(GetCoalescer.match([item("a"), item("c")], to: keys)) == ["a", "-", "c", "-"])
+        #expect(names(GetCoalescer.match([], to: keys)) == ["-", "-", "-", "-"])
+        #expect(names(GetCoalescer.match([item("d"), item("a"), item("c")], to: keys)) == ["a", "-", "c", "d"])
+        #expect(names(GetCoalescer.match([item("b"), item("zz"), item("a")], to: keys)) == ["a", "b", "-", "-"])
+        #expect(GetCoalescer.match([item("c")], to: keys)[2]?.value == ByteBuffer(string: "v-c"))
+    }
 }

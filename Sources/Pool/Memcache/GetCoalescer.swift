@@ -54,15 +54,25 @@ final class GetCoalescer: @unchecked Sendable {  // SAFETY: loop-confined, see t
             }
             return
         }
+        // Each key is asked for once; `slots` says where each caller's key sits in `unique`.
         var unique: [MemcacheKey] = []
-        var seen = Set<MemcacheKey>()
-        for entry in batch where seen.insert(entry.key).inserted { unique.append(entry.key) }
-        connection.sendOnLoop(.get(keys: unique, withCAS: true)) { result in
+        var slots: [Int] = []
+        slots.reserveCapacity(batch.count)
+        var slotOfKey: [MemcacheKey: Int] = [:]
+        for entry in batch {
+            if let slot = slotOfKey[entry.key] {
+                slots.append(slot)
+            } else {
+                slotOfKey[entry.key] = unique.count
+                slots.append(unique.count)
+                unique.append(entry.key)
+            }
+        }
+        connection.sendOnLoop(.get(keys: unique, withCAS: true)) { [unique, slots] result in
             switch result {
             case .success(.values(let items)):
-                var byKey: [[UInt8]: MemcacheItem] = [:]
-                for item in items { byKey[item.key] = item }
-                for entry in batch { entry.completion(.success(byKey[entry.key.bytes])) }
+                let found = Self.match(items, to: unique)
+                for (entry, slot) in zip(batch, slots) { entry.completion(.success(found[slot])) }
             case .success(.end):
                 for entry in batch { entry.completion(.success(nil)) }
             case .success(.error(let error)):
@@ -74,6 +84,32 @@ final class GetCoalescer: @unchecked Sendable {  // SAFETY: loop-confined, see t
                 for entry in batch { entry.completion(.failure(error)) }
             }
         }
+    }
+
+    /// The items of a multi-key get, placed by the key each answers (nil: a miss).
+    ///
+    /// memcached answers in request order and leaves out misses, so one forward walk over
+    /// `keys` places every item without hashing a key. A proxy may answer out of order
+    /// (twemproxy merges its servers' replies): from the first item that does not follow,
+    /// items are placed by a lookup of their key. An item for a key not asked for is ignored.
+    static func match(_ items: [MemcacheItem], to keys: [MemcacheKey]) -> [MemcacheItem?] {
+        var found = [MemcacheItem?](repeating: nil, count: keys.count)
+        var next = 0
+        var slotOfKey: [[UInt8]: Int]?
+        for item in items {
+            if slotOfKey == nil {
+                var slot = next
+                while slot < keys.count, keys[slot].bytes != item.key { slot += 1 }
+                if slot < keys.count {
+                    found[slot] = item
+                    next = slot + 1
+                    continue
+                }
+                slotOfKey = Dictionary(keys.enumerated().map { ($0.element.bytes, $0.offset) }, uniquingKeysWith: { first, _ in first })
+            }
+            if let slot = slotOfKey?[item.key] { found[slot] = item }
+        }
+        return found
     }
 
     /// The item of an `mg … v f c` reply, nil on a miss.
