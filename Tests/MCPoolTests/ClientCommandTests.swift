@@ -30,7 +30,7 @@ struct ClientCommandTests {
 
     @Test("over TLS with --tls --ca")
     func tls() async throws {
-        let serverTLS = try TLSContext(configuration: .server(
+        let serverTLS = try TLSContext.patient(configuration: .server(
             certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
         let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
         let arguments = ["--server", "127.0.0.1:\(fixture.port)", "--tls", "--ca", fixturePath("tls/ca.pem")]

@@ -171,9 +171,9 @@ struct EmbeddedServerTests {
 
     @Test("over TLS: the pool's commands work against the embedded server started with a certificate")
     func tls() async throws {
-        let serverTLS = try TLSContext(configuration: .server(certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
+        let serverTLS = try TLSContext.patient(configuration: .server(certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
         let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
-        let clientTLS = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let clientTLS = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let pool = MemcachePool(configuration: .patient(port: fixture.port, tls: clientTLS), group: fixture.group)
         try await pool.set("secret", to: ByteBuffer(string: "kept"))
         #expect(try await pool.get("secret") == ByteBuffer(string: "kept"))
@@ -189,6 +189,7 @@ extension MemcachePool.Configuration {
         var configuration = Self(host: "127.0.0.1", port: port, maxConnections: 2, tls: tls)
         configuration.responseTimeout = testPatience
         configuration.pool.leaseTimeout = testPatience
+        configuration.pool.connectTimeout = testPatience
         return configuration
     }
 }

@@ -24,6 +24,7 @@ struct EchoPoolFixture: Sendable {
         // Tests that wait on purpose must not hit the 10 s default when a sanitizer run on 2
         // cores stalls them; tests of the lease timeout set their own.
         configuration.leaseTimeout = testPatience
+        configuration.connectTimeout = testPatience
         // Likewise the idle timeout: a stall past the 60 s default closed an idle connection
         // a test was about to count.
         configuration.idleTimeout = .seconds(600)

@@ -128,4 +128,5 @@ struct MemcacheServerSetTests {
 private func patient(_ configuration: inout MemcachePool.Configuration) {
     configuration.responseTimeout = testPatience
     configuration.pool.leaseTimeout = testPatience
+    configuration.pool.connectTimeout = testPatience
 }

@@ -16,6 +16,7 @@ struct MemcachePoolFixture: Sendable {
         self.server = try await MemcachedServer(arguments: arguments, group: self.group)
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: self.server.port, maxConnections: 8)
         configuration.pool.leaseTimeout = testPatience
+        configuration.pool.connectTimeout = testPatience
         configuration.responseTimeout = testPatience
         configure(&configuration)
         self.pool = MemcachePool(configuration: configuration, group: self.group)
@@ -66,7 +67,7 @@ struct MemcachePoolTests {
         "10,000 concurrent callers on 2 loops over at most 8 connections",
         arguments: [(leases: 1, tls: false), (leases: 16, tls: false), (leases: 16, tls: true)])
     func tenThousandCallers(leasesPerConnection: Int, tls: Bool) async throws {
-        let clientTLS = tls ? try TLSContext(configuration: TLSConfiguration.client(trustRoots: .file(fixturePath("tls/ca.pem"))).patient) : nil
+        let clientTLS = tls ? try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
         let fixture = try await MemcachePoolFixture(arguments: tls ? MemcachedServer.tlsArguments : []) {
             $0.tls = clientTLS
             $0.pool.maxConcurrentLeasesPerConnection = leasesPerConnection
@@ -227,7 +228,7 @@ struct MemcachePoolTests {
 struct MemcachePoolTLSTests {
     @Test("1,000 concurrent callers over TLS, every value right")
     func concurrentOverTLS() async throws {
-        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let fixture = try await MemcachePoolFixture(arguments: MemcachedServer.tlsArguments) { $0.tls = tls }
         for index in 0..<50 { try await fixture.pool.set(MemcacheKey("tls-\(index)"), to: ByteBuffer(string: "v\(index)")) }
         let wrong = LockedValue(0)
@@ -246,7 +247,7 @@ struct MemcachePoolTLSTests {
 
     @Test("an untrusted server: leases fail with connectFailed carrying the TLSError")
     func untrusted() async throws {
-        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
+        let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
         let fixture = try await MemcachePoolFixture(arguments: MemcachedServer.tlsArguments) { $0.tls = tls }
         do {
             _ = try await fixture.pool.get("k")
@@ -268,7 +269,7 @@ struct MemcachePoolTLSTests {
             "ssl_chain_cert=\(fixturePath("tls/server-chain.pem")),ssl_key=\(fixturePath("tls/server.key")),"
                 + "ssl_ca_cert=\(fixturePath("tls/ca.pem")),ssl_verify_mode=2",
         ]
-        let withCertificate = try TLSContext(
+        let withCertificate = try TLSContext.patient(
             configuration: .client(
                 trustRoots: .file(fixturePath("tls/ca.pem")), certificateChain: .file(fixturePath("tls/client.pem")),
                 privateKey: .file(fixturePath("tls/client.key"))))
@@ -277,7 +278,7 @@ struct MemcachePoolTLSTests {
         #expect(try await accepted.pool.get("mtls") == ByteBuffer(string: "yes"))
         try await accepted.stop()
 
-        let withoutCertificate = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let withoutCertificate = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let refused = try await MemcachePoolFixture(arguments: arguments) {
             $0.tls = withoutCertificate
             $0.retryIdempotent = false

@@ -61,11 +61,11 @@ struct StartTLSTests {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let serverContext = try TLSContext(configuration: .server(certificateChain: chain, privateKey: key))
+        let serverContext = try TLSContext.patient(configuration: .server(certificateChain: chain, privateKey: key))
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { try $0.pipeline.syncOperations.addHandlers(StartTLSResponder(context: serverContext), EchoHandler()) }
             .bind(host: "127.0.0.1", port: 0)
-        let clientContext = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
+        let clientContext = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         let done = group.loops[0].makePromise(of: [UInt8].self)
         let message = ByteBuffer(string: "upgraded and private")
         let client = try await ClientBootstrap(loop: group.loops[0])

@@ -13,8 +13,8 @@ private struct EmbeddedTLSPair {
 
     init() throws {
         let (chain, key) = Certificates.identity("server")
-        let serverContext = try TLSContext(configuration: .server(certificateChain: chain, privateKey: key))
-        let clientContext = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
+        let serverContext = try TLSContext.patient(configuration: .server(certificateChain: chain, privateKey: key))
+        let clientContext = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         self.server = try EmbeddedChannel(handlers: [try TLSHandler(context: serverContext)])
         self.client = try EmbeddedChannel(handlers: [
             OutboundRecorder(events: self.clientEvents), try TLSHandler(context: clientContext, serverHostname: "localhost"),

@@ -48,7 +48,7 @@ struct TLSEchoServer {
     let observers: LockedValue<[TLSObserver]>
 
     static func start(group: EventLoopGroup, configuration: TLSConfiguration, echo: Bool = true) async throws -> TLSEchoServer {
-        let context = try TLSContext(configuration: configuration)
+        let context = try TLSContext.patient(configuration: configuration)
         let observers = LockedValue<[TLSObserver]>([])
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
@@ -70,7 +70,7 @@ func connectTLSClient(
     hostname: String? = "localhost",
     expected: Int = 0
 ) async throws -> (channel: any Channel, observer: TLSObserver, received: EventLoopFuture<[UInt8]>) {
-    let context = try TLSContext(configuration: configuration)
+    let context = try TLSContext.patient(configuration: configuration)
     let loop = group.next()
     let observer = TLSObserver(handshake: loop.makePromise(of: String?.self))
     let done = loop.makePromise(of: [UInt8].self)
@@ -246,9 +246,9 @@ struct TLSHandlerTests {
 
     @Test("full verification without a host name is refused when the handler is made")
     func verificationNeedsHostname() throws {
-        let context = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
+        let context = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         #expect(throws: TLSError.self) { _ = try TLSHandler(context: context, serverHostname: nil) }
-        #expect(throws: TLSError.self) { _ = try TLSContext(configuration: .client(trustRoots: .file("/nonexistent/ca.pem"))) }
+        #expect(throws: TLSError.self) { _ = try TLSContext.patient(configuration: .client(trustRoots: .file("/nonexistent/ca.pem"))) }
     }
 }
 

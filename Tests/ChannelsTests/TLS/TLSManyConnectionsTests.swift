@@ -9,8 +9,8 @@ struct TLSManyConnectionsTests {
     func fiveHundredConnections() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: TLSConfiguration.server(certificateChain: chain, privateKey: key).patient)
-        let clientContext = try TLSContext(configuration: TLSConfiguration.client(trustRoots: Certificates.ca).patient)
+        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let clientContext = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         let port = server.server.localAddress.port
         let listeners = server.server.listeners.count
         #expect(openSocketCount(port: port) == listeners)

@@ -37,7 +37,7 @@ struct TLSResumptionTests {
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
         configuration.resumesSessions = true
         if tls12 { configuration.maximumVersion = .tls12 }
-        let context = try TLSContext(configuration: configuration)
+        let context = try TLSContext.patient(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == true)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == true)
@@ -54,7 +54,7 @@ struct TLSResumptionTests {
         let (clientChain, clientKey) = Certificates.identity("client")
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
         configuration.resumesSessions = true
-        let context = try TLSContext(configuration: configuration)
+        let context = try TLSContext.patient(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == true)
         try await server.server.close()
@@ -66,7 +66,7 @@ struct TLSResumptionTests {
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
         let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
-        let context = try TLSContext(configuration: .client(trustRoots: Certificates.ca))
+        let context = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         try await server.server.close()
@@ -80,7 +80,7 @@ struct TLSResumptionTests {
         let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
         configuration.resumesSessions = true
-        let context = try TLSContext(configuration: configuration)
+        let context = try TLSContext.patient(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         // The same server under its other name (127.0.0.1 is in its certificate too): a new session.
         let address = server.server.localAddress
@@ -97,7 +97,7 @@ struct TLSResumptionTests {
         let plain = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
         configuration.resumesSessions = true
-        let context = try TLSContext(configuration: configuration)
+        let context = try TLSContext.patient(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: plain.address, context: context, sending: version) == false)
         #expect(try await self.connectOnce(group: group, to: plain.address, context: context, sending: version) == true)
         plain.stop()
@@ -110,7 +110,7 @@ struct TLSResumptionTests {
         let (clientChain, clientKey) = Certificates.identity("client")
         var mutualConfiguration = TLSConfiguration.client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
         mutualConfiguration.resumesSessions = true
-        let mutualContext = try TLSContext(configuration: mutualConfiguration)
+        let mutualContext = try TLSContext.patient(configuration: mutualConfiguration)
         #expect(try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version) == false)
         await #expect(throws: TLSError.self) {
             _ = try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version)

@@ -334,7 +334,7 @@ struct MemcacheTLSIntegrationTests {
     func setAndGet() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
-        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
         try await memcache.set("secure", to: ByteBuffer(string: "over tls"))
         #expect(try await memcache.get("secure") == ByteBuffer(string: "over tls"))
@@ -351,7 +351,7 @@ struct MemcacheTLSIntegrationTests {
     func untrustedServer() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
-        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
+        let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
         let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
         await #expect(throws: (any Error).self) { _ = try await memcache.get("x") }
         try await memcache.channel.closeFuture.get()
@@ -366,7 +366,7 @@ struct MemcacheTLSPipeliningTests {
     func pipelinedOverTLS() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
-        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
         for index in 0..<100 { try await memcache.set(try MemcacheKey("key-with-a-longish-name-\(index)"), to: ByteBuffer(string: "v\(index)")) }
         let results = try await withThrowingTaskGroup(of: Bool.self) { tasks in
@@ -395,7 +395,7 @@ struct MemcacheTLSPipeliningTests {
     func largePipelinedWriteOverTLS() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let tlsServer = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
-        let tls = try TLSContext(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         // 1,000 non-quiet misses in one write: every one is answered with "EN\r\n".
         var commands = ByteBuffer()
         for index in 0..<5000 { commands.writeString("mg key-number-\(index) v\r\n") }
