@@ -29,12 +29,15 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// The client TLS context, or nil without --tls. Built here, off the loops (it reads files).
-    func tlsContext() throws -> TLSContext? {
+    /// - Parameter handshakeTimeout: how long a handshake may take (the library's default
+    ///   when nil).
+    func tlsContext(handshakeTimeout: TimeAmount? = nil) throws -> TLSContext? {
         guard self.tls else { return nil }
         var configuration = TLSConfiguration.client(
             trustRoots: self.ca.map { .file($0) } ?? .system,
             certificateChain: self.cert.map { .file($0) }, privateKey: self.key.map { .file($0) })
         if self.insecure { configuration.verification = .none }
+        if let handshakeTimeout { configuration.handshakeTimeout = handshakeTimeout }
         return try TLSContext(configuration: configuration)
     }
 }

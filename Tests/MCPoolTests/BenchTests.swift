@@ -11,7 +11,8 @@ import TestSupport
 struct BenchTests {
     /// A short run: 1 s, 16 callers, 500 keys; timeouts far beyond a sanitizer's stalls (a
     /// 5 s response timeout once failed the key preload under ThreadSanitizer in CI).
-    static let short = ["--duration", "1", "--concurrency", "16", "--keys", "500", "--response-timeout", "300", "--lease-timeout", "300"]
+    static let short = ["--duration", "1", "--concurrency", "16", "--keys", "500"]
+        + ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap { [$0, "\(testPatience.nanoseconds / 1_000_000_000)"] }
 
     private func bench(_ arguments: [String]) throws -> Bench {
         try Bench.parse(Self.short + arguments)

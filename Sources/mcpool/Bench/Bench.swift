@@ -25,6 +25,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Requests pipelined per connection (1: exclusive leases).") var pipelineDepth = 16
     @Option(help: "Seconds a request may wait for its reply.") var responseTimeout = 5.0
     @Option(help: "Seconds a request may wait for a free connection.") var leaseTimeout = 10.0
+    @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
     @Flag(help: "Send every get on its own (no multi-key gets of gets that meet on a connection).") var noCoalescing = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
@@ -35,7 +36,8 @@ struct Bench: AsyncParsableCommand {
         }
         guard self.parsedRatio != nil else { throw ValidationError("--ratio is GETS:SETS, e.g. 9:1") }
         guard self.loops > 0, self.connectionsPerLoop > 0, self.concurrency > 0, self.duration > 0, self.valueSize >= 0,
-            self.keys > 0, self.pipelineDepth > 0, self.responseTimeout > 0, self.leaseTimeout > 0
+            self.keys > 0, self.pipelineDepth > 0, self.responseTimeout > 0, self.leaseTimeout > 0,
+            self.connectTimeout > 0
         else { throw ValidationError("every number must be positive") }
     }
 
@@ -55,7 +57,8 @@ struct Bench: AsyncParsableCommand {
     /// `MemcachePool`, shuts everything down and returns what was measured.
     func execute() async throws -> BenchReport {
         // Whatever can fail on bad input fails before any thread starts.
-        let tls = try self.target.tlsContext()
+        let connectTimeout = TimeAmount.nanoseconds(Int64(self.connectTimeout * 1e9))
+        let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
         var embedded: (server: EmbeddedMemcacheServer, group: EventLoopGroup)?
         let endpoint: (host: String, port: Int)
         if self.target.server == nil {
@@ -82,6 +85,7 @@ struct Bench: AsyncParsableCommand {
         configuration.coalesceGets = !self.noCoalescing
         configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))
         configuration.pool.leaseTimeout = .nanoseconds(Int64(self.leaseTimeout * 1e9))
+        configuration.pool.connectTimeout = connectTimeout
         let pool = MemcachePool(configuration: configuration, group: group)
 
         var workload = BenchWorkload()

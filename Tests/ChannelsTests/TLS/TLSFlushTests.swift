@@ -36,6 +36,16 @@ private struct EmbeddedTLSPair {
         return count
     }
 
+    /// Closes both channels the TLS way (close_notify each way), which ends their pipelines'
+    /// reference cycles; a TLS close alone waits for the peer's close_notify.
+    func finish() {
+        _ = self.client.close()
+        _ = try? Self.move(from: self.client, to: self.server)
+        _ = try? Self.move(from: self.server, to: self.client)
+        _ = try? self.client.finish()
+        _ = try? self.server.finish()
+    }
+
     /// The plaintext the server's TLS handler passed on.
     func serverPlaintext() throws -> [UInt8] {
         var bytes: [UInt8] = []
@@ -68,6 +78,7 @@ struct TLSFlushTests {
     @Test("writes are encrypted at the flush; a large flush leaves in pieces, each flushed as it is made")
     func largeFlushInPieces() throws {
         let pair = try EmbeddedTLSPair()
+        defer { pair.finish() }
         let payload = randomBytes(count: 200 * 1024, seed: 3)
         pair.clientEvents.withLock { $0 = "" }
         pair.client.pipeline.syncOperations.write(ByteBuffer(bytes: payload), promise: nil)
@@ -88,6 +99,7 @@ struct TLSFlushTests {
     @Test("small writes flushed together each become records of their own, in order, in one flush")
     func smallWrites() throws {
         let pair = try EmbeddedTLSPair()
+        defer { pair.finish() }
         for index in 0..<100 {
             pair.client.pipeline.syncOperations.write(ByteBuffer(bytes: [UInt8(index)]), promise: nil)
         }
@@ -99,6 +111,7 @@ struct TLSFlushTests {
     @Test("writes not yet flushed when the channel closes are encrypted and sent ahead of close_notify")
     func closeSendsPendingWrites() throws {
         let pair = try EmbeddedTLSPair()
+        defer { pair.finish() }
         let written = pair.client.embeddedEventLoop.makePromise(of: Void.self)
         pair.client.pipeline.syncOperations.write(ByteBuffer(string: "last words"), promise: written)
         _ = pair.client.close()
@@ -108,7 +121,5 @@ struct TLSFlushTests {
         let succeeded = LockedValue(false)
         written.futureResult.whenSuccess { succeeded.withLock { $0 = true } }
         #expect(succeeded.withLock { $0 })
-        _ = try? pair.client.finish()
-        _ = try? pair.server.finish()
     }
 }
