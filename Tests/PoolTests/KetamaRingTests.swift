@@ -67,7 +67,7 @@ struct MemcacheServerSetTests {
         var memcached: [MemcachedServer] = []
         for _ in 0..<3 { memcached.append(try await MemcachedServer(group: group)) }
         let servers = memcached.map { (host: "127.0.0.1", port: $0.port) }
-        let set = MemcacheServerSet(servers: servers, group: group, configure: patient)
+        let set = MemcacheServerSet(servers: servers, group: group, configure: waitPatiently)
         let keys = (0..<300).map { "placed-\($0)" }
         for key in keys { try await set.set(MemcacheKey(key), to: ByteBuffer(string: key)) }
         let reference = try await runProcess(
@@ -99,10 +99,10 @@ struct MemcacheServerSetTests {
         var memcached: [MemcachedServer] = []
         for _ in 0..<3 { memcached.append(try await MemcachedServer(group: group)) }
         let servers = memcached.map { (host: "127.0.0.1", port: $0.port) }
-        let strict = MemcacheServerSet(servers: servers, group: group, failurePolicy: .failFast, configure: patient)
+        let strict = MemcacheServerSet(servers: servers, group: group, failurePolicy: .failFast, configure: waitPatiently)
         // A retry window far beyond a sanitizer's stalls: a 30 s one lapsed mid-test in a
         // ThreadSanitizer CI run, and the down server took its keys back.
-        let moving = MemcacheServerSet(servers: servers, group: group, failurePolicy: .rehash(retryAfter: .seconds(3600)), configure: patient)
+        let moving = MemcacheServerSet(servers: servers, group: group, failurePolicy: .rehash(retryAfter: .seconds(3600)), configure: waitPatiently)
         memcached[1].stop()
         var failedOnDown = 0, failedElsewhere = 0
         for index in 0..<60 {
@@ -122,11 +122,4 @@ struct MemcacheServerSetTests {
         for server in memcached { server.stop() }
         try await group.shutdownGracefully()
     }
-}
-
-/// Timeouts no sanitizer stall reaches.
-private func patient(_ configuration: inout MemcachePool.Configuration) {
-    configuration.responseTimeout = testPatience
-    configuration.pool.leaseTimeout = testPatience
-    configuration.pool.connectTimeout = testPatience
 }

@@ -5,6 +5,14 @@ import TestSupport
 
 @testable import Pool
 
+/// Sets the response, lease and connect timeouts to `testPatience`, for tests that do not
+/// check them.
+func waitPatiently(_ configuration: inout MemcachePool.Configuration) {
+    configuration.responseTimeout = testPatience
+    configuration.pool.leaseTimeout = testPatience
+    configuration.pool.connectTimeout = testPatience
+}
+
 /// A real memcached, a 2-loop group and a `MemcachePool` over it.
 struct MemcachePoolFixture: Sendable {
     let group: EventLoopGroup
@@ -15,9 +23,7 @@ struct MemcachePoolFixture: Sendable {
         self.group = try EventLoopGroup(loopCount: 2)
         self.server = try await MemcachedServer(arguments: arguments, group: self.group)
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: self.server.port, maxConnections: 8)
-        configuration.pool.leaseTimeout = testPatience
-        configuration.pool.connectTimeout = testPatience
-        configuration.responseTimeout = testPatience
+        waitPatiently(&configuration)
         configure(&configuration)
         self.pool = MemcachePool(configuration: configuration, group: self.group)
     }

@@ -83,7 +83,10 @@ final class TLSBufferBIO {
         return moved
     }
 
-    /// Created once and never changed, then only read by OpenSSL, from any thread.
+    /// The BIO method, shared by every connection.
+    // SAFETY: a `static let` is initialized once, under the runtime's lock; the method is
+    // filled in inside that initializer and never changed after, and OpenSSL only reads it
+    // (BIO_new), so sharing the pointer across threads races on nothing.
     nonisolated(unsafe) private static let method: OpaquePointer? = {
         guard let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "swift-channels buffer") else {
             return nil
