@@ -129,7 +129,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         }
     }
 
-    private func deadline(_ timeout: TimeAmount?, on pool: LoopPool<Connection>) -> Deadline {
+    func deadline(_ timeout: TimeAmount?, on pool: LoopPool<Connection>) -> Deadline {
         pool.loop.now + min(timeout ?? self.configuration.leaseTimeout, self.configuration.leaseTimeout)
     }
 

@@ -75,9 +75,6 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
         switch self.machine.lease(now: now, deadline: waiter.deadline, adopted: waiter.adopted) {
         case .lease(let id):
             self.serve(waiter, with: id)
-        case .leaseAndConnect(let id, let connect):
-            self.serve(waiter, with: id)
-            self.startConnect(connect)
         case .wait(let id, let connect):
             waiter.id = id
             self.waiters[id] = waiter

@@ -39,8 +39,6 @@ struct LoopPoolStateMachine {
     enum LeaseDecision: Equatable {
         /// Use this connection now.
         case lease(ConnectionID)
-        /// Use this connection now (shared), and open another for the load.
-        case leaseAndConnect(ConnectionID, connect: ConnectionID)
         /// Wait under this ID; start the connect, if any.
         case wait(WaiterID, connect: ConnectionID?)
         case fail(PoolError.Code)
@@ -94,13 +92,9 @@ struct LoopPoolStateMachine {
     mutating func lease(now: Deadline, deadline: Deadline, adopted: Bool = false) -> LeaseDecision {
         guard !self.isShuttingDown else { return .fail(.shutdown) }
         if self.waiters.isEmpty, let index = self.bestReadySlot() {
-            let shared = self.slots[index].leases > 0
             self.slots[index].leases += 1
             self.counters.leases += 1
-            let id = self.slots[index].id
-            // Sharing an already-busy connection while the loop may grow: grow, serve now.
-            if shared, let connect = self.connectIfRoom(now: now, wanted: 1) { return .leaseAndConnect(id, connect: connect) }
-            return .lease(id)
+            return .lease(self.slots[index].id)
         }
         guard self.waiters.count < self.limits.maxWaiters else { return .fail(.tooManyWaiters) }
         self.nextWaiter &+= 1
@@ -271,9 +265,7 @@ struct LoopPoolStateMachine {
     /// A ready connection for a caller that will not wait: leased at once, or nil (nothing
     /// changes, so the caller can take the queueing path).
     mutating func leaseIfReady() -> ConnectionID? {
-        guard !self.isShuttingDown, self.waiters.isEmpty, let index = self.bestReadySlot(),
-            self.slots[index].leases == 0 || self.slots.count >= self.limits.maxConnections
-        else { return nil }
+        guard !self.isShuttingDown, self.waiters.isEmpty, let index = self.bestReadySlot() else { return nil }
         self.slots[index].leases += 1
         self.counters.leases += 1
         return self.slots[index].id
@@ -297,14 +289,24 @@ struct LoopPoolStateMachine {
         self.slots.firstIndex { $0.id == id }
     }
 
-    /// A ready connection with room for one more lease, least loaded first.
+    /// A ready connection with room for one more lease, the busiest first ("pack").
+    ///
+    /// Shared connections are filled before the next one is used, and a loop connects more
+    /// only when every connection is full: the requests of one loop turn then leave in a few
+    /// large writes instead of one small write per connection. Measured with `mcpool bench`
+    /// against memcached (64 callers, 2 loops × 4 connections of 16): 340–375 k gets/s at
+    /// 3.7–4.0 µs of client CPU each when spreading over the least loaded, 420–457 k at
+    /// 3.1–3.3 µs when packing — the kernel's cost per `sendmsg` dominates. With exclusive
+    /// leases both policies are the same.
     private func bestReadySlot() -> Int? {
         var best: Int? = nil
+        var bestLeases = -1
         for index in self.slots.indices where self.slots[index].state == .ready {
             let leases = self.slots[index].leases
-            guard leases < self.limits.maxLeasesPerConnection else { continue }
-            if leases == 0 { return index }
-            if best.map({ leases < self.slots[$0].leases }) ?? true { best = index }
+            if leases < self.limits.maxLeasesPerConnection, leases > bestLeases {
+                best = index
+                bestLeases = leases
+            }
         }
         return best
     }

@@ -149,17 +149,23 @@ import Testing
         guard case .connect = actions.last else { throw TestFailure("should start another connect") }
     }
 
-    @Test("shared connections take several callers and the loop grows under load")
+    @Test("shared connections are packed: the busiest with room serves, the loop grows only when all are full")
     func sharing() throws {
         var machine = Self.machine(maxConnections: 2, leasesPerConnection: 3)
         let id = try self.leasedConnection(&machine)
-        guard case .leaseAndConnect(id, let grow) = machine.lease(now: self.at(2), deadline: self.deadline(1000)) else {
-            throw TestFailure("should share and grow")
-        }
         #expect(machine.lease(now: self.at(2), deadline: self.deadline(1000)) == .lease(id))
-        #expect(machine.connectSucceeded(grow, now: self.at(3)) == [])
-        #expect(machine.lease(now: self.at(4), deadline: self.deadline(1000)) == .lease(grow))  // least loaded
-        #expect(machine.activeLeases == 4)
+        #expect(machine.leaseIfReady() == id)
+        #expect(machine.connectingCount == 0)
+        // Full: the next caller waits and a second connection opens for it.
+        guard case .wait(let waiter, let grow?) = machine.lease(now: self.at(3), deadline: self.deadline(1000)) else {
+            throw TestFailure("should wait for a new connection")
+        }
+        #expect(machine.connectSucceeded(grow, now: self.at(4)) == [.lease(grow, to: waiter, waited: .milliseconds(1))])
+        // One lease of the first connection ends: it is the busiest with room again.
+        #expect(machine.release(id, reusable: true, now: self.at(5)) == .keep)
+        #expect(machine.lease(now: self.at(6), deadline: self.deadline(1000)) == .lease(id))
+        #expect(machine.lease(now: self.at(6), deadline: self.deadline(1000)) == .lease(grow))
+        #expect(machine.activeLeases == 5)
     }
 
     @Test("idle connections above the minimum close after the idle timeout; the minimum is pre-warmed")

@@ -178,7 +178,7 @@ public struct ByteBuffer: Sendable {
     }
 
     /// Whether no other buffer shares this storage (so a `clear()` would reuse it).
-    mutating func isUniquelyOwned() -> Bool {
+    package mutating func isUniquelyOwned() -> Bool {
         isKnownUniquelyReferenced(&self.storage)
     }
 }

@@ -49,6 +49,12 @@ extension Channel {
         self.eventLoop.executeOnLoop { self.pipeline.flush() }
     }
 
+    /// Sends what was written once the loop's current turn ends (one gathering write for
+    /// everything written in the turn); see `ChannelHandlerContext.flushAtEndOfTurn()`.
+    public func flushAtEndOfTurn() {
+        self.eventLoop.executeOnLoop { self.pipeline.flushAtEndOfTurn() }
+    }
+
     /// Asks for one more read when `autoRead` is off.
     public func read() {
         self.eventLoop.executeOnLoop { self.pipeline.read() }

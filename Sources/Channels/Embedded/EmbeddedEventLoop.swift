@@ -12,13 +12,14 @@ import Synchronization
 /// let fired = loop.scheduleTask(in: .seconds(5)) { "done" }
 /// loop.advanceTime(by: .seconds(5))   // runs the timer
 /// ```
-public final class EmbeddedEventLoop: EventLoop, @unchecked Sendable {  // SAFETY: single-thread test use, below
+public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {  // SAFETY: single-thread test use, below
     // SAFETY: documented single-thread test use; no method is meant to be called concurrently.
     private var tasks = Deque<SelectableEventLoop.Task>()
     private var timers = TimerQueue()
     private var nextTimerID: UInt64 = 0
     private var time = Deadline(uptimeNanoseconds: 0)
     private var isShutDown = false
+    let turnEndFlushes = TurnEndFlushes()
 
     public init() {}
 
@@ -50,7 +51,8 @@ public final class EmbeddedEventLoop: EventLoop, @unchecked Sendable {  // SAFET
         }
     }
 
-    /// Runs every queued task, including those queued meanwhile, and the timers due now.
+    /// Runs every queued task, including those queued meanwhile, and the timers due now; then
+    /// ends the turn (the flushes asked for with `flushAtEndOfTurn()` happen).
     public func run() {
         self.advanceTime(by: .zero)
     }
@@ -71,12 +73,15 @@ public final class EmbeddedEventLoop: EventLoop, @unchecked Sendable {  // SAFET
     }
 
     private func runTasks() {
-        while let task = self.tasks.popFirst() {
-            switch task {
-            case .closure(let body): body()
-            case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
+        repeat {
+            while let task = self.tasks.popFirst() {
+                switch task {
+                case .closure(let body): body()
+                case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
+                }
             }
-        }
+            self.turnEndFlushes.run()
+        } while !self.tasks.isEmpty || !self.turnEndFlushes.isEmpty
     }
 
     /// Fails every pending timer and runs what is queued.

@@ -6,7 +6,7 @@ import Synchronization
 /// Thread-safe: `execute`, `scheduleTask` and `inEventLoop` may be called from any thread.
 /// Everything else runs on the loop's thread. The cross-thread task queue is the only shared
 /// structure; the loop is woken through its eventfd only when it is actually asleep.
-public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAFETY: lock or loop thread, below
+public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {  // SAFETY: lock or loop thread, below
     // SAFETY: the fields under "cross-thread" are only touched while holding `lock`; the
     // fields under "loop-confined" only on the loop thread (after `run` starts there).
     enum Task {
@@ -26,8 +26,13 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAF
     // loop-confined
     let selector: Selector
     private var running = Deque<Task>()
+    /// Tasks the loop's own thread queued (a caller on the loop resumed by a reply, a handler
+    /// deferring work): no lock, and no wake-up, since the loop is plainly awake.
+    private var local = Deque<Task>()
     private var timers = TimerQueue()
     private var shuttingDown = false
+    /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
+    let turnEndFlushes = TurnEndFlushes()
     /// One read buffer storage per loop would be shared; each channel keeps its own instead.
     let ioVectors = IOVectors()
     /// The loop's position in its group's `loops`.
@@ -49,6 +54,10 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAF
     }
 
     func enqueue(_ task: Task) {
+        if self.inEventLoop, !self.shuttingDown {
+            self.local.append(task)
+            return
+        }
         enum Decision { case queued, wake, late }
         let decision: Decision = self.lock.withLock {
             guard self.acceptingTasks else {
@@ -119,8 +128,9 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAF
     func run() {
         self.threadID.store(OSThread.currentID, ordering: .releasing)
         while true {
+            let hasLocalWork = !self.turnEndFlushes.isEmpty || !self.local.isEmpty
             let hasTasks = self.lock.withLock {
-                if self.incoming.isEmpty {
+                if self.incoming.isEmpty, !hasLocalWork {
                     self.asleep = true
                     return false
                 }
@@ -138,12 +148,21 @@ public final class SelectableEventLoop: EventLoop, @unchecked Sendable {  // SAF
                 self.asleep = false
                 swap(&self.incoming, &self.running)
             }
+            // The loop's own tasks queued before this point run in this turn too (after the
+            // others: each source keeps its own order); those they queue wait for the next.
+            if !self.local.isEmpty {
+                self.running.append(contentsOf: self.local)
+                self.local.removeAll(keepingCapacity: true)
+            }
             while let task = self.running.popFirst() {
                 self.run(task)
             }
+            // The turn ends: every channel written to during it makes one gathering write.
+            self.turnEndFlushes.run()
             // The emptiness check and the switch to late tasks are one critical section: a
             // task enqueued in between would otherwise never run.
-            if self.shuttingDown, self.selector.registeredCount == 0, self.timers.count == 0,
+            if self.shuttingDown, self.selector.registeredCount == 0, self.timers.count == 0, self.local.isEmpty,
+                self.turnEndFlushes.isEmpty,
                 self.lock.withLock({ () -> Bool in
                     guard self.incoming.isEmpty else { return false }
                     self.acceptingTasks = false

@@ -8,11 +8,16 @@ public protocol ChannelHandler: AnyObject {
     func handlerAdded(context: ChannelHandlerContext)
     /// The handler left the pipeline. It may still forward what it buffered through `context`.
     func handlerRemoved(context: ChannelHandlerContext)
+    /// The loop's turn is ending and this handler asked for `context.flushAtEndOfTurn()`:
+    /// write what it batched during the turn (one buffer for many messages); the flush from
+    /// its position follows. The default does nothing.
+    func turnWillEnd(context: ChannelHandlerContext)
 }
 
 extension ChannelHandler {
     public func handlerAdded(context: ChannelHandlerContext) {}
     public func handlerRemoved(context: ChannelHandlerContext) {}
+    public func turnWillEnd(context: ChannelHandlerContext) {}
 }
 
 /// How much of a channel `close` shuts.

@@ -15,6 +15,8 @@ public final class ChannelHandlerContext {
     var previous: ChannelHandlerContext?
     /// Whether the handler is still in the pipeline.
     public internal(set) var isRemoved = false
+    /// Whether a flush from here is owed at the end of the loop's turn.
+    private var turnEndFlushRequested = false
 
     init(name: String, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline) {
         self.name = name
@@ -112,6 +114,41 @@ public final class ChannelHandlerContext {
     public func flush() {
         guard let previous = self.previousOutbound else { return }
         previous.outboundHandler?.flush(context: previous)
+    }
+
+    /// Flushes from here once, when the loop's current turn ends, however often it is asked
+    /// during the turn; just before, the handler's `turnWillEnd(context:)` runs.
+    ///
+    /// The way to batch: a handler that writes many messages in one turn (requests of many
+    /// callers, replies to a burst of reads) asks for this instead of flushing each one, and
+    /// the channel makes one gathering write per turn (a handler that encodes everything of a
+    /// turn into one buffer writes that buffer in `turnWillEnd`). A turn ends after the loop has handled
+    /// the readiness events, due timers and queued tasks of that pass, so a request written
+    /// by a caller running on the loop leaves in the turn it was made.
+    ///
+    /// ```swift
+    /// func send(_ request: Request, context: ChannelHandlerContext) {
+    ///     context.write(self.wrapOutboundOut(encode(request)), promise: nil)
+    ///     context.flushAtEndOfTurn()   // one writev for every request of this turn
+    /// }
+    /// ```
+    public func flushAtEndOfTurn() {
+        guard !self.turnEndFlushRequested else { return }
+        self.turnEndFlushRequested = true
+        if let flushes = self.pipeline.turnEndFlushes {
+            flushes.append(self)
+        } else {
+            let transfer = UnsafeTransfer(self)  // SAFETY: the context is used on its own loop only
+            self.eventLoop.execute { transfer.value.runTurnEndFlush() }
+        }
+    }
+
+    /// Runs the flush owed at the end of the turn: the handler writes what it batched, then
+    /// the flush leaves from here.
+    func runTurnEndFlush() {
+        self.turnEndFlushRequested = false
+        self.handler.turnWillEnd(context: self)
+        self.flush()
     }
 
     public func writeAndFlush(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {

@@ -20,6 +20,8 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
     unowned let core: any ChannelCore
     unowned let channelReference: any Channel
     public let eventLoop: any EventLoop
+    /// The loop's end-of-turn flushes (nil for a foreign `EventLoop`, which gets a task instead).
+    let turnEndFlushes: TurnEndFlushes?
     // Set in init right after the other fields (the contexts need `self`); never nil after.
     private(set) var head: ChannelHandlerContext!  // SAFETY: assigned in init before self escapes
     private(set) var tail: ChannelHandlerContext!  // SAFETY: assigned in init before self escapes
@@ -34,6 +36,7 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
         self.channelReference = channel
         self.core = core
         self.eventLoop = eventLoop
+        self.turnEndFlushes = (eventLoop as? any TurnEndFlushing)?.turnEndFlushes
         let headHandler = HeadHandler()
         let tailHandler = TailHandler()
         self.head = ChannelHandlerContext(
@@ -86,6 +89,7 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
     // Operations entering at the tail (loop only).
     func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) { self.tail.write(data, promise: promise) }
     func flush() { self.tail.flush() }
+    func flushAtEndOfTurn() { self.tail.flushAtEndOfTurn() }
     func read() { self.tail.read() }
     func close(mode: CloseMode, promise: EventLoopPromise<Void>?) { self.tail.close(mode: mode, promise: promise) }
 

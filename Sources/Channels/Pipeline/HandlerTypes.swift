@@ -31,14 +31,17 @@ struct HandlerTypes {
         self.inboundIn = H.InboundIn.self
         self.inboundOut = H.InboundOut.self
         self.inboundInIsBuffer = H.InboundIn.self == ByteBuffer.self
-        self.acceptsInbound = { $0.unwrap(as: H.InboundIn.self) != nil }
+        // The usual message has exactly the declared type: a metadata comparison proves it, so
+        // the handler's own unwrap is the one cast of the hop. Otherwise (a subclass, a value
+        // for a protocol type) the cast decides.
+        self.acceptsInbound = { $0.hasExactType(H.InboundIn.self) || $0.unwrap(as: H.InboundIn.self) != nil }
     }
 
     private mutating func readOutbound<H: ChannelOutboundHandler>(_ handler: H) {
         self.outboundIn = H.OutboundIn.self
         self.outboundOut = H.OutboundOut.self
         self.outboundInIsBuffer = H.OutboundIn.self == ByteBuffer.self
-        self.acceptsOutbound = { $0.unwrap(as: H.OutboundIn.self) != nil }
+        self.acceptsOutbound = { $0.hasExactType(H.OutboundIn.self) || $0.unwrap(as: H.OutboundIn.self) != nil }
     }
 
     /// A handler taking and giving `Any` inbound is invisible to the inbound type check

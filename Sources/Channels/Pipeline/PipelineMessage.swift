@@ -35,6 +35,15 @@ public struct PipelineMessage {
         }
     }
 
+    /// Whether the message's dynamic type is exactly `T`: a metadata comparison, no cast.
+    @inlinable
+    func hasExactType<T>(_ type: T.Type) -> Bool {
+        switch self.storage {
+        case .buffer: return T.self == ByteBuffer.self
+        case .other(let value): return ObjectIdentifier(Swift.type(of: value)) == ObjectIdentifier(T.self)
+        }
+    }
+
     /// The message's bytes, when it is a `ByteBuffer`.
     @inlinable
     public var buffer: ByteBuffer? {

@@ -4,9 +4,11 @@ public import Channels
 ///
 /// Thread-safe. Uses the meta protocol wherever it is equivalent (memcached answers
 /// pipelined `mg` in batches, text `get` with one write per request), the text protocol for
-/// multi-key gets and administrative commands. Server error replies throw `MemcacheError`
-/// for that call only; a broken connection fails every call in flight with
-/// `RequestResponseError.channelClosedBeforeResponse`.
+/// multi-key gets and administrative commands. Every call of one loop turn leaves in one
+/// write (see `MemcacheClientHandler`). Server error replies throw `MemcacheError` for that
+/// call only; a broken connection fails every call in flight with
+/// `RequestResponseError.channelClosedBeforeResponse`. A call whose task is cancelled throws
+/// `CancellationError` at once; the connection stays usable.
 ///
 /// ```swift
 /// let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: 11211, group: group)
@@ -14,12 +16,17 @@ public import Channels
 /// let value = try await memcache.get("greeting")   // ByteBuffer("hello")
 /// ```
 public final class MemcacheConnection: MemcacheRequestSender {
-    /// The underlying channel (its pipeline ends in the memcache codec and correlator).
+    /// The underlying channel (its pipeline ends in `handler`).
     public let channel: any Channel
+    /// The memcache handler at the end of the pipeline. Loop-confined: use it only on
+    /// `channel.eventLoop`.
+    public let handler: MemcacheClientHandler
 
-    /// Wraps a channel whose pipeline was set up with `addHandlers(to:)`.
-    public init(channel: any Channel) {
+    /// Wraps a channel whose pipeline was set up with `addHandlers(to:)`, which returned
+    /// `handler`.
+    public init(channel: any Channel, handler: MemcacheClientHandler) {
         self.channel = channel
+        self.handler = handler
     }
 
     /// Connects and sets up the pipeline, with TLS when `tls` is given (the server's
@@ -30,43 +37,37 @@ public final class MemcacheConnection: MemcacheRequestSender {
         group: EventLoopGroup,
         tls: TLSContext? = nil,
         serverHostname: String? = nil,
-        connectTimeout: TimeAmount = .seconds(10)
+        connectTimeout: TimeAmount = .seconds(10),
+        responseTimeout: TimeAmount? = nil
     ) async throws -> MemcacheConnection {
+        let handler = MemcacheClientHandler(responseTimeout: responseTimeout)
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 if let tls {
                     try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, serverHostname: serverHostname ?? host))
                 }
-                try MemcacheConnection.addHandlers(to: channel)
+                try channel.pipeline.syncOperations.addHandler(handler)
             }
             .connect(host: host, port: port).get()
-        return MemcacheConnection(channel: channel)
+        return MemcacheConnection(channel: channel, handler: handler)
     }
 
-    /// Adds the memcache client handlers (decoder, encoder, correlator) to a channel's
-    /// pipeline. Call on the channel's loop, after any TLS handler.
+    /// Adds the memcache client handler to a channel's pipeline and returns it. Call on the
+    /// channel's loop, after any TLS handler.
     ///
     /// - Parameter responseTimeout: how long the server may stay silent while requests are
     ///   outstanding before they fail (`RequestResponseError.responseTimeout`) and the
     ///   connection closes; nil waits forever.
+    @discardableResult
     public static func addHandlers(
         to channel: any Channel,
         maximumValueLength: Int = 64 << 20,
         responseTimeout: TimeAmount? = nil
-    ) throws {
-        try channel.pipeline.syncOperations.addHandlers(
-            ByteToMessageHandler(
-                MemcacheResponseDecoder(maximumValueLength: maximumValueLength),
-                maximumBufferedBytes: maximumValueLength + 64 * 1024),
-            MessageToByteHandler(MemcacheRequestEncoder()),
-            RequestResponseHandler<MemcacheRequest, MemcacheResponse>(
-                isTerminator: { response in
-                    if case .meta(let meta) = response, meta.status == .noop { return true }
-                    return false
-                },
-                responseTimeout: responseTimeout)
-        )
+    ) throws -> MemcacheClientHandler {
+        let handler = MemcacheClientHandler(maximumValueLength: maximumValueLength, responseTimeout: responseTimeout)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        return handler
     }
 
     /// Sends `request` and waits for its response. Server error replies throw.
@@ -76,14 +77,23 @@ public final class MemcacheConnection: MemcacheRequestSender {
         return response
     }
 
-    func sendRaw(_ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?) async throws -> MemcacheResponse {
-        // One hop to the loop, one resume back: no future, no per-request callback list.
-        try await withLoopContinuation { continuation in
-            let loop = self.channel.eventLoop
+    /// Sends `request` and waits for its response, server error replies included (as
+    /// `.error`). A caller on the channel's loop sends with no hop; others hop there once.
+    ///
+    /// - Parameter releasesLease: the request holds a pool lease, which the handler gives
+    ///   back when it finishes (see `MemcacheClientHandler.leasedRequestFinished`).
+    package func sendRaw(
+        _ request: MemcacheRequest,
+        onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        releasesLease: Bool = false
+    ) async throws -> MemcacheResponse {
+        let loop = self.channel.eventLoop
+        let handler = self.handler
+        return try await MemcacheCall().wait { call in
             if loop.inEventLoop {
-                self.sendOnLoop(request, onPartial: onPartial) { continuation.resume(with: $0) }
+                handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
             } else {
-                loop.execute { self.sendOnLoop(request, onPartial: onPartial) { continuation.resume(with: $0) } }
+                loop.execute { handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call)) }
             }
         }
     }
@@ -91,32 +101,14 @@ public final class MemcacheConnection: MemcacheRequestSender {
     /// Sends `request` from the channel's loop; `completion` runs on the loop with the
     /// response (server error replies included as `.error`) or the failure.
     ///
-    /// Loop-confined: call only on `channel.eventLoop`. A pool that already runs on the loop
-    /// uses this to lease, send and release in one loop turn.
+    /// Loop-confined: call only on `channel.eventLoop`. The request leaves when the loop's
+    /// turn ends, with every other request of the turn.
     public func sendOnLoop(
         _ request: MemcacheRequest,
         onPartial: (@Sendable (MemcacheResponse) -> Void)? = nil,
         completion: @escaping @Sendable (Result<MemcacheResponse, any Error>) -> Void
     ) {
-        guard self.channel.isActive else {
-            completion(.failure(ChannelError(.ioOnClosedChannel, "the connection is closed")))
-            return
-        }
-        let operations = self.channel.pipeline.syncOperations
-        if case .metaBatch = request {
-            operations.write(
-                CorrelatedRequest(request, promise: nil, expectation: .untilTerminator, onPartial: onPartial, onResponse: completion),
-                promise: nil)
-        } else if request.expectsNoReply {
-            // No reply will come: done once the bytes are out.
-            let written = self.channel.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenComplete { completion($0.map { .ok }) }
-            operations.write(
-                CorrelatedRequest<MemcacheRequest, MemcacheResponse>(request, promise: nil, expectation: .none), promise: written)
-        } else {
-            operations.write(CorrelatedRequest(request, promise: nil, expectation: .one, onResponse: completion), promise: nil)
-        }
-        operations.flush()
+        self.handler.send(request, onPartial: onPartial, completion: completion)
     }
 
     /// Sends meta commands in quiet mode closed by `mn`: `onReply` receives each reply the
@@ -132,5 +124,3 @@ public final class MemcacheConnection: MemcacheRequestSender {
         try await self.channel.close().get()
     }
 }
-
-extension ResponseExpectation: Equatable {}

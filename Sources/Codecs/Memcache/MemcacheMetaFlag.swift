@@ -63,6 +63,9 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
     /// `I`: invalidate (mark stale) instead of deleting / when setting with a lower CAS.
     public static let invalidate = MemcacheMetaFlag("I")
 
+    /// `v f c`: what a get of an item asks for (value, client flags, CAS), made once.
+    static let itemFlags: [MemcacheMetaFlag] = [.returnValue, .returnFlags, .returnCAS]
+
     /// `O<token>`: an opaque token echoed in the reply.
     public static func opaque(_ token: String) throws -> MemcacheMetaFlag { try MemcacheMetaFlag(letter: "O", token: token) }
     /// `T<seconds>`: set the TTL.

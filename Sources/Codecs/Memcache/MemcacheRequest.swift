@@ -33,7 +33,6 @@ public enum MemcacheRequest: Sendable, Equatable {
     /// `quit`: the server closes the connection.
     case quit
 
-    /// Whether the server sends no reply to this request.
     /// Whether sending it twice has the effect of sending it once (reads, delete, touch,
     /// administrative reads): such a request may be retried on another connection when its
     /// own died before answering.
@@ -46,15 +45,17 @@ public enum MemcacheRequest: Sendable, Equatable {
         }
     }
 
+    /// Whether the server sends no reply to this request (`noreply`, `quit`). A lone quiet
+    /// meta command may be answered (a hit of `mg … q`) or not: the client closes it with
+    /// `mn`, so it is not counted here.
     public var expectsNoReply: Bool {
         switch self {
         case .store(let store): return store.noreply
         case .delete(_, let noreply), .arithmetic(_, _, _, let noreply), .touch(_, _, let noreply),
             .flushAll(_, let noreply), .verbosity(_, let noreply):
             return noreply
-        case .meta(let meta): return meta.isQuiet && meta.command != .noop
         case .quit: return true
-        case .get, .getAndTouch, .version, .stats, .metaBatch: return false
+        case .get, .getAndTouch, .version, .stats, .meta, .metaBatch: return false
         }
     }
 }

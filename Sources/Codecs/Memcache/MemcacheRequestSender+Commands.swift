@@ -10,7 +10,7 @@ extension MemcacheRequestSender {
 
     /// The value, client flags and CAS of `key`, or nil on a miss.
     public func getItem(_ key: MemcacheKey) async throws -> MemcacheItem? {
-        let response = try await self.send(.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS])))
+        let response = try await self.send(.meta(.get(key, flags: MemcacheMetaFlag.itemFlags)))
         return try Self.item(from: response, key: key)
     }
 

@@ -1,3 +1,5 @@
+public import Channels
+
 /// Anything that sends memcache requests and returns their responses: a
 /// `MemcacheConnection`, or a pool of them. Every command (`get`, `set`, `delete`, …) is
 /// written once, on top of these two requirements.
@@ -20,6 +22,14 @@ public protocol MemcacheRequestSender: Sendable {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse
+
+    /// The value, client flags and CAS of `key`, or nil on a miss. A requirement (with a
+    /// default built on `send`) so that a sender with a faster way is used by generic code.
+    func getItem(_ key: MemcacheKey) async throws -> MemcacheItem?
+
+    /// The values of every key that is present, in one round trip. A requirement (with a
+    /// default built on `send`) so that a sender with a faster way is used by generic code.
+    func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer]
 }
 
 /// The outcome of a compare-and-swap.

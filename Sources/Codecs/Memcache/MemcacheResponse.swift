@@ -67,6 +67,21 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
         case noop = "MN"
         /// The reply to `me`.
         case debug = "ME"
+
+        /// The status of a reply line starting with these two bytes, nil if none.
+        init?(first: UInt8, second: UInt8) {
+            switch (first, second) {
+            case (UInt8(ascii: "H"), UInt8(ascii: "D")): self = .headerOnly
+            case (UInt8(ascii: "V"), UInt8(ascii: "A")): self = .value
+            case (UInt8(ascii: "E"), UInt8(ascii: "N")): self = .miss
+            case (UInt8(ascii: "N"), UInt8(ascii: "F")): self = .notFound
+            case (UInt8(ascii: "N"), UInt8(ascii: "S")): self = .notStored
+            case (UInt8(ascii: "E"), UInt8(ascii: "X")): self = .exists
+            case (UInt8(ascii: "M"), UInt8(ascii: "N")): self = .noop
+            case (UInt8(ascii: "M"), UInt8(ascii: "E")): self = .debug
+            default: return nil
+            }
+        }
     }
 
     public var status: Status
@@ -119,13 +134,25 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
         return nil
     }
 
-    /// The number after `letter`, read in place.
-    private func number(_ letter: Character) -> UInt64? {
-        self.rawToken(letter).flatMap { MemcacheParsing.unsigned($0) }
+    /// The number after `letter`, read in place from the reply's bytes (the hot path of a get:
+    /// its client flags and CAS).
+    private func number(_ letter: UInt8) -> UInt64? {
+        self.flagBytes.withUnsafeReadableBytes { bytes -> UInt64? in
+            var position = 0
+            while position < bytes.count {
+                while position < bytes.count, bytes[position] == UInt8(ascii: " ") { position += 1 }
+                guard position < bytes.count else { return nil }
+                let tokenStart = position
+                while position < bytes.count, bytes[position] != UInt8(ascii: " ") { position += 1 }
+                guard bytes[tokenStart] == letter else { continue }
+                return MemcacheParsing.unsigned(UnsafeRawBufferPointer(rebasing: bytes[(tokenStart + 1)..<position]))
+            }
+            return nil
+        }
     }
 
-    public var cas: UInt64? { self.number("c") }
-    public var clientFlags: UInt32? { self.number("f").flatMap { UInt32(exactly: $0) } }
+    public var cas: UInt64? { self.number(UInt8(ascii: "c")) }
+    public var clientFlags: UInt32? { self.number(UInt8(ascii: "f")).flatMap { UInt32(exactly: $0) } }
     public var ttl: Int? { self.rawToken("t").flatMap { MemcacheParsing.signed($0) } }
     public var opaque: String? { self.token("O") }
     /// The returned key (`k`), decoded from base64 when the reply carries `b`.

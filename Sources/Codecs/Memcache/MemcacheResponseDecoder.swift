@@ -40,6 +40,13 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             guard newline > start, buffer.getByte(at: newline - 1) == UInt8(ascii: "\r") else {
                 throw MemcacheError(.protocolViolation, "a reply line must end with \\r\\n")
             }
+            if self.collecting == .nothing {
+                switch try self.metaReply(in: &buffer, lineEnd: newline) {
+                case .reply(let response): return response
+                case .incomplete: return nil
+                case .notMeta: break
+                }
+            }
             let line = buffer.getSlice(at: start, length: newline - 1 - start) ?? ByteBuffer()
             let afterLine = newline + 1
             var cursor = TokenCursor(line)
@@ -103,6 +110,54 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         case .values: return .values(self.items)
         case .stats: return .stats(self.stats)
         }
+    }
+
+    private enum MetaStep {
+        case reply(MemcacheResponse)
+        /// A `VA` line whose data block has not all arrived.
+        case incomplete
+        /// Not a meta reply: the general path reads it.
+        case notMeta
+    }
+
+    /// The hot path: a meta reply (`HD`, `VA <size>`, `EN`, …) read in place from the line's
+    /// bytes, its status compared as two bytes, its size parsed without a token array.
+    /// `lineEnd` is the position of the line's `\n` (after a checked `\r`).
+    private func metaReply(in buffer: inout ByteBuffer, lineEnd: Int) throws -> MetaStep {
+        let start = buffer.readerIndex
+        let textLength = lineEnd - 1 - start  // without \r\n
+        guard textLength >= 2 else { return .notMeta }
+        let head = buffer.withUnsafeReadableBytes { bytes -> (status: MemcacheMetaResponse.Status?, size: UInt64?, flagsAt: Int) in
+            guard let status = MemcacheMetaResponse.Status(first: bytes[0], second: bytes[1]),
+                textLength == 2 || bytes[2] == UInt8(ascii: " ")
+            else { return (nil, nil, 0) }
+            var position = 2
+            while position < textLength, bytes[position] == UInt8(ascii: " ") { position += 1 }
+            guard status == .value else { return (status, nil, position) }
+            // VA <size>: digits up to the next space or the line's end.
+            var size: UInt64 = 0
+            var digits = 0
+            while position < textLength, bytes[position] != UInt8(ascii: " ") {
+                let digit = bytes[position] &- UInt8(ascii: "0")
+                guard digit < 10, digits < 19 else { return (status, nil, position) }
+                size = size * 10 + UInt64(digit)
+                digits += 1
+                position += 1
+            }
+            while position < textLength, bytes[position] == UInt8(ascii: " ") { position += 1 }
+            return (status, digits > 0 ? size : nil, position)
+        }
+        guard let status = head.status else { return .notMeta }
+        let flagBytes = buffer.getSlice(at: start + head.flagsAt, length: textLength - head.flagsAt) ?? ByteBuffer()
+        guard status == .value else {
+            buffer.moveReaderIndex(to: lineEnd + 1)
+            return .reply(.meta(MemcacheMetaResponse(status: status, flagBytes: flagBytes, value: nil)))
+        }
+        guard let size = head.size else {
+            throw self.violation("malformed VA line", buffer.getSlice(at: start, length: textLength) ?? ByteBuffer())
+        }
+        guard let value = try self.dataBlock(length: size, buffer: &buffer, after: lineEnd + 1) else { return .incomplete }
+        return .reply(.meta(MemcacheMetaResponse(status: .value, flagBytes: flagBytes, value: value)))
     }
 
     /// `VALUE <key> <flags> <bytes> [<cas>]` and its data block; nil until all has arrived.
@@ -182,31 +237,25 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         case meta(MemcacheMetaResponse.Status)
         case unknown
 
+        /// The reply words, compared as bytes (no String is built).
+        private static let words: [(bytes: [UInt8], word: Word)] = ([
+            ("VALUE", .value), ("STAT", .stat), ("END", .end), ("STORED", .stored), ("NOT_STORED", .notStored),
+            ("EXISTS", .exists), ("NOT_FOUND", .notFound), ("DELETED", .deleted), ("TOUCHED", .touched), ("OK", .ok),
+            ("VERSION", .version), ("ERROR", .error), ("CLIENT_ERROR", .clientError), ("SERVER_ERROR", .serverError),
+            ("VA", .metaValue),
+        ] as [(String, Word)]).map { (Array($0.0.utf8), $0.1) }
+
         init<Bytes: Collection<UInt8>>(_ token: Bytes) {
-            switch String(decoding: token, as: UTF8.self) {
-            case "VALUE": self = .value
-            case "STAT": self = .stat
-            case "END": self = .end
-            case "STORED": self = .stored
-            case "NOT_STORED": self = .notStored
-            case "EXISTS": self = .exists
-            case "NOT_FOUND": self = .notFound
-            case "DELETED": self = .deleted
-            case "TOUCHED": self = .touched
-            case "OK": self = .ok
-            case "VERSION": self = .version
-            case "ERROR": self = .error
-            case "CLIENT_ERROR": self = .clientError
-            case "SERVER_ERROR": self = .serverError
-            case "VA": self = .metaValue
-            case let other:
-                if let status = MemcacheMetaResponse.Status(rawValue: other), status != .value {
-                    self = .meta(status)
-                } else if MemcacheParsing.unsigned(token) != nil {
-                    self = .number
-                } else {
-                    self = .unknown
-                }
+            if let known = Self.words.first(where: { $0.bytes.elementsEqual(token) }) {
+                self = known.word
+            } else if token.count == 2, let status = MemcacheMetaResponse.Status(first: token.first ?? 0, second: token.dropFirst().first ?? 0),
+                status != .value
+            {
+                self = .meta(status)
+            } else if MemcacheParsing.unsigned(token) != nil {
+                self = .number
+            } else {
+                self = .unknown
             }
         }
 

@@ -49,8 +49,8 @@ public struct CorrelatedRequest<Request: Sendable, Response: Sendable>: Sendable
 /// Loop-confined. Write `CorrelatedRequest`s into the pipeline; the handler passes the bare
 /// request on and completes its promise with the matching response. A response with no
 /// request waiting, or a decoding error, fails every outstanding request and closes the
-/// channel; so does the channel closing. Flushes are coalesced per loop tick. `isClean` tells whether nothing is outstanding (a
-/// pool checks it before reusing the connection).
+/// channel; so does the channel closing. Flushes are coalesced per loop turn. `isClean`
+/// tells whether nothing is outstanding (a pool checks it before reusing the connection).
 ///
 /// ```swift
 /// let handler = RequestResponseHandler<MemcacheRequest, MemcacheResponse>()
@@ -65,10 +65,11 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
 
     private var outstanding = Deque<(id: UInt64, request: CorrelatedRequest<Request, Response>)>()
     private var nextID: UInt64 = 0
+    /// The request being written right now (an encoding failure reported meanwhile is its).
+    private var writing: UInt64?
     private let isTerminator: (Response) -> Bool
     private var closed = false
     private var context: ChannelHandlerContext?
-    private var flushScheduled = false
     private let responseTimeout: TimeAmount?
     /// When the oldest outstanding request times out, unless a response arrives first.
     private var responseDeadline = Deadline.distantFuture
@@ -89,16 +90,12 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
         self.context = context
     }
 
-    /// Flushes are coalesced: the first flush of a loop tick schedules one real flush after
-    /// the tasks already queued on the loop, so requests issued together (by many callers, or
-    /// a burst from one) leave in one write instead of one system call each.
+    /// Flushes are coalesced: every flush of a loop turn becomes one flush when the turn ends
+    /// (`flushAtEndOfTurn`), so requests issued together (by many callers, or a burst from
+    /// one) leave in one write instead of one system call each, still in the turn they were
+    /// made.
     public func flush(context: ChannelHandlerContext) {
-        guard !self.flushScheduled else { return }
-        self.flushScheduled = true
-        context.eventLoop.execute { [self] in
-            self.flushScheduled = false
-            self.context?.flush()
-        }
+        context.flushAtEndOfTurn()
     }
 
     /// Whether no request is waiting for a response.
@@ -116,10 +113,16 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
         }
         switch correlated.expectation {
         case .none:
+            // No response will come: the sender learns of success from the write promise, and
+            // the request's own completion hears only of a failure. A promise of our own is
+            // made only when the request has a completion to tell.
+            guard correlated.promise != nil || correlated.onResponse != nil else {
+                context.write(self.wrapOutboundOut(correlated.request), promise: promise)
+                return
+            }
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { result in
                 promise?.completeWith(result)
-                // No response will come: the sender learns of success from the write promise.
                 if case .failure(let error) = result { correlated.complete(.failure(error)) }
             }
             context.write(self.wrapOutboundOut(correlated.request), promise: written)
@@ -128,17 +131,23 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
             let id = self.nextID
             if self.outstanding.isEmpty { self.startResponseClock(context: context) }
             self.outstanding.append((id, correlated))
-            // A request that never reaches the wire (its encoding failed) gets no response:
-            // take it out of the queue, or the next response would be matched to it.
-            let written = promise ?? context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenFailure { [self] error in
-                if let index = self.outstanding.lastIndex(where: { $0.id == id }) {
-                    self.outstanding.remove(at: index)
-                    correlated.complete(.failure(error))
-                }
-            }
-            context.write(self.wrapOutboundOut(correlated.request), promise: written)
+            // A request that cannot be encoded never reaches the wire and gets no response:
+            // the encoder reports it (`MessageEncodingFailure`) while this write is under way,
+            // and it leaves the queue, or the next response would be matched to it.
+            self.writing = id
+            context.write(self.wrapOutboundOut(correlated.request), promise: promise)
+            self.writing = nil
         }
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let failure = event as? MessageEncodingFailure, let id = self.writing,
+            let index = self.outstanding.lastIndex(where: { $0.id == id })
+        {
+            let entry = self.outstanding.remove(at: index)
+            entry.request.complete(.failure(failure.error))
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {

@@ -33,10 +33,6 @@ public final class MemcachePool: MemcacheRequestSender {
         public var responseTimeout: TimeAmount? = .seconds(5)
         /// Retry idempotent commands once when their connection died before answering.
         public var retryIdempotent = true
-        /// Send the gets that meet on one shared connection within one loop turn as one
-        /// multi-key `gets` (each caller still gets its own item or miss). Applies when
-        /// connections are shared (`maxConcurrentLeasesPerConnection` > 1).
-        public var coalesceGets = true
         public var maximumValueLength = 64 << 20
 
         /// The memcache defaults: `maxConnections` in total, 16 callers pipelined per
@@ -73,6 +69,8 @@ public final class MemcachePool: MemcacheRequestSender {
     private static func connect(on loop: any EventLoop, configuration: Configuration) -> EventLoopFuture<MemcachePooledConnection> {
         let handshake = loop.makePromise(of: Void.self)
         if configuration.tls == nil { handshake.succeed() }
+        let handler = MemcacheClientHandler(
+            maximumValueLength: configuration.maximumValueLength, responseTimeout: configuration.responseTimeout)
         let connected = ClientBootstrap(loop: loop)
             .connectTimeout(configuration.pool.connectTimeout)
             .channelInitializer { channel in
@@ -81,9 +79,7 @@ public final class MemcachePool: MemcacheRequestSender {
                     try channel.pipeline.syncOperations.addHandlers(
                         TLSHandler(context: tls, serverHostname: hostname), HandshakeWaiter(promise: handshake))
                 }
-                try MemcacheConnection.addHandlers(
-                    to: channel, maximumValueLength: configuration.maximumValueLength,
-                    responseTimeout: configuration.responseTimeout)
+                try channel.pipeline.syncOperations.addHandler(handler)
             }
             .connect(host: configuration.host, port: configuration.port)
         connected.whenFailure { handshake.fail($0) }
@@ -91,7 +87,7 @@ public final class MemcachePool: MemcacheRequestSender {
             handshake.futureResult.flatMapError { error in
                 _ = channel.close()
                 return loop.makeFailedFuture(error)
-            }.map { _ in try MemcachePooledConnection(channel: channel) }
+            }.map { _ in MemcachePooledConnection(channel: channel, handler: handler) }
         }
     }
 
@@ -120,39 +116,39 @@ public final class MemcachePool: MemcacheRequestSender {
         }
     }
 
+    /// One attempt: lease a connection on the caller's loop (or wait for one), send, and give
+    /// the lease back when the reply arrives — the handler does that, so no closure is made
+    /// per request. A caller already on a loop with a free connection takes the fast path:
+    /// no hop, no waiter, the request leaves when the loop's turn ends.
     private func sendOnce(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
     ) async throws -> MemcacheResponse {
-        try await self.connections.withConnectionOnLoop { connection, done in
-            connection.memcache.sendOnLoop(request, onPartial: onPartial, completion: done)
+        let pool = self.connections.homePool()
+        if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
+            served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
+            return try await served.connection.memcache.sendRaw(request, onPartial: onPartial, releasesLease: true)
         }
-    }
-
-    /// The value stored under `key`, or nil on a miss. Coalesced with other gets on the same
-    /// connection (see `Configuration.coalesceGets`).
-    public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
-        try await self.getItem(key)?.value
-    }
-
-    /// The value, client flags and CAS of `key`, or nil on a miss. Coalesced with other gets
-    /// on the same connection (see `Configuration.coalesceGets`).
-    public func getItem(_ key: MemcacheKey) async throws -> MemcacheItem? {
-        // With exclusive leases a connection never has two gets to merge: send directly.
-        guard self.configuration.coalesceGets, self.configuration.pool.maxConcurrentLeasesPerConnection > 1, !key.isBinary else {
-            let request = MemcacheRequest.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS]))
-            return try GetCoalescer.item(from: try await self.send(request), key: key).get()
-        }
-        do {
-            return try await self.coalescedGet(key)
-        } catch where self.configuration.retryIdempotent && Self.diedBeforeAnswering(error) {
-            return try await self.coalescedGet(key)
-        }
-    }
-
-    private func coalescedGet(_ key: MemcacheKey) async throws -> MemcacheItem? {
-        try await self.connections.withConnectionOnLoop { connection, done in
-            connection.coalescer.get(key, on: connection.memcache, completion: done)
-        }
+        let waiter = PoolWaiter<MemcachePooledConnection>(deadline: self.connections.deadline(nil, on: pool))
+        return try await MemcacheCall().wait(
+            { call in
+                waiter.callback = { leased in
+                    switch leased {
+                    case .success(let served):
+                        served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
+                        guard call.isWaiting else {
+                            // Cancelled while it waited: nothing to send.
+                            served.owner.release(served.id, served.connection)
+                            return
+                        }
+                        served.connection.memcache.handler.send(
+                            request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+                    case .failure(let error):
+                        call.finish(.failure(error))
+                    }
+                }
+                pool.submit(waiter)
+            },
+            onCancel: { pool.cancelFromAnyThread(waiter) })
     }
 
     /// Runs several commands on one pooled connection (for example a read-modify-write with

@@ -4,27 +4,31 @@ public import Codecs
 /// One pooled memcache connection: a `MemcacheConnection` plus what the pool checks on
 /// release.
 ///
-/// Thread-safe, like `MemcacheConnection`; `isReusable` runs on the channel's loop.
+/// Thread-safe, like `MemcacheConnection`; `isReusable` and `bindLeaseRelease` run on the
+/// channel's loop.
 public final class MemcachePooledConnection: PoolableConnection {
     public let memcache: MemcacheConnection
-    // Loop-confined (its Sendable conformance is unchecked): only read in `isReusable`,
-    // which the pool calls on the channel's loop.
-    private let correlator: RequestResponseHandler<MemcacheRequest, MemcacheResponse>
-    /// Loop-confined: batches the gets issued on this connection within one loop turn.
-    let coalescer = GetCoalescer()
 
     public var channel: any Channel { self.memcache.channel }
 
-    /// Call on the channel's loop, after `MemcacheConnection.addHandlers(to:)`.
-    init(channel: any Channel) throws {
-        self.memcache = MemcacheConnection(channel: channel)
-        self.correlator = try channel.pipeline.syncOperations.handler(
-            type: RequestResponseHandler<MemcacheRequest, MemcacheResponse>.self)
+    /// Call on the channel's loop, with the handler `MemcacheConnection.addHandlers(to:)`
+    /// returned.
+    init(channel: any Channel, handler: MemcacheClientHandler) {
+        self.memcache = MemcacheConnection(channel: channel, handler: handler)
     }
 
     /// Active, and when the last caller leaves, no response outstanding (a caller that gave
     /// up mid-request leaves one; the connection is then closed rather than reused).
     public func isReusable(isLastLease: Bool) -> Bool {
-        self.channel.isActive && (!isLastLease || self.correlator.isClean)
+        self.channel.isActive && (!isLastLease || self.memcache.handler.isClean)
+    }
+
+    /// Makes the handler give a pool lease back whenever a request sent with `releasesLease`
+    /// finishes. Loop-confined; the first lease installs it, later calls change nothing (a
+    /// connection never changes loop pool or ID).
+    func bindLeaseRelease(owner: LoopPool<MemcachePooledConnection>, id: ConnectionID) {
+        guard self.memcache.handler.leasedRequestFinished == nil else { return }
+        // Unowned: the loop pool outlives its connections (it closes them before it goes).
+        self.memcache.handler.leasedRequestFinished = { [unowned owner, unowned self] in owner.release(id, self) }
     }
 }

@@ -27,7 +27,6 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds a request may wait for a free connection.") var leaseTimeout = 10.0
     @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
-    @Flag(help: "Send every get on its own (no multi-key gets of gets that meet on a connection).") var noCoalescing = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     func validate() throws {
@@ -82,7 +81,6 @@ struct Bench: AsyncParsableCommand {
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
-        configuration.coalesceGets = !self.noCoalescing
         configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))
         configuration.pool.leaseTimeout = .nanoseconds(Int64(self.leaseTimeout * 1e9))
         configuration.pool.connectTimeout = connectTimeout

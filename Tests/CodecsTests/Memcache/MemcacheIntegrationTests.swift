@@ -254,7 +254,8 @@ struct MemcacheIntegrationTests {
         try await memcache.set("x", to: ByteBuffer(string: "1"))
         fixture.server.stop()
         try await memcache.channel.closeFuture.get()
-        await #expect(throws: ChannelError.self) { _ = try await memcache.get("x") }
+        let error = await #expect(throws: RequestResponseError.self) { _ = try await memcache.get("x") }
+        #expect(error?.code == .channelClosedBeforeResponse)
         try await fixture.stop()
     }
 }

@@ -1,0 +1,306 @@
+public import Channels
+import DequeModule
+
+/// The one handler of a memcache client connection: encodes requests, matches replies to
+/// them in order, and completes each caller directly.
+///
+/// Loop-confined: every method runs on the channel's loop (`MemcacheConnection` is the
+/// thread-safe front). It sits last in the pipeline, with bytes below it (the socket, or a
+/// `TLSHandler`) and nothing above it: requests come by a direct call, never as boxed
+/// pipeline messages.
+///
+/// How a request travels: `send` encodes it into the turn's one reused buffer and queues
+/// its caller; when the loop's turn ends the buffer is written and flushed once (so the
+/// requests of many callers leave in one `writev`, one TLS record); each reply is decoded in
+/// place from the read buffer and completes the oldest caller, with no promise, no future
+/// and no boxing per request. Gets that meet on a connection within one turn therefore leave
+/// together as pipelined meta gets, which memcached answers in a batch.
+///
+/// Failures: a reply that breaks the protocol, or a connection that closes, fails every
+/// request in flight (`RequestResponseError.channelClosedBeforeResponse`, the cause
+/// attached) and closes the channel; so does a server silent for `responseTimeout` while
+/// requests are outstanding (`.responseTimeout`). Server error replies (`ERROR`,
+/// `CLIENT_ERROR`, `SERVER_ERROR`) are ordinary replies (`.error`) for their request only. A
+/// caller that is cancelled is resumed at once; its reply is read and dropped later.
+///
+/// ```swift
+/// let handler = try MemcacheConnection.addHandlers(to: channel)   // on the channel's loop
+/// handler.send(.version) { result in print(result) }               // on the loop too
+/// ```
+public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Sendable {
+    // SAFETY: loop-confined (see the type comment); it is Sendable only so that the
+    // thread-safe `MemcacheConnection` can hold it and hop to its loop before touching it.
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Never
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    /// Receives a request's outcome on the loop.
+    public typealias Completion = @Sendable (Result<MemcacheResponse, any Error>) -> Void
+
+    /// Where a reply goes.
+    package enum Responder {
+        case call(MemcacheCall)
+        case completion(Completion)
+
+        func finish(_ result: Result<MemcacheResponse, any Error>) {
+            switch self {
+            case .call(let call): call.finish(result)
+            case .completion(let completion): completion(result)
+            }
+        }
+    }
+
+    private var decoder: MemcacheResponseDecoder
+    private let responseTimeout: TimeAmount?
+    private var context: ChannelHandlerContext?
+    /// Set once the connection failed or closed: later requests fail at once with it.
+    private var failure: RequestResponseError?
+
+    /// Requests waiting for their replies, oldest first.
+    private var outstanding = Deque<MemcacheOutstandingRequest>()
+    /// Requests with no reply (noreply), done once the turn's buffer is written.
+    private var awaitingWrite: [(responder: Responder, releasesLease: Bool)] = []
+    /// The requests of this turn, encoded back to back; written when the turn ends.
+    private var batch = ByteBuffer()
+    private var batchOpen = false
+    /// Reply bytes that did not yet form a whole reply (copied out of the read buffer).
+    private var partial = ByteBuffer()
+
+    private var responseDeadline = Deadline.distantFuture
+    private var timeoutArmed = false
+
+    /// Called on the loop after each request sent with `releasesLease` is finished (its
+    /// reply delivered, or it failed): the pool gives the lease back here.
+    package var leasedRequestFinished: (() -> Void)?
+
+    /// - Parameters:
+    ///   - maximumValueLength: the largest value accepted in a reply; larger is a
+    ///     `MemcacheError.valueTooLarge` that closes the connection.
+    ///   - responseTimeout: how long the server may stay silent while requests are
+    ///     outstanding; nil waits forever. One timer per connection, re-armed lazily.
+    public init(maximumValueLength: Int = 64 << 20, responseTimeout: TimeAmount? = nil) {
+        self.decoder = MemcacheResponseDecoder(maximumValueLength: maximumValueLength)
+        self.responseTimeout = responseTimeout
+    }
+
+    /// Whether no request waits for a reply (a pool checks it before reusing the connection).
+    public var isClean: Bool { self.outstanding.isEmpty && self.awaitingWrite.isEmpty }
+    /// How many requests wait for a reply.
+    public var outstandingCount: Int { self.outstanding.count }
+
+    // MARK: Sending
+
+    /// Sends `request`; `completion` runs on the loop with its reply (server error replies
+    /// as `.error`) or the failure.
+    ///
+    /// - Parameter onPartial: for a `.metaBatch`, receives each reply the quiet mode keeps,
+    ///   before the closing `MN` completes the request.
+    public func send(
+        _ request: MemcacheRequest,
+        onPartial: (@Sendable (MemcacheResponse) -> Void)? = nil,
+        completion: @escaping Completion
+    ) {
+        self.send(request, onPartial: onPartial, releasesLease: false, responder: .completion(completion))
+    }
+
+    package func send(
+        _ request: MemcacheRequest,
+        onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        releasesLease: Bool,
+        responder: Responder
+    ) {
+        guard let context = self.context, self.failure == nil else {
+            self.finish(responder, releasesLease: releasesLease, .failure(self.failure ?? Self.notInPipeline))
+            return
+        }
+        if !self.batchOpen {
+            self.batchOpen = true
+            if self.batch.capacity == 0 { self.batch = ByteBuffer(capacity: 2048) } else { self.batch.clear() }
+            context.flushAtEndOfTurn()
+        }
+        let mark = self.batch.writerIndex
+        let reply: MemcacheOutstandingRequest.Reply?
+        do {
+            reply = try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &self.batch)
+        } catch {
+            // Nothing of a request that cannot be encoded is sent.
+            self.batch.moveWriterIndex(to: mark)
+            self.finish(responder, releasesLease: releasesLease, .failure(error))
+            return
+        }
+        guard let reply else {
+            self.awaitingWrite.append((responder, releasesLease))
+            return
+        }
+        if self.outstanding.isEmpty { self.startResponseClock(context: context) }
+        self.outstanding.append(MemcacheOutstandingRequest(responder: responder, reply: reply, releasesLease: releasesLease))
+    }
+
+    public func turnWillEnd(context: ChannelHandlerContext) {
+        guard self.batchOpen else { return }
+        self.batchOpen = false
+        guard self.batch.readableBytes > 0 else { return }
+        var promise: EventLoopPromise<Void>?
+        if !self.awaitingWrite.isEmpty {
+            let waiting = self.awaitingWrite
+            self.awaitingWrite.removeAll()
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { [self] result in
+                for entry in waiting { self.finish(entry.responder, releasesLease: entry.releasesLease, result.map { .ok }) }
+            }
+            promise = written
+        }
+        context.write(PipelineMessage(self.batch), promise: promise)
+        // A batch that grew large (a big value) is not kept: the next turn starts small.
+        if self.batch.capacity > 256 << 10 { self.batch = ByteBuffer() }
+    }
+
+    // MARK: Replies
+
+    public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        guard var incoming = data.buffer, self.failure == nil else { return }
+        if let timeout = self.responseTimeout, self.timeoutArmed { self.responseDeadline = context.eventLoop.now + timeout }
+        if self.partial.readableBytes == 0 {
+            // The usual case: whole replies straight from the read buffer, no copy.
+            self.decodeAll(&incoming, context: context)
+            if incoming.readableBytes > 0, self.failure == nil {
+                // The rest of a reply is copied, so the channel can reuse its read buffer.
+                self.keepPartial(incoming)
+            }
+        } else {
+            self.partial.writeImmutableBuffer(incoming)
+            var pending = self.partial
+            self.partial = ByteBuffer()
+            self.decodeAll(&pending, context: context)
+            if pending.readableBytes > 0, self.failure == nil {
+                self.partial = pending
+                if self.partial.readerIndex > 4096 { self.partial.discardReadBytes() }
+            } else if pending.isUniquelyOwned() {
+                // Keep the storage for the next split reply (unless values still use it).
+                self.partial = pending
+                self.partial.clear()
+            }
+        }
+    }
+
+    private func keepPartial(_ rest: ByteBuffer) {
+        if self.partial.capacity >= rest.readableBytes, self.partial.isUniquelyOwned() {
+            self.partial.clear()
+        } else {
+            self.partial = ByteBuffer(capacity: max(rest.readableBytes, 4096))
+        }
+        self.partial.writeImmutableBuffer(rest)
+    }
+
+    private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        do {
+            while self.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
+                self.deliver(response, context: context)
+            }
+        } catch {
+            self.fail(RequestResponseError(.channelClosedBeforeResponse, "the server broke the protocol", cause: error), context: context)
+        }
+    }
+
+    private func deliver(_ response: MemcacheResponse, context: ChannelHandlerContext) {
+        guard var first = self.outstanding.first else {
+            self.fail(RequestResponseError(.unexpectedResponse, "a reply arrived with no request waiting: \(response)"), context: context)
+            return
+        }
+        let isNoop: Bool
+        if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
+        switch first.reply {
+        case .one:
+            break
+        case .untilNoop(let onPartial):
+            guard isNoop else {
+                onPartial?(response)
+                return
+            }
+        case .quiet(let suppressed, let kept):
+            guard isNoop else {
+                first.reply = .quiet(suppressed: suppressed, kept: response)
+                self.outstanding[self.outstanding.startIndex] = first
+                return
+            }
+            self.outstanding.removeFirst()
+            self.finish(first.responder, releasesLease: first.releasesLease, .success(kept ?? .meta(MemcacheMetaResponse(status: suppressed))))
+            return
+        }
+        self.outstanding.removeFirst()
+        self.finish(first.responder, releasesLease: first.releasesLease, .success(response))
+    }
+
+    private func finish(_ responder: Responder, releasesLease: Bool, _ result: Result<MemcacheResponse, any Error>) {
+        responder.finish(result)
+        if releasesLease { self.leasedRequestFinished?() }
+    }
+
+    // MARK: Failures and lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the memcache handler was removed"))
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
+        self.fail(RequestResponseError(.channelClosedBeforeResponse, "the connection failed", cause: error), context: context)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the connection closed"))
+        context.fireChannelInactive()
+    }
+
+    /// Fails everything in flight with `error` and closes the connection: after a broken
+    /// reply or a timeout the byte stream can no longer be trusted to line up.
+    private func fail(_ error: RequestResponseError, context: ChannelHandlerContext) {
+        guard self.failure == nil else { return }
+        self.failPending(error)
+        context.close(promise: nil)
+    }
+
+    private func failPending(_ error: RequestResponseError) {
+        if self.failure == nil { self.failure = error }
+        self.partial = ByteBuffer()
+        let outstanding = self.outstanding
+        self.outstanding.removeAll()
+        let awaitingWrite = self.awaitingWrite
+        self.awaitingWrite.removeAll()
+        for entry in outstanding { self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(error)) }
+        for entry in awaitingWrite { self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(error)) }
+    }
+
+    private static let notInPipeline = RequestResponseError(.channelClosedBeforeResponse, "the memcache handler is not in a pipeline")
+
+    // MARK: Response timeout
+
+    private func startResponseClock(context: ChannelHandlerContext) {
+        guard let timeout = self.responseTimeout else { return }
+        self.responseDeadline = context.eventLoop.now + timeout
+        guard !self.timeoutArmed else { return }
+        self.timeoutArmed = true
+        self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
+    }
+
+    private func armTimeout(at deadline: Deadline, loop: any EventLoop) {
+        loop.scheduleTask(deadline: deadline) { [self] in
+            guard let context = self.context, self.failure == nil, !self.outstanding.isEmpty else {
+                self.timeoutArmed = false
+                return
+            }
+            if context.eventLoop.now < self.responseDeadline {
+                self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
+                return
+            }
+            self.timeoutArmed = false
+            self.fail(RequestResponseError(.responseTimeout, "no reply within \(self.responseTimeout ?? .zero)"), context: context)
+        }
+    }
+}
