@@ -105,12 +105,11 @@ struct Bench: AsyncParsableCommand {
         } catch {
             preload = error
         }
-        var tally = BenchTally()
-        var elapsed = TimeAmount.zero
+        var measurement = BenchMeasurement()
         if let preload {
-            tally.record(preload)
+            measurement.tally.record(preload)
         } else {
-            (tally, elapsed) = await runner.run(progress: progress ? Self.progressLine(pool: pool) : nil)
+            measurement = await runner.run(progress: progress ? Self.progressLine(pool: pool) : nil)
             if progress { writeProgress("\r\u{1B}[K") }
         }
         let statistics = await pool.statistics()
@@ -121,7 +120,11 @@ struct Bench: AsyncParsableCommand {
         }
         try? await group.shutdownGracefully()
 
-        return BenchReport(tally: tally, elapsed: elapsed, pool: statistics.total, server: serverName)
+        return BenchReport(
+            tally: measurement.tally, elapsed: measurement.elapsed,
+            // The client's own CPU is known only when no embedded server shares the process.
+            cpuTime: embedded == nil ? measurement.cpuTime : nil,
+            pool: statistics.total, server: serverName)
     }
 }
 

@@ -6,12 +6,20 @@ import Pool
 struct BenchReport {
     let tally: BenchTally
     let elapsed: TimeAmount
+    /// The process's CPU time during the measured window; nil when an embedded server ran in
+    /// the same process (its CPU would be counted as the client's).
+    let cpuTime: TimeAmount?
     let pool: PoolStatistics.Loop
     let server: String
 
     private var seconds: Double { Double(self.elapsed.nanoseconds) / 1e9 }
     private var opsPerSecond: Double { self.seconds > 0 ? Double(self.tally.operations) / self.seconds : 0 }
     private func micros(_ percent: Double) -> Double { Double(self.tally.latency.percentile(percent)) / 1000 }
+    /// Client CPU microseconds per operation (all threads, user and system).
+    private var cpuMicrosPerOperation: Double? {
+        guard let cpuTime = self.cpuTime, self.tally.operations > 0 else { return nil }
+        return Double(cpuTime.nanoseconds) / 1000 / Double(self.tally.operations)
+    }
 
     func table() -> String {
         let latency = self.tally.latency
@@ -21,6 +29,9 @@ struct BenchReport {
             "  latency µs   p50 \(oneDecimal(self.micros(50)))  p90 \(oneDecimal(self.micros(90)))  p99 \(oneDecimal(self.micros(99)))  p99.9 \(oneDecimal(self.micros(99.9)))  max \(oneDecimal(Double(latency.maximum) / 1000))",
             "  errors       \(self.tally.errorCount)",
         ]
+        if let cpu = self.cpuMicrosPerOperation {
+            lines.insert("  client CPU   \(twoDecimals(cpu)) µs per operation (user + system, all threads)", at: 3)
+        }
         for (kind, count) in self.tally.errors.sorted(by: { $0.value > $1.value }) {
             lines.append("    \(kind): \(count)  (first: \(self.tally.errorExamples[kind] ?? "?"))")
         }
@@ -31,7 +42,7 @@ struct BenchReport {
     }
 
     func json() -> String {
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "server": self.server,
             "ops_per_second": self.opsPerSecond.rounded(),
             "operations": self.tally.operations,
@@ -51,6 +62,7 @@ struct BenchReport {
                 "waited_leases": self.pool.waitedLeases,
             ],
         ]
+        if let cpu = self.cpuMicrosPerOperation { object["cpu_us_per_op"] = (cpu * 1000).rounded() / 1000 }
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }

@@ -92,7 +92,8 @@ struct BenchRunner: Sendable {
 
     /// Runs the callers until the duration is up; `progress` is called about once a second
     /// from a task of its own with the operations and errors so far.
-    func run(progress: (@Sendable (_ operations: Int, _ errors: Int) async -> Void)? = nil) async -> (BenchTally, TimeAmount) {
+    func run(progress: (@Sendable (_ operations: Int, _ errors: Int) async -> Void)? = nil) async -> BenchMeasurement {
+        let cpuAtStart = ProcessCPUClock.now()
         let start = Deadline.now()
         let end = start + self.workload.duration
         let live = LockedValue((operations: 0, errors: 0))
@@ -119,7 +120,8 @@ struct BenchRunner: Sendable {
             for await part in tasks { total.merge(part) }
             return total
         }
-        return (tally, Deadline.now() - start)
+        let elapsed = Deadline.now() - start
+        return BenchMeasurement(tally: tally, elapsed: elapsed, cpuTime: ProcessCPUClock.now() - cpuAtStart)
     }
 
     private func caller(seed: UInt64, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>) async -> BenchTally {
@@ -160,6 +162,14 @@ struct BenchRunner: Sendable {
         live.withLock { $0.operations += sinceReport - errorsSinceReport; $0.errors += errorsSinceReport }
         return tally
     }
+}
+
+/// What a run measured: the callers' tally, the wall time, and the CPU time the whole
+/// process used meanwhile (all threads; the embedded server's too when it runs in-process).
+struct BenchMeasurement: Sendable {
+    var tally = BenchTally()
+    var elapsed = TimeAmount.zero
+    var cpuTime = TimeAmount.zero
 }
 
 /// SplitMix64: a fast, seedable generator, so runs are repeatable.

@@ -111,3 +111,7 @@ final class PingPongClient: ChannelInboundHandler {
 func oneDecimal(_ value: Double) -> String {
     "\((value * 10).rounded() / 10)"
 }
+
+func twoDecimals(_ value: Double) -> String {
+    "\((value * 100).rounded() / 100)"
+}
