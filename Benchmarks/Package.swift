@@ -64,10 +64,35 @@ let package = Package(
                 .product(name: "Pool", package: libraryPackage),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                "NIOMemcachePeers",
             ],
             path: "Benchmarks/PoolBenchmark",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // The SwiftNIO memcache clients the pool is compared with (a pool with exclusive
+        // leases, a pipelined client), shared by PoolBenchmark and PoolSideBySide.
+        .target(
+            name: "NIOMemcachePeers",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/NIOMemcachePeers",
+            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        // Counts the process's heap allocations (interposes malloc and friends).
+        .target(name: "MallocCounter", path: "Benchmarks/MallocCounter"),
+        // Issue 10's side by side: every client variant against one memcached, one process,
+        // one JSON line each (run by memcache-side-by-side.sh next to the C load tool).
+        .executableTarget(
+            name: "PoolSideBySide",
+            dependencies: [
+                .product(name: "Channels", package: libraryPackage),
+                .product(name: "Codecs", package: libraryPackage),
+                .product(name: "Pool", package: libraryPackage),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                "NIOMemcachePeers", "MallocCounter",
+            ],
+            path: "Benchmarks/PoolSideBySide",
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]
 )

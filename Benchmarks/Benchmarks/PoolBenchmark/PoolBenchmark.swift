@@ -3,6 +3,7 @@ import Channels
 import Codecs
 import Foundation
 import Glibc
+import NIOMemcachePeers
 import NIOPosix
 import Pool
 

@@ -47,7 +47,10 @@ public final class EventLoopGroup: Sendable {
 
     /// The loop the caller runs on, if it is one of this group's.
     public var current: SelectableEventLoop? {
-        self.loops.first { $0.inEventLoop }
+        guard let loop = SelectableEventLoop.current, loop.index < self.loops.count, self.loops[loop.index] === loop else {
+            return nil
+        }
+        return loop
     }
 
     /// Closes every channel, fails pending timers, and joins every loop thread.

@@ -124,9 +124,18 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         }
     }
 
+    /// The loop running on the calling thread, if any (one thread-specific read).
+    static var current: SelectableEventLoop? {
+        // SAFETY: the slot holds the loop that runs this thread's `run()`, which holds a
+        // reference to itself for as long as the slot is set (cleared before it returns).
+        CurrentLoopSlot.get().map { Unmanaged<SelectableEventLoop>.fromOpaque($0).takeUnretainedValue() }
+    }
+
     /// The run loop. Runs on the loop's thread until shutdown completes.
     func run() {
         self.threadID.store(OSThread.currentID, ordering: .releasing)
+        CurrentLoopSlot.set(Unmanaged.passUnretained(self).toOpaque())
+        defer { CurrentLoopSlot.set(nil) }
         while true {
             let hasLocalWork = !self.turnEndFlushes.isEmpty || !self.local.isEmpty
             let hasTasks = self.lock.withLock {

@@ -43,3 +43,26 @@ final class OSThread: @unchecked Sendable {  // SAFETY: write-once handle, below
         UInt(pthread_self())
     }
 }
+
+/// One pointer per thread: the event loop running on it (nil on every other thread), so
+/// "which loop am I on?" is one `pthread_getspecific`, not a scan of a group's loops.
+///
+/// Thread-safe: each thread reads and writes only its own slot.
+enum CurrentLoopSlot {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let rc = pthread_key_create(&key, nil)
+        precondition(rc == 0, "pthread_key_create failed: \(rc)")  // SAFETY: only EAGAIN/ENOMEM at start-up
+        return key
+    }()
+
+    /// Sets the calling thread's slot (a loop's unretained pointer, or nil).
+    static func set(_ pointer: UnsafeMutableRawPointer?) {
+        _ = pthread_setspecific(self.key, pointer)
+    }
+
+    /// The calling thread's slot.
+    static func get() -> UnsafeMutableRawPointer? {
+        pthread_getspecific(self.key)
+    }
+}

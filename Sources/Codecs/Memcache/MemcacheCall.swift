@@ -29,14 +29,9 @@ package final class MemcacheCall: @unchecked Sendable {  // SAFETY: see below
 
     /// Waits for the reply; `start` hands the call to the connection (and runs at once).
     ///
-    /// - Parameter onCancel: runs too when the task is cancelled (to withdraw the call from
-    ///   a queue, say), from the cancelling thread.
     /// - Throws: `CancellationError` when the task is cancelled before the reply arrives,
     ///   or the failure the call was finished with.
-    package func wait(
-        _ start: (MemcacheCall) -> Void,
-        onCancel: (@Sendable () -> Void)? = nil
-    ) async throws -> MemcacheResponse {
+    package func wait(_ start: (MemcacheCall) -> Void) async throws -> MemcacheResponse {
         try await withTaskCancellationHandler {
             try await withLoopContinuation { continuation in
                 self.continuation = continuation
@@ -50,7 +45,6 @@ package final class MemcacheCall: @unchecked Sendable {  // SAFETY: see below
             }
         } onCancel: {
             self.finish(.failure(CancellationError()))
-            onCancel?()
         }
     }
 

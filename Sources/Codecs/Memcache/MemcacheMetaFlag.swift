@@ -63,6 +63,8 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
     /// `I`: invalidate (mark stale) instead of deleting / when setting with a lower CAS.
     public static let invalidate = MemcacheMetaFlag("I")
 
+    /// `v`: what a get of a value asks for, made once.
+    static let valueFlags: [MemcacheMetaFlag] = [.returnValue]
     /// `v f c`: what a get of an item asks for (value, client flags, CAS), made once.
     static let itemFlags: [MemcacheMetaFlag] = [.returnValue, .returnFlags, .returnCAS]
 

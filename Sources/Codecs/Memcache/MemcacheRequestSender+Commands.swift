@@ -3,9 +3,15 @@ public import Channels
 // The everyday commands, in the meta protocol where it is equivalent, for anything that
 // sends requests: one connection, or a pool.
 extension MemcacheRequestSender {
-    /// The value stored under `key`, or nil on a miss.
+    /// The value stored under `key`, or nil on a miss (`mg <key> v`: only the value is asked
+    /// for; `getItem` also returns the client flags and CAS).
     public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
-        try await self.getItem(key)?.value
+        let response = try await self.send(.meta(.get(key, flags: MemcacheMetaFlag.valueFlags)))
+        switch response {
+        case .meta(let meta) where meta.status == .value: return meta.value ?? ByteBuffer()
+        case .meta(let meta) where meta.status == .miss: return nil
+        default: throw Self.unexpected(response, for: "mg")
+        }
     }
 
     /// The value, client flags and CAS of `key`, or nil on a miss.

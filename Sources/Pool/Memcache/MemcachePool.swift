@@ -119,7 +119,8 @@ public final class MemcachePool: MemcacheRequestSender {
     /// One attempt: lease a connection on the caller's loop (or wait for one), send, and give
     /// the lease back when the reply arrives — the handler does that, so no closure is made
     /// per request. A caller already on a loop with a free connection takes the fast path:
-    /// no hop, no waiter, the request leaves when the loop's turn ends.
+    /// no hop, no waiter, the request leaves when the loop's turn ends. Any other caller hops
+    /// to its loop once, with one closure; a waiter is made only when every connection is full.
     private func sendOnce(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
     ) async throws -> MemcacheResponse {
@@ -128,27 +129,42 @@ public final class MemcachePool: MemcacheRequestSender {
             served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
             return try await served.connection.memcache.sendRaw(request, onPartial: onPartial, releasesLease: true)
         }
-        let waiter = PoolWaiter<MemcachePooledConnection>(deadline: self.connections.deadline(nil, on: pool))
-        return try await MemcacheCall().wait(
-            { call in
-                waiter.callback = { leased in
-                    switch leased {
-                    case .success(let served):
-                        served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
-                        guard call.isWaiting else {
-                            // Cancelled while it waited: nothing to send.
-                            served.owner.release(served.id, served.connection)
-                            return
-                        }
-                        served.connection.memcache.handler.send(
-                            request, onPartial: onPartial, releasesLease: true, responder: .call(call))
-                    case .failure(let error):
-                        call.finish(.failure(error))
-                    }
-                }
-                pool.submit(waiter)
-            },
-            onCancel: { pool.cancelFromAnyThread(waiter) })
+        let deadline = self.connections.deadline(nil, on: pool)
+        return try await MemcacheCall().wait { call in
+            if pool.loop.inEventLoop {
+                Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline)
+            } else {
+                pool.loop.execute { Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline) }
+            }
+        }
+    }
+
+    /// On `pool`'s loop: sends on a free connection, or queues a waiter that sends once it is
+    /// served. A call cancelled meanwhile is not sent; its lease goes straight back.
+    private static func send(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        call: MemcacheCall, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline
+    ) {
+        @Sendable func send(on served: PoolWaiter<MemcachePooledConnection>.Served) {
+            served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
+            guard call.isWaiting else {
+                served.owner.release(served.id, served.connection)
+                return
+            }
+            served.connection.memcache.handler.send(request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+        }
+        if let served = pool.leaseIfReady() {
+            send(on: served)
+            return
+        }
+        let waiter = PoolWaiter<MemcachePooledConnection>(deadline: deadline)
+        waiter.callback = { leased in
+            switch leased {
+            case .success(let served): send(on: served)
+            case .failure(let error): call.finish(.failure(error))
+            }
+        }
+        pool.enqueue(waiter)
     }
 
     /// Runs several commands on one pooled connection (for example a read-modify-write with

@@ -1,5 +1,5 @@
-import NIOCore
-import NIOPosix
+public import NIOCore
+public import NIOPosix
 import Synchronization
 
 // The SwiftNIO peer for the pool benchmark: a small meta-protocol memcache client and a
@@ -8,8 +8,8 @@ import Synchronization
 // round robin). Only what the benchmark needs: `mg <key> v` and `ms <key> <size>`.
 
 /// One reply to `mg <key> v`: the value, or nil on a miss.
-struct NIOMetaReply {
-    let value: NIOCore.ByteBuffer?
+public struct NIOMetaReply: Sendable {
+    public let value: NIOCore.ByteBuffer?
 }
 
 struct NIOMetaDecodeError: Error {}
@@ -78,7 +78,7 @@ final class NIOMetaClientHandler: NIOCore.ChannelDuplexHandler {
 }
 
 /// One loop's connections: idle stack, waiter queue, all touched on `loop` only.
-final class NIOLoopPool: @unchecked Sendable {  // SAFETY: state only on `loop`
+public final class NIOLoopPool: @unchecked Sendable {  // SAFETY: state only on `loop`
     let loop: any NIOCore.EventLoop
     private let maxConnections: Int
     private let connect: @Sendable (any NIOCore.EventLoop) -> NIOCore.EventLoopFuture<any NIOCore.Channel>
@@ -123,7 +123,7 @@ final class NIOLoopPool: @unchecked Sendable {  // SAFETY: state only on `loop`
         }
     }
 
-    func closeAll() -> NIOCore.EventLoopFuture<Void> {
+    public func closeAll() -> NIOCore.EventLoopFuture<Void> {
         self.loop.flatSubmit {
             let channels = self.idle
             self.idle = []
@@ -133,11 +133,11 @@ final class NIOLoopPool: @unchecked Sendable {  // SAFETY: state only on `loop`
 }
 
 /// The pool: one `NIOLoopPool` per loop, callers spread round robin.
-final class NIOMemcachePool: Sendable {
-    let pools: [NIOLoopPool]
+public final class NIOMemcachePool: Sendable {
+    public let pools: [NIOLoopPool]
     private let cursor = Atomic<Int>(0)
 
-    init(group: MultiThreadedEventLoopGroup, host: String, port: Int, maxConnections: Int) {
+    public init(group: MultiThreadedEventLoopGroup, host: String, port: Int, maxConnections: Int) {
         let loops = Array(group.makeIterator())
         let perLoop = (maxConnections + loops.count - 1) / loops.count
         self.pools = loops.map { loop in
@@ -156,7 +156,7 @@ final class NIOMemcachePool: Sendable {
     }
 
     /// `mg <key> v` on an exclusively leased connection.
-    func get(_ key: String) async throws -> NIOCore.ByteBuffer? {
+    public func get(_ key: String) async throws -> NIOCore.ByteBuffer? {
         let pool = self.pools[self.cursor.wrappingAdd(1, ordering: .relaxed).oldValue % self.pools.count]
         let channel = try await pool.loop.flatSubmit { pool.lease() }.get()
         let promise = channel.eventLoop.makePromise(of: NIOMetaReply.self)

@@ -1,12 +1,12 @@
-import NIOCore
-import NIOPosix
+public import NIOCore
+public import NIOPosix
 import Synchronization
 
 /// The SwiftNIO peer for the mixed workload: a fixed set of connections per loop, each
 /// shared by many callers (requests pipelined, replies matched in order by
 /// `NIOMetaClientHandler`), written the way one would with SwiftNIO 2: a caller picks a loop
 /// round robin, then one of its connections round robin, and writes with `writeAndFlush`.
-final class NIOPipelinedMemcacheClient: Sendable {
+public final class NIOPipelinedMemcacheClient: Sendable {
     private let connections: [[any NIOCore.Channel]]
     private let cursor = Atomic<Int>(0)
     /// What `set` stores, made once (as the other client's value is).
@@ -17,7 +17,7 @@ final class NIOPipelinedMemcacheClient: Sendable {
         self.value = NIOCore.ByteBuffer(bytes: [UInt8](repeating: 0x62, count: valueSize))
     }
 
-    static func connect(
+    public static func connect(
         group: MultiThreadedEventLoopGroup, host: String, port: Int, perLoop: Int, valueSize: Int
     ) async throws -> NIOPipelinedMemcacheClient {
         var connections: [[any NIOCore.Channel]] = []
@@ -47,7 +47,7 @@ final class NIOPipelinedMemcacheClient: Sendable {
     }
 
     /// `mg <key> v`.
-    func get(_ key: String) async throws -> NIOCore.ByteBuffer? {
+    public func get(_ key: String) async throws -> NIOCore.ByteBuffer? {
         let channel = self.next()
         var request = channel.allocator.buffer(capacity: key.utf8.count + 8)
         request.writeString("mg ")
@@ -57,7 +57,7 @@ final class NIOPipelinedMemcacheClient: Sendable {
     }
 
     /// `ms <key> <size>` with the client's value.
-    func set(_ key: String) async throws {
+    public func set(_ key: String) async throws {
         let channel = self.next()
         let value = self.value
         var request = channel.allocator.buffer(capacity: key.utf8.count + value.readableBytes + 24)
@@ -75,7 +75,7 @@ final class NIOPipelinedMemcacheClient: Sendable {
         return try await promise.futureResult.get()
     }
 
-    func close() async {
+    public func close() async {
         for channel in self.connections.joined() { try? await channel.close() }
     }
 }

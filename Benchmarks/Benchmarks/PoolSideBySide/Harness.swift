@@ -1,0 +1,142 @@
+import Channels
+import Glibc
+import MallocCounter
+
+/// What one variant measured over its window.
+struct Measurement {
+    var operations = 0
+    var errors = 0
+    var seconds = 0.0
+    var cpuSeconds = 0.0
+    var allocations: UInt64 = 0
+    var latency = Histogram()
+
+    var opsPerSecond: Double { self.seconds > 0 ? Double(self.operations) / self.seconds : 0 }
+    var cpuMicrosPerOperation: Double { self.operations > 0 ? self.cpuSeconds * 1e6 / Double(self.operations) : 0 }
+    var allocationsPerOperation: Double { self.operations > 0 ? Double(self.allocations) / Double(self.operations) : 0 }
+
+    mutating func merge(_ other: Measurement) {
+        self.operations += other.operations
+        self.errors += other.errors
+        self.latency.merge(other.latency)
+    }
+}
+
+/// Latencies in nanoseconds: powers of two split into 64 linear steps (within 1.6 %).
+struct Histogram {
+    private var counts = [UInt64](repeating: 0, count: 64 * 64)
+    private(set) var count: UInt64 = 0
+
+    mutating func record(_ nanoseconds: UInt64) {
+        self.counts[Self.index(nanoseconds)] += 1
+        self.count += 1
+    }
+
+    mutating func merge(_ other: Histogram) {
+        for index in other.counts.indices where other.counts[index] > 0 { self.counts[index] += other.counts[index] }
+        self.count += other.count
+    }
+
+    func percentile(_ percent: Double) -> Double {
+        guard self.count > 0 else { return 0 }
+        let rank = UInt64((percent / 100 * Double(self.count)).rounded(.up))
+        var seen: UInt64 = 0
+        for index in self.counts.indices {
+            seen += self.counts[index]
+            if seen >= rank { return Double(Self.upperBound(index)) }
+        }
+        return 0
+    }
+
+    private static func index(_ value: UInt64) -> Int {
+        guard value >= 64 else { return Int(value) }
+        let shift = (63 - value.leadingZeroBitCount) - 6
+        return (shift + 1) * 64 + Int((value >> UInt64(shift)) & 63)
+    }
+
+    private static func upperBound(_ index: Int) -> UInt64 {
+        guard index >= 64 else { return UInt64(index) }
+        let shift = index / 64 - 1
+        return (UInt64(64 + index % 64 + 1) << UInt64(shift)) - 1
+    }
+}
+
+/// The process's CPU time (user + system, all threads), in seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    _ = getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// SplitMix64, so every variant asks for the same keys.
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Runs `callers` concurrent callers, each getting random keys for `seconds`, on the given
+/// loops (task executor preference) or as plain tasks, and measures the window: operations,
+/// wall and CPU time, heap allocations, latency. One untimed second first, to connect and warm.
+func drive<Key: Sendable>(
+    keys: [Key], callers: Int, seconds: Double, onLoops loops: [any EventLoop]?,
+    _ get: @escaping @Sendable (Key) async throws -> Void
+) async -> Measurement {
+    _ = await runCallers(keys: keys, callers: callers, seconds: 1, onLoops: loops, get)
+    let cpuBefore = processCPUSeconds()
+    let allocationsBefore = malloc_counter_total()
+    let start = monotonicNanoseconds()
+    var measurement = await runCallers(keys: keys, callers: callers, seconds: seconds, onLoops: loops, get)
+    measurement.seconds = Double(monotonicNanoseconds() - start) / 1e9
+    measurement.cpuSeconds = processCPUSeconds() - cpuBefore
+    measurement.allocations = malloc_counter_total() - allocationsBefore
+    return measurement
+}
+
+private func runCallers<Key: Sendable>(
+    keys: [Key], callers: Int, seconds: Double, onLoops loops: [any EventLoop]?,
+    _ get: @escaping @Sendable (Key) async throws -> Void
+) async -> Measurement {
+    let end = monotonicNanoseconds() + UInt64(seconds * 1e9)
+    return await withTaskGroup(of: Measurement.self) { group in
+        for caller in 0..<callers {
+            let body: @Sendable () async -> Measurement = {
+                var random = SplitMix(seed: UInt64(caller + 1))
+                var mine = Measurement()
+                while true {
+                    let started = monotonicNanoseconds()
+                    if started >= end { break }
+                    do {
+                        try await get(keys[Int(random.next() % UInt64(keys.count))])
+                        mine.operations += 1
+                        mine.latency.record(monotonicNanoseconds() - started)
+                    } catch {
+                        mine.errors += 1
+                    }
+                }
+                return mine
+            }
+            if let loops {
+                group.addTask(executorPreference: loops[caller % loops.count], operation: body)
+            } else {
+                group.addTask(operation: body)
+            }
+        }
+        var total = Measurement()
+        for await part in group { total.merge(part) }
+        return total
+    }
+}

@@ -1,0 +1,118 @@
+import Channels
+import Codecs
+import Foundation
+import NIOMemcachePeers
+import NIOPosix
+import Pool
+
+// The pool side by side (issue 10's workload): 64 callers getting random keys of 10,000
+// (100-byte values, stored first) through 8 connections on 2 client loops, against one
+// memcached, for each client variant in turn. One JSON object per variant on standard
+// output; `Benchmarks/memcache-side-by-side.sh` runs this next to the C load tool and prints
+// the table with ratios.
+//
+// Usage: PoolSideBySide --port P [--tls-port Q --ca FILE] [--seconds S] [--only NAME,NAME]
+
+struct Options {
+    var port = 11211
+    var tlsPort: Int?
+    var ca: String?
+    var seconds = 5.0
+    var only: Set<String>?
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let flag = iterator.next() {
+            let value = iterator.next() ?? ""
+            switch flag {
+            case "--port": self.port = Int(value) ?? self.port
+            case "--tls-port": self.tlsPort = Int(value)
+            case "--ca": self.ca = value
+            case "--seconds": self.seconds = Double(value) ?? self.seconds
+            case "--only": self.only = Set(value.split(separator: ",").map(String.init))
+            default: FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
+            }
+        }
+    }
+}
+
+let options = Options(CommandLine.arguments)
+let callers = 64
+let keyCount = 10_000
+let keyNames = (0..<keyCount).map { "key:" + String(repeating: "0", count: 8 - String($0).count) + String($0) }
+let keys = try keyNames.map { try MemcacheKey($0) }
+
+func report(_ name: String, _ measurement: Measurement) {
+    let object: [String: Any] = [
+        "variant": name,
+        "ops_per_second": measurement.opsPerSecond.rounded(),
+        "cpu_us_per_op": (measurement.cpuMicrosPerOperation * 1000).rounded() / 1000,
+        "allocations_per_op": (measurement.allocationsPerOperation * 100).rounded() / 100,
+        "p99_us": (measurement.latency.percentile(99) / 10).rounded() / 100,
+        "errors": measurement.errors,
+    ]
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func wanted(_ name: String) -> Bool {
+    options.only.map { $0.contains(name) } ?? true
+}
+
+// The values every variant reads, stored once (the C tool stores the same keys).
+do {
+    let group = try EventLoopGroup(loopCount: 1)
+    let connection = try await MemcacheConnection.connect(host: "127.0.0.1", port: options.port, group: group)
+    let value = ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "x"), count: 100))
+    for key in keys { try await connection.set(key, to: value) }
+    try await connection.close()
+    try await group.shutdownGracefully()
+}
+
+/// `MemcachePool` with 2 loops × 4 connections, `leases` callers per connection.
+func ours(_ name: String, leases: Int, onLoops: Bool, port: Int, tls: TLSContext? = nil) async throws {
+    guard wanted(name) else { return }
+    let group = try EventLoopGroup(loopCount: 2)
+    var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8, tls: tls)
+    configuration.pool.maxConnectionsPerLoop = 4
+    configuration.pool.maxConcurrentLeasesPerConnection = leases
+    let pool = MemcachePool(configuration: configuration, group: group)
+    let measurement = await drive(keys: keys, callers: callers, seconds: options.seconds, onLoops: onLoops ? group.loops : nil) {
+        _ = try await pool.get($0)
+    }
+    report(name, measurement)
+    await pool.shutdown()
+    try await group.shutdownGracefully()
+}
+
+try await ours("pool default, callers on loops", leases: 16, onLoops: true, port: options.port)
+try await ours("pool default, plain tasks", leases: 16, onLoops: false, port: options.port)
+try await ours("pool exclusive, callers on loops", leases: 1, onLoops: true, port: options.port)
+try await ours("pool exclusive, plain tasks", leases: 1, onLoops: false, port: options.port)
+
+if wanted("SwiftNIO pool exclusive, plain tasks") {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let pool = NIOMemcachePool(group: group, host: "127.0.0.1", port: options.port, maxConnections: 8)
+    let measurement = await drive(keys: keyNames, callers: callers, seconds: options.seconds, onLoops: nil) {
+        _ = try await pool.get($0)
+    }
+    report("SwiftNIO pool exclusive, plain tasks", measurement)
+    for loopPool in pool.pools { try await loopPool.closeAll().get() }
+    try await group.shutdownGracefully()
+}
+
+if wanted("SwiftNIO pipelined client, plain tasks") {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let client = try await NIOPipelinedMemcacheClient.connect(group: group, host: "127.0.0.1", port: options.port, perLoop: 4, valueSize: 100)
+    let measurement = await drive(keys: keyNames, callers: callers, seconds: options.seconds, onLoops: nil) {
+        _ = try await client.get($0)
+    }
+    report("SwiftNIO pipelined client, plain tasks", measurement)
+    await client.close()
+    try await group.shutdownGracefully()
+}
+
+if let tlsPort = options.tlsPort, let ca = options.ca {
+    let tls = try TLSContext(configuration: .client(trustRoots: .file(ca)))
+    try await ours("pool default over TLS, callers on loops", leases: 16, onLoops: true, port: tlsPort, tls: tls)
+}

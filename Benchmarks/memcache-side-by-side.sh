@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Issue 10's side by side, in one invocation against one memcached (1.6.18, -t 2): the
+# server's limit from the C load tool (pipelined `mg`, 8 connections x 8 deep), then every
+# client variant of PoolSideBySide (MemcachePool default and exclusive, callers on the loops
+# and plain tasks; the SwiftNIO pool and pipelined client; the pool over TLS against a
+# `memcached -Z`). 64 callers, 2 client loops, 8 connections, 100 B values, 10,000 keys.
+# Rounds alternate the C tool and the Swift variants; the table shows each one's median.
+#
+# Usage: Benchmarks/memcache-side-by-side.sh [seconds per variant, default 5] [rounds, default 3]
+# The C tool is built from $MCLOAD_SRC (default: ../shared/tools/mcload.c next to the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+seconds=${1:-5}
+rounds=${2:-3}
+mcload_src=${MCLOAD_SRC:-$root/../shared/tools/mcload.c}
+work=$(mktemp -d)
+pids=()
+trap 'kill -9 "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+if [ -f "$mcload_src" ]; then
+    gcc -O2 -o "$work/mcload" "$mcload_src" -lssl -lcrypto -lpthread
+else
+    echo "note: $mcload_src not found, the server's limit is not measured" >&2
+fi
+(cd Benchmarks && swift build -c release --product PoolSideBySide >/dev/null)
+side_by_side=Benchmarks/.build/release/PoolSideBySide
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+as_root=(); [ "$(id -u)" -eq 0 ] && as_root=(-u root)
+plain_port=$(free_port)
+memcached -l 127.0.0.1 -p "$plain_port" -U 0 -t 2 -c 4096 "${as_root[@]}" &
+pids+=($!)
+tls_port=$(free_port)
+memcached -l 127.0.0.1 -p "$tls_port" -U 0 -t 2 -c 4096 "${as_root[@]}" -Z \
+    -o "ssl_chain_cert=$root/Fixtures/tls/server-chain.pem,ssl_key=$root/Fixtures/tls/server.key" &
+pids+=($!)
+sleep 1
+
+for round in $(seq "$rounds"); do
+    if [ -x "$work/mcload" ]; then
+        # One line: the tool's own figures, then its CPU time (user + system seconds).
+        /usr/bin/time -f "cpu %U %S" -o "$work/time" \
+            "$work/mcload" -p "$plain_port" -c 8 -d 8 -m mg -s 100 -k 10000 -t "$seconds" > "$work/mcload.out"
+        echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
+    fi
+    "$side_by_side" --port "$plain_port" --tls-port "$tls_port" --ca "$root/Fixtures/tls/ca.pem" --seconds "$seconds" >> "$work/swift.jsonl"
+done
+
+python3 - "$work/mcload.txt" "$work/swift.jsonl" <<'PYTHON'
+import json, re, statistics, sys
+from collections import defaultdict
+
+rows = defaultdict(list)
+try:
+    for line in open(sys.argv[1]):
+        fields = dict(re.findall(r"(\w+)=([\d.]+)", line))
+        user, system = map(float, re.search(r"cpu ([\d.]+) ([\d.]+)", line).groups())
+        ops = float(fields["ops"])
+        rows["C load tool: pipelined mg, 8 connections x 8 (the server's limit)"].append({
+            "ops_per_second": float(fields["ops_per_s"]), "cpu_us_per_op": (user + system) * 1e6 / ops,
+            "allocations_per_op": None, "p99_us": float(fields["p99_us"])})
+except FileNotFoundError:
+    pass
+for line in open(sys.argv[2]):
+    row = json.loads(line)
+    rows[row["variant"]].append(row)
+
+def median(name, key):
+    values = [row[key] for row in rows.get(name, []) if row[key] is not None]
+    return statistics.median(values) if values else None
+
+limit = median("C load tool: pipelined mg, 8 connections x 8 (the server's limit)", "ops_per_second")
+nio_pool = median("SwiftNIO pool exclusive, plain tasks", "ops_per_second")
+plaintext = median("pool default, callers on loops", "ops_per_second")
+def ratio(name):
+    ops = median(name, "ops_per_second")
+    parts = []
+    if limit and not name.startswith("C load"): parts.append(f"{ops / limit:.2f}x limit")
+    if nio_pool and not name.startswith("SwiftNIO pool") and not name.startswith("C load"): parts.append(f"{ops / nio_pool:.2f}x NIO pool")
+    if plaintext and "TLS" in name: parts.append(f"{ops / plaintext:.2f}x plaintext")
+    return ", ".join(parts)
+
+print(f"| client ({len(next(iter(rows.values())))} rounds, medians) | ops/s | ratio | client CPU µs/op | allocations/op | p99 µs |")
+print("|---|---:|---|---:|---:|---:|")
+for name in rows:
+    allocations = median(name, "allocations_per_op")
+    print(f"| {name} | {median(name, 'ops_per_second'):,.0f} | {ratio(name)} | {median(name, 'cpu_us_per_op'):.2f} | "
+          f"{'-' if allocations is None else f'{allocations:.2f}'} | {median(name, 'p99_us'):,.0f} |")
+PYTHON
