@@ -92,7 +92,7 @@ let package = Package(
                 "NIOMemcachePeers", "MallocCounter",
             ],
             path: "Benchmarks/PoolSideBySide",
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
     ]
 )

@@ -113,7 +113,7 @@ private func runCallers<Key: Sendable>(
     let end = monotonicNanoseconds() + UInt64(seconds * 1e9)
     return await withTaskGroup(of: Measurement.self) { group in
         for caller in 0..<callers {
-            let body: @Sendable () async -> Measurement = {
+            let body: @Sendable @concurrent () async -> Measurement = {
                 var random = SplitMix(seed: UInt64(caller + 1))
                 var mine = Measurement()
                 while true {

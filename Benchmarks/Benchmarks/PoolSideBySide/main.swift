@@ -11,7 +11,7 @@ import Pool
 // output; `Benchmarks/memcache-side-by-side.sh` runs this next to the C load tool and prints
 // the table with ratios.
 //
-// Usage: PoolSideBySide --port P [--tls-port Q --ca FILE] [--seconds S] [--only NAME,NAME]
+// Usage: PoolSideBySide --port P [--tls-port Q --ca FILE] [--seconds S] [--only "NAME;NAME"]
 
 struct Options {
     var port = 11211
@@ -19,6 +19,8 @@ struct Options {
     var ca: String?
     var seconds = 5.0
     var only: Set<String>?
+    /// Callers per connection of the default pool variants (nil: `MemcachePool`'s default).
+    var depth: Int?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -29,7 +31,8 @@ struct Options {
             case "--tls-port": self.tlsPort = Int(value)
             case "--ca": self.ca = value
             case "--seconds": self.seconds = Double(value) ?? self.seconds
-            case "--only": self.only = Set(value.split(separator: ",").map(String.init))
+            case "--depth": self.depth = Int(value)
+            case "--only": self.only = Set(value.split(separator: ";").map(String.init))
             default: FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
             }
         }
@@ -69,13 +72,14 @@ do {
     try await group.shutdownGracefully()
 }
 
-/// `MemcachePool` with 2 loops × 4 connections, `leases` callers per connection.
-func ours(_ name: String, leases: Int, onLoops: Bool, port: Int, tls: TLSContext? = nil) async throws {
+/// `MemcachePool` with 2 loops × 4 connections; `leases` callers per connection (nil: the
+/// pool's default).
+func ours(_ name: String, leases: Int?, onLoops: Bool, port: Int, tls: TLSContext? = nil) async throws {
     guard wanted(name) else { return }
     let group = try EventLoopGroup(loopCount: 2)
     var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8, tls: tls)
     configuration.pool.maxConnectionsPerLoop = 4
-    configuration.pool.maxConcurrentLeasesPerConnection = leases
+    if let leases { configuration.pool.maxConcurrentLeasesPerConnection = leases }
     let pool = MemcachePool(configuration: configuration, group: group)
     let measurement = await drive(keys: keys, callers: callers, seconds: options.seconds, onLoops: onLoops ? group.loops : nil) {
         _ = try await pool.get($0)
@@ -85,8 +89,8 @@ func ours(_ name: String, leases: Int, onLoops: Bool, port: Int, tls: TLSContext
     try await group.shutdownGracefully()
 }
 
-try await ours("pool default, callers on loops", leases: 16, onLoops: true, port: options.port)
-try await ours("pool default, plain tasks", leases: 16, onLoops: false, port: options.port)
+try await ours("pool default, callers on loops", leases: options.depth, onLoops: true, port: options.port)
+try await ours("pool default, plain tasks", leases: options.depth, onLoops: false, port: options.port)
 try await ours("pool exclusive, callers on loops", leases: 1, onLoops: true, port: options.port)
 try await ours("pool exclusive, plain tasks", leases: 1, onLoops: false, port: options.port)
 
@@ -114,5 +118,5 @@ if wanted("SwiftNIO pipelined client, plain tasks") {
 
 if let tlsPort = options.tlsPort, let ca = options.ca {
     let tls = try TLSContext(configuration: .client(trustRoots: .file(ca)))
-    try await ours("pool default over TLS, callers on loops", leases: 16, onLoops: true, port: tlsPort, tls: tls)
+    try await ours("pool default over TLS, callers on loops", leases: options.depth, onLoops: true, port: tlsPort, tls: tls)
 }

@@ -9,21 +9,22 @@
 /// The continuation a loop resumes (from any thread, exactly once).
 public struct LoopContinuation<Value>: Sendable {
     #if DEBUG
-    private let base: CheckedContinuation<Value, any Error>
-    private let handoff: Lock
+    @usableFromInline let base: CheckedContinuation<Value, any Error>
+    @usableFromInline let handoff: Lock
 
-    fileprivate init(_ base: CheckedContinuation<Value, any Error>, handoff: Lock) {
+    @usableFromInline init(_ base: CheckedContinuation<Value, any Error>, handoff: Lock) {
         self.base = base
         self.handoff = handoff
     }
     #else
-    private let base: UnsafeContinuation<Value, any Error>
+    @usableFromInline let base: UnsafeContinuation<Value, any Error>
 
-    fileprivate init(_ base: UnsafeContinuation<Value, any Error>) {
+    @usableFromInline init(_ base: UnsafeContinuation<Value, any Error>) {
         self.base = base
     }
     #endif
 
+    @inlinable
     public func resume(with result: sending Result<Value, any Error>) {
         #if DEBUG
         self.handoff.withLock {}
@@ -31,16 +32,19 @@ public struct LoopContinuation<Value>: Sendable {
         self.base.resume(with: result)
     }
 
+    @inlinable
     public func resume(returning value: sending Value) {
         self.resume(with: .success(value))
     }
 
+    @inlinable
     public func resume(throwing error: any Error) {
         self.resume(with: .failure(error))
     }
 }
 
 /// Suspends until `body`'s continuation is resumed, from any thread.
+@inlinable
 public func withLoopContinuation<Value>(_ body: (LoopContinuation<Value>) -> Void) async throws -> Value {
     #if DEBUG
     let handoff = Lock()
