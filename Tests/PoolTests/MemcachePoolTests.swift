@@ -67,10 +67,12 @@ struct MemcachePoolTests {
         try await fixture.stop()
     }
 
-    /// 10,000 concurrent callers, `maxConnections: 8`: all answered correctly, never more
-    /// than 8 connections on the server; exclusive and shared leases, plain and over TLS.
+    /// 10,000 concurrent callers, each getting its own key, whose value names that key:
+    /// every caller receives its own key's value (a reply matched to the wrong caller would
+    /// show), never more than 8 connections on the server; half the callers run on the pool's
+    /// loops, half as plain tasks; exclusive and shared leases, plain and over TLS.
     @Test(
-        "10,000 concurrent callers on 2 loops over at most 8 connections",
+        "10,000 concurrent callers each get their own key's value, on 2 loops over at most 8 connections",
         arguments: [(leases: 1, tls: false), (leases: 16, tls: false), (leases: 16, tls: true)])
     func tenThousandCallers(leasesPerConnection: Int, tls: Bool) async throws {
         let clientTLS = tls ? try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
@@ -82,7 +84,19 @@ struct MemcachePoolTests {
         }
         let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.server.port, group: fixture.group, tls: clientTLS)
         let baseline = Int(try await monitor.stats()["curr_connections"] ?? "") ?? -1
-        for index in 0..<100 { try await fixture.pool.set(MemcacheKey("key-\(index)"), to: ByteBuffer(string: "value-\(index)")) }
+        let callers = 10_000
+        // The value names its key, and differs in length from key to key.
+        @Sendable func value(_ caller: Int) -> ByteBuffer { ByteBuffer(string: "value-of-key-\(caller)-" + String(repeating: "v", count: caller % 37)) }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for worker in 0..<32 {
+                tasks.addTask {
+                    for caller in stride(from: worker, to: callers, by: 32) {
+                        try await fixture.pool.set(MemcacheKey("key-\(caller)"), to: value(caller))
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
         let peak = LockedValue(0)
         let sampling = Task {
             while !Task.isCancelled {
@@ -93,11 +107,15 @@ struct MemcachePoolTests {
         }
         let wrong = LockedValue(0)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for caller in 0..<10_000 {
-                tasks.addTask {
-                    let index = caller % 100
-                    let value = try await fixture.pool.get(MemcacheKey("key-\(index)"))
-                    if value != ByteBuffer(string: "value-\(index)") { wrong.withLock { $0 += 1 } }
+            for caller in 0..<callers {
+                let get: @Sendable @concurrent () async throws -> Void = {
+                    let received = try await fixture.pool.get(MemcacheKey("key-\(caller)"))
+                    if received != value(caller) { wrong.withLock { $0 += 1 } }
+                }
+                if caller % 2 == 0 {
+                    tasks.addTask(executorPreference: fixture.group.loops[caller / 2 % fixture.group.loops.count], operation: get)
+                } else {
+                    tasks.addTask(operation: get)
                 }
             }
             try await tasks.waitForAll()

@@ -23,17 +23,30 @@ struct Measurement {
 }
 
 /// Latencies in nanoseconds: powers of two split into 64 linear steps (within 1.6 %).
-struct Histogram {
-    private var counts = [UInt64](repeating: 0, count: 64 * 64)
+///
+/// Its counters live in one allocation made up front and are bumped through a pointer: the
+/// harness's own cost per operation is part of every variant's "client CPU", so it is kept
+/// to a clock read and an increment.
+struct Histogram: @unchecked Sendable {  // SAFETY: each caller owns its own; merged after the callers finish
+    private static let size = 64 * 64
+    private let counts: UnsafeMutablePointer<UInt64>
     private(set) var count: UInt64 = 0
 
+    init() {
+        self.counts = .allocate(capacity: Self.size)
+        self.counts.initialize(repeating: 0, count: Self.size)
+    }
+
+    /// Frees the counters (the harness calls it once it has merged them).
+    func deallocate() { self.counts.deallocate() }
+
     mutating func record(_ nanoseconds: UInt64) {
-        self.counts[Self.index(nanoseconds)] += 1
-        self.count += 1
+        self.counts[Self.index(nanoseconds)] &+= 1
+        self.count &+= 1
     }
 
     mutating func merge(_ other: Histogram) {
-        for index in other.counts.indices where other.counts[index] > 0 { self.counts[index] += other.counts[index] }
+        for index in 0..<Self.size { self.counts[index] += other.counts[index] }
         self.count += other.count
     }
 
@@ -41,7 +54,7 @@ struct Histogram {
         guard self.count > 0 else { return 0 }
         let rank = UInt64((percent / 100 * Double(self.count)).rounded(.up))
         var seen: UInt64 = 0
-        for index in self.counts.indices {
+        for index in 0..<Self.size {
             seen += self.counts[index]
             if seen >= rank { return Double(Self.upperBound(index)) }
         }
@@ -51,7 +64,7 @@ struct Histogram {
     private static func index(_ value: UInt64) -> Int {
         guard value >= 64 else { return Int(value) }
         let shift = (63 - value.leadingZeroBitCount) - 6
-        return (shift + 1) * 64 + Int((value >> UInt64(shift)) & 63)
+        return min(Self.size - 1, (shift + 1) * 64 + Int((value >> UInt64(shift)) & 63))
     }
 
     private static func upperBound(_ index: Int) -> UInt64 {
@@ -91,8 +104,11 @@ struct SplitMix {
 /// Runs `callers` concurrent callers, each getting random keys for `seconds`, on the given
 /// loops (task executor preference) or as plain tasks, and measures the window: operations,
 /// wall and CPU time, heap allocations, latency. One untimed second first, to connect and warm.
+///
+/// `keys[caller]` is that caller's own copy of the keys: an application makes its keys per
+/// request, so no two threads should share (and contend for) the reference counts of keys.
 func drive<Key: Sendable>(
-    keys: [Key], callers: Int, seconds: Double, onLoops loops: [any EventLoop]?,
+    keys: [[Key]], callers: Int, seconds: Double, onLoops loops: [any EventLoop]?,
     _ get: @escaping @Sendable (Key) async throws -> Void
 ) async -> Measurement {
     _ = await runCallers(keys: keys, callers: callers, seconds: 1, onLoops: loops, get)
@@ -107,25 +123,28 @@ func drive<Key: Sendable>(
 }
 
 private func runCallers<Key: Sendable>(
-    keys: [Key], callers: Int, seconds: Double, onLoops loops: [any EventLoop]?,
+    keys: [[Key]], callers: Int, seconds: Double, onLoops loops: [any EventLoop]?,
     _ get: @escaping @Sendable (Key) async throws -> Void
 ) async -> Measurement {
     let end = monotonicNanoseconds() + UInt64(seconds * 1e9)
     return await withTaskGroup(of: Measurement.self) { group in
         for caller in 0..<callers {
+            let keys = keys[caller % keys.count]
             let body: @Sendable @concurrent () async -> Measurement = {
                 var random = SplitMix(seed: UInt64(caller + 1))
                 var mine = Measurement()
-                while true {
-                    let started = monotonicNanoseconds()
-                    if started >= end { break }
+                // One clock read per operation: its end is the next one's start.
+                var started = monotonicNanoseconds()
+                while started < end {
                     do {
                         try await get(keys[Int(random.next() % UInt64(keys.count))])
                         mine.operations += 1
-                        mine.latency.record(monotonicNanoseconds() - started)
                     } catch {
                         mine.errors += 1
                     }
+                    let finished = monotonicNanoseconds()
+                    mine.latency.record(finished - started)
+                    started = finished
                 }
                 return mine
             }
@@ -136,7 +155,10 @@ private func runCallers<Key: Sendable>(
             }
         }
         var total = Measurement()
-        for await part in group { total.merge(part) }
+        for await part in group {
+            total.merge(part)
+            part.latency.deallocate()
+        }
         return total
     }
 }

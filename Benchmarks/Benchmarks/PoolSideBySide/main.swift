@@ -44,6 +44,9 @@ let callers = 64
 let keyCount = 10_000
 let keyNames = (0..<keyCount).map { "key:" + String(repeating: "0", count: 8 - String($0).count) + String($0) }
 let keys = try keyNames.map { try MemcacheKey($0) }
+/// Each caller's own keys (see `drive`): deep copies, no storage shared between callers.
+let keysPerCaller = try (0..<callers).map { _ in try keyNames.map { try MemcacheKey(String(decoding: Array($0.utf8), as: UTF8.self)) } }
+let keyNamesPerCaller = (0..<callers).map { _ in keyNames.map { String(decoding: Array($0.utf8), as: UTF8.self) } }
 
 func report(_ name: String, _ measurement: Measurement) {
     let object: [String: Any] = [
@@ -62,15 +65,26 @@ func wanted(_ name: String) -> Bool {
     options.only.map { $0.contains(name) } ?? true
 }
 
-// The values every variant reads, stored once (the C tool stores the same keys).
-do {
+let tls = try options.ca.map { try TLSContext(configuration: .client(trustRoots: .file($0))) }
+
+/// Stores the values every variant reads (the C tool stores the same keys), so that every
+/// get is a hit, over TLS too.
+func preload(port: Int, tls: TLSContext?) async throws {
     let group = try EventLoopGroup(loopCount: 1)
-    let connection = try await MemcacheConnection.connect(host: "127.0.0.1", port: options.port, group: group)
+    let connection = try await MemcacheConnection.connect(host: "127.0.0.1", port: port, group: group, tls: tls)
     let value = ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "x"), count: 100))
-    for key in keys { try await connection.set(key, to: value) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for start in 0..<64 {
+            group.addTask { for index in stride(from: start, to: keys.count, by: 64) { try await connection.set(keys[index], to: value) } }
+        }
+        try await group.waitForAll()
+    }
     try await connection.close()
     try await group.shutdownGracefully()
 }
+
+try await preload(port: options.port, tls: nil)
+if let tlsPort = options.tlsPort, let tls { try await preload(port: tlsPort, tls: tls) }
 
 /// `MemcachePool` with 2 loops × 4 connections; `leases` callers per connection (nil: the
 /// pool's default).
@@ -81,7 +95,7 @@ func ours(_ name: String, leases: Int?, onLoops: Bool, port: Int, tls: TLSContex
     configuration.pool.maxConnectionsPerLoop = 4
     if let leases { configuration.pool.maxConcurrentLeasesPerConnection = leases }
     let pool = MemcachePool(configuration: configuration, group: group)
-    let measurement = await drive(keys: keys, callers: callers, seconds: options.seconds, onLoops: onLoops ? group.loops : nil) {
+    let measurement = await drive(keys: keysPerCaller, callers: callers, seconds: options.seconds, onLoops: onLoops ? group.loops : nil) {
         _ = try await pool.get($0)
     }
     report(name, measurement)
@@ -97,7 +111,7 @@ try await ours("pool exclusive, plain tasks", leases: 1, onLoops: false, port: o
 if wanted("SwiftNIO pool exclusive, plain tasks") {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let pool = NIOMemcachePool(group: group, host: "127.0.0.1", port: options.port, maxConnections: 8)
-    let measurement = await drive(keys: keyNames, callers: callers, seconds: options.seconds, onLoops: nil) {
+    let measurement = await drive(keys: keyNamesPerCaller, callers: callers, seconds: options.seconds, onLoops: nil) {
         _ = try await pool.get($0)
     }
     report("SwiftNIO pool exclusive, plain tasks", measurement)
@@ -108,7 +122,7 @@ if wanted("SwiftNIO pool exclusive, plain tasks") {
 if wanted("SwiftNIO pipelined client, plain tasks") {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let client = try await NIOPipelinedMemcacheClient.connect(group: group, host: "127.0.0.1", port: options.port, perLoop: 4, valueSize: 100)
-    let measurement = await drive(keys: keyNames, callers: callers, seconds: options.seconds, onLoops: nil) {
+    let measurement = await drive(keys: keyNamesPerCaller, callers: callers, seconds: options.seconds, onLoops: nil) {
         _ = try await client.get($0)
     }
     report("SwiftNIO pipelined client, plain tasks", measurement)
@@ -116,7 +130,6 @@ if wanted("SwiftNIO pipelined client, plain tasks") {
     try await group.shutdownGracefully()
 }
 
-if let tlsPort = options.tlsPort, let ca = options.ca {
-    let tls = try TLSContext(configuration: .client(trustRoots: .file(ca)))
+if let tlsPort = options.tlsPort, let tls {
     try await ours("pool default over TLS, callers on loops", leases: options.depth, onLoops: true, port: tlsPort, tls: tls)
 }

@@ -204,15 +204,22 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     private func deliver(_ response: MemcacheResponse, context: ChannelHandlerContext) {
-        guard var first = self.outstanding.first else {
+        guard !self.outstanding.isEmpty else {
             self.fail(RequestResponseError(.unexpectedResponse, "a reply arrived with no request waiting: \(response)"), context: context)
             return
         }
+        // The usual request has one reply: take it off the queue without copying it first.
+        if case .one = self.outstanding[self.outstanding.startIndex].reply {
+            let first = self.outstanding.removeFirst()
+            self.finish(first.responder, releasesLease: first.releasesLease, .success(response))
+            return
+        }
+        var first = self.outstanding[self.outstanding.startIndex]
         let isNoop: Bool
         if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
         switch first.reply {
         case .one:
-            break
+            break  // handled above
         case .untilNoop(let onPartial):
             guard isNoop else {
                 onPartial?(response)
