@@ -85,11 +85,26 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
     }
 
-    /// Leases a connection and runs `body` on the connection's loop, with no hop between
-    /// the lease and the use; `body` calls `done` exactly once, on that loop, which releases
-    /// the connection and resumes the caller with the result. For request/response clients
-    /// that send from the loop (one hop there, one resume back per request).
-    func withConnectionOnLoop<Value: Sendable>(
+    /// Leases a connection and runs `body` on the connection's loop in the same loop turn,
+    /// with no hop between the lease and the use; `body` calls `done` exactly once, on that
+    /// loop, which releases the connection and resumes the caller with the result.
+    ///
+    /// The fast path for request/response protocols: a caller already on one of the pool's
+    /// loops (`withTaskExecutorPreference(loop)`) with a free connection there takes no hop at
+    /// all, and its request leaves with every other request of the turn (see
+    /// `ChannelHandlerContext.flushAtEndOfTurn()`); any other caller hops to a loop once and is
+    /// resumed once. `body` is loop-confined: it may use the connection's pipeline directly
+    /// (`channel.pipeline.syncOperations`) and must not block.
+    ///
+    /// ```swift
+    /// let answer = try await pool.withConnectionOnLoop { connection, done in
+    ///     connection.ask("PING", done: done)   // writes on the loop; `done` runs with the reply
+    /// }
+    /// ```
+    ///
+    /// - Parameter timeout: how long to wait for a connection at most (see `lease(timeout:)`).
+    /// - Throws: `PoolError` when no connection can be leased, or the error `body` reported.
+    public func withConnectionOnLoop<Value: Sendable>(
         timeout: TimeAmount? = nil,
         _ body: @escaping @Sendable (Connection, _ done: @escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
     ) async throws -> Value {

@@ -17,6 +17,16 @@ final class LineConnection: PoolableConnection {
         var bytes = try await reply.futureResult.get()
         return bytes.readString()
     }
+
+    /// On the channel's loop: sends `line`; `done` gets the reply, on the loop. No promise,
+    /// no future, no hop; the line leaves when the loop's turn ends.
+    func ask(_ line: String, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
+        let request = CorrelatedRequest<ByteBuffer, ByteBuffer>(ByteBuffer(string: line + "\n"), promise: nil, onResponse: { reply in
+            done(reply.map { var bytes = $0; return bytes.readString() })
+        })
+        self.channel.pipeline.syncOperations.write(request, promise: nil)
+        self.channel.pipeline.syncOperations.flush()
+    }
 }
 
 func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionPool<LineConnection> {
@@ -48,6 +58,21 @@ struct ReadmePoolExampleTests {
             return try await tasks.reduce(into: Set<String>()) { $0.insert($1) }
         }
         #expect(answers == Set((0..<100).map { "PING \($0)" }))
+        // The fast path: callers on the pool's loops and plain tasks alike.
+        let fast = try await withThrowingTaskGroup(of: String.self) { tasks in
+            for index in 0..<100 {
+                let ask: @Sendable @concurrent () async throws -> String = {
+                    try await pool.withConnectionOnLoop { connection, done in connection.ask("FAST \(index)", done: done) }
+                }
+                if index % 2 == 0 {
+                    tasks.addTask(executorPreference: group.loops[index / 2 % 2], operation: ask)
+                } else {
+                    tasks.addTask(operation: ask)
+                }
+            }
+            return try await tasks.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(fast == Set((0..<100).map { "FAST \($0)" }))
         #expect(await pool.statistics().total.open <= 20)
         await pool.shutdown()
         try await server.close()
