@@ -24,6 +24,9 @@ let benchmarks: @Sendable () -> Void = {
         register(ChannelsEchoServer.self, label: "Channels", shape: shape)
         register(NIOEchoServer.self, label: "SwiftNIO", shape: shape)
     }
+    // Ping-pong: 16 connections, one 64 B message in flight on each; 1,000 echoes a round.
+    registerPingPong(ChannelsEchoServer.self, label: "Channels")
+    registerPingPong(NIOEchoServer.self, label: "SwiftNIO")
 }
 
 struct EchoShape: Sendable {
@@ -35,6 +38,30 @@ struct EchoShape: Sendable {
 
 /// The server and client of the benchmark that is running (they run one at a time).
 let running = LockedValue<(server: (any EchoServer)?, client: RawEchoClient?)>((nil, nil))
+let runningPingPong = LockedValue<(server: (any EchoServer)?, client: RawPingPongClient?)>((nil, nil))
+
+private func registerPingPong<Server: EchoServer>(_ server: Server.Type, label: String) {
+    Benchmark("Echo 64 B ping-pong, 16 connections / \(label) server") { benchmark in
+        guard let client = runningPingPong.withLock({ $0.client }) else {
+            benchmark.error("no client")
+            return
+        }
+        benchmark.startMeasurement()
+        let intact = client.round()
+        benchmark.stopMeasurement()
+        if !intact { benchmark.error("an echo came back different from what was sent") }
+    } setup: {
+        let server = try await Server.start(loops: 2)
+        let client = RawPingPongClient(port: server.port, connections: 16, messageSize: 64, messagesPerRound: 1000)
+        runningPingPong.withLock { $0 = (server, client) }
+    } teardown: {
+        let state = runningPingPong.withLock { state in
+            defer { state = (nil, nil) }
+            return state
+        }
+        try await state.server?.stop()
+    }
+}
 
 private func register<Server: EchoServer>(_ server: Server.Type, label: String, shape: EchoShape) {
     Benchmark("Echo \(shape.name) / \(label) server") { benchmark in

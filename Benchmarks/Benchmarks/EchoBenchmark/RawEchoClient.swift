@@ -37,7 +37,7 @@ final class RawEchoClient: @unchecked Sendable {
         self.incoming.deallocate()
     }
 
-    private static func connect(port: Int) -> Int32 {
+    static func connect(port: Int) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -78,3 +78,70 @@ final class RawEchoClient: @unchecked Sendable {
     }
 }
 
+
+/// A ping-pong load: every connection has exactly one message in flight, and sends the next
+/// as soon as its echo is back (a read, a write and an epoll round per message on the server:
+/// the engine's cost per event). Blocking sockets, `poll` for readiness, preallocated buffers.
+final class RawPingPongClient: @unchecked Sendable {
+    // SAFETY: used by one benchmark thread at a time (benchmarks run one after another).
+
+    let connections: [Int32]
+    let messageSize: Int
+    let messagesPerRound: Int
+    private let outgoing: UnsafeMutableRawBufferPointer
+    private let incoming: UnsafeMutableRawBufferPointer
+    private var pollSet: [pollfd]
+
+    init(port: Int, connections: Int, messageSize: Int, messagesPerRound: Int) {
+        self.messageSize = messageSize
+        self.messagesPerRound = messagesPerRound
+        self.outgoing = .allocate(byteCount: messageSize, alignment: 16)
+        self.incoming = .allocate(byteCount: messageSize, alignment: 16)
+        for index in 0..<messageSize { self.outgoing[index] = UInt8(truncatingIfNeeded: index &* 31 &+ 7) }
+        self.connections = (0..<connections).map { _ in RawEchoClient.connect(port: port) }
+        self.pollSet = self.connections.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+    }
+
+    deinit {
+        for fd in self.connections { close(fd) }
+        self.outgoing.deallocate()
+        self.incoming.deallocate()
+    }
+
+    private func send(on fd: Int32) {
+        var sent = 0
+        while sent < self.messageSize {
+            let count = Glibc.send(fd, self.outgoing.baseAddress! + sent, self.messageSize - sent, Int32(MSG_NOSIGNAL))
+            precondition(count > 0, "benchmark client send failed: errno \(errno)")
+            sent += count
+        }
+    }
+
+    /// `messagesPerRound` echoes, one in flight per connection. Returns false if an echo
+    /// differed from what was sent.
+    func round() -> Bool {
+        var toSend = self.messagesPerRound
+        var toReceive = self.messagesPerRound
+        for fd in self.connections where toSend > 0 {
+            self.send(on: fd)
+            toSend -= 1
+        }
+        var intact = true
+        while toReceive > 0 {
+            let ready = poll(&self.pollSet, nfds_t(self.pollSet.count), -1)
+            precondition(ready > 0, "benchmark client poll failed: errno \(errno)")
+            for index in self.pollSet.indices where self.pollSet[index].revents != 0 {
+                let fd = self.pollSet[index].fd
+                let count = recv(fd, self.incoming.baseAddress!, self.messageSize, Int32(MSG_WAITALL))
+                precondition(count == self.messageSize, "benchmark client recv failed: errno \(errno)")
+                intact = intact && memcmp(self.incoming.baseAddress!, self.outgoing.baseAddress!, self.messageSize) == 0
+                toReceive -= 1
+                if toSend > 0 {
+                    self.send(on: fd)
+                    toSend -= 1
+                }
+            }
+        }
+        return intact
+    }
+}
