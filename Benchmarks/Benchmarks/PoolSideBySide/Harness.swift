@@ -105,8 +105,9 @@ struct SplitMix {
 /// loops (task executor preference) or as plain tasks, and measures the window: operations,
 /// wall and CPU time, heap allocations, latency. One untimed second first, to connect and warm.
 ///
-/// `keys[caller]` is that caller's own copy of the keys: an application makes its keys per
-/// request, so no two threads should share (and contend for) the reference counts of keys.
+/// `keys[caller % keys.count]` is the copy of the keys that caller uses (callers on the same
+/// loop share one): an application makes its keys per request, so threads should not contend
+/// for the reference counts of shared keys.
 func drive<Key: Sendable>(
     keys: [[Key]], callers: Int, seconds: Double, onLoops loops: [any EventLoop]?,
     _ get: @escaping @Sendable (Key) async throws -> Void
