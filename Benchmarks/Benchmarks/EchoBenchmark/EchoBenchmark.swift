@@ -21,13 +21,22 @@ let benchmarks: @Sendable () -> Void = {
         EchoShape(name: "4 KiB", size: 4096, connections: 50, depth: 20),
     ]
     for shape in shapes {
-        register(ChannelsEchoServer.self, label: "Channels", shape: shape)
-        register(NIOEchoServer.self, label: "SwiftNIO", shape: shape)
+        for (server, label) in servers {
+            register(server, label: label, name: "Echo \(shape.name)") { port in
+                RawEchoClient(port: port, connections: shape.connections, messageSize: shape.size, depth: shape.depth)
+            }
+        }
     }
     // Ping-pong: 16 connections, one 64 B message in flight on each; 1,000 echoes a round.
-    registerPingPong(ChannelsEchoServer.self, label: "Channels")
-    registerPingPong(NIOEchoServer.self, label: "SwiftNIO")
+    for (server, label) in servers {
+        register(server, label: label, name: "Echo 64 B ping-pong, 16 connections") { port in
+            RawPingPongClient(port: port, connections: 16, messageSize: 64, messagesPerRound: 1000)
+        }
+    }
 }
+
+/// The two servers, each registered for every shape.
+let servers: [(any EchoServer.Type, String)] = [(ChannelsEchoServer.self, "Channels"), (NIOEchoServer.self, "SwiftNIO")]
 
 struct EchoShape: Sendable {
     let name: String
@@ -37,34 +46,13 @@ struct EchoShape: Sendable {
 }
 
 /// The server and client of the benchmark that is running (they run one at a time).
-let running = LockedValue<(server: (any EchoServer)?, client: RawEchoClient?)>((nil, nil))
-let runningPingPong = LockedValue<(server: (any EchoServer)?, client: RawPingPongClient?)>((nil, nil))
+let running = LockedValue<(server: (any EchoServer)?, client: (any EchoLoad)?)>((nil, nil))
 
-private func registerPingPong<Server: EchoServer>(_ server: Server.Type, label: String) {
-    Benchmark("Echo 64 B ping-pong, 16 connections / \(label) server") { benchmark in
-        guard let client = runningPingPong.withLock({ $0.client }) else {
-            benchmark.error("no client")
-            return
-        }
-        benchmark.startMeasurement()
-        let intact = client.round()
-        benchmark.stopMeasurement()
-        if !intact { benchmark.error("an echo came back different from what was sent") }
-    } setup: {
-        let server = try await Server.start(loops: 2)
-        let client = RawPingPongClient(port: server.port, connections: 16, messageSize: 64, messagesPerRound: 1000)
-        runningPingPong.withLock { $0 = (server, client) }
-    } teardown: {
-        let state = runningPingPong.withLock { state in
-            defer { state = (nil, nil) }
-            return state
-        }
-        try await state.server?.stop()
-    }
-}
-
-private func register<Server: EchoServer>(_ server: Server.Type, label: String, shape: EchoShape) {
-    Benchmark("Echo \(shape.name) / \(label) server") { benchmark in
+private func register(
+    _ server: any EchoServer.Type, label: String, name: String,
+    client makeClient: @escaping @Sendable (_ port: Int) -> any EchoLoad
+) {
+    Benchmark("\(name) / \(label) server") { benchmark in
         guard let client = running.withLock({ $0.client }) else {
             benchmark.error("no client")
             return
@@ -74,9 +62,8 @@ private func register<Server: EchoServer>(_ server: Server.Type, label: String, 
         benchmark.stopMeasurement()
         if !intact { benchmark.error("an echo came back different from what was sent") }
     } setup: {
-        let server = try await Server.start(loops: 2)
-        let client = RawEchoClient(port: server.port, connections: shape.connections, messageSize: shape.size, depth: shape.depth)
-        running.withLock { $0 = (server, client) }
+        let started = try await server.start(loops: 2)
+        running.withLock { $0 = (started, makeClient(started.port)) }
     } teardown: {
         let state = running.withLock { state in
             defer { state = (nil, nil) }

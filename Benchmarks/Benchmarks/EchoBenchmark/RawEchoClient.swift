@@ -1,5 +1,10 @@
 import Glibc
 
+/// A load the benchmark runs one round of per iteration; false: an echo came back wrong.
+protocol EchoLoad: Sendable {
+    func round() -> Bool
+}
+
 /// What both servers offer the benchmark.
 protocol EchoServer: Sendable {
     static func start(loops: Int) async throws -> Self
@@ -10,7 +15,7 @@ protocol EchoServer: Sendable {
 /// A load client with blocking sockets and preallocated buffers: it allocates nothing per
 /// message, so every allocation the benchmark counts belongs to the server under test.
 /// One round writes `depth` messages on every connection, then reads every echo back.
-final class RawEchoClient: @unchecked Sendable {
+final class RawEchoClient: EchoLoad, @unchecked Sendable {
     // SAFETY: used by one benchmark thread at a time (benchmarks run one after another).
 
     let connections: [Int32]
@@ -82,7 +87,7 @@ final class RawEchoClient: @unchecked Sendable {
 /// A ping-pong load: every connection has exactly one message in flight, and sends the next
 /// as soon as its echo is back (a read, a write and an epoll round per message on the server:
 /// the engine's cost per event). Blocking sockets, `poll` for readiness, preallocated buffers.
-final class RawPingPongClient: @unchecked Sendable {
+final class RawPingPongClient: EchoLoad, @unchecked Sendable {
     // SAFETY: used by one benchmark thread at a time (benchmarks run one after another).
 
     let connections: [Int32]

@@ -52,7 +52,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     private var decoder: MemcacheResponseDecoder
-    private let responseTimeout: TimeAmount?
+    private var responseClock: ResponseClock
     private var context: ChannelHandlerContext?
     /// Set once the connection failed or closed: later requests fail at once with it.
     private var failure: RequestResponseError?
@@ -67,8 +67,6 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     /// Reply bytes that did not yet form a whole reply (copied out of the read buffer).
     private var partial = ByteBuffer()
 
-    private var responseDeadline = Deadline.distantFuture
-    private var timeoutArmed = false
 
     /// Called on the loop after each request sent with `releasesLease` is finished (its
     /// reply delivered, or it failed): the pool gives the lease back here.
@@ -81,7 +79,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     ///     outstanding; nil waits forever. One timer per connection, re-armed lazily.
     public init(maximumValueLength: Int = 64 << 20, responseTimeout: TimeAmount? = nil) {
         self.decoder = MemcacheResponseDecoder(maximumValueLength: maximumValueLength)
-        self.responseTimeout = responseTimeout
+        self.responseClock = ResponseClock(timeout: responseTimeout)
     }
 
     /// Whether no request waits for a reply (a pool checks it before reusing the connection).
@@ -160,7 +158,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
 
     public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
         guard var incoming = data.buffer, self.failure == nil else { return }
-        if let timeout = self.responseTimeout, self.timeoutArmed { self.responseDeadline = context.eventLoop.now + timeout }
+        if self.responseClock.timeout != nil { self.responseClock.heard(now: context.eventLoop.now) }
         if self.partial.readableBytes == 0 {
             // The usual case: whole replies straight from the read buffer, no copy.
             self.decodeAll(&incoming, context: context)
@@ -289,25 +287,27 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     // MARK: Response timeout
 
     private func startResponseClock(context: ChannelHandlerContext) {
-        guard let timeout = self.responseTimeout else { return }
-        self.responseDeadline = context.eventLoop.now + timeout
-        guard !self.timeoutArmed else { return }
-        self.timeoutArmed = true
-        self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
+        guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
+        self.armResponseTimer(at: deadline, loop: context.eventLoop)
     }
 
-    private func armTimeout(at deadline: Deadline, loop: any EventLoop) {
+    private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
+        // The task reaches the loop through the context, never by capturing it: the loop keeps
+        // the task until it fires, and a task holding its loop would be a cycle.
         loop.scheduleTask(deadline: deadline) { [self] in
-            guard let context = self.context, self.failure == nil, !self.outstanding.isEmpty else {
-                self.timeoutArmed = false
+            guard let context = self.context else {
+                _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
                 return
             }
-            if context.eventLoop.now < self.responseDeadline {
-                self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
-                return
+            let outstanding = self.failure == nil && !self.outstanding.isEmpty
+            switch self.responseClock.fired(now: context.eventLoop.now, outstanding: outstanding) {
+            case .idle: break
+            case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
+            case .expired:
+                let timeout = self.responseClock.timeout ?? .zero
+                self.fail(RequestResponseError(.responseTimeout, "no reply within \(timeout)"), context: context)
             }
-            self.timeoutArmed = false
-            self.fail(RequestResponseError(.responseTimeout, "no reply within \(self.responseTimeout ?? .zero)"), context: context)
         }
     }
+
 }

@@ -70,10 +70,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     private let isTerminator: (Response) -> Bool
     private var closed = false
     private var context: ChannelHandlerContext?
-    private let responseTimeout: TimeAmount?
-    /// When the oldest outstanding request times out, unless a response arrives first.
-    private var responseDeadline = Deadline.distantFuture
-    private var timeoutArmed = false
+    private var responseClock: ResponseClock
 
     /// - Parameters:
     ///   - isTerminator: for `.untilTerminator` requests, which response ends them.
@@ -83,7 +80,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     ///     One timer per connection, re-armed lazily: no timer per request.
     public init(isTerminator: @escaping (Response) -> Bool = { _ in true }, responseTimeout: TimeAmount? = nil) {
         self.isTerminator = isTerminator
-        self.responseTimeout = responseTimeout
+        self.responseClock = ResponseClock(timeout: responseTimeout)
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -161,36 +158,34 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
             return
         }
         self.outstanding.removeFirst()
-        if self.timeoutArmed, !self.outstanding.isEmpty, let timeout = self.responseTimeout {
-            self.responseDeadline = context.eventLoop.now + timeout
-        }
+        if !self.outstanding.isEmpty { self.responseClock.heard(now: context.eventLoop.now) }
         first.complete(.success(response))
     }
 
     private func startResponseClock(context: ChannelHandlerContext) {
-        guard let timeout = self.responseTimeout else { return }
-        self.responseDeadline = context.eventLoop.now + timeout
-        guard !self.timeoutArmed else { return }
-        self.timeoutArmed = true
-        self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
+        guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
+        self.armResponseTimer(at: deadline, loop: context.eventLoop)
     }
 
-    private func armTimeout(at deadline: Deadline, loop: any EventLoop) {
+    private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
+        // The task reaches the loop through the context, never by capturing it: the loop keeps
+        // the task until it fires, and a task holding its loop would be a cycle.
         loop.scheduleTask(deadline: deadline) { [self] in
-            guard let context = self.context, !self.closed, !self.outstanding.isEmpty else {
-                self.timeoutArmed = false
+            guard let context = self.context else {
+                _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
                 return
             }
-            if context.eventLoop.now < self.responseDeadline {
-                self.armTimeout(at: self.responseDeadline, loop: context.eventLoop)
-                return
+            let outstanding = !self.closed && !self.outstanding.isEmpty
+            switch self.responseClock.fired(now: context.eventLoop.now, outstanding: outstanding) {
+            case .idle: break
+            case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
+            case .expired:
+                let timeout = self.responseClock.timeout ?? .zero
+                self.failAll(RequestResponseError(.responseTimeout, "no response within \(timeout)"), context: context)
             }
-            self.timeoutArmed = false
-            let timeout = self.responseTimeout ?? .zero
-            self.failAll(
-                RequestResponseError(.responseTimeout, "no response within \(timeout)"), context: context)
         }
     }
+
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Passed on first: closing tears the pipeline down behind us.

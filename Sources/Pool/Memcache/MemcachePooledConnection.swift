@@ -28,7 +28,10 @@ public final class MemcachePooledConnection: PoolableConnection {
     /// connection never changes loop pool or ID).
     func bindLeaseRelease(owner: LoopPool<MemcachePooledConnection>, id: ConnectionID) {
         guard self.memcache.handler.leasedRequestFinished == nil else { return }
-        // Unowned: the loop pool outlives its connections (it closes them before it goes).
+        // Unowned, and safe: the handler calls this only while a request of this connection
+        // finishes — at the latest while the channel closes — and until the channel has
+        // closed, the loop pool holds this connection (its `connections`) and is itself held
+        // by the callback it put on the channel's close future.
         self.memcache.handler.leasedRequestFinished = { [unowned owner, unowned self] in owner.release(id, self) }
     }
 }

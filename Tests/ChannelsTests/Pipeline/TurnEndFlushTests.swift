@@ -22,6 +22,7 @@ private final class Batcher: ChannelOutboundHandler, @unchecked Sendable {  // S
     var turnEnds = 0
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     /// Loop-confined: queues `text`; it leaves when the turn ends.
     func add(_ text: String) {

@@ -1,0 +1,59 @@
+import Channels
+
+/// The response timeout of a request/response connection: how long the server may stay
+/// silent while requests are outstanding. One timer per connection, not one per request.
+///
+/// Loop-confined: a value kept by the connection's handler, which schedules the timer this
+/// clock asks for and reports back when it fires. A reply pushes the deadline without touching
+/// the timer; a timer that fires before the pushed deadline is re-armed for it (so a busy
+/// connection costs one timer per `timeout`, not one per reply).
+///
+/// States: idle (no timer) → armed (`restart` asked for a timer) → idle again when the timer
+/// fires with nothing outstanding, or when it finds the deadline passed (`.expired`: the
+/// handler fails what is in flight and closes the connection).
+struct ResponseClock {
+    /// nil: wait forever.
+    let timeout: TimeAmount?
+    private var deadline = Deadline.distantFuture
+    private var armed = false
+
+    init(timeout: TimeAmount?) {
+        self.timeout = timeout
+    }
+
+    /// Requests became outstanding: the silence counts from `now`. Returns the deadline to
+    /// schedule a timer for, or nil when a timer is already armed (or there is no timeout).
+    mutating func start(now: Deadline) -> Deadline? {
+        guard let timeout = self.timeout else { return nil }
+        self.deadline = now + timeout
+        guard !self.armed else { return nil }
+        self.armed = true
+        return self.deadline
+    }
+
+    /// The server sent something: the silence counts from `now` again.
+    mutating func heard(now: Deadline) {
+        guard self.armed, let timeout = self.timeout else { return }
+        self.deadline = now + timeout
+    }
+
+    enum Expiry: Equatable {
+        /// Nothing is outstanding: the timer stops.
+        case idle
+        /// The server spoke meanwhile: schedule the timer again for this deadline.
+        case rearm(Deadline)
+        /// The server was silent for the whole timeout.
+        case expired
+    }
+
+    /// The timer fired at `now`; `outstanding` says whether requests still wait.
+    mutating func fired(now: Deadline, outstanding: Bool) -> Expiry {
+        guard outstanding else {
+            self.armed = false
+            return .idle
+        }
+        if now < self.deadline { return .rearm(self.deadline) }
+        self.armed = false
+        return .expired
+    }
+}
