@@ -109,7 +109,7 @@ struct MemcacheServerSetTests {
             let key = try MemcacheKey("k-\(index)")
             do {
                 try await strict.set(key, to: ByteBuffer(string: "v"))
-            } catch let error as PoolError where error.code == .connectFailed {
+            } catch let error as MemcacheError where error.code == .connectFailed {
                 if strict.serverIndex(for: key) == 1 { failedOnDown += 1 } else { failedElsewhere += 1 }
             }
             try await moving.set(key, to: ByteBuffer(string: "v"))

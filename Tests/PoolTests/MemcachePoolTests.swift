@@ -153,8 +153,8 @@ struct MemcachePoolTests {
         do {
             _ = try await pool.get("k")
             Issue.record("the request should time out")
-        } catch let error as RequestResponseError {
-            #expect(error.code == .responseTimeout)
+        } catch let error as MemcacheError {
+            #expect(error.code == .timeout)
         }
         // The timed-out connection was closed, not reused (its byte stream is out of step).
         var statistics = await pool.statistics().total
@@ -187,7 +187,8 @@ struct MemcachePoolTests {
         }
         // Shutting down with no grace closes the stuck connection: its caller gets a typed error.
         await pool.shutdown(deadline: .zero)
-        await #expect(throws: RequestResponseError.self) { try await stuck.value }
+        let error = await #expect(throws: MemcacheError.self) { try await stuck.value }
+        #expect(error?.code == .connectionClosed)
         try await server.close()
         try await group.shutdownGracefully()
     }
@@ -210,14 +211,8 @@ struct MemcachePoolTests {
                         do {
                             _ = try await pool.get("k")
                             outcomes.withLock { $0["ok", default: 0] += 1 }
-                        } catch let error as PoolError {
-                            outcomes.withLock { $0["pool \(error.code)", default: 0] += 1 }
-                            return
-                        } catch let error as RequestResponseError {
-                            outcomes.withLock { $0["connection \(error.code)", default: 0] += 1 }
-                            return
-                        } catch let error as ChannelError {
-                            outcomes.withLock { $0["channel \(error.code)", default: 0] += 1 }
+                        } catch let error as MemcacheError {
+                            outcomes.withLock { $0["\(error.code)", default: 0] += 1 }
                             return
                         }
                     }
@@ -232,7 +227,7 @@ struct MemcachePoolTests {
         // out the 30 s lease timeout: queued callers failed fast with the connect error.
         let errors = counts.filter { $0.key != "ok" }.values.reduce(0, +)
         #expect(errors > 0 && errors <= 64)
-        #expect(counts["pool lease timeout"] == nil)
+        #expect(counts["pool exhausted"] == nil)
 
         let restarted = try await MemcachedServer(port: port, group: group)
         var recovered = false
@@ -276,9 +271,9 @@ struct MemcachePoolTLSTests {
         do {
             _ = try await fixture.pool.get("k")
             Issue.record("the handshake must fail")
-        } catch let error as PoolError {
-            #expect(error.code == .connectFailed)
-            #expect(error.cause is TLSError)
+        } catch let error as MemcacheError {
+            #expect(error.code == .tlsFailure)
+            #expect((error.cause as? PoolError)?.cause is TLSError)
         }
         try await fixture.stop()
     }
@@ -311,11 +306,11 @@ struct MemcachePoolTLSTests {
         do {
             _ = try await refused.pool.get("mtls")
             Issue.record("the server must refuse a client without a certificate")
-        } catch let error as PoolError {
+        } catch let error as MemcacheError where error.cause is PoolError {
             // On a stalled run (a sanitizer on 2 cores) the server's alert can reach us before
             // our side of the handshake is reported complete: then the connect fails, and
             // must do so with the TLS alert as its cause, not with a hang or a timeout.
-            #expect(error.code == .connectFailed && error.cause is TLSError, "\(error)")
+            #expect(error.code == .tlsFailure && (error.cause as? PoolError)?.cause is TLSError, "\(error)")
         } catch {
             // The usual case: the handshake completed on our side; the alert came with the reply.
             let statistics = await refused.pool.statistics().total

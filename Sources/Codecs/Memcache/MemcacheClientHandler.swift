@@ -16,12 +16,14 @@ import DequeModule
 /// and no boxing per request. Gets that meet on a connection within one turn therefore leave
 /// together as pipelined meta gets, which memcached answers in a batch.
 ///
-/// Failures: a reply that breaks the protocol, or a connection that closes, fails every
-/// request in flight (`RequestResponseError.channelClosedBeforeResponse`, the cause
-/// attached) and closes the channel; so does a server silent for `responseTimeout` while
-/// requests are outstanding (`.responseTimeout`). Server error replies (`ERROR`,
-/// `CLIENT_ERROR`, `SERVER_ERROR`) are ordinary replies (`.error`) for their request only. A
-/// caller that is cancelled is resumed at once; its reply is read and dropped later.
+/// Failures, all `MemcacheError`s: a reply that breaks the protocol fails every request in
+/// flight with `.protocolViolation` and closes the channel; so does a server silent for
+/// `responseTimeout` while requests are outstanding (`.timeout`); a connection that closes
+/// or fails fails them with `.connectionClosed` (`.tlsFailure` for TLS), marking the requests
+/// no byte of whose reply had arrived (see `MemcacheError.closedBeforeReply`). Server error
+/// replies (`ERROR`, `CLIENT_ERROR`, `SERVER_ERROR`) are ordinary replies (`.error`) for their
+/// request only. A caller that is cancelled is resumed at once; its reply is read and
+/// dropped later.
 ///
 /// ```swift
 /// let handler = try MemcacheConnection.addHandlers(to: channel)   // on the channel's loop
@@ -55,7 +57,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     private var responseClock: ResponseClock
     private var context: ChannelHandlerContext?
     /// Set once the connection failed or closed: later requests fail at once with it.
-    private var failure: RequestResponseError?
+    private var failure: MemcacheError?
 
     /// Requests waiting for their replies, oldest first.
     private var outstanding = Deque<MemcacheOutstandingRequest>()
@@ -196,14 +198,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             while self.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
                 self.deliver(response, context: context)
             }
+        } catch let error as MemcacheError {
+            self.fail(error, context: context)
         } catch {
-            self.fail(RequestResponseError(.channelClosedBeforeResponse, "the server broke the protocol", cause: error), context: context)
+            self.fail(MemcacheError(.protocolViolation, "the server's reply cannot be read", cause: error), context: context)
         }
     }
 
     private func deliver(_ response: MemcacheResponse, context: ChannelHandlerContext) {
         guard !self.outstanding.isEmpty else {
-            self.fail(RequestResponseError(.unexpectedResponse, "a reply arrived with no request waiting: \(response)"), context: context)
+            self.fail(MemcacheError(.protocolViolation, "a reply arrived with no request waiting: \(response)"), context: context)
             return
         }
         // The usual request has one reply: take it off the queue without copying it first.
@@ -220,12 +224,17 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             break  // handled above
         case .untilNoop(let onPartial):
             guard isNoop else {
+                if !first.replyStarted {
+                    first.replyStarted = true
+                    self.outstanding[self.outstanding.startIndex] = first
+                }
                 onPartial?(response)
                 return
             }
         case .quiet(let suppressed, let kept):
             guard isNoop else {
                 first.reply = .quiet(suppressed: suppressed, kept: response)
+                first.replyStarted = true
                 self.outstanding[self.outstanding.startIndex] = first
                 return
             }
@@ -250,39 +259,53 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the memcache handler was removed"))
+        self.failPending(MemcacheError(.connectionClosed, "the memcache handler was removed"))
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.fireErrorCaught(error)
-        self.fail(RequestResponseError(.channelClosedBeforeResponse, "the connection failed", cause: error), context: context)
+        if error is TLSError {
+            self.fail(MemcacheError(.tlsFailure, "TLS failed", cause: error), context: context)
+        } else {
+            self.fail(MemcacheError(.connectionClosed, "the connection failed", cause: error), context: context)
+        }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the connection closed"))
+        self.failPending(MemcacheError(.connectionClosed, "the connection closed"))
         context.fireChannelInactive()
     }
 
     /// Fails everything in flight with `error` and closes the connection: after a broken
     /// reply or a timeout the byte stream can no longer be trusted to line up.
-    private func fail(_ error: RequestResponseError, context: ChannelHandlerContext) {
+    private func fail(_ error: MemcacheError, context: ChannelHandlerContext) {
         guard self.failure == nil else { return }
         self.failPending(error)
         context.close(promise: nil)
     }
 
-    private func failPending(_ error: RequestResponseError) {
+    /// Fails every request in flight with `error`. When the connection simply closed, the
+    /// requests no byte of whose reply had arrived are marked `closedBeforeReply` (safe to
+    /// send again); the oldest one may have had part of its reply buffered, and a batch or
+    /// quiet command may have delivered replies already.
+    private func failPending(_ error: MemcacheError) {
         if self.failure == nil { self.failure = error }
+        let closedOnly = error.code == .connectionClosed || error.code == .tlsFailure
+        let oldestReplyStarted = self.partial.readableBytes > 0
         self.partial = ByteBuffer()
         let outstanding = self.outstanding
         self.outstanding.removeAll()
         let awaitingWrite = self.awaitingWrite
         self.awaitingWrite.removeAll()
-        for entry in outstanding { self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(error)) }
+        for (index, entry) in outstanding.enumerated() {
+            let started = entry.replyStarted || (index == 0 && oldestReplyStarted)
+            let failure = MemcacheError(error.code, error.message, cause: error.cause, closedBeforeReply: closedOnly && !started)
+            self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(failure))
+        }
         for entry in awaitingWrite { self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(error)) }
     }
 
-    private static let notInPipeline = RequestResponseError(.channelClosedBeforeResponse, "the memcache handler is not in a pipeline")
+    private static let notInPipeline = MemcacheError(.connectionClosed, "the memcache handler is not in a pipeline")
 
     // MARK: Response timeout
 
@@ -305,7 +328,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
             case .expired:
                 let timeout = self.responseClock.timeout ?? .zero
-                self.fail(RequestResponseError(.responseTimeout, "no reply within \(timeout)"), context: context)
+                self.fail(MemcacheError(.timeout, "no reply within \(timeout)"), context: context)
             }
         }
     }

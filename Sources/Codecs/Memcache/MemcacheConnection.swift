@@ -5,10 +5,10 @@ public import Channels
 /// Thread-safe. Uses the meta protocol wherever it is equivalent (memcached answers
 /// pipelined `mg` in batches, text `get` with one write per request), the text protocol for
 /// multi-key gets and administrative commands. Every call of one loop turn leaves in one
-/// write (see `MemcacheClientHandler`). Server error replies throw `MemcacheError` for that
-/// call only; a broken connection fails every call in flight with
-/// `RequestResponseError.channelClosedBeforeResponse`. A call whose task is cancelled throws
-/// `CancellationError` at once; the connection stays usable.
+/// write (see `MemcacheClientHandler`). Every failure is a `MemcacheError`: a server error
+/// reply fails that call only; a broken connection fails every call in flight
+/// (`.connectionClosed`, `.protocolViolation`, `.timeout`, `.tlsFailure`). A call whose task
+/// is cancelled throws `CancellationError` at once; the connection stays usable.
 ///
 /// ```swift
 /// let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: 11211, group: group)
@@ -41,24 +41,30 @@ public final class MemcacheConnection: MemcacheRequestSender {
         responseTimeout: TimeAmount? = nil
     ) async throws -> MemcacheConnection {
         let handler = MemcacheClientHandler(responseTimeout: responseTimeout)
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(connectTimeout)
-            .channelInitializer { channel in
-                if let tls {
-                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, serverHostname: serverHostname ?? host))
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .connectTimeout(connectTimeout)
+                .channelInitializer { channel in
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, serverHostname: serverHostname ?? host))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
-                try channel.pipeline.syncOperations.addHandler(handler)
-            }
-            .connect(host: host, port: port).get()
-        return MemcacheConnection(channel: channel, handler: handler)
+                .connect(host: host, port: port).get()
+            return MemcacheConnection(channel: channel, handler: handler)
+        } catch let error as TLSError {
+            throw MemcacheError(.tlsFailure, "cannot connect to \(host):\(port): TLS failed", cause: error)
+        } catch {
+            throw MemcacheError(.connectFailed, "cannot connect to \(host):\(port)", cause: error)
+        }
     }
 
     /// Adds the memcache client handler to a channel's pipeline and returns it. Call on the
     /// channel's loop, after any TLS handler.
     ///
     /// - Parameter responseTimeout: how long the server may stay silent while requests are
-    ///   outstanding before they fail (`RequestResponseError.responseTimeout`) and the
-    ///   connection closes; nil waits forever.
+    ///   outstanding before they fail (`MemcacheError.timeout`) and the connection closes;
+    ///   nil waits forever.
     @discardableResult
     public static func addHandlers(
         to channel: any Channel,

@@ -1,13 +1,23 @@
 public import Channels
 
-/// An error of the memcache codec or of a memcache request.
+/// The one error a memcache call throws (`MemcacheConnection`, `MemcachePool`,
+/// `MemcacheServerSet`): its `code` says what happened, its `cause` carries the underlying
+/// error (an `IOError`, a `TLSError`, a `PoolError`, …) when there is one.
 ///
-/// Thread-safe (a value). Server error replies (`ERROR`, `CLIENT_ERROR`, `SERVER_ERROR`)
-/// fail only the request they answer; `protocolViolation` means the byte stream is broken and
-/// the connection is closed.
+/// Thread-safe (a value). A call also throws `CancellationError` when its task is cancelled.
+/// The codes, by where they come from:
+/// - the request: `invalidKey`, `invalidArgument` (nothing was sent);
+/// - the server's reply, for that request only: `unknownCommand` (`ERROR`), `clientError`
+///   (`CLIENT_ERROR …`), `serverError` (`SERVER_ERROR …`), `unexpectedResponse`;
+/// - the connection, for every request in flight on it: `protocolViolation` (bytes that are
+///   not memcache), `valueTooLarge`, `connectionClosed` (closed or failed before the reply),
+///   `timeout` (the server was silent for the response timeout), `tlsFailure`;
+/// - the pool: `connectFailed` (the server cannot be reached; also while the pool's breaker
+///   fails requests fast), `poolExhausted` (no connection could be leased in time, or the
+///   queue of waiters is full), `shutdown`.
 ///
 /// ```swift
-/// do { try await connection.increment("page-views", by: 1) }
+/// do { try await cache.increment("page-views", by: 1) }
 /// catch let error as MemcacheError where error.code == .clientError { print(error.message) }
 /// ```
 public struct MemcacheError: CodedError, Sendable, Equatable {
@@ -15,10 +25,32 @@ public struct MemcacheError: CodedError, Sendable, Equatable {
 
     public let code: Code
     public let message: String
+    /// The underlying error, when there is one.
+    public let cause: (any Error)?
+    /// The connection closed before any byte of this request's reply arrived, so sending
+    /// the request again (on another connection) cannot deliver a reply twice. Set by the
+    /// connection's handler; the pool's retry of idempotent reads looks at it.
+    package let closedBeforeReply: Bool
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+        self.init(code, message, cause: cause, closedBeforeReply: false)
+    }
+
+    package init(_ code: Code, _ message: String, cause: (any Error)?, closedBeforeReply: Bool) {
         self.code = code
         self.message = message
+        self.cause = cause
+        self.closedBeforeReply = closedBeforeReply
+    }
+
+    public var description: String {
+        let base = "\(self.code): \(self.message)"
+        return self.cause.map { "\(base) (\($0))" } ?? base
+    }
+
+    /// Equal when code and message are (the cause is not compared).
+    public static func == (lhs: MemcacheError, rhs: MemcacheError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message
     }
 }
 
@@ -33,10 +65,27 @@ extension ErrorCode where Area == MemcacheError {
     public static var clientError: Self { Self("client error") }
     /// The server answered `SERVER_ERROR <message>`.
     public static var serverError: Self { Self("server error") }
-    /// The server's bytes do not follow the protocol; the connection is closed.
+    /// The server's bytes do not follow the protocol; the connection is closed and every
+    /// request in flight on it fails with this code.
     public static var protocolViolation: Self { Self("protocol violation") }
     /// A reply of a kind this request cannot have.
     public static var unexpectedResponse: Self { Self("unexpected response") }
-    /// A value larger than the decoder's maximum.
+    /// A value larger than the decoder's maximum; the connection is closed.
     public static var valueTooLarge: Self { Self("value too large") }
+    /// The connection closed (or failed) before the reply arrived: the server may or may not
+    /// have executed the request.
+    public static var connectionClosed: Self { Self("connection closed") }
+    /// The server sent nothing for the response timeout while requests were outstanding; the
+    /// connection is closed.
+    public static var timeout: Self { Self("timeout") }
+    /// TLS failed: the handshake (an untrusted or wrong certificate, an alert) or a record
+    /// later on. The cause is the `TLSError`.
+    public static var tlsFailure: Self { Self("TLS failure") }
+    /// No connection to the server could be made (or the pool fails fast while it is down).
+    public static var connectFailed: Self { Self("connect failed") }
+    /// No connection could be leased: every one was busy until the lease deadline, or the
+    /// queue of waiters was full. The cause is the `PoolError`.
+    public static var poolExhausted: Self { Self("pool exhausted") }
+    /// The pool (or connection) is shut down.
+    public static var shutdown: Self { Self("shut down") }
 }

@@ -21,6 +21,9 @@ struct MemcacheOutstandingRequest {
     var reply: Reply
     /// Whether finishing it gives a pool lease back.
     let releasesLease: Bool
+    /// Whether part of its reply was delivered already (a batch's kept replies): then it
+    /// must not be sent again if the connection dies.
+    var replyStarted = false
 }
 
 /// Encodes a request for `MemcacheClientHandler` and says what reply it will get.

@@ -48,6 +48,20 @@ public enum MemcacheRequest: Sendable, Equatable {
     /// Whether the server sends no reply to this request (`noreply`, `quit`). A lone quiet
     /// meta command may be answered (a hit of `mg … q`) or not: the client closes it with
     /// `mn`, so it is not counted here.
+    /// Whether the request may be sent again when its connection closed before any byte of
+    /// its reply arrived: sending it twice has the effect of sending it once *and* the second
+    /// reply means what the first would have meant. Reads, `touch`, `gat`, `version`,
+    /// `stats`, `flush_all`, `mn` and quiet batches of those. Not `delete`: a first attempt
+    /// may have deleted the item, and the second would answer "not found".
+    public var isRetryable: Bool {
+        switch self {
+        case .get, .getAndTouch, .touch, .version, .stats, .flushAll: return true
+        case .meta(let meta): return meta.isRetryable
+        case .metaBatch(let batch): return batch.allSatisfy(\.isRetryable)
+        case .delete, .store, .arithmetic, .verbosity, .quit: return false
+        }
+    }
+
     public var expectsNoReply: Bool {
         switch self {
         case .store(let store): return store.noreply
@@ -129,4 +143,15 @@ public struct MemcacheMetaRequest: Sendable, Equatable {
     }
 
     var isQuiet: Bool { self.flags.contains(.quiet) }
+
+    /// `mn`, or an `mg` that changes nothing a second attempt would see differently: not one
+    /// that vivifies (`N`) or wins a recache (`R`), where the first attempt's effect shows in
+    /// the second's reply.
+    var isRetryable: Bool {
+        switch self.command {
+        case .noop: return true
+        case .get: return !self.flags.contains { $0.letter == UInt8(ascii: "N") || $0.letter == UInt8(ascii: "R") }
+        case .set, .delete, .arithmetic, .debug: return false
+        }
+    }
 }

@@ -8,10 +8,16 @@ public import Codecs
 /// `getMany`, …) leases a connection on the caller's loop (several callers share one
 /// connection, pipelined, up to `maxConcurrentLeasesPerConnection`), sends the request from
 /// that loop and releases the connection when the response arrives: one hop to the loop and
-/// one resume back per command. A call that finds its connection dead before any response
-/// arrives is retried once on another connection when the command is idempotent (get,
-/// touch, delete, version, stats). Server error replies throw `MemcacheError`; pool failures
-/// `PoolError`; a dead connection or a silent server `RequestResponseError`.
+/// one resume back per command. Every failure is a `MemcacheError` (see its codes; the
+/// pool's own, such as `.poolExhausted` or `.connectFailed`, carry the `PoolError` as cause),
+/// or `CancellationError` when the caller's task is cancelled.
+///
+/// Retries, exactly: a request whose connection closed before any byte of its reply arrived
+/// is sent once more, on another connection, when sending it twice cannot change what its
+/// reply means (`MemcacheRequest.isRetryable`: reads, `touch`, `version`, `stats`,
+/// `flush_all`, quiet batches of gets). Never after a garbage reply or a timeout, never a
+/// store or arithmetic, never a batch that delivered a reply already, and never a `delete`:
+/// its first attempt may have deleted the item, and the retry would then answer "not found".
 ///
 /// ```swift
 /// let pool = MemcachePool(host: "127.0.0.1", port: 11211, maxConnections: 20, group: group)
@@ -31,7 +37,8 @@ public final class MemcachePool: MemcacheRequestSender {
         public var pool: ConnectionPoolConfiguration
         /// How long the server may stay silent while requests are outstanding.
         public var responseTimeout: TimeAmount? = .seconds(5)
-        /// Retry idempotent commands once when their connection died before answering.
+        /// Retry a retryable command once, on another connection, when its connection
+        /// closed before any byte of its reply arrived (see the type's comment).
         public var retryIdempotent = true
         public var maximumValueLength = 64 << 20
 
@@ -111,7 +118,7 @@ public final class MemcachePool: MemcacheRequestSender {
     ) async throws -> MemcacheResponse {
         do {
             return try await self.sendOnce(request, onPartial: onPartial)
-        } catch where request.isIdempotent && self.configuration.retryIdempotent && Self.diedBeforeAnswering(error) {
+        } catch where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
             return try await self.sendOnce(request, onPartial: onPartial)
         }
     }
@@ -161,7 +168,7 @@ public final class MemcachePool: MemcacheRequestSender {
         waiter.callback = { leased in
             switch leased {
             case .success(let served): send(on: served)
-            case .failure(let error): call.finish(.failure(error))
+            case .failure(let error): call.finish(.failure(Self.memcacheError(error)))
             }
         }
         pool.enqueue(waiter)
@@ -174,17 +181,47 @@ public final class MemcachePool: MemcacheRequestSender {
         idempotent: Bool, _ commands: (MemcacheConnection) async throws -> T
     ) async throws -> T {
         do {
-            return try await self.connections.withConnection { try await commands($0.memcache) }
-        } catch where idempotent && self.configuration.retryIdempotent && Self.diedBeforeAnswering(error) {
-            return try await self.connections.withConnection { try await commands($0.memcache) }
+            return try await self.leasingConnection(commands)
+        } catch where idempotent && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+            return try await self.leasingConnection(commands)
         }
     }
 
-    /// The connection closed before the command was answered (or even written).
-    static func diedBeforeAnswering(_ error: any Error) -> Bool {
-        if let error = error as? RequestResponseError { return error.code == .channelClosedBeforeResponse }
-        if let error = error as? ChannelError { return error.code == .ioOnClosedChannel }
-        return false
+    private func leasingConnection<T: Sendable>(_ commands: (MemcacheConnection) async throws -> T) async throws -> T {
+        let lease: ConnectionLease<MemcachePooledConnection>
+        do {
+            lease = try await self.connections.lease()
+        } catch {
+            throw Self.memcacheError(error)
+        }
+        do {
+            let result = try await commands(lease.connection.memcache)
+            lease.release()
+            return result
+        } catch {
+            lease.release()
+            throw error
+        }
+    }
+
+    /// The connection closed before any byte of the reply arrived (or the request was even
+    /// written): the one failure after which a retryable request is sent again.
+    static func closedBeforeReply(_ error: any Error) -> Bool {
+        (error as? MemcacheError)?.closedBeforeReply ?? false
+    }
+
+    /// A pool failure as the `MemcacheError` a memcache caller gets (`CancellationError`
+    /// stays itself; a `MemcacheError` is passed through).
+    static func memcacheError(_ error: any Error) -> any Error {
+        guard let error = error as? PoolError else { return error }
+        switch error.code {
+        case .cancelled: return CancellationError()
+        case .shutdown: return MemcacheError(.shutdown, "the pool is shut down", cause: error)
+        case .connectFailed where error.cause is TLSError:
+            return MemcacheError(.tlsFailure, "cannot connect: TLS failed", cause: error)
+        case .connectFailed: return MemcacheError(.connectFailed, "cannot connect", cause: error)
+        default: return MemcacheError(.poolExhausted, "no connection could be leased", cause: error)
+        }
     }
 
     /// Stops the pool: see `ConnectionPool.shutdown(deadline:)`.

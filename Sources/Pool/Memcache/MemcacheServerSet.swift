@@ -85,7 +85,7 @@ public final class MemcacheServerSet: Sendable {
         let index = self.serverIndex(for: key)
         do {
             return try await command(self.pools[index])
-        } catch let error as PoolError where error.code == .connectFailed {
+        } catch let error as MemcacheError where error.code == .connectFailed {
             guard case .rehash(let retryAfter) = self.failurePolicy else { throw error }
             self.ejected.withLock { state in
                 state.until[index] = Deadline.now() + retryAfter

@@ -116,13 +116,13 @@ struct MemcacheClientHandlerTests {
         client.loop.run()
         try client.channel.writeInbound(ByteBuffer(string: "VERSION 1\r\nGARBAGE\r\n"))
         #expect(try outcomes.response(0) == .version("1"))
-        let error = #expect(throws: RequestResponseError.self) { try outcomes.response(1) }
-        #expect(error?.code == .channelClosedBeforeResponse)
-        #expect((error?.cause as? MemcacheError)?.code == .protocolViolation)
+        let error = #expect(throws: MemcacheError.self) { try outcomes.response(1) }
+        #expect(error?.code == .protocolViolation)
+        #expect(error?.closedBeforeReply == false, "a broken stream is never retried")
         #expect(!client.channel.isActive)
         // Later requests fail at once, with the same reason.
         client.handler.send(.version, completion: outcomes.completion(2))
-        #expect(throws: RequestResponseError.self) { try outcomes.response(2) }
+        #expect((#expect(throws: MemcacheError.self) { try outcomes.response(2) })?.code == .protocolViolation)
         _ = try client.channel.finish()
     }
 
@@ -143,8 +143,9 @@ struct MemcacheClientHandlerTests {
         client.loop.advanceTime(by: .seconds(1))
         #expect(outcomes.results[0] == nil)
         client.loop.advanceTime(by: .seconds(2))
-        let error = #expect(throws: RequestResponseError.self) { try outcomes.response(0) }
-        #expect(error?.code == .responseTimeout)
+        let error = #expect(throws: MemcacheError.self) { try outcomes.response(0) }
+        #expect(error?.code == .timeout)
+        #expect(error?.closedBeforeReply == false)
         #expect(!client.channel.isActive)
         _ = try client.channel.finish()
     }
@@ -285,8 +286,9 @@ struct MemcacheClientHandlerTests {
         #expect(!client.handler.isClean)
         #expect(client.handler.outstandingCount == 1)
         _ = try client.channel.finish()
-        let error = #expect(throws: RequestResponseError.self) { try outcomes.response(0) }
-        #expect(error?.code == .channelClosedBeforeResponse)
+        let error = #expect(throws: MemcacheError.self) { try outcomes.response(0) }
+        #expect(error?.code == .connectionClosed)
+        #expect(error?.closedBeforeReply == true)
         #expect(client.handler.isClean)
     }
 }

@@ -254,8 +254,8 @@ struct MemcacheIntegrationTests {
         try await memcache.set("x", to: ByteBuffer(string: "1"))
         fixture.server.stop()
         try await memcache.channel.closeFuture.get()
-        let error = await #expect(throws: RequestResponseError.self) { _ = try await memcache.get("x") }
-        #expect(error?.code == .channelClosedBeforeResponse)
+        let error = await #expect(throws: MemcacheError.self) { _ = try await memcache.get("x") }
+        #expect(error?.code == .connectionClosed)
         try await fixture.stop()
     }
 }
