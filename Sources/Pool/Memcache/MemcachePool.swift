@@ -218,8 +218,8 @@ public final class MemcachePool: MemcacheRequestSender {
         case .cancelled: return CancellationError()
         case .shutdown: return MemcacheError(.shutdown, "the pool is shut down", cause: error)
         case .connectFailed where error.cause is TLSError:
-            return MemcacheError(.tlsFailure, "cannot connect: TLS failed", cause: error)
-        case .connectFailed: return MemcacheError(.connectFailed, "cannot connect", cause: error)
+            return MemcacheError(.tlsFailure, "the TLS handshake failed", cause: error)
+        case .connectFailed: return MemcacheError(.connectFailed, "the server cannot be reached", cause: error)
         default: return MemcacheError(.poolExhausted, "no connection could be leased", cause: error)
         }
     }
