@@ -27,7 +27,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     private let cursor = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
 
-    /// Starts a pool; connections open on demand (and `minIdleConnectionsPerLoop` at once).
+    /// Starts a pool; connections open on demand (and `minConnectionsPerLoop` at once).
     ///
     /// - Parameters:
     ///   - observer: receives every `PoolEvent`, on the loop where it happened.
@@ -41,14 +41,14 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     ) {
         self.configuration = configuration
         self.group = group
-        let shared = PoolShared<Connection>(configuration: configuration, observer: observer, factory: factory)
+        let coordinator = PoolCoordinator<Connection>(configuration: configuration, observer: observer, factory: factory)
         let loops = group.loops
-        let limits = LoopPoolStateMachine.Limits(
+        let limits = LoopPool<Connection>.Machine.Limits(
             maxConnections: configuration.perLoopCap(loopCount: loops.count),
             maxLeasesPerConnection: max(1, configuration.maxConcurrentLeasesPerConnection),
             maxConnecting: max(1, configuration.maxConnectingPerLoop),
             maxWaiters: max(0, configuration.maxWaitersPerLoop),
-            minIdle: max(0, configuration.minIdleConnectionsPerLoop),
+            minConnections: max(0, configuration.minConnectionsPerLoop),
             idleTimeout: configuration.idleTimeout,
             maxLifetime: configuration.maxLifetime,
             handoffAfter: {
@@ -56,9 +56,9 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
                 return nil
             }())
         self.loopPools = loops.enumerated().map { index, loop in
-            LoopPool(loop: loop, index: index, limits: limits, shared: shared)
+            LoopPool(loop: loop, index: index, limits: limits, coordinator: coordinator)
         }
-        shared.connect(loopPools: self.loopPools)
+        coordinator.connect(loopPools: self.loopPools)
         for pool in self.loopPools { pool.loop.execute { pool.start() } }
     }
 

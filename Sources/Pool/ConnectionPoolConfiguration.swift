@@ -26,8 +26,9 @@ public struct ConnectionPoolConfiguration: Sendable {
     /// The cap per loop; by default the total split evenly (rounded up), so one busy loop
     /// can borrow budget that an idle loop does not use, up to this cap.
     public var maxConnectionsPerLoop: Int?
-    /// Connections each loop keeps open even when idle (pre-warmed at start).
-    public var minIdleConnectionsPerLoop: Int = 0
+    /// Connections each loop keeps open, leased or idle: opened at start and replaced when
+    /// they die; idle connections above it close after `idleTimeout`.
+    public var minConnectionsPerLoop: Int = 0
     /// How many callers share one leased connection at once: 1 = exclusive leases; more =
     /// requests pipelined on one connection.
     public var maxConcurrentLeasesPerConnection: Int = 1
@@ -39,9 +40,10 @@ public struct ConnectionPoolConfiguration: Sendable {
     public var leaseTimeout: TimeAmount = .seconds(10)
     /// How long one connect (TCP, pipeline set-up, TLS handshake) may take.
     public var connectTimeout: TimeAmount = .seconds(5)
-    /// An idle connection above `minIdleConnectionsPerLoop` closes after this long.
+    /// An idle connection above `minConnectionsPerLoop` closes after this long.
     public var idleTimeout: TimeAmount = .seconds(60)
-    /// A connection is closed (when next idle) after this long; nil = no limit.
+    /// A connection older than this takes no new lease and closes when its last lease ends
+    /// (a replacement opens when callers or the minimum want one); nil = no limit.
     public var maxLifetime: TimeAmount? = nil
     /// Reconnect backoff after connect failures, shared by all loops.
     public var backoff: Backoff = Backoff()

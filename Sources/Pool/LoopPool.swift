@@ -1,57 +1,50 @@
 import Channels
 import Synchronization
 
-/// One loop's sub-pool: executes `LoopPoolStateMachine` decisions on its loop.
+/// One loop's sub-pool: feeds every event to its `LoopPoolMachine` and executes the action
+/// it answers with, in one place (`execute`).
 ///
 /// Loop-confined: every method runs on `loop`, except `submit`, `cancelFromAnyThread` and
 /// `release`, which hop there (`release` runs at once when already on the loop). The lease
 /// and release path takes no lock; the pool-wide pieces (budget, breaker) are touched only
-/// per connect and close.
+/// per connect and close (see `PoolCoordinator` for how the loops cooperate).
 final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: all mutable state is used on `loop` only
     typealias Factory = @Sendable (any EventLoop) -> EventLoopFuture<Connection>
+    typealias Machine = LoopPoolMachine<Connection, PoolWaiter<Connection>>
 
     let loop: any EventLoop
     let index: Int
-    private let shared: PoolShared<Connection>
-    private var machine: LoopPoolStateMachine
-    private var connections: [ConnectionID: Connection] = [:]
-    private var waiters: [WaiterID: PoolWaiter<Connection>] = [:]
-    /// Connects started and not yet resolved (by success, failure or the connect timeout).
-    private var pendingConnects: Set<ConnectionID> = []
-    private var lastConnectError: (any Error)?
+    private let coordinator: PoolCoordinator<Connection>
+    private var machine: Machine
     private var waiterTimer: Scheduled<Void>?
     private var waiterTimerDeadline = Deadline.distantFuture
     private var maintenanceTimer: Scheduled<Void>?
     private var shutdownPromises: [EventLoopPromise<Void>] = []
-    /// Read by other loops to pick a handoff target.
-    let hasCapacity = Atomic<Bool>(true)
-    private var publishedCapacity = true
+    /// Read by other loops choosing where to hand a waiter: a connection here has room, or
+    /// one could be opened now. Published only when handoff is on.
+    let canServeNow = Atomic<Bool>(true)
+    private var publishedCanServeNow = true
+    private let publishes: Bool
 
-    init(loop: any EventLoop, index: Int, limits: LoopPoolStateMachine.Limits, shared: PoolShared<Connection>) {
+    init(loop: any EventLoop, index: Int, limits: Machine.Limits, coordinator: PoolCoordinator<Connection>) {
         self.loop = loop
         self.index = index
-        self.machine = LoopPoolStateMachine(limits: limits)
-        self.shared = shared
+        self.machine = Machine(limits: limits)
+        self.coordinator = coordinator
+        self.publishes = limits.handoffAfter != nil
     }
 
     // MARK: Leasing
 
     /// A ready connection for a caller on this loop that need not wait, or nil.
     func leaseIfReady() -> PoolWaiter<Connection>.Served? {
-        guard let id = self.machine.leaseIfReady() else { return nil }
-        guard let connection = self.connections[id] else {
-            // Unreachable: ready slots always have their connection recorded.
-            _ = self.machine.release(id, reusable: false, now: self.loop.now)
-            return nil
-        }
+        guard let (id, connection) = self.machine.leaseIfReady() else { return nil }
         self.publishCapacity()
         return (id, connection, self)
     }
 
     /// Queues `waiter` from any thread (served, failed or cancelled later on a loop).
     func submit(_ waiter: PoolWaiter<Connection>) {
-        // One closure, not two (executeOnLoopUnchecked wraps): both the pool and the waiter
-        // are Sendable, and this is once per request from callers off the loop.
         if self.loop.inEventLoop {
             self.enqueue(waiter)
         } else {
@@ -71,20 +64,10 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
             waiter.resume(.failure(PoolError(.cancelled, "the task was cancelled while waiting for a connection")))
             return
         }
-        let now = self.loop.now
-        switch self.machine.lease(now: now, deadline: waiter.deadline, adopted: waiter.adopted) {
-        case .lease(let id):
-            self.serve(waiter, with: id)
-        case .wait(let id, let connect):
-            waiter.id = id
-            self.waiters[id] = waiter
-            if let connect { self.startConnect(connect) }
-            self.armWaiterTimer()
-        case .fail(let code):
-            waiter.resume(.failure(self.error(code)))
-            self.shared.observe(.leaseFailed(loop: self.index, code))
-        }
-        self.publishCapacity()
+        let (queued, action) = self.machine.lease(waiter, now: self.loop.now, deadline: waiter.deadline, adopted: waiter.adopted)
+        waiter.id = queued
+        self.execute(action)
+        if queued != nil { self.armWaiterTimer() }
     }
 
     func release(_ id: ConnectionID, _ connection: Connection) {
@@ -92,30 +75,13 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
             self.loop.execute { self.release(id, connection) }
             return
         }
-        let reusable = connection.isReusable(isLastLease: self.machine.leases(of: id) <= 1)
-        let decision = self.machine.release(id, reusable: reusable, now: self.loop.now)
-        switch decision {
-        case .keep:
-            // Another loop waits for budget this loop holds: give back what just went idle.
-            if self.shared.budget.hasStarvedLoops { self.yieldIdleConnection() }
-        case .handTo(let waiterID, _):
-            if let waiter = self.waiters.removeValue(forKey: waiterID) {
-                waiter.resume(.success((id, connection, self)))
-            }
-        case .close(let closing, let connect):
-            _ = self.connections[closing]?.channel.close()
-            if let connect { self.startConnect(connect) }
+        let action = self.machine.release(id, now: self.loop.now) { connection.isReusable(isLastLease: $0) }
+        // Another loop waits for budget this loop holds: give back what just went idle.
+        if action.isEmpty, self.coordinator.budget.hasStarvedLoops {
+            self.yieldIdleConnection()
+        } else {
+            self.execute(action)
         }
-        self.publishCapacity()
-    }
-
-    private func serve(_ waiter: PoolWaiter<Connection>, with id: ConnectionID) {
-        guard let connection = self.connections[id] else {
-            // The machine only leases ready slots, whose connection is always recorded.
-            waiter.resume(.failure(PoolError(.connectFailed, "internal: leased connection \(id) is unknown")))
-            return
-        }
-        waiter.resume(.success((id, connection, self)))
     }
 
     private func cancel(_ waiter: PoolWaiter<Connection>) {
@@ -123,118 +89,116 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
             handedTo.loop.execute { handedTo.cancel(waiter) }
             return
         }
-        guard let id = waiter.id, self.machine.cancel(id), self.waiters.removeValue(forKey: id) != nil else { return }
-        waiter.resume(.failure(PoolError(.cancelled, "the task was cancelled while waiting for a connection")))
+        guard let id = waiter.id else { return }
+        self.execute(self.machine.cancel(id))
+    }
+
+    // MARK: Executing the machine's answers
+
+    private func execute(_ action: Machine.Action) {
+        for serve in action.serve {
+            serve.waiter.resume(.success((serve.id, serve.connection, self)))
+        }
+        for (waiter, error) in action.fail {
+            waiter.resume(.failure(error))
+            self.coordinator.observe(.leaseFailed(loop: self.index, error.code))
+        }
+        for connection in action.close {
+            _ = connection.channel.close()
+        }
+        if let id = action.connect { self.startConnect(id) }
+        for id in action.offerHandoff { self.offerHandoff(id) }
+        if action.askOthersToYield {
+            self.coordinator.budget.markStarved(loop: self.index)
+            self.coordinator.askOthersToYield(except: self.index)
+        }
         self.publishCapacity()
     }
 
-    // MARK: Connecting
-
     private func startConnect(_ id: ConnectionID) {
-        guard self.shared.budget.tryReserve() else {
-            self.machine.connectDenied(id)
-            if self.machine.isStarved {
-                self.shared.budget.markStarved(loop: self.index)
-                self.shared.askOthersToYield(except: self.index)
-            }
+        guard self.coordinator.budget.tryReserve() else {
+            self.execute(self.machine.connectRefused(id, .budget))
             return
         }
-        if case .refuse(let lastError) = self.shared.breaker.mayConnect(now: self.loop.now) {
+        if case .refuse(let lastError) = self.coordinator.breaker.mayConnect(now: self.loop.now) {
             self.returnBudget()
-            self.lastConnectError = lastError
-            self.execute(self.machine.connectFailed(id, refused: true))
+            self.execute(self.machine.connectRefused(id, .breaker(lastError: lastError)))
             return
         }
-        self.pendingConnects.insert(id)
-        let timeout = self.loop.scheduleTask(in: self.shared.configuration.connectTimeout) { [self] in
-            self.connectResolved(id, .failure(PoolError(.connectFailed, "connect timed out after \(self.shared.configuration.connectTimeout)")))
+        let connectTimeout = self.coordinator.configuration.connectTimeout
+        let timeout = self.loop.scheduleTask(in: connectTimeout) { [self] in
+            self.connectResolved(id, .failure(PoolError(.connectFailed, "connect timed out after \(connectTimeout)")))
         }
-        self.shared.factory(self.loop).whenComplete { [self] result in
+        self.coordinator.factory(self.loop).whenComplete { [self] result in
             timeout.cancel()
             self.loop.executeOnLoopUnchecked { self.connectResolved(id, result) }
         }
     }
 
+    /// A connect ended (or timed out: whichever comes first counts; a connection that arrives
+    /// after its timeout is closed unused).
     private func connectResolved(_ id: ConnectionID, _ result: Result<Connection, any Error>) {
-        guard self.pendingConnects.remove(id) != nil else {
-            // Resolved already (timed out): a late connection is closed unused.
+        guard self.machine.isConnecting(id) else {
             if case .success(let late) = result { _ = late.channel.close() }
             return
         }
         switch result {
         case .success(let connection):
-            self.shared.breaker.connectSucceeded()
-            self.connections[id] = connection
+            self.coordinator.breaker.connectSucceeded()
+            self.coordinator.observe(.connected(loop: self.index))
             connection.channel.closeFuture.whenComplete { [self] _ in
                 self.loop.executeOnLoopUnchecked { self.connectionClosed(id) }
             }
-            self.shared.observe(.connected(loop: self.index))
-            self.execute(self.machine.connectSucceeded(id, now: self.loop.now))
+            self.execute(self.machine.connectSucceeded(id, connection, now: self.loop.now))
         case .failure(let error):
-            self.shared.breaker.connectFailed(error, now: self.loop.now)
+            self.coordinator.breaker.connectFailed(error, now: self.loop.now)
             self.returnBudget()
-            self.lastConnectError = error
-            self.shared.observe(.connectFailed(loop: self.index, error))
-            self.execute(self.machine.connectFailed(id))
+            self.coordinator.observe(.connectFailed(loop: self.index, error))
+            self.execute(self.machine.connectFailed(id, error, now: self.loop.now))
         }
-        self.publishCapacity()
     }
 
     private func connectionClosed(_ id: ConnectionID) {
-        guard self.connections.removeValue(forKey: id) != nil else { return }
+        guard self.machine.index(of: id) != nil else { return }
         self.returnBudget()
-        self.shared.observe(.closed(loop: self.index))
-        if let connect = self.machine.connectionClosed(id, now: self.loop.now) { self.startConnect(connect) }
-        self.publishCapacity()
+        self.coordinator.observe(.closed(loop: self.index))
+        self.execute(self.machine.connectionClosed(id, now: self.loop.now))
         self.completeShutdownIfDone()
     }
 
     private func returnBudget() {
-        for loop in self.shared.budget.release() {
-            guard let pool = self.shared.loopPool(at: loop) else { continue }
+        for loop in self.coordinator.budget.release() {
+            guard let pool = self.coordinator.loopPool(at: loop) else { continue }
             pool.loop.execute { pool.budgetFreed() }
         }
     }
 
     func budgetFreed() {
-        if let connect = self.machine.budgetFreed(now: self.loop.now) { self.startConnect(connect) }
+        self.execute(self.machine.budgetFreed(now: self.loop.now))
     }
 
     func yieldIdleConnection() {
-        if let id = self.machine.yieldIdleConnection() { _ = self.connections[id]?.channel.close() }
+        self.execute(self.machine.yieldIdleConnection())
     }
 
-    // MARK: Actions and timers
-
-    private func execute(_ actions: [LoopPoolStateMachine.Action]) {
-        for action in actions {
-            switch action {
-            case .lease(let id, let waiterID, _):
-                if let waiter = self.waiters.removeValue(forKey: waiterID) { self.serve(waiter, with: id) }
-            case .connect(let id):
-                self.startConnect(id)
-            case .close(let id):
-                _ = self.connections[id]?.channel.close()
-            case .fail(let waiterID, let code):
-                if let waiter = self.waiters.removeValue(forKey: waiterID) {
-                    waiter.resume(.failure(self.error(code)))
-                    self.shared.observe(.leaseFailed(loop: self.index, code))
-                }
-            case .offerHandoff(let waiterID):
-                self.offerHandoff(waiterID)
-            }
-        }
-    }
-
-    private func offerHandoff(_ waiterID: WaiterID) {
-        guard let target = self.shared.loopPools.first(where: { $0 !== self && $0.hasCapacity.load(ordering: .relaxed) }),
-            let waiter = self.waiters[waiterID], self.machine.handedOff(waiterID)
-        else { return }
-        self.waiters[waiterID] = nil
+    private func offerHandoff(_ id: WaiterID) {
+        guard let target = self.coordinator.handoffTarget(from: self.index), let waiter = self.machine.handOff(id) else { return }
         waiter.handedTo = target
         waiter.adopted = true
         target.loop.execute { target.enqueue(waiter) }
     }
+
+    private func publishCapacity() {
+        guard self.publishes else { return }
+        let budgetSpare = self.coordinator.budget.openCount < self.coordinator.budget.cap
+        let value = self.machine.hasRoomNow || (self.machine.couldConnectNow && budgetSpare)
+        if value != self.publishedCanServeNow {
+            self.publishedCanServeNow = value
+            self.canServeNow.store(value, ordering: .relaxed)
+        }
+    }
+
+    // MARK: Timers
 
     private func armWaiterTimer() {
         let next = self.machine.nextWaiterDeadline
@@ -251,44 +215,20 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     private func tick() {
         self.execute(self.machine.tick(now: self.loop.now))
         self.armWaiterTimer()
-        self.publishCapacity()
     }
 
-    /// Starts the periodic maintenance (idle timeout, lifetime, pre-warming).
+    /// Starts the periodic maintenance (idle timeout, lifetime, the minimum).
     func start() {
         self.tick()
         self.scheduleMaintenance()
     }
 
     private func scheduleMaintenance() {
-        let interval = max(TimeAmount.milliseconds(100), min(self.shared.configuration.idleTimeout, .seconds(1)))
+        let interval = max(TimeAmount.milliseconds(100), min(self.coordinator.configuration.idleTimeout, .seconds(1)))
         self.maintenanceTimer = self.loop.scheduleTask(in: interval) { [self] in
             guard !self.machine.isShuttingDown else { return }
             self.tick()
             self.scheduleMaintenance()
-        }
-    }
-
-    private func publishCapacity() {
-        let capacity = self.machine.hasCapacity
-        if capacity != self.publishedCapacity {
-            self.publishedCapacity = capacity
-            self.hasCapacity.store(capacity, ordering: .relaxed)
-        }
-    }
-
-    private func error(_ code: PoolError.Code) -> PoolError {
-        switch code {
-        case .tooManyWaiters:
-            return PoolError(code, "loop \(self.index) already has \(self.shared.configuration.maxWaitersPerLoop) waiters")
-        case .leaseTimeout:
-            return PoolError(code, "no connection became free in time", cause: self.lastConnectError)
-        case .connectFailed:
-            return PoolError(code, "cannot connect", cause: self.lastConnectError)
-        case .shutdown:
-            return PoolError(code, "the pool is shut down")
-        default:
-            return PoolError(code, "\(code)")
         }
     }
 
@@ -307,7 +247,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     }
 
     private func completeShutdownIfDone() {
-        guard self.machine.isShuttingDown, self.machine.slots.isEmpty, self.pendingConnects.isEmpty else { return }
+        guard self.machine.isDrained else { return }
         self.waiterTimer?.cancel()
         let promises = self.shutdownPromises
         self.shutdownPromises.removeAll()

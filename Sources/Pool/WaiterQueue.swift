@@ -2,23 +2,29 @@ import Channels
 import DequeModule
 
 /// Identifies one caller waiting for a connection.
-struct WaiterID: Hashable, Sendable {
+struct WaiterID: Hashable, Sendable, CustomStringConvertible {
     let value: UInt64
+    var description: String { "w\(self.value)" }
 }
 
-/// The waiters of one loop: first in, first out, bounded, with O(1) removal on cancel or
-/// timeout.
+/// The waiters of one loop: first in, first out, bounded by the machine, with O(1) removal on
+/// cancel, timeout or handoff.
 ///
-/// Loop-confined (a value inside the loop's state machine). Removal only forgets the entry
-/// in `entries`; its place in `order` is skipped when it reaches the front, and `order` is
-/// compacted when skipped places outnumber live ones, so memory stays proportional to the
-/// live waiters.
-struct WaiterQueue {
+/// Loop-confined (a value inside the loop's machine). Each entry keeps the caller's `Waiter`
+/// value (whatever the executor resumes it with), so the machine is the only ledger of its
+/// waiters. Removal only forgets the entry; its place in `order` is skipped when it reaches
+/// the front, and `order` is compacted when skipped places outnumber live ones, so memory
+/// stays proportional to the live waiters.
+struct WaiterQueue<Waiter> {
     struct Entry {
+        let waiter: Waiter
         let enqueued: Deadline
         let deadline: Deadline
-        /// Already moved here from another loop: never handed off again.
+        /// Moved here from another loop: never handed off again.
         let adopted: Bool
+        /// When it was last offered to other loops (offers are made at most once per
+        /// handoff threshold).
+        var offered: Deadline?
     }
 
     private var order = Deque<WaiterID>()
@@ -31,24 +37,12 @@ struct WaiterQueue {
 
     func contains(_ id: WaiterID) -> Bool { self.entries[id] != nil }
 
+    subscript(id: WaiterID) -> Entry? { self.entries[id] }
+
     mutating func append(_ id: WaiterID, _ entry: Entry) {
         self.order.append(id)
         self.entries[id] = entry
         self.earliestDeadline = min(self.earliestDeadline, entry.deadline)
-    }
-
-    /// The oldest live waiter's entry (non-mutating: may look past skipped places).
-    var firstEntry: Entry? {
-        for id in self.order { if let entry = self.entries[id] { return entry } }
-        return nil
-    }
-
-    /// The oldest live waiter, removed.
-    mutating func popFirst() -> WaiterID? {
-        while let id = self.order.popFirst() {
-            if self.entries.removeValue(forKey: id) != nil { return id }
-        }
-        return nil
     }
 
     /// The oldest live waiter, kept.
@@ -56,6 +50,17 @@ struct WaiterQueue {
         while let id = self.order.first {
             if let entry = self.entries[id] { return (id, entry) }
             self.order.removeFirst()
+        }
+        return nil
+    }
+
+    /// The oldest live waiter, removed.
+    mutating func popFirst() -> (id: WaiterID, entry: Entry)? {
+        while let id = self.order.popFirst() {
+            if let entry = self.entries.removeValue(forKey: id) {
+                if self.entries.isEmpty { self.earliestDeadline = .distantFuture }
+                return (id, entry)
+            }
         }
         return nil
     }
@@ -70,42 +75,45 @@ struct WaiterQueue {
         return entry
     }
 
+    mutating func markOffered(_ id: WaiterID, at now: Deadline) {
+        self.entries[id]?.offered = now
+    }
+
     /// Removes and returns every waiter whose deadline is at or before `now`, oldest first.
-    mutating func removeExpired(now: Deadline) -> [WaiterID] {
+    mutating func removeExpired(now: Deadline) -> [(id: WaiterID, entry: Entry)] {
         guard self.earliestDeadline <= now else { return [] }
-        var expired: [WaiterID] = []
+        var expired: [(id: WaiterID, entry: Entry)] = []
         var earliest = Deadline.distantFuture
         for id in self.order {
             guard let entry = self.entries[id] else { continue }
             if entry.deadline <= now {
-                expired.append(id)
+                expired.append((id, entry))
             } else {
                 earliest = min(earliest, entry.deadline)
             }
         }
-        for id in expired { self.entries[id] = nil }
+        for (id, _) in expired { self.entries[id] = nil }
         self.order.removeAll { self.entries[$0] == nil }
         self.earliestDeadline = earliest
         return expired
     }
 
-    /// Waiters, oldest first, that were not adopted and have waited since before `cutoff`.
-    func waitingSince(before cutoff: Deadline, limit: Int) -> [WaiterID] {
+    /// Live waiters, oldest first, for which `include` holds, at most `limit`.
+    func select(limit: Int, where include: (Entry) -> Bool) -> [WaiterID] {
         var found: [WaiterID] = []
         for id in self.order where found.count < limit {
-            guard let entry = self.entries[id] else { continue }
-            guard entry.enqueued < cutoff else { break }  // FIFO: later ones waited less
-            if !entry.adopted { found.append(id) }
+            guard let entry = self.entries[id], include(entry) else { continue }
+            found.append(id)
         }
         return found
     }
 
     /// Every live waiter, oldest first, removed.
-    mutating func removeAll() -> [WaiterID] {
+    mutating func removeAll() -> [(id: WaiterID, entry: Entry)] {
         // An explicit loop: copying an empty Deque into an Array writes the shared empty-array
         // storage, which ThreadSanitizer reports as a race between loops.
-        var all: [WaiterID] = []
-        for id in self.order where self.entries[id] != nil { all.append(id) }
+        var all: [(id: WaiterID, entry: Entry)] = []
+        for id in self.order { if let entry = self.entries[id] { all.append((id, entry)) } }
         self.order.removeAll()
         self.entries.removeAll()
         self.earliestDeadline = .distantFuture

@@ -1,0 +1,79 @@
+import Channels
+
+/// Identifies one connection of a pool.
+struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+    let value: UInt64
+    var description: String { "c\(self.value)" }
+}
+
+/// One connection of a loop's machine, from the moment a connect is asked for until the
+/// connection is gone.
+///
+/// Loop-confined (a value inside `LoopPoolMachine`). States:
+/// ```
+/// connecting ──succeeded──▶ ready ──past maxLifetime, leased──▶ retiring
+///     │                       │ ╲                                  │
+///  failed / refused       unusable, idle too long,          last lease ends
+///     │                   shutdown, yielded                        │
+///     ▼                       ▼                                    ▼
+///  (removed)               closing ◀───────────────────────────────┘
+///                             │ closed
+///                             ▼
+///                          (removed)
+/// ```
+/// A ready connection with no lease is idle; a retiring one takes no new lease.
+struct ConnectionSlot<Connection: AnyObject> {
+    enum State {
+        case connecting
+        case ready(Connection)
+        case retiring(Connection)
+        case closing(Connection)
+    }
+
+    let id: ConnectionID
+    var state: State
+    /// Callers using the connection now.
+    var leases = 0
+    let created: Deadline
+    /// Since when it has had no lease (meaningful while ready and unleased).
+    var idleSince: Deadline
+
+    init(id: ConnectionID, created: Deadline) {
+        self.id = id
+        self.state = .connecting
+        self.created = created
+        self.idleSince = created
+    }
+
+    var connection: Connection? {
+        switch self.state {
+        case .connecting: return nil
+        case .ready(let connection), .retiring(let connection), .closing(let connection): return connection
+        }
+    }
+
+    var isConnecting: Bool {
+        if case .connecting = self.state { return true }
+        return false
+    }
+
+    var isReady: Bool {
+        if case .ready = self.state { return true }
+        return false
+    }
+
+    var isIdle: Bool { self.isReady && self.leases == 0 }
+
+    /// Connecting, ready or retiring: not on its way out.
+    var isLive: Bool {
+        if case .closing = self.state { return false }
+        return true
+    }
+
+    /// Marks it closing; returns the connection to close (nil when it was not open).
+    mutating func close() -> Connection? {
+        guard let connection = self.connection, self.isLive else { return nil }
+        self.state = .closing(connection)
+        return connection
+    }
+}

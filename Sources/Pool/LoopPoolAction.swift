@@ -1,0 +1,55 @@
+import Channels
+
+/// What a loop's pool must do after one event: the machine's only answer, executed by
+/// `LoopPool` in one place.
+///
+/// Loop-confined (a value). Most events answer with an empty action or one field set; none
+/// allocates unless something is in it (empty arrays share one storage).
+struct LoopPoolAction<Connection: AnyObject, Waiter> {
+    /// A waiter gets a connection (it had waited `waited`; nil: it was served at once).
+    struct Serve {
+        let waiter: Waiter
+        let id: ConnectionID
+        let connection: Connection
+        let waited: TimeAmount?
+    }
+
+    /// Hand these connections to their waiters.
+    var serve: [Serve] = []
+    /// Resume these waiters with their error.
+    var fail: [(waiter: Waiter, error: PoolError)] = []
+    /// Start connecting this slot: ask the pool-wide budget and breaker first, then report
+    /// `connectRefused`, or the connect's outcome.
+    var connect: ConnectionID?
+    /// Close these connections (the machine learns of each when `connectionClosed` comes).
+    var close: [Connection] = []
+    /// Offer these waiters to another loop that can serve them now (`handOff` takes one).
+    var offerHandoff: [WaiterID] = []
+    /// This loop waits for budget another loop holds: ask the others to give back an idle
+    /// connection.
+    var askOthersToYield = false
+
+    init() {}
+
+    init(serve: Serve) {
+        self.serve = [serve]
+    }
+
+    init(fail waiter: Waiter, _ error: PoolError) {
+        self.fail = [(waiter, error)]
+    }
+
+    init(connect: ConnectionID?) {
+        self.connect = connect
+    }
+
+    init(close connection: Connection?, connect: ConnectionID? = nil) {
+        if let connection { self.close = [connection] }
+        self.connect = connect
+    }
+
+    var isEmpty: Bool {
+        self.serve.isEmpty && self.fail.isEmpty && self.connect == nil && self.close.isEmpty && self.offerHandoff.isEmpty
+            && !self.askOthersToYield
+    }
+}
