@@ -17,7 +17,9 @@ struct EchoPoolFixture: Sendable {
     let server: ListeningServer
     let pool: ConnectionPool<EchoConnection>
 
-    init(loops: Int = 2, configure: (inout ConnectionPoolConfiguration) -> Void) async throws {
+    init(
+        loops: Int = 2, observer: (@Sendable (PoolEvent) -> Void)? = nil, configure: (inout ConnectionPoolConfiguration) -> Void
+    ) async throws {
         self.group = try EventLoopGroup(loopCount: loops)
         self.server = try await startEchoServer(group: self.group)
         var configuration = ConnectionPoolConfiguration(maxConnections: 4)
@@ -30,7 +32,7 @@ struct EchoPoolFixture: Sendable {
         configuration.idleTimeout = .seconds(600)
         configure(&configuration)
         let address = self.server.localAddress
-        self.pool = ConnectionPool(group: self.group, configuration: configuration) { loop in
+        self.pool = ConnectionPool(group: self.group, configuration: configuration, observer: observer) { loop in
             ClientBootstrap(loop: loop).connect(to: address).map { EchoConnection(channel: $0) }
         }
     }
