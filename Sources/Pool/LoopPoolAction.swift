@@ -15,7 +15,7 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     }
 
     /// Hand these connections to their waiters.
-    var serve: [Serve] = []
+    var serve = Serves()
     /// Resume these waiters with their error.
     var fail: [(waiter: Waiter, error: PoolError)] = []
     /// Start connecting this slot: ask the pool-wide budget and breaker first, then report
@@ -32,7 +32,7 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     init() {}
 
     init(serve: Serve) {
-        self.serve = [serve]
+        self.serve.append(serve)
     }
 
     init(fail waiter: Waiter, _ error: PoolError) {
@@ -46,6 +46,37 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     init(close connection: Connection?, connect: ConnectionID? = nil) {
         if let connection { self.close = [connection] }
         self.connect = connect
+    }
+
+    /// The waiters to serve: most events serve at most one, which is kept inline (no array,
+    /// no allocation on the release that hands a connection to the next waiter).
+    struct Serves: Sequence {
+        private var first: Serve?
+        private var rest: [Serve] = []
+
+        var isEmpty: Bool { self.first == nil }
+        var count: Int { self.first == nil ? 0 : 1 + self.rest.count }
+
+        mutating func append(_ serve: Serve) {
+            if self.first == nil { self.first = serve } else { self.rest.append(serve) }
+        }
+
+        struct Iterator: IteratorProtocol {
+            fileprivate var first: Serve?
+            fileprivate var rest: IndexingIterator<[Serve]>
+
+            mutating func next() -> Serve? {
+                if let first = self.first {
+                    self.first = nil
+                    return first
+                }
+                return self.rest.next()
+            }
+        }
+
+        func makeIterator() -> Iterator {
+            Iterator(first: self.first, rest: self.rest.makeIterator())
+        }
     }
 
     var isEmpty: Bool {
