@@ -49,8 +49,7 @@ extension LoopPoolMachine {
     var nextHandoffPoint: Deadline {
         guard let after = self.limits.handoffAfter, !self.waiters.isEmpty else { return .distantFuture }
         var point = self.waiters.earliestDeadline - after
-        for id in self.waiters.select(limit: 1, where: { !$0.adopted }) {
-            guard let entry = self.waiters[id] else { continue }
+        if let entry = self.waiters.firstEntry(where: { !$0.adopted }) {
             point = min(point, entry.offered.map { $0 + after } ?? entry.enqueued + after)
         }
         return max(point, self.nextHandoffCheck)

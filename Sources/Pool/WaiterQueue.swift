@@ -98,6 +98,14 @@ struct WaiterQueue<Waiter> {
         return expired
     }
 
+    /// The oldest live waiter for which `include` holds (no array is made).
+    func firstEntry(where include: (Entry) -> Bool) -> Entry? {
+        for id in self.order {
+            if let entry = self.entries[id], include(entry) { return entry }
+        }
+        return nil
+    }
+
     /// Live waiters, oldest first, for which `include` holds, at most `limit`.
     func select(limit: Int, where include: (Entry) -> Bool) -> [WaiterID] {
         var found: [WaiterID] = []
