@@ -6,9 +6,12 @@ import Channels
 /// Pure and loop-confined: no I/O, no clock (every event carries `now`), no continuations.
 /// It holds the connections themselves (`ConnectionSlot`) and the waiters (`WaiterQueue`,
 /// each with the caller's `Waiter` value), so it is the only ledger of both; every event
-/// answers with one `LoopPoolAction`, which `LoopPool` executes in one place. What other
-/// loops and the pool-wide budget and breaker decide comes in as events too
-/// (`connectRefused`, `budgetFreed`, `yieldIdleConnection`, `handOff`).
+/// answers with one `LoopPoolAction`, which `LoopPool` executes in one place. Two calls take
+/// something out directly instead: `leaseIfReady` (the fast path, a lease for a caller that
+/// will not wait: a connection or nil) and `handOff` (the waiter leaves for another loop).
+/// What other loops and the pool-wide budget and breaker decide comes in as events too
+/// (`connectRefused`, `budgetFreed`, `yieldIdleConnection`). `LoopPool` runs it with erased
+/// types (`AnyObject`), so its code is specialized once, in this module.
 ///
 /// The events, by file: here leases, releases, connect outcomes, closes, cancels and
 /// shutdown; `+Budget` the pool-wide cap and breaker answers; `+Maintenance` the timer
