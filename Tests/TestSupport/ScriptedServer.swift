@@ -21,15 +21,17 @@ public final class ScriptedServer: Sendable {
 
     public let server: ListeningServer
     /// Every line received, with its connection's number.
-    public let lines = LockedValue<[(connection: Int, line: String)]>([])
-    private let accepted = LockedValue(0)
+    public let lines: LockedValue<[(connection: Int, line: String)]>
+    private let accepted: LockedValue<Int>
 
     public var port: Int { self.server.localAddress.port }
     /// How many connections were accepted.
     public var connections: Int { self.accepted.withLock { $0 } }
 
-    private init(server: ListeningServer) {
+    private init(server: ListeningServer, lines: LockedValue<[(connection: Int, line: String)]>, accepted: LockedValue<Int>) {
         self.server = server
+        self.lines = lines
+        self.accepted = accepted
     }
 
     /// Starts the server on 127.0.0.1 (free port); `script` decides, per line, on the loop.
@@ -37,22 +39,22 @@ public final class ScriptedServer: Sendable {
         group: EventLoopGroup,
         script: @escaping @Sendable (_ connection: Int, _ line: String) -> Step
     ) async throws -> ScriptedServer {
-        let holder = LockedValue<ScriptedServer?>(nil)
+        // The initializer captures the log and the counter, not the server object: the
+        // listener holds the initializer, and a server object held by it would be a cycle.
+        let lines = LockedValue<[(connection: Int, line: String)]>([])
+        let accepted = LockedValue(0)
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
-                guard let scripted = holder.withLock({ $0 }) else { return }
-                let number = scripted.accepted.withLock { count in
+                let number = accepted.withLock { count in
                     defer { count += 1 }
                     return count
                 }
                 try channel.pipeline.syncOperations.addHandlers(
                     ByteToMessageHandler(LineFrameDecoder(maximumLength: 64 << 10)),
-                    ScriptedLineHandler(connection: number, script: script, log: scripted.lines))
+                    ScriptedLineHandler(connection: number, script: script, log: lines))
             }
             .bind(host: "127.0.0.1", port: 0)
-        let scripted = ScriptedServer(server: server)
-        holder.withLock { $0 = scripted }
-        return scripted
+        return ScriptedServer(server: server, lines: lines, accepted: accepted)
     }
 
     public func close() async throws {
