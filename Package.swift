@@ -17,11 +17,14 @@ let package = Package(
         .library(name: "Channels", targets: ["Channels"]),
         .library(name: "Codecs", targets: ["Codecs"]),
         .library(name: "Pool", targets: ["Pool"]),
+        .library(name: "MemcacheServer", targets: ["MemcacheServer"]),
         .executable(name: "mcpool", targets: ["mcpool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: OpenSSL (system library)
@@ -61,24 +64,33 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Servers
+        .target(name: "MemcacheServer", dependencies: ["Codecs", "Channels"], swiftSettings: swiftSettings),
+
         // MARK: Command line
         .executableTarget(
             name: "mcpool",
             dependencies: [
-                "Channels", "Codecs", "Pool",
+                "Channels", "Codecs", "Pool", "MemcacheServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["Channels", "Codecs"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Channels", "Codecs", "MemcacheServer"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "MemcacheServerTests", dependencies: ["MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "MCPoolTests",
-            dependencies: ["mcpool", "Pool", "Codecs", "Channels", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["mcpool", "MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,13 +1,19 @@
 import ArgumentParser
 import Channels
+import Logging
+import MemcacheServer
+import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the embedded multi-loop memcache server until interrupted.",
+        abstract: "Run the embedded multi-loop memcache server until SIGTERM or SIGINT.",
         discussion: """
             Speaks memcached's text and meta protocols (get/gets/gat/gats, set/add/replace/append/prepend/cas, \
             delete, incr/decr, touch, flush_all, stats, version, verbosity, quit, mg/ms/md/ma/mn/me), with TTLs, \
-            CAS, LRU eviction within --memory-limit and optional TLS.
+            CAS, LRU eviction within --memory-limit and optional TLS. SIGTERM or SIGINT stops it gracefully: no \
+            new connections, every request already read is answered, then it exits 0 (within \
+            --shutdown-timeout); a second signal closes every connection at once.
             """
     )
 
@@ -19,27 +25,67 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most simultaneous connections; more are told so and closed.") var maxConnections = 1024
     @Option(help: "Certificate chain (PEM) to serve TLS with.") var tlsCert: String?
     @Option(help: "Private key (PEM) of --tls-cert.") var tlsKey: String?
+    @Option(help: "Seconds a graceful stop waits for clients to take their last replies and hang up.")
+    var shutdownTimeout: Double = 10
 
     func validate() throws {
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard self.loops >= 1, self.memoryLimit >= 1, self.maxItemSize >= 1 else {
             throw ValidationError("--loops, --memory-limit and --max-item-size must be positive")
         }
+        guard self.shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout cannot be negative") }
     }
 
     func run() async throws {
-        let group = try EventLoopGroup(loopCount: self.loops)
-        var configuration = EmbeddedMemcacheServer.Configuration()
-        configuration.host = self.host
-        configuration.port = self.port
-        configuration.memoryLimit = self.memoryLimit << 20
-        configuration.maximumValueLength = self.maxItemSize << 10
-        configuration.maximumConnections = self.maxConnections
+        var configuration = EmbeddedMemcacheServer.Configuration(
+            host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20, maximumValueLength: self.maxItemSize << 10,
+            maximumConnections: self.maxConnections)
         if let certificate = self.tlsCert, let key = self.tlsKey {
             configuration.tls = try TLSContext(configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
         }
-        let server = try await EmbeddedMemcacheServer.start(group: group, configuration: configuration)
-        print("mcpool serve: memcache on \(server.listener.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops")
-        try await server.listener.listeners[0].closeFuture.get()
+        let group = try EventLoopGroup(loopCount: self.loops)
+        let server: EmbeddedMemcacheServer
+        do {
+            server = try await EmbeddedMemcacheServer.start(group: group, configuration: configuration)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        print("mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops")
+        let service = MemcacheServerService(server: server, shutdownTimeout: .nanoseconds(Int64(self.shutdownTimeout * 1e9)))
+        let logger = Logger(label: "mcpool.serve")
+        let services = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await services.run()
+        try? await group.shutdownGracefully()
+        let statistics = server.statistics
+        print("mcpool serve: stopped after \(statistics.commands) commands on \(statistics.totalConnections) connections")
+    }
+}
+
+/// Runs a started server inside a `ServiceGroup`: until graceful shutdown (the group's
+/// first SIGTERM or SIGINT), then drains it within `shutdownTimeout`. A second signal while
+/// draining closes every connection at once.
+struct MemcacheServerService: Service {
+    let server: EmbeddedMemcacheServer
+    let shutdownTimeout: TimeAmount
+
+    func run() async throws {
+        // Trapped from the start, so the group's first signal is counted here too.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await self.server.shutdown(deadline: self.shutdownTimeout) }
+            tasks.addTask {
+                var count = 0
+                for await _ in signals {
+                    count += 1
+                    if count == 2 { break }
+                }
+                guard !Task.isCancelled else { return }
+                await self.server.shutdown(deadline: .zero)
+            }
+            await tasks.next()
+            tasks.cancelAll()
+        }
     }
 }

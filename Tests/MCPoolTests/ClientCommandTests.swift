@@ -1,6 +1,7 @@
 import ArgumentParser
 import Channels
 import Codecs
+import MemcacheServer
 import Testing
 import TestSupport
 

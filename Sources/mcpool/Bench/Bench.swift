@@ -2,6 +2,7 @@ import ArgumentParser
 import Channels
 import Codecs
 import Foundation
+import MemcacheServer
 import Pool
 
 struct Bench: AsyncParsableCommand {
@@ -62,12 +63,10 @@ struct Bench: AsyncParsableCommand {
         let endpoint: (host: String, port: Int)
         if self.target.server == nil {
             let serverGroup = try EventLoopGroup(loopCount: self.loops)
-            var configuration = EmbeddedMemcacheServer.Configuration()
-            configuration.port = 0
             do {
-                let server = try await EmbeddedMemcacheServer.start(group: serverGroup, configuration: configuration)
+                let server = try await EmbeddedMemcacheServer.start(group: serverGroup, configuration: .init(port: 0))
                 embedded = (server, serverGroup)
-                endpoint = ("127.0.0.1", server.listener.localAddress.port)
+                endpoint = ("127.0.0.1", server.localAddress.port)
             } catch {
                 try? await serverGroup.shutdownGracefully()
                 throw error
@@ -115,7 +114,7 @@ struct Bench: AsyncParsableCommand {
         let statistics = await pool.statistics()
         await pool.shutdown()
         if let embedded {
-            try? await embedded.server.close()
+            await embedded.server.shutdown()
             try? await embedded.group.shutdownGracefully()
         }
         try? await group.shutdownGracefully()

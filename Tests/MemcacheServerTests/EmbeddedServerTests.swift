@@ -1,31 +1,10 @@
 import Channels
 import Codecs
 import Foundation
+import MemcacheServer
 import Pool
 import Testing
 import TestSupport
-
-@testable import mcpool
-
-/// The embedded server on a free loopback port, with its own loops.
-struct EmbeddedServerFixture {
-    let group: EventLoopGroup
-    let server: EmbeddedMemcacheServer
-    var port: Int { self.server.listener.localAddress.port }
-
-    init(configure: (inout EmbeddedMemcacheServer.Configuration) -> Void = { _ in }) async throws {
-        self.group = try EventLoopGroup(loopCount: 2)
-        var configuration = EmbeddedMemcacheServer.Configuration()
-        configuration.port = 0
-        configure(&configuration)
-        self.server = try await EmbeddedMemcacheServer.start(group: self.group, configuration: configuration)
-    }
-
-    func stop() async throws {
-        try await self.server.close()
-        try await self.group.shutdownGracefully()
-    }
-}
 
 @Suite("Embedded server against foreign clients and memcached itself")
 struct EmbeddedServerTests {
@@ -88,7 +67,7 @@ struct EmbeddedServerTests {
         let memcached = try await MemcachedServer(group: fixture.group)
         let script = Self.conformanceScript
         let theirs = try await exchangeUntilClose(with: memcached.address, sending: script, group: fixture.group)
-        let ours = try await exchangeUntilClose(with: fixture.server.listener.localAddress, sending: script, group: fixture.group)
+        let ours = try await exchangeUntilClose(with: fixture.server.localAddress, sending: script, group: fixture.group)
         let expected = Self.normalized(theirs)
         let actual = Self.normalized(ours)
         #expect(expected.count > 80, "the script exercises every command family")
@@ -144,11 +123,11 @@ struct EmbeddedServerTests {
         try await pool.set("steady", to: ByteBuffer(string: "value"))
         // Unknown commands and bad lines: memcached's errors, and the connection goes on.
         let junk = Array("\u{1}\u{2}garbage\r\nset k 0 0 nope\r\nget\r\nversion\r\nquit\r\n".utf8)
-        let reply = String(decoding: try await exchangeUntilClose(with: fixture.server.listener.localAddress, sending: junk, group: fixture.group), as: UTF8.self)
+        let reply = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: junk, group: fixture.group), as: UTF8.self)
         #expect(reply == "ERROR\r\nCLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\nVERSION 1.6.18-mcpool\r\n")
         // A line that never ends cannot be resynchronised: that connection is closed.
         let endless = [UInt8](repeating: UInt8(ascii: "a"), count: EmbeddedMemcacheServer.maximumLineLength + 1024)
-        let cutOff = String(decoding: try await exchangeUntilClose(with: fixture.server.listener.localAddress, sending: endless, group: fixture.group), as: UTF8.self)
+        let cutOff = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: endless, group: fixture.group), as: UTF8.self)
         #expect(cutOff.hasPrefix("CLIENT_ERROR"), "\(cutOff)")
         #expect(try await pool.get("steady") == ByteBuffer(string: "value"))
         await pool.shutdown()
@@ -161,7 +140,7 @@ struct EmbeddedServerTests {
         let first = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
         let second = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
         try await first.set("k", to: ByteBuffer(string: "v"))
-        let refused = String(decoding: try await exchangeUntilClose(with: fixture.server.listener.localAddress, sending: Array("version\r\n".utf8), group: fixture.group), as: UTF8.self)
+        let refused = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: Array("version\r\n".utf8), group: fixture.group), as: UTF8.self)
         #expect(refused == "SERVER_ERROR Too many open connections\r\n")
         #expect(try await second.get("k") == ByteBuffer(string: "v"))
         try await first.close()

@@ -1,7 +1,7 @@
 import Testing
 import TestSupport
 
-@testable import mcpool
+@testable import MemcacheServer
 
 @Suite("Slot index")
 struct SlotIndexTests {

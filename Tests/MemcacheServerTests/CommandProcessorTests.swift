@@ -4,7 +4,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@testable import mcpool
+@testable import MemcacheServer
 
 /// Drives the embedded server's command layer with wire bytes and checks the wire bytes it
 /// answers, with an injected clock: no sockets, no sleeping.

@@ -1,0 +1,123 @@
+public import Channels
+internal import Codecs
+
+/// A memcache server inside your process: memcached's text and meta protocols, TTLs, CAS,
+/// LRU eviction within a memory limit, `stats`, optional TLS — built only from this
+/// library's channels, one listener per loop, all loops sharing one item store.
+///
+/// Thread-safe. A client that sends garbage gets memcached's error replies (or, past
+/// resynchronisation, a closed connection); other clients never notice. Use it as a real
+/// memcached in tests of your own code, or as a server in its own right (`mcpool serve`).
+///
+/// ```swift
+/// let group = try EventLoopGroup(loopCount: 2)
+/// let server = try await EmbeddedMemcacheServer.start(
+///     group: group, configuration: .init(host: "127.0.0.1", port: 0))  // 0: a free port
+/// print(server.localAddress)  // point your memcache client here
+/// // …
+/// await server.shutdown()  // answers what it has read, then closes every connection
+/// try await group.shutdownGracefully()
+/// ```
+public final class EmbeddedMemcacheServer: Sendable {
+    /// Where and how the server listens, and what it keeps.
+    public struct Configuration: Sendable {
+        /// Address to listen on (a numeric address or a name).
+        public var host: String
+        /// Port to listen on; 0 picks a free one (read it back from `localAddress`).
+        public var port: Int
+        /// Bytes for items; the least recently used go first past it (memcached's `-m`).
+        public var memoryLimit: Int
+        /// The largest value stored (memcached's `-I`).
+        public var maximumValueLength: Int
+        /// Most simultaneous connections; more are told so and closed (memcached's `-c`).
+        public var maximumConnections: Int
+        /// Serve TLS with this context (a server context: certificate and key).
+        public var tls: TLSContext?
+
+        public init(
+            host: String = "127.0.0.1", port: Int = 11211, memoryLimit: Int = 64 << 20,
+            maximumValueLength: Int = 1 << 20, maximumConnections: Int = 1024, tls: TLSContext? = nil
+        ) {
+            self.host = host
+            self.port = port
+            self.memoryLimit = memoryLimit
+            self.maximumValueLength = maximumValueLength
+            self.maximumConnections = maximumConnections
+            self.tls = tls
+        }
+    }
+
+    /// Like memcached, long multi-key get lines are fine (256 keys of 250 bytes); a line
+    /// longer than this without an end is not a client talking memcache.
+    public static let maximumLineLength = 64 << 10
+
+    /// Where the server listens (with the real port when started on port 0).
+    public var localAddress: SocketAddress { self.listener.localAddress }
+
+    let listener: ListeningServer
+    let store: ItemStore
+    let counters: ServerCounters
+    private let group: EventLoopGroup
+    private let connections: [LoopConnections]
+
+    private init(
+        listener: ListeningServer, store: ItemStore, counters: ServerCounters, group: EventLoopGroup,
+        connections: [LoopConnections]
+    ) {
+        self.listener = listener
+        self.store = store
+        self.counters = counters
+        self.group = group
+        self.connections = connections
+    }
+
+    /// Starts listening on every loop of `group`.
+    ///
+    /// - Throws: `IOError` when the address cannot be bound.
+    public static func start(group: EventLoopGroup, configuration: Configuration = Configuration()) async throws -> EmbeddedMemcacheServer {
+        let store = ItemStore(memoryLimit: configuration.memoryLimit, maximumValueLength: configuration.maximumValueLength)
+        let counters = ServerCounters(loops: group.loops.count)
+        let connections = group.loops.map { _ in LoopConnections() }
+        let drainCloseMode: CloseMode = configuration.tls == nil ? .output : .all
+        let listener = try await ServerBootstrap(group: group)
+            .childChannelOption(.tcpNoDelay, value: true)
+            .childChannelInitializer { channel in
+                let loopIndex = min((channel.eventLoop as? SelectableEventLoop)?.index ?? 0, connections.count - 1)
+                if let tls = configuration.tls {
+                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls))
+                }
+                try channel.pipeline.syncOperations.addHandlers(
+                    ByteToMessageHandler(
+                        MemcacheRequestDecoder(maximumLineLength: Self.maximumLineLength, maximumValueLength: configuration.maximumValueLength),
+                        maximumBufferedBytes: configuration.maximumValueLength + Self.maximumLineLength + 2),
+                    MemcacheServerHandler(
+                        store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
+                        maximumConnections: configuration.maximumConnections, drainCloseMode: drainCloseMode))
+            }
+            .bind(host: configuration.host, port: configuration.port)
+        return EmbeddedMemcacheServer(listener: listener, store: store, counters: counters, group: group, connections: connections)
+    }
+
+    /// What `stats` would report now, plus each loop's connections and commands.
+    public var statistics: MemcacheServerStatistics {
+        MemcacheServerStatistics(store: self.store, counters: self.counters)
+    }
+
+    /// Stops gracefully: stops accepting, lets every connection send the replies to what it
+    /// has read and close its side (plain TCP: a half-close; TLS: close_notify), and once the
+    /// peers close theirs, returns. Connections still open after `deadline` are closed at
+    /// once. Requests that arrive after the shutdown began are not answered. Idempotent;
+    /// the group stays yours to shut down.
+    public func shutdown(deadline: TimeAmount = .seconds(10)) async {
+        try? await self.listener.close()
+        var closed: [EventLoopFuture<Void>] = []
+        var timers: [Scheduled<Void>] = []
+        for (loop, connections) in zip(self.group.loops, self.connections) {
+            let draining = loop.submit { connections.drain() }
+            timers.append(loop.scheduleTask(in: deadline) { connections.closeAll() })
+            closed += (try? await draining.get()) ?? []
+        }
+        for future in closed { try? await future.get() }
+        for timer in timers { timer.cancel() }
+    }
+}

@@ -1,0 +1,26 @@
+public import Channels
+public import MemcacheServer
+
+/// The in-process memcache server on a free loopback port, with its own loops.
+public struct EmbeddedServerFixture: Sendable {
+    public let group: EventLoopGroup
+    public let server: EmbeddedMemcacheServer
+    public var port: Int { self.server.localAddress.port }
+
+    public init(loops: Int = 2, configure: (inout EmbeddedMemcacheServer.Configuration) -> Void = { _ in }) async throws {
+        self.group = try EventLoopGroup(loopCount: loops)
+        var configuration = EmbeddedMemcacheServer.Configuration(port: 0)
+        configure(&configuration)
+        do {
+            self.server = try await EmbeddedMemcacheServer.start(group: self.group, configuration: configuration)
+        } catch {
+            try? await self.group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    public func stop() async throws {
+        await self.server.shutdown(deadline: testPatience)
+        try await self.group.shutdownGracefully()
+    }
+}
