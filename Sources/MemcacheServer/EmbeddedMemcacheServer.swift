@@ -1,5 +1,6 @@
 public import Channels
-internal import Codecs
+import Codecs
+import Synchronization
 
 /// A memcache server inside your process: memcached's text and meta protocols, TTLs, CAS,
 /// LRU eviction within a memory limit, `stats`, optional TLS — built only from this
@@ -114,7 +115,13 @@ public final class EmbeddedMemcacheServer: Sendable {
         var timers: [Scheduled<Void>] = []
         for (loop, connections) in zip(self.group.loops, self.connections) {
             let draining = loop.submit { connections.drain() }
-            timers.append(loop.scheduleTask(in: deadline) { connections.closeAll() })
+            let counters = self.counters
+            timers.append(
+                loop.scheduleTask(in: deadline) {
+                    // Counted first: the closes complete the futures this shutdown awaits.
+                    counters.closedAtShutdownDeadline.wrappingAdd(connections.count, ordering: .relaxed)
+                    connections.closeAll()
+                })
             closed += (try? await draining.get()) ?? []
         }
         for future in closed { try? await future.get() }

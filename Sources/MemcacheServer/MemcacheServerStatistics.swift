@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A snapshot of an `EmbeddedMemcacheServer`'s counters: what memcached's `stats` reports,
 /// plus each loop's connections and commands.
@@ -37,6 +38,8 @@ public struct MemcacheServerStatistics: Sendable, Equatable {
     public var evictions: Int
     public var memoryLimit: Int
     public var loops: [Loop]
+    /// Connections a shutdown closed because their peers had not hung up by its deadline.
+    public var closedAtShutdownDeadline: Int
 
     /// Requests answered, all loops together.
     public var commands: Int { self.loops.reduce(0) { $0 + $1.commands } }
@@ -47,6 +50,7 @@ public struct MemcacheServerStatistics: Sendable, Equatable {
         self.uptime = now - counters.startTime
         self.time = now
         self.loops = counters.perLoop.map(\.snapshot)
+        self.closedAtShutdownDeadline = counters.closedAtShutdownDeadline.load(ordering: .relaxed)
         self.currentConnections = self.loops.reduce(0) { $0 + $1.currentConnections }
         self.totalConnections = self.loops.reduce(0) { $0 + $1.totalConnections }
         self.getHits = shards.getHits

@@ -32,6 +32,8 @@ final class ServerCounters: Sendable {
     }
 
     let perLoop: [Loop]
+    /// Connections a shutdown closed because they were still open at its deadline.
+    let closedAtShutdownDeadline = Atomic<Int>(0)
     let startTime = Int(Date().timeIntervalSince1970)
 
     init(loops: Int) {

@@ -43,6 +43,8 @@ struct Serve: AsyncParsableCommand {
         if let certificate = self.tlsCert, let key = self.tlsKey {
             configuration.tls = try TLSContext(configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
         }
+        // Trapped before anything starts, so that no signal is lost to the default action.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let group = try EventLoopGroup(loopCount: self.loops)
         let server: EmbeddedMemcacheServer
         do {
@@ -53,39 +55,41 @@ struct Serve: AsyncParsableCommand {
         }
         print("mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops")
         let service = MemcacheServerService(server: server, shutdownTimeout: .nanoseconds(Int64(self.shutdownTimeout * 1e9)))
-        let logger = Logger(label: "mcpool.serve")
-        let services = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await services.run()
+        let services = ServiceGroup(services: [service], logger: Logger(label: "mcpool.serve"))
+        // The signals are ours rather than the group's: the first starts the group's graceful
+        // shutdown, a second one cuts the drain short, which the group's handling cannot tell
+        // apart from the first.
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await services.run() }
+            tasks.addTask {
+                var caught = 0
+                for await _ in signals {
+                    caught += 1
+                    if caught == 1 {
+                        await services.triggerGracefulShutdown()
+                    } else {
+                        await server.shutdown(deadline: .zero)
+                    }
+                }
+            }
+            try await tasks.next()
+            tasks.cancelAll()
+        }
         try? await group.shutdownGracefully()
         let statistics = server.statistics
-        print("mcpool serve: stopped after \(statistics.commands) commands on \(statistics.totalConnections) connections")
+        let cut = statistics.closedAtShutdownDeadline
+        print("mcpool serve: stopped after \(statistics.commands) commands on \(statistics.totalConnections) connections\(cut == 0 ? "" : "; \(cut) closed before their clients hung up")")
     }
 }
 
-/// Runs a started server inside a `ServiceGroup`: until graceful shutdown (the group's
-/// first SIGTERM or SIGINT), then drains it within `shutdownTimeout`. A second signal while
-/// draining closes every connection at once.
+/// Runs a started server inside a `ServiceGroup`: until graceful shutdown, then drains it
+/// within `shutdownTimeout`.
 struct MemcacheServerService: Service {
     let server: EmbeddedMemcacheServer
     let shutdownTimeout: TimeAmount
 
     func run() async throws {
-        // Trapped from the start, so the group's first signal is counted here too.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         try? await gracefulShutdown()
-        await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await self.server.shutdown(deadline: self.shutdownTimeout) }
-            tasks.addTask {
-                var count = 0
-                for await _ in signals {
-                    count += 1
-                    if count == 2 { break }
-                }
-                guard !Task.isCancelled else { return }
-                await self.server.shutdown(deadline: .zero)
-            }
-            await tasks.next()
-            tasks.cancelAll()
-        }
+        await self.server.shutdown(deadline: self.shutdownTimeout)
     }
 }

@@ -1,6 +1,7 @@
 import Channels
 import Codecs
 import Foundation
+import Glibc
 import Testing
 import TestSupport
 
@@ -60,6 +61,78 @@ struct ServeProcessTests {
             if !answered { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(answered)
+        try await group.shutdownGracefully()
+    }
+
+    /// `mcpool serve --port <free> --loops 2`, its standard output kept in a file, once it
+    /// accepts connections.
+    static func startServe(group: EventLoopGroup, _ extra: [String] = []) async throws -> (SpawnedProcess, port: Int) {
+        let binary = try #require(Self.binary, "swift test builds mcpool beside the tests")
+        let port = try freePort()
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("mcpool-serve-\(port)-\(UInt32.random(in: 0...UInt32.max)).out").path
+        let server = try SpawnedProcess(binary, ["serve", "--port", "\(port)", "--loops", "2"] + extra, standardOutput: output)
+        do {
+            try await waitUntilAccepting(port: port, group: group, upTo: 120, while: { server.isRunning })
+        } catch {
+            server.kill()
+            throw error
+        }
+        return (server, port)
+    }
+
+    /// The command count of serve's last line ("stopped after N commands …").
+    static func stoppedAfter(_ output: String) -> Int? {
+        guard let line = output.split(separator: "\n").last(where: { $0.contains("stopped after") }) else { return nil }
+        let words = line.split(separator: " ")
+        guard let index = words.firstIndex(of: "after"), index + 1 < words.count else { return nil }
+        return Int(words[index + 1])
+    }
+
+    @Test("SIGTERM during a pipelined load: every request the server read is answered, whole, and it exits 0")
+    func sigtermDrains() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        let (server, port) = try await Self.startServe(group: group, ["--shutdown-timeout", "300"])
+        defer { server.kill() }
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        var loads: [PipelinedLoad] = []
+        for _ in 0..<4 { loads.append(try await PipelinedLoad.start(to: address, group: group)) }
+        for load in loads { try await load.warmedUp.get() }
+        server.send(SIGTERM)
+        var answered = 0
+        for load in loads {
+            let outcome = try await load.outcome.get()
+            #expect(outcome.partialBytes == 0, "a reply was cut: \(outcome)")
+            #expect(outcome.replies < outcome.sent, "the load was still running when the server stopped")
+            answered += outcome.replies
+        }
+        #expect(try await poll { !server.isRunning })
+        #expect(server.exitCode == 0)
+        let output = server.output
+        #expect(Self.stoppedAfter(output) == answered, "the clients got \(answered) replies; the server said: \(output)")
+        #expect(!output.contains("closed before"), "\(output)")
+        try await group.shutdownGracefully()
+    }
+
+    @Test("a second signal while draining closes the connections still open at once, and it exits 0")
+    func secondSignalStops() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        // A deadline beyond the test's patience: only the second signal can end the drain in time.
+        let (server, port) = try await Self.startServe(group: group, ["--shutdown-timeout", "3600"])
+        defer { server.kill() }
+        // A client that keeps its side open after the server's end of stream.
+        let straggler = try await ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port)).get()
+        try await straggler.writeAndFlush(ByteBuffer(string: "mn\r\n")).get()
+        server.send(SIGTERM)
+        // Still draining: the straggler holds it open.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(server.isRunning)
+        server.send(SIGINT)
+        #expect(try await poll { !server.isRunning })
+        #expect(server.exitCode == 0)
+        #expect(server.output.contains("1 closed before their clients hung up"), "\(server.output)")
+        try? await straggler.close().get()
         try await group.shutdownGracefully()
     }
 }

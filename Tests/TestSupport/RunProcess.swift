@@ -103,17 +103,21 @@ private final class PipeReader: @unchecked Sendable {
 /// is avoided: its `run()` reads /proc/self/fd with a buffer overrun that AddressSanitizer
 /// aborts on when the test process holds many descriptors.
 public final class SpawnedProcess: @unchecked Sendable {
-    // SAFETY: `reaped` is only touched under `lock`.
+    // SAFETY: `status` is only touched under `lock`.
     public let pid: pid_t
+    private let standardOutput: String?
     private let lock = NSLock()
-    private var reaped = false
+    /// waitpid's status once reaped.
+    private var status: Int32?
 
-    public init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable`; its standard output goes to the file `standardOutput` when given
+    /// (read it with `output`), else nowhere.
+    public init(_ executable: String, _ arguments: [String], standardOutput: String? = nil) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, standardOutput ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -121,26 +125,50 @@ public final class SpawnedProcess: @unchecked Sendable {
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
         guard spawned == 0 else { throw TestSupportError("cannot start \(executable): errno \(spawned)") }
         self.pid = pid
+        self.standardOutput = standardOutput
+    }
+
+    /// What it wrote to its standard output so far (when started with a file for it).
+    public var output: String {
+        guard let path = self.standardOutput, let data = FileManager.default.contents(atPath: path) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Its exit status once it has exited normally (nil while running, or when a signal
+    /// ended it).
+    public var exitCode: Int32? {
+        self.lock.withLock {
+            guard let status = self.status, status & 0x7f == 0 else { return nil }
+            return (status >> 8) & 0xff
+        }
+    }
+
+    /// Sends `signal` (SIGTERM, SIGINT, …) unless it has exited.
+    public func send(_ signal: Int32) {
+        self.lock.withLock {
+            guard self.status == nil else { return }
+            _ = Glibc.kill(self.pid, signal)
+        }
     }
 
     /// Whether it has not exited yet (reaps it when it has).
     public var isRunning: Bool {
         self.lock.withLock {
-            guard !self.reaped else { return false }
+            guard self.status == nil else { return false }
             var status: Int32 = 0
-            if waitpid(self.pid, &status, WNOHANG) == self.pid { self.reaped = true }
-            return !self.reaped
+            if waitpid(self.pid, &status, WNOHANG) == self.pid { self.status = status }
+            return self.status == nil
         }
     }
 
     /// Kills it (SIGKILL) and waits for it.
     public func kill() {
         self.lock.withLock {
-            guard !self.reaped else { return }
+            guard self.status == nil else { return }
             _ = Glibc.kill(self.pid, SIGKILL)
             var status: Int32 = 0
             while waitpid(self.pid, &status, 0) < 0 && errno == EINTR {}
-            self.reaped = true
+            self.status = status
         }
     }
 }
