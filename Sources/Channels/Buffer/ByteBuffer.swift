@@ -15,7 +15,7 @@
 /// let word = buffer.readString(length: 4)   // "get "
 /// let number = buffer.readInteger(as: UInt16.self)  // 7
 /// ```
-public struct ByteBuffer: Sendable {
+public struct ByteBuffer: @unchecked Sendable {  // SAFETY: `storage` is copy-on-write, below
     @usableFromInline var storage: Storage
     /// Where this buffer's index 0 sits in `storage`.
     @usableFromInline var base: Int
@@ -34,7 +34,7 @@ public struct ByteBuffer: Sendable {
         // Empty buffers share one storage, so making one (a placeholder, a reset) is free.
         self.storage = capacity > 0 ? Storage.allocate(capacity: capacity) : Storage.empty
         self.base = 0
-        self.limit = self.storage.capacity
+        self.limit = self.storage.byteCount
         self.readerIndex = 0
         self.writerIndex = 0
     }
@@ -95,7 +95,7 @@ public struct ByteBuffer: Sendable {
         if !isKnownUniquelyReferenced(&self.storage) {
             self.storage = Storage.allocate(capacity: self.limit)
             self.base = 0
-            self.limit = self.storage.capacity
+            self.limit = self.storage.byteCount
         }
         self.readerIndex = 0
         self.writerIndex = 0
@@ -139,7 +139,7 @@ public struct ByteBuffer: Sendable {
         self.readerIndex = 0
         self.storage = grown
         self.base = 0
-        self.limit = grown.capacity
+        self.limit = grown.byteCount
     }
 
     // MARK: Raw access
@@ -184,32 +184,45 @@ public struct ByteBuffer: Sendable {
 }
 
 extension ByteBuffer {
-    /// Reference-counted raw storage; the bytes are freed when the last buffer lets go.
+    /// Reference-counted raw storage: one allocation, the bytes right after the header.
     ///
-    /// Thread-safe to share: it is only written through a uniquely referenced buffer.
+    /// Thread-safe to share: it is only written through a uniquely referenced buffer. The
+    /// bytes live in the object itself (a `ManagedBuffer`), not in a block of their own: one
+    /// allocation per buffer instead of two, and reaching the bytes from a buffer costs one
+    /// cache miss instead of two (the embedded server's item lookups were bound by those).
     @usableFromInline
-    final class Storage: @unchecked Sendable {  // SAFETY: written only when uniquely referenced
-        // SAFETY: mutation goes only through ByteBuffer methods that first make the storage
-        // uniquely referenced (copy-on-write); shared storage is only read.
-        @usableFromInline let bytes: UnsafeMutableRawPointer
-        @usableFromInline let capacity: Int
+    final class Storage: ManagedBuffer<StorageHeader, UInt8> {
+        // SAFETY (ByteBuffer's Sendable): mutation goes only through ByteBuffer methods that
+        // first make the storage uniquely referenced (copy-on-write); shared storage is only
+        // read. (`ManagedBuffer` is marked not Sendable, so the buffer carries the claim.)
 
-        private init(capacity: Int) {
-            self.capacity = capacity
-            self.bytes = .allocate(byteCount: max(capacity, 1), alignment: 16)
+        // Both read through pointers: `header` is a class property, and each access to it
+        // would be checked for exclusivity at run time (a tenth of the server's time).
+        @inlinable var bytes: UnsafeMutableRawPointer {
+            self.withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
         }
+        /// Bytes asked for (the allocation may hold a few more).
+        @inlinable var byteCount: Int { self.withUnsafeMutablePointerToHeader { $0.pointee.byteCount } }
 
         /// The shared storage of every buffer created empty; the first write replaces it.
         @usableFromInline
-        static let empty = Storage(capacity: 0)
+        nonisolated(unsafe) static let empty = Storage.allocate(capacity: 0)  // SAFETY: never written (capacity 0)
 
         @usableFromInline
         static func allocate(capacity: Int) -> Storage {
-            Storage(capacity: capacity)
+            let object = Storage.create(minimumCapacity: max(capacity, 1)) { _ in StorageHeader(byteCount: capacity) }
+            return unsafeDowncast(object, to: Storage.self)
         }
+    }
 
-        deinit {
-            self.bytes.deallocate()
+    /// How many bytes a storage holds (they follow the header in the same object).
+    @usableFromInline
+    struct StorageHeader {
+        @usableFromInline let byteCount: Int
+
+        @usableFromInline
+        init(byteCount: Int) {
+            self.byteCount = byteCount
         }
     }
 }

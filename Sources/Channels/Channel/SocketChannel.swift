@@ -24,7 +24,6 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     /// One reusable buffer per read of a read burst: a handler that keeps the bytes of one
     /// read until the burst ends (an echo writing them back) does not force an allocation
     /// for the next read.
-    private var readBuffers: [ByteBuffer] = []
     private var sizer = ReceiveBufferSizer()
 
     // Writing
@@ -220,18 +219,20 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     private func readFromSocket() {
         var reads = 0
         var reachedEnd = false
+        var buffer = ByteBuffer()
         reading: while reads < self.maxMessagesPerRead, self.wantsRead {
             let size = self.sizer.size
-            self.prepareReadBuffer(reads, size: size)
+            self.loop.prepareReadBuffer(&buffer, size: size)
             var result = IOResult<Int>.wouldBlock
             do {
                 let fd = self.fd
-                try self.readBuffers[reads].writeWithUnsafeMutableBytes(minimumWritableBytes: size) { space in
+                try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { space in
                     result = try Posix.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: space.prefix(size)))
                     if case .processed(let count) = result { return count }
                     return 0
                 }
             } catch {
+                self.loop.recycleReadBuffer(&buffer)
                 self.closeNow(error: error, reportError: true)
                 return
             }
@@ -244,33 +245,19 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             case .processed(let count):
                 reads += 1
                 self.sizer.record(bytesRead: count)
-                self.pipeline.fireChannelRead(PipelineMessage(self.readBuffers[reads - 1]))
+                self.pipeline.fireChannelRead(PipelineMessage(buffer))
                 // A short read emptied the socket: skip the read that would say EAGAIN.
                 if count < size { break reading }
             }
         }
+        // Back to the loop unless the pipeline kept it: an idle channel holds no read buffer.
+        self.loop.recycleReadBuffer(&buffer)
         if !self.autoRead { self.readPending = false }
         if reads > 0, self.state == .active { self.pipeline.fireChannelReadComplete() }
         if reachedEnd, self.state == .active {
             self.inputDidClose()
         }
         self.updateInterest()
-    }
-
-    /// Makes `readBuffers[index]` an empty buffer of at least `size` bytes, reusing the one
-    /// there when the pipeline kept no reference to it. A buffer far larger than reads now
-    /// need is given back, so a connection that once read a burst does not keep that memory.
-    private func prepareReadBuffer(_ index: Int, size: Int) {
-        if index == self.readBuffers.count {
-            self.readBuffers.append(ByteBuffer(capacity: size))
-            return
-        }
-        let capacity = self.readBuffers[index].capacity
-        if self.readBuffers[index].isUniquelyOwned(), capacity >= size, capacity <= 4 * size {
-            self.readBuffers[index].clear()
-        } else {
-            self.readBuffers[index] = ByteBuffer(capacity: size)
-        }
     }
 
     private func inputDidClose() {

@@ -33,14 +33,39 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     private var shuttingDown = false
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
     let turnEndFlushes = TurnEndFlushes()
-    /// One read buffer storage per loop would be shared; each channel keeps its own instead.
     let ioVectors = IOVectors()
+    /// A read buffer that no channel holds any more: the loop's next read reuses it, so
+    /// channels need not keep one each (an idle connection then holds no read buffer).
+    private var spareReadBuffer = ByteBuffer()
     /// The loop's position in its group's `loops`.
     public let index: Int
 
     init(index: Int) throws {
         self.index = index
         self.selector = try Selector()
+    }
+
+    /// Makes `buffer` an empty buffer of at least `size` bytes for a socket read: the same
+    /// storage again when the pipeline kept no reference to it, else the loop's spare, else a
+    /// new one. A buffer far larger than `size` is not reused, so one burst's memory does not
+    /// stay.
+    func prepareReadBuffer(_ buffer: inout ByteBuffer, size: Int) {
+        if buffer.capacity == 0 || !buffer.isUniquelyOwned() {
+            buffer = ByteBuffer()
+            swap(&buffer, &self.spareReadBuffer)
+        }
+        guard buffer.capacity >= size, buffer.capacity <= 4 * size, buffer.isUniquelyOwned() else {
+            buffer = ByteBuffer(capacity: size)
+            return
+        }
+        buffer.clear()
+    }
+
+    /// Keeps `buffer` as the loop's spare if nothing else holds it.
+    func recycleReadBuffer(_ buffer: inout ByteBuffer) {
+        guard buffer.capacity > 0, buffer.isUniquelyOwned() else { return }
+        swap(&self.spareReadBuffer, &buffer)
+        buffer = ByteBuffer()
     }
 
     public var inEventLoop: Bool {
