@@ -80,7 +80,11 @@ public final class EmbeddedMemcacheServer: Sendable {
         let counters = ServerCounters(loops: group.loops.count)
         let connections = group.loops.map { _ in LoopConnections() }
         let drainCloseMode: CloseMode = configuration.tls == nil ? .output : .all
+        // One acceptor handing connections to the loops in turn, as memcached's dispatcher
+        // thread does: the kernel's SO_REUSEPORT hash put 6 of 8 busy connections on one loop
+        // as often as not, leaving the other loop idle.
         let listener = try await ServerBootstrap(group: group)
+            .acceptStrategy(.singleAcceptor)
             .childChannelOption(.tcpNoDelay, value: true)
             .childChannelInitializer { channel in
                 let loopIndex = min((channel.eventLoop as? SelectableEventLoop)?.index ?? 0, connections.count - 1)

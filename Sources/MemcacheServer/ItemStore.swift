@@ -43,13 +43,21 @@ final class ItemStore: Sendable {
     ) -> Result {
         let now = self.clock()
         let key = ItemKey(key)
-        let shard = self.shards[Int(UInt(bitPattern: key.hash) % UInt(self.shards.count))]
+        let shard = self.shards[Self.shardIndex(hash: key.hash, count: self.shards.count)]
         return shard.withLock { shard in
             var context = ItemContext(now: now, statistics: ShardStatistics())
             let result = shard.withItem(key, now: now, bump: bump) { item, newCAS in body(&item, newCAS, &context) }
             shard.statistics = shard.statistics + context.statistics
             return result
         }
+    }
+
+    /// The shard of a key: picked by the hash's high half, because each shard's slot index
+    /// starts probing at the hash's low bits. Picked by the low bits too (as it once was),
+    /// every key of a shard would share them and crowd into a fraction of its index's slots
+    /// (a fifth of the server's time went to probing under a multi-get load).
+    static func shardIndex(hash: Int, count: Int) -> Int {
+        Int((UInt64(UInt(bitPattern: hash)) >> 32) % UInt64(count))
     }
 
     /// `flush_all`: every item dies now, or at `delay` seconds from now.

@@ -33,3 +33,18 @@ struct SlotIndexTests {
         #expect(reference.allSatisfy { index.find(hash: $0.value) { _ in true } == nil })
     }
 }
+
+@Suite("Item store shards")
+struct ItemStoreShardTests {
+    @Test("a shard's keys spread over its index's probe starts (the shard is not chosen by the same low bits)")
+    func shardAndIndexBitsIndependent() {
+        var homes = Set<Int>()
+        for number in 0..<20_000 {
+            let key = ItemKey(Array("key:\(number)".utf8))
+            guard ItemStore.shardIndex(hash: key.hash, count: 64) == 0 else { continue }
+            homes.insert(key.hash & 255)
+        }
+        // About 310 keys land in shard 0; over 256 probe starts they cover most of them.
+        #expect(homes.count > 150, "shard 0's keys start probing at only \(homes.count) of 256 places")
+    }
+}
