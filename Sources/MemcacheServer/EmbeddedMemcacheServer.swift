@@ -91,13 +91,11 @@ public final class EmbeddedMemcacheServer: Sendable {
                 if let tls = configuration.tls {
                     try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls))
                 }
-                try channel.pipeline.syncOperations.addHandlers(
-                    ByteToMessageHandler(
-                        MemcacheRequestDecoder(maximumLineLength: Self.maximumLineLength, maximumValueLength: configuration.maximumValueLength),
-                        maximumBufferedBytes: configuration.maximumValueLength + Self.maximumLineLength + 2),
+                try channel.pipeline.syncOperations.addHandler(
                     MemcacheServerHandler(
                         store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
-                        maximumConnections: configuration.maximumConnections, drainCloseMode: drainCloseMode))
+                        maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
+                        drainCloseMode: drainCloseMode))
             }
             .bind(host: configuration.host, port: configuration.port)
         return EmbeddedMemcacheServer(listener: listener, store: store, counters: counters, group: group, connections: connections)

@@ -42,7 +42,16 @@ final class ItemStore: Sendable {
         _ body: (_ item: inout StoredItem?, _ newCAS: UInt64, _ context: inout ItemContext) -> Result
     ) -> Result {
         let now = self.clock()
-        let key = ItemKey(key)
+        return key.withUnsafeBytes { self.withItem(rawKey: $0, now: now, bump: bump, body) }
+    }
+
+    /// `withItem` for a key still in the request's bytes, at a time the caller read once for
+    /// a whole request (a multi-get need not read the clock per key).
+    func withItem<Result>(
+        rawKey: UnsafeRawBufferPointer, now: Int, bump: Bool = true,
+        _ body: (_ item: inout StoredItem?, _ newCAS: UInt64, _ context: inout ItemContext) -> Result
+    ) -> Result {
+        let key = ItemKey(rawKey)
         let shard = self.shards[Self.shardIndex(hash: key.hash, count: self.shards.count)]
         return shard.withLock { shard in
             var context = ItemContext(now: now, statistics: ShardStatistics())

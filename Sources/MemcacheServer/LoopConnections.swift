@@ -8,6 +8,9 @@ final class LoopConnections: @unchecked Sendable {  // SAFETY: touched only on i
     private var open: [ObjectIdentifier: MemcacheServerHandler] = [:]
     /// Set once the server drains: a connection accepted after that is closed at once.
     private(set) var draining = false
+    /// A reply buffer no connection holds: lent to whichever answers next, so that replies
+    /// need no allocation per read burst and an idle connection holds no buffer.
+    private var spareReplies = ByteBuffer()
 
     var count: Int { self.open.count }
 
@@ -17,6 +20,20 @@ final class LoopConnections: @unchecked Sendable {  // SAFETY: touched only on i
 
     func remove(_ handler: MemcacheServerHandler) {
         self.open[ObjectIdentifier(handler)] = nil
+    }
+
+    func takeSpareReplies() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        swap(&buffer, &self.spareReplies)
+        return buffer
+    }
+
+    /// Keeps `buffer` (emptied) as the spare unless something else still holds it (a write
+    /// waiting for the socket) or it grew past what a burst usually needs.
+    func giveBackReplies(_ buffer: inout ByteBuffer) {
+        guard buffer.capacity > 0, buffer.capacity <= 256 << 10, buffer.isUniquelyOwned() else { return }
+        buffer.clear()
+        swap(&buffer, &self.spareReplies)
     }
 
     /// Asks every connection to finish: answer what it has read, send it, close. Returns

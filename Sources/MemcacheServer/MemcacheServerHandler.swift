@@ -1,31 +1,42 @@
 import Channels
 import Codecs
 
-/// The last handler of a server connection: runs each decoded request and sends the replies
-/// of a read burst in one write.
+/// A server connection's one handler: reads requests straight from the socket's bytes,
+/// runs them, and sends the replies of a read burst in one write.
 ///
-/// Loop-confined. Replies are collected while a burst of requests is decoded and flushed
-/// when the burst ends (or earlier once they pass 64 KiB, so a long pipeline of large gets
-/// does not pile up). When the peer stops reading and the channel's write buffer passes its
+/// Loop-confined. The requests a busy server mostly sees (get, gets, plain mg, set) are
+/// answered in place (`CommandProcessor.processFast`); the rest go through
+/// `MemcacheRequestDecoder` on the same bytes. Only a request cut off at the end of a read is
+/// copied, to wait for its rest; the read buffer itself goes back to the loop. Replies are
+/// written into a buffer borrowed from the loop and sent when the burst ends (or earlier
+/// once they pass 64 KiB, so a long pipeline of large gets does not pile up); once written,
+/// the buffer goes back to the loop, so an idle connection holds neither a read nor a
+/// reply buffer. When the peer stops reading and the channel's write buffer passes its
 /// high watermark, the handler stops reading too, so a client that only writes cannot make
 /// the server buffer without bound.
 ///
 /// Draining (a graceful shutdown): what was read has been answered by then (requests run as
-/// they are decoded), so the handler sends what is pending, ignores anything read later and
+/// they are read), so the handler sends what is pending, ignores anything read later and
 /// closes its output; the connection closes when the peer closes its side (or the server's
 /// deadline passes). Closing the whole socket at once could reset it while replies are still
 /// in the kernel's send queue, losing them.
 final class MemcacheServerHandler: ChannelInboundHandler {
-    typealias InboundIn = MemcacheServerInput
+    typealias InboundIn = ByteBuffer
 
     private let processor: CommandProcessor
+    private var decoder: MemcacheRequestDecoder
     private let connections: LoopConnections
     private let loopCounters: ServerCounters.Loop
     private let maximumConnections: Int
+    /// The most bytes held while waiting for the rest of a request: the largest value and
+    /// its line.
+    private let maximumBufferedBytes: Int
     /// How a drain ends this connection's output: `.output` (a TCP half-close) for plain
     /// connections, `.all` under TLS, whose handler sends close_notify and waits for the
     /// peer's before closing.
     private let drainCloseMode: CloseMode
+    /// The start of a request whose end has not arrived yet.
+    private var partial = ByteBuffer()
     private var replies = ByteBuffer()
     /// Requests answered since the counters were last updated.
     private var commandsInBurst = 0
@@ -37,9 +48,11 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     init(
         store: ItemStore, counters: ServerCounters, loopIndex: Int, connections: LoopConnections,
-        maximumConnections: Int, drainCloseMode: CloseMode
+        maximumConnections: Int, maximumLineLength: Int, drainCloseMode: CloseMode
     ) {
         self.processor = CommandProcessor(store: store, counters: counters)
+        self.decoder = MemcacheRequestDecoder(maximumLineLength: maximumLineLength, maximumValueLength: store.maximumValueLength)
+        self.maximumBufferedBytes = store.maximumValueLength + maximumLineLength + 2
         self.loopCounters = counters.loop(loopIndex)
         self.connections = connections
         self.maximumConnections = maximumConnections
@@ -70,20 +83,31 @@ final class MemcacheServerHandler: ChannelInboundHandler {
             self.connections.remove(self)
             self.loopCounters.connectionClosed()
         }
+        self.partial = ByteBuffer()
         self.context = nil
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
         guard !self.closing else { return }
-        self.commandsInBurst += 1
-        if self.processor.process(self.unwrapInboundIn(data), into: &self.replies) == .close {
-            self.closing = true
-            self.sendReplies(context: context)
-            context.close(promise: nil)
+        var input = self.unwrapInboundIn(data)
+        if self.partial.readableBytes > 0 {
+            // Moved out while it is worked on, so no other access to the property overlaps.
+            var joined = ByteBuffer()
+            swap(&joined, &self.partial)
+            joined.writeBuffer(&input)
+            input = joined
+        }
+        self.run(&input, context: context)
+        guard !self.closing, input.readableBytes > 0 else { return }
+        if input.readableBytes > self.maximumBufferedBytes {
+            self.fail(MemcacheError(.protocolViolation, "\(input.readableBytes) bytes without a complete request"), context: context)
             return
         }
-        if self.replies.readableBytes >= Self.earlyFlushBytes { self.sendReplies(context: context) }
+        // A copy of just the unfinished request: the read buffer goes back to the loop.
+        var rest = ByteBuffer(capacity: max(input.readableBytes, 1024))
+        rest.writeBuffer(&input)
+        self.partial = rest
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -98,12 +122,59 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // The decoder gave up on this connection (a line without end, a broken data block):
-        // say why, as memcached does, before the decoder's handler closes it.
-        guard !self.closing, let error = error as? MemcacheError else { return }
+        // A socket or TLS failure: the handler that saw it closes the channel; there is no
+        // one to answer.
+    }
+
+    /// Runs every complete request in `input`, leaving an unfinished one there.
+    private func run(_ input: inout ByteBuffer, context: ChannelHandlerContext) {
+        var replies = self.takeReplyBuffer()
+        defer { self.replies = replies }
+        let now = self.processor.store.clock()
+        while !self.closing, input.readableBytes > 0 {
+            if !self.decoder.isDroppingValue,
+                let taken = input.withUnsafeReadableBytes({ self.processor.processFast($0, now: now, into: &replies) })
+            {
+                input.moveReaderIndex(forwardBy: taken)
+            } else {
+                let request: MemcacheServerInput
+                do {
+                    guard let decoded = try self.decoder.decode(buffer: &input) else { return }
+                    request = decoded
+                } catch {
+                    self.replies = replies
+                    replies = ByteBuffer()
+                    self.fail(error, context: context)
+                    return
+                }
+                if self.processor.process(request, into: &replies) == .close {
+                    self.closing = true
+                    self.commandsInBurst += 1
+                    self.replies = replies
+                    replies = ByteBuffer()
+                    self.sendReplies(context: context)
+                    context.close(promise: nil)
+                    return
+                }
+            }
+            self.commandsInBurst += 1
+            if replies.readableBytes >= Self.earlyFlushBytes {
+                self.replies = replies
+                self.sendReplies(context: context)
+                replies = self.takeReplyBuffer()
+            }
+        }
+    }
+
+    /// The connection cannot go on (a line without end, a broken data block): say why, as
+    /// memcached does, then close.
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
         self.closing = true
-        self.replies.writeString("CLIENT_ERROR \(error.message)\r\n")
+        self.partial = ByteBuffer()
+        let message = (error as? MemcacheError)?.message ?? "\(error)"
+        self.replies.writeString("CLIENT_ERROR \(message)\r\n")
         self.sendReplies(context: context)
+        context.close(promise: nil)
     }
 
     /// Starts this connection's part of a graceful shutdown; returns when it will have
@@ -113,6 +184,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         let closed = context.channel.closeFuture
         guard !self.closing else { return closed }
         self.closing = true
+        self.partial = ByteBuffer()
         self.sendReplies(context: context)
         self.countCommands()
         // Read on (and discard) until the peer closes: its end of file is what closes us.
@@ -130,10 +202,22 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         self.context?.close(promise: nil)
     }
 
+    /// This connection's reply buffer if it has one, else the loop's spare.
+    private func takeReplyBuffer() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        swap(&buffer, &self.replies)
+        if buffer.capacity == 0 { buffer = self.connections.takeSpareReplies() }
+        return buffer
+    }
+
     private func sendReplies(context: ChannelHandlerContext) {
         guard self.replies.readableBytes > 0 else { return }
-        context.writeAndFlush(PipelineMessage(self.replies), promise: nil)
-        self.replies = ByteBuffer()
+        var sent = ByteBuffer()
+        swap(&sent, &self.replies)
+        context.writeAndFlush(PipelineMessage(sent), promise: nil)
+        // Written to the socket at once (the usual case): nobody else holds it, so the loop
+        // can lend it to the next connection.
+        self.connections.giveBackReplies(&sent)
     }
 
     private func countCommands() {

@@ -177,17 +177,17 @@ struct ShardStatistics {
     }
 }
 
-/// A key looked up: its bytes and their hash, computed once per request (over the bytes as
-/// one block; `[UInt8]`'s own hashing feeds the hasher byte by byte) and used for both the
-/// shard and the slot index.
+/// A key looked up: its bytes (borrowed for the lookup: a request's own bytes, no copy) and
+/// their hash, computed once per request (over the bytes as one block) and used for both
+/// the shard and the slot index.
 struct ItemKey {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     let hash: Int
 
-    init(_ bytes: [UInt8]) {
+    init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
         var hasher = Hasher()
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(bytes: bytes)
         self.hash = hasher.finalize()
     }
 }

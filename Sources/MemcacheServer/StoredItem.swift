@@ -1,4 +1,5 @@
 import Channels
+import Glibc
 
 /// One item as the embedded server keeps it.
 ///
@@ -31,8 +32,25 @@ struct StoredItem {
         var data = ByteBuffer(capacity: key.count + value.readableBytes)
         data.writeBytes(key)
         data.writeImmutableBuffer(value)
+        self.init(
+            data: data, keyLength: key.count, flags: flags, expiry: expiry, cas: cas, storedAt: storedAt,
+            lastAccess: lastAccess, stale: stale, recacheWon: recacheWon)
+    }
+
+    /// Copies `key` and `value`, still in a request's bytes, into the item's own buffer.
+    init(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, flags: UInt32, expiry: Int, cas: UInt64, now: Int) {
+        var data = ByteBuffer(capacity: key.count + value.count)
+        data.writeBytes(key)
+        data.writeBytes(value)
+        self.init(data: data, keyLength: key.count, flags: flags, expiry: expiry, cas: cas, storedAt: now, lastAccess: now)
+    }
+
+    private init(
+        data: ByteBuffer, keyLength: Int, flags: UInt32, expiry: Int, cas: UInt64, storedAt: Int, lastAccess: Int,
+        stale: Bool = false, recacheWon: Bool = false
+    ) {
         self.data = data
-        self.keyLength = key.count
+        self.keyLength = keyLength
         self.flags = flags
         self.expiry = expiry
         self.cas = cas
@@ -56,10 +74,10 @@ struct StoredItem {
     var valueLength: Int { self.data.readableBytes - self.keyLength }
 
     /// Whether the item's key is `key`.
-    func hasKey(_ key: [UInt8]) -> Bool {
+    func hasKey(_ key: UnsafeRawBufferPointer) -> Bool {
         guard key.count == self.keyLength else { return false }
         return self.data.withUnsafeReadableBytes { stored in
-            key.withUnsafeBytes { wanted in stored.prefix(wanted.count).elementsEqual(wanted) }
+            key.count == 0 || memcmp(stored.baseAddress!, key.baseAddress!, key.count) == 0
         }
     }
 

@@ -24,13 +24,30 @@ final class ServerScript: @unchecked Sendable {
     func advance(seconds: Int) { self.clock.withLock { $0 += seconds } }
 
     /// Sends `requests` (with `\n` standing for `\r\n`) and returns the replies the same way.
-    func send(_ requests: String) throws -> String {
+    /// With `fast`, as the server's handler runs them: the fast path first, the decoder for
+    /// what it leaves.
+    func send(_ requests: String, fast: Bool = false) throws -> String {
         var input = ByteBuffer(string: requests.replacingOccurrences(of: "\n", with: "\r\n"))
         var out = ByteBuffer()
-        while let message = try self.decoder.decode(buffer: &input) {
+        let now = self.store.clock()
+        while input.readableBytes > 0 {
+            if fast, !self.decoder.isDroppingValue,
+                let taken = input.withUnsafeReadableBytes({ self.processor.processFast($0, now: now, into: &out) })
+            {
+                input.moveReaderIndex(forwardBy: taken)
+                continue
+            }
+            guard let message = try self.decoder.decode(buffer: &input) else { break }
             _ = self.processor.process(message, into: &out)
         }
         return out.readString().replacingOccurrences(of: "\r\n", with: "\n")
+    }
+
+    /// Whether the fast path takes the first request of `request` (else the decoder does).
+    func fastPathTakes(_ request: String) -> Bool {
+        let input = ByteBuffer(string: request.replacingOccurrences(of: "\n", with: "\r\n"))
+        var out = ByteBuffer()
+        return input.withUnsafeReadableBytes { self.processor.processFast($0, now: self.store.clock(), into: &out) } != nil
     }
 }
 

@@ -94,6 +94,7 @@ struct EmbeddedServerTests {
             version foo bar\nverbosity\n\
             ms m 5 T100 F9\nhello\nmg m s v f k Oabc\nmg nope v q\nmg nope v k Ox\nmn\n\
             ms a2 1 ME\nx\nms a2 1 ME\ny\nms nope 1 MR\nz\nms nope 1 MA\nz\nms a2 1 MA q\nz\nmg a2 v\n\
+            mg a2 v f c s t k\nmg a2\nmg nope2 k s\nset sn 7 0 2 noreply\nhi\nget sn a2 nope sn\ngets sn\n\
             ms gone 1 C5\nq\nmd a2 q\nmd a2 q\nmd a2\nmn\n\
             ma c\nma c N0 J10 v\nma c MD D3 v\nma c q\nma c v\nms s2 1\nx\nma s2\n\
             mg hot v N30\nmg hot v N30\nms hot 3\nabc\nmd hot I\nmg hot v\nmg hot v\n\

@@ -17,6 +17,24 @@ public func exchangeUntilClose(with address: SocketAddress, sending bytes: [UInt
     return try await done.futureResult.get()
 }
 
+/// Like `exchangeUntilClose(with:sending:group:)`, but writes `pieces` one by one with a
+/// pause between them, so that the server reads them apart (requests cut anywhere).
+public func exchangeUntilClose(with address: SocketAddress, sendingPieces pieces: [[UInt8]], group: EventLoopGroup) async throws -> [UInt8] {
+    let loop = group.next()
+    let done = loop.makePromise(of: [UInt8].self)
+    let channel = try await ClientBootstrap(loop: loop)
+        .channelOption(.tcpNoDelay, value: true)
+        .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(ReplyCollector(done: done)) }
+        .connect(to: address).get()
+    let timeout = loop.scheduleTask(in: testPatience) { _ = channel.close() }
+    defer { timeout.cancel() }
+    for piece in pieces {
+        guard (try? await channel.writeAndFlush(ByteBuffer(bytes: piece)).get()) != nil else { break }
+        try await Task.sleep(for: .microseconds(300))
+    }
+    return try await done.futureResult.get()
+}
+
 /// Collects what is read and hands it over when the channel closes.
 ///
 /// Loop-confined.

@@ -22,6 +22,10 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
     /// Bytes of an oversized value still to be dropped.
     private var discarding = 0
 
+    /// Whether the decoder is dropping an oversized value: the bytes that follow belong to
+    /// it, not to a new request (a server's own fast path must not read them).
+    public var isDroppingValue: Bool { self.discarding > 0 }
+
     /// The largest value length believed at all; beyond it the peer is not a memcache client.
     static let absurdValueLength: UInt64 = 1 << 32
 

@@ -1,0 +1,188 @@
+import Channels
+import Codecs
+
+// The requests a busy server mostly sees — get/gets, mg with plain flags, set — answered
+// straight from the read bytes: no request value, no key array, no token list. Anything
+// else, and anything malformed, is left to the full decoder, which gives memcached's exact
+// answers; so this path only has to be right for well-formed requests.
+extension CommandProcessor {
+    /// Answers the request at the start of `bytes` when it has one of the fast shapes;
+    /// returns the bytes it took, or nil to leave the request to the decoder (other commands,
+    /// bad input, or a set whose data has not all arrived).
+    func processFast(_ bytes: UnsafeRawBufferPointer, now: Int, into out: inout ByteBuffer) -> Int? {
+        guard var line = RequestLine(bytes, limit: Self.fastLineLimit), let command = line.next() else { return nil }
+        switch command.count {
+        case 2 where command.spells("mg"): return self.fastMetaGet(&line, now: now, into: &out)
+        case 3 where command.spells("get"): return self.fastGet(&line, withCAS: false, now: now, into: &out)
+        case 4 where command.spells("gets"): return self.fastGet(&line, withCAS: true, now: now, into: &out)
+        case 3 where command.spells("set"): return self.fastSet(&line, now: now, into: &out)
+        default: return nil
+        }
+    }
+
+    /// Longer lines (a get of a hundred long keys) go to the decoder, which knows the limit.
+    static let fastLineLimit = 8192
+
+    // MARK: get, gets
+
+    private func fastGet(_ line: inout RequestLine, withCAS: Bool, now: Int, into out: inout ByteBuffer) -> Int? {
+        var keys = line
+        var count = 0
+        while let key = keys.next() {
+            guard key.isTextKey else { return nil }
+            count += 1
+        }
+        guard count > 0 else { return nil }
+        while let key = line.next() {
+            let found = self.store.withItem(rawKey: key, now: now) { item, _, context -> (value: ByteBuffer, flags: UInt32, cas: UInt64)? in
+                guard var hit = item.take() else {
+                    context.statistics.getMisses += 1
+                    return nil
+                }
+                context.statistics.getHits += 1
+                hit.fetched = true
+                hit.lastAccess = now
+                defer { item = hit }
+                return (hit.value, hit.flags, hit.cas)
+            }
+            guard let found else { continue }
+            out.reserveCapacity(minimumWritableBytes: key.count + found.value.readableBytes + 48)
+            out.writeStaticString("VALUE ")
+            out.writeBytes(key)
+            out.writeSpace()
+            out.writeDecimal(UInt64(found.flags))
+            out.writeSpace()
+            out.writeDecimal(found.value.readableBytes)
+            if withCAS {
+                out.writeSpace()
+                out.writeDecimal(found.cas)
+            }
+            out.writeCRLF()
+            out.writeImmutableBuffer(found.value)
+            out.writeCRLF()
+        }
+        out.writeStaticString("END\r\n")
+        return line.length
+    }
+
+    // MARK: mg
+
+    private enum FastMetaGet {
+        case miss
+        case hit(value: ByteBuffer, flags: UInt32, cas: UInt64, ttl: Int)
+        /// Stale, or someone holds the right to recache it: the full path answers with W/X/Z.
+        case recache
+    }
+
+    /// `mg <key>` with return flags among `v f c k s t` only (no arguments, no `q`, `O`,
+    /// `T`, `N`…).
+    private func fastMetaGet(_ line: inout RequestLine, now: Int, into out: inout ByteBuffer) -> Int? {
+        guard let key = line.next(), key.isTextKey else { return nil }
+        var flagsLine = line
+        while let flag = flagsLine.next() {
+            guard flag.count == 1, Self.fastMetaFlags.contains(flag[0]) else { return nil }
+        }
+        var withValue = false
+        var scan = line
+        while let flag = scan.next() {
+            if flag[0] == UInt8(ascii: "v") { withValue = true }
+        }
+        let outcome = self.store.withItem(rawKey: key, now: now) { item, _, context -> FastMetaGet in
+            guard var hit = item else {
+                context.statistics.getMisses += 1
+                return .miss
+            }
+            guard !hit.stale, !hit.recacheWon else { return .recache }
+            context.statistics.getHits += 1
+            hit.fetched = true
+            hit.lastAccess = now
+            item = hit
+            return .hit(value: hit.value, flags: hit.flags, cas: hit.cas, ttl: hit.remainingTTL(now: now))
+        }
+        switch outcome {
+        case .recache:
+            return nil
+        case .miss:
+            out.writeStaticString("EN")
+            while let flag = line.next() {
+                guard flag[0] == UInt8(ascii: "k") else { continue }
+                out.writeStaticString(" k")
+                out.writeBytes(key)
+            }
+            out.writeCRLF()
+        case .hit(let value, let flags, let cas, let ttl):
+            out.reserveCapacity(minimumWritableBytes: value.readableBytes + 96)
+            if withValue {
+                out.writeStaticString("VA ")
+                out.writeDecimal(value.readableBytes)
+            } else {
+                out.writeStaticString("HD")
+            }
+            while let flag = line.next() {
+                switch flag[0] {
+                case UInt8(ascii: "f"):
+                    out.writeStaticString(" f")
+                    out.writeDecimal(UInt64(flags))
+                case UInt8(ascii: "c"):
+                    out.writeStaticString(" c")
+                    out.writeDecimal(cas)
+                case UInt8(ascii: "k"):
+                    out.writeStaticString(" k")
+                    out.writeBytes(key)
+                case UInt8(ascii: "s"):
+                    out.writeStaticString(" s")
+                    out.writeDecimal(value.readableBytes)
+                case UInt8(ascii: "t"):
+                    out.writeStaticString(" t")
+                    out.writeDecimal(ttl)
+                default:
+                    continue  // v: said by VA
+                }
+            }
+            out.writeCRLF()
+            if withValue {
+                out.writeImmutableBuffer(value)
+                out.writeCRLF()
+            }
+        }
+        return line.length
+    }
+
+    private static let fastMetaFlags: Set<UInt8> = Set("vfckst".utf8)
+
+    // MARK: set
+
+    /// `set <key> <flags> <ttl> <length> [noreply]` with its whole data block present.
+    private func fastSet(_ line: inout RequestLine, now: Int, into out: inout ByteBuffer) -> Int? {
+        guard let key = line.next(), key.isTextKey,
+            let flags = line.next()?.decimal, flags <= UInt64(UInt32.max),
+            let ttl = line.next()?.signedDecimal,
+            let length = line.next()?.decimal, length <= UInt64(self.store.maximumValueLength)
+        else { return nil }
+        var noreply = false
+        if let last = line.next() {
+            guard last.spells("noreply"), line.next() == nil else { return nil }
+            noreply = true
+        }
+        let valueStart = line.length
+        let valueEnd = valueStart + Int(length)
+        guard valueEnd + 2 <= line.bytes.count, line.bytes[valueEnd] == UInt8(ascii: "\r"),
+            line.bytes[valueEnd + 1] == UInt8(ascii: "\n"),
+            key.count + Int(length) + StoredItem.overhead <= self.store.maximumItemSize
+        else { return nil }
+        let value = UnsafeRawBufferPointer(rebasing: line.bytes[valueStart..<valueEnd])
+        self.store.withItem(rawKey: key, now: now) { item, newCAS, context in
+            context.statistics.sets += 1
+            item = StoredItem(key: key, value: value, flags: UInt32(flags), expiry: expiryTime(ttl: ttl, now: now), cas: newCAS, now: now)
+        }
+        if !noreply { out.writeStaticString("STORED\r\n") }
+        return valueEnd + 2
+    }
+}
+
+extension ByteBuffer {
+    /// Appends a literal's bytes (no String to walk).
+    fileprivate mutating func writeStaticString(_ text: StaticString) {
+        self.writeBytes(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+}
