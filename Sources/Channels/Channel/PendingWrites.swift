@@ -6,7 +6,7 @@ import DequeModule
 /// Loop-confined. Promises are completed by the channel after the queue is updated, so a
 /// promise callback that writes or closes sees a consistent queue.
 struct PendingWrites {
-    private struct Entry {
+    struct Entry {
         var buffer: ByteBuffer
         let promise: EventLoopPromise<Void>?
     }
@@ -19,6 +19,21 @@ struct PendingWrites {
 
     var isEmpty: Bool { self.entries.isEmpty }
     var hasFlushed: Bool { self.flushedCount > 0 }
+
+    /// The loop keeps one spare queue storage, lent to a channel for its writes and given
+    /// back once they are all written: an idle channel holds no queue storage, and a busy
+    /// one needs no allocation to queue a write.
+    mutating func borrowStorage(from spare: inout Deque<Entry>) {
+        guard self.entries.isEmpty else { return }
+        self.entries = Deque()
+        swap(&self.entries, &spare)
+    }
+
+    mutating func returnStorage(to spare: inout Deque<Entry>) {
+        guard self.entries.isEmpty else { return }
+        spare = Deque()
+        swap(&self.entries, &spare)
+    }
 
     mutating func append(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
         self.bufferedBytes += buffer.readableBytes

@@ -28,7 +28,6 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
 
     // Writing
     private var pending = PendingWrites()
-    private var completedScratch: [EventLoopPromise<Void>?] = []
     private var flushing = false
     private var waitingForWritable = false
     private var watermarks = WriteWatermarks.default
@@ -285,6 +284,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             promise?.fail(PipelineError(.typeMismatch, "a socket writes ByteBuffer, not \(data.typeDescription)"))
             return
         }
+        self.pending.borrowStorage(from: &self.loop.spareWriteQueue)
         self.pending.append(buffer, promise: promise)
         self.updateWritability()
     }
@@ -369,14 +369,17 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
                 self.waitingForWritable = true
                 break
             }
-            var completed = self.completedScratch
-            self.completedScratch = []
+            // Taken from the loop (and the loop left with an empty one) so that a promise
+            // callback flushing another channel cannot touch this list.
+            var completed: [EventLoopPromise<Void>?] = []
+            swap(&completed, &self.loop.spareCompletedWrites)
             self.pending.consume(written, completed: &completed)
+            self.pending.returnStorage(to: &self.loop.spareWriteQueue)
             // Promises first: a handler reacting to writability sees its writes completed.
             for promise in completed { promise?.succeed(()) }
             self.updateWritability()
             completed.removeAll(keepingCapacity: true)
-            self.completedScratch = completed
+            swap(&completed, &self.loop.spareCompletedWrites)
         }
         guard self.state == .active else { return }
         self.updateInterest()

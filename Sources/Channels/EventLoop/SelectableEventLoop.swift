@@ -37,6 +37,10 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// A read buffer that no channel holds any more: the loop's next read reuses it, so
     /// channels need not keep one each (an idle connection then holds no read buffer).
     private var spareReadBuffer = ByteBuffer()
+    /// Write-queue storage and a list for completed write promises that no channel holds:
+    /// lent for a write, given back once the queue is empty (idle channels keep neither).
+    var spareWriteQueue = Deque<PendingWrites.Entry>()
+    var spareCompletedWrites: [EventLoopPromise<Void>?] = []
     /// The loop's position in its group's `loops`.
     public let index: Int
 

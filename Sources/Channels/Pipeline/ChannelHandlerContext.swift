@@ -5,7 +5,12 @@
 /// the previous outbound handler towards the socket. A removed handler's context still
 /// forwards, so a handler can remove itself mid-event without losing what it passes on.
 public final class ChannelHandlerContext {
-    public let name: String
+    /// The name the handler was added with, or "<its type>-<N>" when it was given none.
+    public var name: String { self.givenName ?? "\(type(of: self.handler))-\(self.ordinal)" }
+    /// Kept apart and the made-up name formed only when asked: a server holds thousands of
+    /// pipelines, and a string per handler was a tenth of an idle connection's memory.
+    let givenName: String?
+    private let ordinal: Int
     public let handler: any ChannelHandler
     let inboundHandler: (any ChannelInboundHandler)?
     let outboundHandler: (any ChannelOutboundHandler)?
@@ -18,8 +23,9 @@ public final class ChannelHandlerContext {
     /// Whether a flush from here is owed at the end of the loop's turn.
     private var turnEndFlushRequested = false
 
-    init(name: String, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline) {
-        self.name = name
+    init(givenName: String?, ordinal: Int, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline) {
+        self.givenName = givenName
+        self.ordinal = ordinal
         self.handler = handler
         self.inboundHandler = handler as? any ChannelInboundHandler
         self.outboundHandler = handler as? any ChannelOutboundHandler

@@ -17,11 +17,13 @@ extension ChannelPipeline {
         ///   its neighbours, `.duplicateName`, `.notFound` for a missing anchor, or
         ///   `.pipelineClosed` after the channel closed.
         public func addHandler(_ handler: any ChannelHandler, name: String? = nil, position: Position = .last) throws {
-            let name = name ?? self.pipeline.uniqueName(for: handler)
-            if self.pipeline.contexts().contains(where: { $0.name == name }) {
-                throw PipelineError(.duplicateName, "a handler named '\(name)' is already in the pipeline")
+            let context = ChannelHandlerContext(
+                givenName: name, ordinal: self.pipeline.nextOrdinal(), handler: handler, types: HandlerTypes.of(handler),
+                pipeline: self.pipeline)
+            // Made-up names ("Type-N") are unique by their number; only a given name can clash.
+            if self.pipeline.contexts().contains(where: { $0.givenName != nil && $0.name == context.name }) {
+                throw PipelineError(.duplicateName, "a handler named '\(context.name)' is already in the pipeline")
             }
-            let context = ChannelHandlerContext(name: name, handler: handler, types: HandlerTypes(of: handler), pipeline: self.pipeline)
             let anchor: ChannelHandlerContext
             switch position {
             case .first: anchor = self.pipeline.head

@@ -40,10 +40,11 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
         let headHandler = HeadHandler()
         let tailHandler = TailHandler()
         self.head = ChannelHandlerContext(
-            name: "head", handler: headHandler,
-            types: HandlerTypes(inboundOut: readType, outboundIn: writeType), pipeline: self)
+            givenName: "head", ordinal: 0, handler: headHandler,
+            types: HandlerTypes.ofEnd(inboundOut: readType, outboundIn: writeType), pipeline: self)
         self.tail = ChannelHandlerContext(
-            name: "tail", handler: tailHandler, types: HandlerTypes(inboundOut: nil, outboundIn: nil), pipeline: self)
+            givenName: "tail", ordinal: 0, handler: tailHandler, types: HandlerTypes.ofEnd(inboundOut: nil, outboundIn: nil),
+            pipeline: self)
         self.head.next = self.tail
         self.tail.previous = self.head
     }
@@ -95,9 +96,10 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
 
     // MARK: Structure (loop only)
 
-    func uniqueName(for handler: any ChannelHandler) -> String {
+    /// The number in the made-up name of the next handler added without a name.
+    func nextOrdinal() -> Int {
         self.nameCounter += 1
-        return "\(type(of: handler))-\(self.nameCounter)"
+        return self.nameCounter
     }
 
     func contexts() -> [ChannelHandlerContext] {
