@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Private key (PEM) of --tls-cert.") var tlsKey: String?
     @Option(help: "Seconds a graceful stop waits for clients to take their last replies and hang up.")
     var shutdownTimeout: Double = 10
+    @Option(help: "HOST:PORT to serve the server's counters on, at /metrics in the Prometheus text format.")
+    var metrics: String?
 
     func validate() throws {
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -34,6 +36,17 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--loops, --memory-limit and --max-item-size must be positive")
         }
         guard self.shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout cannot be negative") }
+        if let metrics = self.metrics, Self.hostAndPort(metrics) == nil {
+            throw ValidationError("--metrics takes HOST:PORT, e.g. 127.0.0.1:9150")
+        }
+    }
+
+    /// "host:port" or "[v6]:port" split; nil when malformed.
+    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
     }
 
     func run() async throws {
@@ -54,6 +67,17 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         print("mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops")
+        var metricsListener: ListeningServer?
+        if let metrics = self.metrics, let (host, port) = Self.hostAndPort(metrics) {
+            do {
+                metricsListener = try await ServerMetrics(server: server).serve(group: group, host: host, port: port)
+            } catch {
+                await server.shutdown(deadline: .zero)
+                try? await group.shutdownGracefully()
+                throw error
+            }
+            print("mcpool serve: metrics on http://\(metricsListener?.localAddress.description ?? metrics)/metrics")
+        }
         let service = MemcacheServerService(server: server, shutdownTimeout: .nanoseconds(Int64(self.shutdownTimeout * 1e9)))
         let services = ServiceGroup(services: [service], logger: Logger(label: "mcpool.serve"))
         // The signals are ours rather than the group's: the first starts the group's graceful
@@ -75,6 +99,7 @@ struct Serve: AsyncParsableCommand {
             try await tasks.next()
             tasks.cancelAll()
         }
+        try? await metricsListener?.close()
         try? await group.shutdownGracefully()
         let statistics = server.statistics
         let cut = statistics.closedAtShutdownDeadline
