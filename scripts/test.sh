@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libmemcached-dev and gcc build the ketama reference program (Fixtures/ketama) the tests compare against.
-needed=(libssl-dev pkg-config memcached libmemcached-tools libmemcached-dev gcc libc6-dev)
+# libmemcached-dev and gcc build the ketama reference program (Fixtures/ketama) the tests compare against;
+# curl fetches the metrics endpoint of `mcpool serve --metrics`.
+needed=(libssl-dev pkg-config memcached libmemcached-tools libmemcached-dev gcc libc6-dev curl)
 missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
