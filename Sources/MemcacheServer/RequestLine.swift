@@ -1,3 +1,4 @@
+import Codecs
 import Glibc
 
 /// One request line read in place: where it ends, and its space-separated tokens as ranges
@@ -46,18 +47,7 @@ extension UnsafeRawBufferPointer {
     }
 
     /// A strict unsigned decimal; nil on anything else or on overflow.
-    var decimal: UInt64? {
-        guard self.count >= 1, self.count <= 20 else { return nil }
-        var value: UInt64 = 0
-        for byte in self {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflowB) = shifted.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
-            if overflowA || overflowB { return nil }
-            value = sum
-        }
-        return value
-    }
+    var decimal: UInt64? { UInt64(memcacheDecimal: self) }
 
     /// A strict signed decimal (a leading `-` allowed).
     var signedDecimal: Int? {

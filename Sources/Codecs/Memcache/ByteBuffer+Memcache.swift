@@ -6,6 +6,7 @@ public import Channels
 extension UInt64 {
     /// A strict unsigned decimal as memcache writes numbers (digits only, at most 20); nil on
     /// anything else or on overflow.
+    @inlinable
     public init?(memcacheDecimal token: some Collection<UInt8>) {
         guard let value = MemcacheParsing.unsigned(token) else { return nil }
         self = value
@@ -87,6 +88,7 @@ struct TokenCursor {
 }
 
 /// Line and token parsing over raw bytes.
+@usableFromInline
 enum MemcacheParsing {
     /// The position of the `\n` ending the first line, scanning at most `limit` bytes.
     static func lineEnd(in buffer: ByteBuffer, limit: Int) -> Int? {
@@ -109,7 +111,9 @@ enum MemcacheParsing {
         return tokens
     }
 
-    /// A strict unsigned decimal; nil on anything else or on overflow.
+    /// A strict unsigned decimal; nil on anything else or on overflow. Inlinable, so that a
+    /// server's in-place parser gets it specialized for its raw bytes.
+    @inlinable
     static func unsigned<Bytes: Collection<UInt8>>(_ token: Bytes) -> UInt64? {
         guard !token.isEmpty, token.count <= 20 else { return nil }
         var value: UInt64 = 0
