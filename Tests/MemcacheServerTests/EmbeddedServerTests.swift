@@ -12,7 +12,10 @@ struct EmbeddedServerTests {
     func memccapable() async throws {
         let tool = try #require(findExecutable(["/usr/bin/memccapable", "/usr/bin/memcapable"]), "libmemcached-tools is not installed")
         let fixture = try await EmbeddedServerFixture()
-        let output = try await runProcess(tool, ["-a", "-h", "127.0.0.1", "-p", "\(fixture.port)", "-v"])
+        // Its own I/O timeout is testPatience too: a sanitizer's stall outlasted the default
+        // (two of its tests failed with ETIMEDOUT in a TSan run).
+        let patience = "\(testPatience.nanoseconds / 1_000_000_000)"
+        let output = try await runProcess(tool, ["-a", "-t", patience, "-h", "127.0.0.1", "-p", "\(fixture.port)", "-v"])
         let passed = output.split(separator: "\n").filter { $0.hasSuffix("[pass]") }
         #expect(passed.count == 27, "\(output)")
         #expect(output.contains("All tests passed"), "\(output)")

@@ -21,9 +21,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     private var allowHalfClosure = false
     private var inputClosed = false
     private var maxMessagesPerRead = 4
-    /// One reusable buffer per read of a read burst: a handler that keeps the bytes of one
-    /// read until the burst ends (an echo writing them back) does not force an allocation
-    /// for the next read.
+    /// The size of the next read. The buffers themselves are the loop's (`prepareReadBuffer`).
     private var sizer = ReceiveBufferSizer()
 
     // Writing
@@ -249,10 +247,12 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
                 if count < size { break reading }
             }
         }
-        // Back to the loop unless the pipeline kept it: an idle channel holds no read buffer.
-        self.loop.recycleReadBuffer(&buffer)
         if !self.autoRead { self.readPending = false }
         if reads > 0, self.state == .active { self.pipeline.fireChannelReadComplete() }
+        // Back to the loop unless the pipeline kept it: an idle channel holds no read buffer.
+        // After the read-complete event, whose flush usually releases a buffer that a handler
+        // wrote back (an echo), so that it too is reused.
+        self.loop.recycleReadBuffer(&buffer)
         if reachedEnd, self.state == .active {
             self.inputDidClose()
         }
