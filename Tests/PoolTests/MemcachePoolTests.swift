@@ -67,6 +67,32 @@ struct MemcachePoolTests {
         try await fixture.stop()
     }
 
+    @Test("String keys made at run time work with every command; an invalid one throws invalidKey and sends nothing")
+    func stringKeys() async throws {
+        let fixture = try await MemcachePoolFixture { $0.pool.maxConnections = 1 }
+        let pool = fixture.pool
+        for i in 0..<3 { try await pool.set("user:\(i)", to: ByteBuffer(string: "v\(i)")) }
+        let name = "user:1"
+        #expect(try await pool.get(name).map { String(buffer: $0) } == "v1")
+        #expect(try await pool.getMany(["user:0", "user:2", "user:9"]) == ["user:0": ByteBuffer(string: "v0"), "user:2": ByteBuffer(string: "v2")])
+        #expect(try await pool.add(name, value: ByteBuffer(string: "x")) == false)
+        #expect(try await pool.append(name, ByteBuffer(string: "!")) == true)
+        #expect(try await pool.getItem(name)?.value == ByteBuffer(string: "v1!"))
+        #expect(try await pool.touch(name, ttl: 60) == true)
+        #expect(try await pool.delete(name) == true)
+
+        // "a b" would read as two keys on the wire, "a\r\nflush_all" as a second command.
+        for bad in ["a b", "a\r\nflush_all", "", String(repeating: "k", count: 251)] {
+            await #expect { try await pool.get(bad) } throws: { ($0 as? MemcacheError)?.code == .invalidKey }
+            await #expect { try await pool.set(bad, to: ByteBuffer(string: "x")) } throws: { ($0 as? MemcacheError)?.code == .invalidKey }
+            await #expect { try await pool.getMany(["user:0", bad]) } throws: { ($0 as? MemcacheError)?.code == .invalidKey }
+        }
+        // Nothing reached the server: its one connection is in step and nothing was flushed.
+        #expect(try await pool.get("user:0") == ByteBuffer(string: "v0"))
+        #expect(try await pool.stats()["cmd_flush"] == "0")
+        try await fixture.stop()
+    }
+
     /// 10,000 concurrent callers, each getting its own key, whose value names that key:
     /// every caller receives its own key's value (a reply matched to the wrong caller would
     /// show), never more than 8 connections on the server; half the callers run on the pool's

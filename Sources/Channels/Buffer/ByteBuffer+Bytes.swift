@@ -141,3 +141,14 @@ extension ByteBuffer: CustomStringConvertible {
         return "ByteBuffer(\(self.readableBytes) bytes: \"\(shown)\(more)\")"
     }
 }
+
+extension Array where Element == UInt8 {
+    /// The readable bytes of `buffer`, copied, leaving the buffer as it is.
+    ///
+    /// ```swift
+    /// let bytes = [UInt8](buffer: ByteBuffer(string: "hi"))   // [104, 105]
+    /// ```
+    public init(buffer: ByteBuffer) {
+        self = buffer.withUnsafeReadableBytes { Array($0) }
+    }
+}

@@ -24,3 +24,16 @@ extension ByteBuffer {
         self.readString(length: self.readableBytes) ?? ""
     }
 }
+
+extension String {
+    /// The readable bytes of `buffer` as UTF-8 (invalid sequences are repaired), leaving the
+    /// buffer as it is — SwiftNIO's spelling, for code moving over.
+    ///
+    /// ```swift
+    /// let reply = try await pool.get("greeting")
+    /// print(reply.map { String(buffer: $0) } ?? "miss")
+    /// ```
+    public init(buffer: ByteBuffer) {
+        self = buffer.withUnsafeReadableBytes { String(decoding: $0, as: UTF8.self) }
+    }
+}

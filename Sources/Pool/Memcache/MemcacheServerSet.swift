@@ -124,6 +124,30 @@ public final class MemcacheServerSet: Sendable {
         }
     }
 
+    // The same with `String` keys (checked as `MemcacheKey(_:)` checks them; an invalid one
+    // throws `MemcacheError.invalidKey` before anything is sent).
+
+    public func get(_ key: String) async throws -> ByteBuffer? {
+        try await self.get(MemcacheKey(key))
+    }
+
+    public func set(_ key: String, to value: ByteBuffer, flags: UInt32 = 0, ttl: Int = 0) async throws {
+        try await self.set(MemcacheKey(key), to: value, flags: flags, ttl: ttl)
+    }
+
+    public func delete(_ key: String) async throws -> Bool {
+        try await self.delete(MemcacheKey(key))
+    }
+
+    /// The values of every present key, by the keys as given.
+    public func getMany(_ keys: [String]) async throws -> [String: ByteBuffer] {
+        let checked = try keys.map { try MemcacheKey($0) }
+        let found = try await self.getMany(checked)
+        var byText: [String: ByteBuffer] = [:]
+        for (text, key) in zip(keys, checked) { if let value = found[key] { byText[text] = value } }
+        return byText
+    }
+
     /// Shuts every server's pool down.
     public func shutdown(deadline: TimeAmount = .seconds(10)) async {
         for pool in self.pools { await pool.shutdown(deadline: deadline) }

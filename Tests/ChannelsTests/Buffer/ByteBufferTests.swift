@@ -32,6 +32,18 @@ struct ByteBufferTests {
         #expect(buffer.readBytes(length: 1) == nil)
     }
 
+    @Test("String(buffer:) and [UInt8](buffer:) read the readable bytes only and consume nothing")
+    func conveniences() {
+        var buffer = ByteBuffer(string: "skip:héllo")
+        buffer.moveReaderIndex(forwardBy: 5)
+        #expect(String(buffer: buffer) == "héllo")
+        #expect([UInt8](buffer: buffer) == Array("héllo".utf8))
+        #expect(buffer.readableBytes == 6)
+        #expect(String(buffer: ByteBuffer()) == "")
+        #expect([UInt8](buffer: ByteBuffer()) == [])
+        #expect(String(buffer: ByteBuffer(bytes: [0x61, 0xff, 0x62])) == "a\u{FFFD}b")
+    }
+
     @Test("copies are copy-on-write: writing to one leaves the other as it was")
     func copyOnWrite() {
         var original = ByteBuffer(string: "abc")
