@@ -49,6 +49,7 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
         let total = self.total
         return "open \(total.open) (idle \(total.idle), leased \(total.leased)), connecting \(total.connecting), "
             + "waiting \(total.waiting), created \(total.created), closed \(total.closed), "
-            + "connect failures \(total.connectFailures), leases \(total.leases), average wait \(total.averageWait)"
+            + "connect failures \(total.connectFailures), leases \(total.leases), "
+            + "waited \(total.waitedLeases) (average \(total.averageWait), max \(total.maxWait))"
     }
 }

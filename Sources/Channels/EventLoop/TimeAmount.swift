@@ -21,9 +21,26 @@ public struct TimeAmount: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static func - (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount { .nanoseconds(lhs.nanoseconds - rhs.nanoseconds) }
     public static func * (lhs: TimeAmount, rhs: Int64) -> TimeAmount { .nanoseconds(lhs.nanoseconds * rhs) }
 
+    /// In the largest unit that keeps a whole part (s, ms, µs, ns), with at most three
+    /// decimals: `1.25 ms`, `420 µs`, `10 s` — readable in logs and statistics.
     public var description: String {
-        if self.nanoseconds % 1_000_000 == 0 { return "\(self.nanoseconds / 1_000_000) ms" }
-        return "\(self.nanoseconds) ns"
+        let magnitude = self.nanoseconds.magnitude
+        let (unit, scale): (String, UInt64) =
+            magnitude >= 1_000_000_000 ? ("s", 1_000_000_000)
+            : magnitude >= 1_000_000 ? ("ms", 1_000_000)
+            : magnitude >= 1_000 ? ("µs", 1_000) : ("ns", 1)
+        // Rounded to thousandths of the unit in integers, so no floating-point digits leak in.
+        var whole = magnitude / scale
+        var fraction = (magnitude % scale * 1000 + scale / 2) / scale
+        if fraction == 1000 { (whole, fraction) = (whole + 1, 0) }
+        var text = "\(whole)"
+        if fraction != 0 {
+            var digits = String(fraction)
+            digits = String(repeating: "0", count: 3 - digits.count) + digits
+            while digits.hasSuffix("0") { digits.removeLast() }
+            text += "." + digits
+        }
+        return (self.nanoseconds < 0 ? "-" : "") + text + " " + unit
     }
 }
 
