@@ -106,19 +106,20 @@ public final class SpawnedProcess: @unchecked Sendable {
     // SAFETY: `status` is only touched under `lock`.
     public let pid: pid_t
     private let standardOutput: String?
+    private let standardError: String?
     private let lock = NSLock()
     /// waitpid's status once reaped.
     private var status: Int32?
 
-    /// Starts `executable`; its standard output goes to the file `standardOutput` when given
-    /// (read it with `output`), else nowhere.
-    public init(_ executable: String, _ arguments: [String], standardOutput: String? = nil) throws {
+    /// Starts `executable`; its standard output and error go to the files `standardOutput` and
+    /// `standardError` when given (read them with `output` and `errorOutput`), else nowhere.
+    public init(_ executable: String, _ arguments: [String], standardOutput: String? = nil, standardError: String? = nil) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, standardOutput ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, standardError ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid = pid_t()
@@ -126,11 +127,17 @@ public final class SpawnedProcess: @unchecked Sendable {
         guard spawned == 0 else { throw TestSupportError("cannot start \(executable): errno \(spawned)") }
         self.pid = pid
         self.standardOutput = standardOutput
+        self.standardError = standardError
     }
 
     /// What it wrote to its standard output so far (when started with a file for it).
-    public var output: String {
-        guard let path = self.standardOutput, let data = FileManager.default.contents(atPath: path) else { return "" }
+    public var output: String { Self.contents(of: self.standardOutput) }
+
+    /// What it wrote to its standard error so far (when started with a file for it).
+    public var errorOutput: String { Self.contents(of: self.standardError) }
+
+    private static func contents(of path: String?) -> String {
+        guard let path, let data = FileManager.default.contents(atPath: path) else { return "" }
         return String(decoding: data, as: UTF8.self)
     }
 

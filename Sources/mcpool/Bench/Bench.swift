@@ -4,6 +4,7 @@ import Codecs
 import Foundation
 import MemcacheServer
 import Pool
+import UnixSignals
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,9 @@ struct Bench: AsyncParsableCommand {
         discussion: """
             With no --server, starts the embedded server on a free loopback port first (its own loops), so \
             it needs nothing installed. The keys are stored once, then --concurrency callers issue gets and \
-            sets on random keys for --duration seconds. Exits non-zero when any operation failed.
+            sets on random keys for --duration seconds. Ctrl-C (SIGINT) ends the run early with the summary of \
+            what ran; a second one exits at once. Exits non-zero when any operation failed, and with one line \
+            and status 1 when the keys cannot be stored (e.g. the server cannot be reached).
             """
     )
 
@@ -48,14 +51,38 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = try await self.execute()
+        let stop = BenchStop()
+        // Trapped for the whole command: the first Ctrl-C ends the run early (the summary of
+        // what ran is printed), a second one exits at once.
+        let signals = await UnixSignalsSequence(trapping: .sigint)
+        let watcher = Task {
+            var caught = 0
+            for await _ in signals {
+                caught += 1
+                if caught > 1 { Foundation.exit(130) }
+                stop.request()
+                if !self.json {
+                    let clearLine = Terminal.isInteractive(.standardError) ? "\r\u{1B}[K" : ""
+                    writeProgress(clearLine + "mcpool bench: stopping (Ctrl-C again to quit at once)\n")
+                }
+            }
+        }
+        defer { watcher.cancel() }
+        let report: BenchReport
+        do {
+            report = try await self.execute(stop: stop)
+        } catch let error as BenchSetupError {
+            printError("mcpool bench: \(error)")
+            throw ExitCode.failure
+        }
         print(self.json ? report.json() : report.table())
         if report.tally.errorCount > 0 { throw ExitCode.failure }
     }
 
     /// Starts the embedded server when no --server is given, runs the workload through a
     /// `MemcachePool`, shuts everything down and returns what was measured.
-    func execute() async throws -> BenchReport {
+    /// - Throws: `BenchSetupError` when the keys cannot be stored before the run.
+    func execute(stop: BenchStop = BenchStop()) async throws -> BenchReport {
         // Whatever can fail on bad input fails before any thread starts.
         let connectTimeout = TimeAmount.nanoseconds(Int64(self.connectTimeout * 1e9))
         let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
@@ -92,10 +119,13 @@ struct Bench: AsyncParsableCommand {
         workload.valueSize = self.valueSize
         workload.keyCount = self.keys
         workload.callersOnLoops = !self.plainTasks
-        let runner = try BenchRunner(pool: pool, group: group, workload: workload)
+        let runner = try BenchRunner(pool: pool, group: group, workload: workload, stop: stop)
         let serverName = embedded == nil ? "\(endpoint.host):\(endpoint.port)" : "embedded server on 127.0.0.1:\(endpoint.port)"
         let progress = !self.json && Terminal.isInteractive(.standardError)
-        if !self.json { print("mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys") }
+        if !self.json {
+            print("mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys")
+            fflush(nil)  // all streams: the header is seen at once when piped, not with the summary
+        }
 
         let preload: (any Error)?
         do {
@@ -105,10 +135,8 @@ struct Bench: AsyncParsableCommand {
             preload = error
         }
         var measurement = BenchMeasurement()
-        if let preload {
-            measurement.tally.record(preload)
-        } else {
-            measurement = await runner.run(progress: progress ? Self.progressLine(pool: pool) : nil)
+        if preload == nil {
+            measurement = await runner.run(progress: progress ? Self.progressLine(pool: pool, duration: workload.duration) : nil)
             if progress { writeProgress("\r\u{1B}[K") }
         }
         let statistics = await pool.statistics()
@@ -118,9 +146,10 @@ struct Bench: AsyncParsableCommand {
             try? await embedded.group.shutdownGracefully()
         }
         try? await group.shutdownGracefully()
+        if let preload { throw BenchSetupError(server: serverName, cause: preload) }
 
         return BenchReport(
-            tally: measurement.tally, elapsed: measurement.elapsed,
+            tally: measurement.tally, elapsed: measurement.elapsed, stoppedEarly: measurement.stoppedEarly,
             // The client's own CPU is known only when no embedded server shares the process.
             cpuTime: embedded == nil ? measurement.cpuTime : nil,
             pool: statistics.total, server: serverName)
@@ -128,18 +157,32 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
-    /// Rewrites one line of standard error, called once a second with the running totals.
-    static func progressLine(pool: MemcachePool) -> @Sendable (Int, Int) async -> Void {
-        let previous = LockedValue(0)
-        return { operations, errors in
+    /// Rewrites one line of standard error, called once a second with the running totals:
+    /// `  3 s of 10 s  409211 ops/s, 1227633 done, 0 errors, 0 callers waiting for a connection`.
+    static func progressLine(pool: MemcachePool, duration: TimeAmount) -> @Sendable (TimeAmount, Int, Int) async -> Void {
+        let previous = LockedValue((operations: 0, elapsed: TimeAmount.zero))
+        return { elapsed, operations, errors in
             let last = previous.withLock { last in
-                defer { last = operations }
+                defer { last = (operations, elapsed) }
                 return last
             }
+            let seconds = Double((elapsed - last.elapsed).nanoseconds) / 1e9
+            let rate = seconds > 0 ? Int((Double(operations - last.operations) / seconds).rounded()) : 0
             let waiting = await pool.statistics().total.waiting
-            writeProgress("\r\u{1B}[K  \(operations - last) ops/s, \(errors) errors, \(waiting) callers waiting for a connection")
+            writeProgress(
+                "\r\u{1B}[K  \(Int((Double(elapsed.nanoseconds) / 1e9).rounded())) s of \(duration)"
+                    + "  \(rate) ops/s, \(operations) done, \(errors) errors, \(waiting) callers waiting for a connection")
         }
     }
+}
+
+/// The keys could not be stored before the run (the server cannot be reached, refuses the
+/// sets, …): there is nothing to measure, so `mcpool bench` says so in one line and exits 1.
+struct BenchSetupError: Error, CustomStringConvertible {
+    let server: String
+    let cause: any Error
+
+    var description: String { "cannot store the keys on \(self.server): \(self.cause)" }
 }
 
 /// Standard error, unbuffered: progress and diagnostics.

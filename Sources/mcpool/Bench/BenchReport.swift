@@ -6,6 +6,8 @@ import Pool
 struct BenchReport {
     let tally: BenchTally
     let elapsed: TimeAmount
+    /// Ended early by Ctrl-C.
+    var stoppedEarly = false
     /// The process's CPU time during the measured window; nil when an embedded server ran in
     /// the same process (its CPU would be counted as the client's).
     let cpuTime: TimeAmount?
@@ -25,7 +27,7 @@ struct BenchReport {
         let latency = self.tally.latency
         var lines = [
             "  ops/s        \(Int(self.opsPerSecond.rounded()))",
-            "  succeeded    \(self.tally.operations) in \(oneDecimal(self.seconds)) s (\(self.tally.gets) gets, \(self.tally.hits) hits; \(self.tally.sets) sets)",
+            "  succeeded    \(self.tally.operations) in \(oneDecimal(self.seconds)) s\(self.stoppedEarly ? ", stopped early by Ctrl-C" : "") (\(self.tally.gets) gets, \(self.tally.hits) hits; \(self.tally.sets) sets)",
             "  latency µs   p50 \(oneDecimal(self.micros(50)))  p90 \(oneDecimal(self.micros(90)))  p99 \(oneDecimal(self.micros(99)))  p99.9 \(oneDecimal(self.micros(99.9)))  max \(oneDecimal(Double(latency.maximum) / 1000))",
             "  errors       \(self.tally.errorCount)",
         ]
@@ -57,6 +59,7 @@ struct BenchReport {
             "errors": self.tally.errorCount,
             "errors_by_kind": self.tally.errors,
             "duration_s": self.seconds,
+            "stopped_early": self.stoppedEarly,
             "pool": [
                 "created": self.pool.created, "closed": self.pool.closed, "connect_failures": self.pool.connectFailures,
                 "waited_leases": self.pool.waitedLeases,

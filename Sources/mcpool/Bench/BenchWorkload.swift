@@ -66,22 +66,24 @@ struct BenchRunner: Sendable {
     let workload: BenchWorkload
     let keys: [MemcacheKey]
     let value: ByteBuffer
+    let stop: BenchStop
 
-    init(pool: MemcachePool, group: EventLoopGroup, workload: BenchWorkload) throws {
+    init(pool: MemcachePool, group: EventLoopGroup, workload: BenchWorkload, stop: BenchStop = BenchStop()) throws {
         self.pool = pool
         self.group = group
         self.workload = workload
+        self.stop = stop
         self.keys = try (0..<workload.keyCount).map { try MemcacheKey("mcpool:bench:\($0)") }
         self.value = ByteBuffer(bytes: (0..<workload.valueSize).map { UInt8(ascii: "a") + UInt8($0 % 26) })
     }
 
-    /// Stores every key once, `concurrency` at a time.
+    /// Stores every key once, `concurrency` at a time (fewer when the run is stopped first).
     func preload() async throws {
         let stride = self.workload.concurrency
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for caller in 0..<stride {
                 tasks.addTask {
-                    for index in Swift.stride(from: caller, to: self.keys.count, by: stride) {
+                    for index in Swift.stride(from: caller, to: self.keys.count, by: stride) where !self.stop.isRequested {
                         try await self.pool.set(self.keys[index], to: self.value)
                     }
                 }
@@ -90,9 +92,10 @@ struct BenchRunner: Sendable {
         }
     }
 
-    /// Runs the callers until the duration is up; `progress` is called about once a second
-    /// from a task of its own with the operations and errors so far.
-    func run(progress: (@Sendable (_ operations: Int, _ errors: Int) async -> Void)? = nil) async -> BenchMeasurement {
+    /// Runs the callers until the duration is up or the run is stopped; `progress` is called
+    /// about once a second from a task of its own with the time so far and the operations and
+    /// errors so far.
+    func run(progress: (@Sendable (_ elapsed: TimeAmount, _ operations: Int, _ errors: Int) async -> Void)? = nil) async -> BenchMeasurement {
         let cpuAtStart = ProcessCPUClock.now()
         let start = Deadline.now()
         let end = start + self.workload.duration
@@ -108,10 +111,14 @@ struct BenchRunner: Sendable {
             }
             if let progress {
                 tasks.addTask {
-                    while Deadline.now() < end {
-                        try? await Task.sleep(for: .seconds(1))
+                    // Woken every 100 ms to notice a stop, reporting once a second.
+                    var ticks = 0
+                    while Deadline.now() < end, !self.stop.isRequested {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        ticks += 1
+                        guard ticks % 10 == 0 else { continue }
                         let now = live.withLock { $0 }
-                        await progress(now.operations, now.errors)
+                        await progress(Deadline.now() - start, now.operations, now.errors)
                     }
                     return BenchTally()
                 }
@@ -121,7 +128,8 @@ struct BenchRunner: Sendable {
             return total
         }
         let elapsed = Deadline.now() - start
-        return BenchMeasurement(tally: tally, elapsed: elapsed, cpuTime: ProcessCPUClock.now() - cpuAtStart)
+        return BenchMeasurement(
+            tally: tally, elapsed: elapsed, cpuTime: ProcessCPUClock.now() - cpuAtStart, stoppedEarly: self.stop.isRequested)
     }
 
     private func caller(seed: UInt64, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>) async -> BenchTally {
@@ -132,7 +140,7 @@ struct BenchRunner: Sendable {
         var errorsSinceReport = 0
         while true {
             let started = Deadline.now()
-            if started >= end { break }
+            if started >= end || self.stop.isRequested { break }
             let key = self.keys[Int(random.next() % UInt64(self.keys.count))]
             let isGet = random.next() % cycle < UInt64(self.workload.getWeight)
             do {
@@ -170,6 +178,8 @@ struct BenchMeasurement: Sendable {
     var tally = BenchTally()
     var elapsed = TimeAmount.zero
     var cpuTime = TimeAmount.zero
+    /// Ended by `BenchStop` (Ctrl-C) before the duration was up.
+    var stoppedEarly = false
 }
 
 /// SplitMix64: a fast, seedable generator, so runs are repeatable.
