@@ -61,7 +61,7 @@ let package = Package(
         // MARK: Pooling
         .target(
             name: "Pool",
-            dependencies: ["Codecs", "Channels", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["Codecs", "Channels", "CTLS", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
 

@@ -32,6 +32,10 @@ struct KetamaRingTests {
         #expect(
             hex("12345678901234567890123456789012345678901234567890123456789012345678901234567890")
                 == "57edf4a22be3c955ac49da2e2107b67a")
+        // A collection without contiguous storage, and the first word alone (little-endian).
+        #expect(MD5.digest(Array("abc".utf8).lazy.map { $0 }) == MD5.digest(Array("abc".utf8)))
+        #expect(MD5.firstWord(Array("abc".utf8).lazy.map { $0 }) == 0x9850_0190)
+        #expect(MD5.firstWord(Array("abc".utf8)) == 0x9850_0190)
     }
 
     @Test("10,000 keys land where libmemcached's ketama puts them, over 3 and over 4 servers", arguments: [3, 4])

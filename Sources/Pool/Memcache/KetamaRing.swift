@@ -43,7 +43,7 @@ public struct KetamaRing: Sendable {
     /// The index (into the `servers` given at init) of the server for `key`.
     public func serverIndex<Key: Collection>(for key: Key) -> Int where Key.Element == UInt8 {
         guard !self.points.isEmpty else { return 0 }
-        let hash = Self.word(MD5.digest(key), at: 0)
+        let hash = MD5.firstWord(key)
         var low = 0, high = self.points.count
         while low < high {
             let middle = (low + high) / 2
