@@ -25,9 +25,19 @@ struct BenchTests {
         #expect(report.tally.operations > 0)
         #expect(report.tally.hits == report.tally.gets, "every key was stored first")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
-        for field in ["ops_per_second", "p50_us", "p99_us", "p999_us", "errors", "duration_s"] {
+        for field in ["ops_per_second", "p50_us", "p99_us", "p999_us", "errors", "duration_s", "stopped_early"] {
             #expect(json[field] != nil, "missing \(field)")
         }
+        // The .hgrm text: value (ms), percentile, count so far, 1/(1-percentile); then the summary.
+        let hgrm = report.percentileDistribution()
+        let rows = hgrm.split(separator: "\n").dropFirst().filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ").compactMap { Double($0) } }
+        #expect(rows.count > 10 && rows.allSatisfy { $0.count >= 3 }, "\(hgrm)")
+        #expect(zip(rows, rows.dropFirst()).allSatisfy { $0[0] <= $1[0] && $0[1] <= $1[1] && $0[2] <= $1[2] }, "monotone")
+        #expect(rows.last?[1] == 1.0 && rows.last.map { Int($0[2]) } == report.tally.operations)
+        let median = try #require(rows.first { $0[1] >= 0.5 })
+        let p50 = try #require(json["p50_us"] as? Double)
+        #expect(abs(median[0] * 1000 - p50) <= p50 * 0.01 + 0.001, "median \(median[0]) ms, p50 \(p50) µs")
+        #expect(hgrm.contains("#[Max     =") && hgrm.contains("Total count    =   "))
     }
 
     @Test("bad arguments are refused before anything starts")

@@ -32,6 +32,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
+    @Option(help: "Also write the run's latency histogram to this file, in HdrHistogram's percentile-distribution format (.hgrm, milliseconds).")
+    var hdrFile: String?
 
     func validate() throws {
         guard !self.target.tls || self.target.server != nil else {
@@ -68,6 +70,11 @@ struct Bench: AsyncParsableCommand {
             }
         }
         defer { watcher.cancel() }
+        // A path that cannot be written fails now, not after the run.
+        if let path = self.hdrFile, !FileManager.default.createFile(atPath: path, contents: nil) {
+            printError("mcpool bench: cannot write --hdr-file \(path)")
+            throw ExitCode.failure
+        }
         let report: BenchReport
         do {
             report = try await self.execute(stop: stop)
@@ -76,6 +83,14 @@ struct Bench: AsyncParsableCommand {
             throw ExitCode.failure
         }
         print(self.json ? report.json() : report.table())
+        if let path = self.hdrFile {
+            do {
+                try report.percentileDistribution().write(toFile: path, atomically: true, encoding: .utf8)
+            } catch {
+                printError("mcpool bench: cannot write --hdr-file \(path): \(error)")
+                throw ExitCode.failure
+            }
+        }
         if report.tally.errorCount > 0 { throw ExitCode.failure }
     }
 

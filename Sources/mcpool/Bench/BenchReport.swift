@@ -1,5 +1,6 @@
 import Channels
 import Foundation
+import Histogram
 import Pool
 
 /// The end of a bench run, as a table for people or one JSON object for scripts.
@@ -16,7 +17,7 @@ struct BenchReport {
 
     private var seconds: Double { Double(self.elapsed.nanoseconds) / 1e9 }
     private var opsPerSecond: Double { self.seconds > 0 ? Double(self.tally.operations) / self.seconds : 0 }
-    private func micros(_ percent: Double) -> Double { Double(self.tally.latency.percentile(percent)) / 1000 }
+    private func micros(_ percent: Double) -> Double { Double(self.tally.latency.valueAtPercentile(percent)) / 1000 }
     /// Client CPU microseconds per operation (all threads, user and system).
     private var cpuMicrosPerOperation: Double? {
         guard let cpuTime = self.cpuTime, self.tally.operations > 0 else { return nil }
@@ -28,7 +29,7 @@ struct BenchReport {
         var lines = [
             "  ops/s        \(Int(self.opsPerSecond.rounded()))",
             "  succeeded    \(self.tally.operations) in \(oneDecimal(self.seconds)) s\(self.stoppedEarly ? ", stopped early by Ctrl-C" : "") (\(self.tally.gets) gets, \(self.tally.hits) hits; \(self.tally.sets) sets)",
-            "  latency µs   p50 \(oneDecimal(self.micros(50)))  p90 \(oneDecimal(self.micros(90)))  p99 \(oneDecimal(self.micros(99)))  p99.9 \(oneDecimal(self.micros(99.9)))  max \(oneDecimal(Double(latency.maximum) / 1000))",
+            "  latency µs   p50 \(oneDecimal(self.micros(50)))  p90 \(oneDecimal(self.micros(90)))  p99 \(oneDecimal(self.micros(99)))  p99.9 \(oneDecimal(self.micros(99.9)))  max \(oneDecimal(Double(latency.max) / 1000))",
             "  errors       \(self.tally.errorCount)",
         ]
         if let cpu = self.cpuMicrosPerOperation {
@@ -43,6 +44,15 @@ struct BenchReport {
         return lines.joined(separator: "\n")
     }
 
+    /// The latency histogram in HdrHistogram's percentile-distribution text (an `.hgrm` file,
+    /// in milliseconds, as wrk2 and memtier_benchmark write them), for HdrHistogram's plotter
+    /// or `mcpool plot`.
+    func percentileDistribution() -> String {
+        var text = ""
+        self.tally.latency.outputPercentileDistribution(to: &text, outputValueUnitScalingRatio: 1e6)
+        return text
+    }
+
     func json() -> String {
         var object: [String: Any] = [
             "server": self.server,
@@ -55,7 +65,7 @@ struct BenchReport {
             "p90_us": self.micros(90),
             "p99_us": self.micros(99),
             "p999_us": self.micros(99.9),
-            "max_us": Double(self.tally.latency.maximum) / 1000,
+            "max_us": Double(self.tally.latency.max) / 1000,
             "errors": self.tally.errorCount,
             "errors_by_kind": self.tally.errors,
             "duration_s": self.seconds,

@@ -1,5 +1,6 @@
 import Channels
 import Codecs
+import Histogram
 import Pool
 
 /// What one bench run does and how: the knobs of `mcpool bench`, as a value.
@@ -21,7 +22,8 @@ struct BenchTally: Sendable {
     var gets = 0
     var hits = 0
     var sets = 0
-    var latency = LatencyHistogram()
+    /// Latencies in nanoseconds, 3 significant digits from 1 ns to a minute (growing past it).
+    var latency = Self.emptyHistogram()
     var errors: [String: Int] = [:]
     /// The first message of each kind of error, to show what went wrong.
     var errorExamples: [String: String] = [:]
@@ -33,9 +35,15 @@ struct BenchTally: Sendable {
         self.gets += other.gets
         self.hits += other.hits
         self.sets += other.sets
-        self.latency.merge(other.latency)
+        self.latency.add(other.latency)
         self.errors.merge(other.errors, uniquingKeysWith: +)
         self.errorExamples.merge(other.errorExamples, uniquingKeysWith: { mine, _ in mine })
+    }
+
+    static func emptyHistogram() -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        histogram.autoResize = true
+        return histogram
     }
 
     mutating func record(_ error: any Error) {
@@ -152,7 +160,7 @@ struct BenchRunner: Sendable {
                     try await self.pool.set(key, to: self.value)
                     tally.sets += 1
                 }
-                tally.latency.record(nanoseconds: UInt64(max(0, (Deadline.now() - started).nanoseconds)))
+                _ = tally.latency.record(UInt64(max(0, (Deadline.now() - started).nanoseconds)))
             } catch {
                 tally.record(error)
                 errorsSinceReport += 1
