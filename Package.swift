@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
@@ -62,12 +63,25 @@ let package = Package(
         // MARK: Pooling
         .target(
             name: "Pool",
-            dependencies: ["Codecs", "Channels", "CTLS", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [
+                "Codecs", "Channels", "CTLS",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
 
         // MARK: Servers
-        .target(name: "MemcacheServer", dependencies: ["Codecs", "Channels"], swiftSettings: swiftSettings),
+        .target(
+            name: "MemcacheServer",
+            dependencies: [
+                "Codecs", "Channels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
 
         // MARK: Command line
         .executableTarget(
@@ -85,10 +99,22 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["Channels", "Codecs", "MemcacheServer"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Channels", "Codecs", "MemcacheServer", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "PoolTests", dependencies: ["Pool", "Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PoolTests",
+            dependencies: [
+                "Pool", "Codecs", "Channels", "TestSupport", "MemcacheServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "MemcacheServerTests", dependencies: ["MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport"],
             swiftSettings: swiftSettings),

@@ -1,5 +1,7 @@
 public import Channels
 import Codecs
+public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// A memcache server inside your process: memcached's text and meta protocols, TTLs, CAS,
@@ -34,10 +36,18 @@ public final class EmbeddedMemcacheServer: Sendable {
         public var maximumConnections: Int
         /// Serve TLS with this context (a server context: certificate and key).
         public var tls: TLSContext?
+        /// Where the server logs: connections a shutdown deadline cut (warning); start and
+        /// stop (debug); per connection — refused past the limit, failed, TLS errors with
+        /// OpenSSL's reason — only at debug. Nothing per request.
+        public var logger: Logger
+        /// How long a graceful stop as a `Service` waits for clients to take their last
+        /// replies (`shutdown(deadline:)` takes its own).
+        public var shutdownTimeout: TimeAmount = .seconds(10)
 
         public init(
             host: String = "127.0.0.1", port: Int = 11211, memoryLimit: Int = 64 << 20,
-            maximumValueLength: Int = 1 << 20, maximumConnections: Int = 1024, tls: TLSContext? = nil
+            maximumValueLength: Int = 1 << 20, maximumConnections: Int = 1024, tls: TLSContext? = nil,
+            logger: Logger = Logger(label: "swift-channels.memcache-server")
         ) {
             self.host = host
             self.port = port
@@ -45,6 +55,7 @@ public final class EmbeddedMemcacheServer: Sendable {
             self.maximumValueLength = maximumValueLength
             self.maximumConnections = maximumConnections
             self.tls = tls
+            self.logger = logger
         }
     }
 
@@ -58,18 +69,25 @@ public final class EmbeddedMemcacheServer: Sendable {
     let listener: ListeningServer
     let store: ItemStore
     let counters: ServerCounters
+    /// The configuration it was started with.
+    public let configuration: Configuration
     private let group: EventLoopGroup
     private let connections: [LoopConnections]
+    private let logger: Logger
 
     private init(
         listener: ListeningServer, store: ItemStore, counters: ServerCounters, group: EventLoopGroup,
-        connections: [LoopConnections]
+        connections: [LoopConnections], configuration: Configuration
     ) {
         self.listener = listener
         self.store = store
         self.counters = counters
         self.group = group
         self.connections = connections
+        self.configuration = configuration
+        var logger = configuration.logger
+        logger[metadataKey: "address"] = "\(listener.localAddress)"
+        self.logger = logger
     }
 
     /// Starts listening on every loop of `group`.
@@ -78,7 +96,11 @@ public final class EmbeddedMemcacheServer: Sendable {
     public static func start(group: EventLoopGroup, configuration: Configuration = Configuration()) async throws -> EmbeddedMemcacheServer {
         let store = ItemStore(memoryLimit: configuration.memoryLimit, maximumValueLength: configuration.maximumValueLength)
         let counters = ServerCounters(loops: group.loops.count)
-        let connections = group.loops.map { _ in LoopConnections() }
+        let connections = group.loops.indices.map { index in
+            var logger = configuration.logger
+            logger[metadataKey: "loop"] = "\(index)"
+            return LoopConnections(logger: logger)
+        }
         let drainCloseMode: CloseMode = configuration.tls == nil ? .output : .all
         // One acceptor handing connections to the loops in turn, as memcached's dispatcher
         // thread does: the kernel's SO_REUSEPORT hash put 6 of 8 busy connections on one loop
@@ -98,7 +120,12 @@ public final class EmbeddedMemcacheServer: Sendable {
                         drainCloseMode: drainCloseMode))
             }
             .bind(host: configuration.host, port: configuration.port)
-        return EmbeddedMemcacheServer(listener: listener, store: store, counters: counters, group: group, connections: connections)
+        let server = EmbeddedMemcacheServer(
+            listener: listener, store: store, counters: counters, group: group, connections: connections, configuration: configuration)
+        server.logger.debug(
+            "memcache server listening",
+            metadata: ["loops": "\(group.loops.count)", "tls": "\(configuration.tls != nil)", "memory_limit": "\(configuration.memoryLimit)"])
+        return server
     }
 
     /// What `stats` would report now, plus each loop's connections and commands.
@@ -112,6 +139,8 @@ public final class EmbeddedMemcacheServer: Sendable {
     /// once. Requests that arrive after the shutdown began are not answered. Idempotent;
     /// the group stays yours to shut down.
     public func shutdown(deadline: TimeAmount = .seconds(10)) async {
+        let cutBefore = self.counters.closedAtShutdownDeadline.load(ordering: .relaxed)
+        self.logger.debug("memcache server stopping", metadata: ["deadline": "\(deadline)"])
         try? await self.listener.close()
         var closed: [EventLoopFuture<Void>] = []
         var timers: [Scheduled<Void>] = []
@@ -128,5 +157,26 @@ public final class EmbeddedMemcacheServer: Sendable {
         }
         for future in closed { try? await future.get() }
         for timer in timers { timer.cancel() }
+        let cut = self.counters.closedAtShutdownDeadline.load(ordering: .relaxed) - cutBefore
+        if cut > 0 {
+            self.logger.warning("closed connections whose clients had not hung up by the deadline", metadata: ["connections": "\(cut)"])
+        }
+        self.logger.debug("memcache server stopped", metadata: ["commands": "\(self.statistics.commands)"])
+    }
+}
+
+/// The server runs as a swift-service-lifecycle `Service`: `run()` serves until the group's
+/// graceful shutdown, then stops as `shutdown(deadline:)` does within
+/// `configuration.shutdownTimeout` (at once when the task is cancelled instead).
+///
+/// ```swift
+/// let server = try await EmbeddedMemcacheServer.start(group: group, configuration: .init(port: 11211))
+/// try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// ```
+extension EmbeddedMemcacheServer: Service {
+    public func run() async throws {
+        // Throws only CancellationError, when the task is cancelled before graceful shutdown.
+        let cancelled = (try? await gracefulShutdown()) == nil
+        await self.shutdown(deadline: cancelled ? .zero : self.configuration.shutdownTimeout)
     }
 }

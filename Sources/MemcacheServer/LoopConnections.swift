@@ -1,4 +1,5 @@
 import Channels
+import Logging
 
 /// The open connections of one loop, kept so that a shutdown can drain them.
 ///
@@ -6,6 +7,13 @@ import Channels
 /// their events, the server from tasks it submits to that loop).
 final class LoopConnections: @unchecked Sendable {  // SAFETY: touched only on its loop, above
     private var open: [ObjectIdentifier: MemcacheServerHandler] = [:]
+    /// The server's logger with this loop as metadata: held here, once per loop, rather than
+    /// by each connection (an idle connection's memory is counted in bytes).
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
     /// Set once the server drains: a connection accepted after that is closed at once.
     private(set) var draining = false
     /// A reply buffer no connection holds: lent to whichever answers next, so that replies

@@ -1,5 +1,6 @@
 import Channels
 import Codecs
+import Logging
 
 /// A server connection's one handler: reads requests straight from the socket's bytes,
 /// runs them, and sends the replies of a read burst in one write.
@@ -69,6 +70,9 @@ final class MemcacheServerHandler: ChannelInboundHandler {
             context.close(promise: nil)
         } else if self.processor.counters.currentConnections > self.maximumConnections {
             // What memcached answers past its -c limit, before it closes.
+            self.connections.logger.debug(
+                "connection refused: too many open connections",
+                metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "limit": "\(self.maximumConnections)"])
             self.closing = true
             context.writeAndFlush(PipelineMessage(ByteBuffer(string: "SERVER_ERROR Too many open connections\r\n")), promise: nil)
             context.close(promise: nil)
@@ -123,7 +127,9 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A socket or TLS failure: the handler that saw it closes the channel; there is no
-        // one to answer.
+        // one to answer. Per connection, so debug: a scanner must not flood the log.
+        self.connections.logger.debug(
+            "connection failed", metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "error": "\(error)"])
     }
 
     /// Runs every complete request in `input`, leaving an unfinished one there.
@@ -172,6 +178,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         self.closing = true
         self.partial = ByteBuffer()
         let message = (error as? MemcacheError)?.message ?? "\(error)"
+        self.connections.logger.debug("closing a connection that cannot be resynchronised", metadata: ["error": "\(message)"])
         self.replies.writeString("CLIENT_ERROR \(message)\r\n")
         self.sendReplies(context: context)
         context.close(promise: nil)

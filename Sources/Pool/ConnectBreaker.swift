@@ -73,24 +73,59 @@ struct ConnectBreaker {
 
 /// The breaker shared by every loop of one pool (touched only when connecting, never per lease).
 ///
-/// Thread-safe: a lock around `ConnectBreaker`.
+/// Thread-safe: a lock around `ConnectBreaker`. Each call answers with the transition it
+/// made, if any, for the pool to log (outside the lock).
 final class SharedConnectBreaker: Sendable {
+    /// A change of the breaker's state worth an operator's attention.
+    enum Transition {
+        /// The first failure: connects are refused for `backoff`.
+        case opened(backoff: TimeAmount)
+        /// The backoff passed: one connect probes the server.
+        case probing(failures: Int)
+        /// The probe failed too: refused for a longer `backoff`.
+        case probeFailed(failures: Int, backoff: TimeAmount)
+        /// A connect succeeded after `failures` failed ones.
+        case closed(failures: Int)
+    }
+
     private let breaker: LockedValue<ConnectBreaker>
 
     init(backoff: Backoff) {
         self.breaker = LockedValue(ConnectBreaker(backoff: backoff))
     }
 
-    func mayConnect(now: Deadline) -> ConnectBreaker.Decision {
-        self.breaker.withLock { $0.mayConnect(now: now) }
+    func mayConnect(now: Deadline) -> (decision: ConnectBreaker.Decision, transition: Transition?) {
+        self.breaker.withLock { breaker in
+            let wasOpen: Bool
+            if case .open = breaker.state { wasOpen = true } else { wasOpen = false }
+            let decision = breaker.mayConnect(now: now)
+            if wasOpen, case .probing(let failures, _) = breaker.state { return (decision, .probing(failures: failures)) }
+            return (decision, nil)
+        }
     }
 
-    func connectSucceeded() {
-        self.breaker.withLock { $0.connectSucceeded() }
+    func connectSucceeded() -> Transition? {
+        self.breaker.withLock { breaker in
+            let failures: Int
+            switch breaker.state {
+            case .healthy: return nil
+            case .open(_, let count, _), .probing(let count, _): failures = count
+            }
+            breaker.connectSucceeded()
+            return .closed(failures: failures)
+        }
     }
 
-    func connectFailed(_ error: any Error, now: Deadline) {
+    func connectFailed(_ error: any Error, now: Deadline) -> Transition? {
         var random = SystemRandomNumberGenerator()
-        self.breaker.withLock { _ = $0.connectFailed(error, now: now, random: &random) }
+        return self.breaker.withLock { breaker in
+            let before = breaker.state
+            let backoff = breaker.connectFailed(error, now: now, random: &random)
+            switch (before, breaker.state) {
+            case (.healthy, .open): return .opened(backoff: backoff)
+            case (.probing, .open(_, let failures, _)): return .probeFailed(failures: failures, backoff: backoff)
+            default: return nil  // a connect that started before the breaker opened: same outage
+            }
+        }
     }
 }

@@ -54,7 +54,8 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
             handoffAfter: {
                 if case .preferred(let after) = configuration.affinity, loops.count > 1 { return after }
                 return nil
-            }())
+            }(),
+            measuresUseTime: configuration.reportsMetrics)
         self.loopPools = loops.enumerated().map { index, loop in
             LoopPool(loop: loop, index: index, limits: limits, coordinator: coordinator)
         }

@@ -1,4 +1,5 @@
 import Channels
+import DequeModule
 
 /// Identifies one connection of a pool.
 struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
@@ -37,6 +38,8 @@ struct ConnectionSlot<Connection: AnyObject> {
     let created: Deadline
     /// Since when it has had no lease (meaningful while ready and unleased).
     var idleSince: Deadline
+    /// When each current lease began, oldest first (only when the pool measures use time).
+    var leaseStarts = Deque<Deadline>()
 
     init(id: ConnectionID, created: Deadline) {
         self.id = id

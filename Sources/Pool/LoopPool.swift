@@ -1,4 +1,6 @@
 import Channels
+import CoreMetrics
+import Logging
 import Synchronization
 
 /// One loop's sub-pool: feeds every event to its `LoopPoolMachine` and executes the action
@@ -31,6 +33,12 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     let canServeNow = Atomic<Bool>(true)
     private var publishedCanServeNow = true
     private let publishes: Bool
+    /// The pool's logger with this loop as metadata.
+    private let logger: Logger
+    /// Nil when the pool reports no metrics.
+    private let metrics: PoolMetrics?
+    /// When each connect in flight started, for `create_time`.
+    private var connectStarted: [ConnectionID: Deadline] = [:]
 
     init(loop: any EventLoop, index: Int, limits: Machine.Limits, coordinator: PoolCoordinator<Connection>) {
         self.loop = loop
@@ -38,13 +46,22 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
         self.machine = Machine(limits: limits)
         self.coordinator = coordinator
         self.publishes = limits.handoffAfter != nil
+        var logger = coordinator.logger
+        logger[metadataKey: "loop"] = "\(index)"
+        self.logger = logger
+        self.metrics =
+            coordinator.configuration.reportsMetrics
+            ? PoolMetrics(
+                pool: coordinator.configuration.name, loop: index, maxConnections: limits.maxConnections,
+                factory: coordinator.configuration.metricsFactory ?? MetricsSystem.factory) : nil
     }
 
     // MARK: Leasing
 
     /// A ready connection for a caller on this loop that need not wait, or nil.
     func leaseIfReady() -> PoolWaiter<Connection>.Served? {
-        guard let (id, connection) = self.machine.leaseIfReady() else { return nil }
+        guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : self.loop.now) else { return nil }
+        self.metrics?.leaseServed(waited: nil)
         self.publishCapacity()
         return (id, Self.connection(connection), self)
     }
@@ -82,6 +99,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
             return
         }
         let action = self.machine.release(id, now: self.loop.now) { connection.isReusable(isLastLease: $0) }
+        if let used = action.used { self.metrics?.leaseEnded(used: used) }
         // Another loop waits for budget this loop holds: give back what just went idle.
         if action.isEmpty, self.coordinator.budget.hasStarvedLoops {
             self.yieldIdleConnection()
@@ -103,11 +121,15 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
 
     private func execute(_ action: Machine.Action) {
         for serve in action.serve {
+            self.metrics?.leaseServed(waited: serve.waited)
             Self.waiter(serve.waiter).resume(.success((serve.id, Self.connection(serve.connection), self)))
         }
         for (waiter, error) in action.fail {
             Self.waiter(waiter).resume(.failure(error))
             self.coordinator.observe(.leaseFailed(loop: self.index, error.code))
+            if error.code == .leaseTimeout { self.metrics?.leaseTimedOut() }
+            // Per request, so never above trace: an outage would otherwise flood the log.
+            self.logger.trace("lease failed", metadata: ["error": "\(error)"])
         }
         for connection in action.close {
             _ = Self.connection(connection).channel.close()
@@ -126,11 +148,16 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
             self.execute(self.machine.connectRefused(id, .budget))
             return
         }
-        if case .refuse(let lastError) = self.coordinator.breaker.mayConnect(now: self.loop.now) {
+        let (decision, transition) = self.coordinator.breaker.mayConnect(now: self.loop.now)
+        if case .probing(let failures) = transition {
+            self.logger.info("probing the server after failed connects", metadata: ["failures": "\(failures)"])
+        }
+        if case .refuse(let lastError) = decision {
             self.returnBudget()
             self.execute(self.machine.connectRefused(id, .breaker(lastError: lastError)))
             return
         }
+        self.connectStarted[id] = self.loop.now
         let connectTimeout = self.coordinator.configuration.connectTimeout
         let timeout = self.loop.scheduleTask(in: connectTimeout) { [self] in
             self.connectResolved(id, .failure(PoolError(.connectFailed, "connect timed out after \(connectTimeout)")))
@@ -144,20 +171,36 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     /// A connect ended (or timed out: whichever comes first counts; a connection that arrives
     /// after its timeout is closed unused).
     private func connectResolved(_ id: ConnectionID, _ result: Result<Connection, any Error>) {
+        let started = self.connectStarted.removeValue(forKey: id)
         guard self.machine.isConnecting(id) else {
             if case .success(let late) = result { _ = late.channel.close() }
             return
         }
         switch result {
         case .success(let connection):
-            self.coordinator.breaker.connectSucceeded()
+            if case .closed(let failures) = self.coordinator.breaker.connectSucceeded() {
+                self.logger.info("the server is reachable again", metadata: ["failed_connects": "\(failures)"])
+            }
+            if let started { self.metrics?.connected(after: self.loop.now - started) }
+            self.logger.debug("connection opened", metadata: ["connection": "\(id)"])
             self.coordinator.observe(.connected(loop: self.index))
             connection.channel.closeFuture.whenComplete { [self] _ in
                 self.loop.executeOnLoopUnchecked { self.connectionClosed(id) }
             }
             self.execute(self.machine.connectSucceeded(id, connection, now: self.loop.now))
         case .failure(let error):
-            self.coordinator.breaker.connectFailed(error, now: self.loop.now)
+            switch self.coordinator.breaker.connectFailed(error, now: self.loop.now) {
+            case .opened(let backoff):
+                self.logger.warning(
+                    "connect failed; connects are refused and waiting requests fail fast until a probe succeeds",
+                    metadata: ["error": "\(error)", "next_probe_in": "\(backoff)"])
+            case .probeFailed(let failures, let backoff):
+                self.logger.warning(
+                    "the probe failed; the server is still unreachable",
+                    metadata: ["error": "\(error)", "failures": "\(failures)", "next_probe_in": "\(backoff)"])
+            case .probing, .closed, nil:
+                self.logger.debug("connect failed", metadata: ["connection": "\(id)", "error": "\(error)"])
+            }
             self.returnBudget()
             self.coordinator.observe(.connectFailed(loop: self.index, error))
             self.execute(self.machine.connectFailed(id, error, now: self.loop.now))
@@ -167,6 +210,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     private func connectionClosed(_ id: ConnectionID) {
         guard self.machine.index(of: id) != nil else { return }
         self.returnBudget()
+        self.logger.debug("connection closed", metadata: ["connection": "\(id)"])
         self.coordinator.observe(.closed(loop: self.index))
         self.execute(self.machine.connectionClosed(id, now: self.loop.now))
         self.completeShutdownIfDone()
@@ -222,6 +266,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     private func tick() {
         self.execute(self.machine.tick(now: self.loop.now))
         self.armWaiterTimer()
+        self.metrics?.refresh(self.statistics())
     }
 
     /// Starts the periodic maintenance (idle timeout, lifetime, the minimum).
@@ -245,16 +290,22 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
         if let promise { self.shutdownPromises.append(promise) }
         guard !self.machine.isShuttingDown else { return self.completeShutdownIfDone() }
         self.maintenanceTimer?.cancel()
+        let statistics = self.statistics()
+        self.logger.debug(
+            "shutting down", metadata: ["idle": "\(statistics.idle)", "leased": "\(statistics.leased)", "waiting": "\(statistics.waiting)"])
         self.execute(self.machine.shutdown())
         self.completeShutdownIfDone()
     }
 
     func forceClose() {
+        guard !self.machine.isDrained else { return }
+        self.logger.warning("the shutdown deadline passed: closing connections still leased", metadata: ["leased": "\(self.machine.leasedCount)"])
         self.execute(self.machine.forceClose())
     }
 
     private func completeShutdownIfDone() {
         guard self.machine.isDrained else { return }
+        self.metrics?.refresh(self.statistics())
         self.waiterTimer?.cancel()
         let promises = self.shutdownPromises
         self.shutdownPromises.removeAll()

@@ -28,6 +28,8 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     /// This loop waits for budget another loop holds: ask the others to give back an idle
     /// connection.
     var askOthersToYield = false
+    /// How long the lease a release ended was held (when the machine measures use time).
+    var used: TimeAmount?
 
     init() {}
 

@@ -1,4 +1,5 @@
 import Channels
+import DequeModule
 
 /// The decisions of one loop's sub-pool: which connection serves a caller, when to connect,
 /// close, queue, time out, retire, or offer a waiter to another loop.
@@ -32,6 +33,8 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         var maxLifetime: TimeAmount?
         /// For `.preferred` affinity: waiters are offered to other loops after this long.
         var handoffAfter: TimeAmount?
+        /// Keep when each lease began, so a release answers how long it was held (`used`).
+        var measuresUseTime = false
     }
 
     struct Counters: Equatable {
@@ -65,11 +68,13 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
 
     /// A ready connection for a caller that will not wait: leased at once, or nil (nothing
     /// changes; the caller then takes the queueing path).
-    mutating func leaseIfReady() -> (id: ConnectionID, connection: Connection)? {
+    /// `now` is needed only when the machine measures use time.
+    mutating func leaseIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Connection)? {
         guard !self.isShuttingDown, self.waiters.isEmpty, let index = self.bestReadySlot(),
             case .ready(let connection) = self.slots[index].state
         else { return nil }
         self.slots[index].leases += 1
+        if self.limits.measuresUseTime, let now { self.slots[index].leaseStarts.append(now) }
         self.counters.leases += 1
         return (self.slots[index].id, connection)
     }
@@ -82,6 +87,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         }
         if self.waiters.isEmpty, let index = self.bestReadySlot(), case .ready(let connection) = self.slots[index].state {
             self.slots[index].leases += 1
+            if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
             self.counters.leases += 1
             return (nil, Action(serve: .init(waiter: waiter, id: self.slots[index].id, connection: connection, waited: nil)))
         }
@@ -100,6 +106,15 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         // A release for a connection already gone (it died while leased) changes nothing.
         guard let index = self.index(of: id), self.slots[index].leases > 0 else { return Action() }
         self.slots[index].leases -= 1
+        // Leases of a shared connection are paired with their starts first in, first out:
+        // exact for in-order protocols (memcache), an approximation for others.
+        let used = self.limits.measuresUseTime ? self.slots[index].leaseStarts.popFirst().map { now - $0 } : nil
+        var action = self.afterRelease(index, now: now, isReusable: isReusable)
+        action.used = used
+        return action
+    }
+
+    private mutating func afterRelease(_ index: Int, now: Deadline, isReusable: (_ isLastLease: Bool) -> Bool) -> Action {
         let remaining = self.slots[index].leases
         switch self.slots[index].state {
         case .connecting, .closing:
@@ -113,8 +128,9 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             }
             if let next = self.waiters.popFirst() {
                 self.slots[index].leases += 1
+                if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
                 let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)
-                return Action(serve: .init(waiter: next.entry.waiter, id: id, connection: connection, waited: waited))
+                return Action(serve: .init(waiter: next.entry.waiter, id: self.slots[index].id, connection: connection, waited: waited))
             }
             if remaining == 0 { self.slots[index].idleSince = now }
             return Action()
@@ -143,6 +159,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         var action = Action()
         while self.slots[index].leases < self.limits.maxLeasesPerConnection, let next = self.waiters.popFirst() {
             self.slots[index].leases += 1
+            if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
             let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)
             action.serve.append(.init(waiter: next.entry.waiter, id: id, connection: connection, waited: waited))
         }

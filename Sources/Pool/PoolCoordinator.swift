@@ -1,4 +1,5 @@
 import Channels
+import Logging
 import Synchronization
 
 /// What the loops of one pool share, and how they cooperate.
@@ -29,6 +30,8 @@ final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable
     let budget: ConnectionBudget
     let breaker: SharedConnectBreaker
     let observer: (@Sendable (PoolEvent) -> Void)?
+    /// The configured logger with the pool's name as metadata.
+    let logger: Logger
     /// Weak: each `LoopPool` holds this object, and the pool owns the `LoopPool`s.
     private var siblings: [Sibling] = []
 
@@ -44,6 +47,9 @@ final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable
         self.configuration = configuration
         self.factory = factory
         self.observer = observer
+        var logger = configuration.logger
+        logger[metadataKey: "pool"] = "\(configuration.name)"
+        self.logger = logger
         self.budget = ConnectionBudget(cap: configuration.maxConnections)
         self.breaker = SharedConnectBreaker(backoff: configuration.backoff)
     }

@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
     var shutdownTimeout: Double = 10
     @Option(help: "HOST:PORT to serve the server's counters on, at /metrics in the Prometheus text format.")
     var metrics: String?
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -50,9 +51,11 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        self.logging.bootstrap(defaultLevel: .info)
         var configuration = EmbeddedMemcacheServer.Configuration(
             host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20, maximumValueLength: self.maxItemSize << 10,
-            maximumConnections: self.maxConnections)
+            maximumConnections: self.maxConnections, logger: Logger(label: "mcpool.serve"))
+        configuration.shutdownTimeout = .nanoseconds(Int64(self.shutdownTimeout * 1e9))
         if let certificate = self.tlsCert, let key = self.tlsKey {
             configuration.tls = try TLSContext(configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
         }
@@ -78,8 +81,7 @@ struct Serve: AsyncParsableCommand {
             }
             print("mcpool serve: metrics on http://\(metricsListener?.localAddress.description ?? metrics)/metrics")
         }
-        let service = MemcacheServerService(server: server, shutdownTimeout: .nanoseconds(Int64(self.shutdownTimeout * 1e9)))
-        let services = ServiceGroup(services: [service], logger: Logger(label: "mcpool.serve"))
+        let services = ServiceGroup(services: [server], logger: Logger(label: "mcpool.serve"))
         // The signals are ours rather than the group's: the first starts the group's graceful
         // shutdown, a second one cuts the drain short, which the group's handling cannot tell
         // apart from the first.
@@ -104,17 +106,5 @@ struct Serve: AsyncParsableCommand {
         let statistics = server.statistics
         let cut = statistics.closedAtShutdownDeadline
         print("mcpool serve: stopped after \(statistics.commands) commands on \(statistics.totalConnections) connections\(cut == 0 ? "" : "; \(cut) closed before their clients hung up")")
-    }
-}
-
-/// Runs a started server inside a `ServiceGroup`: until graceful shutdown, then drains it
-/// within `shutdownTimeout`.
-struct MemcacheServerService: Service {
-    let server: EmbeddedMemcacheServer
-    let shutdownTimeout: TimeAmount
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await self.server.shutdown(deadline: self.shutdownTimeout)
     }
 }

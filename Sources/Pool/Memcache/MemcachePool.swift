@@ -1,5 +1,7 @@
 public import Channels
 public import Codecs
+import CoreMetrics
+import Logging
 
 /// A memcache client over a `ConnectionPool`: as easy as one connection, shared by any
 /// number of concurrent callers over a fixed number of connections.
@@ -56,6 +58,9 @@ public final class MemcachePool: MemcacheRequestSender {
     public let configuration: Configuration
     /// The underlying pool (statistics, shutdown, direct leases).
     public let connections: ConnectionPool<MemcachePooledConnection>
+    /// Nil when `configuration.pool.reportsMetrics` is off.
+    private let operationMetrics: MemcacheOperationMetrics?
+    private let logger: Logger
 
     public convenience init(
         host: String, port: Int = 11211, maxConnections: Int = 20, group: EventLoopGroup, tls: TLSContext? = nil
@@ -66,8 +71,20 @@ public final class MemcachePool: MemcacheRequestSender {
     public init(
         configuration: Configuration, group: EventLoopGroup, observer: (@Sendable (PoolEvent) -> Void)? = nil
     ) {
+        var poolConfiguration = configuration.pool
+        // Metrics and logs say which server a pool talks to, unless the user named it.
+        if poolConfiguration.name == ConnectionPoolConfiguration(maxConnections: 1).name {
+            poolConfiguration.name = "\(configuration.host):\(configuration.port)"
+        }
+        poolConfiguration.logger[metadataKey: "server"] = "\(configuration.host):\(configuration.port)"
         self.configuration = configuration
-        self.connections = ConnectionPool(group: group, configuration: configuration.pool, observer: observer) { loop in
+        self.logger = poolConfiguration.logger
+        self.operationMetrics =
+            configuration.pool.reportsMetrics
+            ? MemcacheOperationMetrics(
+                host: configuration.host, port: configuration.port, factory: configuration.pool.metricsFactory ?? MetricsSystem.factory)
+            : nil
+        self.connections = ConnectionPool(group: group, configuration: poolConfiguration, observer: observer) { loop in
             Self.connect(on: loop, configuration: configuration)
         }
     }
@@ -101,7 +118,7 @@ public final class MemcachePool: MemcacheRequestSender {
     /// Sends `request` on a pooled connection and waits for its response. Server error
     /// replies throw `MemcacheError`.
     public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
-        let response = try await self.sendRetrying(request, onPartial: nil)
+        let response = try await self.sendMeasured(request, onPartial: nil)
         if case .error(let error) = response { throw error }
         return response
     }
@@ -110,7 +127,23 @@ public final class MemcachePool: MemcacheRequestSender {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
-        try await self.sendRetrying(.metaBatch(requests), onPartial: onReply)
+        try await self.sendMeasured(.metaBatch(requests), onPartial: onReply)
+    }
+
+    /// `sendRetrying`, counted and timed when the pool reports metrics.
+    private func sendMeasured(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
+    ) async throws -> MemcacheResponse {
+        guard let metrics = self.operationMetrics else { return try await self.sendRetrying(request, onPartial: onPartial) }
+        let start = Deadline.now()
+        do {
+            let response = try await self.sendRetrying(request, onPartial: onPartial)
+            metrics.record(command: request.operationName, outcome: response.outcome(of: request), duration: Deadline.now() - start)
+            return response
+        } catch {
+            metrics.record(command: request.operationName, outcome: operationOutcome(of: error), duration: Deadline.now() - start)
+            throw error
+        }
     }
 
     private func sendRetrying(
@@ -119,6 +152,9 @@ public final class MemcachePool: MemcacheRequestSender {
         do {
             return try await self.sendOnce(request, onPartial: onPartial)
         } catch where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+            self.logger.debug(
+                "retrying on another connection: the connection closed before any byte of the reply",
+                metadata: ["command": "\(request.operationName)", "error": "\(error)"])
             return try await self.sendOnce(request, onPartial: onPartial)
         }
     }
@@ -183,6 +219,7 @@ public final class MemcachePool: MemcacheRequestSender {
         do {
             return try await self.leasingConnection(commands)
         } catch where idempotent && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+            self.logger.debug("retrying the commands on another connection", metadata: ["error": "\(error)"])
             return try await self.leasingConnection(commands)
         }
     }

@@ -1,5 +1,7 @@
 public import Channels
 public import Codecs
+public import Logging
+public import ServiceLifecycle
 
 /// Several memcached servers behind one client: each key lives on the server that
 /// libmemcached's ketama placement names (see `KetamaRing`), each server has its own
@@ -28,25 +30,31 @@ public final class MemcacheServerSet: Sendable {
     public let pools: [MemcachePool]
     public let failurePolicy: FailurePolicy
     private let ring: KetamaRing
+    private let logger: Logger
     /// Servers left out by `.rehash`, until when; and the ring without them.
     private let ejected = LockedValue<(until: [Int: Deadline], ring: KetamaRing?, members: [Int])>(([:], nil, []))
 
     /// - Parameters:
     ///   - servers: host and port of each memcached, spelled as other clients spell them
     ///     (the spelling is part of the placement).
+    ///   - logger: where the set logs ejections and returns (warning, info); each server's pool
+    ///     logs through it too unless `configure` sets its own.
     ///   - configure: adjusts each server's pool configuration (TLS, limits, timeouts).
     public init(
         servers: [(host: String, port: Int)],
         maxConnectionsPerServer: Int = 8,
         group: EventLoopGroup,
         failurePolicy: FailurePolicy = .failFast,
+        logger: Logger = Logger(label: "swift-channels.memcache-server-set"),
         configure: (inout MemcachePool.Configuration) -> Void = { _ in }
     ) {
         self.servers = servers
         self.failurePolicy = failurePolicy
         self.ring = KetamaRing(servers: servers)
+        self.logger = logger
         self.pools = servers.map { server in
             var configuration = MemcachePool.Configuration(host: server.host, port: server.port, maxConnections: maxConnectionsPerServer)
+            configuration.pool.logger = logger
             configure(&configuration)
             return MemcachePool(configuration: configuration, group: group)
         }
@@ -61,7 +69,10 @@ public final class MemcacheServerSet: Sendable {
             let now = Deadline.now()
             let expired = state.until.filter { $0.value <= now }.map(\.key)
             if !expired.isEmpty {
-                for index in expired { state.until[index] = nil }
+                for index in expired {
+                    state.until[index] = nil
+                    self.logger.info("server back on the ring, to be tried again", metadata: ["server": "\(self.name(of: index))"])
+                }
                 state.ring = nil
             }
             guard state.until[primary] != nil else { return primary }
@@ -88,6 +99,11 @@ public final class MemcacheServerSet: Sendable {
         } catch let error as MemcacheError where error.code == .connectFailed {
             guard case .rehash(let retryAfter) = self.failurePolicy else { throw error }
             self.ejected.withLock { state in
+                if state.until[index] == nil {
+                    self.logger.warning(
+                        "server ejected: its keys go to the other servers for a while",
+                        metadata: ["server": "\(self.name(of: index))", "retry_after": "\(retryAfter)", "error": "\(error)"])
+                }
                 state.until[index] = Deadline.now() + retryAfter
                 state.ring = nil
             }
@@ -148,8 +164,24 @@ public final class MemcacheServerSet: Sendable {
         return byText
     }
 
-    /// Shuts every server's pool down.
+    private func name(of index: Int) -> String {
+        "\(self.servers[index].host):\(self.servers[index].port)"
+    }
+
+    /// Shuts every server's pool down, all at once (so within one `deadline`, not one each).
     public func shutdown(deadline: TimeAmount = .seconds(10)) async {
-        for pool in self.pools { await pool.shutdown(deadline: deadline) }
+        await withTaskGroup(of: Void.self) { tasks in
+            for pool in self.pools { tasks.addTask { await pool.shutdown(deadline: deadline) } }
+        }
+    }
+}
+
+/// A server set runs as a swift-service-lifecycle `Service`: `run()` waits for the group's
+/// graceful shutdown, then shuts every server's pool down (each within its own
+/// `shutdownTimeout`).
+extension MemcacheServerSet: Service {
+    public func run() async throws {
+        let timeout = self.pools.map(\.configuration.pool.shutdownTimeout).max() ?? .seconds(10)
+        await runUntilGracefulShutdown(shutdownTimeout: timeout) { await self.shutdown(deadline: $0) }
     }
 }

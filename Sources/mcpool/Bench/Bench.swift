@@ -2,6 +2,7 @@ import ArgumentParser
 import Channels
 import Codecs
 import Foundation
+import Logging
 import MemcacheServer
 import Pool
 import UnixSignals
@@ -19,6 +20,7 @@ struct Bench: AsyncParsableCommand {
     )
 
     @OptionGroup var target: ServerOptions
+    @OptionGroup var logging: LoggingOptions
     @Option(help: "Event loops (threads) of the client.") var loops = 2
     @Option(help: "Pool connections per loop.") var connectionsPerLoop = 4
     @Option(help: "Concurrent callers.") var concurrency = 64
@@ -53,6 +55,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        self.logging.bootstrap(defaultLevel: .error)
         let stop = BenchStop()
         // Trapped for the whole command: the first Ctrl-C ends the run early (the summary of
         // what ran is printed), a second one exits at once.
