@@ -59,8 +59,10 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     // MARK: Leasing
 
     /// A ready connection for a caller on this loop that need not wait, or nil.
-    func leaseIfReady() -> PoolWaiter<Connection>.Served? {
-        guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : self.loop.now) else { return nil }
+    /// `now`, when the caller has just read the clock, saves reading it again for the lease's
+    /// use time.
+    func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
+        guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : now ?? self.loop.now) else { return nil }
         self.metrics?.leaseServed(waited: nil)
         self.publishCapacity()
         return (id, Self.connection(connection), self)

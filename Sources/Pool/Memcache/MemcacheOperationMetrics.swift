@@ -3,129 +3,165 @@ import Codecs
 import CoreMetrics
 import Metrics
 
-/// A memcache client's operations in swift-metrics: `memcache.client.operations` counts them
-/// by command and outcome, `db.client.operation.duration` times them by command
-/// (OpenTelemetry's database-client name and attributes).
-///
-/// Thread-safe: the instruments for each command and outcome are made on first use and kept
-/// under a lock (one short lookup per operation).
+/// A memcache client's operations in swift-metrics: one timer, `db.client.operation.duration`
+/// (OpenTelemetry's database-client name and attributes), by command and outcome — its count
+/// is the number of operations, so counting them needs no second instrument (each metric
+/// write costs the backend a lock; see the README for the cost per operation).
 ///
 /// The command is the one on the wire (`mg`, `ms`, `md`, `ma`, `get`, `set`, `incr`, …: what
 /// `MemcacheRequest.operationName` says); the outcome is `hit`, `miss`, `stored`,
 /// `not_stored`, `exists`, `not_found`, `deleted`, `touched` or `ok`, or for a failed call
 /// the error's kind: its `MemcacheError` code with underscores (`timeout`,
 /// `connection_closed`, `server_error`, …) or `cancelled`.
+///
+/// Thread-safe. The timers are made on first use (so a backend shows only series that
+/// occurred). A caller on one of the pool's loops finds them in that loop's table by two
+/// small integers, with no lock and no hashing (a lookup by strings under a lock showed in
+/// the benchmark); other callers, and failures, look them up by name under a lock.
 final class MemcacheOperationMetrics: Sendable {
+    static let outcomes = ["hit", "miss", "stored", "not_stored", "exists", "not_found", "deleted", "touched", "ok"]
+    static let label = "db.client.operation.duration"
+
     private struct Key: Hashable {
         let command: String
         let outcome: String
     }
 
-    /// Made on first use: counters by command and outcome, timers by command.
-    private struct Instruments {
-        var counters: [Key: Counter] = [:]
-        var timers: [String: Timer] = [:]
+    /// One loop's timers by (command, outcome) index. Loop-confined.
+    private final class LoopTable: @unchecked Sendable {  // SAFETY: used only on its loop
+        var timers = [Timer?](repeating: nil, count: MemcacheRequest.operationNames.count * MemcacheOperationMetrics.outcomes.count)
     }
 
     private let dimensions: [(String, String)]
     private let factory: any MetricsFactory
-    private let instruments = LockedValue(Instruments())
+    private let shared = LockedValue<[Key: Timer]>([:])
+    private let loopTables: [LoopTable]
 
-    init(host: String, port: Int, factory: any MetricsFactory) {
+    init(host: String, port: Int, loops: Int, factory: any MetricsFactory) {
         self.factory = factory
         self.dimensions = [("db.system.name", "memcached"), ("server.address", host), ("server.port", String(port))]
+        self.loopTables = (0..<loops).map { _ in LoopTable() }
     }
 
-    func record(command: String, outcome: String, duration: TimeAmount) {
-        let key = Key(command: command, outcome: outcome)
-        let (counter, timer) = self.instruments.withLock { made in
-            let counter =
-                made.counters[key]
-                ?? {
-                    let counter = Counter(
-                        label: "memcache.client.operations",
-                        dimensions: self.dimensions + [("db.operation.name", command), ("outcome", outcome)], factory: self.factory)
-                    made.counters[key] = counter
-                    return counter
-                }()
-            let timer =
-                made.timers[command]
-                ?? {
-                    let timer = Timer(
-                        label: "db.client.operation.duration", dimensions: self.dimensions + [("db.operation.name", command)],
-                        factory: self.factory)
-                    made.timers[command] = timer
-                    return timer
-                }()
-            return (counter, timer)
+    /// Times one call that got `response`; `loop` is the caller's loop index when it runs on
+    /// one of the pool's loops.
+    func record(_ request: MemcacheRequest, _ response: MemcacheResponse, duration: TimeAmount, loop: Int?) {
+        let command = request.operationIndex
+        guard let loop, let outcome = response.outcomeIndex(of: request) else {
+            return self.record(
+                command: MemcacheRequest.operationNames[command], outcome: response.outcome(of: request), duration: duration)
         }
-        counter.increment()
+        let table = self.loopTables[loop]
+        let slot = command * Self.outcomes.count + outcome
+        let timer = table.timers[slot] ?? self.timer(MemcacheRequest.operationNames[command], Self.outcomes[outcome])
+        table.timers[slot] = timer
         timer.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// Times one call by names (under the lock).
+    func record(command: String, outcome: String, duration: TimeAmount) {
+        self.timer(command, outcome).recordNanoseconds(duration.nanoseconds)
+    }
+
+    private func timer(_ command: String, _ outcome: String) -> Timer {
+        let key = Key(command: command, outcome: outcome)
+        return self.shared.withLock { made in
+            if let timer = made[key] { return timer }
+            let timer = Timer(
+                label: Self.label, dimensions: self.dimensions + [("db.operation.name", command), ("outcome", outcome)],
+                factory: self.factory)
+            made[key] = timer
+            return timer
+        }
     }
 }
 
 extension MemcacheRequest {
+    /// Every command name, indexed by `operationIndex`.
+    static let operationNames = [
+        "get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas", "delete", "incr", "decr", "touch",
+        "flush_all", "version", "verbosity", "stats", "mg", "ms", "md", "ma", "mn", "me", "batch", "quit",
+    ]
+
     /// The command as written on the wire (`mg`, `get`, `set`, `incr`, …); a quiet meta
     /// batch is `batch`.
-    var operationName: String {
+    var operationName: String { Self.operationNames[self.operationIndex] }
+
+    /// The index of `operationName` in `operationNames`.
+    var operationIndex: Int {
         switch self {
-        case .get(_, let withCAS): return withCAS ? "gets" : "get"
-        case .getAndTouch(_, _, let withCAS): return withCAS ? "gats" : "gat"
+        case .get(_, let withCAS): return withCAS ? 1 : 0
+        case .getAndTouch(_, _, let withCAS): return withCAS ? 3 : 2
         case .store(let store):
             switch store.mode {
-            case .set: return "set"
-            case .add: return "add"
-            case .replace: return "replace"
-            case .append: return "append"
-            case .prepend: return "prepend"
-            case .cas: return "cas"
+            case .set: return 4
+            case .add: return 5
+            case .replace: return 6
+            case .append: return 7
+            case .prepend: return 8
+            case .cas: return 9
             }
-        case .delete: return "delete"
-        case .arithmetic(_, _, let increment, _): return increment ? "incr" : "decr"
-        case .touch: return "touch"
-        case .flushAll: return "flush_all"
-        case .version: return "version"
-        case .verbosity: return "verbosity"
-        case .stats: return "stats"
-        case .meta(let meta): return meta.command.rawValue
-        case .metaBatch: return "batch"
-        case .quit: return "quit"
+        case .delete: return 10
+        case .arithmetic(_, _, let increment, _): return increment ? 11 : 12
+        case .touch: return 13
+        case .flushAll: return 14
+        case .version: return 15
+        case .verbosity: return 16
+        case .stats: return 17
+        case .meta(let meta):
+            switch meta.command {
+            case .get: return 18
+            case .set: return 19
+            case .delete: return 20
+            case .arithmetic: return 21
+            case .noop: return 22
+            case .debug: return 23
+            }
+        case .metaBatch: return 24
+        case .quit: return 25
         }
     }
 }
 
 extension MemcacheResponse {
-    /// What the reply says happened, in a word (see `MemcacheOperationMetrics`).
-    func outcome(of request: MemcacheRequest) -> String {
+    /// The index of `outcome(of:)` in `MemcacheOperationMetrics.outcomes`; nil for an error.
+    func outcomeIndex(of request: MemcacheRequest) -> Int? {
         switch self {
-        case .values(let items): return items.isEmpty ? "miss" : "hit"
-        case .end: return "miss"
-        case .stored: return "stored"
-        case .notStored: return "not_stored"
-        case .exists: return "exists"
-        case .notFound: return "not_found"
-        case .deleted: return "deleted"
-        case .touched: return "touched"
-        case .ok, .number, .version, .stats: return "ok"
-        case .error(let error): return error.outcome
+        case .values(let items): return items.isEmpty ? 1 : 0
+        case .end: return 1
+        case .stored: return 2
+        case .notStored: return 3
+        case .exists: return 4
+        case .notFound: return 5
+        case .deleted: return 6
+        case .touched: return 7
+        case .ok, .number, .version, .stats: return 8
+        case .error: return nil
         case .meta(let meta):
             switch meta.status {
-            case .value: return "hit"
-            case .miss: return "miss"
-            case .notFound: return "not_found"
-            case .notStored: return "not_stored"
-            case .exists: return "exists"
-            case .noop, .debug: return "ok"
+            case .value: return 0
+            case .miss: return 1
+            case .notFound: return 5
+            case .notStored: return 3
+            case .exists: return 4
+            case .noop, .debug: return 8
             case .headerOnly:
-                guard case .meta(let sent) = request else { return "ok" }
+                guard case .meta(let sent) = request else { return 8 }
                 switch sent.command {
-                case .set: return "stored"
-                case .delete: return "deleted"
-                case .get: return "hit"
-                default: return "ok"
+                case .set: return 2
+                case .delete: return 6
+                case .get: return 0
+                default: return 8
                 }
             }
         }
+    }
+
+    /// What the reply says happened, in a word (see `MemcacheOperationMetrics`).
+    func outcome(of request: MemcacheRequest) -> String {
+        if let index = self.outcomeIndex(of: request) { return MemcacheOperationMetrics.outcomes[index] }
+        guard case .error(let error) = self else { return "ok" }
+        return error.outcome
     }
 }
 

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import MemcacheServer
 import Pool
+import Prometheus
 import UnixSignals
 
 struct Bench: AsyncParsableCommand {
@@ -34,6 +35,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
+    @Option(help: "Pool metrics: on (to swift-metrics' global factory, a no-op unless bootstrapped), off, or prometheus (a swift-prometheus registry as the backend, to measure what metrics cost).")
+    var metrics: MetricsMode = .on
     @Option(help: "Also write the run's latency histogram to this file, in HdrHistogram's percentile-distribution format (.hgrm, milliseconds).")
     var hdrFile: String?
 
@@ -128,6 +131,8 @@ struct Bench: AsyncParsableCommand {
         configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))
         configuration.pool.leaseTimeout = .nanoseconds(Int64(self.leaseTimeout * 1e9))
         configuration.pool.connectTimeout = connectTimeout
+        configuration.pool.reportsMetrics = self.metrics != .off
+        if self.metrics == .prometheus { configuration.pool.metricsFactory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()) }
         let pool = MemcachePool(configuration: configuration, group: group)
 
         var workload = BenchWorkload()
@@ -210,4 +215,9 @@ func writeProgress(_ text: String) {
 
 func printError(_ text: String) {
     writeProgress(text + "\n")
+}
+
+/// `mcpool bench --metrics`: where the pool's metrics go.
+enum MetricsMode: String, ExpressibleByArgument, CaseIterable {
+    case on, off, prometheus
 }
