@@ -2,6 +2,7 @@ public import Channels
 public import Codecs
 import CoreMetrics
 import Logging
+public import Tracing
 
 /// A memcache client over a `ConnectionPool`: as easy as one connection, shared by any
 /// number of concurrent callers over a fixed number of connections.
@@ -43,6 +44,10 @@ public final class MemcachePool: MemcacheRequestSender {
         /// closed before any byte of its reply arrived (see the type's comment).
         public var retryIdempotent = true
         public var maximumValueLength = 64 << 20
+        /// Trace every operation with this tracer (a span per call, OpenTelemetry's `db.*`
+        /// attributes; see the README): off (nil) by default, and then free. To use the one
+        /// the application bootstrapped, pass `InstrumentationSystem.tracer`.
+        public var tracer: (any Tracer)? = nil
 
         /// The memcache defaults: `maxConnections` in total, 16 callers pipelined per
         /// connection (what the benchmark measured fastest, see the README).
@@ -60,6 +65,7 @@ public final class MemcachePool: MemcacheRequestSender {
     public let connections: ConnectionPool<MemcachePooledConnection>
     /// Nil when `configuration.pool.reportsMetrics` is off.
     private let operationMetrics: MemcacheOperationMetrics?
+    private let tracing: MemcacheTracing?
     private let logger: Logger
 
     public convenience init(
@@ -85,6 +91,7 @@ public final class MemcachePool: MemcacheRequestSender {
                 host: configuration.host, port: configuration.port, loops: group.loops.count,
                 factory: configuration.pool.metricsFactory ?? MetricsSystem.factory)
             : nil
+        self.tracing = configuration.tracer.map { MemcacheTracing(tracer: $0, host: configuration.host, port: configuration.port) }
         self.connections = ConnectionPool(group: group, configuration: poolConfiguration, observer: observer) { loop in
             Self.connect(on: loop, configuration: configuration)
         }
@@ -119,7 +126,13 @@ public final class MemcachePool: MemcacheRequestSender {
     /// Sends `request` on a pooled connection and waits for its response. Server error
     /// replies throw `MemcacheError`.
     public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
-        let response = try await self.sendRetrying(request, onPartial: nil)
+        // Tracing off costs this one branch (not an extra async frame per call).
+        let response =
+            if let tracing = self.tracing {
+                try await self.sendTraced(request, onPartial: nil, tracing: tracing)
+            } else {
+                try await self.sendRetrying(request, onPartial: nil)
+            }
         if case .error(let error) = response { throw error }
         return response
     }
@@ -128,7 +141,32 @@ public final class MemcachePool: MemcacheRequestSender {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
-        try await self.sendRetrying(.metaBatch(requests), onPartial: onReply)
+        if let tracing = self.tracing { return try await self.sendTraced(.metaBatch(requests), onPartial: onReply, tracing: tracing) }
+        return try await self.sendRetrying(.metaBatch(requests), onPartial: onReply)
+    }
+
+    /// `sendRetrying` inside a span.
+    private func sendTraced(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, tracing: MemcacheTracing
+    ) async throws -> MemcacheResponse {
+        let span = tracing.start(request)
+        // A quiet batch's hits arrive one by one through `onPartial`.
+        let hits = LockedValue(0)
+        var counting = onPartial
+        if request.isBatch, let forward = onPartial {
+            counting = { @Sendable reply in
+                if reply.hitCount > 0 { hits.withLock { $0 += 1 } }
+                forward(reply)
+            }
+        }
+        do {
+            let response = try await self.sendRetrying(request, onPartial: counting)
+            tracing.end(span, request, response, hits: request.isBatch ? hits.withLock { $0 } : nil)
+            return response
+        } catch {
+            tracing.end(span, throwing: error)
+            throw error
+        }
     }
 
     /// Sends with one retry where allowed (see the type's comment), counted and timed when
