@@ -81,6 +81,7 @@ let package = Package(
             dependencies: [
                 "Codecs", "Channels",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings),
@@ -120,7 +121,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "MemcacheServerTests", dependencies: ["MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport"],
+            name: "MemcacheServerTests",
+            dependencies: [
+                "MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "MCPoolTests",

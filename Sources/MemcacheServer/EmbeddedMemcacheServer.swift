@@ -1,6 +1,8 @@
 public import Channels
 import Codecs
+public import CoreMetrics
 public import Logging
+import Metrics
 public import ServiceLifecycle
 import Synchronization
 
@@ -43,6 +45,13 @@ public final class EmbeddedMemcacheServer: Sendable {
         /// How long a graceful stop as a `Service` waits for clients to take their last
         /// replies (`shutdown(deadline:)` takes its own).
         public var shutdownTimeout: TimeAmount = .seconds(10)
+        /// Report the server's counters through swift-metrics (see `metricsInterval`): what
+        /// `stats` reports as `memcached.<stat>`, and each loop's connections and commands.
+        public var reportsMetrics = true
+        /// Where the metrics go: nil means swift-metrics' global `MetricsSystem.factory`.
+        public var metricsFactory: (any MetricsFactory)? = nil
+        /// How often the counters are read and reported (and once more at shutdown).
+        public var metricsInterval: TimeAmount = .seconds(1)
 
         public init(
             host: String = "127.0.0.1", port: Int = 11211, memoryLimit: Int = 64 << 20,
@@ -74,6 +83,9 @@ public final class EmbeddedMemcacheServer: Sendable {
     private let group: EventLoopGroup
     private let connections: [LoopConnections]
     private let logger: Logger
+    private let metrics: ServerMetricsReporter?
+    /// The next metrics report; `stopped` once shutdown has made the last one.
+    private let reporting = LockedValue<(next: Scheduled<Void>?, stopped: Bool)>((nil, false))
 
     private init(
         listener: ListeningServer, store: ItemStore, counters: ServerCounters, group: EventLoopGroup,
@@ -88,6 +100,35 @@ public final class EmbeddedMemcacheServer: Sendable {
         var logger = configuration.logger
         logger[metadataKey: "address"] = "\(listener.localAddress)"
         self.logger = logger
+        self.metrics =
+            configuration.reportsMetrics
+            ? ServerMetricsReporter(
+                loops: group.loops.count,
+                dimensions: [("server.address", configuration.host), ("server.port", "\(listener.localAddress.port)")],
+                factory: configuration.metricsFactory ?? MetricsSystem.factory) : nil
+    }
+
+    /// Reports the metrics every `metricsInterval` on loop 0, until shutdown.
+    private func scheduleReport() {
+        guard let metrics = self.metrics, let loop = self.group.loops.first else { return }
+        self.reporting.withLock { reporting in
+            guard !reporting.stopped else { return }
+            reporting.next = loop.scheduleTask(in: self.configuration.metricsInterval) { [self] in
+                metrics.report(self.statistics)
+                self.scheduleReport()
+            }
+        }
+    }
+
+    /// Cancels the next report (a report running now schedules no other) and reports once
+    /// more, so the final counts are seen.
+    private func stopReporting() {
+        let next = self.reporting.withLock { reporting -> Scheduled<Void>? in
+            reporting.stopped = true
+            return reporting.next
+        }
+        next?.cancel()
+        self.metrics?.report(self.statistics)
     }
 
     /// Starts listening on every loop of `group`.
@@ -122,6 +163,8 @@ public final class EmbeddedMemcacheServer: Sendable {
             .bind(host: configuration.host, port: configuration.port)
         let server = EmbeddedMemcacheServer(
             listener: listener, store: store, counters: counters, group: group, connections: connections, configuration: configuration)
+        server.metrics?.report(server.statistics)
+        server.scheduleReport()
         server.logger.debug(
             "memcache server listening",
             metadata: ["loops": "\(group.loops.count)", "tls": "\(configuration.tls != nil)", "memory_limit": "\(configuration.memoryLimit)"])
@@ -157,6 +200,7 @@ public final class EmbeddedMemcacheServer: Sendable {
         }
         for future in closed { try? await future.get() }
         for timer in timers { timer.cancel() }
+        self.stopReporting()
         let cut = self.counters.closedAtShutdownDeadline.load(ordering: .relaxed) - cutBefore
         if cut > 0 {
             self.logger.warning("closed connections whose clients had not hung up by the deadline", metadata: ["connections": "\(cut)"])
