@@ -30,6 +30,8 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     /// Starts a pool; connections open on demand (and `minConnectionsPerLoop` at once).
     ///
     /// - Parameters:
+    ///   - group: the loops; each gets a sub-pool, and connections never leave their loop.
+    ///   - configuration: sizes, timeouts, affinity, logging and metrics.
     ///   - observer: receives every `PoolEvent`, on the loop where it happened.
     ///   - factory: builds one ready connection on the given loop (connected, pipeline
     ///     installed, TLS handshaken). The pool bounds it with `connectTimeout`.
@@ -103,7 +105,10 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     /// }
     /// ```
     ///
-    /// - Parameter timeout: how long to wait for a connection at most (see `lease(timeout:)`).
+    /// - Parameters:
+    ///   - timeout: how long to wait for a connection at most (see `lease(timeout:)`).
+    ///   - body: runs on the connection's loop with the connection and `done`, which it calls
+    ///     exactly once with the result.
     /// - Throws: `PoolError` when no connection can be leased, or the error `body` reported.
     public func withConnectionOnLoop<Value: Sendable>(
         timeout: TimeAmount? = nil,

@@ -94,8 +94,11 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     /// Sends `request`; `completion` runs on the loop with its reply (server error replies
     /// as `.error`) or the failure.
     ///
-    /// - Parameter onPartial: for a `.metaBatch`, receives each reply the quiet mode keeps,
-    ///   before the closing `MN` completes the request.
+    /// - Parameters:
+    ///   - request: what to send; its key was checked when it was made.
+    ///   - onPartial: for a `.metaBatch`, receives each reply the quiet mode keeps, before the
+    ///     closing `MN` completes the request.
+    ///   - completion: runs once, on the loop, with the reply or the failure.
     public func send(
         _ request: MemcacheRequest,
         onPartial: (@Sendable (MemcacheResponse) -> Void)? = nil,

@@ -62,9 +62,13 @@ public final class MemcacheConnection: MemcacheRequestSender {
     /// Adds the memcache client handler to a channel's pipeline and returns it. Call on the
     /// channel's loop, after any TLS handler.
     ///
-    /// - Parameter responseTimeout: how long the server may stay silent while requests are
-    ///   outstanding before they fail (`MemcacheError.timeout`) and the connection closes;
-    ///   nil waits forever.
+    /// - Parameters:
+    ///   - channel: a connected channel, its TLS handler (if any) already in place.
+    ///   - maximumValueLength: the largest value a reply may carry; a larger one is a
+    ///     `MemcacheError.valueTooLarge` and closes the connection.
+    ///   - responseTimeout: how long the server may stay silent while requests are
+    ///     outstanding before they fail (`MemcacheError.timeout`) and the connection closes;
+    ///     nil waits forever.
     @discardableResult
     public static func addHandlers(
         to channel: any Channel,

@@ -37,6 +37,9 @@ public final class MemcacheServerSet: Sendable {
     /// - Parameters:
     ///   - servers: host and port of each memcached, spelled as other clients spell them
     ///     (the spelling is part of the placement).
+    ///   - maxConnectionsPerServer: the connections of each server's pool.
+    ///   - group: the loops every pool runs on.
+    ///   - failurePolicy: what a server that cannot be reached does to its keys.
     ///   - logger: where the set logs ejections and returns (warning, info); each server's pool
     ///     logs through it too unless `configure` sets its own.
     ///   - configure: adjusts each server's pool configuration (TLS, limits, timeouts).
