@@ -131,7 +131,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "MCPoolTests",
-            dependencies: ["mcpool", "MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "mcpool", "MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libmemcached-dev and gcc build the ketama reference program (Fixtures/ketama) the tests compare against;
-# curl fetches the metrics endpoint of `mcpool serve --metrics`.
-needed=(libssl-dev pkg-config memcached libmemcached-tools libmemcached-dev gcc libc6-dev curl)
+# curl fetches the metrics endpoint of `mcpool serve --metrics`; librsvg2-bin (rsvg-convert)
+# renders `mcpool plot`'s SVG to PNG for its test.
+needed=(libssl-dev pkg-config memcached libmemcached-tools libmemcached-dev gcc libc6-dev curl librsvg2-bin)
 missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -108,10 +108,13 @@ public func freePort() throws -> Int {
     return port
 }
 
-/// Waits (at most `seconds`, 10 by default) until something accepts connections on
-/// 127.0.0.1:`port`, giving up early when `alive` turns false (the server process exited).
+/// Waits (at most `seconds`, `testPatience` by default) until something accepts connections
+/// on 127.0.0.1:`port`, giving up early when `alive` turns false (the server process exited:
+/// a port taken by someone else ends the wait at once). A CI run once took more than 10 s to
+/// see a memcached accept, with every test starting at once on 2 cores.
 public func waitUntilAccepting(
-    port: Int, group: EventLoopGroup, upTo seconds: Int64 = 10, while alive: @Sendable () -> Bool = { true }
+    port: Int, group: EventLoopGroup, upTo seconds: Int64 = testPatience.nanoseconds / 1_000_000_000,
+    while alive: @Sendable () -> Bool = { true }
 ) async throws {
     let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
     let deadline = Deadline.now() + .seconds(seconds)

@@ -2,8 +2,9 @@ import Glibc
 
 /// A Python virtual environment under the repository's `.build-pyvenv/` with `packages`
 /// installed (from PyPI, once); returns its interpreter. For tests that drive our servers
-/// with clients no one here wrote.
-public func pythonWithPackages(_ packages: [String]) async throws -> String {
+/// with clients no one here wrote. `modules` names what to import when a package's module
+/// is not named like it (Pillow's is `PIL`).
+public func pythonWithPackages(_ packages: [String], modules: [String]? = nil) async throws -> String {
     let root = fixturePath("").split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/")
     let venv = root + "/.build-pyvenv"
     let python = venv + "/bin/python"
@@ -15,7 +16,7 @@ public func pythonWithPackages(_ packages: [String]) async throws -> String {
         _ = try await runProcess(system, ["-m", "venv", venv])
     }
     let check = "import importlib.util, sys; sys.exit(0 if all(importlib.util.find_spec(p) for p in sys.argv[1:]) else 1)"
-    let modules = packages.map { $0.split(separator: "=").first.map(String.init) ?? $0 }
+    let modules = modules ?? packages.map { $0.split(separator: "=").first.map(String.init) ?? $0 }
     if (try? await runProcess(python, ["-c", check] + modules)) == nil {
         _ = try await runProcess(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"] + packages)
     }
