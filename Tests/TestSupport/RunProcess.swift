@@ -136,9 +136,23 @@ public final class SpawnedProcess: @unchecked Sendable {
     /// What it wrote to its standard error so far (when started with a file for it).
     public var errorOutput: String { Self.contents(of: self.standardError) }
 
+    /// The file's bytes, read with plain read(2): Foundation's `FileManager.contents(atPath:)`
+    /// leaked its buffer (LeakSanitizer, in CI) when the file grew while it read, which is
+    /// what polling a running child's output does.
     private static func contents(of path: String?) -> String {
-        guard let path, let data = FileManager.default.contents(atPath: path) else { return "" }
-        return String(decoding: data, as: UTF8.self)
+        guard let path else { return "" }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Its exit status once it has exited normally (nil while running, or when a signal
