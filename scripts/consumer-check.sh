@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Builds and runs Fixtures/consumer as a user would: a fresh package in a temporary directory
-# that depends on this checkout by path (and on swift-log, swift-metrics,
-# swift-service-lifecycle and swift-prometheus by URL). Fails unless it prints "consumer: ok".
+# Builds and runs the user packages in Fixtures as a user would, each a fresh package in a
+# temporary directory that depends on this checkout by path:
+#  - consumer: written from the README (String keys, swift-log, swift-metrics into
+#    swift-prometheus, a ServiceGroup), with the default traits;
+#  - consumer-lean: the default traits off (`traits: []`, no swift-service-lifecycle).
+# Fails unless each prints "<name>: ok".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # A path dependency is named by its directory: whatever this checkout's folder is called,
-# the consumer sees it as swift-channels, as in the README.
-mkdir -p "$work/consumer"
+# the consumers see it as swift-channels, as in the README.
 ln -s "$root" "$work/swift-channels"
-cp -R Fixtures/consumer/. "$work/consumer/"
-sed -i "s|SWIFT_CHANNELS_PATH|../swift-channels|" "$work/consumer/Package.swift"
-cd "$work/consumer"
-swift build 2>&1 | tail -n 20
-output=$(swift run --skip-build App)
-echo "$output"
-[ "$(echo "$output" | tail -n 1)" = "consumer: ok" ]
+for name in consumer consumer-lean; do
+    mkdir -p "$work/$name"
+    cp -R "Fixtures/$name/." "$work/$name/"
+    sed -i "s|SWIFT_CHANNELS_PATH|../swift-channels|" "$work/$name/Package.swift"
+    (
+        cd "$work/$name"
+        swift build 2>&1 | tail -n 20
+        output=$(swift run --skip-build App)
+        echo "$output"
+        [ "$(echo "$output" | tail -n 1)" = "$name: ok" ]
+    )
+done

@@ -3,7 +3,6 @@ import Codecs
 public import CoreMetrics
 public import Logging
 import Metrics
-public import ServiceLifecycle
 import Synchronization
 
 /// A memcache server inside your process: memcached's text and meta protocols, TTLs, CAS,
@@ -206,21 +205,5 @@ public final class EmbeddedMemcacheServer: Sendable {
             self.logger.warning("closed connections whose clients had not hung up by the deadline", metadata: ["connections": "\(cut)"])
         }
         self.logger.debug("memcache server stopped", metadata: ["commands": "\(self.statistics.commands)"])
-    }
-}
-
-/// The server runs as a swift-service-lifecycle `Service`: `run()` serves until the group's
-/// graceful shutdown, then stops as `shutdown(deadline:)` does within
-/// `configuration.shutdownTimeout` (at once when the task is cancelled instead).
-///
-/// ```swift
-/// let server = try await EmbeddedMemcacheServer.start(group: group, configuration: .init(port: 11211))
-/// try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger).run()
-/// ```
-extension EmbeddedMemcacheServer: Service {
-    public func run() async throws {
-        // Throws only CancellationError, when the task is cancelled before graceful shutdown.
-        let cancelled = (try? await gracefulShutdown()) == nil
-        await self.shutdown(deadline: cancelled ? .zero : self.configuration.shutdownTimeout)
     }
 }

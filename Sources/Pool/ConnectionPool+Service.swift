@@ -1,3 +1,4 @@
+#if ServiceLifecycleSupport
 import Channels
 public import ServiceLifecycle
 
@@ -24,3 +25,4 @@ func runUntilGracefulShutdown(shutdownTimeout: TimeAmount, _ shutdown: (TimeAmou
     let cancelled = (try? await gracefulShutdown()) == nil
     await shutdown(cancelled ? .zero : shutdownTimeout)
 }
+#endif

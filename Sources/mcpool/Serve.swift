@@ -5,6 +5,10 @@ import MemcacheServer
 import ServiceLifecycle
 import UnixSignals
 
+#if !ServiceLifecycleSupport
+#error("mcpool runs the server in a ServiceGroup: build it with the default traits (ServiceLifecycleSupport)")
+#endif
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the embedded multi-loop memcache server until SIGTERM or SIGINT.",

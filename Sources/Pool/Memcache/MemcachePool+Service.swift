@@ -1,3 +1,4 @@
+#if ServiceLifecycleSupport
 public import ServiceLifecycle
 
 /// A `MemcachePool` runs as a swift-service-lifecycle `Service`, like `ConnectionPool`:
@@ -15,3 +16,4 @@ extension MemcachePool: Service {
         await runUntilGracefulShutdown(shutdownTimeout: self.configuration.pool.shutdownTimeout) { await self.shutdown(deadline: $0) }
     }
 }
+#endif

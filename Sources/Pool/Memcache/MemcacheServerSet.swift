@@ -1,7 +1,6 @@
 public import Channels
 public import Codecs
 public import Logging
-public import ServiceLifecycle
 
 /// Several memcached servers behind one client: each key lives on the server that
 /// libmemcached's ketama placement names (see `KetamaRing`), each server has its own
@@ -176,15 +175,5 @@ public final class MemcacheServerSet: Sendable {
         await withTaskGroup(of: Void.self) { tasks in
             for pool in self.pools { tasks.addTask { await pool.shutdown(deadline: deadline) } }
         }
-    }
-}
-
-/// A server set runs as a swift-service-lifecycle `Service`: `run()` waits for the group's
-/// graceful shutdown, then shuts every server's pool down (each within its own
-/// `shutdownTimeout`).
-extension MemcacheServerSet: Service {
-    public func run() async throws {
-        let timeout = self.pools.map(\.configuration.pool.shutdownTimeout).max() ?? .seconds(10)
-        await runUntilGracefulShutdown(shutdownTimeout: timeout) { await self.shutdown(deadline: $0) }
     }
 }
