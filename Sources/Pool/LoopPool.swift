@@ -210,9 +210,14 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     }
 
     private func connectionClosed(_ id: ConnectionID) {
-        guard self.machine.index(of: id) != nil else { return }
+        guard let index = self.machine.index(of: id) else { return }
         self.returnBudget()
-        self.logger.debug("connection closed", metadata: ["connection": "\(id)"])
+        // The machine marks a connection closing when it closes one (idle too long, past its
+        // lifetime, unusable on release, given to a starved loop, shutdown); any other close
+        // came from the server or the network.
+        let closedBy: Logger.MetadataValue
+        if case .closing = self.machine.slots[index].state { closedBy = "pool" } else { closedBy = "server or network" }
+        self.logger.debug("connection closed", metadata: ["connection": "\(id)", "closed_by": closedBy])
         self.coordinator.observe(.closed(loop: self.index))
         self.execute(self.machine.connectionClosed(id, now: self.loop.now))
         self.completeShutdownIfDone()

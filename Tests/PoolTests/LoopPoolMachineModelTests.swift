@@ -55,7 +55,8 @@ import Testing
             maxConnections: 1 + random.next(4), maxLeasesPerConnection: 1 + random.next(4), maxConnecting: 1 + random.next(2),
             maxWaiters: 1 + random.next(12), minConnections: random.next(2), idleTimeout: .milliseconds(Int64(50 + random.next(200))),
             maxLifetime: random.chance(50) ? .milliseconds(Int64(100 + random.next(400))) : nil,
-            handoffAfter: random.chance(50) ? .milliseconds(Int64(5 + random.next(30))) : nil)
+            handoffAfter: random.chance(50) ? .milliseconds(Int64(5 + random.next(30))) : nil,
+            measuresUseTime: random.chance(50))
         var machine = TestMachine(limits: limits)
         var model = Model()
         var now: Int64 = 0
@@ -92,7 +93,7 @@ import Testing
                 if queued != nil { model.waiting[nextWaiter] = deadline }
                 apply(action)
             case 30..<33:  // the fast path
-                if let (id, _) = machine.leaseIfReady() {
+                if let (id, _) = machine.leaseIfReady(now: Self.at(now)) {
                     nextWaiter += 1
                     model.resolved[nextWaiter] = "served"
                     model.held.append((nextWaiter, id))
@@ -101,7 +102,12 @@ import Testing
                 guard !model.held.isEmpty else { continue }
                 let lease = model.held.remove(at: random.next(model.held.count))
                 let clean = random.chance(85)
-                apply(machine.release(lease.id, now: Self.at(now)) { _ in clean })
+                let live = machine.slots.contains { $0.id == lease.id && $0.leases > 0 }
+                let action = machine.release(lease.id, now: Self.at(now)) { _ in clean }
+                // A release of a live lease says how long it was held, when measured.
+                #expect((action.used != nil) == (limits.measuresUseTime && live), "seed \(seed) step \(step)")
+                #expect((action.used?.nanoseconds ?? 0) >= 0)
+                apply(action)
             case 55..<65:  // a connect ends
                 let pending = model.connecting.sorted { $0.value < $1.value }
                 guard !pending.isEmpty else { continue }
@@ -173,6 +179,10 @@ import Testing
         #expect(machine.slots.count <= limits.maxConnections, "\(context): over the cap")
         #expect(machine.connectingCount <= limits.maxConnecting, "\(context): too many connects")
         #expect(machine.slots.allSatisfy { $0.leases <= limits.maxLeasesPerConnection }, "\(context): a connection over its leases")
+        // Every lease has its start, and nothing else does (use time pairs them).
+        #expect(
+            machine.slots.allSatisfy { $0.leaseStarts.count == (limits.measuresUseTime ? $0.leases : 0) },
+            "\(context): lease starts disagree with leases")
         #expect(Set(machine.slots.filter(\.isConnecting).map(\.id)) == model.connecting, "\(context): connects disagree")
         let heldOnLiveSlots = model.held.filter { lease in machine.slots.contains { $0.id == lease.id } }.count
         #expect(machine.activeLeases == heldOnLiveSlots, "\(context): leases disagree")

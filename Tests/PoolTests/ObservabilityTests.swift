@@ -129,8 +129,11 @@ struct ObservabilityTests {
         #expect(!logs.messages(atLeast: .debug, startingWith: "connection opened").isEmpty)
         // Nothing per request above trace.
         #expect(logs.messages.filter { $0.level > .trace }.count < 12, "\(logs.messages.map(\.message))")
-        await pool.shutdown()
+        // A connection the server drops is logged as such.
         memcached.stop()
+        #expect(try await poll { !logs.messages(atLeast: .debug, startingWith: "connection closed").isEmpty })
+        #expect(logs.messages(atLeast: .debug, startingWith: "connection closed").first?.metadata["closed_by"] == "server or network")
+        await pool.shutdown()
         try await group.shutdownGracefully()
     }
 
@@ -163,6 +166,8 @@ struct ObservabilityTests {
         let server = try await EmbeddedMemcacheServer.start(group: group, configuration: .init(port: 0))
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.localAddress.port, maxConnections: 4)
         waitPatiently(&configuration)
+        let logs = CapturedLogs()
+        configuration.pool.logger = logs.logger(label: "drain")
         let pool = MemcachePool(configuration: configuration, group: group)
         try await pool.set("k", to: ByteBuffer(string: "v"))
         // Stopped in reverse order: the pool drains first, then the server.
@@ -204,6 +209,9 @@ struct ObservabilityTests {
         // The server stopped listening, and every connection it had was closed.
         await #expect(throws: (any Error).self) { try await ClientBootstrap(group: group).connect(to: server.localAddress).get() }
         #expect(server.statistics.currentConnections == 0)
+        // The pool closed its connections itself, and says so.
+        let closed = logs.messages(atLeast: .debug, startingWith: "connection closed")
+        #expect(!closed.isEmpty && closed.allSatisfy { $0.metadata["closed_by"] == "pool" }, "\(closed.map(\.metadata))")
         try await group.shutdownGracefully()
     }
 }
