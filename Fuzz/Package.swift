@@ -1,12 +1,17 @@
 // swift-tools-version:6.1
 // libFuzzer harnesses over the library's parsers: a separate package, so the library keeps
 // no fuzzing flags. Build and run them all with scripts/fuzz.sh [SECONDS].
+import Foundation
 import PackageDescription
+
+// The library is this package's parent folder, and a path dependency is named after its
+// folder: whatever the checkout is called (main, ci-clone, swift-channels).
+let library = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComponent().lastPathComponent
 
 let harness: (String) -> Target = { name in
     .executableTarget(
         name: name,
-        dependencies: ["FuzzSupport", .product(name: "Codecs", package: "main"), .product(name: "Channels", package: "main")],
+        dependencies: ["FuzzSupport", .product(name: "Codecs", package: library), .product(name: "Channels", package: library)],
         swiftSettings: [.swiftLanguageMode(.v6)]
     )
 }
@@ -17,7 +22,7 @@ let package = Package(
     targets: [
         .target(
             name: "FuzzSupport",
-            dependencies: [.product(name: "Codecs", package: "main"), .product(name: "Channels", package: "main")],
+            dependencies: [.product(name: "Codecs", package: library), .product(name: "Channels", package: library)],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         harness("FuzzMemcacheReplies"),
