@@ -37,7 +37,9 @@ struct RequestLine {
 extension UnsafeRawBufferPointer {
     /// Whether these bytes spell `word` (ASCII).
     func spells(_ word: StaticString) -> Bool {
-        self.count == word.utf8CodeUnitCount && memcmp(self.baseAddress!, word.utf8Start, self.count) == 0
+        guard self.count == word.utf8CodeUnitCount else { return false }
+        guard let bytes = self.baseAddress else { return true }  // both empty
+        return memcmp(bytes, word.utf8Start, self.count) == 0
     }
 
     /// A text key as memcached takes it: 1 to 250 bytes, no space or control byte.

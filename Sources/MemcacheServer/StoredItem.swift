@@ -77,7 +77,9 @@ struct StoredItem {
     func hasKey(_ key: UnsafeRawBufferPointer) -> Bool {
         guard key.count == self.keyLength else { return false }
         return self.data.withUnsafeReadableBytes { stored in
-            key.count == 0 || memcmp(stored.baseAddress!, key.baseAddress!, key.count) == 0
+            // Both hold `keyLength` bytes or more; a base address is nil only for none.
+            guard let storedBytes = stored.baseAddress, let keyBytes = key.baseAddress else { return key.count == 0 }
+            return memcmp(storedBytes, keyBytes, key.count) == 0
         }
     }
 

@@ -273,7 +273,6 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     private func tick() {
         self.execute(self.machine.tick(now: self.loop.now))
         self.armWaiterTimer()
-        self.metrics?.refresh(self.statistics())
     }
 
     /// Starts the periodic maintenance (idle timeout, lifetime, the minimum).
@@ -287,6 +286,8 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
         self.maintenanceTimer = self.loop.scheduleTask(in: interval) { [self] in
             guard !self.machine.isShuttingDown else { return }
             self.tick()
+            // Gauges once per maintenance tick, not at every waiter's deadline.
+            self.metrics?.refresh(self.statistics())
             self.scheduleMaintenance()
         }
     }

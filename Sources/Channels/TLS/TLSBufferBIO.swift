@@ -87,7 +87,7 @@ final class TLSBufferBIO {
     // SAFETY: a `static let` is initialized once, under the runtime's lock; the method is
     // filled in inside that initializer and never changed after, and OpenSSL only reads it
     // (BIO_new), so sharing the pointer across threads races on nothing.
-    nonisolated(unsafe) private static let method: OpaquePointer? = {
+    nonisolated(unsafe) private static let method: OpaquePointer? = {  // SAFETY: above
         guard let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "swift-channels buffer") else {
             return nil
         }

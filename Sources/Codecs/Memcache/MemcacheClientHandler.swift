@@ -29,7 +29,7 @@ import DequeModule
 /// let handler = try MemcacheConnection.addHandlers(to: channel)   // on the channel's loop
 /// handler.send(.version) { result in print(result) }               // on the loop too
 /// ```
-public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Sendable {
+public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Sendable {  // SAFETY: below
     // SAFETY: loop-confined (see the type comment); it is Sendable only so that the
     // thread-safe `MemcacheConnection` can hold it and hop to its loop before touching it.
     public typealias InboundIn = ByteBuffer

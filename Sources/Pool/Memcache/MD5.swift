@@ -28,27 +28,27 @@ enum MD5 {
 
     /// The 16-byte digest of `bytes`.
     static func digest<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
-        var digest = [UInt8](repeating: 0, count: 16)
-        digest.withUnsafeMutableBufferPointer { output in
-            let done: Void? = bytes.withContiguousStorageIfAvailable { Self.digest(UnsafeRawBufferPointer($0), into: output.baseAddress!) }
-            if done == nil { Array(bytes).withUnsafeBytes { Self.digest($0, into: output.baseAddress!) } }
-        }
-        return digest
+        let (low, high) = Self.digestWords(bytes)
+        return withUnsafeBytes(of: (low, high)) { Array($0) }
     }
 
     /// The first four bytes of the digest of `bytes`, little-endian: the ketama hash of a key.
     static func firstWord<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
-        var digest: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &digest) { output in
-            let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let done: Void? = bytes.withContiguousStorageIfAvailable { Self.digest(UnsafeRawBufferPointer($0), into: out) }
-            if done == nil { Array(bytes).withUnsafeBytes { Self.digest($0, into: out) } }
-        }
-        return UInt32(truncatingIfNeeded: UInt64(littleEndian: digest.0))
+        UInt32(truncatingIfNeeded: UInt64(littleEndian: Self.digestWords(bytes).0))
     }
 
-    private static func digest(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutablePointer<UInt8>) {
+    /// The 16 digest bytes, as they lie in memory, in two words (no allocation).
+    private static func digestWords<Bytes: Collection>(_ bytes: Bytes) -> (UInt64, UInt64) where Bytes.Element == UInt8 {
+        var digest: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &digest) { output in
+            let done: Void? = bytes.withContiguousStorageIfAvailable { Self.digest(UnsafeRawBufferPointer($0), into: output) }
+            if done == nil { Array(bytes).withUnsafeBytes { Self.digest($0, into: output) } }
+        }
+        return digest
+    }
+
+    private static func digest(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         // EVP_Digest fails only on allocation failure, or for a method that is not a digest.
-        _ = EVP_Digest(bytes.baseAddress, bytes.count, output, nil, Self.method.pointer, nil)
+        _ = EVP_Digest(bytes.baseAddress, bytes.count, output.baseAddress, nil, Self.method.pointer, nil)
     }
 }
