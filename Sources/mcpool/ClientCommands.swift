@@ -9,7 +9,8 @@ private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection
     let tls = try options.tlsContext()
     let (host, port) = try options.endpoint()
     do {
-        let connection = try await MemcacheConnection.connect(host: host, port: port, group: group, tls: tls)
+        let connection = try await MemcacheConnection.connect(
+            host: host, port: port, group: group, tls: tls, wireProtocol: options.wireProtocol)
         let result: T
         do {
             result = try await body(connection)

@@ -1,10 +1,14 @@
 import ArgumentParser
 import Channels
+import Codecs
 
 /// Where a command finds its memcache server, and how to reach it over TLS.
 struct ServerOptions: ParsableArguments {
     @Option(help: "The server, as HOST:PORT (default: 127.0.0.1:11211; bench starts its embedded server instead).")
     var server: String?
+    @Option(name: .customLong("protocol"), help: "The commands the server speaks: meta (memcached 1.6+), text (classic text only) or twemproxy (nutcracker's subset).")
+    var protocolOption: ProtocolOption = .meta
+    var wireProtocol: MemcacheProtocol { self.protocolOption.wireProtocol }
     @Flag(help: "Talk TLS (memcached -Z).") var tls = false
     @Option(help: "CA certificate (PEM) to verify the server with; default: the system's trust store.") var ca: String?
     @Option(help: "Client certificate chain (PEM), for servers that require one.") var cert: String?
@@ -39,5 +43,19 @@ struct ServerOptions: ParsableArguments {
         if self.insecure { configuration.verification = .none }
         if let handshakeTimeout { configuration.handshakeTimeout = handshakeTimeout }
         return try TLSContext(configuration: configuration)
+    }
+}
+
+/// `--protocol`: the library's `MemcacheProtocol`, by name (a conformance of the library's
+/// type would be retroactive).
+enum ProtocolOption: String, ExpressibleByArgument, CaseIterable {
+    case meta, text, twemproxy
+
+    var wireProtocol: MemcacheProtocol {
+        switch self {
+        case .meta: return .meta
+        case .text: return .text
+        case .twemproxy: return .twemproxy
+        }
     }
 }

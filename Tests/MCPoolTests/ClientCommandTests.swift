@@ -41,4 +41,35 @@ struct ClientCommandTests {
         await #expect(throws: (any Error).self) { try await GetCommand.parse(["--server", "127.0.0.1:\(fixture.port)", "--tls", "secret"]).run() }
         try await fixture.stop()
     }
+
+    @Test(
+        "--protocol twemproxy: set, get, delete and bench through a real nutcracker; stats is refused with a typed error",
+        .enabled(if: MemcachedServer.binary != nil && NutcrackerServer.binary != nil, "memcached or nutcracker is not installed"))
+    func throughTwemproxy() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let backend = try await MemcachedServer(group: group)
+        let proxy = try await NutcrackerServer(backends: [backend.port], group: group)
+        let arguments = ["--server", "127.0.0.1:\(proxy.port)", "--protocol", "twemproxy"]
+        try await SetCommand.parse(arguments + ["greeting", "hello"]).run()
+        let direct = try await MemcacheConnection.connect(host: "127.0.0.1", port: backend.port, group: group)
+        #expect(try await direct.get("greeting") == ByteBuffer(string: "hello"))
+        try await GetCommand.parse(arguments + ["greeting"]).run()
+        try await DeleteCommand.parse(arguments + ["greeting"]).run()
+        #expect(try await direct.get("greeting") == nil)
+        do {
+            try await StatsCommand.parse(arguments).run()
+            Issue.record("stats went through twemproxy")
+        } catch let error as MemcacheError {
+            #expect(error.code == .unsupportedCommand)
+        }
+        let patience = ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap { [$0, "\(testPatience.nanoseconds / 1_000_000_000)"] }
+        let report = try await Bench.parse(arguments + patience + ["--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]).execute()
+        #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        #expect(report.tally.hits == report.tally.gets, "the preload went through the proxy too")
+        #expect(try await direct.get("mcpool:bench:0") != nil)
+        try await direct.close()
+        proxy.stop()
+        backend.stop()
+        try await group.shutdownGracefully()
+    }
 }

@@ -79,10 +79,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     ///     `MemcacheError.valueTooLarge` that closes the connection.
     ///   - responseTimeout: how long the server may stay silent while requests are
     ///     outstanding; nil waits forever. One timer per connection, re-armed lazily.
-    public init(maximumValueLength: Int = 64 << 20, responseTimeout: TimeAmount? = nil) {
+    ///   - wireProtocol: the commands the server speaks; any other request fails with
+    ///     `MemcacheError.unsupportedCommand` and is not sent.
+    public init(maximumValueLength: Int = 64 << 20, responseTimeout: TimeAmount? = nil, wireProtocol: MemcacheProtocol = .meta) {
         self.decoder = MemcacheResponseDecoder(maximumValueLength: maximumValueLength)
         self.responseClock = ResponseClock(timeout: responseTimeout)
+        self.wireProtocol = wireProtocol
     }
+
+    /// The commands the server speaks (see `MemcacheProtocol`).
+    public let wireProtocol: MemcacheProtocol
 
     /// Whether no request waits for a reply (a pool checks it before reusing the connection).
     public var isClean: Bool { self.outstanding.isEmpty && self.awaitingWrite.isEmpty }
@@ -115,6 +121,11 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     ) {
         guard let context = self.context, self.failure == nil else {
             self.finish(responder, releasesLease: releasesLease, .failure(self.failure ?? Self.notInPipeline))
+            return
+        }
+        if self.wireProtocol != .meta, let refusal = self.wireProtocol.refusal(of: request) {
+            // A proxy would close the connection on it, failing every call in flight.
+            self.finish(responder, releasesLease: releasesLease, .failure(refusal))
             return
         }
         if !self.batchOpen {

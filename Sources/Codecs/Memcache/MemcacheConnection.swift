@@ -29,8 +29,13 @@ public final class MemcacheConnection: MemcacheRequestSender {
         self.handler = handler
     }
 
+    /// The commands the server speaks (the handler's).
+    public var wireProtocol: MemcacheProtocol { self.handler.wireProtocol }
+
     /// Connects and sets up the pipeline, with TLS when `tls` is given (the server's
-    /// certificate must then match `serverHostname`, by default `host`).
+    /// certificate must then match `serverHostname`, by default `host`). `wireProtocol` says
+    /// which commands the server speaks (`.text` or `.twemproxy` for servers and proxies
+    /// without meta commands).
     public static func connect(
         host: String,
         port: Int,
@@ -38,9 +43,10 @@ public final class MemcacheConnection: MemcacheRequestSender {
         tls: TLSContext? = nil,
         serverHostname: String? = nil,
         connectTimeout: TimeAmount = .seconds(10),
-        responseTimeout: TimeAmount? = nil
+        responseTimeout: TimeAmount? = nil,
+        wireProtocol: MemcacheProtocol = .meta
     ) async throws -> MemcacheConnection {
-        let handler = MemcacheClientHandler(responseTimeout: responseTimeout)
+        let handler = MemcacheClientHandler(responseTimeout: responseTimeout, wireProtocol: wireProtocol)
         do {
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout)
@@ -69,13 +75,16 @@ public final class MemcacheConnection: MemcacheRequestSender {
     ///   - responseTimeout: how long the server may stay silent while requests are
     ///     outstanding before they fail (`MemcacheError.timeout`) and the connection closes;
     ///     nil waits forever.
+    ///   - wireProtocol: the commands the server speaks (see `MemcacheProtocol`).
     @discardableResult
     public static func addHandlers(
         to channel: any Channel,
         maximumValueLength: Int = 64 << 20,
-        responseTimeout: TimeAmount? = nil
+        responseTimeout: TimeAmount? = nil,
+        wireProtocol: MemcacheProtocol = .meta
     ) throws -> MemcacheClientHandler {
-        let handler = MemcacheClientHandler(maximumValueLength: maximumValueLength, responseTimeout: responseTimeout)
+        let handler = MemcacheClientHandler(
+            maximumValueLength: maximumValueLength, responseTimeout: responseTimeout, wireProtocol: wireProtocol)
         try channel.pipeline.syncOperations.addHandler(handler)
         return handler
     }

@@ -6,7 +6,7 @@ public import Channels
 ///
 /// Thread-safe (a value). A call also throws `CancellationError` when its task is cancelled.
 /// The codes, by where they come from:
-/// - the request: `invalidKey`, `invalidArgument` (nothing was sent);
+/// - the request: `invalidKey`, `invalidArgument`, `unsupportedCommand` (nothing was sent);
 /// - the server's reply, for that request only: `unknownCommand` (`ERROR`), `clientError`
 ///   (`CLIENT_ERROR …`), `serverError` (`SERVER_ERROR …`), `unexpectedResponse`;
 /// - the connection, for every request in flight on it: `protocolViolation` (bytes that are
@@ -59,6 +59,9 @@ extension ErrorCode where Area == MemcacheError {
     public static var invalidKey: Self { Self("invalid key") }
     /// An argument cannot be encoded (a meta flag token with a space, say). Nothing was sent.
     public static var invalidArgument: Self { Self("invalid argument") }
+    /// The server's protocol (`MemcacheProtocol`: text only, or twemproxy) has no such
+    /// command. Nothing was sent; the connection is unaffected.
+    public static var unsupportedCommand: Self { Self("unsupported command") }
     /// The server answered `ERROR`: it does not know the command.
     public static var unknownCommand: Self { Self("unknown command") }
     /// The server answered `CLIENT_ERROR <message>`.

@@ -1,11 +1,13 @@
 public import Channels
 
-// The everyday commands, in the meta protocol where it is equivalent, for anything that
-// sends requests: one connection, or a pool.
+// The everyday commands, for anything that sends requests: one connection, a pool, a set of
+// servers. In the meta protocol where it is equivalent (`wireProtocol` `.meta`), in the
+// classic text protocol otherwise.
 extension MemcacheRequestSender {
     /// The value stored under `key`, or nil on a miss (`mg <key> v`: only the value is asked
-    /// for; `getItem` also returns the client flags and CAS).
+    /// for; `getItem` also returns the client flags and CAS). Text: `get <key>`.
     public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
+        if self.wireProtocol != .meta { return try await self.textItem(.get(keys: [key], withCAS: false), key: key)?.value }
         let response = try await self.send(.meta(.get(key, flags: MemcacheMetaFlag.valueFlags)))
         switch response {
         case .meta(let meta) where meta.status == .value: return meta.value ?? ByteBuffer()
@@ -16,21 +18,25 @@ extension MemcacheRequestSender {
 
     /// The value, client flags and CAS of `key`, or nil on a miss.
     public func getItem(_ key: MemcacheKey) async throws -> MemcacheItem? {
+        if self.wireProtocol != .meta { return try await self.textItem(.get(keys: [key], withCAS: true), key: key) }
         let response = try await self.send(.meta(.get(key, flags: MemcacheMetaFlag.itemFlags)))
         return try Self.item(from: response, key: key)
     }
 
     /// Gets `key` and sets its TTL (`gat` semantics).
     public func getAndTouch(_ key: MemcacheKey, ttl: Int) async throws -> MemcacheItem? {
+        if self.wireProtocol != .meta { return try await self.textItem(.getAndTouch(ttl: ttl, keys: [key], withCAS: true), key: key) }
         let response = try await self.send(.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS, .ttl(ttl)])))
         return try Self.item(from: response, key: key)
     }
 
-    /// The values of every key that is present, in one round trip.
+    /// The values of every key that is present, in one round trip. Values are matched by
+    /// key, so a proxy may return them in any order.
     public func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer] {
         guard !keys.isEmpty else { return [:] }
-        if keys.allSatisfy({ !$0.isBinary }) {
-            // One text multi-get: the server answers it in one batch.
+        if self.wireProtocol != .meta || keys.allSatisfy({ !$0.isBinary }) {
+            // One text multi-get: the server answers it in one batch. (A binary key in the
+            // text protocol is an `invalidArgument`, and nothing is sent.)
             let response = try await self.send(.get(keys: keys, withCAS: false))
             let byBytes = Dictionary(keys.map { ($0.bytes, $0) }, uniquingKeysWith: { first, _ in first })
             switch response {
@@ -61,33 +67,33 @@ extension MemcacheRequestSender {
 
     /// Stores `value` under `key`.
     public func set(_ key: MemcacheKey, to value: ByteBuffer, flags: UInt32 = 0, ttl: Int = 0) async throws {
-        _ = try await self.store(key, value, mode: "S", flags: flags, ttl: ttl, extra: [])
+        _ = try await self.store(key, value, mode: .set, flags: flags, ttl: ttl)
     }
 
     /// Stores only if `key` is absent. Returns whether it was stored.
     public func add(_ key: MemcacheKey, value: ByteBuffer, flags: UInt32 = 0, ttl: Int = 0) async throws -> Bool {
-        try await self.store(key, value, mode: "E", flags: flags, ttl: ttl, extra: []) == .headerOnly
+        try await self.store(key, value, mode: .add, flags: flags, ttl: ttl) == .stored
     }
 
     /// Stores only if `key` is present. Returns whether it was stored.
     public func replace(_ key: MemcacheKey, value: ByteBuffer, flags: UInt32 = 0, ttl: Int = 0) async throws -> Bool {
-        try await self.store(key, value, mode: "R", flags: flags, ttl: ttl, extra: []) == .headerOnly
+        try await self.store(key, value, mode: .replace, flags: flags, ttl: ttl) == .stored
     }
 
     /// Appends to an existing value. Returns whether the key was present.
     public func append(_ key: MemcacheKey, _ value: ByteBuffer) async throws -> Bool {
-        try await self.store(key, value, mode: "A", flags: nil, ttl: nil, extra: []) == .headerOnly
+        try await self.store(key, value, mode: .append, flags: nil, ttl: nil) == .stored
     }
 
     /// Prepends to an existing value. Returns whether the key was present.
     public func prepend(_ key: MemcacheKey, _ value: ByteBuffer) async throws -> Bool {
-        try await self.store(key, value, mode: "P", flags: nil, ttl: nil, extra: []) == .headerOnly
+        try await self.store(key, value, mode: .prepend, flags: nil, ttl: nil) == .stored
     }
 
     /// Stores only if the item's CAS value is still `cas`.
     public func compareAndSwap(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> MemcacheCASResult {
-        switch try await self.store(key, value, mode: "S", flags: flags, ttl: ttl, extra: [.compareCAS(cas)]) {
-        case .headerOnly: return .stored
+        switch try await self.store(key, value, mode: .cas(cas), flags: flags, ttl: ttl) {
+        case .stored: return .stored
         case .exists: return .exists
         default: return .notFound
         }
@@ -100,32 +106,38 @@ extension MemcacheRequestSender {
 
     /// Deletes `key`. Returns whether it was present.
     public func delete(_ key: MemcacheKey) async throws -> Bool {
-        let response = try await self.send(.meta(.delete(key)))
+        let text = self.wireProtocol != .meta
+        let response = try await self.send(text ? .delete(key: key, noreply: false) : .meta(.delete(key)))
         switch response {
         case .meta(let meta) where meta.status == .headerOnly: return true
         case .meta(let meta) where meta.status == .notFound: return false
-        default: throw Self.unexpected(response, for: "md")
+        case .deleted: return true
+        case .notFound: return false
+        default: throw Self.unexpected(response, for: text ? "delete" : "md")
         }
     }
 
     /// Adds `delta`; returns the new value, or nil when `key` is absent.
     /// - Throws: `MemcacheError.clientError` when the value is not a number.
     public func increment(_ key: MemcacheKey, by delta: UInt64 = 1) async throws -> UInt64? {
-        try await self.arithmetic(key, delta: delta, mode: "I")
+        try await self.arithmetic(key, delta: delta, increment: true)
     }
 
     /// Subtracts `delta` (stopping at 0); returns the new value, or nil when `key` is absent.
     public func decrement(_ key: MemcacheKey, by delta: UInt64 = 1) async throws -> UInt64? {
-        try await self.arithmetic(key, delta: delta, mode: "D")
+        try await self.arithmetic(key, delta: delta, increment: false)
     }
 
     /// Sets a new TTL. Returns whether `key` was present.
     public func touch(_ key: MemcacheKey, ttl: Int) async throws -> Bool {
-        let response = try await self.send(.meta(.get(key, flags: [.ttl(ttl)])))
+        let text = self.wireProtocol != .meta
+        let response = try await self.send(text ? .touch(key: key, ttl: ttl, noreply: false) : .meta(.get(key, flags: [.ttl(ttl)])))
         switch response {
         case .meta(let meta) where meta.status == .headerOnly: return true
         case .meta(let meta) where meta.status == .miss: return false
-        default: throw Self.unexpected(response, for: "mg")
+        case .touched: return true
+        case .notFound: return false
+        default: throw Self.unexpected(response, for: text ? "touch" : "mg")
         }
     }
 
@@ -158,22 +170,65 @@ extension MemcacheRequestSender {
 
     // MARK: Helpers
 
+    /// Stores in either protocol; the outcome as a text reply (`.stored`, `.notStored`,
+    /// `.exists`, `.notFound`). `flags` and `ttl` are nil for append and prepend, which keep
+    /// the item's own (the text protocol's numbers for them are ignored by the server).
     private func store(
-        _ key: MemcacheKey, _ value: ByteBuffer, mode: Character, flags: UInt32?, ttl: Int?, extra: [MemcacheMetaFlag]
-    ) async throws -> MemcacheMetaResponse.Status {
-        var metaFlags: [MemcacheMetaFlag] = [.mode(mode)]
+        _ key: MemcacheKey, _ value: ByteBuffer, mode: MemcacheStore.Mode, flags: UInt32?, ttl: Int?
+    ) async throws -> MemcacheResponse {
+        if self.wireProtocol != .meta {
+            let store = MemcacheStore(mode: mode, key: key, flags: flags ?? 0, ttl: ttl ?? 0, value: value)
+            let response = try await self.send(.store(store))
+            guard [.stored, .notStored, .exists, .notFound].contains(response) else {
+                throw Self.unexpected(response, for: MemcacheRequest.store(store).commandName)
+            }
+            return response
+        }
+        var metaFlags: [MemcacheMetaFlag]
+        switch mode {
+        case .set: metaFlags = [.mode("S")]
+        case .add: metaFlags = [.mode("E")]
+        case .replace: metaFlags = [.mode("R")]
+        case .append: metaFlags = [.mode("A")]
+        case .prepend: metaFlags = [.mode("P")]
+        case .cas(let unique): metaFlags = [.mode("S"), .compareCAS(unique)]
+        }
         if let flags, flags != 0 { metaFlags.append(.clientFlags(flags)) }
         if let ttl, ttl != 0 { metaFlags.append(.ttl(ttl)) }
-        metaFlags += extra
         let response = try await self.send(.meta(.set(key, value: value, flags: metaFlags)))
-        guard case .meta(let meta) = response, [.headerOnly, .notStored, .exists, .notFound].contains(meta.status) else {
-            throw Self.unexpected(response, for: "ms")
+        guard case .meta(let meta) = response else { throw Self.unexpected(response, for: "ms") }
+        switch meta.status {
+        case .headerOnly: return .stored
+        case .notStored: return .notStored
+        case .exists: return .exists
+        case .notFound: return .notFound
+        default: throw Self.unexpected(response, for: "ms")
         }
-        return meta.status
     }
 
-    private func arithmetic(_ key: MemcacheKey, delta: UInt64, mode: Character) async throws -> UInt64? {
-        let response = try await self.send(.meta(.arithmetic(key, flags: [.mode(mode), .delta(delta), .returnValue])))
+    /// A text get of one key: its item, or nil on a miss.
+    private func textItem(_ request: MemcacheRequest, key: MemcacheKey) async throws -> MemcacheItem? {
+        let response = try await self.send(request)
+        switch response {
+        case .end: return nil
+        case .values(let items):
+            guard let item = items.first(where: { $0.key == key.bytes }) else { throw Self.unexpected(response, for: request.commandName) }
+            return item
+        default: throw Self.unexpected(response, for: request.commandName)
+        }
+    }
+
+    private func arithmetic(_ key: MemcacheKey, delta: UInt64, increment: Bool) async throws -> UInt64? {
+        if self.wireProtocol != .meta {
+            let request = MemcacheRequest.arithmetic(key: key, delta: delta, increment: increment, noreply: false)
+            let response = try await self.send(request)
+            switch response {
+            case .number(let value): return value
+            case .notFound: return nil
+            default: throw Self.unexpected(response, for: request.commandName)
+            }
+        }
+        let response = try await self.send(.meta(.arithmetic(key, flags: [.mode(increment ? "I" : "D"), .delta(delta), .returnValue])))
         switch response {
         case .meta(let meta) where meta.status == .value:
             guard let text = meta.value?.getString(at: meta.value?.readerIndex ?? 0, length: meta.value?.readableBytes ?? 0),

@@ -30,6 +30,14 @@ public protocol MemcacheRequestSender: Sendable {
     /// The values of every key that is present, in one round trip. A requirement (with a
     /// default built on `send`) so that a sender with a faster way is used by generic code.
     func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer]
+
+    /// The commands the server speaks; the everyday commands pick their wire form by it.
+    /// `.meta` unless the sender says otherwise.
+    var wireProtocol: MemcacheProtocol { get }
+}
+
+extension MemcacheRequestSender {
+    public var wireProtocol: MemcacheProtocol { .meta }
 }
 
 /// The outcome of a compare-and-swap.

@@ -9,7 +9,7 @@ import Metrics
 /// write costs the backend a lock; see the README for the cost per operation).
 ///
 /// The command is the one on the wire (`mg`, `ms`, `md`, `ma`, `get`, `set`, `incr`, …: what
-/// `MemcacheRequest.operationName` says); the outcome is `hit`, `miss`, `stored`,
+/// `MemcacheRequest.commandName` says); the outcome is `hit`, `miss`, `stored`,
 /// `not_stored`, `exists`, `not_found`, `deleted`, `touched` or `ok`, or for a failed call
 /// the error's kind: its `MemcacheError` code with underscores (`timeout`,
 /// `connection_closed`, `server_error`, …) or `cancelled`.
@@ -72,53 +72,6 @@ final class MemcacheOperationMetrics: Sendable {
                 factory: self.factory)
             made[key] = timer
             return timer
-        }
-    }
-}
-
-extension MemcacheRequest {
-    /// Every command name, indexed by `operationIndex`.
-    static let operationNames = [
-        "get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas", "delete", "incr", "decr", "touch",
-        "flush_all", "version", "verbosity", "stats", "mg", "ms", "md", "ma", "mn", "me", "batch", "quit",
-    ]
-
-    /// The command as written on the wire (`mg`, `get`, `set`, `incr`, …); a quiet meta
-    /// batch is `batch`.
-    var operationName: String { Self.operationNames[self.operationIndex] }
-
-    /// The index of `operationName` in `operationNames`.
-    var operationIndex: Int {
-        switch self {
-        case .get(_, let withCAS): return withCAS ? 1 : 0
-        case .getAndTouch(_, _, let withCAS): return withCAS ? 3 : 2
-        case .store(let store):
-            switch store.mode {
-            case .set: return 4
-            case .add: return 5
-            case .replace: return 6
-            case .append: return 7
-            case .prepend: return 8
-            case .cas: return 9
-            }
-        case .delete: return 10
-        case .arithmetic(_, _, let increment, _): return increment ? 11 : 12
-        case .touch: return 13
-        case .flushAll: return 14
-        case .version: return 15
-        case .verbosity: return 16
-        case .stats: return 17
-        case .meta(let meta):
-            switch meta.command {
-            case .get: return 18
-            case .set: return 19
-            case .delete: return 20
-            case .arithmetic: return 21
-            case .noop: return 22
-            case .debug: return 23
-            }
-        case .metaBatch: return 24
-        case .quit: return 25
         }
     }
 }

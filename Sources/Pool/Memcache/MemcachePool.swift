@@ -44,6 +44,9 @@ public final class MemcachePool: MemcacheRequestSender {
         /// closed before any byte of its reply arrived (see the type's comment).
         public var retryIdempotent = true
         public var maximumValueLength = 64 << 20
+        /// The commands the server speaks: `.meta` (memcached 1.6+), `.text` (the classic
+        /// text protocol only) or `.twemproxy` (behind nutcracker). See `MemcacheProtocol`.
+        public var wireProtocol: MemcacheProtocol = .meta
         /// Trace every operation with this tracer (a span per call, OpenTelemetry's `db.*`
         /// attributes; see the README): off (nil) by default, and then free. To use the one
         /// the application bootstrapped, pass `InstrumentationSystem.tracer`.
@@ -61,6 +64,7 @@ public final class MemcachePool: MemcacheRequestSender {
     }
 
     public let configuration: Configuration
+    public var wireProtocol: MemcacheProtocol { self.configuration.wireProtocol }
     /// The underlying pool (statistics, shutdown, direct leases).
     public let connections: ConnectionPool<MemcachePooledConnection>
     /// Nil when `configuration.pool.reportsMetrics` is off.
@@ -102,7 +106,8 @@ public final class MemcachePool: MemcacheRequestSender {
         let handshake = loop.makePromise(of: Void.self)
         if configuration.tls == nil { handshake.succeed() }
         let handler = MemcacheClientHandler(
-            maximumValueLength: configuration.maximumValueLength, responseTimeout: configuration.responseTimeout)
+            maximumValueLength: configuration.maximumValueLength, responseTimeout: configuration.responseTimeout,
+            wireProtocol: configuration.wireProtocol)
         let connected = ClientBootstrap(loop: loop)
             .connectTimeout(configuration.pool.connectTimeout)
             .channelInitializer { channel in
@@ -183,7 +188,7 @@ public final class MemcachePool: MemcacheRequestSender {
             } catch where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
                 self.logger.debug(
                     "retrying on another connection: the connection closed before any byte of the reply",
-                    metadata: ["command": "\(request.operationName)", "error": "\(error)"])
+                    metadata: ["command": "\(request.commandName)", "error": "\(error)"])
                 response = try await self.sendOnce(request, onPartial: onPartial)
             }
             if let start, let metrics = self.operationMetrics {
@@ -192,7 +197,7 @@ public final class MemcachePool: MemcacheRequestSender {
             return response
         } catch {
             if let start, let metrics = self.operationMetrics {
-                metrics.record(command: request.operationName, outcome: operationOutcome(of: error), duration: Deadline.now() - start)
+                metrics.record(command: request.commandName, outcome: operationOutcome(of: error), duration: Deadline.now() - start)
             }
             throw error
         }

@@ -15,7 +15,7 @@ struct MemcacheTracing: Sendable {
     let port: Int
 
     func start(_ request: MemcacheRequest) -> any Span {
-        let name = request.operationName
+        let name = request.commandName
         let span = self.tracer.startSpan(name, context: InstrumentationContext.current ?? .topLevel, ofKind: .client)
         span.updateAttributes { attributes in
             attributes["db.system.name"] = "memcached"

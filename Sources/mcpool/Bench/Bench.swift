@@ -126,6 +126,7 @@ struct Bench: AsyncParsableCommand {
         var configuration = MemcachePool.Configuration(
             host: endpoint.host, port: endpoint.port, maxConnections: self.loops * self.connectionsPerLoop, tls: tls)
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
+        configuration.wireProtocol = self.target.wireProtocol
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
         configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))
