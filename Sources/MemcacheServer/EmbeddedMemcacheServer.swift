@@ -29,6 +29,13 @@ public final class EmbeddedMemcacheServer: Sendable {
         public var host: String
         /// Port to listen on; 0 picks a free one (read it back from `localAddress`).
         public var port: Int
+        /// Listen on a Unix-domain socket at this path instead of `host` and `port`
+        /// (memcached's `-s`). A socket file left by a crashed server is replaced; a path where
+        /// a server listens is a `ChannelError.addressInUse`. The file is removed at shutdown.
+        public var unixSocketPath: String?
+        /// The socket file's permissions (memcached's `-a`, e.g. `0o660`); by default what the
+        /// umask leaves.
+        public var unixSocketMode: UInt32?
         /// Bytes for items; the least recently used go first past it (memcached's `-m`).
         public var memoryLimit: Int
         /// The largest value stored (memcached's `-I`).
@@ -103,7 +110,8 @@ public final class EmbeddedMemcacheServer: Sendable {
             configuration.reportsMetrics
             ? ServerMetricsReporter(
                 loops: group.loops.count,
-                dimensions: [("server.address", configuration.host), ("server.port", "\(listener.localAddress.port)")],
+                dimensions: configuration.unixSocketPath.map { [("server.address", $0)] }
+                    ?? [("server.address", configuration.host), ("server.port", "\(listener.localAddress.port)")],
                 factory: configuration.metricsFactory ?? MetricsSystem.factory) : nil
     }
 
@@ -145,7 +153,7 @@ public final class EmbeddedMemcacheServer: Sendable {
         // One acceptor handing connections to the loops in turn, as memcached's dispatcher
         // thread does: the kernel's SO_REUSEPORT hash put 6 of 8 busy connections on one loop
         // as often as not, leaving the other loop idle.
-        let listener = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .acceptStrategy(.singleAcceptor)
             .childChannelOption(.tcpNoDelay, value: true)
             .childChannelInitializer { channel in
@@ -159,7 +167,12 @@ public final class EmbeddedMemcacheServer: Sendable {
                         maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
                         drainCloseMode: drainCloseMode))
             }
-            .bind(host: configuration.host, port: configuration.port)
+        let listener =
+            if let path = configuration.unixSocketPath {
+                try await bootstrap.bind(unixDomainSocketPath: path, fileMode: configuration.unixSocketMode)
+            } else {
+                try await bootstrap.bind(host: configuration.host, port: configuration.port)
+            }
         let server = EmbeddedMemcacheServer(
             listener: listener, store: store, counters: counters, group: group, connections: connections, configuration: configuration)
         server.metrics?.report(server.statistics)

@@ -7,10 +7,16 @@ import Foundation
 private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection) async throws -> T) async throws -> T {
     let group = try EventLoopGroup(loopCount: 1)
     let tls = try options.tlsContext()
-    let (host, port) = try options.endpoint()
+    let endpoint = try options.endpoint()
     do {
-        let connection = try await MemcacheConnection.connect(
-            host: host, port: port, group: group, tls: tls, wireProtocol: options.wireProtocol)
+        let connection =
+            switch endpoint {
+            case .tcp(let host, let port):
+                try await MemcacheConnection.connect(host: host, port: port, group: group, tls: tls, wireProtocol: options.wireProtocol)
+            case .unix(let path):
+                try await MemcacheConnection.connect(
+                    unixDomainSocketPath: path, group: group, tls: tls, wireProtocol: options.wireProtocol)
+            }
         let result: T
         do {
             result = try await body(connection)

@@ -23,6 +23,10 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 11211
+    @Option(help: "Listen on a Unix-domain socket at this path instead of --host and --port (memcached's -s).")
+    var unixSocket: String?
+    @Option(help: "Permissions of the --unix-socket file, in octal (memcached's -a), e.g. 0660.")
+    var unixSocketMode: String?
     @Option(help: "Event loops (threads).") var loops = 2
     @Option(help: "Memory for items, in megabytes; the least recently used go first past it.") var memoryLimit = 64
     @Option(help: "Largest value stored, in kilobytes (memcached's -I).") var maxItemSize = 1024
@@ -41,6 +45,12 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--loops, --memory-limit and --max-item-size must be positive")
         }
         guard self.shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout cannot be negative") }
+        if let mode = self.unixSocketMode {
+            guard self.unixSocket != nil else { throw ValidationError("--unix-socket-mode needs --unix-socket") }
+            guard let bits = UInt32(mode, radix: 8), bits <= 0o777 else {
+                throw ValidationError("--unix-socket-mode is octal permissions, e.g. 0660")
+            }
+        }
         if let metrics = self.metrics, Self.hostAndPort(metrics) == nil {
             throw ValidationError("--metrics takes HOST:PORT, e.g. 127.0.0.1:9150")
         }
@@ -60,6 +70,8 @@ struct Serve: AsyncParsableCommand {
             host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20, maximumValueLength: self.maxItemSize << 10,
             maximumConnections: self.maxConnections, logger: Logger(label: "mcpool.serve"))
         configuration.shutdownTimeout = .nanoseconds(Int64(self.shutdownTimeout * 1e9))
+        configuration.unixSocketPath = self.unixSocket
+        configuration.unixSocketMode = self.unixSocketMode.flatMap { UInt32($0, radix: 8) }
         if let certificate = self.tlsCert, let key = self.tlsKey {
             configuration.tls = try TLSContext(configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
         }

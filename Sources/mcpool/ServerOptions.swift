@@ -4,7 +4,7 @@ import Codecs
 
 /// Where a command finds its memcache server, and how to reach it over TLS.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The server, as HOST:PORT (default: 127.0.0.1:11211; bench starts its embedded server instead).")
+    @Option(help: "The server, as HOST:PORT or unix:PATH (default: 127.0.0.1:11211; bench starts its embedded server instead).")
     var server: String?
     @Option(name: .customLong("protocol"), help: "The commands the server speaks: meta (memcached 1.6+), text (classic text only) or twemproxy (nutcracker's subset).")
     var protocolOption: ProtocolOption = .meta
@@ -23,13 +23,20 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// The server to use, by default 127.0.0.1:11211.
-    func endpoint() throws -> (host: String, port: Int) {
-        guard let server = self.server else { return ("127.0.0.1", 11211) }
+    func endpoint() throws -> ServerEndpoint {
+        guard let server = self.server else { return .tcp(host: "127.0.0.1", port: 11211) }
+        if server.hasPrefix("unix:") {
+            let path = String(server.dropFirst("unix:".count))
+            guard (try? SocketAddress(unixDomainSocketPath: path)) != nil else {
+                throw ValidationError("--server unix:PATH needs a socket path of 1 to 107 bytes")
+            }
+            return .unix(path: path)
+        }
         guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), (1...65535).contains(port)
-        else { throw ValidationError("--server is HOST:PORT, e.g. 127.0.0.1:11211") }
+        else { throw ValidationError("--server is HOST:PORT or unix:PATH, e.g. 127.0.0.1:11211") }
         var host = String(server[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host, port)
+        return .tcp(host: host, port: port)
     }
 
     /// The client TLS context, or nil without --tls. Built here, off the loops (it reads files).
@@ -43,6 +50,19 @@ struct ServerOptions: ParsableArguments {
         if self.insecure { configuration.verification = .none }
         if let handshakeTimeout { configuration.handshakeTimeout = handshakeTimeout }
         return try TLSContext(configuration: configuration)
+    }
+}
+
+/// Where `--server` points.
+enum ServerEndpoint: Equatable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    var description: String {
+        switch self {
+        case .tcp(let host, let port): return "\(host):\(port)"
+        case .unix(let path): return "unix:\(path)"
+        }
     }
 }
 

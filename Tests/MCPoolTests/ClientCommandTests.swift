@@ -1,6 +1,7 @@
 import ArgumentParser
 import Channels
 import Codecs
+import Foundation
 import MemcacheServer
 import Testing
 import TestSupport
@@ -70,6 +71,36 @@ struct ClientCommandTests {
         try await direct.close()
         proxy.stop()
         backend.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test(
+        "every client subcommand over a Unix-domain socket (memcached -s), meta and text",
+        .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+    func overUnixSocket() async throws {
+        let directory = NSTemporaryDirectory() + "mcpool-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let group = try EventLoopGroup(loopCount: 1)
+        let path = directory + "/memcached.sock"
+        let server = try await MemcachedServer(unixSocketPath: path, group: group)
+        let direct = try await MemcacheConnection.connect(unixDomainSocketPath: path, group: group)
+        let patience = ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap { [$0, "\(testPatience.nanoseconds / 1_000_000_000)"] }
+        for wireProtocol in ["meta", "text"] {
+            let arguments = ["--server", "unix:\(path)", "--protocol", wireProtocol]
+            try await SetCommand.parse(arguments + ["greeting", "hello \(wireProtocol)"]).run()
+            #expect(try await direct.get("greeting") == ByteBuffer(string: "hello \(wireProtocol)"))
+            try await GetCommand.parse(arguments + ["greeting"]).run()
+            try await StatsCommand.parse(arguments).run()
+            try await DeleteCommand.parse(arguments + ["greeting"]).run()
+            #expect(try await direct.get("greeting") == nil)
+            await #expect(throws: ExitCode.failure) { try await GetCommand.parse(arguments + ["greeting"]).run() }
+            let report = try await Bench.parse(arguments + patience + ["--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]).execute()
+            #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        }
+        #expect(throws: (any Error).self) { try GetCommand.parse(["--server", "unix:", "k"]).target.endpoint() }
+        try await direct.close()
+        server.stop()
         try await group.shutdownGracefully()
     }
 }

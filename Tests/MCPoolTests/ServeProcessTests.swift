@@ -88,6 +88,53 @@ struct ServeProcessTests {
         return Int(words[index + 1])
     }
 
+    @Test("--unix-socket: pymemcache is served over the socket, the file has the mode asked for, and SIGTERM removes it")
+    func unixSocket() async throws {
+        let binary = try #require(Self.binary, "swift test builds mcpool beside the tests")
+        let python = try await pythonWithPackages(["pymemcache==4.0.0"])
+        let directory = NSTemporaryDirectory() + "mcpool-serve-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/serve.sock"
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try SpawnedProcess(binary, ["serve", "--unix-socket", path, "--unix-socket-mode", "0660", "--loops", "2"])
+        defer { server.kill() }
+        // Up for once a client gets an answer over the socket.
+        let deadline = Deadline.now() + .seconds(120)
+        while true {
+            if let probe = try? await MemcacheConnection.connect(unixDomainSocketPath: path, group: group, connectTimeout: .seconds(1)) {
+                try? await probe.close()
+                break
+            }
+            guard server.isRunning, Deadline.now() < deadline else {
+                Issue.record("mcpool serve did not answer on \(path) (running: \(server.isRunning))")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let permissions = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(permissions == 0o660)
+        let script = """
+            import sys
+            from pymemcache.client.base import Client
+            c = Client(sys.argv[1], connect_timeout=120, timeout=120)  # a path: pymemcache connects over the Unix socket
+            assert c.set("k", b"over the socket") is True
+            assert c.get("k") == b"over the socket"
+            assert c.get_many(["k", "absent"]) == {"k": b"over the socket"}
+            assert c.incr("absent", 1) is None
+            assert c.delete("k", noreply=False) is True
+            print("ok")
+            """
+        let output = try await runProcess(python, ["-c", script, path])
+        #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
+        server.send(SIGTERM)
+        let stopped = Deadline.now() + testPatience
+        while server.isRunning, Deadline.now() < stopped { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(server.exitCode == 0)
+        #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed at shutdown")
+        try await group.shutdownGracefully()
+    }
+
     @Test("SIGTERM during a pipelined load: every request the server read is answered, whole, and it exits 0")
     func sigtermDrains() async throws {
         let group = try EventLoopGroup(loopCount: 2)

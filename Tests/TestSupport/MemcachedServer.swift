@@ -50,6 +50,35 @@ public final class MemcachedServer: @unchecked Sendable {
         throw TestSupportError("memcached did not start")
     }
 
+    /// Starts memcached on a Unix-domain socket at `unixSocketPath` (`-s`, no TCP), waiting
+    /// until it accepts there. `port` is 0; `address` is the socket's.
+    public init(unixSocketPath path: String, arguments: [String] = [], group: EventLoopGroup) async throws {
+        guard let binary = Self.binary else { throw TestSupportError("memcached is not installed (scripts/test.sh installs it)") }
+        var all = ["-s", path, "-a", "0700", "-t", "2"] + arguments
+        if getuid() == 0 { all += ["-u", "root"] }
+        let process = try SpawnedProcess(binary, all)
+        StartedServers.shared.add(process.pid)
+        let deadline = Deadline.now() + testPatience
+        while true {
+            do {
+                let probe = try await MemcacheConnection.connect(unixDomainSocketPath: path, group: group, connectTimeout: .seconds(1))
+                let reported = try? await probe.stats()["pid"]
+                try? await probe.close()
+                guard reported == "\(process.pid)" else { throw TestSupportError("\(path) is served by another memcached") }
+                break
+            } catch {
+                guard process.isRunning, Deadline.now() < deadline else {
+                    process.kill()
+                    throw TestSupportError("memcached did not start on \(path): \(error)")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        self.process = process
+        self.port = 0
+        self.address = try SocketAddress(unixDomainSocketPath: path)
+    }
+
     /// Whether the server on `port` is the process we started: a parallel test may have
     /// started its memcached on the same port a moment earlier (ours then fails to bind and
     /// exits, but the port accepts), and two tests must never share a server.

@@ -1,5 +1,5 @@
-/// Connects TCP clients: resolves the host, connects with a timeout, and installs the
-/// pipeline before the first byte.
+/// Connects TCP and Unix-domain clients: resolves the host, connects with a timeout, and
+/// installs the pipeline before the first byte.
 ///
 /// Thread-safe (a value).
 ///
@@ -66,6 +66,16 @@ public struct ClientBootstrap: Sendable {
         }
         return self.connect(to: first, on: loop).flatMapError { error in
             self.connect(toFirstOf: addresses.dropFirst(), on: loop, lastError: error)
+        }
+    }
+
+    /// Connects to the Unix-domain socket at `path` (e.g. memcached `-s PATH`).
+    public func connect(unixDomainSocketPath path: String) -> EventLoopFuture<any Channel> {
+        let loop = self.chooseLoop()
+        do {
+            return self.connect(to: try SocketAddress(unixDomainSocketPath: path), on: loop)
+        } catch {
+            return loop.makeFailedFuture(error)
         }
     }
 

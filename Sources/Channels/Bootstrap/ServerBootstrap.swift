@@ -1,9 +1,10 @@
-/// Starts TCP servers on every loop of a group.
+/// Starts TCP and Unix-domain servers on every loop of a group.
 ///
 /// Thread-safe (a value). By default each loop gets its own listening socket on the same
 /// port (`SO_REUSEPORT`), and the kernel spreads connections over them; with
-/// `.singleAcceptor` one listener hands connections to the loops in turn. Either way a
-/// connection lives its whole life on one loop.
+/// `.singleAcceptor` one listener hands connections to the loops in turn (a Unix-domain
+/// server always works this way: one path, one listener). Either way a connection lives its
+/// whole life on one loop.
 ///
 /// ```swift
 /// let server = try await ServerBootstrap(group: group)
@@ -73,8 +74,34 @@ public struct ServerBootstrap: Sendable {
         return try await self.bind(to: address)
     }
 
-    /// Binds to `address`.
+    /// Binds a Unix-domain socket at `path` (as memcached `-s PATH` does).
+    ///
+    /// A socket file that nobody listens on any more (left by a crashed server) is replaced;
+    /// a path where a server listens, or that is some other file, is a
+    /// `ChannelError.addressInUse`. The file is removed when the server closes.
+    ///
+    /// - Parameters:
+    ///   - path: the socket file's path (at most 107 bytes).
+    ///   - fileMode: the file's permissions (e.g. `0o660`: owner and group may connect);
+    ///     by default what the process's umask leaves.
+    ///
+    /// ```swift
+    /// let server = try await ServerBootstrap(group: group)
+    ///     .childChannelInitializer { channel in try channel.pipeline.syncOperations.addHandler(EchoHandler()) }
+    ///     .bind(unixDomainSocketPath: "/tmp/echo.sock", fileMode: 0o600)
+    /// ```
+    public func bind(unixDomainSocketPath path: String, fileMode: UInt32? = nil) async throws -> ListeningServer {
+        let address = try SocketAddress(unixDomainSocketPath: path)
+        let group = self.group
+        let listener = try await self.listen(on: address, loop: group.nextLoop(), reusePort: false, fileMode: fileMode) {
+            group.nextLoop()
+        }
+        return ListeningServer(listeners: [listener])
+    }
+
+    /// Binds to `address` (a Unix-domain address as `bind(unixDomainSocketPath:)` does).
     public func bind(to address: SocketAddress) async throws -> ListeningServer {
+        if let path = address.unixDomainSocketPath { return try await self.bind(unixDomainSocketPath: path) }
         var listeners: [ServerSocketChannel] = []
         do {
             switch self.strategy {
@@ -100,6 +127,7 @@ public struct ServerBootstrap: Sendable {
         on address: SocketAddress,
         loop: SelectableEventLoop,
         reusePort: Bool,
+        fileMode: UInt32? = nil,
         chooseChildLoop: @escaping @Sendable () -> SelectableEventLoop
     ) async throws -> ServerSocketChannel {
         let backlog = self.backlogSize
@@ -119,7 +147,7 @@ public struct ServerBootstrap: Sendable {
             let fd = try Posix.socket(family: address.addressFamily)
             let listener = ServerSocketChannel(fd: fd, loop: loop, chooseChildLoop: chooseChildLoop, setUpChild: setUp)
             do {
-                try listener.listen(on: address, backlog: backlog, reusePort: reusePort)
+                try listener.listen(on: address, backlog: backlog, reusePort: reusePort, fileMode: fileMode)
             } catch {
                 listener.close0(mode: .all, promise: nil)
                 throw error

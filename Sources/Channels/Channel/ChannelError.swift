@@ -36,8 +36,12 @@ extension ErrorCode where Area == ChannelError {
     public static var outputClosed: Self { Self("output closed") }
     /// The connect did not finish within the connect timeout.
     public static var connectTimeout: Self { Self("connect timeout") }
-    /// An address that is not a valid IP address or port.
+    /// An address that is not a valid IP address or port, or a Unix-domain path that is empty,
+    /// too long or holds a NUL byte.
     public static var invalidAddress: Self { Self("invalid address") }
+    /// Something else is at the address a server binds: another listener on a Unix-domain
+    /// socket's path, or a file that is not a socket.
+    public static var addressInUse: Self { Self("address in use") }
     /// A host name the resolver could not turn into an address.
     public static var unresolvableHost: Self { Self("unresolvable host") }
     /// The event loop (or its group) has shut down.

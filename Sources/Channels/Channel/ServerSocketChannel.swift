@@ -17,6 +17,8 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
     private let closePromise: EventLoopPromise<Void>
     private let activeFlag = Atomic<Bool>(false)
     private let boundAddress = LockedValue<SocketAddress?>(nil)
+    /// The socket file this listener made (a Unix-domain listener), removed when it closes.
+    private var socketFile: (path: String, state: UnixSocketFile.State)?
 
     /// How long accepting pauses after the process ran out of descriptors.
     static let resourceExhaustionPause = TimeAmount.milliseconds(100)
@@ -53,10 +55,30 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
     }
 
     /// Binds, listens and registers. Loop only.
-    func listen(on address: SocketAddress, backlog: Int32, reusePort: Bool) throws {
-        try Posix.setOption(self.fd, .reuseAddress(true))
-        if reusePort { try Posix.setOption(self.fd, .reusePort(true)) }
-        try Posix.bind(self.fd, to: address)
+    ///
+    /// A Unix-domain listener takes over a socket file nobody listens on any more (left by a
+    /// crashed server), refuses a path where a server listens or that is not a socket
+    /// (`ChannelError.addressInUse`), sets `fileMode` on its file and removes the file when it
+    /// closes.
+    func listen(on address: SocketAddress, backlog: Int32, reusePort: Bool, fileMode: UInt32? = nil) throws {
+        if let path = address.unixDomainSocketPath {
+            switch try UnixSocketFile.state(atPath: path) {
+            case .absent: break
+            case .other: throw ChannelError(.addressInUse, "\(path) exists and is not a socket")
+            case .socket:
+                guard !UnixSocketFile.hasListener(address) else {
+                    throw ChannelError(.addressInUse, "another server listens on \(path)")
+                }
+                try UnixSocketFile.remove(atPath: path)
+            }
+            try Posix.bind(self.fd, to: address)
+            self.socketFile = (path, try UnixSocketFile.state(atPath: path))
+            if let fileMode { try UnixSocketFile.setMode(fileMode, atPath: path) }
+        } else {
+            try Posix.setOption(self.fd, .reuseAddress(true))
+            if reusePort { try Posix.setOption(self.fd, .reusePort(true)) }
+            try Posix.bind(self.fd, to: address)
+        }
         try Posix.listen(self.fd, backlog: backlog)
         try self.loop.selector.register(self, fd: self.fd, interest: .read)
         self.boundAddress.withLock { $0 = Posix.localAddress(self.fd) }
@@ -120,6 +142,11 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
         self.loop.selector.deregister(fd: self.fd)
         Posix.close(self.fd)
         self.fd = -1
+        if let file = self.socketFile {
+            // Only our own file: another server may have taken the path over since.
+            if (try? UnixSocketFile.state(atPath: file.path)) == file.state { try? UnixSocketFile.remove(atPath: file.path) }
+            self.socketFile = nil
+        }
         self.pipeline.fireChannelInactive()
         self.pipeline.tearDown()
         promise?.succeed(())

@@ -28,7 +28,7 @@ enum AddressResolver {
                 withUnsafeMutableBytes(of: &storage) {
                     $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen)))
                 }
-                if let parsed = SocketAddress(storage: &storage), !addresses.contains(parsed) {
+                if let parsed = SocketAddress(storage: &storage, length: current.pointee.ai_addrlen), !addresses.contains(parsed) {
                     addresses.append(parsed)
                 }
             }

@@ -73,7 +73,7 @@ enum Posix {
         let rc = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.getsockname(fd, $0, &length) }
         }
-        return rc == 0 ? SocketAddress(storage: &storage) : nil
+        return rc == 0 ? SocketAddress(storage: &storage, length: length) : nil
     }
 
     @inline(never)
@@ -83,7 +83,7 @@ enum Posix {
         let rc = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.getpeername(fd, $0, &length) }
         }
-        return rc == 0 ? SocketAddress(storage: &storage) : nil
+        return rc == 0 ? SocketAddress(storage: &storage, length: length) : nil
     }
 
     /// Creates a connected pair of local stream sockets (for tests and in-process pipes).

@@ -23,7 +23,12 @@ extension Posix {
             }
         }
         switch option {
-        case .noDelay(let on): try set(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(on ? 1 : 0))
+        case .noDelay(let on):
+            do {
+                try set(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(on ? 1 : 0))
+            } catch let error as IOError where error.errnoCode == EOPNOTSUPP {
+                // A Unix-domain socket: it has no Nagle delay to turn off.
+            }
         case .reuseAddress(let on): try set(SOL_SOCKET, SO_REUSEADDR, Int32(on ? 1 : 0))
         case .reusePort(let on): try set(SOL_SOCKET, SO_REUSEPORT, Int32(on ? 1 : 0))
         case .keepAlive(let on): try set(SOL_SOCKET, SO_KEEPALIVE, Int32(on ? 1 : 0))

@@ -26,10 +26,31 @@ extension SocketAddress {
         throw ChannelError(.invalidAddress, "'\(ipAddress)' is not a numeric IPv4 or IPv6 address")
     }
 
-    /// The address in its usual text form, without the port.
+    /// A Unix-domain socket's address: `path` names the socket file (memcached `-s PATH`).
+    ///
+    /// - Throws: `ChannelError.invalidAddress` when the path is empty, holds a NUL byte or is
+    ///   longer than the kernel's limit (107 bytes).
+    public init(unixDomainSocketPath path: String) throws {
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, !bytes.contains(0) else {
+            throw ChannelError(.invalidAddress, "a Unix-domain socket path is not empty and has no NUL byte")
+        }
+        guard bytes.count < Self.maximumUnixPathLength else {
+            throw ChannelError(.invalidAddress, "a Unix-domain socket path has at most \(Self.maximumUnixPathLength - 1) bytes, '\(path)' has \(bytes.count)")
+        }
+        self.init(host: .unix(path), port: 0)
+    }
+
+    /// The size of `sockaddr_un.sun_path`, which holds the path and its NUL.
+    private static let maximumUnixPathLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+
+    /// The address in its usual text form, without the port; for a Unix-domain address, its
+    /// path.
     public var ipAddress: String {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch self.host {
+        case .unix(let path):
+            return path
         case .v4(let raw):
             var address = in_addr(s_addr: raw)
             _ = inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
@@ -44,7 +65,13 @@ extension SocketAddress {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    var addressFamily: Int32 { self.isIPv6 ? AF_INET6 : AF_INET }
+    var addressFamily: Int32 {
+        switch self.host {
+        case .v4: return AF_INET
+        case .v6: return AF_INET6
+        case .unix: return AF_UNIX
+        }
+    }
 
     /// Calls `body` with this address as a `sockaddr` and its length.
     func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
@@ -75,12 +102,32 @@ extension SocketAddress {
                     try body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
                 }
             }
+        case .unix(let path):
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8.prefix(Self.maximumUnixPathLength - 1))
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }  // the rest stays NUL
+            let length = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + bytes.count + 1
+            return try withUnsafePointer(to: &address) {
+                // SAFETY: sockaddr_un is layout-compatible with the sockaddr header.
+                try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    try body($0, socklen_t(length))
+                }
+            }
         }
     }
 
-    /// Reads an address the kernel filled in; nil for families we do not speak (Unix).
-    init?(storage: UnsafePointer<sockaddr_storage>) {
+    /// Reads an address the kernel filled in (`length` of its bytes); nil for families we do
+    /// not speak.
+    init?(storage: UnsafePointer<sockaddr_storage>, length: socklen_t) {
         switch Int32(storage.pointee.ss_family) {
+        case AF_UNIX:
+            // SAFETY: the family says the storage holds a sockaddr_un; `length` says how much of
+            // its path the kernel wrote (none for an unnamed socket).
+            var address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_un.self)
+            let pathLength = max(0, Int(length) - MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!)
+            let path = withUnsafeBytes(of: &address.sun_path) { Array($0.prefix(pathLength).prefix { $0 != 0 }) }
+            self.init(host: .unix(String(decoding: path, as: UTF8.self)), port: 0)
         case AF_INET:
             // SAFETY: the family says the storage holds a sockaddr_in.
             let address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in.self)

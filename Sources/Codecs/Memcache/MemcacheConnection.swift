@@ -46,22 +46,54 @@ public final class MemcacheConnection: MemcacheRequestSender {
         responseTimeout: TimeAmount? = nil,
         wireProtocol: MemcacheProtocol = .meta
     ) async throws -> MemcacheConnection {
+        try await self.connect(
+            to: "\(host):\(port)", group: group, tls: tls, serverHostname: serverHostname ?? host,
+            connectTimeout: connectTimeout, responseTimeout: responseTimeout, wireProtocol: wireProtocol
+        ) { $0.connect(host: host, port: port) }
+    }
+
+    /// Connects to a server on a Unix-domain socket (memcached `-s PATH`) and sets up the
+    /// pipeline; TLS needs `serverHostname`, the name the server's certificate must carry.
+    ///
+    /// ```swift
+    /// let memcache = try await MemcacheConnection.connect(unixDomainSocketPath: "/run/memcached.sock", group: group)
+    /// ```
+    public static func connect(
+        unixDomainSocketPath path: String,
+        group: EventLoopGroup,
+        tls: TLSContext? = nil,
+        serverHostname: String? = nil,
+        connectTimeout: TimeAmount = .seconds(10),
+        responseTimeout: TimeAmount? = nil,
+        wireProtocol: MemcacheProtocol = .meta
+    ) async throws -> MemcacheConnection {
+        try await self.connect(
+            to: "unix:\(path)", group: group, tls: tls, serverHostname: serverHostname,
+            connectTimeout: connectTimeout, responseTimeout: responseTimeout, wireProtocol: wireProtocol
+        ) { $0.connect(unixDomainSocketPath: path) }
+    }
+
+    private static func connect(
+        to name: String, group: EventLoopGroup, tls: TLSContext?, serverHostname: String?, connectTimeout: TimeAmount,
+        responseTimeout: TimeAmount?, wireProtocol: MemcacheProtocol,
+        _ connect: (ClientBootstrap) -> EventLoopFuture<any Channel>
+    ) async throws -> MemcacheConnection {
         let handler = MemcacheClientHandler(responseTimeout: responseTimeout, wireProtocol: wireProtocol)
         do {
-            let channel = try await ClientBootstrap(group: group)
+            let bootstrap = ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout)
                 .channelInitializer { channel in
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, serverHostname: serverHostname ?? host))
+                        try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, serverHostname: serverHostname))
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
-                .connect(host: host, port: port).get()
+            let channel = try await connect(bootstrap).get()
             return MemcacheConnection(channel: channel, handler: handler)
         } catch let error as TLSError {
-            throw MemcacheError(.tlsFailure, "cannot connect to \(host):\(port): TLS failed", cause: error)
+            throw MemcacheError(.tlsFailure, "cannot connect to \(name): TLS failed", cause: error)
         } catch {
-            throw MemcacheError(.connectFailed, "cannot connect to \(host):\(port)", cause: error)
+            throw MemcacheError(.connectFailed, "cannot connect to \(name)", cause: error)
         }
     }
 

@@ -39,7 +39,8 @@ final class MemcacheOperationMetrics: Sendable {
 
     init(host: String, port: Int, loops: Int, factory: any MetricsFactory) {
         self.factory = factory
-        self.dimensions = [("db.system.name", "memcached"), ("server.address", host), ("server.port", String(port))]
+        // A Unix-domain socket (port 0) has its path as the address and no port.
+        self.dimensions = [("db.system.name", "memcached"), ("server.address", host)] + (port == 0 ? [] : [("server.port", String(port))])
         self.loopTables = (0..<loops).map { _ in LoopTable() }
     }
 

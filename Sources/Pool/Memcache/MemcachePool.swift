@@ -31,8 +31,13 @@ public import Tracing
 public final class MemcachePool: MemcacheRequestSender {
     /// Where and how to connect, and how to pool.
     public struct Configuration: Sendable {
+        /// The server's host, or for a Unix-domain socket its path.
         public var host: String
+        /// The server's port; 0 for a Unix-domain socket.
         public var port: Int
+        /// Connect to the Unix-domain socket at this path (memcached `-s PATH`) instead of
+        /// `host` and `port`. With TLS, set `serverHostname`.
+        public var unixSocketPath: String?
         /// TLS for every connection; the server's certificate must match `serverHostname`
         /// (by default `host`).
         public var tls: TLSContext?
@@ -61,6 +66,21 @@ public final class MemcachePool: MemcacheRequestSender {
             self.pool = ConnectionPoolConfiguration(maxConnections: maxConnections)
             self.pool.maxConcurrentLeasesPerConnection = 16
         }
+
+        /// A server on a Unix-domain socket (memcached `-s PATH`), with the same defaults.
+        ///
+        /// ```swift
+        /// let pool = MemcachePool(configuration: .init(unixSocketPath: "/run/memcached/memcached.sock"), group: group)
+        /// ```
+        public init(unixSocketPath: String, maxConnections: Int = 20, tls: TLSContext? = nil) {
+            self.init(host: unixSocketPath, port: 0, maxConnections: maxConnections, tls: tls)
+            self.unixSocketPath = unixSocketPath
+        }
+
+        /// How logs and metrics name the server: `host:port`, or `unix:PATH`.
+        var serverName: String {
+            self.unixSocketPath.map { "unix:\($0)" } ?? "\(self.host):\(self.port)"
+        }
     }
 
     public let configuration: Configuration
@@ -84,9 +104,9 @@ public final class MemcachePool: MemcacheRequestSender {
         var poolConfiguration = configuration.pool
         // Metrics and logs say which server a pool talks to, unless the user named it.
         if poolConfiguration.name == ConnectionPoolConfiguration(maxConnections: 1).name {
-            poolConfiguration.name = "\(configuration.host):\(configuration.port)"
+            poolConfiguration.name = configuration.serverName
         }
-        poolConfiguration.logger[metadataKey: "server"] = "\(configuration.host):\(configuration.port)"
+        poolConfiguration.logger[metadataKey: "server"] = "\(configuration.serverName)"
         self.configuration = configuration
         self.logger = poolConfiguration.logger
         self.operationMetrics =
@@ -108,7 +128,7 @@ public final class MemcachePool: MemcacheRequestSender {
         let handler = MemcacheClientHandler(
             maximumValueLength: configuration.maximumValueLength, responseTimeout: configuration.responseTimeout,
             wireProtocol: configuration.wireProtocol)
-        let connected = ClientBootstrap(loop: loop)
+        let bootstrap = ClientBootstrap(loop: loop)
             .connectTimeout(configuration.pool.connectTimeout)
             .channelInitializer { channel in
                 if let tls = configuration.tls {
@@ -118,7 +138,12 @@ public final class MemcachePool: MemcacheRequestSender {
                 }
                 try channel.pipeline.syncOperations.addHandler(handler)
             }
-            .connect(host: configuration.host, port: configuration.port)
+        let connected =
+            if let path = configuration.unixSocketPath {
+                bootstrap.connect(unixDomainSocketPath: path)
+            } else {
+                bootstrap.connect(host: configuration.host, port: configuration.port)
+            }
         connected.whenFailure { handshake.fail($0) }
         return connected.flatMap { channel in
             handshake.futureResult.flatMapError { error in

@@ -21,7 +21,8 @@ struct MemcacheTracing: Sendable {
             attributes["db.system.name"] = "memcached"
             attributes["db.operation.name"] = name
             attributes["server.address"] = self.host
-            attributes["server.port"] = self.port
+            // A Unix-domain socket (port 0) has its path as the address and no port.
+            if self.port != 0 { attributes["server.port"] = self.port } else { attributes["network.transport"] = "unix" }
             if let keys = request.keyCount, keys > 1 { attributes["db.operation.batch.size"] = keys }
         }
         return span

@@ -108,13 +108,13 @@ struct Bench: AsyncParsableCommand {
         let connectTimeout = TimeAmount.nanoseconds(Int64(self.connectTimeout * 1e9))
         let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
         var embedded: (server: EmbeddedMemcacheServer, group: EventLoopGroup)?
-        let endpoint: (host: String, port: Int)
+        let endpoint: ServerEndpoint
         if self.target.server == nil {
             let serverGroup = try EventLoopGroup(loopCount: self.loops)
             do {
                 let server = try await EmbeddedMemcacheServer.start(group: serverGroup, configuration: .init(port: 0))
                 embedded = (server, serverGroup)
-                endpoint = ("127.0.0.1", server.localAddress.port)
+                endpoint = .tcp(host: "127.0.0.1", port: server.localAddress.port)
             } catch {
                 try? await serverGroup.shutdownGracefully()
                 throw error
@@ -123,8 +123,12 @@ struct Bench: AsyncParsableCommand {
             endpoint = try self.target.endpoint()
         }
         let group = try EventLoopGroup(loopCount: self.loops)
-        var configuration = MemcachePool.Configuration(
-            host: endpoint.host, port: endpoint.port, maxConnections: self.loops * self.connectionsPerLoop, tls: tls)
+        let connections = self.loops * self.connectionsPerLoop
+        var configuration =
+            switch endpoint {
+            case .tcp(let host, let port): MemcachePool.Configuration(host: host, port: port, maxConnections: connections, tls: tls)
+            case .unix(let path): MemcachePool.Configuration(unixSocketPath: path, maxConnections: connections, tls: tls)
+            }
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
         configuration.wireProtocol = self.target.wireProtocol
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
@@ -144,7 +148,7 @@ struct Bench: AsyncParsableCommand {
         workload.keyCount = self.keys
         workload.callersOnLoops = !self.plainTasks
         let runner = try BenchRunner(pool: pool, group: group, workload: workload, stop: stop)
-        let serverName = embedded == nil ? "\(endpoint.host):\(endpoint.port)" : "embedded server on 127.0.0.1:\(endpoint.port)"
+        let serverName = embedded == nil ? "\(endpoint)" : "embedded server on \(endpoint)"
         let progress = !self.json && Terminal.isInteractive(.standardError)
         if !self.json {
             print("mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys")
