@@ -1,10 +1,11 @@
 /*
  * Prints, for each key read from standard input (one per line), the server that
  * libmemcached's libketama-compatible placement (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) picks.
- * Servers are the arguments, as host:port. The tests compare MemcacheServerSet against it.
+ * Servers are the arguments, as host:port or host:port:weight (weight 1 when left out). The
+ * tests compare KetamaRing and MemcacheServerSet against it.
  *
  *   cc ketama-reference.c -o ketama-reference $(pkg-config --cflags --libs libmemcached)
- *   printf 'a\nb\n' | ./ketama-reference 127.0.0.1:11211 127.0.0.1:11212
+ *   printf 'a\nb\n' | ./ketama-reference 127.0.0.1:11211 127.0.0.1:11212:3
  */
 #include <libmemcached/memcached.h>
 #include <stdio.h>
@@ -19,10 +20,17 @@ int main(int argc, char **argv) {
         char host[256];
         strncpy(host, argv[i], sizeof(host) - 1);
         host[sizeof(host) - 1] = 0;
-        char *colon = strrchr(host, ':');
+        char *colon = strchr(host, ':');
         if (colon == NULL) return 3;
         *colon = 0;
-        if (memcached_server_add(memc, host, (in_port_t)atoi(colon + 1)) != MEMCACHED_SUCCESS) return 4;
+        char *port = colon + 1;
+        uint32_t weight = 1;
+        char *second = strchr(port, ':');
+        if (second != NULL) {
+            *second = 0;
+            weight = (uint32_t)atoi(second + 1);
+        }
+        if (memcached_server_add_with_weight(memc, host, (in_port_t)atoi(port), weight) != MEMCACHED_SUCCESS) return 4;
     }
     char line[1024];
     while (fgets(line, sizeof(line), stdin) != NULL) {

@@ -63,6 +63,44 @@ struct KetamaRingTests {
     }
 }
 
+extension KetamaRingTests {
+    @Test(
+        "10,000 keys over servers of unequal weights land where libmemcached's weighted ketama puts them",
+        arguments: [[1, 2, 3], [5, 1, 1, 2], [1, 1, 1, 7], [3, 3, 1]])
+    func weightedMatchesLibmemcached(weights: [Int]) async throws {
+        let hosts: [(host: String, port: Int)] = [
+            ("127.0.0.1", 11211), ("127.0.0.1", 11212), ("10.0.0.3", 11211), ("cache-4.example", 22122),
+        ]
+        let servers = zip(hosts, weights).map { (host: $0.host, port: $0.port, weight: $1) }
+        let keys = (0..<10_000).map { "weighted:\($0):\($0 &* 40_503 % 65_521)" }
+        let reference = try await runProcess(
+            try await ketamaReference(), servers.map { "\($0.host):\($0.port):\($0.weight)" }, input: keys.joined(separator: "\n") + "\n"
+        ).split(separator: "\n").map(String.init)
+        try #require(reference.count == keys.count)
+        let ring = KetamaRing(weightedServers: servers)
+        var counts = [Int](repeating: 0, count: servers.count)
+        var mismatches = 0
+        for (key, expected) in zip(keys, reference) {
+            let index = ring.serverIndex(for: Array(key.utf8))
+            counts[index] += 1
+            if "\(servers[index].host):\(servers[index].port)" != expected { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+        // Heavier servers hold more keys.
+        let heaviest = weights.indices.max { weights[$0] < weights[$1] } ?? 0
+        let lightest = weights.indices.min { weights[$0] < weights[$1] } ?? 0
+        #expect(weights[heaviest] == weights[lightest] || counts[heaviest] > counts[lightest], "\(counts)")
+    }
+
+    @Test("points per server follow libmemcached's single-precision arithmetic")
+    func pointCounts() {
+        #expect(KetamaRing.pointCount(weight: 1, totalWeight: 3, servers: 3) == 160)
+        #expect(KetamaRing.pointCount(weight: 1, totalWeight: 7, servers: 7) == 160)
+        #expect(KetamaRing.pointCount(weight: 3, totalWeight: 6, servers: 3) == 240)
+        #expect(KetamaRing.pointCount(weight: 1, totalWeight: 6, servers: 3) == 80)
+    }
+}
+
 @Suite("MemcacheServerSet against 3 real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcacheServerSetTests {
     @Test("every key is stored on the server the placement names")
