@@ -6,6 +6,17 @@ import TestSupport
 
 @testable import Pool
 
+/// Ejection at the first failure, for an hour: a retry window far beyond a sanitizer's
+/// stalls (a 30 s one lapsed mid-test in a ThreadSanitizer CI run, and the down server took
+/// its keys back).
+let ejectAtFirstFailure: MemcacheServerSet.EjectionPolicy = {
+    var policy = MemcacheServerSet.EjectionPolicy()
+    policy.failureLimit = 1
+    policy.retryAfter = .seconds(3600)
+    policy.maximumRetryAfter = .seconds(3600)
+    return policy
+}()
+
 /// Builds `Fixtures/ketama/ketama-reference.c` against the system's libmemcached (Debian
 /// package libmemcached-dev; scripts/test.sh installs it) and returns the binary's path.
 /// Each call builds its own copy (a second of compiling; no shared state between tests).
@@ -142,9 +153,8 @@ struct MemcacheServerSetTests {
         for _ in 0..<3 { memcached.append(try await MemcachedServer(group: group)) }
         let servers = memcached.map { (host: "127.0.0.1", port: $0.port) }
         let strict = MemcacheServerSet(servers: servers, group: group, failurePolicy: .failFast, configure: waitPatiently)
-        // A retry window far beyond a sanitizer's stalls: a 30 s one lapsed mid-test in a
-        // ThreadSanitizer CI run, and the down server took its keys back.
-        let moving = MemcacheServerSet(servers: servers, group: group, failurePolicy: .rehash(retryAfter: .seconds(3600)), configure: waitPatiently)
+        let moving = MemcacheServerSet(
+            servers: servers, group: group, failurePolicy: .rehash, ejection: ejectAtFirstFailure, configure: waitPatiently)
         memcached[1].stop()
         var failedOnDown = 0, failedElsewhere = 0
         for index in 0..<60 {

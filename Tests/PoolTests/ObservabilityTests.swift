@@ -145,7 +145,7 @@ struct ObservabilityTests {
         let logs = CapturedLogs()
         let servers = MemcacheServerSet(
             servers: [("127.0.0.1", memcached.port), ("127.0.0.1", down.port)], group: group,
-            failurePolicy: .rehash(retryAfter: .seconds(3600)), logger: logs.logger(label: "set")
+            failurePolicy: .rehash, ejection: ejectAtFirstFailure, logger: logs.logger(label: "set")
         ) { waitPatiently(&$0) }
         // Keys until one lives on the down server: its call ejects it and succeeds on the other.
         for i in 0..<100 {
