@@ -65,6 +65,22 @@ struct MemcacheTextProtocolTests {
         #expect(try client.channel.finish().isClean)
     }
 
+    @Test("gets that meet in one loop turn still leave in one write, and each caller gets its own value")
+    func coalescedInText() async throws {
+        let client = try TextClient(.twemproxy)
+        let connection = client.connection
+        let tasks = ["a", "b", "c"].map { key in Task(executorPreference: client.loop) { try await connection.get(MemcacheKey(key)) } }
+        client.loop.run()
+        var writes: [String] = []
+        while let buffer = try client.channel.readOutbound(as: ByteBuffer.self) { writes.append(String(buffer: buffer)) }
+        #expect(writes.count == 1)
+        #expect(Set((writes.first ?? "").split(separator: "\r\n")) == ["get a", "get b", "get c"])
+        // Answered in the order they left.
+        let order = (writes.first ?? "").split(separator: "\r\n").map { $0.dropFirst(4) }
+        try client.channel.writeInbound(ByteBuffer(string: order.map { "VALUE \($0) 0 1\r\n\($0)\r\nEND\r\n" }.joined()))
+        for (task, key) in zip(tasks, ["a", "b", "c"]) { #expect(try await task.value == ByteBuffer(string: key)) }
+    }
+
     @Test("a multi-get's values are matched by key, whatever order the proxy returns them in")
     func multiGetMatchedByKey() async throws {
         let client = try TextClient(.twemproxy)
