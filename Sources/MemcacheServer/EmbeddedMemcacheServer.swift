@@ -44,6 +44,10 @@ public final class EmbeddedMemcacheServer: Sendable {
         public var maximumConnections: Int
         /// Serve TLS with this context (a server context: certificate and key).
         public var tls: TLSContext?
+        /// How long a request may stay incomplete before its connection is closed (a client
+        /// trickling bytes to hold a connection open); the clock starts with the request's
+        /// first byte, not its last. nil: forever, as memcached.
+        public var incompleteRequestTimeout: TimeAmount? = .seconds(30)
         /// Where the server logs: connections a shutdown deadline cut (warning); start and
         /// stop (debug); per connection — refused past the limit, failed, TLS errors with
         /// OpenSSL's reason — only at debug. Nothing per request.
@@ -165,7 +169,7 @@ public final class EmbeddedMemcacheServer: Sendable {
                     MemcacheServerHandler(
                         store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
                         maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
-                        drainCloseMode: drainCloseMode))
+                        drainCloseMode: drainCloseMode, incompleteRequestTimeout: configuration.incompleteRequestTimeout))
             }
         let listener =
             if let path = configuration.unixSocketPath {

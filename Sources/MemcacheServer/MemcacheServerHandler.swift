@@ -13,11 +13,13 @@ import Logging
 /// once they pass 64 KiB, so a long pipeline of large gets does not pile up); once written,
 /// the buffer goes back to the loop, so an idle connection holds neither a read nor a
 /// reply buffer. When the peer stops reading and the channel's write buffer passes its
-/// high watermark, the handler stops reading too, so a client that only writes cannot make
-/// the server buffer without bound.
+/// high watermark, the handler stops running requests and stops reading (as memcached does):
+/// a client that sends gets and never takes the replies cannot make the server buffer
+/// without bound; what it sent waits, unrun, until it reads again. A request left
+/// incomplete for `incompleteRequestTimeout` (a client trickling bytes) closes the connection.
 ///
 /// Draining (a graceful shutdown): what was read has been answered by then (requests run as
-/// they are read), so the handler sends what is pending, ignores anything read later and
+/// they are read; not those a peer that stopped taking replies left waiting), so the handler sends what is pending, ignores anything read later and
 /// closes its output; the connection closes when the peer closes its side (or the server's
 /// deadline passes). Closing the whole socket at once could reset it while replies are still
 /// in the kernel's send queue, losing them.
@@ -36,8 +38,17 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// connections, `.all` under TLS, whose handler sends close_notify and waits for the
     /// peer's before closing.
     private let drainCloseMode: CloseMode
-    /// The start of a request whose end has not arrived yet.
+    /// The start of a request whose end has not arrived yet; while `paused`, every request
+    /// read and not yet run.
     private var partial = ByteBuffer()
+    /// The peer does not take its replies (the channel is not writable): requests wait in
+    /// `partial` until it does.
+    private var paused = false
+    /// How long a request may stay incomplete; nil: forever.
+    private let incompleteRequestTimeout: TimeAmount?
+    /// When `partial` started to hold an incomplete request, and the timer that checks it.
+    private var incompleteSince: Deadline?
+    private var incompleteTimer: Scheduled<Void>?
     private var replies = ByteBuffer()
     /// Requests answered since the counters were last updated.
     private var commandsInBurst = 0
@@ -49,8 +60,9 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     init(
         store: ItemStore, counters: ServerCounters, loopIndex: Int, connections: LoopConnections,
-        maximumConnections: Int, maximumLineLength: Int, drainCloseMode: CloseMode
+        maximumConnections: Int, maximumLineLength: Int, drainCloseMode: CloseMode, incompleteRequestTimeout: TimeAmount? = nil
     ) {
+        self.incompleteRequestTimeout = incompleteRequestTimeout
         self.processor = CommandProcessor(store: store, counters: counters)
         self.decoder = MemcacheRequestDecoder(maximumLineLength: maximumLineLength, maximumValueLength: store.maximumValueLength)
         self.maximumBufferedBytes = store.maximumValueLength + maximumLineLength + 2
@@ -88,6 +100,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
             self.loopCounters.connectionClosed()
         }
         self.partial = ByteBuffer()
+        self.incompleteTimer?.cancel()
+        self.incompleteTimer = nil
         self.context = nil
         context.fireChannelInactive()
     }
@@ -102,16 +116,60 @@ final class MemcacheServerHandler: ChannelInboundHandler {
             joined.writeBuffer(&input)
             input = joined
         }
-        self.run(&input, context: context)
-        guard !self.closing, input.readableBytes > 0 else { return }
-        if input.readableBytes > self.maximumBufferedBytes {
-            self.fail(MemcacheError(.protocolViolation, "\(input.readableBytes) bytes without a complete request"), context: context)
+        // Paused, what arrives waits with the rest (reads stop, so it is at most what the
+        // socket's read loop had already taken).
+        if !self.paused {
+            let answered = self.commandsInBurst
+            self.run(&input, context: context)
+            // A request completed: the clock on incomplete ones starts again.
+            if self.commandsInBurst != answered { self.incompleteSince = nil }
+        }
+        self.keepUnrun(&input, context: context)
+    }
+
+    /// Keeps what `run` left in `input` (an incomplete request, or requests held while paused).
+    private func keepUnrun(_ input: inout ByteBuffer, context: ChannelHandlerContext) {
+        guard !self.closing, input.readableBytes > 0 else {
+            self.incompleteSince = nil
             return
         }
-        // A copy of just the unfinished request: the read buffer goes back to the loop.
+        if !self.paused {
+            if input.readableBytes > self.maximumBufferedBytes {
+                self.fail(MemcacheError(.protocolViolation, "\(input.readableBytes) bytes without a complete request"), context: context)
+                return
+            }
+            self.watchIncompleteRequest(context: context)
+        }
+        // A copy of just what is left: the read buffer goes back to the loop.
         var rest = ByteBuffer(capacity: max(input.readableBytes, 1024))
         rest.writeBuffer(&input)
         self.partial = rest
+    }
+
+    /// Starts the clock on an incomplete request (once per request: a client trickling its
+    /// bytes does not restart it).
+    private func watchIncompleteRequest(context: ChannelHandlerContext) {
+        guard let timeout = self.incompleteRequestTimeout else { return }
+        let now = context.eventLoop.now
+        if self.incompleteSince == nil { self.incompleteSince = now }
+        guard self.incompleteTimer == nil, let since = self.incompleteSince else { return }
+        let handler = OnItsLoop(handler: self)
+        self.incompleteTimer = context.eventLoop.scheduleTask(deadline: since + timeout) { handler.handler.incompleteTimerFired(timeout) }
+    }
+
+    private func incompleteTimerFired(_ timeout: TimeAmount) {
+        self.incompleteTimer = nil
+        guard let context = self.context, !self.closing, !self.paused, let since = self.incompleteSince else { return }
+        if context.eventLoop.now - since >= timeout {
+            self.fail(MemcacheError(.protocolViolation, "a request stayed incomplete for \(timeout)"), context: context)
+        } else {
+            self.watchIncompleteRequest(context: context)
+        }
+    }
+
+    /// The handler, carried into a task of its own loop's timer.
+    private struct OnItsLoop: @unchecked Sendable {  // SAFETY: the timer runs on the handler's loop, where it lives
+        let handler: MemcacheServerHandler
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -121,8 +179,29 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if !self.closing { _ = context.channel.setOption(.autoRead, value: context.channel.isWritable) }
+        if !self.closing {
+            if context.channel.isWritable, self.paused { self.resume(context: context) }
+            _ = context.channel.setOption(.autoRead, value: context.channel.isWritable && !self.paused)
+        }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The peer takes replies again: run the requests that waited.
+    private func resume(context: ChannelHandlerContext) {
+        self.paused = false
+        var input = ByteBuffer()
+        swap(&input, &self.partial)
+        self.run(&input, context: context)
+        self.keepUnrun(&input, context: context)
+        self.sendReplies(context: context)
+        self.countCommands()
+    }
+
+    /// Stops running requests until the peer takes its replies (see the type's comment).
+    private func pause(context: ChannelHandlerContext) {
+        self.paused = true
+        self.incompleteSince = nil
+        _ = context.channel.setOption(.autoRead, value: false)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -134,6 +213,10 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     /// Runs every complete request in `input`, leaving an unfinished one there.
     private func run(_ input: inout ByteBuffer, context: ChannelHandlerContext) {
+        guard context.channel.isWritable else {
+            self.pause(context: context)
+            return
+        }
         var replies = self.takeReplyBuffer()
         defer { self.replies = replies }
         let now = self.processor.store.clock()
@@ -168,6 +251,10 @@ final class MemcacheServerHandler: ChannelInboundHandler {
                 self.replies = replies
                 self.sendReplies(context: context)
                 replies = self.takeReplyBuffer()
+                if !context.channel.isWritable {
+                    self.pause(context: context)
+                    return
+                }
             }
         }
     }
@@ -177,6 +264,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
         self.closing = true
         self.partial = ByteBuffer()
+        self.incompleteTimer?.cancel()
+        self.incompleteTimer = nil
         let message = (error as? MemcacheError)?.message ?? "\(error)"
         self.connections.logger.debug("closing a connection that cannot be resynchronised", metadata: ["error": "\(message)"])
         self.replies.writeString("CLIENT_ERROR \(message)\r\n")

@@ -33,6 +33,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most simultaneous connections; more are told so and closed.") var maxConnections = 1024
     @Option(help: "Certificate chain (PEM) to serve TLS with.") var tlsCert: String?
     @Option(help: "Private key (PEM) of --tls-cert.") var tlsKey: String?
+    @Option(help: "Seconds a request may stay incomplete before its connection is closed (0: forever).")
+    var requestTimeout: Double = 30
     @Option(help: "Seconds a graceful stop waits for clients to take their last replies and hang up.")
     var shutdownTimeout: Double = 10
     @Option(help: "HOST:PORT to serve the server's counters on, at /metrics in the Prometheus text format.")
@@ -44,7 +46,9 @@ struct Serve: AsyncParsableCommand {
         guard self.loops >= 1, self.memoryLimit >= 1, self.maxItemSize >= 1 else {
             throw ValidationError("--loops, --memory-limit and --max-item-size must be positive")
         }
-        guard self.shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout cannot be negative") }
+        guard self.shutdownTimeout >= 0, self.requestTimeout >= 0 else {
+            throw ValidationError("--shutdown-timeout and --request-timeout cannot be negative")
+        }
         if let mode = self.unixSocketMode {
             guard self.unixSocket != nil else { throw ValidationError("--unix-socket-mode needs --unix-socket") }
             guard let bits = UInt32(mode, radix: 8), bits <= 0o777 else {
@@ -70,6 +74,7 @@ struct Serve: AsyncParsableCommand {
             host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20, maximumValueLength: self.maxItemSize << 10,
             maximumConnections: self.maxConnections, logger: Logger(label: "mcpool.serve"))
         configuration.shutdownTimeout = .nanoseconds(Int64(self.shutdownTimeout * 1e9))
+        configuration.incompleteRequestTimeout = self.requestTimeout > 0 ? .nanoseconds(Int64(self.requestTimeout * 1e9)) : nil
         configuration.unixSocketPath = self.unixSocket
         configuration.unixSocketMode = self.unixSocketMode.flatMap { UInt32($0, radix: 8) }
         if let certificate = self.tlsCert, let key = self.tlsKey {

@@ -135,6 +135,49 @@ struct ServeProcessTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("10,000 connections opened and dropped at once: the server keeps serving and leaks no descriptor")
+    func connectionFlood() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let (server, port) = try await Self.startServe(group: group, ["--max-connections", "20000"])
+        defer { server.kill() }
+        func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count) ?? -1 }
+        let baseline = descriptors()
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        address.sin_port = UInt16(port).bigEndian
+        var sockets: [Int32] = []
+        for _ in 0..<10_000 {
+            // Non-blocking: the connects are all under way at once, beyond the listen backlog.
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { break }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            sockets.append(fd)
+        }
+        #expect(sockets.count == 10_000)
+        try await Task.sleep(for: .milliseconds(500))
+        for (index, fd) in sockets.enumerated() {
+            if index % 2 == 0 {
+                // Half of them reset rather than close.
+                var reset = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            }
+            close(fd)
+        }
+        // It keeps serving, and every descriptor of the flood is closed again.
+        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: port, group: group, connectTimeout: testPatience)
+        try await memcache.set("after", to: ByteBuffer(string: "the flood"))
+        #expect(try await memcache.get("after") == ByteBuffer(string: "the flood"))
+        let deadline = Deadline.now() + testPatience
+        while descriptors() > baseline + 1, Deadline.now() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(descriptors() <= baseline + 1, "baseline \(baseline) plus our one connection")
+        #expect(server.isRunning)
+        try await memcache.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("SIGTERM during a pipelined load: every request the server read is answered, whole, and it exits 0")
     func sigtermDrains() async throws {
         let group = try EventLoopGroup(loopCount: 2)

@@ -32,7 +32,7 @@ public struct KetamaRing: Sendable {
         self.init(weightedServers: servers.map { ($0.host, $0.port, 1) })
     }
 
-    /// - Parameter weightedServers: host, port and weight (at least 1), in order.
+    /// - Parameter servers: host, port and weight (at least 1), in order.
     public init(weightedServers servers: [(host: String, port: Int, weight: Int)]) {
         let totalWeight = servers.reduce(0) { $0 + max(1, $1.weight) }
         var points: [Point] = []
