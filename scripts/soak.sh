@@ -101,14 +101,17 @@ fault() {
             echo "soak: fault: partition for 20 s, then healed" >&2
             ip netns exec "$netns" nft add rule inet soak input tcp dport "$ports" drop
             ip netns exec "$netns" nft add rule inet soak output tcp sport "$ports" drop
-            (sleep 20; clear_faults; echo "soak: partition healed" >&2) & ;;
+            (sleep 20; clear_faults; echo "soak: partition healed" >&2) &
+            healer=$! ;;
         bandwidth)
             echo "soak: fault: 1 Mbit/s bottleneck (tbf)" >&2
             ip netns exec "$netns" tc qdisc add dev mcsoak-srv root tbf rate 1mbit burst 32kbit latency 200ms ;;
         none) echo "soak: no fault" >&2 ;;
     esac
 }
+healer=""
 cleanup() {
+    [ -n "$healer" ] && kill "$healer" 2>/dev/null || true
     stop_servers
     if ((faults)); then
         ip link del mcsoak-cli 2>/dev/null || true
@@ -131,6 +134,7 @@ while kill -0 "$soak" 2>/dev/null; do
         kill -0 "$soak" 2>/dev/null || break 2
         sleep 1
     done
+    kill -0 "$soak" 2>/dev/null || break
     block=$((block + 1))
     echo "soak: restarting the servers" >&2
     stop_servers

@@ -19,7 +19,7 @@ private func mixedLoad(
                 for _ in 0..<callsEach {
                     let key = "fault-\(random.next() % UInt64(keys))"
                     // Sizes that straddle segments and the reply buffer.
-                    let value = ByteBuffer(string: key + "|" + String(repeating: "v", count: Int(random.next() % 3000)))
+                    let value = ByteBuffer(string: key + "|" + String(repeating: "v", count: Int(random.next() % 1500)))
                     do {
                         if random.next() % 3 == 0 {
                             try await pool.set(key, to: value)
@@ -65,10 +65,10 @@ struct NetworkFaultTests {
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: proxy.port, maxConnections: 4)
         waitPatiently(&configuration)
         let pool = MemcachePool(configuration: configuration, group: group)
-        let result = await mixedLoad(pool, callers: 16, callsEach: 60, keys: 50)
+        let result = await mixedLoad(pool, callers: 16, callsEach: 40, keys: 50)
         #expect(result.wrong == 0)
         #expect(result.errors.isEmpty, "\(result.errors.prefix(5))")
-        #expect(result.calls == 960)
+        #expect(result.calls == 640)
         await pool.shutdown()
         try await proxy.close()
         memcached.stop()

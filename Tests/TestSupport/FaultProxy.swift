@@ -55,10 +55,12 @@ private final class ProxySide: ChannelInboundHandler, @unchecked Sendable {  // 
     private var peer: (any Channel)?
     /// Bytes read before the peer was connected, or while stalled.
     private var waiting: [ByteBuffer] = []
-    /// When the last piece is due to be written: later pieces never overtake it.
-    private var lastDue = Deadline.distantPast
+    /// Pieces to write and when, in stream order.
+    private var scheduled: [(due: Deadline, piece: ByteBuffer)] = []
     private var random = SplitMix64(seed: UInt64.random(in: 1...UInt64.max))
-    private var stallTimerArmed = false
+    private var timerArmed = false
+    /// This side's channel closed: close the peer after the last scheduled write.
+    private var closesPeerWhenWritten = false
 
     /// The accepting side (connects to `target` when active), or the target side (`target` nil).
     init(faults: LockedValue<NetworkFaults>, target: SocketAddress?) {
@@ -93,10 +95,9 @@ private final class ProxySide: ChannelInboundHandler, @unchecked Sendable {  // 
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let peer = self.peer {
-            // After what is already scheduled has gone.
-            context.eventLoop.scheduleTask(deadline: max(self.lastDue, context.eventLoop.now)) { _ = peer.close() }
-        }
+        // The peer closes once what is scheduled has been written.
+        self.closesPeerWhenWritten = true
+        self.writeDue(on: context.eventLoop)
         context.fireChannelInactive()
     }
 
@@ -105,17 +106,11 @@ private final class ProxySide: ChannelInboundHandler, @unchecked Sendable {  // 
     }
 
     private func forwardWaiting(on loop: any EventLoop) {
-        guard let peer = self.peer, !self.waiting.isEmpty else { return }
+        guard self.peer != nil, !self.waiting.isEmpty else { return }
         let faults = self.faults.withLock { $0 }
         if faults.stalled {
             // Looked at again shortly: the stall may be lifted.
-            guard !self.stallTimerArmed else { return }
-            self.stallTimerArmed = true
-            let side = UncheckedSide(side: self)
-            loop.scheduleTask(in: .milliseconds(20)) {
-                side.side.stallTimerArmed = false
-                side.side.forwardWaiting(on: loop)
-            }
+            self.armTimer(at: loop.now + .milliseconds(20), on: loop)
             return
         }
         let chunks = self.waiting
@@ -126,14 +121,36 @@ private final class ProxySide: ChannelInboundHandler, @unchecked Sendable {  // 
                 guard let piece = chunk.readSlice(length: min(length, chunk.readableBytes)) else { break }
                 var wait = faults.delay
                 if faults.jitter > .zero { wait = wait + .nanoseconds(Int64(self.random.next() % UInt64(faults.jitter.nanoseconds))) }
-                let due = max(loop.now + wait, self.lastDue)
-                self.lastDue = due
-                if due <= loop.now {
-                    peer.writeAndFlush(piece).whenFailure { _ in _ = peer.close() }
-                } else {
-                    loop.scheduleTask(deadline: due) { peer.writeAndFlush(piece).whenFailure { _ in _ = peer.close() } }
-                }
+                // Never before an earlier piece: the bytes of a stream keep their order.
+                let due = max(loop.now + wait, self.scheduled.last?.due ?? .distantPast)
+                self.scheduled.append((due, piece))
             }
+        }
+        self.writeDue(on: loop)
+    }
+
+    /// Writes, in order, every scheduled piece that is due; arms the timer for the next one.
+    private func writeDue(on loop: any EventLoop) {
+        guard let peer = self.peer else { return }
+        while let first = self.scheduled.first, first.due <= loop.now {
+            self.scheduled.removeFirst()
+            peer.writeAndFlush(first.piece).whenFailure { _ in _ = peer.close() }
+        }
+        if let next = self.scheduled.first {
+            self.armTimer(at: next.due, on: loop)
+        } else if self.closesPeerWhenWritten, self.waiting.isEmpty {
+            _ = peer.close()
+        }
+    }
+
+    private func armTimer(at due: Deadline, on loop: any EventLoop) {
+        guard !self.timerArmed else { return }
+        self.timerArmed = true
+        let side = UncheckedSide(side: self)
+        loop.scheduleTask(deadline: due) {
+            side.side.timerArmed = false
+            side.side.writeDue(on: loop)
+            side.side.forwardWaiting(on: loop)
         }
     }
 

@@ -53,6 +53,7 @@ struct Soak: AsyncParsableCommand {
         let run = SoakRun(group: group, callersPerPool: self.callers, keys: self.keys, hangLimit: .nanoseconds(Int64(self.hangSeconds * 1e9)))
         print("mcpool soak: \(pools.map(\.name).joined(separator: ", ")); \(self.callers) callers each; \(self.minutes) min")
         print(SoakRun.Row.header)
+        fflush(nil)
         let rows = await run.run(
             pools: pools.map(\.pool), for: .nanoseconds(Int64(self.minutes * 60e9)),
             every: .nanoseconds(Int64(self.reportSeconds * 1e9))
