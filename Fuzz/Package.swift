@@ -28,5 +28,6 @@ let package = Package(
         harness("FuzzMemcacheReplies"),
         harness("FuzzMemcacheRequests"),
         harness("FuzzFraming"),
+        harness("FuzzMemcacheClient"),
     ]
 )

@@ -16,7 +16,7 @@ runs=${FUZZ_RUNS:--1}
 bin=$(cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --show-bin-path)
 mkdir -p Fuzz/artifacts
 status=0
-for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing; do
+for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing FuzzMemcacheClient:client; do
     harness=${pair%%:*}
     seeds=Fixtures/fuzz/${pair##*:}
     corpus=$(mktemp -d)

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # libmemcached-dev and gcc build the ketama reference program (Fixtures/ketama) the tests compare against;
 # curl fetches the metrics endpoint of `mcpool serve --metrics`; librsvg2-bin (rsvg-convert)
 # renders `mcpool plot`'s SVG to PNG for its test.
-# nutcracker (twemproxy) sits in front of memcached in the text-protocol tests.
-needed=(libssl-dev pkg-config memcached libmemcached-tools libmemcached-dev gcc libc6-dev curl librsvg2-bin nutcracker)
+# nutcracker (twemproxy) sits in front of memcached in the text-protocol tests; iproute2 and
+# nftables make the network namespaces and the packet loss of the network-fault tests.
+needed=(libssl-dev pkg-config memcached libmemcached-tools libmemcached-dev gcc libc6-dev curl librsvg2-bin nutcracker iproute2 nftables)
 missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -19,10 +19,11 @@ import Logging
 /// incomplete for `incompleteRequestTimeout` (a client trickling bytes) closes the connection.
 ///
 /// Draining (a graceful shutdown): what was read has been answered by then (requests run as
-/// they are read; not those a peer that stopped taking replies left waiting), so the handler sends what is pending, ignores anything read later and
-/// closes its output; the connection closes when the peer closes its side (or the server's
-/// deadline passes). Closing the whole socket at once could reset it while replies are still
-/// in the kernel's send queue, losing them.
+/// they are read; not those a peer that stopped taking replies left waiting), so the handler
+/// sends what is pending, ignores anything read later and closes its output; the connection
+/// closes when the peer closes its side (or the server's deadline passes). Closing the whole
+/// socket at once could reset it while replies are still in the kernel's send queue, losing
+/// them.
 final class MemcacheServerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 

@@ -1,4 +1,4 @@
-public import Channels
+import Channels
 public import Codecs
 import Glibc
 
