@@ -18,7 +18,7 @@ let harness: (String) -> Target = { name in
 
 let package = Package(
     name: "fuzz",
-    dependencies: [.package(path: "..")],
+    dependencies: [.package(path: ".."), .package(url: "https://github.com/apple/swift-log", from: "1.16.2")],
     targets: [
         .target(
             name: "FuzzSupport",
@@ -29,5 +29,13 @@ let package = Package(
         harness("FuzzMemcacheRequests"),
         harness("FuzzFraming"),
         harness("FuzzMemcacheClient"),
+        .executableTarget(
+            name: "FuzzMemcacheServer",
+            dependencies: [
+                "FuzzSupport", .product(name: "MemcacheServer", package: library), .product(name: "Codecs", package: library),
+                .product(name: "Channels", package: library), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

@@ -11,12 +11,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 runs=${FUZZ_RUNS:--1}
 # lld: SwiftPM gives each harness its own main, which calls libFuzzer's driver; gold cannot
-# link that over libFuzzer's main, lld can.
-(cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld 2>&1 | tail -n 3)
-bin=$(cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --show-bin-path)
+# link that over libFuzzer's main, lld can. -enable-testing: the server harness drives the
+# server's connection handler, which is internal.
+flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld -Xswiftc -enable-testing)
+(cd Fuzz && swift build "${flags[@]}" 2>&1 | tail -n 3)
+bin=$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)
 mkdir -p Fuzz/artifacts
 status=0
-for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing FuzzMemcacheClient:client; do
+for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing FuzzMemcacheClient:client FuzzMemcacheServer:requests; do
     harness=${pair%%:*}
     seeds=Fixtures/fuzz/${pair##*:}
     corpus=$(mktemp -d)

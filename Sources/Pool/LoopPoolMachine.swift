@@ -123,7 +123,13 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             guard remaining == 0 else { return Action() }
             return Action(close: self.slots[index].close(), connect: self.connectIfRoom(now: now))
         case .ready(let connection):
-            guard !self.isShuttingDown, isReusable(remaining == 0) else {
+            // Shutting down, a shared connection closes with its last lease: the requests of
+            // the other leases are still in flight on it.
+            if self.isShuttingDown {
+                guard remaining == 0 else { return Action() }
+                return Action(close: self.slots[index].close())
+            }
+            guard isReusable(remaining == 0) else {
                 return Action(close: self.slots[index].close(), connect: self.connectIfRoom(now: now))
             }
             if let next = self.waiters.popFirst() {

@@ -18,9 +18,15 @@ struct ConnectionPoolBehaviourTests {
         }
         let (busy, idle) = (fixture.group.loops[0], fixture.group.loops[1])
         let release = LockedValue(false)
-        // Loop 0's only connection stays leased until the end.
+        // Loop 0's only connection stays leased until the end. (A first lease can be handed
+        // to loop 1 when loop 0's connect outlasts the 20 ms affinity, as on a machine stalled
+        // by a sanitizer: then it leases again, and loop 0's connection is ready.)
         let holder = Task(executorPreference: busy) {
-            let lease = try await fixture.pool.lease()
+            var lease = try await fixture.pool.lease()
+            for _ in 0..<100 where lease.connection.channel.eventLoop !== busy {
+                lease.release()
+                lease = try await fixture.pool.lease()
+            }
             while !release.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
             lease.release()
         }
@@ -29,7 +35,7 @@ struct ConnectionPoolBehaviourTests {
             try await fixture.pool.withConnection(timeout: testPatience) { connection in connection.channel.eventLoop === idle }
         }.value
         #expect(servedOn, "served by loop 1's connection while loop 0's was still leased")
-        #expect(await fixture.pool.statistics().loops[1].waitedLeases == 1)
+        #expect(await fixture.pool.statistics().loops[1].waitedLeases >= 1)
         release.withLock { $0 = true }
         try await holder.value
         try await fixture.stop()

@@ -319,6 +319,20 @@ struct Said: Equatable, CustomStringConvertible {
         #expect(machine.isDrained)
     }
 
+    @Test("shutdown closes a shared connection with its last lease, not its first: the others' requests are in flight")
+    func shutdownWaitsForEveryLeaseOfASharedConnection() throws {
+        var machine = Self.machine(maxConnections: 1, leasesPerConnection: 4)
+        let (id, _) = try self.leasedConnection(&machine)
+        for waiter in 1...2 {
+            let (_, said) = self.lease(&machine, waiter, at: 2)
+            #expect(said == Said(served: ["\(waiter)→A"]))
+        }
+        #expect(Said(machine.shutdown()) == .nothing, "leased: not closed yet")
+        #expect(Said(machine.release(id, now: self.at(3)) { _ in true }) == .nothing)
+        #expect(Said(machine.release(id, now: self.at(3)) { _ in true }) == .nothing)
+        #expect(Said(machine.release(id, now: self.at(4)) { _ in true }) == Said(closed: ["A"]))
+    }
+
     @Test("forceClose closes leased connections too; a release after the connection died changes nothing")
     func forceCloseAndLateRelease() throws {
         var machine = Self.machine(maxConnections: 1)
