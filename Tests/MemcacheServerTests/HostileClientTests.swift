@@ -197,5 +197,6 @@ struct HostileClientTests {
         }
         #expect(!channel.isActive)
         #expect(try replies().hasPrefix("CLIENT_ERROR a request stayed incomplete"))
+        _ = try? channel.finish()
     }
 }

@@ -79,6 +79,7 @@ struct MemcacheTextProtocolTests {
         let order = (writes.first ?? "").split(separator: "\r\n").map { $0.dropFirst(4) }
         try client.channel.writeInbound(ByteBuffer(string: order.map { "VALUE \($0) 0 1\r\n\($0)\r\nEND\r\n" }.joined()))
         for (task, key) in zip(tasks, ["a", "b", "c"]) { #expect(try await task.value == ByteBuffer(string: key)) }
+        #expect(try client.channel.finish().isClean)
     }
 
     @Test("a multi-get's values are matched by key, whatever order the proxy returns them in")
@@ -88,6 +89,7 @@ struct MemcacheTextProtocolTests {
             { try await $0.getMany(["a", "b", "c"]) }, sends: "get a b c\r\n",
             reply: "VALUE c 0 1\r\nC\r\nVALUE a 0 1\r\nA\r\nEND\r\n")
         #expect(found.mapValues { String(buffer: $0) } == ["a": "A", "c": "C"])
+        #expect(try client.channel.finish().isClean)
     }
 
     @Test("a command the protocol lacks fails alone, with its typed error, and nothing of it is sent")
