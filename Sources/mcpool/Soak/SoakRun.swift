@@ -185,7 +185,7 @@ final class SoakRun: Sendable {
         let statm = readProcFile("/proc/self/statm")
         let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
         let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
-        return (pages * 4096 >> 20, descriptors)
+        return ((pages * 4096) >> 20, descriptors)
     }
 
     /// Passed: no wrong value, no hung call, and memory and descriptors flat (the last row
