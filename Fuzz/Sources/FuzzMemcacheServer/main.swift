@@ -1,7 +1,8 @@
 // The server's connection handler and command processor — fast path, decoder, store — fed
 // arbitrary bytes as a client's requests, cut at arbitrary points: no crash, and the cuts
 // never change the replies (the store, with a fixed clock, ends the same either way). The
-// text of a CLIENT_ERROR may name how much was buffered, so only its first word is compared.
+// text of a CLIENT_ERROR may name how much was buffered, so only its first word is compared;
+// `stats` uptime is the process's.
 import Channels
 import Codecs
 import FuzzSupport
@@ -33,13 +34,14 @@ func replies(to requests: UnsafeRawBufferPointer, pieces: [Int]) -> [UInt8] {
     return normalized(output)
 }
 
-/// The replies with every `CLIENT_ERROR …` line cut to its first word.
+/// The replies with every `CLIENT_ERROR …` line cut to its first word, and `STAT uptime`
+/// (the process's, not the store's fixed clock) to its name.
 func normalized(_ bytes: [UInt8]) -> [UInt8] {
     var result: [UInt8] = []
     var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)[...]
-    let prefix = Array("CLIENT_ERROR".utf8)
+    let cutToPrefix = [Array("CLIENT_ERROR".utf8), Array("STAT uptime".utf8)]
     while let line = lines.popFirst() {
-        if line.starts(with: prefix) { result += prefix } else { result += line }
+        if let prefix = cutToPrefix.first(where: { line.starts(with: $0) }) { result += prefix } else { result += line }
         if !lines.isEmpty { result.append(UInt8(ascii: "\n")) }
     }
     return result
