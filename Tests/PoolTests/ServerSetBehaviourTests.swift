@@ -108,6 +108,16 @@ struct ServerSetBehaviourTests {
         #expect(statistics.activeServers == 3)
         #expect(statistics.total.leases == statistics.servers.map(\.pool.total.leases).reduce(0, +))
         #expect(statistics.servers.allSatisfy { $0.pool.total.leases > 0 })
+        // No servers (an update from an empty discovery answer, say): typed errors, no crash.
+        await set.update(servers: [MemcacheServerSet.Server]())
+        #expect(set.pool(for: "k") == nil)
+        do {
+            _ = try await set.get("k")
+            Issue.record("a set with no servers answered")
+        } catch let error as MemcacheError {
+            #expect(error.code == .connectFailed)
+        }
+        await #expect(throws: MemcacheError.self) { _ = try await set.getMany(["a", "b"]) }
         await set.shutdown()
         try await servers.stop()
     }

@@ -137,22 +137,28 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     // MARK: Placement
 
     /// The index (into `servers`) of the server that holds `key` now: its ketama placement,
-    /// or under `.rehash` while that server is ejected, its placement among the others.
+    /// or under `.rehash` while that server is ejected, its placement among the others (0 when
+    /// the set has no servers).
     public func serverIndex(for key: MemcacheKey) -> Int {
         let hash = MD5.firstWord(key.bytes)
+        return self.state.withLock { self.placement(forHash: hash, in: &$0) }
+    }
+
+    /// The pool of the server that holds `key` now (placed and fetched under one lock: an
+    /// update may change the servers in between); nil when the set has no servers.
+    public func pool(for key: MemcacheKey) -> MemcachePool? {
+        let hash = MD5.firstWord(key.bytes)
         return self.state.withLock { topology in
-            let primary = topology.ring.serverIndex(forHash: hash)
-            guard self.failurePolicy == .rehash, !topology.health[primary].isActive, let live = topology.liveRing() else {
-                return primary
-            }
-            return live.indices[live.ring.serverIndex(forHash: hash)]
+            topology.members.isEmpty ? nil : topology.members[self.placement(forHash: hash, in: &topology)].pool
         }
     }
 
-    /// The pool of the server that holds `key` now.
-    public func pool(for key: MemcacheKey) -> MemcachePool {
-        let index = self.serverIndex(for: key)
-        return self.state.withLock { $0.members[index].pool }
+    private func placement(forHash hash: UInt32, in topology: inout Topology) -> Int {
+        let primary = topology.ring.serverIndex(forHash: hash)
+        guard self.failurePolicy == .rehash, !topology.health[primary].isActive, let live = topology.liveRing() else {
+            return primary
+        }
+        return live.indices[live.ring.serverIndex(forHash: hash)]
     }
 
     /// Runs `command` on the pool of `key`'s server, with the set's failure accounting: its
@@ -307,6 +313,7 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     private func route(hash: UInt32) throws -> Member {
         let (routed, probes) = self.state.withLock { topology -> (Result<Member, MemcacheError>, [Member]) in
             guard !topology.isShutDown else { return (.failure(MemcacheError(.shutdown, "the server set is shut down")), []) }
+            guard !topology.members.isEmpty else { return (.failure(MemcacheError(.connectFailed, "the server set has no servers")), []) }
             let primary = topology.ring.serverIndex(forHash: hash)
             guard topology.leftOut > 0 else { return (.success(topology.members[primary]), []) }
             let probes = topology.startDueProbes(now: .now())
