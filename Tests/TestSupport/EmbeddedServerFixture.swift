@@ -10,6 +10,9 @@ public struct EmbeddedServerFixture: Sendable {
     public init(loops: Int = 2, configure: (inout EmbeddedMemcacheServer.Configuration) -> Void = { _ in }) async throws {
         self.group = try EventLoopGroup(loopCount: loops)
         var configuration = EmbeddedMemcacheServer.Configuration(port: 0)
+        // A sanitizer can stall a test for 30–40 s in the middle of a request: the 30 s default
+        // would close it. Tests of the timeout set their own.
+        configuration.incompleteRequestTimeout = testPatience
         configure(&configuration)
         do {
             self.server = try await EmbeddedMemcacheServer.start(group: self.group, configuration: configuration)
