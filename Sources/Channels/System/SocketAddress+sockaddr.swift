@@ -41,6 +41,10 @@ extension SocketAddress {
         self.init(host: .unix(path), port: 0)
     }
 
+    /// Where `sockaddr_un.sun_path` starts (after the family; `offset(of:)` is nil only for
+    /// computed properties, which it is not).
+    private static let unixPathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? MemoryLayout<sa_family_t>.size
+
     /// The size of `sockaddr_un.sun_path`, which holds the path and its NUL.
     private static let maximumUnixPathLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
 
@@ -107,7 +111,7 @@ extension SocketAddress {
             address.sun_family = sa_family_t(AF_UNIX)
             let bytes = Array(path.utf8.prefix(Self.maximumUnixPathLength - 1))
             withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }  // the rest stays NUL
-            let length = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + bytes.count + 1
+            let length = Self.unixPathOffset + bytes.count + 1
             return try withUnsafePointer(to: &address) {
                 // SAFETY: sockaddr_un is layout-compatible with the sockaddr header.
                 try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -125,7 +129,7 @@ extension SocketAddress {
             // SAFETY: the family says the storage holds a sockaddr_un; `length` says how much of
             // its path the kernel wrote (none for an unnamed socket).
             var address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_un.self)
-            let pathLength = max(0, Int(length) - MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!)
+            let pathLength = max(0, Int(length) - Self.unixPathOffset)
             let path = withUnsafeBytes(of: &address.sun_path) { Array($0.prefix(pathLength).prefix { $0 != 0 }) }
             self.init(host: .unix(String(decoding: path, as: UTF8.self)), port: 0)
         case AF_INET:
