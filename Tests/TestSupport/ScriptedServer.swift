@@ -23,15 +23,27 @@ public final class ScriptedServer: Sendable {
     /// Every line received, with its connection's number.
     public let lines: LockedValue<[(connection: Int, line: String)]>
     private let accepted: LockedValue<Int>
+    private let ended: LockedValue<Int>
 
     public var port: Int { self.server.localAddress.port }
     /// How many connections were accepted.
     public var connections: Int { self.accepted.withLock { $0 } }
+    /// How many accepted connections have closed. A connection closes after the server read
+    /// its last byte, so once every accepted one has closed, `lines` holds all that was sent.
+    public var closedConnections: Int { self.ended.withLock { $0 } }
 
-    private init(server: ListeningServer, lines: LockedValue<[(connection: Int, line: String)]>, accepted: LockedValue<Int>) {
+    private init(server: ListeningServer, lines: LockedValue<[(connection: Int, line: String)]>, accepted: LockedValue<Int>, ended: LockedValue<Int>) {
         self.server = server
         self.lines = lines
         self.accepted = accepted
+        self.ended = ended
+    }
+
+    /// Waits (up to `testPatience`) until every accepted connection has closed; returns whether
+    /// they all did. Call it after the client closed its side, before reading `lines`.
+    @discardableResult
+    public func allConnectionsClosed() async throws -> Bool {
+        try await poll { self.closedConnections == self.connections }
     }
 
     /// Starts the server on 127.0.0.1 (free port); `script` decides, per line, on the loop.
@@ -43,6 +55,7 @@ public final class ScriptedServer: Sendable {
         // listener holds the initializer, and a server object held by it would be a cycle.
         let lines = LockedValue<[(connection: Int, line: String)]>([])
         let accepted = LockedValue(0)
+        let ended = LockedValue(0)
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 let number = accepted.withLock { count in
@@ -51,10 +64,10 @@ public final class ScriptedServer: Sendable {
                 }
                 try channel.pipeline.syncOperations.addHandlers(
                     ByteToMessageHandler(LineFrameDecoder(maximumLength: 64 << 10)),
-                    ScriptedLineHandler(connection: number, script: script, log: lines))
+                    ScriptedLineHandler(connection: number, script: script, log: lines, ended: ended))
             }
             .bind(host: "127.0.0.1", port: 0)
-        return ScriptedServer(server: server, lines: lines, accepted: accepted)
+        return ScriptedServer(server: server, lines: lines, accepted: accepted, ended: ended)
     }
 
     public func close() async throws {
@@ -68,11 +81,21 @@ private final class ScriptedLineHandler: ChannelInboundHandler {
     let connection: Int
     let script: @Sendable (Int, String) -> ScriptedServer.Step
     let log: LockedValue<[(connection: Int, line: String)]>
+    let ended: LockedValue<Int>
 
-    init(connection: Int, script: @escaping @Sendable (Int, String) -> ScriptedServer.Step, log: LockedValue<[(connection: Int, line: String)]>) {
+    init(
+        connection: Int, script: @escaping @Sendable (Int, String) -> ScriptedServer.Step,
+        log: LockedValue<[(connection: Int, line: String)]>, ended: LockedValue<Int>
+    ) {
         self.connection = connection
         self.script = script
         self.log = log
+        self.ended = ended
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.ended.withLock { $0 += 1 }
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
