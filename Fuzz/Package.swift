@@ -29,6 +29,12 @@ let package = Package(
         harness("FuzzMemcacheRequests"),
         harness("FuzzFraming"),
         harness("FuzzMemcacheClient"),
+        harness("FuzzTLSServer"),
+        .executableTarget(
+            name: "FuzzPoolStateMachine",
+            dependencies: ["FuzzSupport", .product(name: "Pool", package: library), .product(name: "Channels", package: library)],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .executableTarget(
             name: "FuzzMemcacheServer",
             dependencies: [

@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 runs=${FUZZ_RUNS:--1}
+# Swift's own crash backtracer would take over a harness's fatalError (and has hung there,
+# interactive); libFuzzer's handler saves the input and reports.
+export SWIFT_BACKTRACE=enable=no
 # lld: SwiftPM gives each harness its own main, which calls libFuzzer's driver; gold cannot
 # link that over libFuzzer's main, lld can. -enable-testing: the server harness drives the
 # server's connection handler, which is internal.
@@ -18,7 +21,7 @@ flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld -Xswift
 bin=$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)
 mkdir -p Fuzz/artifacts
 status=0
-for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing FuzzMemcacheClient:client FuzzMemcacheServer:requests; do
+for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing FuzzMemcacheClient:client FuzzMemcacheServer:requests FuzzTLSServer:tls FuzzPoolStateMachine:pool; do
     harness=${pair%%:*}
     seeds=Fixtures/fuzz/${pair##*:}
     corpus=$(mktemp -d)

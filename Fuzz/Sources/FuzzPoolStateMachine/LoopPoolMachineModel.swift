@@ -1,0 +1,1 @@
+../../../Tests/PoolTests/LoopPoolMachineModel.swift
