@@ -122,6 +122,34 @@ struct ServerSetBehaviourTests {
         try await servers.stop()
     }
 
+    @Test("setMany and deleteMany through the set: each server gets its keys, a failure is reported for its own key, a fenced batch keeps its fences")
+    func bulkWritesSplitByServer() async throws {
+        let servers = try await Servers(count: 3)
+        let set = MemcacheServerSet(servers: (0..<3).map(servers.server), group: servers.group) { waitPatiently(&$0) }
+        var values: [String: ByteBuffer] = [:]
+        for index in 0..<3_000 { values["bulk-\(index)"] = ByteBuffer(string: "value-\(index)") }
+        values["bulk-too-big"] = ByteBuffer(string: String(repeating: "x", count: 2 << 20))
+        let failures = try await set.setMany(values)
+        #expect(Array(failures.keys) == ["bulk-too-big"])
+        let keys = (0..<3_000).map { "bulk-\($0)" }
+        var held = 0
+        for index in 0..<3 { held += try await servers.holds(index, keys).count }
+        #expect(held == 3_000, "every key on exactly one server")
+        #expect(try await set.getMany(keys).count == 3_000)
+        // A batch with mn fences through the set: each fence travels with the command before it.
+        let replies = LockedValue<[MemcacheResponse]>([])
+        _ = try await set.sendBatch([.delete("bulk-1"), .noop, .delete("absent-key"), .noop]) { reply in replies.withLock { $0.append(reply) } }
+        let statuses = replies.withLock { $0 }.compactMap { reply -> String? in
+            if case .meta(let meta) = reply { return meta.status.rawValue }
+            return nil
+        }
+        #expect(statuses.sorted() == ["MN", "MN", "NF"])
+        #expect(try await set.deleteMany(keys).isEmpty)
+        #expect(try await set.getMany(keys).isEmpty)
+        await set.shutdown()
+        try await servers.stop()
+    }
+
     @Test("a server that accepts and never answers is ejected after the failure limit, its keys move, and its failed probe keeps it out longer")
     func silentServerEjected() async throws {
         let servers = try await Servers(count: 2)

@@ -21,6 +21,8 @@ let menu: [MemcacheRequest] = [
     .stats(argument: nil),
     .version,
     .meta(.noop),
+    // A bulk write's exchange: each command fenced by mn.
+    .metaBatch([.set("a", value: ByteBuffer(string: "v")), .noop, .delete("b"), .noop, .set("c", value: ByteBuffer(string: "w"))]),
 ]
 
 /// What one request got: replies of a batch, then its one completion.

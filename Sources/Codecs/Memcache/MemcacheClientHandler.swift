@@ -236,9 +236,10 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         switch first.reply {
         case .one:
             break  // handled above
-        case .untilNoop(let onPartial):
-            guard isNoop else {
-                if !first.replyStarted {
+        case .untilNoop(let onPartial, let fences):
+            guard isNoop, fences == 0 else {
+                if isNoop { first.reply = .untilNoop(onPartial: onPartial, fences: fences - 1) }
+                if !first.replyStarted || isNoop {
                     first.replyStarted = true
                     self.outstanding[self.outstanding.startIndex] = first
                 }

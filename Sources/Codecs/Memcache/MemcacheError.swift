@@ -7,6 +7,7 @@ public import Channels
 /// Thread-safe (a value). A call also throws `CancellationError` when its task is cancelled.
 /// The codes, by where they come from:
 /// - the request: `invalidKey`, `invalidArgument`, `unsupportedCommand` (nothing was sent);
+/// - a typed value: `typeMismatch` (the stored value is not of the type asked for);
 /// - the server's reply, for that request only: `unknownCommand` (`ERROR`), `clientError`
 ///   (`CLIENT_ERROR …`), `serverError` (`SERVER_ERROR …`), `unexpectedResponse`;
 /// - the connection, for every request in flight on it: `protocolViolation` (bytes that are
@@ -89,6 +90,9 @@ extension ErrorCode where Area == MemcacheError {
     /// No connection could be leased: every one was busy until the lease deadline, or the
     /// queue of waiters was full. The cause is the `PoolError`.
     public static var poolExhausted: Self { Self("pool exhausted") }
+    /// A typed get found a value of another format (its client flags), or bytes that do not
+    /// decode as the type asked for. The item is left as it is.
+    public static var typeMismatch: Self { Self("type mismatch") }
     /// The pool (or connection) is shut down.
     public static var shutdown: Self { Self("shut down") }
 }

@@ -9,9 +9,11 @@ struct MemcacheOutstandingRequest {
     enum Reply {
         /// One reply.
         case one
-        /// Replies until `MN` (a quiet batch closed by `mn`): those before `MN` go to
-        /// `onPartial`, `MN` completes the request.
-        case untilNoop(onPartial: (@Sendable (MemcacheResponse) -> Void)?)
+        /// Replies until the last `MN` (a quiet batch closed by `mn`): those before it go to
+        /// `onPartial` — including the `MN` of each `mn` inside the batch (`fences` of them
+        /// are still to come), which marks where the replies of the commands before it end —
+        /// and the last `MN` completes the request.
+        case untilNoop(onPartial: (@Sendable (MemcacheResponse) -> Void)?, fences: Int)
         /// One quiet meta command sent with `mn` after it: the reply the quiet mode kept, or,
         /// when it kept none, the status it suppressed (`EN` for `mg`, `HD` otherwise).
         case quiet(suppressed: MemcacheMetaResponse.Status, kept: MemcacheResponse?)
@@ -38,8 +40,10 @@ enum MemcacheRequestWriter {
     ) throws -> MemcacheOutstandingRequest.Reply? {
         try MemcacheRequestEncoder().encode(request, into: &buffer)
         switch request {
-        case .metaBatch:
-            return .untilNoop(onPartial: onPartial)
+        case .metaBatch(let requests):
+            var fences = 0
+            for meta in requests where meta.command == .noop { fences += 1 }
+            return .untilNoop(onPartial: onPartial, fences: fences)
         case .meta(let meta) where meta.isQuiet && meta.command != .noop:
             // A lone quiet command could leave nothing to match its reply against (a hit of
             // `mg … q` answers, a miss does not): `mn` closes it, so the stream lines up.

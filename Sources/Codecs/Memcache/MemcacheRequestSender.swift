@@ -18,6 +18,9 @@ public protocol MemcacheRequestSender: Sendable {
 
     /// Sends meta commands in quiet mode closed by `mn`: `onReply` receives each reply the
     /// quiet mode keeps (misses of `md`, hits of `mg`, errors), then the `MN` is returned.
+    /// An `mn` (`.noop`) inside the batch is a fence: its `MN` goes to `onReply` too, so that
+    /// a reply can be tied to the commands before it (memcached's error lines carry neither
+    /// key nor opaque).
     func sendBatch(
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
@@ -30,6 +33,13 @@ public protocol MemcacheRequestSender: Sendable {
     /// The values of every key that is present, in one round trip. A requirement (with a
     /// default built on `send`) so that a sender with a faster way is used by generic code.
     func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer]
+
+    /// Sends meta commands that each have a key (the sets of `setMany`, the deletes of
+    /// `deleteMany`) in quiet exchanges within `limits`, and returns the failures by key. A
+    /// requirement (with a default built on `sendBatch`) so that a sender that spreads keys
+    /// over servers splits them first: the default ties each reply to its key by its
+    /// position in one exchange.
+    func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError]
 
     /// The commands the server speaks; the everyday commands pick their wire form by it.
     /// `.meta` unless the sender says otherwise.

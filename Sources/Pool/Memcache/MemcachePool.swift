@@ -279,6 +279,15 @@ public final class MemcachePool: MemcacheRequestSender {
         pool.enqueue(waiter)
     }
 
+    /// A bulk write (`setMany`, `deleteMany`) runs on one leased connection: its exchanges
+    /// are pipelined there, and a nudge for a stalled server (see `MemcacheBulkWrite`) goes
+    /// to the connection that waits for it.
+    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError] {
+        try await self.withConnection(idempotent: false) { connection in
+            try await connection.writeMany(commands, limits: limits)
+        }
+    }
+
     /// Runs several commands on one pooled connection (for example a read-modify-write with
     /// CAS), retrying once on another connection when `idempotent` and the connection died
     /// before answering.

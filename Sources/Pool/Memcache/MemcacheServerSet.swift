@@ -172,12 +172,28 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
-        // Each server's part keeps the batch's order (a set then a get of one key stay so).
+        // Each server's part keeps the batch's order (a set then a get of one key stay so),
+        // and an `mn` fence goes with the command before it.
         _ = try await self.performSplit(requests.compactMap(\.key)) { pool, keys in
             let here = Set(keys)
-            return try await pool.sendBatch(requests.filter { $0.key.map(here.contains) ?? false }, onReply: onReply)
+            var part: [MemcacheMetaRequest] = []
+            var previousIsHere = false
+            for request in requests {
+                if let key = request.key { previousIsHere = here.contains(key) }
+                if previousIsHere { part.append(request) }
+            }
+            return try await pool.sendBatch(part, onReply: onReply)
         }
         return .meta(MemcacheMetaResponse(status: .noop))
+    }
+
+    /// Each server's commands go to its pool, concurrently; the failures are merged.
+    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError] {
+        let parts = try await self.performSplit(commands.compactMap(\.key)) { pool, keys in
+            let here = Set(keys)
+            return try await pool.writeMany(commands.filter { $0.key.map(here.contains) ?? false }, limits: limits)
+        }
+        return parts.reduce(into: [:]) { failures, part in failures.merge(part) { first, _ in first } }
     }
 
     /// The values of every present key: one multi-get per server, concurrently.
