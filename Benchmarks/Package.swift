@@ -70,6 +70,20 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        // Issue 16's policies: getOrCompute against a naive stampede, setMany against
+        // pipelined sets (no SwiftNIO, so it builds on its own: --target CachePolicyBenchmark).
+        .executableTarget(
+            name: "CachePolicyBenchmark",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Channels", package: libraryPackage),
+                .product(name: "Codecs", package: libraryPackage),
+                .product(name: "Pool", package: libraryPackage),
+            ],
+            path: "Benchmarks/CachePolicyBenchmark",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
         // The SwiftNIO memcache clients the pool is compared with (a pool with exclusive
         // leases, a pipelined client), shared by PoolBenchmark and PoolSideBySide.
         .target(
