@@ -11,6 +11,8 @@ import Pool
 //   naive get, miss, compute, set. `computes` counts how many times the value was computed.
 // - 10,000 sets of 100 B: one `setMany` (quiet exchanges) against 10,000 concurrent `set`
 //   calls pipelined over the pool's connections.
+// - 100,000 sets of 1 KiB through `setMany`: the peak resident memory with the default limits
+//   (exchanges of 4 MiB, two in flight) against one exchange holding the whole batch.
 
 let computes = BenchmarkMetric.custom("computes")
 let stampedeCallers = 1_000
@@ -142,6 +144,29 @@ let benchmarks: @Sendable () -> Void = {
         try await start()
     } teardown: {
         try await stop()
+    }
+
+    let kibibyte = ByteBuffer(string: String(repeating: "k", count: 1024))
+    let unbounded = MemcacheBulkLimits(maximumCommands: 1 << 30, maximumBytes: 1 << 40, maximumInFlight: 1)
+    for (name, limits) in [("default limits", MemcacheBulkLimits()), ("one exchange for the whole batch", unbounded)] {
+        Benchmark(
+            "100,000 sets of 1 KiB: setMany, \(name)",
+            configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(20), maxIterations: 5)
+        ) { benchmark in
+            guard let fixture = fixture.withLock({ $0 }) else { return }
+            var values: [MemcacheKey: ByteBuffer] = [:]
+            for index in 0..<100_000 { values[try MemcacheKey("large-\(index)")] = kibibyte }
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let failures = try await fixture.pool.setMany(values, limits: limits)
+                precondition(failures.isEmpty, "setMany failed: \(failures.first.map { "\($0)" } ?? "")")
+            }
+            benchmark.stopMeasurement()
+        } setup: {
+            try await start()
+        } teardown: {
+            try await stop()
+        }
     }
 
     Benchmark("10,000 sets of 100 B: pipelined set calls") { benchmark in
