@@ -35,9 +35,9 @@ enum MemcacheBulkWrite {
     struct Exchange {
         var requests: [MemcacheMetaRequest] = []
         var keys: [MemcacheKey] = []
+        /// Each key's command (`ms`, `md`, …): what its reply means depends on it.
+        var commands: [MemcacheMetaRequest.Command] = []
         var bytes = 0
-        /// The first command's name (`ms`, `md`), for the failures' messages.
-        var command = ""
     }
 
     /// Cuts `commands` into exchanges within `limits`, lazily (an exchange is built when the
@@ -57,9 +57,10 @@ enum MemcacheBulkWrite {
                     break
                 }
                 guard let key = command.key else { continue }
-                if exchange.keys.isEmpty { exchange.command = command.command.rawValue } else { exchange.requests.append(.noop) }
+                if !exchange.keys.isEmpty { exchange.requests.append(.noop) }
                 exchange.requests.append(command)
                 exchange.keys.append(key)
+                exchange.commands.append(command.command)
                 exchange.bytes += size
             }
             return exchange.keys.isEmpty ? nil : exchange
@@ -67,18 +68,18 @@ enum MemcacheBulkWrite {
     }
 
     /// Collects an exchange's replies: an `MN` moves on to the next command's key; anything
-    /// else before it is that command's reply, kept when `isFailure` says so.
+    /// else before it is that command's reply, kept when it reports a failure.
     final class Replies: @unchecked Sendable {  // SAFETY: state only under the lock
         private let lock = Lock()
         private var position = 0
         private var received = 0
         private var failures: [MemcacheKey: MemcacheError] = [:]
         let keys: [MemcacheKey]
-        let command: String
+        let commands: [MemcacheMetaRequest.Command]
 
         init(_ exchange: Exchange) {
             self.keys = exchange.keys
-            self.command = exchange.command
+            self.commands = exchange.commands
         }
 
         func take(_ reply: MemcacheResponse) {
@@ -88,7 +89,7 @@ enum MemcacheBulkWrite {
                     self.position += 1
                     return
                 }
-                guard self.position < self.keys.count, let failure = self.failure(in: reply) else { return }
+                guard self.position < self.keys.count, let failure = Self.failure(in: reply, to: self.commands[self.position]) else { return }
                 self.failures[self.keys[self.position]] = failure
             }
         }
@@ -97,21 +98,22 @@ enum MemcacheBulkWrite {
         /// How many replies (kept ones and `MN`s) have come.
         var progress: Int { self.lock.withLock { self.received } }
 
-        /// The failure a kept reply reports, nil when it is none (`NF` of a delete: the key is
-        /// gone, which is what was asked).
-        private func failure(in reply: MemcacheResponse) -> MemcacheError? {
+        /// The failure a kept reply to `command` reports, nil when it is none (`NF` of a
+        /// delete: the key is gone, which is what was asked).
+        private static func failure(in reply: MemcacheResponse, to command: MemcacheMetaRequest.Command) -> MemcacheError? {
+            let name = command.rawValue
             switch reply {
             case .error(let error):
                 return error
             case .meta(let meta):
                 switch meta.status {
-                case .headerOnly, .notFound where self.command == "md": return nil
-                case .notStored: return MemcacheError(.unexpectedResponse, "\(self.command) was not stored (NS)")
-                case .exists: return MemcacheError(.unexpectedResponse, "\(self.command): the item changed (EX)")
-                default: return MemcacheError(.unexpectedResponse, "\(self.command) answered \(meta.status.rawValue)")
+                case .headerOnly, .notFound where command == .delete: return nil
+                case .notStored: return MemcacheError(.unexpectedResponse, "\(name) was not stored (NS)")
+                case .exists: return MemcacheError(.unexpectedResponse, "\(name): the item changed (EX)")
+                default: return MemcacheError(.unexpectedResponse, "\(name) answered \(meta.status.rawValue)")
                 }
             default:
-                return MemcacheError(.unexpectedResponse, "\(self.command) answered \(reply)")
+                return MemcacheError(.unexpectedResponse, "\(name) answered \(reply)")
             }
         }
     }
