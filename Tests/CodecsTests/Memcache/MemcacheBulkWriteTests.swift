@@ -17,6 +17,11 @@ struct MemcacheBulkWriteTests {
 
     private var loop: EmbeddedEventLoop { self.channel.embeddedEventLoop }
 
+    /// Closes the channel, which ends its pipeline's reference cycle (LeakSanitizer).
+    private func finish() {
+        _ = try? self.channel.finish()
+    }
+
     /// Each write the connection made, as text.
     private func writes() throws -> [String] {
         var writes: [String] = []
@@ -33,6 +38,7 @@ struct MemcacheBulkWriteTests {
 
     @Test("10,000 sets leave in one write: each quiet and fenced by mn, the last closed by the batch's mn; one SERVER_ERROR is reported for its own key")
     func tenThousandInOneExchange() async throws {
+        defer { self.finish() }
         var values: [MemcacheKey: ByteBuffer] = [:]
         for index in 0..<10_000 { values[try MemcacheKey("key-\(index)")] = ByteBuffer(string: "value-\(index)") }
         let connection = self.connection
@@ -62,6 +68,7 @@ struct MemcacheBulkWriteTests {
 
     @Test("limits cut a batch into exchanges by count and by bytes, never more than maximumInFlight on the wire at once")
     func limitsCutAndBound() async throws {
+        defer { self.finish() }
         var values: [MemcacheKey: ByteBuffer] = [:]
         for index in 0..<10 { values[try MemcacheKey("k\(index)")] = ByteBuffer(string: String(repeating: "a", count: 100)) }
         let connection = self.connection
@@ -89,6 +96,7 @@ struct MemcacheBulkWriteTests {
 
     @Test("deleteMany: NF is not a failure, EX is, and each is its own key's")
     func deleteManyReplies() async throws {
+        defer { self.finish() }
         let keys = try (0..<3).map { try MemcacheKey("d\($0)") }
         let connection = self.connection
         let task = Task(executorPreference: self.loop) { try await connection.deleteMany(keys) }
@@ -103,9 +111,11 @@ struct MemcacheBulkWriteTests {
 
     @Test("a bulk write on a text-protocol connection is refused before anything is sent")
     func refusedOnText() async throws {
+        defer { self.finish() }
         let channel = try EmbeddedChannel()
         let handler = try MemcacheConnection.addHandlers(to: channel, wireProtocol: .text)
         let connection = MemcacheConnection(channel: channel, handler: handler)
+        defer { _ = try? channel.finish() }
         let task = Task(executorPreference: channel.embeddedEventLoop) { try await connection.setMany(["a": ByteBuffer(string: "1")]) }
         channel.embeddedEventLoop.run()
         let error = await #expect(throws: MemcacheError.self) { try await task.value }
