@@ -86,12 +86,26 @@ func concurrently(_ count: Int, _ caller: @escaping @Sendable (Int) async throws
     }
 }
 
+/// A benchmark against the run's memcached: started before, stopped after.
+func withMemcached(
+    _ name: String, configuration: Benchmark.Configuration = Benchmark.defaultConfiguration,
+    _ body: @escaping @Sendable (Benchmark, Fixture) async throws -> Void
+) {
+    Benchmark(name, configuration: configuration) { benchmark in
+        guard let running = fixture.withLock({ $0 }) else { return }
+        try await body(benchmark, running)
+    } setup: {
+        try await start()
+    } teardown: {
+        try await stop()
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, computes], maxDuration: .seconds(10), maxIterations: 50)
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/memcached") else { return }
 
-    Benchmark("Cold-key stampede, 1,000 callers: getOrCompute") { benchmark in
-        guard let fixture = fixture.withLock({ $0 }) else { return }
+    withMemcached("Cold-key stampede, 1,000 callers: getOrCompute") { benchmark, fixture in
         for _ in benchmark.scaledIterations {
             let key = try fixture.freshKey("stampede")
             let ran = LockedValue(0)
@@ -104,14 +118,9 @@ let benchmarks: @Sendable () -> Void = {
             }
             benchmark.measurement(computes, ran.withLock { $0 })
         }
-    } setup: {
-        try await start()
-    } teardown: {
-        try await stop()
     }
 
-    Benchmark("Cold-key stampede, 1,000 callers: naive get, compute, set") { benchmark in
-        guard let fixture = fixture.withLock({ $0 }) else { return }
+    withMemcached("Cold-key stampede, 1,000 callers: naive get, compute, set") { benchmark, fixture in
         for _ in benchmark.scaledIterations {
             let key = try fixture.freshKey("naive")
             let ran = LockedValue(0)
@@ -123,15 +132,10 @@ let benchmarks: @Sendable () -> Void = {
             }
             benchmark.measurement(computes, ran.withLock { $0 })
         }
-    } setup: {
-        try await start()
-    } teardown: {
-        try await stop()
     }
 
     let value = ByteBuffer(string: String(repeating: "v", count: 100))
-    Benchmark("10,000 sets of 100 B: setMany") { benchmark in
-        guard let fixture = fixture.withLock({ $0 }) else { return }
+    withMemcached("10,000 sets of 100 B: setMany") { benchmark, fixture in
         var values: [MemcacheKey: ByteBuffer] = [:]
         for index in 0..<bulkKeys { values[try MemcacheKey("bulk-\(index)")] = value }
         benchmark.startMeasurement()
@@ -140,20 +144,15 @@ let benchmarks: @Sendable () -> Void = {
             precondition(failures.isEmpty, "setMany failed: \(failures.first.map { "\($0)" } ?? "")")
         }
         benchmark.stopMeasurement()
-    } setup: {
-        try await start()
-    } teardown: {
-        try await stop()
     }
 
     let kibibyte = ByteBuffer(string: String(repeating: "k", count: 1024))
     let unbounded = MemcacheBulkLimits(maximumCommands: 1 << 30, maximumBytes: 1 << 40, maximumInFlight: 1)
     for (name, limits) in [("default limits", MemcacheBulkLimits()), ("one exchange for the whole batch", unbounded)] {
-        Benchmark(
+        withMemcached(
             "100,000 sets of 1 KiB: setMany, \(name)",
             configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(20), maxIterations: 5)
-        ) { benchmark in
-            guard let fixture = fixture.withLock({ $0 }) else { return }
+        ) { benchmark, fixture in
             var values: [MemcacheKey: ByteBuffer] = [:]
             for index in 0..<100_000 { values[try MemcacheKey("large-\(index)")] = kibibyte }
             benchmark.startMeasurement()
@@ -162,24 +161,15 @@ let benchmarks: @Sendable () -> Void = {
                 precondition(failures.isEmpty, "setMany failed: \(failures.first.map { "\($0)" } ?? "")")
             }
             benchmark.stopMeasurement()
-        } setup: {
-            try await start()
-        } teardown: {
-            try await stop()
         }
     }
 
-    Benchmark("10,000 sets of 100 B: pipelined set calls") { benchmark in
-        guard let fixture = fixture.withLock({ $0 }) else { return }
+    withMemcached("10,000 sets of 100 B: pipelined set calls") { benchmark, fixture in
         let keys = try (0..<bulkKeys).map { try MemcacheKey("bulk-\($0)") }
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             try await concurrently(bulkKeys) { index in try await fixture.pool.set(keys[index], to: value) }
         }
         benchmark.stopMeasurement()
-    } setup: {
-        try await start()
-    } teardown: {
-        try await stop()
     }
 }
