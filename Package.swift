@@ -1,10 +1,14 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // One set of settings for every target: Swift 6 mode (complete concurrency checking),
-// explicit existentials, and internal imports unless a type appears in our public API.
+// explicit existentials, internal imports unless a type appears in our public API, and every
+// warning an error (SwiftPM applies warning control to this package's own targets only, so a
+// dependency's warnings stay its own; an incremental build does not repeat a file's warnings,
+// which is how a warning once went unnoticed).
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),

@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 import struct Foundation.URL
@@ -27,7 +27,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/EchoBenchmark",
-            swiftSettings: [.swiftLanguageMode(.v6)],
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
@@ -38,7 +38,7 @@ let package = Package(
                 .product(name: "Codecs", package: libraryPackage),
             ],
             path: "Benchmarks/CodecBenchmark",
-            swiftSettings: [.swiftLanguageMode(.v6)],
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
@@ -52,7 +52,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
             path: "Benchmarks/TLSBenchmark",
-            swiftSettings: [.swiftLanguageMode(.v6)],
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
@@ -67,7 +67,7 @@ let package = Package(
                 "NIOMemcachePeers",
             ],
             path: "Benchmarks/PoolBenchmark",
-            swiftSettings: [.swiftLanguageMode(.v6)],
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         // Issue 16's policies: getOrCompute against a naive stampede, setMany against
@@ -81,7 +81,7 @@ let package = Package(
                 .product(name: "Pool", package: libraryPackage),
             ],
             path: "Benchmarks/CachePolicyBenchmark",
-            swiftSettings: [.swiftLanguageMode(.v6)],
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         // The SwiftNIO memcache clients the pool is compared with (a pool with exclusive
@@ -90,7 +90,7 @@ let package = Package(
             name: "NIOMemcachePeers",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Benchmarks/NIOMemcachePeers",
-            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error), .enableUpcomingFeature("InternalImportsByDefault")]
         ),
         // Counts the process's heap allocations (interposes malloc and friends).
         .target(name: "MallocCounter", path: "Benchmarks/MallocCounter"),
@@ -106,7 +106,7 @@ let package = Package(
                 "NIOMemcachePeers", "MallocCounter",
             ],
             path: "Benchmarks/PoolSideBySide",
-            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error), .enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
     ]
 )

@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 // libFuzzer harnesses over the library's parsers: a separate package, so the library keeps
 // no fuzzing flags. Build and run them all with scripts/fuzz.sh [SECONDS].
 import Foundation
@@ -12,7 +12,7 @@ let harness: (String) -> Target = { name in
     .executableTarget(
         name: name,
         dependencies: ["FuzzSupport", .product(name: "Codecs", package: library), .product(name: "Channels", package: library)],
-        swiftSettings: [.swiftLanguageMode(.v6)]
+        swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
     )
 }
 
@@ -23,7 +23,7 @@ let package = Package(
         .target(
             name: "FuzzSupport",
             dependencies: [.product(name: "Codecs", package: library), .product(name: "Channels", package: library)],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
         ),
         harness("FuzzMemcacheReplies"),
         harness("FuzzMemcacheRequests"),
@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "FuzzPoolStateMachine",
             dependencies: ["FuzzSupport", .product(name: "Pool", package: library), .product(name: "Channels", package: library)],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
         ),
         .executableTarget(
             name: "FuzzMemcacheServer",
@@ -41,7 +41,7 @@ let package = Package(
                 "FuzzSupport", .product(name: "MemcacheServer", package: library), .product(name: "Codecs", package: library),
                 .product(name: "Channels", package: library), .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
         ),
     ]
 )

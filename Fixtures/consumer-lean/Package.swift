@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 // A user's package with swift-channels' default traits off (`traits: []`: no
 // swift-service-lifecycle): scripts/consumer-check.sh builds and runs it after
 // Fixtures/consumer, so the library builds without the trait too.
@@ -14,7 +14,7 @@ let package = Package(
                 .product(name: "Pool", package: "swift-channels"),
                 .product(name: "MemcacheServer", package: "swift-channels"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
         )
     ]
 )

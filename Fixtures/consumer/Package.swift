@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 // A user's package, written from the README: scripts/consumer-check.sh copies it to a fresh
 // directory, points the swift-channels dependency at this checkout, builds and runs it.
 import PackageDescription
@@ -23,7 +23,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
         )
     ]
 )

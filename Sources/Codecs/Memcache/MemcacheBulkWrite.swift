@@ -107,7 +107,8 @@ enum MemcacheBulkWrite {
                 return error
             case .meta(let meta):
                 switch meta.status {
-                case .headerOnly, .notFound where command == .delete: return nil
+                case .headerOnly: return nil
+                case .notFound where command == .delete: return nil
                 case .notStored: return MemcacheError(.unexpectedResponse, "\(name) was not stored (NS)")
                 case .exists: return MemcacheError(.unexpectedResponse, "\(name): the item changed (EX)")
                 default: return MemcacheError(.unexpectedResponse, "\(name) answered \(meta.status.rawValue)")
