@@ -39,6 +39,9 @@ public struct ClientBootstrap: Sendable {
         return copy
     }
 
+    /// The initializer set so far (the async forms run it before adding their own handler).
+    var initializer: ChannelInitializer? { self.setup.initializer }
+
     public func channelInitializer(_ initializer: @escaping ChannelInitializer) -> ClientBootstrap {
         var copy = self
         copy.setup.initializer = initializer

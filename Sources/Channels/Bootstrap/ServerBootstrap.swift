@@ -50,6 +50,9 @@ public struct ServerBootstrap: Sendable {
         return copy
     }
 
+    /// The child initializer set so far (the async form runs it before adding its handler).
+    var childInitializer: ChannelInitializer? { self.childSetup.initializer }
+
     /// Sets up every accepted channel's pipeline (on its loop, before its first read).
     public func childChannelInitializer(_ initializer: @escaping ChannelInitializer) -> ServerBootstrap {
         var copy = self

@@ -131,6 +131,7 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
 
     func flush0() {}
     func read0() {}
+    func setAutoRead0(_ enabled: Bool) {}
 
     func close0(mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard !self.closed else {

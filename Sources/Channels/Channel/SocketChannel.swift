@@ -296,6 +296,12 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         }
     }
 
+    func setAutoRead0(_ enabled: Bool) {
+        guard self.autoRead != enabled else { return }
+        self.autoRead = enabled
+        self.updateInterest()
+    }
+
     func read0() {
         guard self.state == .active, !self.autoRead, !self.readPending else { return }
         self.readPending = true

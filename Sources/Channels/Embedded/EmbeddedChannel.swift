@@ -24,6 +24,9 @@ public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable { 
     private var caughtError: (any Error)?
     private var active = false
     private var closed = false
+    /// Whether the pipeline wants reads whenever data arrives (the `autoRead` option, as a
+    /// handler such as an async channel's turns it off and on for backpressure).
+    public private(set) var autoRead = true
     private let closePromise: EventLoopPromise<Void>
 
     /// What was left when the channel finished.
@@ -86,6 +89,14 @@ public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable { 
     /// Fires a user event (such as `ChannelEvent.inputClosed`) into the pipeline.
     public func fireUserInboundEvent(_ event: Any) throws {
         self.pipeline.fireUserInboundEventTriggered(event)
+        try self.throwIfErrorCaught()
+    }
+
+    /// Fires `error` into the pipeline from the head, as a channel does for an I/O error.
+    /// - Throws: the error (or another) when it reaches the tail unhandled.
+    public func fireErrorCaught(_ error: any Error) throws {
+        self.pipeline.fireErrorCaught(error)
+        self.embeddedEventLoop.run()
         try self.throwIfErrorCaught()
     }
 
@@ -152,6 +163,10 @@ public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable { 
     }
 
     func read0() {}
+
+    func setAutoRead0(_ enabled: Bool) {
+        self.autoRead = enabled
+    }
 
     func close0(mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode == .all else {

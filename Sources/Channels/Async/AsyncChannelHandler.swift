@@ -1,0 +1,250 @@
+/// The last handler of an async channel's pipeline: hands what it reads to the inbound
+/// stream and writes what the outbound writer gives it.
+///
+/// Loop-confined (a handler). The state the async side shares lives in its
+/// `AsyncChannelBridge`.
+final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelDuplexHandler {
+    typealias InboundIn = Inbound
+    typealias InboundOut = Never
+    typealias OutboundIn = Outbound
+    typealias OutboundOut = Outbound
+
+    let bridge: AsyncChannelBridge<Inbound, Outbound>
+
+    init(bridge: AsyncChannelBridge<Inbound, Outbound>) {
+        self.bridge = bridge
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.bridge.attach(context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.bridge.detach(error: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        if self.bridge.inbound.push(self.unwrapInboundIn(data)) {
+            // Over the high watermark: stop reading until the consumer catches up.
+            context.pipeline.core.setAutoRead0(false)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.bridge.detach(error: nil)
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.bridge.writabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent {
+            switch event {
+            case .inputClosed: self.bridge.inbound.finish()
+            case .outputClosed: self.bridge.outputClosed()
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // The writer's messages wait for the end of the loop's turn to be flushed; a close
+        // in the same turn would fail them. What was written before a close is sent first.
+        if mode != .input { context.flush() }
+        context.close(mode: mode, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The stream ends with the error (after what was read before it), and the channel
+        // closes: a pipeline error leaves the connection in an unknown state.
+        self.bridge.detach(error: error)
+        context.close(promise: nil)
+    }
+}
+
+/// What an async channel's inbound stream, outbound writer and loop-side handler share.
+///
+/// Thread-safe: `inbound` and the writability gate are locked; `context` is loop-confined
+/// (set and cleared by the handler on the loop, read by `write0`/`resumeReading0`, which run
+/// only on the loop).
+final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecked Sendable {  // SAFETY: see above
+    private struct Waiter {
+        let id: UInt64
+        /// Resumed with false: something changed, check again.
+        let continuation: LoopContinuation<Bool>
+    }
+
+    private struct Gate {
+        var writable = true
+        /// Set when the writer can no longer write: the channel closed, or its output did.
+        var closedError: ChannelError?
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+        /// Messages written from off the loop that have not reached it yet.
+        var inFlight = 0
+    }
+
+    let loop: any EventLoop
+    let inbound: AsyncMessageQueue<Inbound>
+    private let gate = LockedValue(Gate())
+    // SAFETY: loop-confined, see the type comment.
+    private var context: ChannelHandlerContext?
+
+    init(loop: any EventLoop, highWatermark: Int, lowWatermark: Int) {
+        self.loop = loop
+        // The closures run on the consumer's thread and only hop to the loop; `weak` so the
+        // queue does not keep the bridge (and so the pipeline) alive.
+        let resume = WeakBox<AsyncChannelBridge>()
+        self.inbound = AsyncMessageQueue(
+            highWatermark: highWatermark,
+            lowWatermark: lowWatermark,
+            resumeProducer: { resume.value?.resumeReading() },
+            consumerCancelled: { resume.value?.consumerCancelled() })
+        resume.value = self
+    }
+
+    // MARK: Loop side
+
+    func attach(_ context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    /// The channel (or the handler) is gone: the stream ends after what it buffered, the
+    /// writer fails from now on and its waiters wake with that error.
+    func detach(error: (any Error)?) {
+        self.context = nil
+        self.inbound.finish(error)
+        self.failWriters(ChannelError(.ioOnClosedChannel, "the channel closed", cause: error))
+    }
+
+    func outputClosed() {
+        self.failWriters(ChannelError(.outputClosed, "the channel's output was shut down"))
+    }
+
+    func writabilityChanged(_ writable: Bool) {
+        let waiters: [Waiter] = self.gate.withLock { gate in
+            gate.writable = writable
+            guard writable else { return [] }
+            defer { gate.waiters.removeAll() }
+            return gate.waiters
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: false) }
+    }
+
+    private func failWriters(_ error: ChannelError) {
+        let waiters: [Waiter] = self.gate.withLock { gate in
+            if gate.closedError == nil { gate.closedError = error }
+            defer { gate.waiters.removeAll() }
+            return gate.waiters
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+    }
+
+    /// Writes one message; flushed at the end of the loop's turn. Loop only.
+    func write0(_ value: Outbound) {
+        guard let context = self.context else { return }
+        context.write(PipelineMessage(value), promise: nil)
+        context.flushAtEndOfTurn()
+    }
+
+    /// Writes several messages with one flush. Loop only.
+    func write0<Messages: Sequence>(contentsOf values: Messages) where Messages.Element == Outbound {
+        guard let context = self.context else { return }
+        for value in values { context.write(PipelineMessage(value), promise: nil) }
+        context.flushAtEndOfTurn()
+    }
+
+    // MARK: Async side
+
+    /// How many messages written from off the loop may be on their way to it at once. The
+    /// loop updates writability only when it has taken a message, so without this bound a
+    /// writer on another thread could queue any number of messages before the first one
+    /// makes the channel unwritable.
+    static var maxMessagesInFlight: Int { 16 }
+
+    /// Returns at once while the channel is writable (and, with `reserving`, fewer than
+    /// `maxMessagesInFlight` messages are on their way to the loop; one more is counted);
+    /// else suspends until that holds.
+    ///
+    /// - Throws: `ChannelError` (`.ioOnClosedChannel`, `.outputClosed`) once the writer can
+    ///   no longer write; `CancellationError` when the waiting task is cancelled.
+    func waitUntilWritable(reserving: Bool) async throws {
+        var id: UInt64?
+        while true {
+            let passed: Bool = try self.gate.withLock { gate in try Self.pass(&gate, reserving: reserving) }
+            if passed { return }
+            let waiterID: UInt64
+            if let id {
+                waiterID = id
+            } else {
+                waiterID = self.gate.withLock { gate in
+                    gate.nextWaiterID += 1
+                    return gate.nextWaiterID
+                }
+                id = waiterID
+            }
+            // Woken on every change that may let it pass; it then checks again.
+            let passedWhileParking = try await withTaskCancellationHandler {
+                try await withLoopContinuation { (continuation: LoopContinuation<Bool>) in
+                    let outcome: Result<Bool, any Error>? = self.gate.withLock { gate in
+                        do {
+                            if try Self.pass(&gate, reserving: reserving) { return .success(true) }
+                        } catch {
+                            return .failure(error)
+                        }
+                        if Task.isCancelled { return .failure(CancellationError()) }
+                        gate.waiters.append(Waiter(id: waiterID, continuation: continuation))
+                        return nil
+                    }
+                    if let outcome { continuation.resume(with: outcome) }
+                }
+            } onCancel: {
+                let cancelled = self.gate.withLock { gate in
+                    gate.waiters.firstIndex { $0.id == waiterID }.map { gate.waiters.remove(at: $0).continuation }
+                }
+                cancelled?.resume(throwing: CancellationError())
+            }
+            if passedWhileParking { return }
+        }
+    }
+
+    private static func pass(_ gate: inout Gate, reserving: Bool) throws(ChannelError) -> Bool {
+        if let error = gate.closedError { throw error }
+        guard gate.writable else { return false }
+        guard reserving else { return true }
+        guard gate.inFlight < Self.maxMessagesInFlight else { return false }
+        gate.inFlight += 1
+        return true
+    }
+
+    /// A message reserved with `waitUntilWritable(reserving: true)` reached the loop.
+    func arrivedOnLoop() {
+        let waiters: [Waiter] = self.gate.withLock { gate in
+            gate.inFlight -= 1
+            defer { gate.waiters.removeAll() }
+            return gate.waiters
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: false) }
+    }
+
+    /// The error a write would meet now, if any.
+    var writeError: ChannelError? { self.gate.withLock { $0.closedError } }
+
+    private func resumeReading() {
+        self.loop.executeOnLoop { [self] in self.context?.pipeline.core.setAutoRead0(true) }
+    }
+
+    private func consumerCancelled() {
+        self.loop.executeOnLoop { [self] in self.context?.close(promise: nil) }
+    }
+}
+
+/// A weak reference that can be filled in after the closures holding it were made.
+///
+/// Thread-safe: written once, before the closures that read it can run.
+final class WeakBox<Object: AnyObject>: @unchecked Sendable {  // SAFETY: set once in init, before it is shared
+    weak var value: Object?
+}
