@@ -50,6 +50,10 @@ public struct ConnectionPoolConfiguration: Sendable {
     /// A connection older than this takes no new lease and closes when its last lease ends
     /// (a replacement opens when callers or the minimum want one); nil = no limit.
     public var maxLifetime: TimeAmount? = nil
+    /// Socket options for the pool's connections (keep-alive, `TCP_USER_TIMEOUT`, buffer
+    /// sizes). `MemcachePool` applies them; a factory of your own passes them to its
+    /// bootstrap: `ClientBootstrap(loop: loop).socketOptions(configuration.socketOptions)`.
+    public var socketOptions = SocketOptions()
     /// Reconnect backoff after connect failures, shared by all loops.
     public var backoff: Backoff = Backoff()
     /// Where requests are served.

@@ -14,8 +14,12 @@ struct ChannelSetup: Sendable {
     var initializer: ChannelInitializer?
 
     mutating func set<Value: Sendable>(_ option: ChannelOption<Value>, _ value: Value) {
-        self.options.removeAll { $0.0 == option.key }
-        self.options.append((option.key, value))
+        self.set(option.key, value)
+    }
+
+    mutating func set(_ key: ChannelOptionKey, _ value: any Sendable) {
+        self.options.removeAll { $0.0 == key }
+        self.options.append((key, value))
     }
 
     /// Applies the options and runs the initializer. Loop only.

@@ -13,7 +13,7 @@
 public struct ClientBootstrap: Sendable {
     private let chooseLoop: @Sendable () -> (any EventLoop)
     private var timeout = TimeAmount.seconds(10)
-    private var setup = ChannelSetup()
+    var setup = ChannelSetup()
 
     /// Connections go to the caller's loop when it is one of `group`'s, else round robin.
     public init(group: EventLoopGroup) {

@@ -24,7 +24,7 @@ public struct ServerBootstrap: Sendable {
     private let group: EventLoopGroup
     private var strategy = AcceptStrategy.listenerPerLoop
     private var backlogSize: Int32 = 1024
-    private var childSetup = ChannelSetup()
+    var childSetup = ChannelSetup()
 
     public init(group: EventLoopGroup) {
         self.group = group

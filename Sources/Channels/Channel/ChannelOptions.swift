@@ -12,6 +12,7 @@ public struct ChannelOption<Value: Sendable>: Sendable, Hashable {
 enum ChannelOptionKey: Hashable, Sendable {
     case autoRead, allowRemoteHalfClosure, writeWatermarks, maxMessagesPerRead
     case tcpNoDelay, keepAlive, reuseAddress, reusePort, lingerSeconds, receiveBufferSize, sendBufferSize
+    case tcpKeepAlive, tcpUserTimeout, tcpNotSentLowWatermark
 }
 
 extension ChannelOption where Value == Bool {
@@ -21,7 +22,7 @@ extension ChannelOption where Value == Bool {
     public static var allowRemoteHalfClosure: Self { Self(key: .allowRemoteHalfClosure) }
     /// `TCP_NODELAY` (default true: this library batches writes itself).
     public static var tcpNoDelay: Self { Self(key: .tcpNoDelay) }
-    /// `SO_KEEPALIVE`.
+    /// `SO_KEEPALIVE` with the kernel's timings (see `tcpKeepAlive` to set them).
     public static var keepAlive: Self { Self(key: .keepAlive) }
     /// `SO_REUSEADDR` (listeners set it by default).
     public static var reuseAddress: Self { Self(key: .reuseAddress) }
@@ -38,12 +39,56 @@ extension ChannelOption where Value == WriteWatermarks {
 extension ChannelOption where Value == Int {
     /// How many reads one readiness event may do before yielding to other channels (default 4).
     public static var maxMessagesPerRead: Self { Self(key: .maxMessagesPerRead) }
-    /// `SO_LINGER` seconds; `0` makes close send a reset. Negative turns lingering off.
+    /// `SO_LINGER` seconds; `0` makes close send a reset. Negative turns lingering off (and
+    /// reads back as -1).
     public static var lingerSeconds: Self { Self(key: .lingerSeconds) }
-    /// `SO_RCVBUF`.
+    /// `SO_RCVBUF` (the kernel doubles what is set, and reads back the doubled size).
     public static var receiveBufferSize: Self { Self(key: .receiveBufferSize) }
-    /// `SO_SNDBUF`.
+    /// `SO_SNDBUF` (the kernel doubles what is set, and reads back the doubled size).
     public static var sendBufferSize: Self { Self(key: .sendBufferSize) }
+}
+
+extension ChannelOption where Value == TCPKeepAlive {
+    /// TCP keep-alive with its timings (`SO_KEEPALIVE` on, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+    /// `TCP_KEEPCNT`): a peer that vanished without a word is noticed after
+    /// `idle + interval × count` of silence, and so are NAT and firewall entries kept alive.
+    public static var tcpKeepAlive: Self { Self(key: .tcpKeepAlive) }
+}
+
+extension ChannelOption where Value == TimeAmount {
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the kernel drops
+    /// the connection (rounded up to milliseconds; zero: the kernel's default, about 15
+    /// minutes of retransmissions). Bounds the wait on a peer that vanished mid-request.
+    public static var tcpUserTimeout: Self { Self(key: .tcpUserTimeout) }
+}
+
+extension ChannelOption where Value == Int {
+    /// `TCP_NOTSENT_LOWAT`: the socket reports writable only while fewer unsent bytes than
+    /// this wait in the kernel, so data waits in the channel (where it can still be
+    /// coalesced or dropped) rather than in a deep kernel queue.
+    public static var tcpNotSentLowWatermark: Self { Self(key: .tcpNotSentLowWatermark) }
+}
+
+/// TCP keep-alive timings.
+///
+/// Thread-safe (a value).
+///
+/// ```swift
+/// ClientBootstrap(group: group).channelOption(.tcpKeepAlive, value: TCPKeepAlive(idle: .seconds(30), interval: .seconds(5), count: 3))
+/// ```
+public struct TCPKeepAlive: Sendable, Hashable {
+    /// Silence before the first probe (whole seconds, at least 1).
+    public var idle: TimeAmount
+    /// Time between unanswered probes (whole seconds, at least 1).
+    public var interval: TimeAmount
+    /// Unanswered probes after which the connection is dropped.
+    public var count: Int
+
+    public init(idle: TimeAmount = .seconds(60), interval: TimeAmount = .seconds(10), count: Int = 6) {
+        self.idle = idle
+        self.interval = interval
+        self.count = count
+    }
 }
 
 /// The outbound buffer limits that drive writability.

@@ -68,18 +68,39 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
 
     func getOption<Value: Sendable>(_ option: ChannelOption<Value>) -> EventLoopFuture<Value> {
         self.loop.submit {
-            let value: Any
-            switch option.key {
-            case .autoRead: value = self.autoRead
-            case .allowRemoteHalfClosure: value = self.allowHalfClosure
-            case .writeWatermarks: value = self.watermarks
-            case .maxMessagesPerRead: value = self.maxMessagesPerRead
-            default: throw ChannelError(.unsupportedOperation, "option \(option.key) can only be set")
-            }
-            guard let typed = value as? Value else {
+            guard let typed = try self.readOption(option.key) as? Value else {
                 throw ChannelError(.unsupportedOperation, "option \(option.key) has another type")
             }
             return typed
+        }
+    }
+
+    /// The option's value: the channel's own setting, or the kernel's read back with
+    /// `getsockopt`. Loop only.
+    private func readOption(_ key: ChannelOptionKey) throws -> any Sendable {
+        guard self.fd >= 0 || [.autoRead, .allowRemoteHalfClosure, .writeWatermarks, .maxMessagesPerRead].contains(key) else {
+            throw ChannelError(.ioOnClosedChannel, "cannot read an option of a closed channel")
+        }
+        func kernel(_ option: SocketOption) throws -> Int { try Posix.getOption(self.fd, option) }
+        switch key {
+        case .autoRead: return self.autoRead
+        case .allowRemoteHalfClosure: return self.allowHalfClosure
+        case .writeWatermarks: return self.watermarks
+        case .maxMessagesPerRead: return self.maxMessagesPerRead
+        case .tcpNoDelay: return try kernel(.noDelay(false)) != 0
+        case .keepAlive: return try kernel(.keepAlive(false)) != 0
+        case .reuseAddress: return try kernel(.reuseAddress(false)) != 0
+        case .reusePort: return try kernel(.reusePort(false)) != 0
+        case .lingerSeconds: return try kernel(.linger(seconds: nil))
+        case .receiveBufferSize: return try kernel(.receiveBufferSize(0))
+        case .sendBufferSize: return try kernel(.sendBufferSize(0))
+        case .tcpKeepAlive:
+            return TCPKeepAlive(
+                idle: .seconds(Int64(try kernel(.keepAliveIdle(0)))),
+                interval: .seconds(Int64(try kernel(.keepAliveInterval(0)))),
+                count: try kernel(.keepAliveCount(0)))
+        case .tcpUserTimeout: return TimeAmount.milliseconds(Int64(try kernel(.userTimeout(0))))
+        case .tcpNotSentLowWatermark: return try kernel(.notSentLowWatermark(0))
         }
     }
 
@@ -103,6 +124,21 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         case .lingerSeconds: try self.setSocketOption(.linger(seconds: int() < 0 ? nil : Int32(clamping: int())))
         case .receiveBufferSize: try self.setSocketOption(.receiveBufferSize(Int32(clamping: int())))
         case .sendBufferSize: try self.setSocketOption(.sendBufferSize(Int32(clamping: int())))
+        case .tcpKeepAlive:
+            guard let keepAlive = value as? TCPKeepAlive else { return }
+            // Whole seconds, rounded up: a 500 ms interval must not become "0: the default".
+            func seconds(_ amount: TimeAmount) -> Int32 {
+                Int32(clamping: max(1, (amount.nanoseconds + 999_999_999) / 1_000_000_000))
+            }
+            try self.setSocketOption(.keepAlive(true))
+            try self.setSocketOption(.keepAliveIdle(seconds(keepAlive.idle)))
+            try self.setSocketOption(.keepAliveInterval(seconds(keepAlive.interval)))
+            try self.setSocketOption(.keepAliveCount(Int32(clamping: max(1, keepAlive.count))))
+        case .tcpUserTimeout:
+            guard let timeout = value as? TimeAmount else { return }
+            let milliseconds = (max(0, timeout.nanoseconds) + 999_999) / 1_000_000
+            try self.setSocketOption(.userTimeout(UInt32(clamping: milliseconds)))
+        case .tcpNotSentLowWatermark: try self.setSocketOption(.notSentLowWatermark(Int32(clamping: int())))
         }
     }
 

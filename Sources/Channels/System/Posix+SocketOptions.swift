@@ -11,6 +11,35 @@ enum SocketOption {
     case linger(seconds: Int32?)
     case receiveBufferSize(Int32)
     case sendBufferSize(Int32)
+    /// `TCP_KEEPIDLE`: seconds of idleness before the first keep-alive probe.
+    case keepAliveIdle(Int32)
+    /// `TCP_KEEPINTVL`: seconds between probes.
+    case keepAliveInterval(Int32)
+    /// `TCP_KEEPCNT`: unanswered probes before the connection is dropped.
+    case keepAliveCount(Int32)
+    /// `TCP_USER_TIMEOUT`: milliseconds sent data may stay unacknowledged (0: the kernel's default).
+    case userTimeout(UInt32)
+    /// `TCP_NOTSENT_LOWAT`: unsent bytes below which the socket reports writable.
+    case notSentLowWatermark(Int32)
+
+    /// The option's level and name, for reading it back.
+    var levelAndName: (level: Int32, name: Int32) {
+        let tcp = Int32(IPPROTO_TCP)
+        switch self {
+        case .noDelay: return (tcp, TCP_NODELAY)
+        case .reuseAddress: return (SOL_SOCKET, SO_REUSEADDR)
+        case .reusePort: return (SOL_SOCKET, SO_REUSEPORT)
+        case .keepAlive: return (SOL_SOCKET, SO_KEEPALIVE)
+        case .linger: return (SOL_SOCKET, SO_LINGER)
+        case .receiveBufferSize: return (SOL_SOCKET, SO_RCVBUF)
+        case .sendBufferSize: return (SOL_SOCKET, SO_SNDBUF)
+        case .keepAliveIdle: return (tcp, TCP_KEEPIDLE)
+        case .keepAliveInterval: return (tcp, TCP_KEEPINTVL)
+        case .keepAliveCount: return (tcp, TCP_KEEPCNT)
+        case .userTimeout: return (tcp, TCP_USER_TIMEOUT)
+        case .notSentLowWatermark: return (tcp, TCP_NOTSENT_LOWAT)
+        }
+    }
 }
 
 extension Posix {
@@ -36,7 +65,39 @@ extension Posix {
             try set(SOL_SOCKET, SO_LINGER, linger(l_onoff: seconds == nil ? 0 : 1, l_linger: seconds ?? 0))
         case .receiveBufferSize(let size): try set(SOL_SOCKET, SO_RCVBUF, size)
         case .sendBufferSize(let size): try set(SOL_SOCKET, SO_SNDBUF, size)
+        case .keepAliveIdle(let value), .keepAliveInterval(let value), .keepAliveCount(let value), .notSentLowWatermark(let value):
+            let (level, name) = option.levelAndName
+            try ignoringNoTCP { try set(level, name, value) }
+        case .userTimeout(let milliseconds):
+            let (level, name) = option.levelAndName
+            try ignoringNoTCP { try set(level, name, milliseconds) }
         }
+    }
+
+    /// Runs a TCP-level `setsockopt`; a Unix-domain socket, which has no TCP, ignores it
+    /// (so one set of options serves both kinds of connection).
+    private static func ignoringNoTCP(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as IOError where error.errnoCode == EOPNOTSUPP {
+        }
+    }
+
+    /// Reads back an integer option (the kind of `option`; its value is ignored). `SO_LINGER`
+    /// reads as its seconds, or -1 when lingering is off.
+    @inline(never)
+    static func getOption(_ fd: Int32, _ option: SocketOption) throws -> Int {
+        let (level, name) = option.levelAndName
+        if case .linger = option {
+            var value = linger()
+            var length = socklen_t(MemoryLayout<linger>.size)
+            _ = try syscallBlocking("getsockopt") { Glibc.getsockopt(fd, level, name, &value, &length) }
+            return value.l_onoff == 0 ? -1 : Int(value.l_linger)
+        }
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = try syscallBlocking("getsockopt") { Glibc.getsockopt(fd, level, name, &value, &length) }
+        return Int(value)
     }
 
     /// The pending error of a socket (`SO_ERROR`), which is how a non-blocking connect reports

@@ -130,6 +130,7 @@ public final class MemcachePool: MemcacheRequestSender {
             wireProtocol: configuration.wireProtocol)
         let bootstrap = ClientBootstrap(loop: loop)
             .connectTimeout(configuration.pool.connectTimeout)
+            .socketOptions(configuration.pool.socketOptions)
             .channelInitializer { channel in
                 if let tls = configuration.tls {
                     let hostname = configuration.serverHostname ?? configuration.host
