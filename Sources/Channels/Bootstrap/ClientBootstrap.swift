@@ -13,6 +13,10 @@
 public struct ClientBootstrap: Sendable {
     private let chooseLoop: @Sendable () -> (any EventLoop)
     private var timeout = TimeAmount.seconds(10)
+    private var attemptDelay = HappyEyeballs.defaultAttemptDelay
+    private var resolve: @Sendable (String, Int) throws -> [SocketAddress] = { host, port in
+        try AddressResolver.resolve(host: host, port: port)
+    }
     var setup = ChannelSetup()
 
     /// Connections go to the caller's loop when it is one of `group`'s, else round robin.
@@ -25,7 +29,8 @@ public struct ClientBootstrap: Sendable {
         self.chooseLoop = { loop }
     }
 
-    /// How long one connect may take (default 10 s).
+    /// How long one connect may take (default 10 s); for a host name with several
+    /// addresses, the whole race among them.
     public func connectTimeout(_ timeout: TimeAmount) -> ClientBootstrap {
         var copy = self
         copy.timeout = timeout
@@ -48,27 +53,60 @@ public struct ClientBootstrap: Sendable {
         return copy
     }
 
-    /// Connects to `host` (a name or a numeric address), trying each resolved address in turn.
+    /// How long to wait for a pending attempt before racing the next address of a host name
+    /// (default 250 ms, RFC 8305's recommendation); see `connect(host:port:)`.
+    public func connectionAttemptDelay(_ delay: TimeAmount) -> ClientBootstrap {
+        var copy = self
+        copy.attemptDelay = delay
+        return copy
+    }
+
+    /// Replaces the system resolver (`getaddrinfo`, run on a thread of its own so that no loop
+    /// blocks) for host names: for tests, or to connect through a discovery service of your
+    /// own. It is called off the loops and may block.
+    public func hostResolver(_ resolve: @escaping @Sendable (_ host: String, _ port: Int) throws -> [SocketAddress]) -> ClientBootstrap {
+        var copy = self
+        copy.resolve = resolve
+        return copy
+    }
+
+    /// Connects to `host`, a name or a numeric address.
+    ///
+    /// A name is resolved off the loops (IPv6 and IPv4 addresses alike), then its addresses
+    /// race as RFC 8305 ("Happy Eyeballs") describes: interleaved by family, the next one
+    /// started when the previous fails or after `connectionAttemptDelay` while it is still
+    /// pending, the first to connect wins and the others are closed. `connectTimeout` bounds
+    /// the whole race.
+    ///
+    /// - Throws: (in the future) `ChannelError.unresolvableHost`; `.connectTimeout`;
+    ///   `.connectFailed` listing every address and why it failed when a name had several;
+    ///   else the one attempt's error (an `IOError` such as `ECONNREFUSED`).
     public func connect(host: String, port: Int) -> EventLoopFuture<any Channel> {
         let loop = self.chooseLoop()
         if let address = try? SocketAddress(ipAddress: host, port: port) {
-            return self.connect(to: address)
+            return self.connect(to: address, on: loop)
+        }
+        guard let selectable = loop as? SelectableEventLoop else {
+            return loop.makeFailedFuture(ChannelError(.unsupportedOperation, "sockets need a loop of an EventLoopGroup"))
         }
         let resolved = loop.makePromise(of: [SocketAddress].self)
+        let resolve = self.resolve
         OSThread.detached(name: "resolve") {
-            resolved.completeWith(Result { try AddressResolver.resolve(host: host, port: port) })
+            resolved.completeWith(Result { try resolve(host, port) })
         }
         return resolved.futureResult.flatMap { addresses in
-            self.connect(toFirstOf: addresses[...], on: loop, lastError: nil)
-        }
-    }
-
-    private func connect(toFirstOf addresses: ArraySlice<SocketAddress>, on loop: any EventLoop, lastError: (any Error)?) -> EventLoopFuture<any Channel> {
-        guard let first = addresses.first else {
-            return loop.makeFailedFuture(lastError ?? ChannelError(.unresolvableHost, "no address to connect to"))
-        }
-        return self.connect(to: first, on: loop).flatMapError { error in
-            self.connect(toFirstOf: addresses.dropFirst(), on: loop, lastError: error)
+            guard addresses.count > 1 else {
+                guard let only = addresses.first else {
+                    return loop.makeFailedFuture(ChannelError(.unresolvableHost, "'\(host)' has no address"))
+                }
+                return self.startConnect(to: only, on: selectable).connected
+            }
+            let race = HappyEyeballsRace(
+                loop: loop, host: host, addresses: addresses, attemptDelay: self.attemptDelay, timeout: self.timeout
+            ) { address in
+                self.startConnect(to: address, on: selectable)
+            }
+            return race.run()
         }
     }
 
@@ -91,23 +129,29 @@ public struct ClientBootstrap: Sendable {
         guard let selectable = loop as? SelectableEventLoop else {
             return loop.makeFailedFuture(ChannelError(.unsupportedOperation, "sockets need a loop of an EventLoopGroup"))
         }
+        if loop.inEventLoop { return self.startConnect(to: address, on: selectable).connected }
+        return loop.submit {}.flatMap { self.startConnect(to: address, on: selectable).connected }
+    }
+
+    /// Creates a channel, sets it up and starts its connect. Loop only.
+    ///
+    /// - Returns: the channel (nil when it could not even be created) and the connect's outcome.
+    private func startConnect(to address: SocketAddress, on loop: SelectableEventLoop) -> (channel: (any Channel)?, connected: EventLoopFuture<any Channel>) {
         let promise = loop.makePromise(of: Void.self)
-        let setup = self.setup
-        let timeout = self.timeout
-        return loop.submit { () -> any Channel in
-            let fd = try Posix.socket(family: address.addressFamily)
-            let channel = SocketChannel(fd: fd, loop: selectable)
-            do {
-                try channel.register()
-                try setup.apply(to: channel)
-            } catch {
-                channel.close0(mode: .all, promise: nil)
-                throw error
-            }
-            channel.connect(to: address, timeout: timeout, promise: promise)
-            return channel
-        }.flatMap { channel in
-            promise.futureResult.map { channel }
+        let channel: SocketChannel
+        do {
+            channel = SocketChannel(fd: try Posix.socket(family: address.addressFamily), loop: loop)
+        } catch {
+            return (nil, loop.makeFailedFuture(error))
         }
+        do {
+            try channel.register()
+            try self.setup.apply(to: channel)
+        } catch {
+            channel.close0(mode: .all, promise: nil)
+            return (nil, loop.makeFailedFuture(error))
+        }
+        channel.connect(to: address, timeout: self.timeout, promise: promise)
+        return (channel, promise.futureResult.map { channel as any Channel })
     }
 }

@@ -42,6 +42,11 @@ extension ErrorCode where Area == ChannelError {
     /// Something else is at the address a server binds: another listener on a Unix-domain
     /// socket's path, or a file that is not a socket.
     public static var addressInUse: Self { Self("address in use") }
+    /// No address of a host name connected: the message lists each address tried and why,
+    /// and `cause` is the last attempt's error.
+    public static var connectFailed: Self { Self("connect failed") }
+    /// Nothing was read for the time a `ReadTimeoutHandler` allows.
+    public static var readTimeout: Self { Self("read timeout") }
     /// A host name the resolver could not turn into an address.
     public static var unresolvableHost: Self { Self("unresolvable host") }
     /// The event loop (or its group) has shut down.
