@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "Codecs", targets: ["Codecs"]),
         .library(name: "Pool", targets: ["Pool"]),
         .library(name: "MemcacheServer", targets: ["MemcacheServer"]),
+        .library(name: "ChannelsTestUtils", targets: ["ChannelsTestUtils"]),
         .executable(name: "mcpool", targets: ["mcpool"]),
     ],
     traits: [
@@ -77,6 +78,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Test utilities for users (like SwiftNIO's NIOTestUtils)
+        .target(name: "ChannelsTestUtils", dependencies: ["Channels", "Codecs"], swiftSettings: swiftSettings),
+
         // MARK: Pooling
         .target(
             name: "Pool",
@@ -120,10 +124,10 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TestSupport",
-            dependencies: ["Channels", "Codecs", "MemcacheServer", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Channels", "Codecs", "ChannelsTestUtils", "MemcacheServer", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "ChannelsTestUtils", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PoolTests",
             dependencies: [

@@ -1,33 +1,24 @@
 import Channels
+import ChannelsTestUtils
 public import Codecs
 
-/// Feeds `input` to a fresh decoder in every way it could arrive — all at once, one byte at
-/// a time, and split in two at every position — through an `EmbeddedChannel`, and returns
-/// a description of the first way whose output differs from `expected` (nil: all agree).
+/// Feeds `input` to a fresh decoder in every way it could arrive (the library's
+/// `ByteToMessageDecoderVerifier`: whole, byte by byte, cut in two at every point when
+/// `everySplit`, cut at random points) and returns the description of the first way whose
+/// output differs from `expected` or leaves bytes (nil: all agree).
 public func verifyDecoder<Decoder: ByteToMessageDecoder>(
     _ makeDecoder: () -> Decoder,
     input: [UInt8],
     expected: [Decoder.Message],
     everySplit: Bool = true
 ) throws -> String? where Decoder.Message: Equatable {
-    var ways: [(String, [[UInt8]])] = [("all at once", [input]), ("one byte at a time", input.map { [$0] })]
-    if everySplit {
-        for split in 1..<max(input.count, 1) {
-            ways.append(("split at \(split)", [Array(input[..<split]), Array(input[split...])]))
-        }
+    do {
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(ByteBuffer(bytes: input), expected)], everySplitUpTo: everySplit ? .max : 0, decoderFactory: makeDecoder)
+        return nil
+    } catch let failure as ByteToMessageDecoderVerifier.VerificationError {
+        return failure.description
     }
-    for (name, chunks) in ways {
-        let channel = try EmbeddedChannel(handlers: [ByteToMessageHandler(makeDecoder())])
-        var output: [Decoder.Message] = []
-        for chunk in chunks {
-            try channel.writeInbound(ByteBuffer(bytes: chunk))
-            while let message = try channel.readInbound(as: Decoder.Message.self) { output.append(message) }
-        }
-        let leftOvers = try channel.finish()
-        if output != expected { return "\(name): got \(output), expected \(expected)" }
-        if !leftOvers.isClean { return "\(name): left \(leftOvers.inbound)" }
-    }
-    return nil
 }
 
 /// Feeds `input` (all at once and one byte at a time) and returns the error the channel
