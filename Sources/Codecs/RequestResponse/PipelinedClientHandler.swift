@@ -1,0 +1,295 @@
+public import Channels
+import DequeModule
+
+/// The fast path of a request/response client, for your own protocol: many callers'
+/// requests pipelined on one connection, each answered in order, with the per-request cost
+/// of `MemcacheClientHandler`.
+///
+/// Loop-confined: `send(_:completion:)` and the handler's events run on the channel's loop;
+/// `send(_:)` (async) may be called from anywhere and is a direct call from a task running
+/// on the loop. Put it last in the pipeline, with bytes below it (the socket or a
+/// `TLSHandler`): requests come by a direct call, never as boxed pipeline messages.
+///
+/// How a request travels: `send` encodes it with your `MessageToByteEncoder` into the
+/// turn's one reused buffer and queues its completion; when the loop's turn ends the buffer
+/// is written and flushed once, so the requests of every caller of that turn leave in one
+/// `writev` (one TLS record). Replies are decoded with your `ByteToMessageDecoder` straight
+/// from the read buffer (a reply cut across reads is kept and completed by the next read;
+/// the decoder sees its unconsumed bytes again, then the new ones, so it may remember how far
+/// it scanned) and complete the oldest caller — no promise, no future, no `Any` box, no cast
+/// per request: the handler is generic over your types and specialized at compile time.
+///
+/// Failures: a reply that does not decode, a reply with no request waiting, or silence for
+/// `responseTimeout` while requests are outstanding fails every request in flight
+/// (`RequestResponseError`: `.unexpectedResponse`, `.responseTimeout`, with the decoder's
+/// error as `cause`) and closes the connection, since its byte stream can no longer be
+/// trusted to line up; a connection that closes fails them with
+/// `.channelClosedBeforeResponse`. A request that cannot be encoded fails alone and sends
+/// nothing. An async caller that is cancelled is resumed at once with `CancellationError`;
+/// its reply is read and dropped when it comes, so the connection stays usable.
+///
+/// ```swift
+/// let handler = PipelinedClientHandler(encoder: RESPEncoder(), decoder: RESPDecoder())
+/// try channel.pipeline.syncOperations.addHandler(handler)            // on the channel's loop
+/// let reply = try await handler.send(["GET", "greeting"])            // from any task
+/// ```
+public final class PipelinedClientHandler<Encoder: MessageToByteEncoder, Decoder: ByteToMessageDecoder>: ChannelDuplexHandler,
+    @unchecked Sendable  // SAFETY: loop-confined state, below
+where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sendable, Decoder.Message: Sendable {
+    // SAFETY: every field is touched only on the channel's loop; `send(_:)` hops there first
+    // when called elsewhere. Sendable so that a connection object holding it can be shared.
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Never
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+    public typealias Request = Encoder.Message
+    public typealias Response = Decoder.Message
+    /// Receives a request's outcome, on the loop.
+    public typealias Completion = (Result<Response, any Error>) -> Void
+
+    private struct Outstanding {
+        let id: UInt64
+        /// nil once its caller gave up (cancelled): the reply is read and dropped.
+        var completion: Completion?
+    }
+
+    private var encoder: Encoder
+    private var decoder: Decoder
+    private var responseClock: ResponseClock
+    private var context: ChannelHandlerContext?
+    private var failure: RequestResponseError?
+    private var outstanding = Deque<Outstanding>()
+    private var nextID: UInt64 = 0
+    /// The requests of this turn, encoded back to back; written when the turn ends.
+    private var batch = ByteBuffer()
+    private var batchOpen = false
+    /// Reply bytes that did not yet form a whole reply (copied out of the read buffer).
+    private var partial = ByteBuffer()
+
+    /// - Parameters:
+    ///   - encoder: turns a request into bytes (appending to the turn's buffer).
+    ///   - decoder: turns reply bytes into responses, one per request, in order.
+    ///   - responseTimeout: how long the server may stay silent while requests are
+    ///     outstanding (default 30 s; nil waits forever). One timer per connection, re-armed
+    ///     lazily: no timer per request.
+    public init(encoder: Encoder, decoder: Decoder, responseTimeout: TimeAmount? = .seconds(30)) {
+        self.encoder = encoder
+        self.decoder = decoder
+        self.responseClock = ResponseClock(timeout: responseTimeout)
+    }
+
+    /// Whether no request waits for its reply: a pool checks it (in
+    /// `PoolableConnection.isReusable`) before giving the connection to the next caller.
+    public var isClean: Bool { self.outstanding.isEmpty }
+    /// How many requests wait for their replies (cancelled callers' included).
+    public var outstandingCount: Int { self.outstanding.count }
+
+    // MARK: Sending
+
+    /// Sends `request`; `completion` runs once, on the loop, with its reply or the failure.
+    /// Loop only.
+    public func send(_ request: Request, completion: @escaping Completion) {
+        _ = self.enqueue(request, completion: completion)
+    }
+
+    /// Sends `request` and waits for its reply. From a task running on the channel's loop
+    /// (`withTaskExecutorPreference(channel.eventLoop)`) this is a direct call and the reply
+    /// resumes the task on the loop; from elsewhere it hops to the loop and back.
+    ///
+    /// - Throws: `RequestResponseError`, the encoder's error, or `CancellationError`.
+    public func send(_ request: Request) async throws -> Response {
+        guard let loop = self.context?.eventLoop ?? self.loop else {
+            throw Self.notInPipeline
+        }
+        try Task.checkCancellation()
+        let id = Box<UInt64?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withLoopContinuation { (continuation: LoopContinuation<Response>) in
+                if loop.inEventLoop {
+                    id.value = self.enqueue(request) { continuation.resume(with: $0) }
+                } else {
+                    loop.execute {
+                        id.value = self.enqueue(request) { continuation.resume(with: $0) }
+                    }
+                }
+            }
+        } onCancel: {
+            // Queued after the enqueue above (the loop runs its tasks in order).
+            loop.execute {
+                if let id = id.value { self.abandon(id) }
+            }
+        }
+    }
+
+    /// Encodes `request` into the turn's batch and queues `completion`. Loop only.
+    ///
+    /// - Returns: the request's id (nil when it failed at once).
+    private func enqueue(_ request: Request, completion: @escaping Completion) -> UInt64? {
+        guard let context = self.context, self.failure == nil else {
+            completion(.failure(self.failure ?? Self.notInPipeline))
+            return nil
+        }
+        if !self.batchOpen {
+            self.batchOpen = true
+            if self.batch.capacity == 0 { self.batch = ByteBuffer(capacity: 2048) } else { self.batch.clear() }
+            context.flushAtEndOfTurn()
+        }
+        let mark = self.batch.writerIndex
+        do {
+            try self.encoder.encode(request, into: &self.batch)
+        } catch {
+            // Nothing of a request that cannot be encoded is sent.
+            self.batch.moveWriterIndex(to: mark)
+            completion(.failure(error))
+            return nil
+        }
+        if self.outstanding.isEmpty { self.startResponseClock(context: context) }
+        self.nextID &+= 1
+        self.outstanding.append(Outstanding(id: self.nextID, completion: completion))
+        return self.nextID
+    }
+
+    /// A cancelled caller: resumed now, its reply dropped when it comes. Loop only.
+    private func abandon(_ id: UInt64) {
+        guard let index = self.outstanding.lastIndex(where: { $0.id == id }),
+            let completion = self.outstanding[index].completion
+        else { return }
+        self.outstanding[index].completion = nil
+        completion(.failure(CancellationError()))
+    }
+
+    public func turnWillEnd(context: ChannelHandlerContext) {
+        guard self.batchOpen else { return }
+        self.batchOpen = false
+        guard self.batch.readableBytes > 0 else { return }
+        context.write(PipelineMessage(self.batch), promise: nil)
+        // A batch that grew large (a big request) is not kept: the next turn starts small.
+        if self.batch.capacity > 256 << 10 { self.batch = ByteBuffer() }
+    }
+
+    // MARK: Replies
+
+    public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        guard var incoming = data.buffer, self.failure == nil else { return }
+        if self.responseClock.timeout != nil { self.responseClock.heard(now: context.eventLoop.now) }
+        if self.partial.readableBytes == 0 {
+            // The usual case: whole replies straight from the read buffer, no copy.
+            self.decodeAll(&incoming, context: context)
+            if incoming.readableBytes > 0, self.failure == nil { self.keepPartial(incoming) }
+        } else {
+            self.partial.writeImmutableBuffer(incoming)
+            var pending = self.partial
+            self.partial = ByteBuffer()
+            self.decodeAll(&pending, context: context)
+            if pending.readableBytes > 0, self.failure == nil {
+                self.partial = pending
+                if self.partial.readerIndex > 4096 { self.partial.discardReadBytes() }
+            } else if pending.isUniquelyOwned() {
+                self.partial = pending
+                self.partial.clear()
+            }
+        }
+    }
+
+    private func keepPartial(_ rest: ByteBuffer) {
+        if self.partial.capacity >= rest.readableBytes, self.partial.isUniquelyOwned() {
+            self.partial.clear()
+        } else {
+            self.partial = ByteBuffer(capacity: max(rest.readableBytes, 4096))
+        }
+        self.partial.writeImmutableBuffer(rest)
+    }
+
+    private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        do {
+            while self.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
+                guard let first = self.outstanding.popFirst() else {
+                    self.fail(RequestResponseError(.unexpectedResponse, "a reply arrived with no request waiting"), context: context)
+                    return
+                }
+                first.completion?(.success(response))
+            }
+        } catch {
+            self.fail(RequestResponseError(.unexpectedResponse, "the server's reply cannot be decoded", cause: error), context: context)
+        }
+    }
+
+    // MARK: Failures and lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.loop = context.eventLoop
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the handler was removed"))
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
+        self.fail(RequestResponseError(.channelClosedBeforeResponse, "the connection failed", cause: error), context: context)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the connection closed"))
+        context.fireChannelInactive()
+    }
+
+    /// Fails everything in flight and closes the connection.
+    private func fail(_ error: RequestResponseError, context: ChannelHandlerContext) {
+        guard self.failure == nil else { return }
+        self.failPending(error)
+        context.close(promise: nil)
+    }
+
+    private func failPending(_ error: RequestResponseError) {
+        if self.failure == nil { self.failure = error }
+        self.partial = ByteBuffer()
+        let outstanding = self.outstanding
+        self.outstanding.removeAll()
+        for entry in outstanding { entry.completion?(.failure(error)) }
+    }
+
+    /// The loop, remembered past `handlerRemoved` so a late async caller gets an error on it.
+    private var loop: (any EventLoop)?
+
+    private static var notInPipeline: RequestResponseError {
+        RequestResponseError(.channelClosedBeforeResponse, "the handler is not in a pipeline")
+    }
+
+    // MARK: Response timeout
+
+    private func startResponseClock(context: ChannelHandlerContext) {
+        guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
+        self.armResponseTimer(at: deadline, loop: context.eventLoop)
+    }
+
+    private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
+        // The task reaches the loop through the context, never by capturing it: the loop keeps
+        // the task until it fires, and a task holding its loop would be a cycle.
+        loop.scheduleTask(deadline: deadline) { [self] in
+            guard let context = self.context else {
+                _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
+                return
+            }
+            let outstanding = self.failure == nil && !self.outstanding.isEmpty
+            switch self.responseClock.fired(now: context.eventLoop.now, outstanding: outstanding) {
+            case .idle: break
+            case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
+            case .expired:
+                let timeout = self.responseClock.timeout ?? .zero
+                self.fail(RequestResponseError(.responseTimeout, "no reply within \(timeout)"), context: context)
+            }
+        }
+    }
+}
+
+/// A mutable cell handed between a caller and the loop (the id of a request, once queued).
+///
+/// SAFETY: written on the loop, then read on the loop by the cancellation task queued
+/// after it (the loop runs its tasks in order), so never touched by two threads at once.
+final class Box<Value>: @unchecked Sendable {  // SAFETY: see the type comment
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
