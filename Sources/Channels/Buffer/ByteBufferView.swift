@@ -28,11 +28,9 @@ public struct ByteBufferView: RandomAccessCollection, Sendable {
         try self.buffer.withUnsafeReadableBytes { try body($0.bindMemory(to: UInt8.self)) }
     }
 
-    /// The first position of `byte`, scanning with memchr-like speed.
+    /// The first position of `byte` (a `memchr` scan).
     public func firstIndex(of byte: UInt8) -> Int? {
-        self.buffer.withUnsafeReadableBytes { bytes in
-            bytes.firstIndex(of: byte).map { self.startIndex + $0 }
-        }
+        self.buffer.firstIndex(of: byte, from: self.startIndex)
     }
 }
 

@@ -20,10 +20,7 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
         let start = buffer.readerIndex
-        let searchFrom = start + self.scanned
-        let found = buffer.getSlice(at: searchFrom, length: buffer.writerIndex - searchFrom)?
-            .readableBytesView.firstIndex(of: UInt8(ascii: "\n"))
-        guard let relative = found else {
+        guard let newline = buffer.firstIndex(of: UInt8(ascii: "\n"), from: start + self.scanned) else {
             self.scanned = buffer.readableBytes
             // One byte of slack: a "\r" may still be followed by its "\n".
             if buffer.readableBytes > self.maximumLength + 1 {
@@ -32,7 +29,6 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
             return nil
         }
         self.scanned = 0
-        let newline = searchFrom + relative
         var length = newline - start
         if length > 0, buffer.getByte(at: newline - 1) == UInt8(ascii: "\r") { length -= 1 }
         guard length <= self.maximumLength else {
