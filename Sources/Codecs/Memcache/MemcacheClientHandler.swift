@@ -25,6 +25,14 @@ import DequeModule
 /// request only. A caller that is cancelled is resumed at once; its reply is read and
 /// dropped later.
 ///
+/// It shares its machinery with `PipelinedClientHandler`, the same fast path for any
+/// protocol: the turn's request buffer (`RequestBatch`), the reply bytes kept across reads
+/// (`ReplyBuffer`) and the response timeout (`ResponseClock`). Its completion queue is its
+/// own: a memcache request may get no reply (noreply, written-then-done), one, or a run of
+/// replies ended by `MN` (quiet and fenced meta batches), and a pooled request releases its
+/// lease as it finishes; the generic handler's one-reply-per-request queue would have to grow
+/// all of that to serve it.
+///
 /// ```swift
 /// let handler = try MemcacheConnection.addHandlers(to: channel)   // on the channel's loop
 /// handler.send(.version) { result in print(result) }               // on the loop too
@@ -64,10 +72,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     /// Requests with no reply (noreply), done once the turn's buffer is written.
     private var awaitingWrite: [(responder: Responder, releasesLease: Bool)] = []
     /// The requests of this turn, encoded back to back; written when the turn ends.
-    private var batch = ByteBuffer()
-    private var batchOpen = false
-    /// Reply bytes that did not yet form a whole reply (copied out of the read buffer).
-    private var partial = ByteBuffer()
+    private var batch = RequestBatch()
+    /// Reply bytes on their way to the decoder (a reply cut across reads waits here).
+    private var replies = ReplyBuffer()
 
 
     /// Called on the loop after each request sent with `releasesLease` is finished (its
@@ -128,18 +135,14 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             self.finish(responder, releasesLease: releasesLease, .failure(refusal))
             return
         }
-        if !self.batchOpen {
-            self.batchOpen = true
-            if self.batch.capacity == 0 { self.batch = ByteBuffer(capacity: 2048) } else { self.batch.clear() }
-            context.flushAtEndOfTurn()
-        }
-        let mark = self.batch.writerIndex
+        if self.batch.open() { context.flushAtEndOfTurn() }
+        let mark = self.batch.buffer.writerIndex
         let reply: MemcacheOutstandingRequest.Reply?
         do {
-            reply = try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &self.batch)
+            reply = try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &self.batch.buffer)
         } catch {
             // Nothing of a request that cannot be encoded is sent.
-            self.batch.moveWriterIndex(to: mark)
+            self.batch.buffer.moveWriterIndex(to: mark)
             self.finish(responder, releasesLease: releasesLease, .failure(error))
             return
         }
@@ -152,9 +155,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     public func turnWillEnd(context: ChannelHandlerContext) {
-        guard self.batchOpen else { return }
-        self.batchOpen = false
-        guard self.batch.readableBytes > 0 else { return }
+        guard let bytes = self.batch.close() else { return }
         var promise: EventLoopPromise<Void>?
         if !self.awaitingWrite.isEmpty {
             let waiting = self.awaitingWrite
@@ -165,46 +166,17 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             }
             promise = written
         }
-        context.write(PipelineMessage(self.batch), promise: promise)
-        // A batch that grew large (a big value) is not kept: the next turn starts small.
-        if self.batch.capacity > 256 << 10 { self.batch = ByteBuffer() }
+        context.write(PipelineMessage(bytes), promise: promise)
     }
 
     // MARK: Replies
 
     public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
-        guard var incoming = data.buffer, self.failure == nil else { return }
+        guard let incoming = data.buffer, self.failure == nil else { return }
         if self.responseClock.timeout != nil { self.responseClock.heard(now: context.eventLoop.now) }
-        if self.partial.readableBytes == 0 {
-            // The usual case: whole replies straight from the read buffer, no copy.
-            self.decodeAll(&incoming, context: context)
-            if incoming.readableBytes > 0, self.failure == nil {
-                // The rest of a reply is copied, so the channel can reuse its read buffer.
-                self.keepPartial(incoming)
-            }
-        } else {
-            self.partial.writeImmutableBuffer(incoming)
-            var pending = self.partial
-            self.partial = ByteBuffer()
-            self.decodeAll(&pending, context: context)
-            if pending.readableBytes > 0, self.failure == nil {
-                self.partial = pending
-                if self.partial.readerIndex > 4096 { self.partial.discardReadBytes() }
-            } else if pending.isUniquelyOwned() {
-                // Keep the storage for the next split reply (unless values still use it).
-                self.partial = pending
-                self.partial.clear()
-            }
-        }
-    }
-
-    private func keepPartial(_ rest: ByteBuffer) {
-        if self.partial.capacity >= rest.readableBytes, self.partial.isUniquelyOwned() {
-            self.partial.clear()
-        } else {
-            self.partial = ByteBuffer(capacity: max(rest.readableBytes, 4096))
-        }
-        self.partial.writeImmutableBuffer(rest)
+        var bytes = self.replies.take(incoming)
+        self.decodeAll(&bytes, context: context)
+        if self.failure == nil { self.replies.keep(&bytes) }
     }
 
     private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
@@ -306,8 +278,8 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     private func failPending(_ error: MemcacheError) {
         if self.failure == nil { self.failure = error }
         let closedOnly = error.code == .connectionClosed || error.code == .tlsFailure
-        let oldestReplyStarted = self.partial.readableBytes > 0
-        self.partial = ByteBuffer()
+        let oldestReplyStarted = self.replies.hasPartialReply
+        self.replies.reset()
         let outstanding = self.outstanding
         self.outstanding.removeAll()
         let awaitingWrite = self.awaitingWrite

@@ -61,10 +61,9 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
     private var outstanding = Deque<Outstanding>()
     private var nextID: UInt64 = 0
     /// The requests of this turn, encoded back to back; written when the turn ends.
-    private var batch = ByteBuffer()
-    private var batchOpen = false
-    /// Reply bytes that did not yet form a whole reply (copied out of the read buffer).
-    private var partial = ByteBuffer()
+    private var batch = RequestBatch()
+    /// Reply bytes on their way to the decoder (a reply cut across reads waits here).
+    private var replies = ReplyBuffer()
 
     /// - Parameters:
     ///   - encoder: turns a request into bytes (appending to the turn's buffer).
@@ -129,17 +128,13 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
             completion(.failure(self.failure ?? Self.notInPipeline))
             return nil
         }
-        if !self.batchOpen {
-            self.batchOpen = true
-            if self.batch.capacity == 0 { self.batch = ByteBuffer(capacity: 2048) } else { self.batch.clear() }
-            context.flushAtEndOfTurn()
-        }
-        let mark = self.batch.writerIndex
+        if self.batch.open() { context.flushAtEndOfTurn() }
+        let mark = self.batch.buffer.writerIndex
         do {
-            try self.encoder.encode(request, into: &self.batch)
+            try self.encoder.encode(request, into: &self.batch.buffer)
         } catch {
             // Nothing of a request that cannot be encoded is sent.
-            self.batch.moveWriterIndex(to: mark)
+            self.batch.buffer.moveWriterIndex(to: mark)
             completion(.failure(error))
             return nil
         }
@@ -159,45 +154,18 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
     }
 
     public func turnWillEnd(context: ChannelHandlerContext) {
-        guard self.batchOpen else { return }
-        self.batchOpen = false
-        guard self.batch.readableBytes > 0 else { return }
-        context.write(PipelineMessage(self.batch), promise: nil)
-        // A batch that grew large (a big request) is not kept: the next turn starts small.
-        if self.batch.capacity > 256 << 10 { self.batch = ByteBuffer() }
+        guard let bytes = self.batch.close() else { return }
+        context.write(PipelineMessage(bytes), promise: nil)
     }
 
     // MARK: Replies
 
     public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
-        guard var incoming = data.buffer, self.failure == nil else { return }
+        guard let incoming = data.buffer, self.failure == nil else { return }
         if self.responseClock.timeout != nil { self.responseClock.heard(now: context.eventLoop.now) }
-        if self.partial.readableBytes == 0 {
-            // The usual case: whole replies straight from the read buffer, no copy.
-            self.decodeAll(&incoming, context: context)
-            if incoming.readableBytes > 0, self.failure == nil { self.keepPartial(incoming) }
-        } else {
-            self.partial.writeImmutableBuffer(incoming)
-            var pending = self.partial
-            self.partial = ByteBuffer()
-            self.decodeAll(&pending, context: context)
-            if pending.readableBytes > 0, self.failure == nil {
-                self.partial = pending
-                if self.partial.readerIndex > 4096 { self.partial.discardReadBytes() }
-            } else if pending.isUniquelyOwned() {
-                self.partial = pending
-                self.partial.clear()
-            }
-        }
-    }
-
-    private func keepPartial(_ rest: ByteBuffer) {
-        if self.partial.capacity >= rest.readableBytes, self.partial.isUniquelyOwned() {
-            self.partial.clear()
-        } else {
-            self.partial = ByteBuffer(capacity: max(rest.readableBytes, 4096))
-        }
-        self.partial.writeImmutableBuffer(rest)
+        var bytes = self.replies.take(incoming)
+        self.decodeAll(&bytes, context: context)
+        if self.failure == nil { self.replies.keep(&bytes) }
     }
 
     private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
@@ -245,7 +213,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 
     private func failPending(_ error: RequestResponseError) {
         if self.failure == nil { self.failure = error }
-        self.partial = ByteBuffer()
+        self.replies.reset()
         let outstanding = self.outstanding
         self.outstanding.removeAll()
         for entry in outstanding { entry.completion?(.failure(error)) }
