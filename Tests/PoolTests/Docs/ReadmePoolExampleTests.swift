@@ -6,63 +6,73 @@ import TestSupport
 
 // The README's "a custom pooled protocol in 30 lines", kept compiling and working.
 
-/// One pooled connection of a line protocol: send a line, get a line back.
-final class LineConnection: PoolableConnection {
-    let channel: any Channel
-    init(channel: any Channel) { self.channel = channel }
-
-    func ask(_ line: String) async throws -> String {
-        let reply = self.channel.eventLoop.makePromise(of: ByteBuffer.self)
-        try await self.channel.writeAndFlush(CorrelatedRequest(ByteBuffer(string: line + "\n"), promise: reply)).get()
-        var bytes = try await reply.futureResult.get()
-        return bytes.readString()
-    }
-
-    /// On the channel's loop: sends `line`; `done` gets the reply, on the loop. No promise,
-    /// no future, no hop; the line leaves when the loop's turn ends.
-    func ask(_ line: String, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
-        let request = CorrelatedRequest<ByteBuffer, ByteBuffer>(ByteBuffer(string: line + "\n"), promise: nil, onResponse: { reply in
-            done(reply.map { var bytes = $0; return bytes.readString() })
-        })
-        self.channel.pipeline.syncOperations.write(request, promise: nil)
-        self.channel.pipeline.syncOperations.flush()
+struct LineEncoder: MessageToByteEncoder {
+    func encode(_ line: String, into buffer: inout ByteBuffer) throws {
+        buffer.writeString(line)
+        buffer.writeString("\n")
     }
 }
 
+final class LineConnection: PoolableConnection {
+    typealias Handler = PipelinedClientHandler<LineEncoder, LineFrameDecoder>
+    let channel: any Channel
+    let handler: Handler
+    init(channel: any Channel, handler: Handler) { (self.channel, self.handler) = (channel, handler) }
+
+    func ask(_ line: String) async throws -> String { String(buffer: try await self.handler.send(line)) }
+
+    /// Shared by many callers; when the last one leaves, nothing may still be waiting
+    /// (a cancelled caller's reply): such a connection is replaced, not trusted.
+    func isReusable(isLastLease: Bool) -> Bool { self.channel.isActive && (!isLastLease || self.handler.isClean) }
+}
+
 func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionPool<LineConnection> {
-    var configuration = ConnectionPoolConfiguration(maxConnections: 20)
+    var configuration = ConnectionPoolConfiguration(maxConnections: 8)
+    configuration.maxConcurrentLeasesPerConnection = 32   // callers share connections: pipelining
     // The README's code, with one change: under a sanitizer, with the whole suite running in
     // parallel, a waiter can wait longer than the default 10 s. This test checks answers.
     configuration.leaseTimeout = testPatience
-    return ConnectionPool(group: group, configuration: configuration) { loop in
-        ClientBootstrap(loop: loop)
-            .channelInitializer { channel in
-                try channel.pipeline.syncOperations.addHandlers(
-                    ByteToMessageHandler(LineFrameDecoder(maximumLength: 4096)),
-                    RequestResponseHandler<ByteBuffer, ByteBuffer>())
-            }
+    return ConnectionPool<LineConnection>(group: group, configuration: configuration) { [configuration] loop in
+        let handler = LineConnection.Handler(encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096))
+        return ClientBootstrap(loop: loop)
+            .socketOptions(configuration.socketOptions)
+            .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(handler) }
             .connect(host: host, port: port)
-            .map { LineConnection(channel: $0) }
+            .map { LineConnection(channel: $0, handler: handler) }
+    }
+}
+
+/// Counts the writes that reach the socket (each one a `writev`).
+final class WriteCounter: ChannelOutboundHandler, @unchecked Sendable {  // SAFETY: counter locked; handler loop-confined
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let writes: LockedValue<Int>
+    init(writes: LockedValue<Int>) { self.writes = writes }
+    func write(context: ChannelHandlerContext, data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        self.writes.withLock { $0 += 1 }
+        context.write(data, promise: promise)
     }
 }
 
 @Suite("README pool examples")
 struct ReadmePoolExampleTests {
-    @Test("the custom pooled line protocol answers over 20 pooled connections")
+    @Test("the custom pooled line protocol answers many callers over shared, pipelined connections")
     func linePool() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await startEchoServer(group: group)
         let pool = makeLinePool(group: group, host: "127.0.0.1", port: server.localAddress.port)
         let answers = try await withThrowingTaskGroup(of: String.self) { tasks in
-            for index in 0..<100 { tasks.addTask { try await pool.withConnection { try await $0.ask("PING \(index)") } } }
+            for index in 0..<1000 { tasks.addTask { try await pool.withConnection { try await $0.ask("PING \(index)") } } }
             return try await tasks.reduce(into: Set<String>()) { $0.insert($1) }
         }
-        #expect(answers == Set((0..<100).map { "PING \($0)" }))
+        #expect(answers == Set((0..<1000).map { "PING \($0)" }))
         // The fast path: callers on the pool's loops and plain tasks alike.
         let fast = try await withThrowingTaskGroup(of: String.self) { tasks in
             for index in 0..<100 {
                 let ask: @Sendable @concurrent () async throws -> String = {
-                    try await pool.withConnectionOnLoop { connection, done in connection.ask("FAST \(index)", done: done) }
+                    try await pool.withConnectionOnLoop { connection, done in
+                        connection.handler.send("FAST \(index)") { reply in done(reply.map { String(buffer: $0) }) }
+                    }
                 }
                 if index % 2 == 0 {
                     tasks.addTask(executorPreference: group.loops[index / 2 % 2], operation: ask)
@@ -73,8 +83,34 @@ struct ReadmePoolExampleTests {
             return try await tasks.reduce(into: Set<String>()) { $0.insert($1) }
         }
         #expect(fast == Set((0..<100).map { "FAST \($0)" }))
-        #expect(await pool.statistics().total.open <= 20)
+        #expect(await pool.statistics().total.open <= 8)
         await pool.shutdown()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("the lines of a loop turn's callers leave in one write")
+    func oneWritePerTurn() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try await startEchoServer(group: group)
+        let writes = LockedValue(0)
+        let handler = LineConnection.Handler(encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096))
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in try channel.pipeline.syncOperations.addHandlers(WriteCounter(writes: writes), handler) }
+            .connect(to: server.localAddress).get()
+        // 50 callers in one loop turn.
+        let replies = LockedValue<[String]>([])
+        try await channel.eventLoop.submit {
+            for index in 0..<50 {
+                handler.send("L\(index)") { reply in
+                    if let line = try? reply.get() { replies.withLock { $0.append(String(buffer: line)) } }
+                }
+            }
+        }.get()
+        #expect(try await poll { replies.withLock { $0.count } == 50 })
+        #expect(replies.withLock { $0 } == (0..<50).map { "L\($0)" })
+        #expect(writes.withLock { $0 } == 1)
+        try await channel.close().get()
         try await server.close()
         try await group.shutdownGracefully()
     }
