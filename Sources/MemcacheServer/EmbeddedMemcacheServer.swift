@@ -66,7 +66,7 @@ public final class EmbeddedMemcacheServer: Sendable {
         public init(
             host: String = "127.0.0.1", port: Int = 11211, memoryLimit: Int = 64 << 20,
             maximumValueLength: Int = 1 << 20, maximumConnections: Int = 1024, tls: TLSContext? = nil,
-            logger: Logger = Logger(label: "swift-channels.memcache-server")
+            logger: Logger = Logger(label: "swift-channels.memcache-server", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
             self.host = host
             self.port = port

@@ -11,11 +11,14 @@ import Synchronization
 /// `.preferred` affinity a waiter that waited too long on a saturated loop moves instead.
 ///
 /// ```swift
+/// // LineConnection holds the channel and its PipelinedClientHandler (see the Getting
+/// // started article for the whole type).
 /// let pool = ConnectionPool<LineConnection>(group: group, configuration: .init(maxConnections: 8)) { loop in
-///     ClientBootstrap(loop: loop)
-///         .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(MyCodec()) }
+///     let handler = LineConnection.Handler(encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096))
+///     return ClientBootstrap(loop: loop)
+///         .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(handler) }
 ///         .connect(host: "127.0.0.1", port: 7000)
-///         .map { LineConnection(channel: $0) }
+///         .map { LineConnection(channel: $0, handler: handler) }
 /// }
 /// let reply = try await pool.withConnection { connection in try await connection.ask("PING") }
 /// await pool.shutdown()

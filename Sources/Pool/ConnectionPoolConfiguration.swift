@@ -61,8 +61,10 @@ public struct ConnectionPoolConfiguration: Sendable {
     /// Where the pool logs what an operator needs: connections opened (debug) and closed
     /// (debug), connect failures and the breaker opening (warning), probes and recovery
     /// (info), shutdown (info). Each message carries the pool's name, the loop and the
-    /// connection id as metadata. Nothing is logged per request above `.trace`.
-    public var logger = Logger(label: "swift-channels.pool")
+    /// connection id as metadata. Nothing is logged per request above `.trace`. By default
+    /// nothing is logged at all (a library does not write to your stderr unasked): set a
+    /// logger of your own to hear from the pool.
+    public var logger = Logger(label: "swift-channels.pool", factory: { _ in SwiftLogNoOpLogHandler() })
     /// The pool's name in metrics (`db.client.connection.pool.name`) and log metadata.
     public var name = "pool"
     /// Report the pool's metrics (`db.client.connection.*`, OpenTelemetry's names, with the

@@ -61,7 +61,7 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         group: EventLoopGroup,
         failurePolicy: FailurePolicy = .failFast,
         ejection: EjectionPolicy = EjectionPolicy(),
-        logger: Logger = Logger(label: "swift-channels.memcache-server-set"),
+        logger: Logger = Logger(label: "swift-channels.memcache-server-set", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: @escaping @Sendable (inout MemcachePool.Configuration) -> Void = { _ in }
     ) {
         self.failurePolicy = failurePolicy
@@ -85,7 +85,7 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         group: EventLoopGroup,
         failurePolicy: FailurePolicy = .failFast,
         ejection: EjectionPolicy = EjectionPolicy(),
-        logger: Logger = Logger(label: "swift-channels.memcache-server-set"),
+        logger: Logger = Logger(label: "swift-channels.memcache-server-set", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: @escaping @Sendable (inout MemcachePool.Configuration) -> Void = { _ in }
     ) {
         self.init(

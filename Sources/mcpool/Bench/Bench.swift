@@ -130,6 +130,7 @@ struct Bench: AsyncParsableCommand {
             case .unix(let path): MemcachePool.Configuration(unixSocketPath: path, maxConnections: connections, tls: tls)
             }
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
+        configuration.pool.logger = Logger(label: "mcpool.bench")  // to stderr at --log-level
         configuration.wireProtocol = self.target.wireProtocol
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)

@@ -6,25 +6,7 @@ import TestSupport
 
 // The README's "a custom pooled protocol in 30 lines", kept compiling and working.
 
-struct LineEncoder: MessageToByteEncoder {
-    func encode(_ line: String, into buffer: inout ByteBuffer) throws {
-        buffer.writeString(line)
-        buffer.writeString("\n")
-    }
-}
-
-final class LineConnection: PoolableConnection {
-    typealias Handler = PipelinedClientHandler<LineEncoder, LineFrameDecoder>
-    let channel: any Channel
-    let handler: Handler
-    init(channel: any Channel, handler: Handler) { (self.channel, self.handler) = (channel, handler) }
-
-    func ask(_ line: String) async throws -> String { String(buffer: try await self.handler.send(line)) }
-
-    /// Shared by many callers; when the last one leaves, nothing may still be waiting
-    /// (a cancelled caller's reply): such a connection is replaced, not trusted.
-    func isReusable(isLastLease: Bool) -> Bool { self.channel.isActive && (!isLastLease || self.handler.isClean) }
-}
+// `LineEncoder` and `LineConnection` are the Pool article's snippet (PoolArticleSnippets.swift).
 
 func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionPool<LineConnection> {
     var configuration = ConnectionPoolConfiguration(maxConnections: 8)
