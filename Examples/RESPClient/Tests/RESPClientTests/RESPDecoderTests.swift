@@ -1,0 +1,42 @@
+import Channels
+import ChannelsTestUtils
+import Testing
+
+@testable import RESPClient
+
+@Suite("RESP2 decoder")
+struct RESPDecoderTests {
+    static func bytes(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    @Test("every reply type, nested arrays and nulls, whichever way the bytes are cut")
+    func replies() throws {
+        let pairs: [(ByteBuffer, [RESPValue])] = [
+            (Self.bytes("+OK\r\n"), [.simpleString(Self.bytes("OK"))]),
+            (Self.bytes("-ERR unknown command\r\n"), [.error(Self.bytes("ERR unknown command"))]),
+            (Self.bytes(":-42\r\n:0\r\n"), [.integer(-42), .integer(0)]),
+            (Self.bytes("$5\r\nhe\r\no\r\n$0\r\n\r\n$-1\r\n"), [.bulkString(Self.bytes("he\r\no")), .bulkString(Self.bytes("")), .bulkString(nil)]),
+            (
+                Self.bytes("*3\r\n:1\r\n*2\r\n+a\r\n$1\r\nb\r\n*-1\r\n*0\r\n"),
+                [.array([.integer(1), .array([.simpleString(Self.bytes("a")), .bulkString(Self.bytes("b"))]), .array(nil)]), .array([])]
+            ),
+        ]
+        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs, decoderFactory: { RESPDecoder() })
+    }
+
+    @Test("broken or oversized replies are typed errors, never a crash or unbounded buffering")
+    func broken() throws {
+        for bad in ["?what\r\n", ":12a\r\n", "$3\r\nabcd\r\n", ":99999999999999999999\r\n", "+no cr\n", "$100\r\n", "*2000000\r\n"] {
+            var decoder = RESPDecoder(maximumBulkLength: 10)
+            var buffer = ByteBuffer(string: bad)
+            #expect(throws: RESPError.self, "\(bad.debugDescription)") {
+                while try decoder.decode(buffer: &buffer) != nil {}
+                if buffer.readableBytes > 0 { throw RESPError(.protocolViolation, "incomplete") }
+            }
+        }
+        var decoder = RESPDecoder()
+        var endless = ByteBuffer(bytes: [UInt8(ascii: "+")] + [UInt8](repeating: 0x61, count: 70_000))
+        #expect(throws: RESPError.self) { _ = try decoder.decode(buffer: &endless) }
+        var deep = ByteBuffer(string: String(repeating: "*1\r\n", count: 40) + ":1\r\n")
+        #expect(throws: RESPError.self) { _ = try decoder.decode(buffer: &deep) }
+    }
+}
