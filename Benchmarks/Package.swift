@@ -92,6 +92,16 @@ let package = Package(
             path: "Benchmarks/NIOMemcachePeers",
             swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error), .enableUpcomingFeature("InternalImportsByDefault")]
         ),
+        // The SwiftNIO peer of Examples/HTTPServer under wrk (Examples/HTTPServer/bench.sh).
+        .executableTarget(
+            name: "NIOHTTPHello",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/NIOHTTPHello",
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
+        ),
         // Counts the process's heap allocations (interposes malloc and friends).
         .target(name: "MallocCounter", path: "Benchmarks/MallocCounter"),
         // Issue 10's side by side: every client variant against one memcached, one process,

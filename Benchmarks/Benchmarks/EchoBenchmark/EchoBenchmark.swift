@@ -19,6 +19,7 @@ let benchmarks: @Sendable () -> Void = {
     let shapes: [EchoShape] = [
         EchoShape(name: "64 B", size: 64, connections: 10, depth: 100),
         EchoShape(name: "4 KiB", size: 4096, connections: 50, depth: 20),
+        EchoShape(name: "4 KiB x 4 deep", size: 4096, connections: 16, depth: 4),
     ]
     for shape in shapes {
         for (server, label) in servers {
@@ -35,8 +36,12 @@ let benchmarks: @Sendable () -> Void = {
     }
 }
 
-/// The two servers, each registered for every shape.
-let servers: [(any EchoServer.Type, String)] = [(ChannelsEchoServer.self, "Channels"), (NIOEchoServer.self, "SwiftNIO")]
+/// The servers, each registered for every shape: handler servers and async-API servers of
+/// both libraries.
+let servers: [(any EchoServer.Type, String)] = [
+    (ChannelsEchoServer.self, "Channels"), (NIOEchoServer.self, "SwiftNIO"),
+    (ChannelsAsyncEchoServer.self, "Channels async"), (NIOAsyncEchoServer.self, "SwiftNIO async"),
+]
 
 struct EchoShape: Sendable {
     let name: String
