@@ -178,6 +178,9 @@ public struct ByteBuffer: @unchecked Sendable {  // SAFETY: `storage` is copy-on
     }
 
     /// Whether no other buffer shares this storage (so a `clear()` would reuse it).
+    /// Whether this buffer spans its whole storage (it is no slice of another).
+    var isWholeStorage: Bool { self.base == 0 && self.limit == self.storage.byteCount }
+
     package mutating func isUniquelyOwned() -> Bool {
         isKnownUniquelyReferenced(&self.storage)
     }

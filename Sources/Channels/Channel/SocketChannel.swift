@@ -415,7 +415,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             // callback flushing another channel cannot touch this list.
             var completed: [EventLoopPromise<Void>?] = []
             swap(&completed, &self.loop.spareCompletedWrites)
-            self.pending.consume(written, completed: &completed)
+            self.pending.consume(written, completed: &completed) { self.loop.offerReadBuffer(&$0) }
             self.pending.returnStorage(to: &self.loop.spareWriteQueue)
             // Promises first: a handler reacting to writability sees its writes completed.
             for promise in completed { promise?.succeed(()) }

@@ -34,9 +34,16 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
     let turnEndFlushes = TurnEndFlushes()
     let ioVectors = IOVectors()
-    /// A read buffer that no channel holds any more: the loop's next read reuses it, so
-    /// channels need not keep one each (an idle connection then holds no read buffer).
-    private var spareReadBuffer = ByteBuffer()
+    /// Read buffers that no channel holds any more: the loop's next reads reuse them, so
+    /// channels need not keep one each (an idle connection then holds no read buffer). More
+    /// than one, because a pipeline that hands its reads to async code keeps each until its
+    /// task wrote it back: those buffers return here from the write queue (`offerReadBuffer`)
+    /// instead of going back to malloc, which would hand the next read fresh pages to fault in.
+    private var spareReadBuffers: [ByteBuffer] = []
+    private var spareReadBytes = 0
+    /// At most this many bytes of spares per loop: enough for the reads of one turn of a busy
+    /// loop whose tasks hold them (64 of 64 KiB), not more.
+    private static let maximumSpareReadBytes = 4 << 20
     /// Write-queue storage and a list for completed write promises that no channel holds:
     /// lent for a write, given back once the queue is empty (idle channels keep neither).
     var spareWriteQueue = Deque<PendingWrites.Entry>()
@@ -55,8 +62,8 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// stay.
     func prepareReadBuffer(_ buffer: inout ByteBuffer, size: Int) {
         if buffer.capacity == 0 || !buffer.isUniquelyOwned() {
-            buffer = ByteBuffer()
-            swap(&buffer, &self.spareReadBuffer)
+            buffer = self.spareReadBuffers.popLast() ?? ByteBuffer()
+            self.spareReadBytes -= buffer.capacity
         }
         guard buffer.capacity >= size, buffer.capacity <= 4 * size, buffer.isUniquelyOwned() else {
             buffer = ByteBuffer(capacity: size)
@@ -65,10 +72,25 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         buffer.clear()
     }
 
-    /// Keeps `buffer` as the loop's spare if nothing else holds it.
+    /// Keeps `buffer` as one of the loop's spares if nothing else holds it.
     func recycleReadBuffer(_ buffer: inout ByteBuffer) {
         guard buffer.capacity > 0, buffer.isUniquelyOwned() else { return }
-        swap(&self.spareReadBuffer, &buffer)
+        self.keepSpare(&buffer)
+    }
+
+    /// A buffer a write queue is done with: kept as a spare read buffer when it is one (whole
+    /// storage of a read buffer's size, held by nothing else), else dropped as before.
+    func offerReadBuffer(_ buffer: inout ByteBuffer) {
+        guard buffer.capacity >= ReceiveBufferSizer.minimum, buffer.capacity <= 4 * ReceiveBufferSizer.maximum,
+            buffer.isWholeStorage, buffer.isUniquelyOwned()
+        else { return }
+        self.keepSpare(&buffer)
+    }
+
+    private func keepSpare(_ buffer: inout ByteBuffer) {
+        guard self.spareReadBytes + buffer.capacity <= Self.maximumSpareReadBytes else { return }
+        self.spareReadBytes += buffer.capacity
+        self.spareReadBuffers.append(buffer)
         buffer = ByteBuffer()
     }
 
