@@ -2,7 +2,8 @@
 /// for a while: the usual trigger for a keep-alive ping, or for closing a connection its
 /// peer forgot.
 ///
-/// Loop-confined (a handler). Transparent to the pipeline's type check: put it anywhere,
+/// Loop-confined (a handler; not subclassable outside this module). Transparent to the
+/// pipeline's type check: put it anywhere,
 /// usually first. Reads count when they arrive from the socket side; writes count when they
 /// pass this handler towards the socket. Timers run on the channel's loop with its clock (so
 /// an `EmbeddedEventLoop`'s manual time drives them in tests). Each kind of idleness fires
@@ -13,7 +14,7 @@
 ///     IdleStateHandler(writeTimeout: .seconds(30)),   // then, on .write: send a ping
 ///     MyCodec(), MyPingOnIdleHandler())
 /// ```
-public final class IdleStateHandler: ChannelDuplexHandler {
+public class IdleStateHandler: ChannelDuplexHandler {
     public typealias InboundIn = Any
     public typealias InboundOut = Any
     public typealias OutboundIn = Any
@@ -77,7 +78,13 @@ public final class IdleStateHandler: ChannelDuplexHandler {
         }
     }
 
-    private func stop() {
+    /// What a full timeout of idleness does: fires the event (`ReadTimeoutHandler` fails
+    /// the channel instead).
+    func idleDetected(_ kind: IdleStateEvent, context: ChannelHandlerContext) {
+        context.fireUserInboundEventTriggered(kind)
+    }
+
+    func stop() {
         self.running = false
         for timer in self.timers.values { timer.cancel() }
         self.timers = [:]
@@ -114,7 +121,7 @@ public final class IdleStateHandler: ChannelDuplexHandler {
         if now - idleSince >= timeout {
             // A full timeout of silence: report it, and again after the next one.
             self.schedule(kind, at: now + timeout, context: context)
-            context.fireUserInboundEventTriggered(kind)
+            self.idleDetected(kind, context: context)
         } else {
             self.schedule(kind, at: idleSince + timeout, context: context)
         }

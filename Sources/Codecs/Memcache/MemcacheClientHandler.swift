@@ -62,7 +62,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     private var decoder: MemcacheResponseDecoder
-    private var responseClock: ResponseClock
+    var responseClock: ResponseClock
     private var context: ChannelHandlerContext?
     /// Set once the connection failed or closed: later requests fail at once with it.
     private var failure: MemcacheError?
@@ -296,28 +296,15 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
 
     // MARK: Response timeout
 
-    private func startResponseClock(context: ChannelHandlerContext) {
-        guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
-        self.armResponseTimer(at: deadline, loop: context.eventLoop)
-    }
+    // MARK: ResponseTimedHandler
 
-    private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
-        // The task reaches the loop through the context, never by capturing it: the loop keeps
-        // the task until it fires, and a task holding its loop would be a cycle.
-        loop.scheduleTask(deadline: deadline) { [self] in
-            guard let context = self.context else {
-                _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
-                return
-            }
-            let outstanding = self.failure == nil && !self.outstanding.isEmpty
-            switch self.responseClock.fired(now: context.eventLoop.now, outstanding: outstanding) {
-            case .idle: break
-            case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
-            case .expired:
-                let timeout = self.responseClock.timeout ?? .zero
-                self.fail(MemcacheError(.timeout, "no reply within \(timeout)"), context: context)
-            }
-        }
+    var responseTimerContext: ChannelHandlerContext? { self.context }
+    var isAwaitingResponse: Bool { self.failure == nil && !self.outstanding.isEmpty }
+
+    func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
+        self.fail(MemcacheError(.timeout, "no reply within \(timeout)"), context: context)
     }
 
 }
+
+extension MemcacheClientHandler: ResponseTimedHandler {}

@@ -55,7 +55,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 
     private var encoder: Encoder
     private var decoder: Decoder
-    private var responseClock: ResponseClock
+    var responseClock: ResponseClock
     private var context: ChannelHandlerContext?
     private var failure: RequestResponseError?
     private var outstanding = Deque<Outstanding>()
@@ -228,28 +228,13 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 
     // MARK: Response timeout
 
-    private func startResponseClock(context: ChannelHandlerContext) {
-        guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
-        self.armResponseTimer(at: deadline, loop: context.eventLoop)
-    }
+    // MARK: ResponseTimedHandler
 
-    private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
-        // The task reaches the loop through the context, never by capturing it: the loop keeps
-        // the task until it fires, and a task holding its loop would be a cycle.
-        loop.scheduleTask(deadline: deadline) { [self] in
-            guard let context = self.context else {
-                _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
-                return
-            }
-            let outstanding = self.failure == nil && !self.outstanding.isEmpty
-            switch self.responseClock.fired(now: context.eventLoop.now, outstanding: outstanding) {
-            case .idle: break
-            case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
-            case .expired:
-                let timeout = self.responseClock.timeout ?? .zero
-                self.fail(RequestResponseError(.responseTimeout, "no reply within \(timeout)"), context: context)
-            }
-        }
+    var responseTimerContext: ChannelHandlerContext? { self.context }
+    var isAwaitingResponse: Bool { self.failure == nil && !self.outstanding.isEmpty }
+
+    func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
+        self.fail(RequestResponseError(.responseTimeout, "no reply within \(timeout)"), context: context)
     }
 }
 
@@ -261,3 +246,5 @@ final class Box<Value>: @unchecked Sendable {  // SAFETY: see the type comment
     var value: Value
     init(_ value: Value) { self.value = value }
 }
+
+extension PipelinedClientHandler: ResponseTimedHandler {}

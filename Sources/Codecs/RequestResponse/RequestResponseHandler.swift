@@ -70,7 +70,7 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     private let isTerminator: (Response) -> Bool
     private var closed = false
     private var context: ChannelHandlerContext?
-    private var responseClock: ResponseClock
+    var responseClock: ResponseClock
 
     /// - Parameters:
     ///   - isTerminator: for `.untilTerminator` requests, which response ends them.
@@ -162,28 +162,13 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
         first.complete(.success(response))
     }
 
-    private func startResponseClock(context: ChannelHandlerContext) {
-        guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
-        self.armResponseTimer(at: deadline, loop: context.eventLoop)
-    }
+    // MARK: ResponseTimedHandler
 
-    private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
-        // The task reaches the loop through the context, never by capturing it: the loop keeps
-        // the task until it fires, and a task holding its loop would be a cycle.
-        loop.scheduleTask(deadline: deadline) { [self] in
-            guard let context = self.context else {
-                _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
-                return
-            }
-            let outstanding = !self.closed && !self.outstanding.isEmpty
-            switch self.responseClock.fired(now: context.eventLoop.now, outstanding: outstanding) {
-            case .idle: break
-            case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
-            case .expired:
-                let timeout = self.responseClock.timeout ?? .zero
-                self.failAll(RequestResponseError(.responseTimeout, "no response within \(timeout)"), context: context)
-            }
-        }
+    var responseTimerContext: ChannelHandlerContext? { self.context }
+    var isAwaitingResponse: Bool { !self.closed && !self.outstanding.isEmpty }
+
+    func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
+        self.failAll(RequestResponseError(.responseTimeout, "no response within \(timeout)"), context: context)
     }
 
 
@@ -217,3 +202,5 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
         for entry in pending { entry.request.complete(.failure(error)) }
     }
 }
+
+extension RequestResponseHandler: ResponseTimedHandler {}

@@ -57,3 +57,42 @@ struct ResponseClock {
         return .expired
     }
 }
+
+/// A client handler with a response timeout: what the one shared timer code needs of it.
+///
+/// Loop-confined, like the handlers that adopt it (`MemcacheClientHandler`,
+/// `PipelinedClientHandler`, `RequestResponseHandler`).
+protocol ResponseTimedHandler: AnyObject, Sendable {
+    var responseClock: ResponseClock { get set }
+    /// The handler's context while it is in a pipeline.
+    var responseTimerContext: ChannelHandlerContext? { get }
+    /// Whether requests still wait for their replies (on a connection that has not failed).
+    var isAwaitingResponse: Bool { get }
+    /// The server was silent for `timeout` while requests waited: fail them and close.
+    func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext)
+}
+
+extension ResponseTimedHandler {
+    /// Requests became outstanding: the silence counts from now; the one timer is armed if
+    /// it is not already.
+    func startResponseClock(context: ChannelHandlerContext) {
+        guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
+        self.armResponseTimer(at: deadline, loop: context.eventLoop)
+    }
+
+    private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
+        // The task reaches the loop through the context, never by capturing it: the loop keeps
+        // the task until it fires, and a task holding its loop would be a cycle.
+        loop.scheduleTask(deadline: deadline) { [self] in
+            guard let context = self.responseTimerContext else {
+                _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
+                return
+            }
+            switch self.responseClock.fired(now: context.eventLoop.now, outstanding: self.isAwaitingResponse) {
+            case .idle: break
+            case .rearm(let next): self.armResponseTimer(at: next, loop: context.eventLoop)
+            case .expired: self.responseTimedOut(after: self.responseClock.timeout ?? .zero, context: context)
+            }
+        }
+    }
+}
