@@ -11,12 +11,18 @@ private func fixture(tls: Bool) async throws -> MemcachePoolFixture {
     return try await MemcachePoolFixture(arguments: tls ? MemcachedServer.tlsArguments : []) { $0.tls = clientTLS }
 }
 
-/// Waiting callers poll patiently: under a sanitizer a compute of 50 ms can take seconds.
+/// Waiting callers poll patiently, and a winner's lease outlives any stall: under a sanitizer,
+/// with the whole suite running at once on 2 cores, a compute of 50 ms has taken over 30 s
+/// (the default lease TTL), and an expired lease makes a second winner.
 private var patientPolicy: MemcacheComputePolicy {
     var policy = MemcacheComputePolicy()
     policy.waitLimit = testPatience
+    policy.leaseTTL = patientTTL
     return policy
 }
+
+/// Seconds a lease or a stale value lives in these tests: `testPatience`.
+private let patientTTL = Int(testPatience.nanoseconds / 1_000_000_000)
 
 /// Counts computes and how many ran at once.
 private final class ComputeLog: Sendable {
@@ -190,10 +196,10 @@ struct CachePolicyTests {
         let fixture = try await fixture(tls: tls)
         let pool = fixture.pool
         try await pool.set("profile", to: ByteBuffer(string: "old"), ttl: 60)
-        #expect(try await pool.invalidate("profile"))
+        #expect(try await pool.invalidate("profile", staleTTL: patientTTL))
         #expect(try await pool.invalidate("never-there") == false)
         let leases = try await withThrowingTaskGroup(of: MemcacheLease.self) { tasks in
-            for _ in 0..<20 { tasks.addTask { try await pool.getWithLease("profile") } }
+            for _ in 0..<20 { tasks.addTask { try await pool.getWithLease("profile", leaseTTL: patientTTL) } }
             var leases: [MemcacheLease] = []
             for try await lease in tasks { leases.append(lease) }
             return leases
@@ -204,11 +210,13 @@ struct CachePolicyTests {
         #expect(leases.filter(\.isRecomputing).count == 19)
         // getOrCompute serves the stale value to a caller that did not win.
         let log = ComputeLog()
-        #expect(try await pool.getOrCompute("profile", ttl: 60) { try await log.run { ByteBuffer(string: "never") } } == ByteBuffer(string: "old"))
+        #expect(
+            try await pool.getOrCompute("profile", ttl: 60, policy: patientPolicy) { try await log.run { ByteBuffer(string: "never") } }
+                == ByteBuffer(string: "old"))
         #expect(log.runs.withLock { $0 } == 0)
         let winner = try #require(winners.first)
         #expect(try await pool.storeLeased("profile", value: ByteBuffer(string: "new"), lease: winner, ttl: 60))
-        let fresh = try await pool.getWithLease("profile")
+        let fresh = try await pool.getWithLease("profile", leaseTTL: patientTTL)
         #expect(fresh.value == ByteBuffer(string: "new") && !fresh.isStale && !fresh.isWinner && !fresh.isRecomputing)
         try await fixture.stop()
     }
