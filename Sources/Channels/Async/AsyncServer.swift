@@ -34,8 +34,9 @@ public final class AsyncServer<Inbound: Sendable, Outbound: Sendable>: Sendable 
 
     /// The listeners underneath.
     public let listeningServer: ListeningServer
-    /// Accepted connections not yet taken. The sequence ends when the server is closed; a
-    /// connection accepted but not taken by then is closed.
+    /// The accepted connections. Once the server is closed the sequence ends, after the
+    /// connections accepted before; one whose pipeline is set up after that is closed. When
+    /// the consuming task is cancelled, connections not yet taken are closed.
     public let connections: Connections
 
     /// Where the server listens (with the real port when bound to port 0).

@@ -5,7 +5,9 @@ import Synchronization
 /// when the test moves it.
 ///
 /// Not thread-safe: use from the test's own thread only (it reports itself as always "in
-/// the loop"). `run()` runs queued tasks; `advanceTime(by:)` fires due timers in order.
+/// the loop"). `run()` runs queued tasks; `advanceTime(by:)` fires due timers in order. The
+/// one exception is its task queue, which is locked: as a task executor it is handed jobs by
+/// the Swift runtime from whatever thread resumes them, and they wait there for `run()`.
 ///
 /// ```swift
 /// let loop = EmbeddedEventLoop()
@@ -13,8 +15,9 @@ import Synchronization
 /// loop.advanceTime(by: .seconds(5))   // runs the timer
 /// ```
 public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {  // SAFETY: single-thread test use, below
-    // SAFETY: documented single-thread test use; no method is meant to be called concurrently.
-    private var tasks = Deque<SelectableEventLoop.Task>()
+    // SAFETY: documented single-thread test use; no method is meant to be called concurrently,
+    // except that `tasks` is locked (see the type comment).
+    private let tasks = LockedValue(Deque<SelectableEventLoop.Task>())
     private var timers = TimerQueue()
     private var nextTimerID: UInt64 = 0
     private var time = Deadline(uptimeNanoseconds: 0)
@@ -27,7 +30,7 @@ public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sen
     public var now: Deadline { self.time }
 
     public func execute(_ task: @escaping @Sendable () -> Void) {
-        self.tasks.append(.closure(task))
+        self.tasks.withLock { $0.append(.closure(task)) }
     }
 
     public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
@@ -74,14 +77,14 @@ public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sen
 
     private func runTasks() {
         repeat {
-            while let task = self.tasks.popFirst() {
+            while let task = self.tasks.withLock({ $0.popFirst() }) {
                 switch task {
                 case .closure(let body): body()
                 case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
                 }
             }
             self.turnEndFlushes.run()
-        } while !self.tasks.isEmpty || !self.turnEndFlushes.isEmpty
+        } while !self.tasks.withLock({ $0.isEmpty }) || !self.turnEndFlushes.isEmpty
     }
 
     /// Fails every pending timer and runs what is queued.
@@ -94,6 +97,7 @@ public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sen
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
-        self.tasks.append(.job(UnownedJob(job)))
+        let job = UnownedJob(job)
+        self.tasks.withLock { $0.append(.job(job)) }
     }
 }

@@ -97,7 +97,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
     ///
     /// - Throws: `RequestResponseError`, the encoder's error, or `CancellationError`.
     public func send(_ request: Request) async throws -> Response {
-        guard let loop = self.context?.eventLoop ?? self.loop else {
+        guard let loop = self.joinedLoop.withLock({ $0 }) else {
             throw Self.notInPipeline
         }
         try Task.checkCancellation()
@@ -186,7 +186,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.loop = context.eventLoop
+        self.joinedLoop.withLock { $0 = context.eventLoop }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -219,8 +219,10 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
         for entry in outstanding { entry.completion?(.failure(error)) }
     }
 
-    /// The loop, remembered past `handlerRemoved` so a late async caller gets an error on it.
-    private var loop: (any EventLoop)?
+    /// The loop, set when the handler joins a pipeline and kept past `handlerRemoved` (so a
+    /// late async caller gets its error on the loop). Locked: `send(_:)` reads it from any
+    /// thread, where every other field is the loop's alone.
+    private let joinedLoop = LockedValue<(any EventLoop)?>(nil)
 
     private static var notInPipeline: RequestResponseError {
         RequestResponseError(.channelClosedBeforeResponse, "the handler is not in a pipeline")
