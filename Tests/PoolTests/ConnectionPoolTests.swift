@@ -85,7 +85,7 @@ struct ConnectionPoolTests {
         }
         #expect(try await poll(every: .milliseconds(2)) { await fixture.pool.statistics().loops[0].leased >= 2 })
         let waiting = Task(executorPreference: starved) {
-            let lease = try await fixture.pool.lease(timeout: .seconds(60))
+            let lease = try await fixture.pool.lease(timeout: testPatience)
             let onStarvedLoop = lease.connection.channel.eventLoop === starved
             lease.release()
             return onStarvedLoop
