@@ -116,7 +116,8 @@ struct PipelinedClientHandlerTests {
     func asyncCallers() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
-        // A line server that answers each line with itself, upper-cased, after a pause for "slow".
+        let answerSlow = LockedValue(false)
+        // A line server that answers each line with itself, upper-cased (see "slow" below).
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: 1024)))
@@ -126,7 +127,8 @@ struct PipelinedClientHandlerTests {
             try await server.serve { connection in
                 for try await line in connection.inbound {
                     let text = String(buffer: line)
-                    if text == "slow" { try await Task.sleep(for: .milliseconds(200)) }
+                    // "slow" is answered only once the test has seen its caller cancelled.
+                    if text == "slow" { _ = try await poll { answerSlow.withLock { $0 } } }
                     try await connection.outbound.write(ByteBuffer(string: text.uppercased() + "\n"))
                 }
             }
@@ -150,6 +152,7 @@ struct PipelinedClientHandlerTests {
         try await Task.sleep(for: .milliseconds(20))
         cancelled.cancel()
         await #expect(throws: CancellationError.self) { try await cancelled.value }
+        answerSlow.withLock { $0 = true }
         // The next caller gets its own reply, not the dropped "SLOW".
         #expect(String(buffer: try await handler.send("after")) == "AFTER")
         try await channel.eventLoop.submit { #expect(handler.isClean) }.get()
