@@ -1,28 +1,14 @@
 import Channels
 import Codecs
 import Foundation
-import Glibc
 import Testing
 import TestSupport
 
 @testable import Pool
 
-/// This process's resident memory, in bytes (/proc/self/statm's second field, in pages; read
-/// with read(2), since /proc files report a size of 0 to Foundation's readers).
-func residentBytes() -> Int {
-    let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return 0 }
-    defer { close(fd) }
-    var bytes = [UInt8](repeating: 0, count: 256)
-    let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    guard count > 0, let pages = String(decoding: bytes[0..<count], as: UTF8.self).split(separator: " ").dropFirst().first.flatMap({ Int($0) })
-    else { return 0 }
-    return pages * 4096
-}
-
 @Suite("A hostile memcache server", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct HostileServerTests {
-    @Test("a reply announcing a 2 GiB value fails that connection with valueTooLarge at once; memory stays bounded and other pools are unaffected")
+    @Test("a reply announcing a 2 GiB value fails that connection with valueTooLarge at once, and other pools are unaffected")
     func announcesHugeValue() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let hostile = try await ScriptedServer.start(group: group) { _, line in
@@ -35,7 +21,6 @@ struct HostileServerTests {
         waitPatiently(&hostileConfiguration)
         let hostilePool = MemcachePool(configuration: hostileConfiguration, group: group)
         let connection = try await MemcacheConnection.connect(host: "127.0.0.1", port: memcached.port, group: group)
-        let before = residentBytes()
         for request in ["meta", "text"] {
             do {
                 _ = request == "meta" ? try await hostilePool.get("k") : try await hostilePool.getMany(["k", "l"])[MemcacheKey("k")]
@@ -44,8 +29,10 @@ struct HostileServerTests {
                 #expect(error.code == .valueTooLarge, "\(error)")
             }
         }
-        #expect(before > 0)
-        #expect(residentBytes() - before < 256 << 20, "nothing near 2 GiB was allocated")
+        // No memory check here: the process-wide resident size moves with every test running beside
+        // this one (760 MB under a sanitizer), and an unwritten 2 GiB reservation would not show in
+        // it anyway. The decoder refuses the length before reserving; MemcacheResponseDecoderTests
+        // checks that on bytes.
         try await connection.set("k", to: ByteBuffer(string: "fine"))
         #expect(try await connection.get("k") == ByteBuffer(string: "fine"))
         #expect(await hostilePool.statistics().total.closed >= 2, "each hostile connection was closed")
