@@ -46,20 +46,7 @@ extension CommandProcessor {
                 return (hit.value, hit.flags, hit.cas)
             }
             guard let found else { continue }
-            out.reserveCapacity(minimumWritableBytes: key.count + found.value.readableBytes + 48)
-            out.writeStaticString("VALUE ")
-            out.writeBytes(key)
-            out.writeSpace()
-            out.writeDecimal(UInt64(found.flags))
-            out.writeSpace()
-            out.writeDecimal(found.value.readableBytes)
-            if withCAS {
-                out.writeSpace()
-                out.writeDecimal(found.cas)
-            }
-            out.writeCRLF()
-            out.writeImmutableBuffer(found.value)
-            out.writeCRLF()
+            out.writeMemcacheValue(key: key, flags: found.flags, cas: withCAS ? found.cas : nil, value: found.value)
         }
         out.writeStaticString("END\r\n")
         return line.length

@@ -319,8 +319,6 @@ struct MetaFlags {
 
     /// The flag's token as a (possibly negative) number; nil when absent or not a number.
     func number(_ letter: Character) -> Int? {
-        guard let token = self.token(letter) else { return nil }
-        if token.first == UInt8(ascii: "-") { return UInt64(memcacheDecimal: token.dropFirst()).flatMap { Int(exactly: $0) }.map { -$0 } }
-        return UInt64(memcacheDecimal: token).flatMap { Int(exactly: $0) }
+        self.token(letter).flatMap { MemcacheSyntax.signed($0) }
     }
 }

@@ -10,7 +10,7 @@ struct RequestLine {
     let line: UnsafeRawBufferPointer
     /// Bytes up to and including the `\n`.
     let length: Int
-    private var position = 0
+    private var tokens: MemcacheTokens<UnsafeRawBufferPointer>
 
     /// The first line of `bytes`, or nil when its end has not arrived within `limit` bytes.
     init?(_ bytes: UnsafeRawBufferPointer, limit: Int) {
@@ -21,16 +21,13 @@ struct RequestLine {
         self.bytes = bytes
         self.line = UnsafeRawBufferPointer(rebasing: bytes[..<end])
         self.length = newline + 1
+        self.tokens = MemcacheTokens(self.line)
     }
 
     /// The next token, or nil at the end of the line.
+    @inline(__always)
     mutating func next() -> UnsafeRawBufferPointer? {
-        let end = self.line.count
-        while self.position < end, self.line[self.position] == UInt8(ascii: " ") { self.position += 1 }
-        guard self.position < end else { return nil }
-        let start = self.position
-        while self.position < end, self.line[self.position] != UInt8(ascii: " ") { self.position += 1 }
-        return UnsafeRawBufferPointer(rebasing: self.line[start..<self.position])
+        self.tokens.next().map { UnsafeRawBufferPointer(rebasing: $0) }
     }
 }
 
@@ -43,21 +40,11 @@ extension UnsafeRawBufferPointer {
     }
 
     /// A text key as memcached takes it: 1 to 250 bytes, no space or control byte.
-    var isTextKey: Bool {
-        guard self.count >= 1, self.count <= 250 else { return false }
-        return !self.contains { $0 <= 0x20 || $0 == 0x7f }
-    }
+    var isTextKey: Bool { MemcacheSyntax.isTextKey(self) }
 
     /// A strict unsigned decimal; nil on anything else or on overflow.
-    var decimal: UInt64? { UInt64(memcacheDecimal: self) }
+    var decimal: UInt64? { MemcacheSyntax.unsigned(self) }
 
     /// A strict signed decimal (a leading `-` allowed).
-    var signedDecimal: Int? {
-        if self.first == UInt8(ascii: "-") {
-            guard let magnitude = UnsafeRawBufferPointer(rebasing: self.dropFirst()).decimal, magnitude <= UInt64(Int.max) else { return nil }
-            return -Int(magnitude)
-        }
-        guard let value = self.decimal, value <= UInt64(Int.max) else { return nil }
-        return Int(value)
-    }
+    var signedDecimal: Int? { MemcacheSyntax.signed(self) }
 }

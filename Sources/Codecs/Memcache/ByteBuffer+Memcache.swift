@@ -8,7 +8,7 @@ extension UInt64 {
     /// anything else or on overflow.
     @inlinable
     public init?(memcacheDecimal token: some Collection<UInt8>) {
-        guard let value = MemcacheParsing.unsigned(token) else { return nil }
+        guard let value = MemcacheSyntax.unsigned(token) else { return nil }
         self = value
     }
 }
@@ -36,7 +36,10 @@ extension ByteBuffer {
 
     /// Appends one item of a text `get` reply: `VALUE <key> <flags> <bytes> [<cas>]\r\n`, the
     /// value, `\r\n` (a server writes these, then `END\r\n`).
-    public mutating func writeMemcacheValue(key: [UInt8], flags: UInt32, cas: UInt64?, value: ByteBuffer) {
+    /// The one writer of this line: the server's in-place fast path calls it with the key's
+    /// bytes in the request buffer (inlinable, so it is specialized for them).
+    @inlinable
+    public mutating func writeMemcacheValue<Key: Collection<UInt8>>(key: Key, flags: UInt32, cas: UInt64?, value: ByteBuffer) {
         self.reserveCapacity(minimumWritableBytes: key.count + value.readableBytes + 48)
         self.writeString("VALUE ")
         self.writeBytes(key)
@@ -59,36 +62,22 @@ extension ByteBuffer {
     public mutating func writeCRLF() { self.writeInteger(UInt16(0x0d0a)) }
 }
 
-/// Walks the space-separated tokens of a line without allocating: each token is a slice
-/// of a contiguous view of the line.
-struct TokenCursor {
-    private let bytes: ByteBufferView
-    private var position: Int
+/// The tokens of a reply line, as slices of the line's bytes.
+typealias TokenCursor = MemcacheTokens<ByteBufferView>
 
+extension MemcacheTokens where Bytes == ByteBufferView {
     init(_ line: ByteBuffer) {
-        self.bytes = line.readableBytesView
-        self.position = self.bytes.startIndex
-    }
-
-    /// The next token, or nil at the end of the line.
-    mutating func next() -> Slice<ByteBufferView>? {
-        let end = self.bytes.endIndex
-        while self.position < end, self.bytes[self.position] == UInt8(ascii: " ") { self.position += 1 }
-        guard self.position < end else { return nil }
-        let start = self.position
-        while self.position < end, self.bytes[self.position] != UInt8(ascii: " ") { self.position += 1 }
-        return self.bytes[start..<self.position]
+        self.init(line.readableBytesView)
     }
 
     /// What is left of the line after the tokens read so far, as a buffer slice.
     func rest(of line: ByteBuffer) -> ByteBuffer {
-        let offset = self.position - self.bytes.startIndex
+        let offset = self.position - line.readableBytesView.startIndex
         return line.getSlice(at: line.readerIndex + offset, length: line.readableBytes - offset) ?? ByteBuffer()
     }
 }
 
 /// Line and token parsing over raw bytes.
-@usableFromInline
 enum MemcacheParsing {
     /// The position of the `\n` ending the first line, scanning at most `limit` bytes.
     static func lineEnd(in buffer: ByteBuffer, limit: Int) -> Int? {
@@ -100,41 +89,8 @@ enum MemcacheParsing {
 
     /// Splits a line (without its CRLF) on spaces; empty tokens are dropped.
     static func tokens(_ line: ByteBuffer) -> [ArraySlice<UInt8>] {
-        let bytes = line.readableBytesView
-        var tokens: [ArraySlice<UInt8>] = []
-        let array = Array(bytes)
-        var start = 0
-        for index in 0...array.count where index == array.count || array[index] == UInt8(ascii: " ") {
-            if index > start { tokens.append(array[start..<index]) }
-            start = index + 1
-        }
-        return tokens
-    }
-
-    /// A strict unsigned decimal; nil on anything else or on overflow. Inlinable, so that a
-    /// server's in-place parser gets it specialized for its raw bytes.
-    @inlinable
-    static func unsigned<Bytes: Collection<UInt8>>(_ token: Bytes) -> UInt64? {
-        guard !token.isEmpty, token.count <= 20 else { return nil }
-        var value: UInt64 = 0
-        for byte in token {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflowB) = shifted.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
-            if overflowA || overflowB { return nil }
-            value = sum
-        }
-        return value
-    }
-
-    /// A strict signed decimal (a leading `-` allowed).
-    static func signed<Bytes: Collection<UInt8>>(_ token: Bytes) -> Int? {
-        if token.first == UInt8(ascii: "-") {
-            guard let magnitude = self.unsigned(token.dropFirst()), magnitude <= UInt64(Int.max) else { return nil }
-            return -Int(magnitude)
-        }
-        guard let value = self.unsigned(token), value <= UInt64(Int.max) else { return nil }
-        return Int(value)
+        var tokens = MemcacheTokens(Array(line.readableBytesView))
+        return tokens.all()
     }
 
     static func text(_ token: ArraySlice<UInt8>) -> String {

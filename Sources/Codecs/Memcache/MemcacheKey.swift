@@ -17,7 +17,7 @@ public struct MemcacheKey: Sendable, Hashable, CustomStringConvertible {
     public let isBinary: Bool
 
     /// The longest key memcached accepts.
-    public static let maximumLength = 250
+    public static let maximumLength = MemcacheSyntax.maximumKeyLength
 
     /// A text key. - Throws: `MemcacheError.invalidKey`.
     public init(_ text: String) throws {
@@ -32,7 +32,7 @@ public struct MemcacheKey: Sendable, Hashable, CustomStringConvertible {
         guard bytes.count <= Self.maximumLength else {
             throw MemcacheError(.invalidKey, "a key has at most \(Self.maximumLength) bytes, this one \(bytes.count)")
         }
-        if let bad = bytes.firstIndex(where: { $0 <= 0x20 || $0 == 0x7f }) {
+        if let bad = MemcacheSyntax.firstForbiddenByte(in: bytes) {
             throw MemcacheError(.invalidKey, "byte \(bytes[bad]) at offset \(bad) is a space or control byte; use MemcacheKey.binary for such keys")
         }
         self.bytes = bytes

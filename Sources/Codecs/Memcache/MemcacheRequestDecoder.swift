@@ -85,7 +85,7 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
             guard !arguments.isEmpty else { throw Self.badFormat }
             return .get(keys: try arguments.map(Self.key), withCAS: command == "gets")
         case "gat", "gats":
-            guard arguments.count >= 2, let ttl = MemcacheParsing.signed(arguments[arguments.startIndex]) else { throw Self.badFormat }
+            guard arguments.count >= 2, let ttl = MemcacheSyntax.signed(arguments[arguments.startIndex]) else { throw Self.badFormat }
             return .getAndTouch(ttl: ttl, keys: try arguments.dropFirst().map(Self.key), withCAS: command == "gats")
         case "delete":
             // "delete <key> [0] [noreply]": a legacy zero time is accepted, nothing else.
@@ -99,21 +99,21 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
             var rest = Array(arguments)
             let noreply = Self.takeNoreply(&rest)
             guard rest.count == 2 else { throw Self.badFormat }
-            guard let delta = MemcacheParsing.unsigned(rest[1]) else {
+            guard let delta = MemcacheSyntax.unsigned(rest[1]) else {
                 throw MemcacheError(.clientError, "invalid numeric delta argument")
             }
             return .arithmetic(key: try Self.key(rest[0]), delta: delta, increment: command == "incr", noreply: noreply)
         case "touch":
             var rest = Array(arguments)
             let noreply = Self.takeNoreply(&rest)
-            guard rest.count == 2, let ttl = MemcacheParsing.signed(rest[1]) else { throw Self.badFormat }
+            guard rest.count == 2, let ttl = MemcacheSyntax.signed(rest[1]) else { throw Self.badFormat }
             return .touch(key: try Self.key(rest[0]), ttl: ttl, noreply: noreply)
         case "flush_all":
             var rest = Array(arguments)
             let noreply = Self.takeNoreply(&rest)
             guard rest.count <= 1 else { throw Self.badFormat }
             let delay = try rest.first.map { token -> Int in
-                guard let value = MemcacheParsing.signed(token) else { throw Self.badFormat }
+                guard let value = MemcacheSyntax.signed(token) else { throw Self.badFormat }
                 return value
             }
             return .flushAll(delay: delay, noreply: noreply)
@@ -125,7 +125,7 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
             // As memcached: a lone "noreply" is read as the level, a level that is not a
             // number counts as 0, and any other shape is an unknown command.
             guard rest.count == 1 || (rest.isEmpty && noreply) else { return nil }
-            return .verbosity(level: rest.first.flatMap { MemcacheParsing.signed($0) } ?? 0, noreply: noreply)
+            return .verbosity(level: rest.first.flatMap { MemcacheSyntax.signed($0) } ?? 0, noreply: noreply)
         case "stats":
             return .stats(argument: arguments.isEmpty ? nil : arguments.map(MemcacheParsing.text).joined(separator: " "))
         case "quit":
@@ -150,14 +150,14 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
         let noreply = Self.takeNoreply(&rest)
         let expected = command == "cas" ? 5 : 4
         guard rest.count == expected,
-            let flags = MemcacheParsing.unsigned(rest[1]), flags <= UInt64(UInt32.max),
-            let ttl = MemcacheParsing.signed(rest[2]),
-            let length = MemcacheParsing.unsigned(rest[3])
+            let flags = MemcacheSyntax.unsigned(rest[1]), flags <= UInt64(UInt32.max),
+            let ttl = MemcacheSyntax.signed(rest[2]),
+            let length = MemcacheSyntax.unsigned(rest[3])
         else {
             buffer.moveReaderIndex(to: after)
             return .invalid(Self.badFormat)
         }
-        let casUnique = command == "cas" ? MemcacheParsing.unsigned(rest[4]) : nil
+        let casUnique = command == "cas" ? MemcacheSyntax.unsigned(rest[4]) : nil
         if command == "cas", casUnique == nil {
             buffer.moveReaderIndex(to: after)
             return .invalid(Self.badFormat)
@@ -182,7 +182,7 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
     }
 
     private mutating func metaSet(_ tokens: [ArraySlice<UInt8>], buffer: inout ByteBuffer, after: Int) throws -> MemcacheServerInput? {
-        guard tokens.count >= 3, let length = MemcacheParsing.unsigned(tokens[2]) else {
+        guard tokens.count >= 3, let length = MemcacheSyntax.unsigned(tokens[2]) else {
             buffer.moveReaderIndex(to: after)
             return .invalid(Self.badFormat)
         }

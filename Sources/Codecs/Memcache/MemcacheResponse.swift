@@ -138,14 +138,9 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
     /// its client flags and CAS).
     private func number(_ letter: UInt8) -> UInt64? {
         self.flagBytes.withUnsafeReadableBytes { bytes -> UInt64? in
-            var position = 0
-            while position < bytes.count {
-                while position < bytes.count, bytes[position] == UInt8(ascii: " ") { position += 1 }
-                guard position < bytes.count else { return nil }
-                let tokenStart = position
-                while position < bytes.count, bytes[position] != UInt8(ascii: " ") { position += 1 }
-                guard bytes[tokenStart] == letter else { continue }
-                return MemcacheParsing.unsigned(UnsafeRawBufferPointer(rebasing: bytes[(tokenStart + 1)..<position]))
+            var tokens = MemcacheTokens(bytes)
+            while let token = tokens.next() {
+                if token.first == letter { return MemcacheSyntax.unsigned(token.dropFirst()) }
             }
             return nil
         }
@@ -153,7 +148,7 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
 
     public var cas: UInt64? { self.number(UInt8(ascii: "c")) }
     public var clientFlags: UInt32? { self.number(UInt8(ascii: "f")).flatMap { UInt32(exactly: $0) } }
-    public var ttl: Int? { self.rawToken("t").flatMap { MemcacheParsing.signed($0) } }
+    public var ttl: Int? { self.rawToken("t").flatMap { MemcacheSyntax.signed($0) } }
     public var opaque: String? { self.token("O") }
     /// The returned key (`k`), decoded from base64 when the reply carries `b`.
     public var key: [UInt8]? {

@@ -61,7 +61,7 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             }
             if word == .metaValue {
                 guard self.collecting == .nothing else { throw self.violation("meta reply inside a multi-line reply", line) }
-                guard let sizeToken = cursor.next(), let length = MemcacheParsing.unsigned(sizeToken) else {
+                guard let sizeToken = cursor.next(), let length = MemcacheSyntax.unsigned(sizeToken) else {
                     throw self.violation("malformed VA line", line)
                 }
                 guard let value = try self.dataBlock(length: length, buffer: &buffer, after: afterLine) else { return nil }
@@ -164,12 +164,12 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
     /// Read in place with the line's cursor (positioned after the word).
     private func item(_ cursor: inout TokenCursor, line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws -> MemcacheItem? {
         guard let key = cursor.next(), let flagsToken = cursor.next(), let lengthToken = cursor.next(),
-            let flags = MemcacheParsing.unsigned(flagsToken), flags <= UInt64(UInt32.max),
-            let length = MemcacheParsing.unsigned(lengthToken)
+            let flags = MemcacheSyntax.unsigned(flagsToken), flags <= UInt64(UInt32.max),
+            let length = MemcacheSyntax.unsigned(lengthToken)
         else { throw self.violation("malformed VALUE line", line) }
         var cas: UInt64?
         if let casToken = cursor.next() {
-            guard let parsed = MemcacheParsing.unsigned(casToken), cursor.next() == nil else {
+            guard let parsed = MemcacheSyntax.unsigned(casToken), cursor.next() == nil else {
                 throw self.violation("malformed CAS in VALUE line", line)
             }
             cas = parsed
@@ -217,7 +217,7 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             throw self.violation("meta reply inside a multi-line reply", line)
         case .number:
             let tokens = MemcacheParsing.tokens(line)
-            guard tokens.count == 1, let value = MemcacheParsing.unsigned(tokens[0]) else {
+            guard tokens.count == 1, let value = MemcacheSyntax.unsigned(tokens[0]) else {
                 throw self.violation("malformed number", line)
             }
             return .number(value)
@@ -252,7 +252,7 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
                 status != .value
             {
                 self = .meta(status)
-            } else if MemcacheParsing.unsigned(token) != nil {
+            } else if MemcacheSyntax.unsigned(token) != nil {
                 self = .number
             } else {
                 self = .unknown
