@@ -55,7 +55,8 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 
     private var encoder: Encoder
     private var decoder: Decoder
-    var responseClock: ResponseClock
+    package var responseClock: ResponseClock
+    package var responseTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     private var failure: RequestResponseError?
     private var outstanding = Deque<Outstanding>()
@@ -190,6 +191,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        self.stopResponseClock()
         self.context = nil
         self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the handler was removed"))
     }
@@ -200,6 +202,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        self.stopResponseClock()
         self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the connection closed"))
         context.fireChannelInactive()
     }
@@ -232,10 +235,10 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 
     // MARK: ResponseTimedHandler
 
-    var responseTimerContext: ChannelHandlerContext? { self.context }
-    var isAwaitingResponse: Bool { self.failure == nil && !self.outstanding.isEmpty }
+    package var responseTimerContext: ChannelHandlerContext? { self.context }
+    package var isAwaitingResponse: Bool { self.failure == nil && !self.outstanding.isEmpty }
 
-    func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
+    package func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
         self.fail(RequestResponseError(.responseTimeout, "no reply within \(timeout)"), context: context)
     }
 }

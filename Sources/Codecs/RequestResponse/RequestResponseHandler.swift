@@ -70,7 +70,8 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     private let isTerminator: (Response) -> Bool
     private var closed = false
     private var context: ChannelHandlerContext?
-    var responseClock: ResponseClock
+    package var responseClock: ResponseClock
+    package var responseTimer: Scheduled<Void>?
 
     /// - Parameters:
     ///   - isTerminator: for `.untilTerminator` requests, which response ends them.
@@ -164,10 +165,10 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
 
     // MARK: ResponseTimedHandler
 
-    var responseTimerContext: ChannelHandlerContext? { self.context }
-    var isAwaitingResponse: Bool { !self.closed && !self.outstanding.isEmpty }
+    package var responseTimerContext: ChannelHandlerContext? { self.context }
+    package var isAwaitingResponse: Bool { !self.closed && !self.outstanding.isEmpty }
 
-    func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
+    package func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
         self.failAll(RequestResponseError(.responseTimeout, "no response within \(timeout)"), context: context)
     }
 
@@ -180,12 +181,14 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        self.stopResponseClock()
         self.closed = true
         self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the connection closed"))
         context.fireChannelInactive()
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        self.stopResponseClock()
         self.context = nil
         self.failPending(RequestResponseError(.channelClosedBeforeResponse, "the correlator was removed"))
     }

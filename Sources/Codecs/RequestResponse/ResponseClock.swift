@@ -1,4 +1,4 @@
-import Channels
+package import Channels
 
 /// The response timeout of a request/response connection: how long the server may stay
 /// silent while requests are outstanding. One timer per connection, not one per request.
@@ -8,22 +8,23 @@ import Channels
 /// the timer; a timer that fires before the pushed deadline is re-armed for it (so a busy
 /// connection costs one timer per `timeout`, not one per reply).
 ///
-/// States: idle (no timer) → armed (`restart` asked for a timer) → idle again when the timer
-/// fires with nothing outstanding, or when it finds the deadline passed (`.expired`: the
-/// handler fails what is in flight and closes the connection).
-struct ResponseClock {
+/// States: idle (no timer) → armed (`start` asked for a timer) → idle again when the timer
+/// fires with nothing outstanding, when it finds the deadline passed (`.expired`: the
+/// handler fails what is in flight and closes the connection), or when the connection closes
+/// and the handler cancels the timer (`stopped`).
+package struct ResponseClock {
     /// nil: wait forever.
-    let timeout: TimeAmount?
+    package let timeout: TimeAmount?
     private var deadline = Deadline.distantFuture
     private var armed = false
 
-    init(timeout: TimeAmount?) {
+    package init(timeout: TimeAmount?) {
         self.timeout = timeout
     }
 
     /// Requests became outstanding: the silence counts from `now`. Returns the deadline to
     /// schedule a timer for, or nil when a timer is already armed (or there is no timeout).
-    mutating func start(now: Deadline) -> Deadline? {
+    package mutating func start(now: Deadline) -> Deadline? {
         guard let timeout = self.timeout else { return nil }
         self.deadline = now + timeout
         guard !self.armed else { return nil }
@@ -32,12 +33,12 @@ struct ResponseClock {
     }
 
     /// The server sent something: the silence counts from `now` again.
-    mutating func heard(now: Deadline) {
+    package mutating func heard(now: Deadline) {
         guard self.armed, let timeout = self.timeout else { return }
         self.deadline = now + timeout
     }
 
-    enum Expiry: Equatable {
+    package enum Expiry: Equatable {
         /// Nothing is outstanding: the timer stops.
         case idle
         /// The server spoke meanwhile: schedule the timer again for this deadline.
@@ -46,8 +47,14 @@ struct ResponseClock {
         case expired
     }
 
+    /// The handler cancelled the timer (its connection closed): idle, a later `start` arms
+    /// a new one.
+    package mutating func stopped() {
+        self.armed = false
+    }
+
     /// The timer fired at `now`; `outstanding` says whether requests still wait.
-    mutating func fired(now: Deadline, outstanding: Bool) -> Expiry {
+    package mutating func fired(now: Deadline, outstanding: Bool) -> Expiry {
         guard outstanding else {
             self.armed = false
             return .idle
@@ -62,8 +69,11 @@ struct ResponseClock {
 ///
 /// Loop-confined, like the handlers that adopt it (`MemcacheClientHandler`,
 /// `PipelinedClientHandler`, `RequestResponseHandler`).
-protocol ResponseTimedHandler: AnyObject, Sendable {
+package protocol ResponseTimedHandler: AnyObject, Sendable {
     var responseClock: ResponseClock { get set }
+    /// The armed timer, kept so that a closing connection cancels it: the loop would otherwise
+    /// hold the handler, and all it holds, until the timer fired.
+    var responseTimer: Scheduled<Void>? { get set }
     /// The handler's context while it is in a pipeline.
     var responseTimerContext: ChannelHandlerContext? { get }
     /// Whether requests still wait for their replies (on a connection that has not failed).
@@ -75,7 +85,7 @@ protocol ResponseTimedHandler: AnyObject, Sendable {
 extension ResponseTimedHandler {
     /// Requests became outstanding: the silence counts from now; the one timer is armed if
     /// it is not already.
-    func startResponseClock(context: ChannelHandlerContext) {
+    package func startResponseClock(context: ChannelHandlerContext) {
         guard let deadline = self.responseClock.start(now: context.eventLoop.now) else { return }
         self.armResponseTimer(at: deadline, loop: context.eventLoop)
     }
@@ -83,7 +93,8 @@ extension ResponseTimedHandler {
     private func armResponseTimer(at deadline: Deadline, loop: any EventLoop) {
         // The task reaches the loop through the context, never by capturing it: the loop keeps
         // the task until it fires, and a task holding its loop would be a cycle.
-        loop.scheduleTask(deadline: deadline) { [self] in
+        self.responseTimer = loop.scheduleTask(deadline: deadline) { [self] in
+            self.responseTimer = nil
             guard let context = self.responseTimerContext else {
                 _ = self.responseClock.fired(now: .distantFuture, outstanding: false)
                 return
@@ -94,5 +105,14 @@ extension ResponseTimedHandler {
             case .expired: self.responseTimedOut(after: self.responseClock.timeout ?? .zero, context: context)
             }
         }
+    }
+
+    /// The connection closed or the handler left its pipeline: the timer is cancelled, so the
+    /// loop lets go of the handler now.
+    package func stopResponseClock() {
+        guard let timer = self.responseTimer else { return }
+        self.responseTimer = nil
+        self.responseClock.stopped()
+        timer.cancel()
     }
 }
