@@ -154,8 +154,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         let now = context.eventLoop.now
         if self.incompleteSince == nil { self.incompleteSince = now }
         guard self.incompleteTimer == nil, let since = self.incompleteSince else { return }
-        let handler = OnItsLoop(handler: self)
-        self.incompleteTimer = context.eventLoop.scheduleTask(deadline: since + timeout) { handler.handler.incompleteTimerFired(timeout) }
+        let handler = LoopBound(self, eventLoop: context.eventLoop)
+        self.incompleteTimer = context.eventLoop.scheduleTask(deadline: since + timeout) { handler.value.incompleteTimerFired(timeout) }
     }
 
     private func incompleteTimerFired(_ timeout: TimeAmount) {
@@ -166,11 +166,6 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         } else {
             self.watchIncompleteRequest(context: context)
         }
-    }
-
-    /// The handler, carried into a task of its own loop's timer.
-    private struct OnItsLoop: @unchecked Sendable {  // SAFETY: the timer runs on the handler's loop, where it lives
-        let handler: MemcacheServerHandler
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -57,21 +57,12 @@ extension EventLoop {
 
     /// Runs `task` now when already on the loop, else submits it. Internal: `task` may capture
     /// loop-confined state because it only ever runs on the loop.
-    func executeOnLoop(_ task: @escaping () -> Void) {
+    package func executeOnLoop(_ task: @escaping () -> Void) {
         if self.inEventLoop {
             task()
         } else {
-            let transfer = UnsafeTransfer(task)
+            let transfer = LoopBound(task, eventLoop: self)
             self.execute { transfer.value() }
         }
     }
-}
-
-/// Carries a non-Sendable value to the loop that owns it.
-///
-/// SAFETY: used only to hand loop-confined values (handlers, closures over channel state) to
-/// the one loop thread that uses them; the sender does not touch the value afterwards.
-struct UnsafeTransfer<Value>: @unchecked Sendable {  // SAFETY: see the type comment
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

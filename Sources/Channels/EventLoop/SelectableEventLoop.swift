@@ -132,8 +132,13 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     }
 
     /// After the loop thread has exited, late tasks (mostly promise completions) run on the
-    /// submitting thread, one at a time, so that nobody waits forever on a dead loop.
+    /// submitting thread, one at a time, so that nobody waits forever on a dead loop. While it
+    /// runs them, that thread is this loop's (`inEventLoop` is true there): loop-confined code
+    /// in a late task passes its confinement checks, and nothing else can run meanwhile.
     private func runLateTasks() {
+        let me = OSThread.currentID
+        self.threadID.store(me, ordering: .releasing)
+        defer { _ = self.threadID.compareExchange(expected: me, desired: 0, ordering: .releasing) }
         while let task = self.lock.withLock({ () -> Task? in
             if let next = self.incoming.popFirst() { return next }
             self.runningLateTasks = false
@@ -235,8 +240,8 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         // The selector's descriptors stay open until this loop is deallocated: a producer that
         // decided to wake us may still be about to write the eventfd, and it holds a reference.
         // pthread ids are reused once a thread exits: forget ours so no other thread is
-        // mistaken for this loop.
-        self.threadID.store(0, ordering: .releasing)
+        // mistaken for this loop (unless a late-task runner took the loop over already).
+        _ = self.threadID.compareExchange(expected: OSThread.currentID, desired: 0, ordering: .releasing)
     }
 
     private func timeoutUntilNextTimer() -> Int32 {

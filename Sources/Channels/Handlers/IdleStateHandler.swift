@@ -107,7 +107,7 @@ public class IdleStateHandler: ChannelDuplexHandler {
     }
 
     private func schedule(_ kind: IdleStateEvent, at deadline: Deadline, context: ChannelHandlerContext) {
-        let transfer = UnsafeTransfer((self, context))  // SAFETY: the timer runs on this channel's loop
+        let transfer = LoopBound((self, context), eventLoop: context.eventLoop)
         self.timers[kind] = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = transfer.value
             handler.timerFired(kind, context: context)

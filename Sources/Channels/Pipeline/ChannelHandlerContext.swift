@@ -144,7 +144,7 @@ public final class ChannelHandlerContext {
         if let flushes = self.pipeline.turnEndFlushes {
             flushes.append(self)
         } else {
-            let transfer = UnsafeTransfer(self)  // SAFETY: the context is used on its own loop only
+            let transfer = LoopBound(self, eventLoop: self.eventLoop)
             self.eventLoop.execute { transfer.value.runTurnEndFlush() }
         }
     }

@@ -68,7 +68,7 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
     /// Adds `handler` on the channel's loop. Fails with `PipelineError.typeMismatch` when
     /// its types do not fit its neighbours.
     public func addHandler(_ handler: any ChannelHandler, name: String? = nil, position: Position = .last) -> EventLoopFuture<Void> {
-        let transfer = UnsafeTransfer(handler)  // SAFETY: the handler is handed to its loop and used only there
+        let transfer = LoopBound(handler, eventLoop: self.eventLoop)
         return self.eventLoop.submit { try self.syncOperations.addHandler(transfer.value, name: name, position: position) }
     }
 
