@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Channels", targets: ["Channels"]),
         .library(name: "Codecs", targets: ["Codecs"]),
         .library(name: "Pool", targets: ["Pool"]),
+        .library(name: "MemcacheClient", targets: ["MemcacheClient"]),
         .library(name: "MemcacheServer", targets: ["MemcacheServer"]),
         .library(name: "ChannelsTestUtils", targets: ["ChannelsTestUtils"]),
         .executable(name: "mcpool", targets: ["mcpool"]),
@@ -31,7 +32,7 @@ let package = Package(
         // ServiceGroup can turn it off (`traits: []`).
         .trait(
             name: "ServiceLifecycleSupport",
-            description: "ConnectionPool, MemcachePool, MemcacheServerSet and EmbeddedMemcacheServer conform to swift-service-lifecycle's Service."
+            description: "ConnectionPool, MemcachePool, MemcacheServerSet and InProcessMemcacheServer conform to swift-service-lifecycle's Service."
         ),
         .default(enabledTraits: ["ServiceLifecycleSupport"]),
     ],
@@ -81,11 +82,24 @@ let package = Package(
         // MARK: Test utilities for users (like SwiftNIO's NIOTestUtils)
         .target(name: "ChannelsTestUtils", dependencies: ["Channels", "Codecs"], swiftSettings: swiftSettings),
 
-        // MARK: Pooling
+        // MARK: Pooling (protocol-free: no Codecs, OpenSSL or tracing)
         .target(
             name: "Pool",
             dependencies: [
-                "Codecs", "Channels", "CTLS",
+                "Channels",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycleSupport"])),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: The memcache client (connections, the pool over Pool, server sets)
+        .target(
+            name: "MemcacheClient",
+            dependencies: [
+                "Pool", "Codecs", "Channels", "CTLS",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -110,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "mcpool",
             dependencies: [
-                "Channels", "Codecs", "Pool", "MemcacheServer",
+                "Channels", "Codecs", "Pool", "MemcacheClient", "MemcacheServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,14 +138,22 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TestSupport",
-            dependencies: ["Channels", "Codecs", "ChannelsTestUtils", "MemcacheServer", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Channels", "Codecs", "ChannelsTestUtils", "MemcacheClient", "MemcacheServer", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "ChannelsTestUtils", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PoolTests",
             dependencies: [
-                "Pool", "Codecs", "Channels", "TestSupport", "MemcacheServer",
+                "Pool", "Codecs", "Channels", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MemcacheClientTests",
+            dependencies: [
+                "MemcacheClient", "Pool", "Codecs", "Channels", "TestSupport", "MemcacheServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
@@ -144,14 +166,14 @@ let package = Package(
         .testTarget(
             name: "MemcacheServerTests",
             dependencies: [
-                "MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport",
+                "MemcacheServer", "MemcacheClient", "Pool", "Codecs", "Channels", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "MCPoolTests",
             dependencies: [
-                "mcpool", "MemcacheServer", "Pool", "Codecs", "Channels", "TestSupport",
+                "mcpool", "MemcacheServer", "MemcacheClient", "Pool", "Codecs", "Channels", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

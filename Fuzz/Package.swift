@@ -28,7 +28,14 @@ let package = Package(
         harness("FuzzMemcacheReplies"),
         harness("FuzzMemcacheRequests"),
         harness("FuzzFraming"),
-        harness("FuzzMemcacheClient"),
+        .executableTarget(
+            name: "FuzzMemcacheClient",
+            dependencies: [
+                "FuzzSupport", .product(name: "MemcacheClient", package: library), .product(name: "Codecs", package: library),
+                .product(name: "Channels", package: library),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
+        ),
         harness("FuzzTLSServer"),
         .executableTarget(
             name: "FuzzPoolStateMachine",

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for target in Channels Codecs Pool MemcacheServer ChannelsTestUtils; do
+for target in Channels Codecs Pool MemcacheClient MemcacheServer ChannelsTestUtils; do
     log=$(swift package generate-documentation --target "$target" --warnings-as-errors 2>&1) || status=1
     warnings=$(echo "$log" | grep -E "^(warning|error):" | grep -v "^warning: '[^']*': found [0-9]* file" || true)
     if [ -n "$warnings" ]; then

@@ -11,7 +11,7 @@ let package = Package(
         .executableTarget(
             name: "App",
             dependencies: [
-                .product(name: "Pool", package: "swift-channels"),
+                .product(name: "MemcacheClient", package: "swift-channels"),
                 .product(name: "MemcacheServer", package: "swift-channels"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]

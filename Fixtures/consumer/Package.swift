@@ -16,7 +16,7 @@ let package = Package(
         .executableTarget(
             name: "App",
             dependencies: [
-                .product(name: "Pool", package: "swift-channels"),
+                .product(name: "MemcacheClient", package: "swift-channels"),
                 .product(name: "MemcacheServer", package: "swift-channels"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

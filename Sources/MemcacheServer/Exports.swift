@@ -1,3 +1,7 @@
-// `import MemcacheServer` brings the types its API hands out (`EventLoopGroup`,
-// `SocketAddress`, `TLSContext`, `TimeAmount`: Channels).
-@_exported public import Channels
+// The types this module's API hands out or takes (Channels'), so that `import MemcacheServer`
+// is enough to start one. Single symbols, not the whole module.
+@_exported public import struct Channels.ByteBuffer
+@_exported public import class Channels.EventLoopGroup
+@_exported public import struct Channels.SocketAddress
+@_exported public import class Channels.TLSContext
+@_exported public import struct Channels.TimeAmount

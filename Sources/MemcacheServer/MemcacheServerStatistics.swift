@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// A snapshot of an `EmbeddedMemcacheServer`'s counters: what memcached's `stats` reports,
+/// A snapshot of an `InProcessMemcacheServer`'s counters: what memcached's `stats` reports,
 /// plus each loop's connections and commands.
 ///
 /// ```swift

@@ -1,5 +1,5 @@
 #if ServiceLifecycleSupport
-import Channels
+package import Channels
 public import ServiceLifecycle
 
 /// A pool runs as a swift-service-lifecycle `Service`: `run()` waits until the group shuts
@@ -20,7 +20,7 @@ extension ConnectionPool: Service {
 
 /// Waits for graceful shutdown (or cancellation), then calls `shutdown` with the time leased
 /// work may still take: `shutdownTimeout`, or none when the task was cancelled.
-func runUntilGracefulShutdown(shutdownTimeout: TimeAmount, _ shutdown: (TimeAmount) async -> Void) async {
+package func runUntilGracefulShutdown(shutdownTimeout: TimeAmount, _ shutdown: (TimeAmount) async -> Void) async {
     // Throws only CancellationError, when the task is cancelled before graceful shutdown.
     let cancelled = (try? await gracefulShutdown()) == nil
     await shutdown(cancelled ? .zero : shutdownTimeout)

@@ -25,7 +25,7 @@ import Synchronization
 /// ```
 public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     public let configuration: ConnectionPoolConfiguration
-    let group: EventLoopGroup
+    package let group: EventLoopGroup
     let loopPools: [LoopPool<Connection>]
     private let cursor = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
@@ -153,7 +153,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         }
     }
 
-    func deadline(_ timeout: TimeAmount?, on pool: LoopPool<Connection>) -> Deadline {
+    package func deadline(_ timeout: TimeAmount?, on pool: LoopPool<Connection>) -> Deadline {
         pool.loop.now + min(timeout ?? self.configuration.leaseTimeout, self.configuration.leaseTimeout)
     }
 
@@ -176,7 +176,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     }
 
     /// The caller's loop if it is one of the group's, else the next one round robin.
-    func homePool() -> LoopPool<Connection> {
+    package func homePool() -> LoopPool<Connection> {
         if let current = self.group.current { return self.loopPools[current.index] }
         let index = self.cursor.wrappingAdd(1, ordering: .relaxed).oldValue
         return self.loopPools[(index & Int.max) % self.loopPools.count]

@@ -2,9 +2,9 @@ import Channels
 import DequeModule
 
 /// Identifies one connection of a pool.
-struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+package struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
     let value: UInt64
-    var description: String { "c\(self.value)" }
+    package var description: String { "c\(self.value)" }
 }
 
 /// One connection of a loop's machine, from the moment a connect is asked for until the

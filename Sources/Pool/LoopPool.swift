@@ -1,4 +1,4 @@
-import Channels
+package import Channels
 import CoreMetrics
 import Logging
 import Synchronization
@@ -10,7 +10,7 @@ import Synchronization
 /// `release`, which hop there (`release` runs at once when already on the loop). The lease
 /// and release path takes no lock; the pool-wide pieces (budget, breaker) are touched only
 /// per connect and close (see `PoolCoordinator` for how the loops cooperate).
-final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: all mutable state is used on `loop` only
+package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: all mutable state is used on `loop` only
     typealias Factory = @Sendable (any EventLoop) -> EventLoopFuture<Connection>
     /// The machine, with its connection and waiter types erased: one instantiation for
     /// every pool, so its code is specialized in this module whatever `Connection` a user
@@ -20,7 +20,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     /// `waiter(_:)`).
     typealias Machine = LoopPoolMachine<AnyObject, AnyObject>
 
-    let loop: any EventLoop
+    package let loop: any EventLoop
     let index: Int
     private let coordinator: PoolCoordinator<Connection>
     private var machine: Machine
@@ -61,7 +61,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     /// A ready connection for a caller on this loop that need not wait, or nil.
     /// `now`, when the caller has just read the clock, saves reading it again for the lease's
     /// use time.
-    func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
+    package func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
         guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : now ?? self.loop.now) else { return nil }
         self.metrics?.leaseServed(waited: nil)
         self.publishCapacity()
@@ -84,7 +84,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
     }
 
     /// Adds a caller on this loop: served at once if possible, else queued.
-    func enqueue(_ waiter: PoolWaiter<Connection>) {
+    package func enqueue(_ waiter: PoolWaiter<Connection>) {
         guard !waiter.cancelled.load(ordering: .acquiring) else {
             waiter.resume(.failure(PoolError(.cancelled, "the task was cancelled while waiting for a connection")))
             return
@@ -95,7 +95,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
         if queued != nil { self.armWaiterTimer() }
     }
 
-    func release(_ id: ConnectionID, _ connection: Connection) {
+    package func release(_ id: ConnectionID, _ connection: Connection) {
         guard self.loop.inEventLoop else {
             self.loop.execute { self.release(id, connection) }
             return
@@ -166,7 +166,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
         }
         self.coordinator.factory(self.loop).whenComplete { [self] result in
             timeout.cancel()
-            self.loop.executeOnLoopUnchecked { self.connectResolved(id, result) }
+            self.loop.executeOnLoop { self.connectResolved(id, result) }
         }
     }
 
@@ -187,7 +187,7 @@ final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // 
             self.logger.debug("connection opened", metadata: ["connection": "\(id)"])
             self.coordinator.observe(.connected(loop: self.index))
             connection.channel.closeFuture.whenComplete { [self] _ in
-                self.loop.executeOnLoopUnchecked { self.connectionClosed(id) }
+                self.loop.executeOnLoop { self.connectionClosed(id) }
             }
             self.execute(self.machine.connectSucceeded(id, connection, now: self.loop.now))
         case .failure(let error):
@@ -351,23 +351,4 @@ extension LoopPool {
         // SAFETY: the machine holds only what `enqueue` gave it, all `PoolWaiter<Connection>`s.
         unsafeDowncast(object, to: PoolWaiter<Connection>.self)
     }
-}
-
-extension EventLoop {
-    /// `executeOnLoop` for the pool's loop-confined closures (they run only on this loop).
-    func executeOnLoopUnchecked(_ task: @escaping () -> Void) {
-        if self.inEventLoop {
-            task()
-        } else {
-            let transfer = PoolTransfer(task)
-            self.execute { transfer.value() }
-        }
-    }
-}
-
-/// SAFETY: carries a closure over loop-confined pool state to the loop that owns the state;
-/// the closure only runs there.
-struct PoolTransfer<Value>: @unchecked Sendable {  // SAFETY: see the type comment
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -31,7 +31,8 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
             self.waitedLeases == 0 ? .zero : .nanoseconds(self.totalWait.nanoseconds / Int64(self.waitedLeases))
         }
 
-        static func + (lhs: Loop, rhs: Loop) -> Loop {
+        /// The counters of two loops (or pools) summed; the maximum wait is the larger.
+        public static func + (lhs: Loop, rhs: Loop) -> Loop {
             Loop(
                 idle: lhs.idle + rhs.idle, leased: lhs.leased + rhs.leased, connecting: lhs.connecting + rhs.connecting,
                 waiting: lhs.waiting + rhs.waiting, activeLeases: lhs.activeLeases + rhs.activeLeases,
@@ -52,4 +53,9 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
             + "connect failures \(total.connectFailures), leases \(total.leases), "
             + "waited \(total.waitedLeases) (average \(total.averageWait), max \(total.maxWait))"
     }
+}
+
+extension PoolStatistics.Loop {
+    /// All zero: the start of a sum.
+    public static let zero = PoolStatistics.Loop()
 }

@@ -1,4 +1,4 @@
-import Channels
+package import Channels
 import Synchronization
 
 /// One caller waiting for a connection: what to call when served (or failed), and its
@@ -8,13 +8,13 @@ import Synchronization
 /// to its loop (the loop's task queue orders that write before every read), and then only
 /// the loop that holds the waiter calls it, once. `cancelled` is atomic because the task's
 /// cancellation handler sets it from any thread.
-final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: see the type comment
-    typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
+package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: see the type comment
+    package typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
 
-    typealias Callback = @Sendable (Result<Served, any Error>) -> Void
+    package typealias Callback = @Sendable (Result<Served, any Error>) -> Void
 
     /// Runs on the loop that serves the waiter (its own, or the one it was handed to).
-    var callback: Callback?
+    package var callback: Callback?
     let deadline: Deadline
     let cancelled = Atomic<Bool>(false)
     /// Set on the loop that queued it (and read only there).
@@ -23,7 +23,7 @@ final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable {  /
     var handedTo: LoopPool<Connection>?
     var adopted = false
 
-    init(deadline: Deadline) {
+    package init(deadline: Deadline) {
         self.deadline = deadline
     }
 

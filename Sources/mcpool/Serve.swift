@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         self.logging.bootstrap(defaultLevel: .info)
-        var configuration = EmbeddedMemcacheServer.Configuration(
+        var configuration = InProcessMemcacheServer.Configuration(
             host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20, maximumValueLength: self.maxItemSize << 10,
             maximumConnections: self.maxConnections, logger: Logger(label: "mcpool.serve"))
         configuration.shutdownTimeout = .nanoseconds(Int64(self.shutdownTimeout * 1e9))
@@ -83,9 +83,9 @@ struct Serve: AsyncParsableCommand {
         // Trapped before anything starts, so that no signal is lost to the default action.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let group = try EventLoopGroup(loopCount: self.loops)
-        let server: EmbeddedMemcacheServer
+        let server: InProcessMemcacheServer
         do {
-            server = try await EmbeddedMemcacheServer.start(group: group, configuration: configuration)
+            server = try await InProcessMemcacheServer.start(group: group, configuration: configuration)
         } catch {
             try? await group.shutdownGracefully()
             throw error

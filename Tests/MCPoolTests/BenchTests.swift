@@ -1,5 +1,6 @@
 import ArgumentParser
 import Channels
+import MemcacheClient
 import Codecs
 import Foundation
 import Testing

@@ -2,6 +2,7 @@ import Channels
 import Codecs
 import Foundation
 import MemcacheServer
+import MemcacheClient
 import Pool
 import Testing
 import TestSupport
@@ -130,7 +131,7 @@ struct EmbeddedServerTests {
         let reply = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: junk, group: fixture.group), as: UTF8.self)
         #expect(reply == "ERROR\r\nCLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\nVERSION 1.6.18-mcpool\r\n")
         // A line that never ends cannot be resynchronised: that connection is closed.
-        let endless = [UInt8](repeating: UInt8(ascii: "a"), count: EmbeddedMemcacheServer.maximumLineLength + 1024)
+        let endless = [UInt8](repeating: UInt8(ascii: "a"), count: InProcessMemcacheServer.maximumLineLength + 1024)
         let cutOff = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: endless, group: fixture.group), as: UTF8.self)
         #expect(cutOff.hasPrefix("CLIENT_ERROR"), "\(cutOff)")
         #expect(try await pool.get("steady") == ByteBuffer(string: "value"))

@@ -1,6 +1,7 @@
 import Channels
 import Codecs
 import MemcacheServer
+import MemcacheClient
 import Pool
 import Testing
 import TestSupport

@@ -1,4 +1,5 @@
 import Channels
+import MemcacheClient
 import Codecs
 import Foundation
 import Glibc

@@ -3,6 +3,7 @@
 import Channels
 import Codecs
 import MemcacheServer
+import MemcacheClient
 import Pool
 import Testing
 
@@ -24,7 +25,7 @@ struct GreetingService {
 @Test("a greeting is made once, then comes from the cache")
 func greetingIsCached() async throws {
     let group = try EventLoopGroup(loopCount: 1)
-    let server = try await EmbeddedMemcacheServer.start(group: group, configuration: .init(port: 0))
+    let server = try await InProcessMemcacheServer.start(group: group, configuration: .init(port: 0))
     let pool = MemcachePool(host: "127.0.0.1", port: server.localAddress.port, maxConnections: 2, group: group)
 
     var service = GreetingService(cache: pool)

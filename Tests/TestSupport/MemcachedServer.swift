@@ -1,5 +1,6 @@
 public import Channels
 import Codecs
+import MemcacheClient
 import Foundation
 import Glibc
 

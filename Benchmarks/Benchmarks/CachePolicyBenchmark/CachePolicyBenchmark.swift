@@ -2,6 +2,7 @@ import Benchmark
 import Channels
 import Codecs
 import Foundation
+import MemcacheClient
 import Pool
 
 // The cache policies against a real memcached the benchmark starts (no SwiftNIO: this target

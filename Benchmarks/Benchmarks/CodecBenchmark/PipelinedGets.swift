@@ -1,6 +1,7 @@
 import Benchmark
 import Channels
 import Codecs
+import MemcacheClient
 import Foundation
 import Glibc
 

@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import NIOMemcachePeers
 import NIOPosix
+import MemcacheClient
 import Pool
 
 // The pool benchmarks:

@@ -3,6 +3,7 @@ import Codecs
 import Foundation
 import NIOMemcachePeers
 import NIOPosix
+import MemcacheClient
 import Pool
 
 // The pool side by side (issue 10's workload): 64 callers getting random keys of 10,000

@@ -4,6 +4,7 @@
 // change which request gets which outcome — a reply reaching the wrong caller would.
 import Channels
 import Codecs
+import MemcacheClient
 import FuzzSupport
 
 let menu: [MemcacheRequest] = [

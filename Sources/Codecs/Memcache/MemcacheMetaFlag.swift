@@ -17,7 +17,7 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
             throw MemcacheError(.invalidArgument, "a meta flag is one ASCII letter, not '\(letter)'")
         }
         let bytes = Array(token.utf8)
-        if bytes.contains(where: { $0 <= 0x20 || $0 == 0x7f }) || bytes.count > 250 {
+        if MemcacheSyntax.firstForbiddenByte(in: bytes) != nil || bytes.count > MemcacheSyntax.maximumKeyLength {
             throw MemcacheError(.invalidArgument, "meta flag token '\(token)' holds a space or control byte or is too long")
         }
         self.letter = ascii
@@ -64,9 +64,9 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
     public static let invalidate = MemcacheMetaFlag("I")
 
     /// `v`: what a get of a value asks for, made once.
-    static let valueFlags: [MemcacheMetaFlag] = [.returnValue]
+    package static let valueFlags: [MemcacheMetaFlag] = [.returnValue]
     /// `v f c`: what a get of an item asks for (value, client flags, CAS), made once.
-    static let itemFlags: [MemcacheMetaFlag] = [.returnValue, .returnFlags, .returnCAS]
+    package static let itemFlags: [MemcacheMetaFlag] = [.returnValue, .returnFlags, .returnCAS]
 
     /// `O<token>`: an opaque token echoed in the reply.
     public static func opaque(_ token: String) throws -> MemcacheMetaFlag { try MemcacheMetaFlag(letter: "O", token: token) }

@@ -26,7 +26,7 @@ public enum MemcacheProtocol: String, Sendable, CaseIterable, CustomStringConver
     public var description: String { self.rawValue }
 
     /// Why `request` cannot be sent to a server that speaks this protocol, or nil when it can.
-    func refusal(of request: MemcacheRequest) -> MemcacheError? {
+    package func refusal(of request: MemcacheRequest) -> MemcacheError? {
         switch (self, request) {
         case (.meta, _):
             return nil

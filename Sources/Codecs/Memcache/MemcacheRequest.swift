@@ -142,7 +142,7 @@ public struct MemcacheMetaRequest: Sendable, Equatable {
         MemcacheMetaRequest(command: .debug, key: key)
     }
 
-    var isQuiet: Bool { self.flags.contains(.quiet) }
+    package var isQuiet: Bool { self.flags.contains(.quiet) }
 
     /// `mn`, or an `mg` that changes nothing a second attempt would see differently: not one
     /// that vivifies (`N`) or wins a recache (`R`), where the first attempt's effect shows in

@@ -4,6 +4,7 @@ import Codecs
 import Foundation
 import Logging
 import MemcacheServer
+import MemcacheClient
 import Pool
 import Prometheus
 import UnixSignals
@@ -107,12 +108,12 @@ struct Bench: AsyncParsableCommand {
         // Whatever can fail on bad input fails before any thread starts.
         let connectTimeout = TimeAmount.nanoseconds(Int64(self.connectTimeout * 1e9))
         let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
-        var embedded: (server: EmbeddedMemcacheServer, group: EventLoopGroup)?
+        var embedded: (server: InProcessMemcacheServer, group: EventLoopGroup)?
         let endpoint: ServerEndpoint
         if self.target.server == nil {
             let serverGroup = try EventLoopGroup(loopCount: self.loops)
             do {
-                let server = try await EmbeddedMemcacheServer.start(group: serverGroup, configuration: .init(port: 0))
+                let server = try await InProcessMemcacheServer.start(group: serverGroup, configuration: .init(port: 0))
                 embedded = (server, serverGroup)
                 endpoint = .tcp(host: "127.0.0.1", port: server.localAddress.port)
             } catch {

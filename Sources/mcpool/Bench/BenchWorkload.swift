@@ -1,6 +1,7 @@
 import Channels
 import Codecs
 import Histogram
+import MemcacheClient
 import Pool
 
 /// What one bench run does and how: the knobs of `mcpool bench`, as a value.

@@ -7,16 +7,16 @@ import Prometheus
 /// `memcached_<stat>`, counters with `_total`, as the memcached exporter users know names
 /// them), plus each loop's connections and commands (`mcpool_loop_…{loop="N"}`).
 ///
-/// Thread-safe. The values are read from `EmbeddedMemcacheServer.statistics` at each scrape;
+/// Thread-safe. The values are read from `InProcessMemcacheServer.statistics` at each scrape;
 /// scrapes are serialized, so two never interleave their updates.
 final class ServerMetrics: Sendable {
-    private let server: EmbeddedMemcacheServer
+    private let server: InProcessMemcacheServer
     private let registry = PrometheusCollectorRegistry()
     private let lock = Lock()
     private let gauges: [(Gauge, @Sendable (MemcacheServerStatistics) -> Int)]
     private let counters: [(Counter, @Sendable (MemcacheServerStatistics) -> Int)]
 
-    init(server: EmbeddedMemcacheServer) {
+    init(server: InProcessMemcacheServer) {
         self.server = server
         let registry = self.registry
         typealias Reading = @Sendable (MemcacheServerStatistics) -> Int

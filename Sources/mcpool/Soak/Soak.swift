@@ -2,6 +2,7 @@ import ArgumentParser
 import Channels
 import Codecs
 import Foundation
+import MemcacheClient
 import Pool
 
 struct Soak: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import Channels
 import Codecs
 import Foundation
+import MemcacheClient
 import Pool
 
 /// The soak's load and its tally: callers per pool running a mixed workload, checked value by

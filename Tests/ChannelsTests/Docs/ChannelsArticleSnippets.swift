@@ -52,3 +52,33 @@ struct ChannelsArticleSnippets {
         try await group.shutdownGracefully()
     }
 }
+
+/// The application handler the TLS article's pipeline ends with.
+final class YourHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {}
+}
+
+/// Article snippets that name files and hosts of the reader's: compiled, not run.
+enum ChannelsArticleCompiledSnippets {
+    static func tls(group: EventLoopGroup) async throws {
+        // snippet: channels-tls
+        // Build contexts once, off the loops, and share them: they parse keys and read files.
+        let clientTLS = try TLSContext(configuration: .client(trustRoots: .file("ca.pem"), alpnProtocols: ["memcache"]))
+        let client = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                try channel.pipeline.syncOperations.addHandlers(
+                    try TLSHandler(context: clientTLS, serverHostname: "cache.example"), YourHandler())
+            }
+            .connect(host: "cache.example", port: 11211).get()
+
+        let serverTLS = try TLSContext(configuration: .server(
+            certificateChain: .file("chain.pem"), privateKey: .file("key.pem"), clientCertificates: .required, trustRoots: .file("ca.pem")))
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { try $0.pipeline.syncOperations.addHandlers(try TLSHandler(context: serverTLS), YourHandler()) }
+            .bind(host: "127.0.0.1", port: 0)
+        // end snippet
+        try await client.close().get()
+        try await server.close()
+    }
+}

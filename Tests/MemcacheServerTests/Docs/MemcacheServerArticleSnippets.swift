@@ -1,11 +1,11 @@
 // snippet: memcache-server-test
+import MemcacheClient
 import MemcacheServer
-import Pool
 import Testing
 
 @Test func greetingIsCachedInProcess() async throws {
     let group = try EventLoopGroup(loopCount: 1)
-    let server = try await EmbeddedMemcacheServer.start(group: group, configuration: .init(port: 0))  // 0: a free port
+    let server = try await InProcessMemcacheServer.start(group: group, configuration: .init(port: 0))  // 0: a free port
     let pool = MemcachePool(host: "127.0.0.1", port: server.localAddress.port, maxConnections: 2, group: group)
 
     try await pool.set("greeting", to: ByteBuffer(string: "hello"))

@@ -1,9 +1,6 @@
 import Channels
 import Codecs
-import Logging
 import Pool
-import ServiceLifecycle
-import UnixSignals
 
 // The Swift blocks of the Pool DocC articles (DocumentationSnippetTests checks they are these
 // lines). The README's pooled-protocol test runs the line protocol; the rest name fixed
@@ -32,18 +29,6 @@ final class LineConnection: PoolableConnection {
 // end snippet
 
 enum PoolArticleSnippets {
-    static func memcacheGettingStarted() async throws {
-        // snippet: pool-memcache-getting-started
-        let group = try EventLoopGroup(loopCount: 2)
-        let pool = MemcachePool(host: "127.0.0.1", port: 11211, maxConnections: 20, group: group)   // add `tls:` for memcached -Z
-        try await pool.set("greeting", to: ByteBuffer(string: "hello"))
-        let value = try await pool.get("greeting")
-        for i in 0..<100 { try await pool.set("user:\(i)", to: ByteBuffer(string: "…")) }   // String keys, checked
-        await pool.shutdown()
-        // end snippet
-        _ = value
-    }
-
     static func linePool(group: EventLoopGroup) async throws {
         // snippet: pool-line-pool
         var configuration = ConnectionPoolConfiguration(maxConnections: 8)
@@ -60,13 +45,5 @@ enum PoolArticleSnippets {
         await pool.shutdown()
         // end snippet
         _ = reply
-    }
-
-    static func serviceGroup(configuration: MemcachePool.Configuration, group: EventLoopGroup, myServer: some Service, logger: Logger) async throws {
-        // snippet: pool-service-group
-        let cache = MemcachePool(configuration: configuration, group: group)
-        let services = ServiceGroup(services: [cache, myServer], gracefulShutdownSignals: [.sigterm], logger: logger)
-        try await services.run()
-        // end snippet
     }
 }

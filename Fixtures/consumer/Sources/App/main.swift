@@ -1,11 +1,11 @@
 // A user's program, from the README's snippets: an in-process memcache server and a pool in
 // one ServiceGroup, String keys, swift-log to standard error, swift-metrics into a
-// swift-prometheus registry (`import Pool` alone brings ByteBuffer, EventLoopGroup and
+// swift-prometheus registry (`import MemcacheClient` alone brings ByteBuffer, EventLoopGroup and
 // MemcacheError). Exits 0 and prints "consumer: ok" when everything checks out.
 import Logging
 import MemcacheServer
 import Metrics
-import Pool
+import MemcacheClient
 import Prometheus
 import ServiceLifecycle
 
@@ -15,7 +15,7 @@ MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 let logger = Logger(label: "consumer")
 
 let group = try EventLoopGroup(loopCount: 2)
-let server = try await EmbeddedMemcacheServer.start(group: group, configuration: .init(port: 0))
+let server = try await InProcessMemcacheServer.start(group: group, configuration: .init(port: 0))
 var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.localAddress.port, maxConnections: 4)
 configuration.pool.logger = Logger(label: "cache")
 let cache = MemcachePool(configuration: configuration, group: group)

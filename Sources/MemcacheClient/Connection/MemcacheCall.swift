@@ -1,0 +1,64 @@
+import Codecs
+import Channels
+import Synchronization
+
+/// One caller waiting for a memcache reply: resumed exactly once, from any thread — by the
+/// connection's loop with the reply, or at once by the caller's task being cancelled (the
+/// reply, when it comes, is then read and dropped, and the shared connection lives on).
+///
+/// Thread-safe. States, each moved by one atomic operation:
+/// ```
+///   created ──arm (the caller, continuation stored)──▶ armed ──finish (loop or cancel)──▶ finished
+///      └──────────finish (cancelled before arming)───────────────────────────────────────▶ finished
+/// ```
+/// Whoever moves `armed → finished` resumes the continuation; a caller that finds the call
+/// finished while arming it was cancelled first and resumes itself with `CancellationError`.
+package final class MemcacheCall: @unchecked Sendable {  // SAFETY: see below
+    // SAFETY: `continuation` is written once, by the caller, before the release-ordered
+    // `created → armed` exchange, and read only by whoever wins the acquire-ordered
+    // `armed → finished` exchange; no other access exists.
+    private var continuation: LoopContinuation<MemcacheResponse>?
+    private let state = Atomic<UInt8>(State.created)
+
+    private enum State {
+        static let created: UInt8 = 0
+        static let armed: UInt8 = 1
+        static let finished: UInt8 = 2
+    }
+
+    package init() {}
+
+    /// Waits for the reply; `start` hands the call to the connection (and runs at once).
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled before the reply arrives,
+    ///   or the failure the call was finished with.
+    package func wait(_ start: (MemcacheCall) -> Void) async throws -> MemcacheResponse {
+        try await withTaskCancellationHandler {
+            try await withLoopContinuation { continuation in
+                self.continuation = continuation
+                let (exchanged, _) = self.state.compareExchange(
+                    expected: State.created, desired: State.armed, ordering: .acquiringAndReleasing)
+                guard exchanged else {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                start(self)
+            }
+        } onCancel: {
+            self.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// Resumes the caller with `result`, unless it was resumed already (then nothing).
+    package func finish(_ result: Result<MemcacheResponse, any Error>) {
+        let previous = self.state.exchange(State.finished, ordering: .acquiringAndReleasing)
+        guard previous == State.armed, let continuation = self.continuation else { return }
+        self.continuation = nil
+        continuation.resume(with: result)
+    }
+
+    /// Whether the caller is still waiting (not cancelled, not finished).
+    package var isWaiting: Bool {
+        self.state.load(ordering: .relaxed) != State.finished
+    }
+}

@@ -1,0 +1,314 @@
+import Codecs
+public import Channels
+import DequeModule
+
+/// The one handler of a memcache client connection: encodes requests, matches replies to
+/// them in order, and completes each caller directly.
+///
+/// Loop-confined: every method runs on the channel's loop (`MemcacheConnection` is the
+/// thread-safe front). It sits last in the pipeline, with bytes below it (the socket, or a
+/// `TLSHandler`) and nothing above it: requests come by a direct call, never as boxed
+/// pipeline messages.
+///
+/// How a request travels: `send` encodes it into the turn's one reused buffer and queues
+/// its caller; when the loop's turn ends the buffer is written and flushed once (so the
+/// requests of many callers leave in one `writev`, one TLS record); each reply is decoded in
+/// place from the read buffer and completes the oldest caller, with no promise, no future
+/// and no boxing per request. Gets that meet on a connection within one turn therefore leave
+/// together as pipelined meta gets, which memcached answers in a batch.
+///
+/// Failures, all `MemcacheError`s: a reply that breaks the protocol fails every request in
+/// flight with `.protocolViolation` and closes the channel; so does a server silent for
+/// `responseTimeout` while requests are outstanding (`.timeout`); a connection that closes
+/// or fails fails them with `.connectionClosed` (`.tlsFailure` for TLS), marking the requests
+/// no byte of whose reply had arrived (see `MemcacheError.closedBeforeReply`). Server error
+/// replies (`ERROR`, `CLIENT_ERROR`, `SERVER_ERROR`) are ordinary replies (`.error`) for their
+/// request only. A caller that is cancelled is resumed at once; its reply is read and
+/// dropped later.
+///
+/// It shares its machinery with `PipelinedClientHandler`, the same fast path for any
+/// protocol: the turn's request buffer (`RequestBatch`), the reply bytes kept across reads
+/// (`ReplyBuffer`) and the response timeout (`ResponseClock`). Its completion queue is its
+/// own: a memcache request may get no reply (noreply, written-then-done), one, or a run of
+/// replies ended by `MN` (quiet and fenced meta batches), and a pooled request releases its
+/// lease as it finishes; the generic handler's one-reply-per-request queue would have to grow
+/// all of that to serve it.
+///
+/// ```swift
+/// let handler = try MemcacheConnection.addHandlers(to: channel)   // on the channel's loop
+/// handler.send(.version) { result in print(result) }               // on the loop too
+/// ```
+public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Sendable {  // SAFETY: below
+    // SAFETY: loop-confined (see the type comment); it is Sendable only so that the
+    // thread-safe `MemcacheConnection` can hold it and hop to its loop before touching it.
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Never
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    /// Receives a request's outcome on the loop.
+    public typealias Completion = @Sendable (Result<MemcacheResponse, any Error>) -> Void
+
+    /// Where a reply goes.
+    package enum Responder {
+        case call(MemcacheCall)
+        case completion(Completion)
+
+        func finish(_ result: Result<MemcacheResponse, any Error>) {
+            switch self {
+            case .call(let call): call.finish(result)
+            case .completion(let completion): completion(result)
+            }
+        }
+    }
+
+    private var decoder: MemcacheResponseDecoder
+    package var responseClock: ResponseClock
+    package var responseTimer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+    /// Set once the connection failed or closed: later requests fail at once with it.
+    private var failure: MemcacheError?
+
+    /// Requests waiting for their replies, oldest first.
+    private var outstanding = Deque<MemcacheOutstandingRequest>()
+    /// Requests with no reply (noreply), done once the turn's buffer is written.
+    private var awaitingWrite: [(responder: Responder, releasesLease: Bool)] = []
+    /// The requests of this turn, encoded back to back; written when the turn ends.
+    private var batch = RequestBatch()
+    /// Reply bytes on their way to the decoder (a reply cut across reads waits here).
+    private var replies = ReplyBuffer()
+
+
+    /// Called on the loop after each request sent with `releasesLease` is finished (its
+    /// reply delivered, or it failed): the pool gives the lease back here.
+    package var leasedRequestFinished: (() -> Void)?
+
+    /// - Parameters:
+    ///   - maximumValueLength: the largest value accepted in a reply; larger is a
+    ///     `MemcacheError.valueTooLarge` that closes the connection.
+    ///   - responseTimeout: how long the server may stay silent while requests are
+    ///     outstanding; nil waits forever. One timer per connection, re-armed lazily.
+    ///   - wireProtocol: the commands the server speaks; any other request fails with
+    ///     `MemcacheError.unsupportedCommand` and is not sent.
+    public init(maximumValueLength: Int = 64 << 20, responseTimeout: TimeAmount? = nil, wireProtocol: MemcacheProtocol = .meta) {
+        self.decoder = MemcacheResponseDecoder(maximumValueLength: maximumValueLength)
+        self.responseClock = ResponseClock(timeout: responseTimeout)
+        self.wireProtocol = wireProtocol
+    }
+
+    /// The commands the server speaks (see `MemcacheProtocol`).
+    public let wireProtocol: MemcacheProtocol
+
+    /// Whether no request waits for a reply (a pool checks it before reusing the connection).
+    public var isClean: Bool { self.outstanding.isEmpty && self.awaitingWrite.isEmpty }
+    /// How many requests wait for a reply.
+    public var outstandingCount: Int { self.outstanding.count }
+
+    // MARK: Sending
+
+    /// Sends `request`; `completion` runs on the loop with its reply (server error replies
+    /// as `.error`) or the failure.
+    ///
+    /// - Parameters:
+    ///   - request: what to send; its key was checked when it was made.
+    ///   - onPartial: for a `.metaBatch`, receives each reply the quiet mode keeps, before the
+    ///     closing `MN` completes the request.
+    ///   - completion: runs once, on the loop, with the reply or the failure.
+    public func send(
+        _ request: MemcacheRequest,
+        onPartial: (@Sendable (MemcacheResponse) -> Void)? = nil,
+        completion: @escaping Completion
+    ) {
+        self.send(request, onPartial: onPartial, releasesLease: false, responder: .completion(completion))
+    }
+
+    package func send(
+        _ request: MemcacheRequest,
+        onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        releasesLease: Bool,
+        responder: Responder
+    ) {
+        guard let context = self.context, self.failure == nil else {
+            self.finish(responder, releasesLease: releasesLease, .failure(self.failure ?? Self.notInPipeline))
+            return
+        }
+        if self.wireProtocol != .meta, let refusal = self.wireProtocol.refusal(of: request) {
+            // A proxy would close the connection on it, failing every call in flight.
+            self.finish(responder, releasesLease: releasesLease, .failure(refusal))
+            return
+        }
+        if self.batch.open() { context.flushAtEndOfTurn() }
+        let mark = self.batch.buffer.writerIndex
+        let reply: MemcacheOutstandingRequest.Reply?
+        do {
+            reply = try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &self.batch.buffer)
+        } catch {
+            // Nothing of a request that cannot be encoded is sent.
+            self.batch.buffer.moveWriterIndex(to: mark)
+            self.finish(responder, releasesLease: releasesLease, .failure(error))
+            return
+        }
+        guard let reply else {
+            self.awaitingWrite.append((responder, releasesLease))
+            return
+        }
+        if self.outstanding.isEmpty { self.startResponseClock(context: context) }
+        self.outstanding.append(MemcacheOutstandingRequest(responder: responder, reply: reply, releasesLease: releasesLease))
+    }
+
+    public func turnWillEnd(context: ChannelHandlerContext) {
+        guard let bytes = self.batch.close() else { return }
+        var promise: EventLoopPromise<Void>?
+        if !self.awaitingWrite.isEmpty {
+            let waiting = self.awaitingWrite
+            self.awaitingWrite.removeAll()
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { [self] result in
+                for entry in waiting { self.finish(entry.responder, releasesLease: entry.releasesLease, result.map { .ok }) }
+            }
+            promise = written
+        }
+        context.write(PipelineMessage(bytes), promise: promise)
+    }
+
+    // MARK: Replies
+
+    public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
+        guard let incoming = data.buffer, self.failure == nil else { return }
+        if self.responseClock.timeout != nil { self.responseClock.heard(now: context.eventLoop.now) }
+        var bytes = self.replies.take(incoming)
+        self.decodeAll(&bytes, context: context)
+        if self.failure == nil { self.replies.keep(&bytes) }
+    }
+
+    private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        do {
+            while self.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
+                self.deliver(response, context: context)
+            }
+        } catch let error as MemcacheError {
+            self.fail(error, context: context)
+        } catch {
+            self.fail(MemcacheError(.protocolViolation, "the server's reply cannot be read", cause: error), context: context)
+        }
+    }
+
+    private func deliver(_ response: MemcacheResponse, context: ChannelHandlerContext) {
+        guard !self.outstanding.isEmpty else {
+            self.fail(MemcacheError(.protocolViolation, "a reply arrived with no request waiting: \(response)"), context: context)
+            return
+        }
+        // The usual request has one reply: take it off the queue without copying it first.
+        if case .one = self.outstanding[self.outstanding.startIndex].reply {
+            let first = self.outstanding.removeFirst()
+            self.finish(first.responder, releasesLease: first.releasesLease, .success(response))
+            return
+        }
+        var first = self.outstanding[self.outstanding.startIndex]
+        let isNoop: Bool
+        if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
+        switch first.reply {
+        case .one:
+            break  // handled above
+        case .untilNoop(let onPartial, let fences):
+            guard isNoop, fences == 0 else {
+                if isNoop { first.reply = .untilNoop(onPartial: onPartial, fences: fences - 1) }
+                if !first.replyStarted || isNoop {
+                    first.replyStarted = true
+                    self.outstanding[self.outstanding.startIndex] = first
+                }
+                onPartial?(response)
+                return
+            }
+        case .quiet(let suppressed, let kept):
+            guard isNoop else {
+                first.reply = .quiet(suppressed: suppressed, kept: response)
+                first.replyStarted = true
+                self.outstanding[self.outstanding.startIndex] = first
+                return
+            }
+            self.outstanding.removeFirst()
+            self.finish(first.responder, releasesLease: first.releasesLease, .success(kept ?? .meta(MemcacheMetaResponse(status: suppressed))))
+            return
+        }
+        self.outstanding.removeFirst()
+        self.finish(first.responder, releasesLease: first.releasesLease, .success(response))
+    }
+
+    private func finish(_ responder: Responder, releasesLease: Bool, _ result: Result<MemcacheResponse, any Error>) {
+        responder.finish(result)
+        if releasesLease { self.leasedRequestFinished?() }
+    }
+
+    // MARK: Failures and lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.stopResponseClock()
+        self.context = nil
+        self.failPending(MemcacheError(.connectionClosed, "the memcache handler was removed"))
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
+        if error is TLSError {
+            self.fail(MemcacheError(.tlsFailure, "TLS failed", cause: error), context: context)
+        } else {
+            self.fail(MemcacheError(.connectionClosed, "the connection failed", cause: error), context: context)
+        }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.stopResponseClock()
+        self.failPending(MemcacheError(.connectionClosed, "the connection closed"))
+        context.fireChannelInactive()
+    }
+
+    /// Fails everything in flight with `error` and closes the connection: after a broken
+    /// reply or a timeout the byte stream can no longer be trusted to line up.
+    private func fail(_ error: MemcacheError, context: ChannelHandlerContext) {
+        guard self.failure == nil else { return }
+        self.failPending(error)
+        context.close(promise: nil)
+    }
+
+    /// Fails every request in flight with `error`. When the connection simply closed, the
+    /// requests no byte of whose reply had arrived are marked `closedBeforeReply` (safe to
+    /// send again); the oldest one may have had part of its reply buffered, and a batch or
+    /// quiet command may have delivered replies already.
+    private func failPending(_ error: MemcacheError) {
+        if self.failure == nil { self.failure = error }
+        let closedOnly = error.code == .connectionClosed || error.code == .tlsFailure
+        let oldestReplyStarted = self.replies.hasPartialReply
+        self.replies.reset()
+        let outstanding = self.outstanding
+        self.outstanding.removeAll()
+        let awaitingWrite = self.awaitingWrite
+        self.awaitingWrite.removeAll()
+        for (index, entry) in outstanding.enumerated() {
+            let started = entry.replyStarted || (index == 0 && oldestReplyStarted)
+            let failure = MemcacheError(error.code, error.message, cause: error.cause, closedBeforeReply: closedOnly && !started)
+            self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(failure))
+        }
+        for entry in awaitingWrite { self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(error)) }
+    }
+
+    private static let notInPipeline = MemcacheError(.connectionClosed, "the memcache handler is not in a pipeline")
+
+    // MARK: Response timeout
+
+    // MARK: ResponseTimedHandler
+
+    package var responseTimerContext: ChannelHandlerContext? { self.context }
+    package var isAwaitingResponse: Bool { self.failure == nil && !self.outstanding.isEmpty }
+
+    package func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
+        self.fail(MemcacheError(.timeout, "no reply within \(timeout)"), context: context)
+    }
+
+}
+
+extension MemcacheClientHandler: ResponseTimedHandler {}

@@ -1,0 +1,352 @@
+import Pool
+public import Channels
+public import Codecs
+import CoreMetrics
+import Logging
+public import Tracing
+
+/// A memcache client over a `ConnectionPool`: as easy as one connection, shared by any
+/// number of concurrent callers over a fixed number of connections.
+///
+/// Thread-safe. Every command of `MemcacheRequestSender` (`get`, `set`, `cas`, `delete`,
+/// `getMany`, …) leases a connection on the caller's loop (several callers share one
+/// connection, pipelined, up to `maxConcurrentLeasesPerConnection`), sends the request from
+/// that loop and releases the connection when the response arrives: one hop to the loop and
+/// one resume back per command. Every failure is a `MemcacheError` (see its codes; the
+/// pool's own, such as `.poolExhausted` or `.connectFailed`, carry the `PoolError` as cause),
+/// or `CancellationError` when the caller's task is cancelled.
+///
+/// Retries, exactly: a request whose connection closed before any byte of its reply arrived
+/// is sent once more, on another connection, when sending it twice cannot change what its
+/// reply means (`MemcacheRequest.isRetryable`: reads, `touch`, `version`, `stats`,
+/// `flush_all`, quiet batches of gets). Never after a garbage reply or a timeout, never a
+/// store or arithmetic, never a batch that delivered a reply already, and never a `delete`:
+/// its first attempt may have deleted the item, and the retry would then answer "not found".
+///
+/// ```swift
+/// let pool = MemcachePool(host: "127.0.0.1", port: 11211, maxConnections: 20, group: group)
+/// try await pool.set("greeting", to: ByteBuffer(string: "hello"))
+/// let value = try await pool.get("greeting")
+/// await pool.shutdown()
+/// ```
+public final class MemcachePool: MemcacheRequestSender {
+    /// Where and how to connect, and how to pool.
+    public struct Configuration: Sendable {
+        /// The server's host, or for a Unix-domain socket its path.
+        public var host: String
+        /// The server's port; 0 for a Unix-domain socket.
+        public var port: Int
+        /// Connect to the Unix-domain socket at this path (memcached `-s PATH`) instead of
+        /// `host` and `port`. With TLS, set `serverHostname`.
+        public var unixSocketPath: String?
+        /// TLS for every connection; the server's certificate must match `serverHostname`
+        /// (by default `host`).
+        public var tls: TLSContext?
+        public var serverHostname: String?
+        public var pool: ConnectionPoolConfiguration
+        /// How long the server may stay silent while requests are outstanding.
+        public var responseTimeout: TimeAmount? = .seconds(5)
+        /// Retry a retryable command once, on another connection, when its connection
+        /// closed before any byte of its reply arrived (see the type's comment).
+        public var retryIdempotent = true
+        public var maximumValueLength = 64 << 20
+        /// The commands the server speaks: `.meta` (memcached 1.6+), `.text` (the classic
+        /// text protocol only) or `.twemproxy` (behind nutcracker). See `MemcacheProtocol`.
+        public var wireProtocol: MemcacheProtocol = .meta
+        /// Trace every operation with this tracer (a span per call, OpenTelemetry's `db.*`
+        /// attributes; see the README): off (nil) by default, and then free. To use the one
+        /// the application bootstrapped, pass `InstrumentationSystem.tracer`.
+        public var tracer: (any Tracer)? = nil
+
+        /// The memcache defaults: `maxConnections` in total, 16 callers pipelined per
+        /// connection (what the benchmark measured fastest, see the README).
+        public init(host: String, port: Int = 11211, maxConnections: Int = 20, tls: TLSContext? = nil) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.pool = ConnectionPoolConfiguration(maxConnections: maxConnections)
+            self.pool.maxConcurrentLeasesPerConnection = 16
+        }
+
+        /// A server on a Unix-domain socket (memcached `-s PATH`), with the same defaults.
+        ///
+        /// ```swift
+        /// let pool = MemcachePool(configuration: .init(unixSocketPath: "/run/memcached/memcached.sock"), group: group)
+        /// ```
+        public init(unixSocketPath: String, maxConnections: Int = 20, tls: TLSContext? = nil) {
+            self.init(host: unixSocketPath, port: 0, maxConnections: maxConnections, tls: tls)
+            self.unixSocketPath = unixSocketPath
+        }
+
+        /// How logs and metrics name the server: `host:port`, or `unix:PATH`.
+        var serverName: String {
+            self.unixSocketPath.map { "unix:\($0)" } ?? "\(self.host):\(self.port)"
+        }
+    }
+
+    public let configuration: Configuration
+    public var wireProtocol: MemcacheProtocol { self.configuration.wireProtocol }
+    /// The underlying pool (statistics, shutdown, direct leases).
+    public let connections: ConnectionPool<MemcachePooledConnection>
+    /// Nil when `configuration.pool.reportsMetrics` is off.
+    private let operationMetrics: MemcacheOperationMetrics?
+    private let tracing: MemcacheTracing?
+    private let logger: Logger
+
+    public convenience init(
+        host: String, port: Int = 11211, maxConnections: Int = 20, group: EventLoopGroup, tls: TLSContext? = nil
+    ) {
+        self.init(configuration: Configuration(host: host, port: port, maxConnections: maxConnections, tls: tls), group: group)
+    }
+
+    public init(
+        configuration: Configuration, group: EventLoopGroup, observer: (@Sendable (PoolEvent) -> Void)? = nil
+    ) {
+        var poolConfiguration = configuration.pool
+        // Metrics and logs say which server a pool talks to, unless the user named it.
+        if poolConfiguration.name == ConnectionPoolConfiguration(maxConnections: 1).name {
+            poolConfiguration.name = configuration.serverName
+        }
+        poolConfiguration.logger[metadataKey: "server"] = "\(configuration.serverName)"
+        self.configuration = configuration
+        self.logger = poolConfiguration.logger
+        self.operationMetrics =
+            configuration.pool.reportsMetrics
+            ? MemcacheOperationMetrics(
+                host: configuration.host, port: configuration.port, loops: group.loops.count,
+                factory: configuration.pool.metricsFactory ?? MetricsSystem.factory)
+            : nil
+        self.tracing = configuration.tracer.map { MemcacheTracing(tracer: $0, host: configuration.host, port: configuration.port) }
+        self.connections = ConnectionPool(group: group, configuration: poolConfiguration, observer: observer) { loop in
+            Self.connect(on: loop, configuration: configuration)
+        }
+    }
+
+    /// One ready connection: connected, codec installed, and for TLS handshaken.
+    private static func connect(on loop: any EventLoop, configuration: Configuration) -> EventLoopFuture<MemcachePooledConnection> {
+        let handshake = loop.makePromise(of: Void.self)
+        if configuration.tls == nil { handshake.succeed() }
+        let handler = MemcacheClientHandler(
+            maximumValueLength: configuration.maximumValueLength, responseTimeout: configuration.responseTimeout,
+            wireProtocol: configuration.wireProtocol)
+        let bootstrap = ClientBootstrap(loop: loop)
+            .connectTimeout(configuration.pool.connectTimeout)
+            .socketOptions(configuration.pool.socketOptions)
+            .channelInitializer { channel in
+                if let tls = configuration.tls {
+                    let hostname = configuration.serverHostname ?? configuration.host
+                    try channel.pipeline.syncOperations.addHandlers(
+                        TLSHandler(context: tls, serverHostname: hostname), HandshakeWaiter(promise: handshake))
+                }
+                try channel.pipeline.syncOperations.addHandler(handler)
+            }
+        let connected =
+            if let path = configuration.unixSocketPath {
+                bootstrap.connect(unixDomainSocketPath: path)
+            } else {
+                bootstrap.connect(host: configuration.host, port: configuration.port)
+            }
+        connected.whenFailure { handshake.fail($0) }
+        return connected.flatMap { channel in
+            handshake.futureResult.flatMapError { error in
+                _ = channel.close()
+                return loop.makeFailedFuture(error)
+            }.map { _ in MemcachePooledConnection(channel: channel, handler: handler) }
+        }
+    }
+
+    /// Sends `request` on a pooled connection and waits for its response. Server error
+    /// replies throw `MemcacheError`.
+    public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
+        // Tracing off costs this one branch (not an extra async frame per call).
+        let response =
+            if let tracing = self.tracing {
+                try await self.sendTraced(request, onPartial: nil, tracing: tracing)
+            } else {
+                try await self.sendRetrying(request, onPartial: nil)
+            }
+        if case .error(let error) = response { throw error }
+        return response
+    }
+
+    public func sendBatch(
+        _ requests: [MemcacheMetaRequest],
+        onReply: @escaping @Sendable (MemcacheResponse) -> Void
+    ) async throws -> MemcacheResponse {
+        if let tracing = self.tracing { return try await self.sendTraced(.metaBatch(requests), onPartial: onReply, tracing: tracing) }
+        return try await self.sendRetrying(.metaBatch(requests), onPartial: onReply)
+    }
+
+    /// `sendRetrying` inside a span.
+    private func sendTraced(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, tracing: MemcacheTracing
+    ) async throws -> MemcacheResponse {
+        let span = tracing.start(request)
+        // A quiet batch's hits arrive one by one through `onPartial`.
+        let hits = LockedValue(0)
+        var counting = onPartial
+        if request.isBatch, let forward = onPartial {
+            counting = { @Sendable reply in
+                if reply.hitCount > 0 { hits.withLock { $0 += 1 } }
+                forward(reply)
+            }
+        }
+        do {
+            let response = try await self.sendRetrying(request, onPartial: counting)
+            tracing.end(span, request, response, hits: request.isBatch ? hits.withLock { $0 } : nil)
+            return response
+        } catch {
+            tracing.end(span, throwing: error)
+            throw error
+        }
+    }
+
+    /// Sends with one retry where allowed (see the type's comment), counted and timed when
+    /// the pool reports metrics (in this frame: another async frame per call showed in the
+    /// benchmark).
+    private func sendRetrying(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
+    ) async throws -> MemcacheResponse {
+        let start = self.operationMetrics == nil ? nil : Deadline.now()
+        do {
+            let response: MemcacheResponse
+            do {
+                response = try await self.sendOnce(request, onPartial: onPartial, now: start)
+            } catch where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+                self.logger.debug(
+                    "retrying on another connection: the connection closed before any byte of the reply",
+                    metadata: ["command": "\(request.commandName)", "error": "\(error)"])
+                response = try await self.sendOnce(request, onPartial: onPartial)
+            }
+            if let start, let metrics = self.operationMetrics {
+                metrics.record(request, response, duration: Deadline.now() - start, loop: self.connections.group.current?.index)
+            }
+            return response
+        } catch {
+            if let start, let metrics = self.operationMetrics {
+                metrics.record(command: request.commandName, outcome: operationOutcome(of: error), duration: Deadline.now() - start)
+            }
+            throw error
+        }
+    }
+
+    /// One attempt: lease a connection on the caller's loop (or wait for one), send, and give
+    /// the lease back when the reply arrives — the handler does that, so no closure is made
+    /// per request. A caller already on a loop with a free connection takes the fast path:
+    /// no hop, no waiter, the request leaves when the loop's turn ends. Any other caller hops
+    /// to its loop once, with one closure; a waiter is made only when every connection is full.
+    private func sendOnce(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, now: Deadline? = nil
+    ) async throws -> MemcacheResponse {
+        let pool = self.connections.homePool()
+        if pool.loop.inEventLoop, let served = pool.leaseIfReady(now: now) {
+            served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
+            return try await served.connection.memcache.sendRaw(request, onPartial: onPartial, releasesLease: true)
+        }
+        let deadline = self.connections.deadline(nil, on: pool)
+        return try await MemcacheCall().wait { call in
+            if pool.loop.inEventLoop {
+                Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline)
+            } else {
+                pool.loop.execute { Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline) }
+            }
+        }
+    }
+
+    /// On `pool`'s loop: sends on a free connection, or queues a waiter that sends once it is
+    /// served. A call cancelled meanwhile is not sent; its lease goes straight back.
+    private static func send(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        call: MemcacheCall, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline
+    ) {
+        @Sendable func send(on served: PoolWaiter<MemcachePooledConnection>.Served) {
+            served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
+            guard call.isWaiting else {
+                served.owner.release(served.id, served.connection)
+                return
+            }
+            served.connection.memcache.handler.send(request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+        }
+        if let served = pool.leaseIfReady() {
+            send(on: served)
+            return
+        }
+        let waiter = PoolWaiter<MemcachePooledConnection>(deadline: deadline)
+        waiter.callback = { leased in
+            switch leased {
+            case .success(let served): send(on: served)
+            case .failure(let error): call.finish(.failure(Self.memcacheError(error)))
+            }
+        }
+        pool.enqueue(waiter)
+    }
+
+    /// A bulk write (`setMany`, `deleteMany`) runs on one leased connection: its exchanges
+    /// are pipelined there, and a nudge for a stalled server (see `MemcacheBulkWrite`) goes
+    /// to the connection that waits for it.
+    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError] {
+        try await self.withConnection(idempotent: false) { connection in
+            try await connection.writeMany(commands, limits: limits)
+        }
+    }
+
+    /// Runs several commands on one pooled connection (for example a read-modify-write with
+    /// CAS), retrying once on another connection when `idempotent` and the connection died
+    /// before answering.
+    public func withConnection<T: Sendable>(
+        idempotent: Bool, _ commands: (MemcacheConnection) async throws -> T
+    ) async throws -> T {
+        do {
+            return try await self.leasingConnection(commands)
+        } catch where idempotent && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+            self.logger.debug("retrying the commands on another connection", metadata: ["error": "\(error)"])
+            return try await self.leasingConnection(commands)
+        }
+    }
+
+    private func leasingConnection<T: Sendable>(_ commands: (MemcacheConnection) async throws -> T) async throws -> T {
+        let lease: ConnectionLease<MemcachePooledConnection>
+        do {
+            lease = try await self.connections.lease()
+        } catch {
+            throw Self.memcacheError(error)
+        }
+        do {
+            let result = try await commands(lease.connection.memcache)
+            lease.release()
+            return result
+        } catch {
+            lease.release()
+            throw error
+        }
+    }
+
+    /// The connection closed before any byte of the reply arrived (or the request was even
+    /// written): the one failure after which a retryable request is sent again.
+    static func closedBeforeReply(_ error: any Error) -> Bool {
+        (error as? MemcacheError)?.closedBeforeReply ?? false
+    }
+
+    /// A pool failure as the `MemcacheError` a memcache caller gets (`CancellationError`
+    /// stays itself; a `MemcacheError` is passed through).
+    static func memcacheError(_ error: any Error) -> any Error {
+        guard let error = error as? PoolError else { return error }
+        switch error.code {
+        case .cancelled: return CancellationError()
+        case .shutdown: return MemcacheError(.shutdown, "the pool is shut down", cause: error)
+        case .connectFailed where error.cause is TLSError:
+            return MemcacheError(.tlsFailure, "the TLS handshake failed", cause: error)
+        case .connectFailed: return MemcacheError(.connectFailed, "the server cannot be reached", cause: error)
+        default: return MemcacheError(.poolExhausted, "no connection could be leased", cause: error)
+        }
+    }
+
+    /// Stops the pool: see `ConnectionPool.shutdown(deadline:)`.
+    public func shutdown(deadline: TimeAmount = .seconds(10)) async {
+        await self.connections.shutdown(deadline: deadline)
+    }
+
+    public func statistics() async -> PoolStatistics {
+        await self.connections.statistics()
+    }
+}

@@ -1,0 +1,38 @@
+import Pool
+public import Channels
+import Codecs
+
+/// One pooled memcache connection: a `MemcacheConnection` plus what the pool checks on
+/// release.
+///
+/// Thread-safe, like `MemcacheConnection`; `isReusable` and `bindLeaseRelease` run on the
+/// channel's loop.
+public final class MemcachePooledConnection: PoolableConnection {
+    public let memcache: MemcacheConnection
+
+    public var channel: any Channel { self.memcache.channel }
+
+    /// Call on the channel's loop, with the handler `MemcacheConnection.addHandlers(to:)`
+    /// returned.
+    init(channel: any Channel, handler: MemcacheClientHandler) {
+        self.memcache = MemcacheConnection(channel: channel, handler: handler)
+    }
+
+    /// Active, and when the last caller leaves, no response outstanding (a caller that gave
+    /// up mid-request leaves one; the connection is then closed rather than reused).
+    public func isReusable(isLastLease: Bool) -> Bool {
+        self.channel.isActive && (!isLastLease || self.memcache.handler.isClean)
+    }
+
+    /// Makes the handler give a pool lease back whenever a request sent with `releasesLease`
+    /// finishes. Loop-confined; the first lease installs it, later calls change nothing (a
+    /// connection never changes loop pool or ID).
+    func bindLeaseRelease(owner: LoopPool<MemcachePooledConnection>, id: ConnectionID) {
+        guard self.memcache.handler.leasedRequestFinished == nil else { return }
+        // Unowned, and safe: the handler calls this only while a request of this connection
+        // finishes — at the latest while the channel closes — and until the channel has
+        // closed, the loop pool holds this connection (its `connections`) and is itself held
+        // by the callback it put on the channel's close future.
+        self.memcache.handler.leasedRequestFinished = { [unowned owner, unowned self] in owner.release(id, self) }
+    }
+}

@@ -1,0 +1,84 @@
+import Pool
+import Channels
+import Synchronization
+
+extension MemcacheServerSet {
+    /// One server's pool, kept across updates while the server stays in the set.
+    final class Member: Sendable {
+        let address: String
+        let pool: MemcachePool
+        /// Removed by an update: its pool drains and takes no new calls.
+        let isRetired = Atomic<Bool>(false)
+        /// Whether it failed since its last success, so a success must clear the streak (read
+        /// relaxed on every success; the streak itself lives under the set's lock).
+        let hasFailureStreak = Atomic<Bool>(false)
+
+        init(address: String, pool: MemcachePool) {
+            self.address = address
+            self.pool = pool
+        }
+    }
+
+    /// The servers, their pools and health, and the rings built from them: the set's state,
+    /// under its lock.
+    struct Topology {
+        private(set) var servers: [Server]
+        private(set) var members: [Member]
+        var health: [ServerHealth]
+        private(set) var ring: KetamaRing
+        /// Servers not active (ejected or probing).
+        private(set) var leftOut = 0
+        private var nextProbe = Deadline.distantFuture
+        /// The ring of the active servers and their indices, built when first needed.
+        private var live: (ring: KetamaRing, indices: [Int])?
+        var isShutDown = false
+
+        init(servers: [Server], members: [Member]) {
+            self.servers = servers
+            self.members = members
+            self.health = servers.map { _ in ServerHealth() }
+            self.ring = KetamaRing(weightedServers: servers.map { ($0.host, $0.port, $0.weight) })
+        }
+
+        mutating func replace(servers: [Server], members: [Member], health: [ServerHealth]) {
+            self.servers = servers
+            self.members = members
+            self.health = health
+            self.ring = KetamaRing(weightedServers: servers.map { ($0.host, $0.port, $0.weight) })
+            self.healthChanged()
+        }
+
+        func index(of member: Member) -> Int? {
+            self.members.firstIndex { $0 === member }
+        }
+
+        /// After an ejection or a return: the live ring is rebuilt when next needed.
+        mutating func healthChanged() {
+            self.live = nil
+            self.leftOut = self.health.filter { !$0.isActive }.count
+            self.nextProbe = self.health.compactMap { health -> Deadline? in
+                if case .ejected(let until) = health.state { return until }
+                return nil
+            }.min() ?? .distantFuture
+        }
+
+        /// The ring of the active servers (nil when none is active).
+        mutating func liveRing() -> (ring: KetamaRing, indices: [Int])? {
+            if let live = self.live { return live }
+            let indices = self.servers.indices.filter { self.health[$0].isActive }
+            guard !indices.isEmpty else { return nil }
+            let live = (KetamaRing(weightedServers: indices.map { (self.servers[$0].host, self.servers[$0].port, self.servers[$0].weight) }), indices)
+            self.live = live
+            return live
+        }
+
+        /// The members whose probe is due, now marked probing.
+        mutating func startDueProbes(now: Deadline) -> [Member] {
+            guard now >= self.nextProbe else { return [] }
+            var due: [Member] = []
+            for index in self.health.indices where self.health[index].startProbeIfDue(now: now) { due.append(self.members[index]) }
+            self.healthChanged()
+            return due
+        }
+    }
+}
