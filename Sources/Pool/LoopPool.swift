@@ -62,6 +62,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// `now`, when the caller has just read the clock, saves reading it again for the lease's
     /// use time.
     package func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
+        self.loop.assertInEventLoop()
         guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : now ?? self.loop.now) else { return nil }
         self.metrics?.leaseServed(waited: nil)
         self.publishCapacity()
@@ -85,6 +86,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
 
     /// Adds a caller on this loop: served at once if possible, else queued.
     package func enqueue(_ waiter: PoolWaiter<Connection>) {
+        self.loop.assertInEventLoop()
         guard !waiter.cancelled.load(ordering: .acquiring) else {
             waiter.resume(.failure(PoolError(.cancelled, "the task was cancelled while waiting for a connection")))
             return
@@ -95,6 +97,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         if queued != nil { self.armWaiterTimer() }
     }
 
+    /// Takes a connection back, from any thread (hops to the loop when called elsewhere).
     package func release(_ id: ConnectionID, _ connection: Connection) {
         guard self.loop.inEventLoop else {
             self.loop.execute { self.release(id, connection) }

@@ -308,6 +308,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     // MARK: ChannelCore (loop only)
 
     func write0(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        self.eventLoop.assertInEventLoop()
         guard self.state == .active || self.state == .connecting else {
             promise?.fail(ChannelError(.ioOnClosedChannel, "write on a closed channel"))
             return
@@ -326,6 +327,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     }
 
     func flush0() {
+        self.eventLoop.assertInEventLoop()
         self.pending.markFlushed()
         if self.state == .active, !self.waitingForWritable {
             self.flushNow()
@@ -339,12 +341,14 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     }
 
     func read0() {
+        self.eventLoop.assertInEventLoop()
         guard self.state == .active, !self.autoRead, !self.readPending else { return }
         self.readPending = true
         self.updateInterest()
     }
 
     func close0(mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        self.eventLoop.assertInEventLoop()
         switch mode {
         case .all:
             self.closeNow(error: nil, reportError: false, promise: promise)

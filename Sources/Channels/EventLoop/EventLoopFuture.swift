@@ -48,6 +48,7 @@ public final class EventLoopFuture<Value: Sendable>: @unchecked Sendable {  // S
 
     /// Sets the result and runs the callbacks. Loop only; a second result is ignored.
     func complete(_ result: Result<Value, any Error>) {
+        self.eventLoop.assertInEventLoop()
         guard self.result == nil else { return }
         self.result = result
         if let first = self.firstCallback {

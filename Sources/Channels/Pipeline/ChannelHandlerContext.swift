@@ -16,6 +16,10 @@ public final class ChannelHandlerContext {
     let outboundHandler: (any ChannelOutboundHandler)?
     let types: HandlerTypes
     public unowned let pipeline: ChannelPipeline
+    /// The channel's loop, kept here rather than read through `pipeline`: a context can
+    /// outlive its pipeline by a moment (a flush owed at the end of the turn), and the loop
+    /// confinement checks must not touch a pipeline that is gone.
+    public let eventLoop: any EventLoop
     var next: ChannelHandlerContext?
     var previous: ChannelHandlerContext?
     /// Whether the handler is still in the pipeline.
@@ -31,11 +35,11 @@ public final class ChannelHandlerContext {
         self.outboundHandler = handler as? any ChannelOutboundHandler
         self.types = types
         self.pipeline = pipeline
+        self.eventLoop = pipeline.eventLoop
     }
 
     /// The channel this pipeline belongs to.
     public var channel: any Channel { self.pipeline.channel }
-    public var eventLoop: any EventLoop { self.pipeline.eventLoop }
 
     private var nextInbound: ChannelHandlerContext? {
         var candidate = self.next
@@ -62,6 +66,7 @@ public final class ChannelHandlerContext {
     }
 
     public func fireChannelRead(_ data: PipelineMessage) {
+        self.eventLoop.assertInEventLoop()
         guard let next = self.nextInbound, let handler = next.inboundHandler else { return }
         if case .buffer = data.storage, next.types.inboundInIsBuffer {
             handler.channelRead(context: next, data: data)
@@ -95,6 +100,7 @@ public final class ChannelHandlerContext {
     // MARK: Outbound
 
     public func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        self.eventLoop.assertInEventLoop()
         guard let previous = self.previousOutbound, let handler = previous.outboundHandler else {
             promise?.fail(ChannelError(.ioOnClosedChannel, "the pipeline is torn down"))
             return
@@ -118,6 +124,7 @@ public final class ChannelHandlerContext {
     }
 
     public func flush() {
+        self.eventLoop.assertInEventLoop()
         guard let previous = self.previousOutbound else { return }
         previous.outboundHandler?.flush(context: previous)
     }
@@ -139,6 +146,7 @@ public final class ChannelHandlerContext {
     /// }
     /// ```
     public func flushAtEndOfTurn() {
+        self.eventLoop.assertInEventLoop()
         guard !self.turnEndFlushRequested else { return }
         self.turnEndFlushRequested = true
         if let flushes = self.pipeline.turnEndFlushes {
@@ -175,6 +183,7 @@ public final class ChannelHandlerContext {
     }
 
     public func close(mode: CloseMode = .all, promise: EventLoopPromise<Void>?) {
+        self.eventLoop.assertInEventLoop()
         guard let previous = self.previousOutbound, let handler = previous.outboundHandler else {
             promise?.succeed(())
             return

@@ -17,6 +17,7 @@ extension ChannelPipeline {
         ///   its neighbours, `.duplicateName`, `.notFound` for a missing anchor, or
         ///   `.pipelineClosed` after the channel closed.
         public func addHandler(_ handler: any ChannelHandler, name: String? = nil, position: Position = .last) throws {
+            self.pipeline.eventLoop.assertInEventLoop()
             let context = ChannelHandlerContext(
                 givenName: name, ordinal: self.pipeline.nextOrdinal(), handler: handler, types: HandlerTypes.of(handler),
                 pipeline: self.pipeline)
@@ -47,14 +48,17 @@ extension ChannelPipeline {
         }
 
         public func removeHandler(name: String) throws {
+            self.pipeline.eventLoop.assertInEventLoop()
             try self.pipeline.remove(self.context(name: name))
         }
 
         public func removeHandler(_ handler: any ChannelHandler) throws {
+            self.pipeline.eventLoop.assertInEventLoop()
             try self.pipeline.remove(self.context(handler: handler))
         }
 
         public func removeHandler(context: ChannelHandlerContext) throws {
+            self.pipeline.eventLoop.assertInEventLoop()
             try self.pipeline.remove(context)
         }
 

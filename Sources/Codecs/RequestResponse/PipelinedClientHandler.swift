@@ -89,6 +89,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
     /// Sends `request`; `completion` runs once, on the loop, with its reply or the failure.
     /// Loop only.
     public func send(_ request: Request, completion: @escaping Completion) {
+        self.context?.eventLoop.assertInEventLoop()
         _ = self.enqueue(request, completion: completion)
     }
 

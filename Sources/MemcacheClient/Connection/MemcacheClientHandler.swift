@@ -128,6 +128,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         releasesLease: Bool,
         responder: Responder
     ) {
+        self.context?.eventLoop.assertInEventLoop()
         guard let context = self.context, self.failure == nil else {
             self.finish(responder, releasesLease: releasesLease, .failure(self.failure ?? Self.notInPipeline))
             return
