@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 # A path dependency is named by its directory: whatever this checkout's folder is called,
 # the consumers see it as swift-channels, as in the README.
 ln -s "$root" "$work/swift-channels"
-for name in consumer consumer-lean consumer-pool; do
+for name in ${CONSUMERS:-consumer consumer-lean consumer-pool}; do
     mkdir -p "$work/$name"
     cp -R "Fixtures/$name/." "$work/$name/"
     sed -i "s|SWIFT_CHANNELS_PATH|../swift-channels|" "$work/$name/Package.swift"

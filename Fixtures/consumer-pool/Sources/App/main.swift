@@ -53,7 +53,9 @@ let wrong = try await withThrowingTaskGroup(of: Bool.self) { tasks in
     for index in 0..<100 {
         tasks.addTask { try await pool.withConnection { try await $0.ask("line \(index)") } != "LINE \(index)" }
     }
-    return try await tasks.reduce(0) { $0 + ($1 ? 1 : 0) }
+    var wrong = 0
+    for try await isWrong in tasks where isWrong { wrong += 1 }
+    return wrong
 }
 await pool.shutdown()
 try await server.close()
