@@ -32,7 +32,8 @@ let package = Package(
         // ServiceGroup can turn it off (`traits: []`).
         .trait(
             name: "ServiceLifecycleSupport",
-            description: "ConnectionPool, MemcachePool, MemcacheServerSet and InProcessMemcacheServer conform to swift-service-lifecycle's Service."
+            description:
+                "ConnectionPool, MemcachePool, MemcacheServerSet and InProcessMemcacheServer conform to swift-service-lifecycle's Service."
         ),
         .default(enabledTraits: ["ServiceLifecycleSupport"]),
     ],
@@ -90,7 +91,9 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycleSupport"])),
+                .product(
+                    name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                    condition: .when(traits: ["ServiceLifecycleSupport"])),
             ],
             swiftSettings: swiftSettings
         ),
@@ -104,7 +107,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycleSupport"])),
+                .product(
+                    name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                    condition: .when(traits: ["ServiceLifecycleSupport"])),
             ],
             swiftSettings: swiftSettings
         ),
@@ -116,7 +121,9 @@ let package = Package(
                 "Codecs", "Channels",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycleSupport"])),
+                .product(
+                    name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                    condition: .when(traits: ["ServiceLifecycleSupport"])),
             ],
             swiftSettings: swiftSettings),
 
@@ -138,10 +145,15 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "TestSupport",
-            dependencies: ["Channels", "Codecs", "ChannelsTestUtils", "MemcacheClient", "MemcacheServer", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Channels", "Codecs", "ChannelsTestUtils", "MemcacheClient", "MemcacheServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Channels", "ChannelsTestUtils", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CodecsTests", dependencies: ["Codecs", "Channels", "ChannelsTestUtils", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "PoolTests",
             dependencies: [

@@ -5,7 +5,8 @@ import struct Foundation.URL
 
 // A path dependency's identity is its folder's name, which depends on where the repository
 // was cloned; compute it instead of hard-coding it.
-let libraryPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+let libraryPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .lastPathComponent
 
 // Benchmarks live in their own package so the library keeps zero benchmark dependencies.
 // SwiftNIO appears here only as the side-by-side peer.
@@ -91,9 +92,14 @@ let package = Package(
         // leases, a pipelined client), shared by PoolBenchmark and PoolSideBySide.
         .target(
             name: "NIOMemcachePeers",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Benchmarks/NIOMemcachePeers",
-            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error), .enableUpcomingFeature("InternalImportsByDefault")]
+            swiftSettings: [
+                .swiftLanguageMode(.v6), .treatAllWarnings(as: .error),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
         ),
         // The SwiftNIO peer of Examples/HTTPServer under wrk (Examples/HTTPServer/bench.sh).
         .executableTarget(
@@ -120,7 +126,10 @@ let package = Package(
                 "NIOMemcachePeers", "MallocCounter",
             ],
             path: "Benchmarks/PoolSideBySide",
-            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error), .enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+            swiftSettings: [
+                .swiftLanguageMode(.v6), .treatAllWarnings(as: .error),
+                .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+            ]
         ),
     ]
 )

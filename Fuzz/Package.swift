@@ -11,7 +11,9 @@ let library = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathCom
 let harness: (String) -> Target = { name in
     .executableTarget(
         name: name,
-        dependencies: ["FuzzSupport", .product(name: "Codecs", package: library), .product(name: "Channels", package: library)],
+        dependencies: [
+            "FuzzSupport", .product(name: "Codecs", package: library), .product(name: "Channels", package: library),
+        ],
         swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
     )
 }
@@ -31,7 +33,8 @@ let package = Package(
         .executableTarget(
             name: "FuzzMemcacheClient",
             dependencies: [
-                "FuzzSupport", .product(name: "MemcacheClient", package: library), .product(name: "Codecs", package: library),
+                "FuzzSupport", .product(name: "MemcacheClient", package: library),
+                .product(name: "Codecs", package: library),
                 .product(name: "Channels", package: library),
             ],
             swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
@@ -39,13 +42,16 @@ let package = Package(
         harness("FuzzTLSServer"),
         .executableTarget(
             name: "FuzzPoolStateMachine",
-            dependencies: ["FuzzSupport", .product(name: "Pool", package: library), .product(name: "Channels", package: library)],
+            dependencies: [
+                "FuzzSupport", .product(name: "Pool", package: library), .product(name: "Channels", package: library),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
         ),
         .executableTarget(
             name: "FuzzMemcacheServer",
             dependencies: [
-                "FuzzSupport", .product(name: "MemcacheServer", package: library), .product(name: "Codecs", package: library),
+                "FuzzSupport", .product(name: "MemcacheServer", package: library),
+                .product(name: "Codecs", package: library),
                 .product(name: "Channels", package: library), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]

@@ -56,10 +56,13 @@ public enum ByteToMessageDecoderVerifier {
             let bytes = Array(input.readableBytesView)
             all += bytes
             allExpected += expected
-            try self.verify(bytes, expected, randomCuts: randomCuts, everySplitUpTo: everySplitUpTo, generator: &generator, decoderFactory)
+            try self.verify(
+                bytes, expected, randomCuts: randomCuts, everySplitUpTo: everySplitUpTo, generator: &generator,
+                decoderFactory)
         }
         if inputOutputPairs.count > 1 {
-            try self.verify(all, allExpected, randomCuts: randomCuts, everySplitUpTo: 0, generator: &generator, decoderFactory)
+            try self.verify(
+                all, allExpected, randomCuts: randomCuts, everySplitUpTo: 0, generator: &generator, decoderFactory)
         }
     }
 
@@ -103,7 +106,8 @@ public enum ByteToMessageDecoderVerifier {
                 throw error
             } catch {
                 _ = try? channel.finish()
-                throw failure.init(way: way, input: input, reason: "the decoder threw \(error) after \(output.count) messages")
+                throw failure.init(
+                    way: way, input: input, reason: "the decoder threw \(error) after \(output.count) messages")
             }
             guard output == expected else {
                 throw failure.init(way: way, input: input, reason: "got \(output), expected \(expected)")

@@ -34,7 +34,8 @@ extension CommandProcessor {
         }
         guard count > 0 else { return nil }
         while let key = line.next() {
-            let found = self.store.withItem(rawKey: key, now: now) { item, _, context -> (value: ByteBuffer, flags: UInt32, cas: UInt64)? in
+            let found = self.store.withItem(rawKey: key, now: now) {
+                item, _, context -> (value: ByteBuffer, flags: UInt32, cas: UInt64)? in
                 guard var hit = item.take() else {
                     context.statistics.getMisses += 1
                     return nil
@@ -123,7 +124,7 @@ extension CommandProcessor {
                     out.writeStaticString(" t")
                     out.writeDecimal(ttl)
                 default:
-                    continue  // v: said by VA
+                    continue // v: said by VA
                 }
             }
             out.writeCRLF()
@@ -160,7 +161,9 @@ extension CommandProcessor {
         let value = UnsafeRawBufferPointer(rebasing: line.bytes[valueStart..<valueEnd])
         self.store.withItem(rawKey: key, now: now) { item, newCAS, context in
             context.statistics.sets += 1
-            item = StoredItem(key: key, value: value, flags: UInt32(flags), expiry: expiryTime(ttl: ttl, now: now), cas: newCAS, now: now)
+            item = StoredItem(
+                key: key, value: value, flags: UInt32(flags), expiry: expiryTime(ttl: ttl, now: now), cas: newCAS,
+                now: now)
         }
         if !noreply { out.writeStaticString("STORED\r\n") }
         return valueEnd + 2

@@ -46,7 +46,12 @@ extension CommandProcessor {
             let remaining = found.remainingTTL(now: context.now)
             let recacheDue = flags.number("R").map { remaining != -1 && remaining < $0 } ?? false
             if found.stale || recacheDue {
-                if found.recacheWon { alreadyWon = true } else { found.recacheWon = true; win = true }
+                if found.recacheWon {
+                    alreadyWon = true
+                } else {
+                    found.recacheWon = true
+                    win = true
+                }
             } else if found.recacheWon {
                 alreadyWon = true
             }
@@ -144,7 +149,8 @@ extension CommandProcessor {
 
     private static let storeModes: [UInt8: MemcacheStore.Mode] = [
         UInt8(ascii: "S"): .set, UInt8(ascii: "s"): .set, UInt8(ascii: "E"): .add, UInt8(ascii: "e"): .add,
-        UInt8(ascii: "R"): .replace, UInt8(ascii: "r"): .replace, UInt8(ascii: "A"): .append, UInt8(ascii: "a"): .append,
+        UInt8(ascii: "R"): .replace, UInt8(ascii: "r"): .replace, UInt8(ascii: "A"): .append,
+        UInt8(ascii: "a"): .append,
         UInt8(ascii: "P"): .prepend, UInt8(ascii: "p"): .prepend,
     ]
 
@@ -186,7 +192,8 @@ extension CommandProcessor {
         let delta = flags.token("D").map { UInt64(memcacheDecimal: $0) } ?? 1
         let initial = flags.token("J").map { UInt64(memcacheDecimal: $0) } ?? 0
         guard let delta, let initial else {
-            self.reply(.error(MemcacheError(.clientError, "bad token in command line format")), noreply: false, into: &out)
+            self.reply(
+                .error(MemcacheError(.clientError, "bad token in command line format")), noreply: false, into: &out)
             return
         }
         let (result, item) = self.store.withItem(key.bytes) { item, newCAS, context -> (DeltaResult, StoredItem?) in
@@ -195,13 +202,15 @@ extension CommandProcessor {
                 var digits = ByteBuffer()
                 digits.writeDecimal(initial)
                 let created = StoredItem(
-                    key: key.bytes, value: digits, flags: 0, expiry: expiryTime(ttl: ttl, now: context.now), cas: newCAS,
+                    key: key.bytes, value: digits, flags: 0, expiry: expiryTime(ttl: ttl, now: context.now),
+                    cas: newCAS,
                     storedAt: context.now, lastAccess: context.now)
                 item = created
                 return (.value(initial), created)
             }
             if let expected = flags.number("C"), existing.cas != UInt64(expected) { return (.notFound, existing) }
-            let result = Self.applyDelta(to: &item, delta: delta, increment: increment, newCAS: newCAS, now: context.now)
+            let result = Self.applyDelta(
+                to: &item, delta: delta, increment: increment, newCAS: newCAS, now: context.now)
             if let ttl = flags.number("T") { item?.expiry = expiryTime(ttl: ttl, now: context.now) }
             return (result, item)
         }

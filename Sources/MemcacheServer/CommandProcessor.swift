@@ -89,7 +89,8 @@ struct CommandProcessor {
         for key in keys {
             // Only what the reply needs leaves the lock (copying the whole item would retain
             // and release its key too).
-            let found = self.store.withItem(key.bytes) { item, _, context -> (value: ByteBuffer, flags: UInt32, cas: UInt64)? in
+            let found = self.store.withItem(key.bytes) {
+                item, _, context -> (value: ByteBuffer, flags: UInt32, cas: UInt64)? in
                 guard var hit = item.take() else {
                     context.statistics.getMisses += 1
                     return nil
@@ -105,7 +106,8 @@ struct CommandProcessor {
                 return (hit.value, hit.flags, hit.cas)
             }
             guard let found else { continue }
-            out.writeMemcacheValue(key: key.bytes, flags: found.flags, cas: withCAS ? found.cas : nil, value: found.value)
+            out.writeMemcacheValue(
+                key: key.bytes, flags: found.flags, cas: withCAS ? found.cas : nil, value: found.value)
         }
         out.writeString("END\r\n")
     }
@@ -157,12 +159,17 @@ struct CommandProcessor {
 
     // MARK: incr, decr
 
-    enum DeltaResult: Equatable { case value(UInt64), notFound, notANumber }
+    enum DeltaResult: Equatable {
+        case value(UInt64)
+        case notFound, notANumber
+    }
 
     /// memcached's arithmetic: the value must be decimal digits; increments wrap at 2^64,
     /// decrements stop at 0. A shorter result is padded with spaces to the old length (the
     /// item is rewritten in place, as memcached does).
-    static func applyDelta(to item: inout StoredItem?, delta: UInt64, increment: Bool, newCAS: UInt64, now: Int) -> DeltaResult {
+    static func applyDelta(to item: inout StoredItem?, delta: UInt64, increment: Bool, newCAS: UInt64, now: Int)
+        -> DeltaResult
+    {
         guard var existing = item else { return .notFound }
         let view = existing.value.readableBytesView
         guard let current = Self.decimal(view) else { return .notANumber }
@@ -170,7 +177,8 @@ struct CommandProcessor {
         var digits = ByteBuffer(capacity: 20)
         digits.writeDecimal(result)
         if digits.readableBytes < existing.value.readableBytes {
-            digits.writeBytes(repeatElement(UInt8(ascii: " "), count: existing.value.readableBytes - digits.readableBytes))
+            digits.writeBytes(
+                repeatElement(UInt8(ascii: " "), count: existing.value.readableBytes - digits.readableBytes))
         }
         existing.value = digits
         existing.cas = newCAS

@@ -145,8 +145,11 @@ public final class InProcessMemcacheServer: Sendable {
     /// Starts listening on every loop of `group`.
     ///
     /// - Throws: `IOError` when the address cannot be bound.
-    public static func start(group: EventLoopGroup, configuration: Configuration = Configuration()) async throws -> InProcessMemcacheServer {
-        let store = ItemStore(memoryLimit: configuration.memoryLimit, maximumValueLength: configuration.maximumValueLength)
+    public static func start(group: EventLoopGroup, configuration: Configuration = Configuration()) async throws
+        -> InProcessMemcacheServer
+    {
+        let store = ItemStore(
+            memoryLimit: configuration.memoryLimit, maximumValueLength: configuration.maximumValueLength)
         let counters = ServerCounters(loops: group.loops.count)
         let connections = group.loops.indices.map { index in
             var logger = configuration.logger
@@ -169,7 +172,8 @@ public final class InProcessMemcacheServer: Sendable {
                     MemcacheServerHandler(
                         store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
                         maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
-                        drainCloseMode: drainCloseMode, incompleteRequestTimeout: configuration.incompleteRequestTimeout))
+                        drainCloseMode: drainCloseMode, incompleteRequestTimeout: configuration.incompleteRequestTimeout
+                    ))
             }
         let listener =
             if let path = configuration.unixSocketPath {
@@ -178,12 +182,16 @@ public final class InProcessMemcacheServer: Sendable {
                 try await bootstrap.bind(host: configuration.host, port: configuration.port)
             }
         let server = InProcessMemcacheServer(
-            listener: listener, store: store, counters: counters, group: group, connections: connections, configuration: configuration)
+            listener: listener, store: store, counters: counters, group: group, connections: connections,
+            configuration: configuration)
         server.metrics?.report(server.statistics)
         server.scheduleReport()
         server.logger.debug(
             "memcache server listening",
-            metadata: ["loops": "\(group.loops.count)", "tls": "\(configuration.tls != nil)", "memory_limit": "\(configuration.memoryLimit)"])
+            metadata: [
+                "loops": "\(group.loops.count)", "tls": "\(configuration.tls != nil)",
+                "memory_limit": "\(configuration.memoryLimit)",
+            ])
         return server
     }
 
@@ -219,7 +227,8 @@ public final class InProcessMemcacheServer: Sendable {
         self.stopReporting()
         let cut = self.counters.closedAtShutdownDeadline.load(ordering: .relaxed) - cutBefore
         if cut > 0 {
-            self.logger.warning("closed connections whose clients had not hung up by the deadline", metadata: ["connections": "\(cut)"])
+            self.logger.warning(
+                "closed connections whose clients had not hung up by the deadline", metadata: ["connections": "\(cut)"])
         }
         self.logger.debug("memcache server stopped", metadata: ["commands": "\(self.statistics.commands)"])
     }

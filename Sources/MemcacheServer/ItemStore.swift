@@ -26,7 +26,9 @@ final class ItemStore: Sendable {
         clock: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) {
         let perShard = max(memoryLimit / shardCount, 1)
-        self.shards = (0..<shardCount).map { LockedValue(StoreShard(byteLimit: perShard, shardIndex: $0, shardCount: shardCount)) }
+        self.shards = (0..<shardCount).map {
+            LockedValue(StoreShard(byteLimit: perShard, shardIndex: $0, shardCount: shardCount))
+        }
         self.memoryLimit = memoryLimit
         self.maximumValueLength = maximumValueLength
         self.clock = clock

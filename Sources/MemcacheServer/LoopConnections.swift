@@ -5,7 +5,7 @@ import Logging
 ///
 /// Loop-confined: every method runs on the loop the object belongs to (handlers call it from
 /// their events, the server from tasks it submits to that loop).
-final class LoopConnections: @unchecked Sendable {  // SAFETY: touched only on its loop, above
+final class LoopConnections: @unchecked Sendable { // SAFETY: touched only on its loop, above
     private var open: [ObjectIdentifier: MemcacheServerHandler] = [:]
     /// The server's logger with this loop as metadata: held here, once per loop, rather than
     /// by each connection (an idle connection's memory is counted in bytes).

@@ -61,11 +61,13 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     init(
         store: ItemStore, counters: ServerCounters, loopIndex: Int, connections: LoopConnections,
-        maximumConnections: Int, maximumLineLength: Int, drainCloseMode: CloseMode, incompleteRequestTimeout: TimeAmount? = nil
+        maximumConnections: Int, maximumLineLength: Int, drainCloseMode: CloseMode,
+        incompleteRequestTimeout: TimeAmount? = nil
     ) {
         self.incompleteRequestTimeout = incompleteRequestTimeout
         self.processor = CommandProcessor(store: store, counters: counters)
-        self.decoder = MemcacheRequestDecoder(maximumLineLength: maximumLineLength, maximumValueLength: store.maximumValueLength)
+        self.decoder = MemcacheRequestDecoder(
+            maximumLineLength: maximumLineLength, maximumValueLength: store.maximumValueLength)
         self.maximumBufferedBytes = store.maximumValueLength + maximumLineLength + 2
         self.loopCounters = counters.loop(loopIndex)
         self.connections = connections
@@ -85,9 +87,13 @@ final class MemcacheServerHandler: ChannelInboundHandler {
             // What memcached answers past its -c limit, before it closes.
             self.connections.logger.debug(
                 "connection refused: too many open connections",
-                metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "limit": "\(self.maximumConnections)"])
+                metadata: [
+                    "peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")",
+                    "limit": "\(self.maximumConnections)",
+                ])
             self.closing = true
-            context.writeAndFlush(PipelineMessage(ByteBuffer(string: "SERVER_ERROR Too many open connections\r\n")), promise: nil)
+            context.writeAndFlush(
+                PipelineMessage(ByteBuffer(string: "SERVER_ERROR Too many open connections\r\n")), promise: nil)
             context.close(promise: nil)
         }
         context.fireChannelActive()
@@ -136,7 +142,9 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         }
         if !self.paused {
             if input.readableBytes > self.maximumBufferedBytes {
-                self.fail(MemcacheError(.protocolViolation, "\(input.readableBytes) bytes without a complete request"), context: context)
+                self.fail(
+                    MemcacheError(.protocolViolation, "\(input.readableBytes) bytes without a complete request"),
+                    context: context)
                 return
             }
             self.watchIncompleteRequest(context: context)
@@ -155,7 +163,9 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         if self.incompleteSince == nil { self.incompleteSince = now }
         guard self.incompleteTimer == nil, let since = self.incompleteSince else { return }
         let handler = LoopBound(self, eventLoop: context.eventLoop)
-        self.incompleteTimer = context.eventLoop.scheduleTask(deadline: since + timeout) { handler.value.incompleteTimerFired(timeout) }
+        self.incompleteTimer = context.eventLoop.scheduleTask(deadline: since + timeout) {
+            handler.value.incompleteTimerFired(timeout)
+        }
     }
 
     private func incompleteTimerFired(_ timeout: TimeAmount) {
@@ -204,7 +214,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         // A socket or TLS failure: the handler that saw it closes the channel; there is no
         // one to answer. Per connection, so debug: a scanner must not flood the log.
         self.connections.logger.debug(
-            "connection failed", metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "error": "\(error)"])
+            "connection failed",
+            metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "error": "\(error)"])
     }
 
     /// Runs every complete request in `input`, leaving an unfinished one there.
@@ -263,7 +274,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         self.incompleteTimer?.cancel()
         self.incompleteTimer = nil
         let message = (error as? MemcacheError)?.message ?? "\(error)"
-        self.connections.logger.debug("closing a connection that cannot be resynchronised", metadata: ["error": "\(message)"])
+        self.connections.logger.debug(
+            "closing a connection that cannot be resynchronised", metadata: ["error": "\(message)"])
         self.replies.writeString("CLIENT_ERROR \(message)\r\n")
         self.sendReplies(context: context)
         context.close(promise: nil)

@@ -14,7 +14,8 @@ struct RequestLine {
 
     /// The first line of `bytes`, or nil when its end has not arrived within `limit` bytes.
     init?(_ bytes: UnsafeRawBufferPointer, limit: Int) {
-        guard let newline = UnsafeRawBufferPointer(rebasing: bytes.prefix(limit)).firstIndex(of: UInt8(ascii: "\n")) else {
+        guard let newline = UnsafeRawBufferPointer(rebasing: bytes.prefix(limit)).firstIndex(of: UInt8(ascii: "\n"))
+        else {
             return nil
         }
         let end = newline > 0 && bytes[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
@@ -35,7 +36,7 @@ extension UnsafeRawBufferPointer {
     /// Whether these bytes spell `word` (ASCII).
     func spells(_ word: StaticString) -> Bool {
         guard self.count == word.utf8CodeUnitCount else { return false }
-        guard let bytes = self.baseAddress else { return true }  // both empty
+        guard let bytes = self.baseAddress else { return true } // both empty
         return memcmp(bytes, word.utf8Start, self.count) == 0
     }
 

@@ -26,7 +26,8 @@ final class ServerCounters: Sendable {
 
         var snapshot: MemcacheServerStatistics.Loop {
             MemcacheServerStatistics.Loop(
-                currentConnections: self.current.load(ordering: .relaxed), totalConnections: self.total.load(ordering: .relaxed),
+                currentConnections: self.current.load(ordering: .relaxed),
+                totalConnections: self.total.load(ordering: .relaxed),
                 commands: self.commands.load(ordering: .relaxed))
         }
     }

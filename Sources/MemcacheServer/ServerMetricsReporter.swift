@@ -26,10 +26,16 @@ final class ServerMetricsReporter: Sendable {
     private let reported = LockedValue<[Int]?>(nil)
 
     init(loops: Int, dimensions: [(String, String)], factory: any MetricsFactory) {
-        func counter(_ name: String, _ extra: [(String, String)] = [], _ read: @escaping @Sendable (MemcacheServerStatistics) -> Int) -> Counted {
+        func counter(
+            _ name: String, _ extra: [(String, String)] = [],
+            _ read: @escaping @Sendable (MemcacheServerStatistics) -> Int
+        ) -> Counted {
             Counted(counter: Counter(label: name, dimensions: dimensions + extra, factory: factory), read: read)
         }
-        func gauge(_ name: String, _ extra: [(String, String)] = [], _ read: @escaping @Sendable (MemcacheServerStatistics) -> Int) -> Measured {
+        func gauge(
+            _ name: String, _ extra: [(String, String)] = [],
+            _ read: @escaping @Sendable (MemcacheServerStatistics) -> Int
+        ) -> Measured {
             Measured(gauge: Gauge(label: name, dimensions: dimensions + extra, factory: factory), read: read)
         }
         var counters = [

@@ -38,11 +38,13 @@ struct StoredItem {
     }
 
     /// Copies `key` and `value`, still in a request's bytes, into the item's own buffer.
-    init(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, flags: UInt32, expiry: Int, cas: UInt64, now: Int) {
+    init(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, flags: UInt32, expiry: Int, cas: UInt64, now: Int)
+    {
         var data = ByteBuffer(capacity: key.count + value.count)
         data.writeBytes(key)
         data.writeBytes(value)
-        self.init(data: data, keyLength: key.count, flags: flags, expiry: expiry, cas: cas, storedAt: now, lastAccess: now)
+        self.init(
+            data: data, keyLength: key.count, flags: flags, expiry: expiry, cas: cas, storedAt: now, lastAccess: now)
     }
 
     private init(
@@ -62,10 +64,15 @@ struct StoredItem {
 
     /// The value: a slice of the item's buffer, no copy. Setting it copies the new bytes in.
     var value: ByteBuffer {
-        get { self.data.getSlice(at: self.data.readerIndex + self.keyLength, length: self.data.readableBytes - self.keyLength) ?? ByteBuffer() }
+        get {
+            self.data.getSlice(
+                at: self.data.readerIndex + self.keyLength, length: self.data.readableBytes - self.keyLength)
+                ?? ByteBuffer()
+        }
         set {
             var data = ByteBuffer(capacity: self.keyLength + newValue.readableBytes)
-            data.writeImmutableBuffer(self.data.getSlice(at: self.data.readerIndex, length: self.keyLength) ?? ByteBuffer())
+            data.writeImmutableBuffer(
+                self.data.getSlice(at: self.data.readerIndex, length: self.keyLength) ?? ByteBuffer())
             data.writeImmutableBuffer(newValue)
             self.data = data
         }

@@ -32,7 +32,8 @@ public struct Backoff: Sendable, Equatable {
     public func delay<R: RandomNumberGenerator>(afterFailures failures: Int, using random: inout R) -> TimeAmount {
         let exponent = Double(max(0, failures - 1))
         // Computed in Double and capped before converting back, so a long outage cannot overflow.
-        let raw = min(Double(self.initial.nanoseconds) * pow(self.multiplier, exponent), Double(self.maximum.nanoseconds))
+        let raw = min(
+            Double(self.initial.nanoseconds) * pow(self.multiplier, exponent), Double(self.maximum.nanoseconds))
         let spread = self.jitter > 0 ? Double.random(in: -self.jitter...self.jitter, using: &random) : 0
         return .nanoseconds(Int64(max(0, raw * (1 + spread))))
     }

@@ -50,7 +50,9 @@ struct ConnectBreaker {
 
     /// - Returns: the backoff now in force.
     @discardableResult
-    mutating func connectFailed<R: RandomNumberGenerator>(_ error: any Error, now: Deadline, random: inout R) -> TimeAmount {
+    mutating func connectFailed<R: RandomNumberGenerator>(_ error: any Error, now: Deadline, random: inout R)
+        -> TimeAmount
+    {
         let failures: Int
         switch self.state {
         case .healthy: failures = 1
@@ -99,7 +101,9 @@ final class SharedConnectBreaker: Sendable {
             let wasOpen: Bool
             if case .open = breaker.state { wasOpen = true } else { wasOpen = false }
             let decision = breaker.mayConnect(now: now)
-            if wasOpen, case .probing(let failures, _) = breaker.state { return (decision, .probing(failures: failures)) }
+            if wasOpen, case .probing(let failures, _) = breaker.state {
+                return (decision, .probing(failures: failures))
+            }
             return (decision, nil)
         }
     }
@@ -124,7 +128,7 @@ final class SharedConnectBreaker: Sendable {
             switch (before, breaker.state) {
             case (.healthy, .open): return .opened(backoff: backoff)
             case (.probing, .open(_, let failures, _)): return .probeFailed(failures: failures, backoff: backoff)
-            default: return nil  // a connect that started before the breaker opened: same outage
+            default: return nil // a connect that started before the breaker opened: same outage
             }
         }
     }

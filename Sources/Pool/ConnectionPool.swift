@@ -46,7 +46,8 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     ) {
         self.configuration = configuration
         self.group = group
-        let coordinator = PoolCoordinator<Connection>(configuration: configuration, observer: observer, factory: factory)
+        let coordinator = PoolCoordinator<Connection>(
+            configuration: configuration, observer: observer, factory: factory)
         let loops = group.loops
         let limits = LoopPool<Connection>.Machine.Limits(
             maxConnections: configuration.perLoopCap(loopCount: loops.count),

@@ -10,7 +10,8 @@ import Synchronization
 /// `release`, which hop there (`release` runs at once when already on the loop). The lease
 /// and release path takes no lock; the pool-wide pieces (budget, breaker) are touched only
 /// per connect and close (see `PoolCoordinator` for how the loops cooperate).
-package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: all mutable state is used on `loop` only
+// SAFETY: all mutable state is used on `loop` only
+package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {
     typealias Factory = @Sendable (any EventLoop) -> EventLoopFuture<Connection>
     /// The machine, with its connection and waiter types erased: one instantiation for
     /// every pool, so its code is specialized in this module whatever `Connection` a user
@@ -63,7 +64,8 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// use time.
     package func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
         self.loop.assertInEventLoop()
-        guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : now ?? self.loop.now) else { return nil }
+        guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : now ?? self.loop.now)
+        else { return nil }
         self.metrics?.leaseServed(waited: nil)
         self.publishCapacity()
         return (id, Self.connection(connection), self)
@@ -91,7 +93,8 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             waiter.resume(.failure(PoolError(.cancelled, "the task was cancelled while waiting for a connection")))
             return
         }
-        let (queued, action) = self.machine.lease(waiter, now: self.loop.now, deadline: waiter.deadline, adopted: waiter.adopted)
+        let (queued, action) = self.machine.lease(
+            waiter, now: self.loop.now, deadline: waiter.deadline, adopted: waiter.adopted)
         waiter.id = queued
         self.execute(action)
         if queued != nil { self.armWaiterTimer() }
@@ -242,7 +245,8 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     }
 
     private func offerHandoff(_ id: WaiterID) {
-        guard let target = self.coordinator.handoffTarget(from: self.index), let handed = self.machine.handOff(id) else { return }
+        guard let target = self.coordinator.handoffTarget(from: self.index), let handed = self.machine.handOff(id)
+        else { return }
         let waiter = Self.waiter(handed)
         waiter.handedTo = target
         waiter.adopted = true
@@ -303,14 +307,19 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         self.maintenanceTimer?.cancel()
         let statistics = self.statistics()
         self.logger.debug(
-            "shutting down", metadata: ["idle": "\(statistics.idle)", "leased": "\(statistics.leased)", "waiting": "\(statistics.waiting)"])
+            "shutting down",
+            metadata: [
+                "idle": "\(statistics.idle)", "leased": "\(statistics.leased)", "waiting": "\(statistics.waiting)",
+            ])
         self.execute(self.machine.shutdown())
         self.completeShutdownIfDone()
     }
 
     func forceClose() {
         guard !self.machine.isDrained else { return }
-        self.logger.warning("the shutdown deadline passed: closing connections still leased", metadata: ["leased": "\(self.machine.leasedCount)"])
+        self.logger.warning(
+            "the shutdown deadline passed: closing connections still leased",
+            metadata: ["leased": "\(self.machine.leasedCount)"])
         self.execute(self.machine.forceClose())
     }
 

@@ -82,7 +82,8 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     }
 
     var isEmpty: Bool {
-        self.serve.isEmpty && self.fail.isEmpty && self.connect == nil && self.close.isEmpty && self.offerHandoff.isEmpty
+        self.serve.isEmpty && self.fail.isEmpty && self.connect == nil && self.close.isEmpty
+            && self.offerHandoff.isEmpty
             && !self.askOthersToYield
     }
 }

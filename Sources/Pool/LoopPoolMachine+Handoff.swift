@@ -31,7 +31,9 @@ extension LoopPoolMachine {
     /// Waiters to offer now: at most a few per check, and one check per `handoffAfter` (the
     /// other loop's room is a hint, and sending more would only move the queue).
     mutating func handoffCandidates(now: Deadline) -> [WaiterID] {
-        guard let after = self.limits.handoffAfter, !self.waiters.isEmpty, now >= self.nextHandoffCheck else { return [] }
+        guard let after = self.limits.handoffAfter, !self.waiters.isEmpty, now >= self.nextHandoffCheck else {
+            return []
+        }
         self.nextHandoffCheck = now + after
         let candidates = self.waiters.select(limit: 4) { entry in
             guard !entry.adopted, entry.deadline > now else { return false }

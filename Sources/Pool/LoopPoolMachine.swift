@@ -81,18 +81,27 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
 
     /// A caller asks for a connection: served now, or queued (the action's `queued` names
     /// it, for `cancel`), or failed (shutting down, or the queue is full).
-    mutating func lease(_ waiter: Waiter, now: Deadline, deadline: Deadline, adopted: Bool = false) -> (queued: WaiterID?, action: Action) {
+    mutating func lease(_ waiter: Waiter, now: Deadline, deadline: Deadline, adopted: Bool = false) -> (
+        queued: WaiterID?, action: Action
+    ) {
         guard !self.isShuttingDown else {
             return (nil, Action(fail: waiter, PoolError(.shutdown, "the pool is shut down")))
         }
-        if self.waiters.isEmpty, let index = self.bestReadySlot(), case .ready(let connection) = self.slots[index].state {
+        if self.waiters.isEmpty, let index = self.bestReadySlot(), case .ready(let connection) = self.slots[index].state
+        {
             self.slots[index].leases += 1
             if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
             self.counters.leases += 1
-            return (nil, Action(serve: .init(waiter: waiter, id: self.slots[index].id, connection: connection, waited: nil)))
+            return (
+                nil, Action(serve: .init(waiter: waiter, id: self.slots[index].id, connection: connection, waited: nil))
+            )
         }
         guard self.waiters.count < self.limits.maxWaiters else {
-            return (nil, Action(fail: waiter, PoolError(.tooManyWaiters, "the loop already has \(self.limits.maxWaiters) waiters")))
+            return (
+                nil,
+                Action(
+                    fail: waiter, PoolError(.tooManyWaiters, "the loop already has \(self.limits.maxWaiters) waiters"))
+            )
         }
         self.nextWaiter &+= 1
         let id = WaiterID(value: self.nextWaiter)
@@ -114,7 +123,8 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         return action
     }
 
-    private mutating func afterRelease(_ index: Int, now: Deadline, isReusable: (_ isLastLease: Bool) -> Bool) -> Action {
+    private mutating func afterRelease(_ index: Int, now: Deadline, isReusable: (_ isLastLease: Bool) -> Bool) -> Action
+    {
         let remaining = self.slots[index].leases
         switch self.slots[index].state {
         case .connecting, .closing:
@@ -136,7 +146,9 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
                 self.slots[index].leases += 1
                 if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
                 let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)
-                return Action(serve: .init(waiter: next.entry.waiter, id: self.slots[index].id, connection: connection, waited: waited))
+                return Action(
+                    serve: .init(
+                        waiter: next.entry.waiter, id: self.slots[index].id, connection: connection, waited: waited))
             }
             if remaining == 0 { self.slots[index].idleSince = now }
             return Action()
@@ -146,7 +158,8 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     /// The caller's task was cancelled while it waited: it leaves the queue with `.cancelled`.
     mutating func cancel(_ id: WaiterID) -> Action {
         guard let entry = self.waiters.remove(id) else { return Action() }
-        return Action(fail: entry.waiter, PoolError(.cancelled, "the task was cancelled while waiting for a connection"))
+        return Action(
+            fail: entry.waiter, PoolError(.cancelled, "the task was cancelled while waiting for a connection"))
     }
 
     // MARK: Connections coming and going

@@ -24,7 +24,8 @@ import Synchronization
 ///   connection with room, or with room and budget to connect (each loop publishes that in
 ///   `LoopPool.canServeNow`). The waiter moves there, adopted, and never moves again; its
 ///   cancellation follows it.
-final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: siblings is set once, before publication
+// SAFETY: siblings is set once, before publication
+final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable {
     let configuration: ConnectionPoolConfiguration
     let factory: LoopPool<Connection>.Factory
     let budget: ConnectionBudget

@@ -8,7 +8,7 @@ import Synchronization
 /// to its loop (the loop's task queue orders that write before every read), and then only
 /// the loop that holds the waiter calls it, once. `cancelled` is atomic because the task's
 /// cancellation handler sets it from any thread.
-package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable {  // SAFETY: see the type comment
+package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable { // SAFETY: see the type comment
     package typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
 
     package typealias Callback = @Sendable (Result<Served, any Error>) -> Void

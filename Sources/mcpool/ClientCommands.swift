@@ -1,8 +1,8 @@
 import ArgumentParser
 import Channels
-import MemcacheClient
 import Codecs
 import Foundation
+import MemcacheClient
 
 /// One connection to `--server` for the single-shot commands, closed after `body`.
 private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection) async throws -> T) async throws -> T {
@@ -13,7 +13,8 @@ private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection
         let connection =
             switch endpoint {
             case .tcp(let host, let port):
-                try await MemcacheConnection.connect(host: host, port: port, group: group, tls: tls, wireProtocol: options.wireProtocol)
+                try await MemcacheConnection.connect(
+                    host: host, port: port, group: group, tls: tls, wireProtocol: options.wireProtocol)
             case .unix(let path):
                 try await MemcacheConnection.connect(
                     unixDomainSocketPath: path, group: group, tls: tls, wireProtocol: options.wireProtocol)
@@ -35,7 +36,8 @@ private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection
 }
 
 struct GetCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "get", abstract: "Print the value of KEY (like memccat); exits 1 on a miss.")
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Print the value of KEY (like memccat); exits 1 on a miss.")
     @OptionGroup var target: ServerOptions
     @Argument(help: "The key.") var key: String
 
@@ -50,7 +52,8 @@ struct GetCommand: AsyncParsableCommand {
 }
 
 struct SetCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "set", abstract: "Store VALUE under KEY (like memccp).")
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Store VALUE under KEY (like memccp).")
     @OptionGroup var target: ServerOptions
     @Argument(help: "The key.") var key: String
     @Argument(help: "The value.") var value: String
@@ -63,7 +66,8 @@ struct SetCommand: AsyncParsableCommand {
 }
 
 struct DeleteCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete KEY (like memcrm); exits 1 when it was not there.")
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete KEY (like memcrm); exits 1 when it was not there.")
     @OptionGroup var target: ServerOptions
     @Argument(help: "The key.") var key: String
 
@@ -77,7 +81,8 @@ struct DeleteCommand: AsyncParsableCommand {
 }
 
 struct StatsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Print the server's statistics (like memcstat).")
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Print the server's statistics (like memcstat).")
     @OptionGroup var target: ServerOptions
     @Argument(help: "A stats group, e.g. settings.") var group: String?
 

@@ -10,7 +10,10 @@ struct EchoServe: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 7777
     @Option(help: "Event loops (threads).") var loops = 2
-    @Flag(help: "Serve with the async API: a task per connection on its loop, reading an AsyncSequence and writing with an async writer (the default is a pipeline handler).")
+    @Flag(
+        help:
+            "Serve with the async API: a task per connection on its loop, reading an AsyncSequence and writing with an async writer (the default is a pipeline handler)."
+    )
     var async = false
 
     func run() async throws {
@@ -32,7 +35,8 @@ struct EchoServe: AsyncParsableCommand {
 /// The echo server written with the async API: each connection is served by a task that
 /// prefers the connection's loop, so its reads, its writes and this code run on one thread.
 enum AsyncEcho {
-    static func bind(group: EventLoopGroup, host: String, port: Int) async throws -> AsyncServer<ByteBuffer, ByteBuffer> {
+    static func bind(group: EventLoopGroup, host: String, port: Int) async throws -> AsyncServer<ByteBuffer, ByteBuffer>
+    {
         try await ServerBootstrap(group: group)
             .bind(host: host, port: port, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
     }

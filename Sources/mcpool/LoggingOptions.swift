@@ -5,7 +5,10 @@ import Logging
 /// `--log-level`: what the library's swift-log messages show on standard error (standard
 /// output stays the command's own: tables, JSON, values).
 struct LoggingOptions: ParsableArguments {
-    @Option(help: "Library log messages shown on standard error at this level and above: trace, debug, info, notice, warning, error, critical (default: info for serve, error for bench, whose summary reports failures).")
+    @Option(
+        help:
+            "Library log messages shown on standard error at this level and above: trace, debug, info, notice, warning, error, critical (default: info for serve, error for bench, whose summary reports failures)."
+    )
     var logLevel: String?
 
     func validate() throws {

@@ -6,7 +6,7 @@ import ServiceLifecycle
 import UnixSignals
 
 #if !ServiceLifecycleSupport
-#error("mcpool runs the server in a ServiceGroup: build it with the default traits (ServiceLifecycleSupport)")
+    #error("mcpool runs the server in a ServiceGroup: build it with the default traits (ServiceLifecycleSupport)")
 #endif
 
 struct Serve: AsyncParsableCommand {
@@ -42,7 +42,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard (self.tlsCert == nil) == (self.tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
         guard self.loops >= 1, self.memoryLimit >= 1, self.maxItemSize >= 1 else {
             throw ValidationError("--loops, --memory-limit and --max-item-size must be positive")
         }
@@ -62,7 +64,9 @@ struct Serve: AsyncParsableCommand {
 
     /// "host:port" or "[v6]:port" split; nil when malformed.
     static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return host.isEmpty ? nil : (host, port)
@@ -71,14 +75,17 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         self.logging.bootstrap(defaultLevel: .info)
         var configuration = InProcessMemcacheServer.Configuration(
-            host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20, maximumValueLength: self.maxItemSize << 10,
+            host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20,
+            maximumValueLength: self.maxItemSize << 10,
             maximumConnections: self.maxConnections, logger: Logger(label: "mcpool.serve"))
         configuration.shutdownTimeout = .nanoseconds(Int64(self.shutdownTimeout * 1e9))
-        configuration.incompleteRequestTimeout = self.requestTimeout > 0 ? .nanoseconds(Int64(self.requestTimeout * 1e9)) : nil
+        configuration.incompleteRequestTimeout =
+            self.requestTimeout > 0 ? .nanoseconds(Int64(self.requestTimeout * 1e9)) : nil
         configuration.unixSocketPath = self.unixSocket
         configuration.unixSocketMode = self.unixSocketMode.flatMap { UInt32($0, radix: 8) }
         if let certificate = self.tlsCert, let key = self.tlsKey {
-            configuration.tls = try TLSContext(configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
+            configuration.tls = try TLSContext(
+                configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
         }
         // Trapped before anything starts, so that no signal is lost to the default action.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
@@ -90,7 +97,9 @@ struct Serve: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw error
         }
-        print("mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops")
+        print(
+            "mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops"
+        )
         var metricsListener: ListeningServer?
         if let metrics = self.metrics, let (host, port) = Self.hostAndPort(metrics) {
             do {
@@ -126,6 +135,8 @@ struct Serve: AsyncParsableCommand {
         try? await group.shutdownGracefully()
         let statistics = server.statistics
         let cut = statistics.closedAtShutdownDeadline
-        print("mcpool serve: stopped after \(statistics.commands) commands on \(statistics.totalConnections) connections\(cut == 0 ? "" : "; \(cut) closed before their clients hung up")")
+        print(
+            "mcpool serve: stopped after \(statistics.commands) commands on \(statistics.totalConnections) connections\(cut == 0 ? "" : "; \(cut) closed before their clients hung up")"
+        )
     }
 }

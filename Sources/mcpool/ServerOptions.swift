@@ -4,9 +4,16 @@ import Codecs
 
 /// Where a command finds its memcache server, and how to reach it over TLS.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The server, as HOST:PORT or unix:PATH (default: 127.0.0.1:11211; bench starts its embedded server instead).")
+    @Option(
+        help:
+            "The server, as HOST:PORT or unix:PATH (default: 127.0.0.1:11211; bench starts its embedded server instead)."
+    )
     var server: String?
-    @Option(name: .customLong("protocol"), help: "The commands the server speaks: meta (memcached 1.6+), text (classic text only) or twemproxy (nutcracker's subset).")
+    @Option(
+        name: .customLong("protocol"),
+        help:
+            "The commands the server speaks: meta (memcached 1.6+), text (classic text only) or twemproxy (nutcracker's subset)."
+    )
     var protocolOption: ProtocolOption = .meta
     var wireProtocol: MemcacheProtocol { self.protocolOption.wireProtocol }
     @Flag(help: "Talk TLS (memcached -Z).") var tls = false
@@ -32,7 +39,8 @@ struct ServerOptions: ParsableArguments {
             }
             return .unix(path: path)
         }
-        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), (1...65535).contains(port)
+        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
+            (1...65535).contains(port)
         else { throw ValidationError("--server is HOST:PORT or unix:PATH, e.g. 127.0.0.1:11211") }
         var host = String(server[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

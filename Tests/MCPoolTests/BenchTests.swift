@@ -1,10 +1,10 @@
 import ArgumentParser
 import Channels
-import MemcacheClient
 import Codecs
 import Foundation
-import Testing
+import MemcacheClient
 import TestSupport
+import Testing
 
 @testable import mcpool
 
@@ -12,14 +12,18 @@ import TestSupport
 struct BenchTests {
     /// A short run: 1 s, 16 callers, 500 keys; timeouts far beyond a sanitizer's stalls (a
     /// 5 s response timeout once failed the key preload under ThreadSanitizer in CI).
-    static let short = ["--duration", "1", "--concurrency", "16", "--keys", "500"]
-        + ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap { [$0, "\(testPatience.nanoseconds / 1_000_000_000)"] }
+    static let short =
+        ["--duration", "1", "--concurrency", "16", "--keys", "500"]
+        + ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap {
+            [$0, "\(testPatience.nanoseconds / 1_000_000_000)"]
+        }
 
     private func bench(_ arguments: [String]) throws -> Bench {
         try Bench.parse(Self.short + arguments)
     }
 
-    @Test("with no --server it starts the embedded server and finishes with zero errors; --json has the promised fields")
+    @Test(
+        "with no --server it starts the embedded server and finishes with zero errors; --json has the promised fields")
     func embedded() async throws {
         let report = try await self.bench([]).execute()
         #expect(report.tally.errorCount == 0, "\(report.tally.errors)")
@@ -31,9 +35,12 @@ struct BenchTests {
         }
         // The .hgrm text: value (ms), percentile, count so far, 1/(1-percentile); then the summary.
         let hgrm = report.percentileDistribution()
-        let rows = hgrm.split(separator: "\n").dropFirst().filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ").compactMap { Double($0) } }
+        let rows = hgrm.split(separator: "\n").dropFirst().filter { !$0.hasPrefix("#") }.map {
+            $0.split(separator: " ").compactMap { Double($0) }
+        }
         #expect(rows.count > 10 && rows.allSatisfy { $0.count >= 3 }, "\(hgrm)")
-        #expect(zip(rows, rows.dropFirst()).allSatisfy { $0[0] <= $1[0] && $0[1] <= $1[1] && $0[2] <= $1[2] }, "monotone")
+        #expect(
+            zip(rows, rows.dropFirst()).allSatisfy { $0[0] <= $1[0] && $0[1] <= $1[1] && $0[2] <= $1[2] }, "monotone")
         #expect(rows.last?[1] == 1.0 && rows.last.map { Int($0[2]) } == report.tally.operations)
         let median = try #require(rows.first { $0[1] >= 0.5 })
         let p50 = try #require(json["p50_us"] as? Double)

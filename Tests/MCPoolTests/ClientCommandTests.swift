@@ -1,11 +1,11 @@
 import ArgumentParser
 import Channels
-import MemcacheClient
 import Codecs
 import Foundation
+import MemcacheClient
 import MemcacheServer
-import Testing
 import TestSupport
+import Testing
 
 @testable import mcpool
 
@@ -33,20 +33,26 @@ struct ClientCommandTests {
 
     @Test("over TLS with --tls --ca")
     func tls() async throws {
-        let serverTLS = try TLSContext.patient(configuration: .server(
-            certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
+        let serverTLS = try TLSContext.patient(
+            configuration: .server(
+                certificateChain: .file(fixturePath("tls/server-chain.pem")),
+                privateKey: .file(fixturePath("tls/server.key"))))
         let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
         let arguments = ["--server", "127.0.0.1:\(fixture.port)", "--tls", "--ca", fixturePath("tls/ca.pem")]
         try await SetCommand.parse(arguments + ["secret", "kept"]).run()
         try await GetCommand.parse(arguments + ["secret"]).run()
         // Without the CA the server's certificate is not trusted.
-        await #expect(throws: (any Error).self) { try await GetCommand.parse(["--server", "127.0.0.1:\(fixture.port)", "--tls", "secret"]).run() }
+        await #expect(throws: (any Error).self) {
+            try await GetCommand.parse(["--server", "127.0.0.1:\(fixture.port)", "--tls", "secret"]).run()
+        }
         try await fixture.stop()
     }
 
     @Test(
         "--protocol twemproxy: set, get, delete and bench through a real nutcracker; stats is refused with a typed error",
-        .enabled(if: MemcachedServer.binary != nil && NutcrackerServer.binary != nil, "memcached or nutcracker is not installed"))
+        .enabled(
+            if: MemcachedServer.binary != nil && NutcrackerServer.binary != nil,
+            "memcached or nutcracker is not installed"))
     func throughTwemproxy() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         let backend = try await MemcachedServer(group: group)
@@ -64,8 +70,12 @@ struct ClientCommandTests {
         } catch let error as MemcacheError {
             #expect(error.code == .unsupportedCommand)
         }
-        let patience = ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap { [$0, "\(testPatience.nanoseconds / 1_000_000_000)"] }
-        let report = try await Bench.parse(arguments + patience + ["--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]).execute()
+        let patience = ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap {
+            [$0, "\(testPatience.nanoseconds / 1_000_000_000)"]
+        }
+        let report = try await Bench.parse(
+            arguments + patience + ["--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]
+        ).execute()
         #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
         #expect(report.tally.hits == report.tally.gets, "the preload went through the proxy too")
         #expect(try await direct.get("mcpool:bench:0") != nil)
@@ -86,7 +96,9 @@ struct ClientCommandTests {
         let path = directory + "/memcached.sock"
         let server = try await MemcachedServer(unixSocketPath: path, group: group)
         let direct = try await MemcacheConnection.connect(unixDomainSocketPath: path, group: group)
-        let patience = ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap { [$0, "\(testPatience.nanoseconds / 1_000_000_000)"] }
+        let patience = ["--response-timeout", "--lease-timeout", "--connect-timeout"].flatMap {
+            [$0, "\(testPatience.nanoseconds / 1_000_000_000)"]
+        }
         for wireProtocol in ["meta", "text"] {
             let arguments = ["--server", "unix:\(path)", "--protocol", wireProtocol]
             try await SetCommand.parse(arguments + ["greeting", "hello \(wireProtocol)"]).run()
@@ -96,7 +108,9 @@ struct ClientCommandTests {
             try await DeleteCommand.parse(arguments + ["greeting"]).run()
             #expect(try await direct.get("greeting") == nil)
             await #expect(throws: ExitCode.failure) { try await GetCommand.parse(arguments + ["greeting"]).run() }
-            let report = try await Bench.parse(arguments + patience + ["--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]).execute()
+            let report = try await Bench.parse(
+                arguments + patience + ["--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]
+            ).execute()
             #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
         }
         #expect(throws: (any Error).self) { try GetCommand.parse(["--server", "unix:", "k"]).target.endpoint() }

@@ -1,15 +1,17 @@
 import ArgumentParser
 import Foundation
 import Histogram
-import Testing
 import TestSupport
+import Testing
 
 @testable import mcpool
 
 @Suite("mcpool plot")
 struct PlotTests {
     static func temporary(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("plot-\(UInt32.random(in: 0...UInt32.max))-\(name)").path
+        FileManager.default.temporaryDirectory.appendingPathComponent(
+            "plot-\(UInt32.random(in: 0...UInt32.max))-\(name)"
+        ).path
     }
 
     @Test("reads the .hgrm text hdrhistogram-swift writes (bench --hdr-file): rows in order, up to the maximum")
@@ -29,8 +31,10 @@ struct PlotTests {
     @Test("what is not a percentile distribution is one clear error, and the command exits 1")
     func refusesGarbage() throws {
         #expect(throws: PlotError.self) { try PercentileDistribution(name: "x", text: "hello\nworld\n") }
-        #expect(throws: PlotError.self) { try PercentileDistribution(name: "x", text: "1.0 0.5 1 2\n0.5 0.9 2 10\n") }  // backwards
-        #expect(throws: PlotError.self) { try PercentileDistribution(name: "x", text: "1.0 1.5 1 2\n") }  // percentile past 1
+        // backwards
+        #expect(throws: PlotError.self) { try PercentileDistribution(name: "x", text: "1.0 0.5 1 2\n0.5 0.9 2 10\n") }
+        // percentile past 1
+        #expect(throws: PlotError.self) { try PercentileDistribution(name: "x", text: "1.0 1.5 1 2\n") }
         #expect(throws: PlotError.self) { try PercentileDistribution(path: "/nonexistent/a.hgrm") }
         let garbage = Self.temporary("garbage.hgrm")
         try "not a histogram\n".write(toFile: garbage, atomically: true, encoding: .utf8)
@@ -44,18 +48,24 @@ struct PlotTests {
     /// edge, where 100 % is drawn too: a vertical stretch, not one point.)
     @Test("the SVG renders to a PNG whose curves lie where the percentile scale puts them")
     func rendersCurves() async throws {
-        let rsvg = try #require(findExecutable(["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"]), "scripts/test.sh installs librsvg2-bin")
+        let rsvg = try #require(
+            findExecutable(["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"]),
+            "scripts/test.sh installs librsvg2-bin")
         let python = try await pythonWithPackages(["pillow==11.0.0"], modules: ["PIL"])
-        let fast = Self.temporary("before.hgrm"), slow = Self.temporary("after.hgrm")
+        let fast = Self.temporary("before.hgrm")
+        let slow = Self.temporary("after.hgrm")
         let rows = [(0.1, 0.0), (0.2, 0.9), (0.4, 0.99), (0.8, 0.999), (1.0, 1.0)]
         func hgrm(_ scale: Double) -> String {
             "       Value     Percentile TotalCount 1/(1-Percentile)\n\n"
-                + rows.map { String(format: "%12.3f %2.12f %10d %14.2f\n", $0.0 * scale, $0.1, 1, 1 / (1 - min($0.1, 0.9999))) }.joined()
+                + rows.map {
+                    String(format: "%12.3f %2.12f %10d %14.2f\n", $0.0 * scale, $0.1, 1, 1 / (1 - min($0.1, 0.9999)))
+                }.joined()
                 + "#[Mean    =        0.200, StdDeviation   =        0.100]\n"
         }
         try hgrm(1).write(toFile: fast, atomically: true, encoding: .utf8)
         try hgrm(2).write(toFile: slow, atomically: true, encoding: .utf8)
-        let svg = Self.temporary("latency.svg"), png = Self.temporary("latency.png")
+        let svg = Self.temporary("latency.svg")
+        let png = Self.temporary("latency.png")
         try Plot.parse([fast, slow, "-o", svg, "--title", "before & after"]).run()
         _ = try await runProcess(rsvg, ["-o", png, svg])
 

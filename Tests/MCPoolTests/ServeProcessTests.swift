@@ -1,17 +1,19 @@
 import Channels
-import MemcacheClient
 import Codecs
 import Foundation
 import Glibc
-import Testing
+import MemcacheClient
 import TestSupport
+import Testing
 
 /// `mcpool serve` as its own process: what needs a process of its own (a descriptor limit).
 @Suite("mcpool serve as a process")
 struct ServeProcessTests {
     /// The `mcpool` binary `swift test` built beside the test bundle.
     static var binary: String? {
-        guard let runner = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        guard let runner = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return nil
+        }
         let folder = runner.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         return findExecutable([folder + "/mcpool"])
     }
@@ -27,11 +29,13 @@ struct ServeProcessTests {
         return user + system
     }
 
-    @Test("out of descriptors (EMFILE) the server stops accepting without spinning, and serves again once clients leave")
+    @Test(
+        "out of descriptors (EMFILE) the server stops accepting without spinning, and serves again once clients leave")
     func descriptorExhaustion() async throws {
         let binary = try #require(Self.binary, "swift test builds mcpool beside the tests")
         let port = try freePort()
-        let server = try SpawnedProcess("/bin/sh", ["-c", "ulimit -n 64 && exec '\(binary)' serve --port \(port) --loops 1"])
+        let server = try SpawnedProcess(
+            "/bin/sh", ["-c", "ulimit -n 64 && exec '\(binary)' serve --port \(port) --loops 1"])
         defer { server.kill() }
         let group = try EventLoopGroup(loopCount: 1)
         // A sanitizer-instrumented binary starting on a loaded machine can take well over 10 s.
@@ -70,8 +74,11 @@ struct ServeProcessTests {
     static func startServe(group: EventLoopGroup, _ extra: [String] = []) async throws -> (SpawnedProcess, port: Int) {
         let binary = try #require(Self.binary, "swift test builds mcpool beside the tests")
         let port = try freePort()
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("mcpool-serve-\(port)-\(UInt32.random(in: 0...UInt32.max)).out").path
-        let server = try SpawnedProcess(binary, ["serve", "--port", "\(port)", "--loops", "2"] + extra, standardOutput: output)
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mcpool-serve-\(port)-\(UInt32.random(in: 0...UInt32.max)).out"
+        ).path
+        let server = try SpawnedProcess(
+            binary, ["serve", "--port", "\(port)", "--loops", "2"] + extra, standardOutput: output)
         do {
             try await waitUntilAccepting(port: port, group: group, upTo: 120, while: { server.isRunning })
         } catch {
@@ -89,7 +96,8 @@ struct ServeProcessTests {
         return Int(words[index + 1])
     }
 
-    @Test("--unix-socket: pymemcache is served over the socket, the file has the mode asked for, and SIGTERM removes it")
+    @Test(
+        "--unix-socket: pymemcache is served over the socket, the file has the mode asked for, and SIGTERM removes it")
     func unixSocket() async throws {
         let binary = try #require(Self.binary, "swift test builds mcpool beside the tests")
         let python = try await pythonWithPackages(["pymemcache==4.0.0"])
@@ -98,12 +106,15 @@ struct ServeProcessTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/serve.sock"
         let group = try EventLoopGroup(loopCount: 1)
-        let server = try SpawnedProcess(binary, ["serve", "--unix-socket", path, "--unix-socket-mode", "0660", "--loops", "2"])
+        let server = try SpawnedProcess(
+            binary, ["serve", "--unix-socket", path, "--unix-socket-mode", "0660", "--loops", "2"])
         defer { server.kill() }
         // Up for once a client gets an answer over the socket.
         let deadline = Deadline.now() + .seconds(120)
         while true {
-            if let probe = try? await MemcacheConnection.connect(unixDomainSocketPath: path, group: group, connectTimeout: .seconds(1)) {
+            if let probe = try? await MemcacheConnection.connect(
+                unixDomainSocketPath: path, group: group, connectTimeout: .seconds(1))
+            {
                 try? await probe.close()
                 break
             }
@@ -141,7 +152,9 @@ struct ServeProcessTests {
         let group = try EventLoopGroup(loopCount: 1)
         let (server, port) = try await Self.startServe(group: group, ["--max-connections", "20000"])
         defer { server.kill() }
-        func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count) ?? -1 }
+        func descriptors() -> Int {
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count) ?? -1
+        }
         let baseline = descriptors()
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -153,7 +166,9 @@ struct ServeProcessTests {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             guard fd >= 0 else { break }
             _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             sockets.append(fd)
         }
@@ -168,7 +183,8 @@ struct ServeProcessTests {
             close(fd)
         }
         // It keeps serving, and every descriptor of the flood is closed again.
-        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: port, group: group, connectTimeout: testPatience)
+        let memcache = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: port, group: group, connectTimeout: testPatience)
         try await memcache.set("after", to: ByteBuffer(string: "the flood"))
         #expect(try await memcache.get("after") == ByteBuffer(string: "the flood"))
         let deadline = Deadline.now() + testPatience
@@ -199,7 +215,8 @@ struct ServeProcessTests {
         #expect(try await poll { !server.isRunning })
         #expect(server.exitCode == 0)
         let output = server.output
-        #expect(Self.stoppedAfter(output) == answered, "the clients got \(answered) replies; the server said: \(output)")
+        #expect(
+            Self.stoppedAfter(output) == answered, "the clients got \(answered) replies; the server said: \(output)")
         #expect(!output.contains("closed before"), "\(output)")
         try await group.shutdownGracefully()
     }

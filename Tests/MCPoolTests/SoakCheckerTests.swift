@@ -5,7 +5,8 @@ import Testing
 
 @Suite("mcpool soak's wrong-value checker")
 struct SoakCheckerTests {
-    @Test("a value written for its key passes; another key's, a version never taken, a foreign or spliced value does not")
+    @Test(
+        "a value written for its key passes; another key's, a version never taken, a foreign or spliced value does not")
     func verdicts() {
         let checker = SoakChecker()
         let first = checker.nextVersion(of: 7)
@@ -22,7 +23,8 @@ struct SoakCheckerTests {
         #expect(checker.check(ByteBuffer(string: "END"), key: 7) != .right)
         var spliced = SoakChecker.value(key: 7, version: 1, size: 100)
         spliced.moveWriterIndex(to: spliced.writerIndex - 50)
-        spliced.writeImmutableBuffer(SoakChecker.value(key: 7, version: 2, size: 100).getSlice(at: 50, length: 50) ?? ByteBuffer())
+        spliced.writeImmutableBuffer(
+            SoakChecker.value(key: 7, version: 2, size: 100).getSlice(at: 50, length: 50) ?? ByteBuffer())
         #expect(checker.check(spliced, key: 7) != .right)
     }
 

@@ -1,14 +1,15 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
 
 /// A pool over a real memcached, plain or `-Z`.
 private func fixture(tls: Bool) async throws -> MemcachePoolFixture {
-    let clientTLS = tls ? try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
+    let clientTLS =
+        tls ? try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
     return try await MemcachePoolFixture(arguments: tls ? MemcachedServer.tlsArguments : []) { $0.tls = clientTLS }
 }
 
@@ -45,9 +46,13 @@ private final class ComputeLog: Sendable {
 
 private struct Boom: Error {}
 
-@Suite("Cache policies against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "Cache policies against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed")
+)
 struct CachePolicyTests {
-    @Test("1,000 concurrent getOrCompute callers on a cold key: compute runs once and all get its value", arguments: [false, true])
+    @Test(
+        "1,000 concurrent getOrCompute callers on a cold key: compute runs once and all get its value",
+        arguments: [false, true])
     func stampede(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let log = ComputeLog()
@@ -74,7 +79,9 @@ struct CachePolicyTests {
         try await fixture.stop()
     }
 
-    @Test("a winner that throws gives the lease back: another caller wins, compute runs twice, nobody hangs", arguments: [false, true])
+    @Test(
+        "a winner that throws gives the lease back: another caller wins, compute runs twice, nobody hangs",
+        arguments: [false, true])
     func winnerThrows(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let log = ComputeLog()
@@ -111,7 +118,9 @@ struct CachePolicyTests {
         try await fixture.stop()
     }
 
-    @Test("a winner whose task is cancelled gives the lease back: another caller wins and everyone else gets its value", arguments: [false, true])
+    @Test(
+        "a winner whose task is cancelled gives the lease back: another caller wins and everyone else gets its value",
+        arguments: [false, true])
     func winnerCancelled(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let log = ComputeLog()
@@ -128,7 +137,8 @@ struct CachePolicyTests {
                                 return winner == index
                             }
                             // The first winner computes until it is cancelled.
-                            try await Task.sleep(for: first ? .nanoseconds(testPatience.nanoseconds) : .milliseconds(20))
+                            try await Task.sleep(
+                                for: first ? .nanoseconds(testPatience.nanoseconds) : .milliseconds(20))
                             return ByteBuffer(string: "from the second winner")
                         }
                     }
@@ -145,7 +155,9 @@ struct CachePolicyTests {
         try await fixture.stop()
     }
 
-    @Test("early recache: under continuous reads of an expiring key, one reader wins each refresh and no reader sees a miss", arguments: [false, true])
+    @Test(
+        "early recache: under continuous reads of an expiring key, one reader wins each refresh and no reader sees a miss",
+        arguments: [false, true])
     func earlyRecache(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let pool = fixture.pool
@@ -177,7 +189,9 @@ struct CachePolicyTests {
                                 wins[lease.cas ?? 0, default: 0] += 1
                                 return wins.count
                             }
-                            #expect(try await pool.storeLeased("hot", value: ByteBuffer(string: "v\(version)"), lease: lease, ttl: 100))
+                            #expect(
+                                try await pool.storeLeased(
+                                    "hot", value: ByteBuffer(string: "v\(version)"), lease: lease, ttl: 100))
                         }
                         try await Task.sleep(for: .milliseconds(5))
                     }
@@ -192,7 +206,9 @@ struct CachePolicyTests {
         try await fixture.stop()
     }
 
-    @Test("serve-stale: after invalidate, readers get the old value flagged stale until the one refresh lands", arguments: [false, true])
+    @Test(
+        "serve-stale: after invalidate, readers get the old value flagged stale until the one refresh lands",
+        arguments: [false, true])
     func serveStale(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let pool = fixture.pool
@@ -212,7 +228,9 @@ struct CachePolicyTests {
         // getOrCompute serves the stale value to a caller that did not win.
         let log = ComputeLog()
         #expect(
-            try await pool.getOrCompute("profile", ttl: 60, policy: patientPolicy) { try await log.run { ByteBuffer(string: "never") } }
+            try await pool.getOrCompute("profile", ttl: 60, policy: patientPolicy) {
+                try await log.run { ByteBuffer(string: "never") }
+            }
                 == ByteBuffer(string: "old"))
         #expect(log.runs.withLock { $0 } == 0)
         let winner = try #require(winners.first)
@@ -222,14 +240,18 @@ struct CachePolicyTests {
         try await fixture.stop()
     }
 
-    @Test("setMany of 10,000 keys stores them all; a value over the item size limit is reported for its own key; deleteMany removes them", arguments: [false, true])
+    @Test(
+        "setMany of 10,000 keys stores them all; a value over the item size limit is reported for its own key; deleteMany removes them",
+        arguments: [false, true])
     func setManyAndDeleteMany(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let pool = fixture.pool
         var values: [MemcacheKey: ByteBuffer] = [:]
-        for index in 0..<10_000 { values[try MemcacheKey("bulk-\(index)")] = ByteBuffer(string: "value-of-bulk-\(index)") }
+        for index in 0..<10_000 {
+            values[try MemcacheKey("bulk-\(index)")] = ByteBuffer(string: "value-of-bulk-\(index)")
+        }
         let big: MemcacheKey = "bulk-too-big"
-        values[big] = ByteBuffer(string: String(repeating: "x", count: 2 << 20))  // memcached's limit is 1 MiB
+        values[big] = ByteBuffer(string: String(repeating: "x", count: 2 << 20)) // memcached's limit is 1 MiB
         let failures = try await pool.setMany(values, ttl: 300)
         #expect(Array(failures.keys) == [big])
         #expect(failures[big]?.code == .serverError)
@@ -256,7 +278,8 @@ struct CachePolicyTests {
         try await fixture.stop()
     }
 
-    @Test("typed values round-trip with their format's flags; the wrong type is a typed error", arguments: [false, true])
+    @Test(
+        "typed values round-trip with their format's flags; the wrong type is a typed error", arguments: [false, true])
     func typedValues(tls: Bool) async throws {
         struct Point: Codable, Equatable, Sendable { var x: Int, y: Int }
         let fixture = try await fixture(tls: tls)
@@ -281,7 +304,9 @@ struct CachePolicyTests {
         }
         // Right flags, wrong bytes.
         try await pool.set("point", to: ByteBuffer(string: "{not json"), flags: MemcacheJSON<Point>.memcacheFlags)
-        let broken = await #expect(throws: MemcacheError.self) { try await pool.get("point", as: MemcacheJSON<Point>.self) }
+        let broken = await #expect(throws: MemcacheError.self) {
+            try await pool.get("point", as: MemcacheJSON<Point>.self)
+        }
         #expect(broken?.code == .typeMismatch)
         // A counter made by incr reads as an integer.
         try await pool.set("counter", to: ByteBuffer(string: "9"))

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 
@@ -9,7 +9,7 @@ struct DirtyReleaseTests {
     @Test("a memcache connection released with a reply still outstanding is closed, not reused")
     func dirtyMemcacheRelease() async throws {
         let group = try EventLoopGroup(loopCount: 1)
-        let server = try await ScriptedServer.start(group: group) { _, _ in .ignore }  // never answers
+        let server = try await ScriptedServer.start(group: group) { _, _ in .ignore } // never answers
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.port, maxConnections: 1)
         configuration.pool.maxConcurrentLeasesPerConnection = 1
         configuration.pool.connectTimeout = testPatience

@@ -1,15 +1,17 @@
 import Channels
 import Codecs
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
 
 @Suite("A hostile memcache server", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct HostileServerTests {
-    @Test("a reply announcing a 2 GiB value fails that connection with valueTooLarge at once, and other pools are unaffected")
+    @Test(
+        "a reply announcing a 2 GiB value fails that connection with valueTooLarge at once, and other pools are unaffected"
+    )
     func announcesHugeValue() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let hostile = try await ScriptedServer.start(group: group) { _, line in
@@ -24,7 +26,9 @@ struct HostileServerTests {
         let connection = try await MemcacheConnection.connect(host: "127.0.0.1", port: memcached.port, group: group)
         for request in ["meta", "text"] {
             do {
-                _ = request == "meta" ? try await hostilePool.get("k") : try await hostilePool.getMany(["k", "l"])[MemcacheKey("k")]
+                _ =
+                    request == "meta"
+                    ? try await hostilePool.get("k") : try await hostilePool.getMany(["k", "l"])[MemcacheKey("k")]
                 Issue.record("a 2 GiB value was accepted")
             } catch let error as MemcacheError {
                 #expect(error.code == .valueTooLarge, "\(error)")
@@ -44,7 +48,9 @@ struct HostileServerTests {
         try await group.shutdownGracefully()
     }
 
-    @Test("half a reply, then silence: the response timeout fails the call with .timeout and the next call gets a fresh connection")
+    @Test(
+        "half a reply, then silence: the response timeout fails the call with .timeout and the next call gets a fresh connection"
+    )
     func halfReplyThenStall() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         let stalled = LockedValue<Set<Int>>([])
@@ -58,7 +64,7 @@ struct HostileServerTests {
         }
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.port, maxConnections: 1)
         waitPatiently(&configuration)
-        configuration.responseTimeout = .milliseconds(300)  // what this test checks
+        configuration.responseTimeout = .milliseconds(300) // what this test checks
         let pool = MemcachePool(configuration: configuration, group: group)
         do {
             _ = try await pool.get("stall")

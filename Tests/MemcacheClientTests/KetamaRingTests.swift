@@ -1,8 +1,8 @@
 import Channels
 import Codecs
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -58,7 +58,8 @@ struct KetamaRingTests {
         let servers = Array(all.prefix(serverCount))
         let keys = (0..<10_000).map { "key:\($0):\($0 &* 2_654_435_761 % 1_000_003)" }
         let reference = try await runProcess(
-            try await ketamaReference(), servers.map { "\($0.host):\($0.port)" }, input: keys.joined(separator: "\n") + "\n"
+            try await ketamaReference(), servers.map { "\($0.host):\($0.port)" },
+            input: keys.joined(separator: "\n") + "\n"
         ).split(separator: "\n").map(String.init)
         try #require(reference.count == keys.count)
         let ring = KetamaRing(servers: servers)
@@ -86,7 +87,8 @@ extension KetamaRingTests {
         let servers = zip(hosts, weights).map { (host: $0.host, port: $0.port, weight: $1) }
         let keys = (0..<10_000).map { "weighted:\($0):\($0 &* 40_503 % 65_521)" }
         let reference = try await runProcess(
-            try await ketamaReference(), servers.map { "\($0.host):\($0.port):\($0.weight)" }, input: keys.joined(separator: "\n") + "\n"
+            try await ketamaReference(), servers.map { "\($0.host):\($0.port):\($0.weight)" },
+            input: keys.joined(separator: "\n") + "\n"
         ).split(separator: "\n").map(String.init)
         try #require(reference.count == keys.count)
         let ring = KetamaRing(weightedServers: servers)
@@ -113,7 +115,9 @@ extension KetamaRingTests {
     }
 }
 
-@Suite("MemcacheServerSet against 3 real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "MemcacheServerSet against 3 real memcached",
+    .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcacheServerSetTests {
     @Test("every key is stored on the server the placement names")
     func placementOnRealServers() async throws {
@@ -125,7 +129,8 @@ struct MemcacheServerSetTests {
         let keys = (0..<300).map { "placed-\($0)" }
         for key in keys { try await set.set(MemcacheKey(key), to: ByteBuffer(string: key)) }
         let reference = try await runProcess(
-            try await ketamaReference(), servers.map { "\($0.host):\($0.port)" }, input: keys.joined(separator: "\n") + "\n"
+            try await ketamaReference(), servers.map { "\($0.host):\($0.port)" },
+            input: keys.joined(separator: "\n") + "\n"
         ).split(separator: "\n").map(String.init)
         var direct: [MemcacheConnection] = []
         for server in memcached {
@@ -153,11 +158,14 @@ struct MemcacheServerSetTests {
         var memcached: [MemcachedServer] = []
         for _ in 0..<3 { memcached.append(try await MemcachedServer(group: group)) }
         let servers = memcached.map { (host: "127.0.0.1", port: $0.port) }
-        let strict = MemcacheServerSet(servers: servers, group: group, failurePolicy: .failFast, configure: waitPatiently)
+        let strict = MemcacheServerSet(
+            servers: servers, group: group, failurePolicy: .failFast, configure: waitPatiently)
         let moving = MemcacheServerSet(
-            servers: servers, group: group, failurePolicy: .rehash, ejection: ejectAtFirstFailure, configure: waitPatiently)
+            servers: servers, group: group, failurePolicy: .rehash, ejection: ejectAtFirstFailure,
+            configure: waitPatiently)
         memcached[1].stop()
-        var failedOnDown = 0, failedElsewhere = 0
+        var failedOnDown = 0
+        var failedElsewhere = 0
         for index in 0..<60 {
             let key = try MemcacheKey("k-\(index)")
             do {

@@ -37,7 +37,9 @@ struct MemcacheBulkWriteTests {
         write.split(separator: "\r\n").filter { $0.hasPrefix("ms ") || $0.hasPrefix("md ") || $0 == "mn" }
     }
 
-    @Test("10,000 sets leave in one write: each quiet and fenced by mn, the last closed by the batch's mn; one SERVER_ERROR is reported for its own key")
+    @Test(
+        "10,000 sets leave in one write: each quiet and fenced by mn, the last closed by the batch's mn; one SERVER_ERROR is reported for its own key"
+    )
     func tenThousandInOneExchange() async throws {
         defer { self.finish() }
         var values: [MemcacheKey: ByteBuffer] = [:]
@@ -67,11 +69,14 @@ struct MemcacheBulkWriteTests {
         #expect(failures[failingKey]?.code == .serverError)
     }
 
-    @Test("limits cut a batch into exchanges by count and by bytes, never more than maximumInFlight on the wire at once")
+    @Test(
+        "limits cut a batch into exchanges by count and by bytes, never more than maximumInFlight on the wire at once")
     func limitsCutAndBound() async throws {
         defer { self.finish() }
         var values: [MemcacheKey: ByteBuffer] = [:]
-        for index in 0..<10 { values[try MemcacheKey("k\(index)")] = ByteBuffer(string: String(repeating: "a", count: 100)) }
+        for index in 0..<10 {
+            values[try MemcacheKey("k\(index)")] = ByteBuffer(string: String(repeating: "a", count: 100))
+        }
         let connection = self.connection
         let limits = MemcacheBulkLimits(maximumCommands: 4, maximumBytes: 250, maximumInFlight: 2)
         let task = Task(executorPreference: self.loop) { try await connection.setMany(values, limits: limits) }
@@ -117,7 +122,9 @@ struct MemcacheBulkWriteTests {
         let handler = try MemcacheConnection.addHandlers(to: channel, wireProtocol: .text)
         let connection = MemcacheConnection(channel: channel, handler: handler)
         defer { _ = try? channel.finish() }
-        let task = Task(executorPreference: channel.embeddedEventLoop) { try await connection.setMany(["a": ByteBuffer(string: "1")]) }
+        let task = Task(executorPreference: channel.embeddedEventLoop) {
+            try await connection.setMany(["a": ByteBuffer(string: "1")])
+        }
         channel.embeddedEventLoop.run()
         let error = await #expect(throws: MemcacheError.self) { try await task.value }
         #expect(error?.code == .unsupportedCommand)

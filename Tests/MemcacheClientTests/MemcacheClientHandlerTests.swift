@@ -33,7 +33,7 @@ private struct Client {
 }
 
 /// Collects the outcomes of callback-style sends.
-private final class Outcomes: @unchecked Sendable {  // SAFETY: used on the test's thread only (the embedded loop's)
+private final class Outcomes: @unchecked Sendable { // SAFETY: used on the test's thread only (the embedded loop's)
     var results: [Int: Result<MemcacheResponse, any Error>] = [:]
 
     func completion(_ index: Int) -> MemcacheClientHandler.Completion {
@@ -62,7 +62,8 @@ struct MemcacheClientHandlerTests {
         let client = try Client()
         let outcomes = Outcomes()
         for (index, key) in ["a", "b", "c"].enumerated() {
-            client.handler.send(.meta(.get(try MemcacheKey(key), flags: [.returnValue])), completion: outcomes.completion(index))
+            client.handler.send(
+                .meta(.get(try MemcacheKey(key), flags: [.returnValue])), completion: outcomes.completion(index))
         }
         client.handler.send(.version, completion: outcomes.completion(3))
         #expect(try client.writes() == [], "nothing leaves before the turn ends")
@@ -85,11 +86,14 @@ struct MemcacheClientHandlerTests {
             let client = try Client()
             let outcomes = Outcomes()
             let requests: [MemcacheRequest] = [
-                .meta(.get("a", flags: [.returnValue, .returnFlags, .returnCAS])), .meta(.get("b", flags: [.returnValue])),
+                .meta(.get("a", flags: [.returnValue, .returnFlags, .returnCAS])),
+                .meta(.get("b", flags: [.returnValue])),
                 .meta(.delete("c")), .meta(.get("d", flags: [.returnValue])), .get(keys: ["k"], withCAS: false),
                 .store(MemcacheStore(mode: .set, key: "e", value: ByteBuffer(string: "1"))),
             ]
-            for (index, request) in requests.enumerated() { client.handler.send(request, completion: outcomes.completion(index)) }
+            for (index, request) in requests.enumerated() {
+                client.handler.send(request, completion: outcomes.completion(index))
+            }
             client.loop.run()
             _ = try client.writes()
             try client.channel.writeInbound(ByteBuffer(bytes: bytes[..<split]))
@@ -98,11 +102,16 @@ struct MemcacheClientHandlerTests {
                 Issue.record("split at \(split): no reply for the first caller")
                 continue
             }
-            #expect(first.value == ByteBuffer(string: "abc") && first.clientFlags == 7 && first.cas == 99, "split at \(split)")
+            #expect(
+                first.value == ByteBuffer(string: "abc") && first.clientFlags == 7 && first.cas == 99,
+                "split at \(split)")
             #expect(try outcomes.response(1) == .meta(MemcacheMetaResponse(status: .miss)), "split at \(split)")
             #expect(try outcomes.response(2) == .meta(MemcacheMetaResponse(status: .headerOnly)), "split at \(split)")
             #expect(try outcomes.response(3) == value(""), "split at \(split)")
-            #expect(try outcomes.response(4) == .values([MemcacheItem(key: Array("k".utf8), flags: 1, cas: nil, value: ByteBuffer(string: "xy"))]), "split at \(split)")
+            #expect(
+                try outcomes.response(4)
+                    == .values([MemcacheItem(key: Array("k".utf8), flags: 1, cas: nil, value: ByteBuffer(string: "xy"))]
+                    ), "split at \(split)")
             #expect(try outcomes.response(5) == .stored, "split at \(split)")
             #expect(try client.channel.finish().isClean)
         }
@@ -193,7 +202,8 @@ struct MemcacheClientHandlerTests {
         let outcomes = Outcomes()
         client.handler.send(.meta(.get("a", flags: [.returnValue, .quiet])), completion: outcomes.completion(0))
         client.handler.send(.meta(.get("b", flags: [.returnValue, .quiet])), completion: outcomes.completion(1))
-        client.handler.send(.meta(.set("c", value: ByteBuffer(string: "x"), flags: [.quiet])), completion: outcomes.completion(2))
+        client.handler.send(
+            .meta(.set("c", value: ByteBuffer(string: "x"), flags: [.quiet])), completion: outcomes.completion(2))
         client.loop.run()
         #expect(try client.writes() == ["mg a v q\r\nmn\r\nmg b v q\r\nmn\r\nms c 1 q\r\nx\r\nmn\r\n"])
         try client.channel.writeInbound(ByteBuffer(string: "MN\r\nVA 1\r\nz\r\nMN\r\nMN\r\n"))
@@ -208,7 +218,8 @@ struct MemcacheClientHandlerTests {
         let client = try Client()
         let outcomes = Outcomes()
         client.handler.send(.delete(key: "a", noreply: true), completion: outcomes.completion(0))
-        client.handler.send(.get(keys: [try MemcacheKey.binary([0, 1])], withCAS: false), completion: outcomes.completion(1))
+        client.handler.send(
+            .get(keys: [try MemcacheKey.binary([0, 1])], withCAS: false), completion: outcomes.completion(1))
         client.handler.send(.version, completion: outcomes.completion(2))
         #expect(throws: MemcacheError.self) { try outcomes.response(1) }
         #expect(outcomes.results[0] == nil)
@@ -253,7 +264,9 @@ struct MemcacheClientHandlerTests {
     @Test("code written against some MemcacheRequestSender gets the batching: concurrent gets leave in one write")
     func genericSenderBatches() async throws {
         let client = try Client()
-        @Sendable func fetchAll(_ cache: some MemcacheRequestSender, _ keys: [MemcacheKey]) async throws -> [MemcacheItem?] {
+        @Sendable func fetchAll(_ cache: some MemcacheRequestSender, _ keys: [MemcacheKey]) async throws
+            -> [MemcacheItem?]
+        {
             try await withThrowingTaskGroup(of: (Int, MemcacheItem?).self) { group in
                 for (index, key) in keys.enumerated() { group.addTask { (index, try await cache.getItem(key)) } }
                 var items = [MemcacheItem?](repeating: nil, count: keys.count)
@@ -266,7 +279,10 @@ struct MemcacheClientHandlerTests {
         client.loop.run()
         let writes = try client.writes()
         #expect(writes.count == 1)
-        #expect(Set((writes.first ?? "").split(separator: "\r\n")) == ["mg k1 v f c", "mg k2 v f c", "mg k3 v f c", "mg k4 v f c"])
+        #expect(
+            Set((writes.first ?? "").split(separator: "\r\n")) == [
+                "mg k1 v f c", "mg k2 v f c", "mg k3 v f c", "mg k4 v f c",
+            ])
         // Each caller gets its own key's item or miss, whatever order the requests left in.
         let order = (writes.first ?? "").split(separator: "\r\n").map { String($0.split(separator: " ")[1]) }
         var replies = ""

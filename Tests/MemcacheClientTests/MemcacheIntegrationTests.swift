@@ -1,8 +1,8 @@
 import Channels
 import Codecs
 import MemcacheClient
-import Testing
 import TestSupport
+import Testing
 
 /// A group, a real memcached and a connection to it, torn down in order.
 struct MemcachedFixture {
@@ -54,20 +54,33 @@ struct MemcacheIntegrationTests {
     func textCommands() async throws {
         let fixture = try await MemcachedFixture.start()
         let memcache = fixture.connection
-        #expect(try await memcache.send(.store(MemcacheStore(mode: .set, key: "t", flags: 3, value: ByteBuffer(string: "10")))) == .stored)
-        guard case .values(let items) = try await memcache.send(.get(keys: ["t", "missing"], withCAS: true)), let cas = items.first?.cas else {
+        #expect(
+            try await memcache.send(
+                .store(MemcacheStore(mode: .set, key: "t", flags: 3, value: ByteBuffer(string: "10")))) == .stored)
+        guard case .values(let items) = try await memcache.send(.get(keys: ["t", "missing"], withCAS: true)),
+            let cas = items.first?.cas
+        else {
             Issue.record("gets returned no item")
             return
         }
         #expect(items == [MemcacheItem(key: Array("t".utf8), flags: 3, cas: cas, value: ByteBuffer(string: "10"))])
-        #expect(try await memcache.send(.store(MemcacheStore(mode: .cas(cas + 1), key: "t", value: ByteBuffer(string: "x")))) == .exists)
-        #expect(try await memcache.send(.store(MemcacheStore(mode: .cas(cas), key: "t", value: ByteBuffer(string: "11")))) == .stored)
-        #expect(try await memcache.send(.store(MemcacheStore(mode: .cas(1), key: "nope", value: ByteBuffer(string: "x")))) == .notFound)
-        #expect(try await memcache.send(.arithmetic(key: "t", delta: 5, increment: true, noreply: false)) == .number(16))
-        #expect(try await memcache.send(.arithmetic(key: "t", delta: 100, increment: false, noreply: false)) == .number(0))
+        #expect(
+            try await memcache.send(
+                .store(MemcacheStore(mode: .cas(cas + 1), key: "t", value: ByteBuffer(string: "x")))) == .exists)
+        #expect(
+            try await memcache.send(.store(MemcacheStore(mode: .cas(cas), key: "t", value: ByteBuffer(string: "11"))))
+                == .stored)
+        #expect(
+            try await memcache.send(.store(MemcacheStore(mode: .cas(1), key: "nope", value: ByteBuffer(string: "x"))))
+                == .notFound)
+        #expect(
+            try await memcache.send(.arithmetic(key: "t", delta: 5, increment: true, noreply: false)) == .number(16))
+        #expect(
+            try await memcache.send(.arithmetic(key: "t", delta: 100, increment: false, noreply: false)) == .number(0))
         // TTLs far beyond the test: a parallel suite on 2 cores can stall a test for seconds.
         #expect(try await memcache.send(.touch(key: "t", ttl: 3600, noreply: false)) == .touched)
-        guard case .values(let touched) = try await memcache.send(.getAndTouch(ttl: 7200, keys: ["t"], withCAS: false)) else {
+        guard case .values(let touched) = try await memcache.send(.getAndTouch(ttl: 7200, keys: ["t"], withCAS: false))
+        else {
             Issue.record("gat returned nothing")
             return
         }
@@ -93,7 +106,10 @@ struct MemcacheIntegrationTests {
             #expect(try await memcache.get(memcacheKey) == value, "\(key)")
         }
         // The text protocol too.
-        guard case .values(let items) = try await memcache.send(.get(keys: ["every-byte", "empty", "large"], withCAS: false)) else {
+        guard
+            case .values(let items) = try await memcache.send(
+                .get(keys: ["every-byte", "empty", "large"], withCAS: false))
+        else {
             Issue.record("multi-get returned nothing")
             return
         }
@@ -107,7 +123,9 @@ struct MemcacheIntegrationTests {
         let memcache = fixture.connection
         let keys = try [[0, 1, 2], [13, 10], [32, 255, 0x7f]].map { try MemcacheKey.binary($0) }
         for (index, key) in keys.enumerated() { try await memcache.set(key, to: ByteBuffer(string: "v\(index)")) }
-        for (index, key) in keys.enumerated() { #expect(try await memcache.get(key) == ByteBuffer(string: "v\(index)")) }
+        for (index, key) in keys.enumerated() {
+            #expect(try await memcache.get(key) == ByteBuffer(string: "v\(index)"))
+        }
         let absent = try MemcacheKey.binary([9, 9])
         let many = try await memcache.getMany(keys + [absent])
         #expect(many.count == 3)
@@ -131,7 +149,9 @@ struct MemcacheIntegrationTests {
     func pipelinedGets() async throws {
         let fixture = try await MemcachedFixture.start()
         let memcache = fixture.connection
-        for index in 0..<100 { try await memcache.set(try MemcacheKey("p\(index)"), to: ByteBuffer(string: "value-\(index)")) }
+        for index in 0..<100 {
+            try await memcache.set(try MemcacheKey("p\(index)"), to: ByteBuffer(string: "value-\(index)"))
+        }
         let results = try await withThrowingTaskGroup(of: (Int, ByteBuffer?).self) { tasks in
             for index in 0..<1000 {
                 tasks.addTask { (index, try await memcache.get(try MemcacheKey("p\(index % 100)"))) }
@@ -154,7 +174,7 @@ struct MemcacheIntegrationTests {
             Issue.record("no CAS returned")
             return
         }
-        try await memcache.set("c", to: ByteBuffer(string: "2"))  // someone else writes
+        try await memcache.set("c", to: ByteBuffer(string: "2")) // someone else writes
         #expect(try await memcache.compareAndSwap("c", value: ByteBuffer(string: "3"), cas: cas) == .exists)
         guard let fresh = try await memcache.getItem("c")?.cas else { return }
         #expect(try await memcache.compareAndSwap("c", value: ByteBuffer(string: "3"), cas: fresh) == .stored)
@@ -163,7 +183,9 @@ struct MemcacheIntegrationTests {
         try await fixture.stop()
     }
 
-    @Test("incr and decr, incr of a missing key, and incr on a non-number is a typed error that leaves the connection working")
+    @Test(
+        "incr and decr, incr of a missing key, and incr on a non-number is a typed error that leaves the connection working"
+    )
     func arithmetic() async throws {
         let fixture = try await MemcachedFixture.start()
         let memcache = fixture.connection
@@ -178,7 +200,7 @@ struct MemcacheIntegrationTests {
         } catch let error as MemcacheError {
             #expect(error.code == .clientError)
         }
-        #expect(try await memcache.get("n") == ByteBuffer(string: "0 "))  // decr keeps the length
+        #expect(try await memcache.get("n") == ByteBuffer(string: "0 ")) // decr keeps the length
         try await fixture.stop()
     }
 
@@ -206,7 +228,9 @@ struct MemcacheIntegrationTests {
     func noreply() async throws {
         let fixture = try await MemcachedFixture.start()
         let memcache = fixture.connection
-        #expect(try await memcache.send(.store(MemcacheStore(mode: .set, key: "q", value: ByteBuffer(string: "quiet"), noreply: true))) == .ok)
+        #expect(
+            try await memcache.send(
+                .store(MemcacheStore(mode: .set, key: "q", value: ByteBuffer(string: "quiet"), noreply: true))) == .ok)
         #expect(try await memcache.send(.delete(key: "absent", noreply: true)) == .ok)
         #expect(try await memcache.get("q") == ByteBuffer(string: "quiet"))
         try await fixture.stop()
@@ -263,7 +287,9 @@ struct MemcacheIntegrationTests {
 
 @Suite("Meta flags against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcacheMetaFlagIntegrationTests {
-    private func meta(_ memcache: MemcacheConnection, _ request: MemcacheMetaRequest) async throws -> MemcacheMetaResponse {
+    private func meta(_ memcache: MemcacheConnection, _ request: MemcacheMetaRequest) async throws
+        -> MemcacheMetaResponse
+    {
         let response = try await memcache.send(.meta(request))
         guard case .meta(let meta) = response else { throw MemcacheError(.unexpectedResponse, "\(response)") }
         return meta
@@ -273,10 +299,17 @@ struct MemcacheMetaFlagIntegrationTests {
     func returnedFlags() async throws {
         let fixture = try await MemcachedFixture.start()
         let memcache = fixture.connection
-        let set = try await self.meta(memcache, .set("m", value: ByteBuffer(string: "hello"), flags: [.ttl(3600), .clientFlags(9), .returnCAS]))
+        let set = try await self.meta(
+            memcache, .set("m", value: ByteBuffer(string: "hello"), flags: [.ttl(3600), .clientFlags(9), .returnCAS]))
         #expect(set.status == .headerOnly)
         let cas = try #require(set.cas)
-        let got = try await self.meta(memcache, .get("m", flags: [.returnValue, .returnKey, .returnSize, .returnTTL, .returnFlags, .returnCAS, try .opaque("req7")]))
+        let got = try await self.meta(
+            memcache,
+            .get(
+                "m",
+                flags: [
+                    .returnValue, .returnKey, .returnSize, .returnTTL, .returnFlags, .returnCAS, try .opaque("req7"),
+                ]))
         #expect(got.status == .value)
         #expect(got.value == ByteBuffer(string: "hello"))
         #expect(got.key == Array("m".utf8))
@@ -314,12 +347,14 @@ struct MemcacheMetaFlagIntegrationTests {
     func arithmeticAndQuiet() async throws {
         let fixture = try await MemcachedFixture.start()
         let memcache = fixture.connection
-        let created = try await self.meta(memcache, .arithmetic("ctr", flags: [.vivify(ttl: 0), .initialValue(10), .returnValue]))
+        let created = try await self.meta(
+            memcache, .arithmetic("ctr", flags: [.vivify(ttl: 0), .initialValue(10), .returnValue]))
         #expect(created.value == ByteBuffer(string: "10"))
         let down = try await self.meta(memcache, .arithmetic("ctr", flags: [.mode("D"), .delta(3), .returnValue]))
         #expect(down.value == ByteBuffer(string: "7"))
         let replies = LockedValue<[MemcacheResponse]>([])
-        let terminator = try await memcache.sendBatch([.delete("ctr", flags: []), .delete("absent", flags: [])]) { reply in
+        let terminator = try await memcache.sendBatch([.delete("ctr", flags: []), .delete("absent", flags: [])]) {
+            reply in
             replies.withLock { $0.append(reply) }
         }
         #expect(terminator == .meta(MemcacheMetaResponse(status: .noop)))
@@ -330,14 +365,16 @@ struct MemcacheMetaFlagIntegrationTests {
     }
 }
 
-@Suite("Memcache over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "Memcache over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcacheTLSIntegrationTests {
     @Test("set and get through the memcache codec over TLS")
     func setAndGet() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
-        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
+        let memcache = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: server.port, group: group, tls: tls)
         try await memcache.set("secure", to: ByteBuffer(string: "over tls"))
         #expect(try await memcache.get("secure") == ByteBuffer(string: "over tls"))
         let value = ByteBuffer(bytes: randomBytes(count: 100_000, seed: 8))
@@ -354,7 +391,8 @@ struct MemcacheTLSIntegrationTests {
         let group = try EventLoopGroup(loopCount: 1)
         let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/untrusted-ca.pem"))))
-        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
+        let memcache = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: server.port, group: group, tls: tls)
         await #expect(throws: (any Error).self) { _ = try await memcache.get("x") }
         try await memcache.channel.closeFuture.get()
         server.stop()
@@ -362,15 +400,21 @@ struct MemcacheTLSIntegrationTests {
     }
 }
 
-@Suite("Pipelining over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "Pipelining over TLS against memcached -Z",
+    .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcacheTLSPipeliningTests {
     @Test("1,000 pipelined gets over TLS all complete")
     func pipelinedOverTLS() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await MemcachedServer(arguments: MemcachedServer.tlsArguments, group: group)
         let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
-        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group, tls: tls)
-        for index in 0..<100 { try await memcache.set(try MemcacheKey("key-with-a-longish-name-\(index)"), to: ByteBuffer(string: "v\(index)")) }
+        let memcache = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: server.port, group: group, tls: tls)
+        for index in 0..<100 {
+            try await memcache.set(
+                try MemcacheKey("key-with-a-longish-name-\(index)"), to: ByteBuffer(string: "v\(index)"))
+        }
         let results = try await withThrowingTaskGroup(of: Bool.self) { tasks in
             for index in 0..<1000 {
                 tasks.addTask {
@@ -407,14 +451,17 @@ struct MemcacheTLSPipeliningTests {
         let channel = try await ClientBootstrap(loop: loop)
             .channelInitializer { channel in
                 try channel.pipeline.syncOperations.addHandlers(
-                    try TLSHandler(context: tls, serverHostname: "127.0.0.1"), ByteCollector(expected: expected, done: done))
+                    try TLSHandler(context: tls, serverHostname: "127.0.0.1"),
+                    ByteCollector(expected: expected, done: done))
             }
             .connect(to: tlsServer.address).get()
         try await channel.writeAndFlush(commands).get()
         let finished = LockedValue(false)
         done.futureResult.whenComplete { _ in finished.withLock { $0 = true } }
         for _ in 0..<200 where !finished.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(finished.withLock { $0 }, "memcached -Z did not answer a \(commands.readableBytes)-byte pipelined TLS write within 2 s")
+        #expect(
+            finished.withLock { $0 },
+            "memcached -Z did not answer a \(commands.readableBytes)-byte pipelined TLS write within 2 s")
         #expect(try await done.futureResult.get().count == expected)
         try await channel.close().get()
         tlsServer.stop()

@@ -2,11 +2,13 @@ import Channels
 import Codecs
 import MemcacheClient
 import Pool
-import Testing
 import TestSupport
+import Testing
 
 /// A pool of one connection at a time to `server`, with a response timeout beyond the test.
-private func pool(_ server: ScriptedServer, group: EventLoopGroup, retry: Bool = true, responseTimeout: TimeAmount = testPatience) -> MemcachePool {
+private func pool(
+    _ server: ScriptedServer, group: EventLoopGroup, retry: Bool = true, responseTimeout: TimeAmount = testPatience
+) -> MemcachePool {
     var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.port, maxConnections: 1)
     configuration.retryIdempotent = retry
     configuration.responseTimeout = responseTimeout
@@ -37,7 +39,9 @@ struct MemcachePoolRetryTests {
         await memcache.shutdown()
 
         // Without retries the same hang-up is the caller's error.
-        let unretried = try await ScriptedServer.start(group: group) { _, line in line.hasPrefix("mg") ? .close : .ignore }
+        let unretried = try await ScriptedServer.start(group: group) { _, line in
+            line.hasPrefix("mg") ? .close : .ignore
+        }
         let strict = pool(unretried, group: group, retry: false)
         let error = await #expect(throws: MemcacheError.self) { try await strict.get("k") }
         #expect(error?.code == .connectionClosed)
@@ -52,7 +56,9 @@ struct MemcachePoolRetryTests {
     @Test("garbage is a typed error and no retry; neither is a timeout")
     func garbageAndTimeoutNotRetried() async throws {
         let group = try EventLoopGroup(loopCount: 1)
-        let garbage = try await ScriptedServer.start(group: group) { _, line in line.hasPrefix("mg") ? .reply("GARBAGE\r\n") : .ignore }
+        let garbage = try await ScriptedServer.start(group: group) { _, line in
+            line.hasPrefix("mg") ? .reply("GARBAGE\r\n") : .ignore
+        }
         let memcache = pool(garbage, group: group)
         let error = await #expect(throws: MemcacheError.self) { try await memcache.get("k") }
         #expect(error?.code == .protocolViolation)
@@ -122,7 +128,9 @@ struct MemcachePoolRetryTests {
         let memcache = pool(server, group: group)
         let replies = LockedValue(0)
         let error = await #expect(throws: MemcacheError.self) {
-            try await memcache.sendBatch([.get("a", flags: [.returnValue, .returnKey]), .get("b", flags: [.returnValue, .returnKey])]) { _ in
+            try await memcache.sendBatch([
+                .get("a", flags: [.returnValue, .returnKey]), .get("b", flags: [.returnValue, .returnKey]),
+            ]) { _ in
                 replies.withLock { $0 += 1 }
             }
         }

@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -36,7 +36,8 @@ struct MemcachePoolFixture: Sendable {
     }
 }
 
-@Suite("MemcachePool against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "MemcachePool against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcachePoolTests {
     @Test("every command works through the pool")
     func commands() async throws {
@@ -75,7 +76,10 @@ struct MemcachePoolTests {
         for i in 0..<3 { try await pool.set("user:\(i)", to: ByteBuffer(string: "v\(i)")) }
         let name = "user:1"
         #expect(try await pool.get(name).map { String(buffer: $0) } == "v1")
-        #expect(try await pool.getMany(["user:0", "user:2", "user:9"]) == ["user:0": ByteBuffer(string: "v0"), "user:2": ByteBuffer(string: "v2")])
+        #expect(
+            try await pool.getMany(["user:0", "user:2", "user:9"]) == [
+                "user:0": ByteBuffer(string: "v0"), "user:2": ByteBuffer(string: "v2"),
+            ])
         #expect(try await pool.add(name, value: ByteBuffer(string: "x")) == false)
         #expect(try await pool.append(name, ByteBuffer(string: "!")) == true)
         #expect(try await pool.getItem(name)?.value == ByteBuffer(string: "v1!"))
@@ -85,8 +89,12 @@ struct MemcachePoolTests {
         // "a b" would read as two keys on the wire, "a\r\nflush_all" as a second command.
         for bad in ["a b", "a\r\nflush_all", "", String(repeating: "k", count: 251)] {
             await #expect { try await pool.get(bad) } throws: { ($0 as? MemcacheError)?.code == .invalidKey }
-            await #expect { try await pool.set(bad, to: ByteBuffer(string: "x")) } throws: { ($0 as? MemcacheError)?.code == .invalidKey }
-            await #expect { try await pool.getMany(["user:0", bad]) } throws: { ($0 as? MemcacheError)?.code == .invalidKey }
+            await #expect { try await pool.set(bad, to: ByteBuffer(string: "x")) } throws: {
+                ($0 as? MemcacheError)?.code == .invalidKey
+            }
+            await #expect { try await pool.getMany(["user:0", bad]) } throws: {
+                ($0 as? MemcacheError)?.code == .invalidKey
+            }
         }
         // Nothing reached the server: its one connection is in step and nothing was flushed.
         #expect(try await pool.get("user:0") == ByteBuffer(string: "v0"))
@@ -102,18 +110,22 @@ struct MemcachePoolTests {
         "10,000 concurrent callers each get their own key's value, on 2 loops over at most 8 connections",
         arguments: [(leases: 1, tls: false), (leases: 16, tls: false), (leases: 16, tls: true)])
     func tenThousandCallers(leasesPerConnection: Int, tls: Bool) async throws {
-        let clientTLS = tls ? try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
+        let clientTLS =
+            tls ? try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem")))) : nil
         let fixture = try await MemcachePoolFixture(arguments: tls ? MemcachedServer.tlsArguments : []) {
             $0.tls = clientTLS
             $0.pool.maxConcurrentLeasesPerConnection = leasesPerConnection
             // Correctness, not speed: under a sanitizer 10,000 queued callers take longer than 10 s.
             $0.pool.leaseTimeout = testPatience
         }
-        let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.server.port, group: fixture.group, tls: clientTLS)
+        let monitor = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: fixture.server.port, group: fixture.group, tls: clientTLS)
         let baseline = Int(try await monitor.stats()["curr_connections"] ?? "") ?? -1
         let callers = 10_000
         // The value names its key, and differs in length from key to key.
-        @Sendable func value(_ caller: Int) -> ByteBuffer { ByteBuffer(string: "value-of-key-\(caller)-" + String(repeating: "v", count: caller % 37)) }
+        @Sendable func value(_ caller: Int) -> ByteBuffer {
+            ByteBuffer(string: "value-of-key-\(caller)-" + String(repeating: "v", count: caller % 37))
+        }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for worker in 0..<32 {
                 tasks.addTask {
@@ -140,7 +152,8 @@ struct MemcachePoolTests {
                     if received != value(caller) { wrong.withLock { $0 += 1 } }
                 }
                 if caller % 2 == 0 {
-                    tasks.addTask(executorPreference: fixture.group.loops[caller / 2 % fixture.group.loops.count], operation: get)
+                    tasks.addTask(
+                        executorPreference: fixture.group.loops[caller / 2 % fixture.group.loops.count], operation: get)
                 } else {
                     tasks.addTask(operation: get)
                 }
@@ -176,7 +189,8 @@ struct MemcachePoolTests {
         let server = try await startBlackHoleServer(group: group)
         // The lease itself must not time out first: under a sanitizer the connect can take longer than 50 ms.
         let pool = Self.silentPool(
-            group: group, port: server.localAddress.port, responseTimeout: .milliseconds(100), leaseTimeout: .seconds(60))
+            group: group, port: server.localAddress.port, responseTimeout: .milliseconds(100),
+            leaseTimeout: .seconds(60))
         do {
             _ = try await pool.get("k")
             Issue.record("the request should time out")
@@ -226,7 +240,9 @@ struct MemcachePoolTests {
             $0.pool.leaseTimeout = .seconds(30)
             $0.pool.backoff = Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
         }
-        let pool = fixture!.pool, group = fixture!.group, port = fixture!.server.port
+        let pool = fixture!.pool
+        let group = fixture!.group
+        let port = fixture!.server.port
         try await pool.set("k", to: ByteBuffer(string: "v"))
         let outcomes = LockedValue<[String: Int]>([:])
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -270,13 +286,17 @@ struct MemcachePoolTests {
     }
 }
 
-@Suite("MemcachePool over TLS against memcached -Z", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "MemcachePool over TLS against memcached -Z",
+    .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct MemcachePoolTLSTests {
     @Test("1,000 concurrent callers over TLS, every value right")
     func concurrentOverTLS() async throws {
         let tls = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let fixture = try await MemcachePoolFixture(arguments: MemcachedServer.tlsArguments) { $0.tls = tls }
-        for index in 0..<50 { try await fixture.pool.set(MemcacheKey("tls-\(index)"), to: ByteBuffer(string: "v\(index)")) }
+        for index in 0..<50 {
+            try await fixture.pool.set(MemcacheKey("tls-\(index)"), to: ByteBuffer(string: "v\(index)"))
+        }
         let wrong = LockedValue(0)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for caller in 0..<1_000 {
@@ -308,7 +328,9 @@ struct MemcachePoolTLSTests {
     /// memcached -Z with `ssl_verify_mode=2` (mutual TLS). Under TLS 1.3 the client finishes
     /// its side of the handshake before the server has checked the client's certificate, so
     /// a refused client learns of it at its first read, not at connect.
-    @Test("mTLS (ssl_verify_mode=2): with a client certificate it works; without, the connect succeeds and the first request fails")
+    @Test(
+        "mTLS (ssl_verify_mode=2): with a client certificate it works; without, the connect succeeds and the first request fails"
+    )
     func mutualTLS() async throws {
         let arguments = [
             "-Z", "-o",
@@ -324,7 +346,8 @@ struct MemcachePoolTLSTests {
         #expect(try await accepted.pool.get("mtls") == ByteBuffer(string: "yes"))
         try await accepted.stop()
 
-        let withoutCertificate = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
+        let withoutCertificate = try TLSContext.patient(
+            configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let refused = try await MemcachePoolFixture(arguments: arguments) {
             $0.tls = withoutCertificate
             $0.retryIdempotent = false

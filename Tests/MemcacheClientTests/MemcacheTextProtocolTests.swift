@@ -42,26 +42,58 @@ struct MemcacheTextProtocolTests {
     func everyCommandInText() async throws {
         let client = try TextClient(.text)
         let value = ByteBuffer(string: "abc")
-        #expect(try await client.exchange({ try await $0.get("k") }, sends: "get k\r\n", reply: "VALUE k 0 3\r\nabc\r\nEND\r\n") == value)
+        #expect(
+            try await client.exchange(
+                { try await $0.get("k") }, sends: "get k\r\n", reply: "VALUE k 0 3\r\nabc\r\nEND\r\n") == value)
         #expect(try await client.exchange({ try await $0.get("k") }, sends: "get k\r\n", reply: "END\r\n") == nil)
-        let item = try await client.exchange({ try await $0.getItem("k") }, sends: "gets k\r\n", reply: "VALUE k 7 3 99\r\nabc\r\nEND\r\n")
+        let item = try await client.exchange(
+            { try await $0.getItem("k") }, sends: "gets k\r\n", reply: "VALUE k 7 3 99\r\nabc\r\nEND\r\n")
         #expect(item?.flags == 7 && item?.cas == 99 && item?.value == value)
         let touched = try await client.exchange(
-            { try await $0.getAndTouch("k", ttl: 30) }, sends: "gats 30 k\r\n", reply: "VALUE k 0 3 5\r\nabc\r\nEND\r\n")
+            { try await $0.getAndTouch("k", ttl: 30) }, sends: "gats 30 k\r\n", reply: "VALUE k 0 3 5\r\nabc\r\nEND\r\n"
+        )
         #expect(touched?.cas == 5)
-        try await client.exchange({ try await $0.set("k", to: value, flags: 2, ttl: 9) }, sends: "set k 2 9 3\r\nabc\r\n", reply: "STORED\r\n")
-        #expect(try await client.exchange({ try await $0.add("k", value: value) }, sends: "add k 0 0 3\r\nabc\r\n", reply: "NOT_STORED\r\n") == false)
-        #expect(try await client.exchange({ try await $0.replace("k", value: value) }, sends: "replace k 0 0 3\r\nabc\r\n", reply: "STORED\r\n"))
-        #expect(try await client.exchange({ try await $0.append("k", value) }, sends: "append k 0 0 3\r\nabc\r\n", reply: "STORED\r\n"))
-        #expect(try await client.exchange({ try await $0.prepend("k", value) }, sends: "prepend k 0 0 3\r\nabc\r\n", reply: "NOT_STORED\r\n") == false)
-        #expect(try await client.exchange({ try await $0.cas("k", value: value, cas: 99) }, sends: "cas k 0 0 3 99\r\nabc\r\n", reply: "EXISTS\r\n") == .exists)
-        #expect(try await client.exchange({ try await $0.cas("k", value: value, cas: 99) }, sends: "cas k 0 0 3 99\r\nabc\r\n", reply: "NOT_FOUND\r\n") == .notFound)
+        try await client.exchange(
+            { try await $0.set("k", to: value, flags: 2, ttl: 9) }, sends: "set k 2 9 3\r\nabc\r\n", reply: "STORED\r\n"
+        )
+        #expect(
+            try await client.exchange(
+                { try await $0.add("k", value: value) }, sends: "add k 0 0 3\r\nabc\r\n", reply: "NOT_STORED\r\n")
+                == false)
+        #expect(
+            try await client.exchange(
+                { try await $0.replace("k", value: value) }, sends: "replace k 0 0 3\r\nabc\r\n", reply: "STORED\r\n"))
+        #expect(
+            try await client.exchange(
+                { try await $0.append("k", value) }, sends: "append k 0 0 3\r\nabc\r\n", reply: "STORED\r\n"))
+        #expect(
+            try await client.exchange(
+                { try await $0.prepend("k", value) }, sends: "prepend k 0 0 3\r\nabc\r\n", reply: "NOT_STORED\r\n")
+                == false)
+        #expect(
+            try await client.exchange(
+                { try await $0.cas("k", value: value, cas: 99) }, sends: "cas k 0 0 3 99\r\nabc\r\n",
+                reply: "EXISTS\r\n") == .exists)
+        #expect(
+            try await client.exchange(
+                { try await $0.cas("k", value: value, cas: 99) }, sends: "cas k 0 0 3 99\r\nabc\r\n",
+                reply: "NOT_FOUND\r\n") == .notFound)
         #expect(try await client.exchange({ try await $0.delete("k") }, sends: "delete k\r\n", reply: "DELETED\r\n"))
-        #expect(try await client.exchange({ try await $0.delete("k") }, sends: "delete k\r\n", reply: "NOT_FOUND\r\n") == false)
-        #expect(try await client.exchange({ try await $0.increment("n", by: 5) }, sends: "incr n 5\r\n", reply: "12\r\n") == 12)
-        #expect(try await client.exchange({ try await $0.decrement("n") }, sends: "decr n 1\r\n", reply: "NOT_FOUND\r\n") == nil)
-        #expect(try await client.exchange({ try await $0.touch("k", ttl: 3) }, sends: "touch k 3\r\n", reply: "TOUCHED\r\n"))
-        #expect(try await client.exchange({ try await $0.version() }, sends: "version\r\n", reply: "VERSION 1.6.18\r\n") == "1.6.18")
+        #expect(
+            try await client.exchange({ try await $0.delete("k") }, sends: "delete k\r\n", reply: "NOT_FOUND\r\n")
+                == false)
+        #expect(
+            try await client.exchange({ try await $0.increment("n", by: 5) }, sends: "incr n 5\r\n", reply: "12\r\n")
+                == 12)
+        #expect(
+            try await client.exchange({ try await $0.decrement("n") }, sends: "decr n 1\r\n", reply: "NOT_FOUND\r\n")
+                == nil)
+        #expect(
+            try await client.exchange({ try await $0.touch("k", ttl: 3) }, sends: "touch k 3\r\n", reply: "TOUCHED\r\n")
+        )
+        #expect(
+            try await client.exchange({ try await $0.version() }, sends: "version\r\n", reply: "VERSION 1.6.18\r\n")
+                == "1.6.18")
         try await client.exchange({ try await $0.flushAll() }, sends: "flush_all\r\n", reply: "OK\r\n")
         #expect(try client.channel.finish().isClean)
     }
@@ -70,15 +102,20 @@ struct MemcacheTextProtocolTests {
     func coalescedInText() async throws {
         let client = try TextClient(.twemproxy)
         let connection = client.connection
-        let tasks = ["a", "b", "c"].map { key in Task(executorPreference: client.loop) { try await connection.get(MemcacheKey(key)) } }
+        let tasks = ["a", "b", "c"].map { key in
+            Task(executorPreference: client.loop) { try await connection.get(MemcacheKey(key)) }
+        }
         client.loop.run()
         var writes: [String] = []
-        while let buffer = try client.channel.readOutbound(as: ByteBuffer.self) { writes.append(String(buffer: buffer)) }
+        while let buffer = try client.channel.readOutbound(as: ByteBuffer.self) {
+            writes.append(String(buffer: buffer))
+        }
         #expect(writes.count == 1)
         #expect(Set((writes.first ?? "").split(separator: "\r\n")) == ["get a", "get b", "get c"])
         // Answered in the order they left.
         let order = (writes.first ?? "").split(separator: "\r\n").map { $0.dropFirst(4) }
-        try client.channel.writeInbound(ByteBuffer(string: order.map { "VALUE \($0) 0 1\r\n\($0)\r\nEND\r\n" }.joined()))
+        try client.channel.writeInbound(
+            ByteBuffer(string: order.map { "VALUE \($0) 0 1\r\n\($0)\r\nEND\r\n" }.joined()))
         for (task, key) in zip(tasks, ["a", "b", "c"]) { #expect(try await task.value == ByteBuffer(string: key)) }
         #expect(try client.channel.finish().isClean)
     }
@@ -114,7 +151,9 @@ struct MemcacheTextProtocolTests {
             try client.channel.writeInbound(ByteBuffer(string: "VALUE k 0 1\r\nv\r\nEND\r\n"))
             #expect(try await get.value == ByteBuffer(string: "v"))
             await #expect(throws: MemcacheError.self) { try await other.value }
-            do { try await other.value } catch let error as MemcacheError { #expect(error.code == .unsupportedCommand, "\(error)") }
+            do { try await other.value } catch let error as MemcacheError {
+                #expect(error.code == .unsupportedCommand, "\(error)")
+            }
         }
         #expect(client.channel.isActive)
         #expect(try client.channel.finish().isClean)
@@ -128,10 +167,16 @@ struct MemcacheTextProtocolTests {
         let binary = Task(executorPreference: client.loop) { try await connection.get(MemcacheKey.binary([0, 1, 2])) }
         client.loop.run()
         #expect(try client.written() == "")
-        do { _ = try await meta.value; Issue.record("a meta command was sent") } catch let error as MemcacheError {
+        do {
+            _ = try await meta.value
+            Issue.record("a meta command was sent")
+        } catch let error as MemcacheError {
             #expect(error.code == .unsupportedCommand)
         }
-        do { _ = try await binary.value; Issue.record("a binary key was sent") } catch let error as MemcacheError {
+        do {
+            _ = try await binary.value
+            Issue.record("a binary key was sent")
+        } catch let error as MemcacheError {
             #expect(error.code == .invalidArgument)
         }
         #expect(try client.channel.finish().isClean)

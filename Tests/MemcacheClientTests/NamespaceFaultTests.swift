@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -15,11 +15,14 @@ private let faultErrors: Set<String> = ["timeout", "connection closed", "connect
         if: NetworkNamespace.unavailableReason == nil && MemcachedServer.binary != nil,
         "network namespaces cannot be made here (they need root, iproute2 and nftables) or memcached is missing"))
 struct NamespaceFaultTests {
-    @Test("5 % loss each way: no wrong value, only typed errors; a partition: typed errors, no hang; healed: the pool recovers")
+    @Test(
+        "5 % loss each way: no wrong value, only typed errors; a partition: typed errors, no hang; healed: the pool recovers"
+    )
     func lossAndPartition() async throws {
         let namespace = try await NetworkNamespace.make()
         let binary = try #require(MemcachedServer.binary)
-        let memcached = try namespace.spawn(binary, ["-l", namespace.innerAddress, "-p", "11211", "-U", "0", "-t", "2", "-u", "root"])
+        let memcached = try namespace.spawn(
+            binary, ["-l", namespace.innerAddress, "-p", "11211", "-U", "0", "-t", "2", "-u", "root"])
         let group = try EventLoopGroup(loopCount: 2)
         var configuration = MemcachePool.Configuration(host: namespace.innerAddress, port: 11211, maxConnections: 4)
         waitPatiently(&configuration)
@@ -28,14 +31,18 @@ struct NamespaceFaultTests {
         configuration.pool.leaseTimeout = .seconds(2)
         configuration.pool.connectTimeout = .seconds(1)
         let pool = MemcachePool(configuration: configuration, group: group)
-        let up = try await poll(every: .milliseconds(50)) { (try? await pool.set("fault-0", to: ByteBuffer(string: "fault-0|"))) != nil }
+        let up = try await poll(every: .milliseconds(50)) {
+            (try? await pool.set("fault-0", to: ByteBuffer(string: "fault-0|"))) != nil
+        }
         try #require(up, "memcached answers inside the namespace")
 
         try await namespace.loss(percent: 5)
         let lossy = await mixedLoad(pool, callers: 16, callsEach: 40, keys: 50)
         #expect(lossy.wrong == 0)
         #expect(Set(lossy.errors).isSubset(of: faultErrors), "\(Set(lossy.errors))")
-        #expect(lossy.errors.count < lossy.calls / 2, "TCP carries most calls through 5 % loss: \(lossy.errors.count) of \(lossy.calls) failed")
+        #expect(
+            lossy.errors.count < lossy.calls / 2,
+            "TCP carries most calls through 5 % loss: \(lossy.errors.count) of \(lossy.calls) failed")
 
         try await namespace.partition()
         let cut = await mixedLoad(pool, callers: 8, callsEach: 4, keys: 50)

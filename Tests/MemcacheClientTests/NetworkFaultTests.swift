@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -51,9 +51,12 @@ func mixedLoad(
     }
 }
 
-@Suite("Network faults between the pool and a real memcached (a fault-injecting proxy)", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "Network faults between the pool and a real memcached (a fault-injecting proxy)",
+    .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct NetworkFaultTests {
-    @Test("segments cut at random byte boundaries, delayed with jitter: every caller gets its own key's values, no error")
+    @Test(
+        "segments cut at random byte boundaries, delayed with jitter: every caller gets its own key's values, no error")
     func segmentsAndJitter() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let memcached = try await MemcachedServer(group: group)
@@ -76,14 +79,16 @@ struct NetworkFaultTests {
         try await group.shutdownGracefully()
     }
 
-    @Test("a stall: calls fail with the typed timeout, none hangs and none gets a wrong value; lifted, the pool recovers by itself")
+    @Test(
+        "a stall: calls fail with the typed timeout, none hangs and none gets a wrong value; lifted, the pool recovers by itself"
+    )
     func stallThenRecover() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let memcached = try await MemcachedServer(group: group)
         let proxy = try await FaultProxy.start(group: group, target: memcached.address)
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: proxy.port, maxConnections: 4)
         waitPatiently(&configuration)
-        configuration.responseTimeout = .milliseconds(300)  // what this test checks
+        configuration.responseTimeout = .milliseconds(300) // what this test checks
         configuration.pool.leaseTimeout = .seconds(2)
         let pool = MemcachePool(configuration: configuration, group: group)
         try await pool.set("fault-0", to: ByteBuffer(string: "fault-0|before"))
@@ -92,7 +97,9 @@ struct NetworkFaultTests {
         let stalled = await mixedLoad(pool, callers: 8, callsEach: 5, keys: 10)
         #expect(stalled.wrong == 0)
         #expect(!stalled.errors.isEmpty)
-        #expect(stalled.errors.allSatisfy { ["timeout", "pool exhausted", "connection closed"].contains($0) }, "\(Set(stalled.errors))")
+        #expect(
+            stalled.errors.allSatisfy { ["timeout", "pool exhausted", "connection closed"].contains($0) },
+            "\(Set(stalled.errors))")
 
         proxy.faults.withLock { $0.stalled = false }
         // Recovered once a call succeeds again (bounded, a stalled machine may take a while).

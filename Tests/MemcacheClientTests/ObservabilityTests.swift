@@ -4,8 +4,8 @@ import Logging
 import MemcacheServer
 import MetricsTestKit
 import ServiceLifecycle
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -37,11 +37,16 @@ struct ObservabilityTests {
         await #expect { try await pool.get("k0") } throws: { ($0 as? MemcacheError)?.code == .poolExhausted }
         held.release()
 
-        let server = [("db.system.name", "memcached"), ("server.address", "127.0.0.1"), ("server.port", "\(memcached.port)")]
+        let server = [
+            ("db.system.name", "memcached"), ("server.address", "127.0.0.1"), ("server.port", "\(memcached.port)"),
+        ]
         // The operations' timer counts them by command and outcome.
         func operations(_ command: String, _ outcome: String) -> [Int64] {
-            metrics.timers(label: "db.client.operation.duration", dimensions: server + [("db.operation.name", command), ("outcome", outcome)])
-                .flatMap(\.values)
+            metrics.timers(
+                label: "db.client.operation.duration",
+                dimensions: server + [("db.operation.name", command), ("outcome", outcome)]
+            )
+            .flatMap(\.values)
         }
         #expect(operations("ms", "stored").count == 3)
         #expect(operations("mg", "hit").count == 3)
@@ -52,7 +57,7 @@ struct ObservabilityTests {
 
         let loop = [("db.client.connection.pool.name", "cache"), ("loop", "0")]
         // Every lease that got a connection waited (0 when served at once) and was used.
-        let leases = 3 + 5 + 1  // the sets, the gets, the held lease
+        let leases = 3 + 5 + 1 // the sets, the gets, the held lease
         #expect(try metrics.expectTimer("db.client.connection.wait_time", loop).values.count == leases)
         // A release reaches the loop a moment after its caller resumed.
         let used = try metrics.expectTimer("db.client.connection.use_time", loop)
@@ -61,9 +66,12 @@ struct ObservabilityTests {
         #expect(try metrics.expectCounter("db.client.connection.timeouts", loop).totalValue == 1)
         #expect(try metrics.expectGauge("db.client.connection.max", loop).lastValue == 1)
         // The gauges follow the maintenance tick (about once a second).
-        let idle = try metrics.expectGauge("db.client.connection.count", loop + [("db.client.connection.state", "idle")])
+        let idle = try metrics.expectGauge(
+            "db.client.connection.count", loop + [("db.client.connection.state", "idle")])
         #expect(try await poll { idle.lastValue == 1 })
-        #expect(try metrics.expectGauge("db.client.connection.count", loop + [("db.client.connection.state", "used")]).lastValue == 0)
+        #expect(
+            try metrics.expectGauge("db.client.connection.count", loop + [("db.client.connection.state", "used")])
+                .lastValue == 0)
         #expect(try metrics.expectGauge("db.client.connection.pending_requests", loop).lastValue == 0)
 
         // The server dies: calls fail, each counted with its kind.
@@ -104,7 +112,8 @@ struct ObservabilityTests {
         let logs = CapturedLogs()
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: reserved.port, maxConnections: 1)
         configuration.pool.logger = logs.logger(label: "test")
-        configuration.pool.backoff = Backoff(initial: .milliseconds(50), multiplier: 1, maximum: .milliseconds(50), jitter: 0)
+        configuration.pool.backoff = Backoff(
+            initial: .milliseconds(50), multiplier: 1, maximum: .milliseconds(50), jitter: 0)
         let pool = MemcachePool(configuration: configuration, group: group)
 
         await #expect(throws: MemcacheError.self) { try await pool.get("a") }
@@ -133,7 +142,9 @@ struct ObservabilityTests {
         // A connection the server drops is logged as such.
         memcached.stop()
         #expect(try await poll { !logs.messages(atLeast: .debug, startingWith: "connection closed").isEmpty })
-        #expect(logs.messages(atLeast: .debug, startingWith: "connection closed").first?.metadata["closed_by"] == "server or network")
+        #expect(
+            logs.messages(atLeast: .debug, startingWith: "connection closed").first?.metadata["closed_by"]
+                == "server or network")
         await pool.shutdown()
         try await group.shutdownGracefully()
     }
@@ -165,14 +176,16 @@ struct ObservabilityTests {
     func serviceGroupDrains() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await InProcessMemcacheServer.start(group: group, configuration: .init(port: 0))
-        var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.localAddress.port, maxConnections: 4)
+        var configuration = MemcachePool.Configuration(
+            host: "127.0.0.1", port: server.localAddress.port, maxConnections: 4)
         waitPatiently(&configuration)
         let logs = CapturedLogs()
         configuration.pool.logger = logs.logger(label: "drain")
         let pool = MemcachePool(configuration: configuration, group: group)
         try await pool.set("k", to: ByteBuffer(string: "v"))
         // Stopped in reverse order: the pool drains first, then the server.
-        let services = ServiceGroup(services: [server, pool], logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let services = ServiceGroup(
+            services: [server, pool], logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         let running = Task { try await services.run() }
 
         let started = LockedValue(0)
@@ -208,11 +221,14 @@ struct ObservabilityTests {
         #expect(succeeded > 0)
         await #expect { try await pool.get("k") } throws: { ($0 as? MemcacheError)?.code == .shutdown }
         // The server stopped listening, and every connection it had was closed.
-        await #expect(throws: (any Error).self) { try await ClientBootstrap(group: group).connect(to: server.localAddress).get() }
+        await #expect(throws: (any Error).self) {
+            try await ClientBootstrap(group: group).connect(to: server.localAddress).get()
+        }
         #expect(server.statistics.currentConnections == 0)
         // The pool closed its connections itself, and says so.
         let closed = logs.messages(atLeast: .debug, startingWith: "connection closed")
-        #expect(!closed.isEmpty && closed.allSatisfy { $0.metadata["closed_by"] == "pool" }, "\(closed.map(\.metadata))")
+        #expect(
+            !closed.isEmpty && closed.allSatisfy { $0.metadata["closed_by"] == "pool" }, "\(closed.map(\.metadata))")
         try await group.shutdownGracefully()
     }
 }

@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -18,7 +18,9 @@ struct PoolSocketOptionsTests {
         configuration.pool.socketOptions.userTimeout = .seconds(12)
         let pool = MemcachePool(configuration: configuration, group: group)
         let channel = try await pool.connections.withConnection { connection in connection.channel }
-        #expect(try await channel.getOption(.tcpKeepAlive).get() == TCPKeepAlive(idle: .seconds(45), interval: .seconds(4), count: 5))
+        #expect(
+            try await channel.getOption(.tcpKeepAlive).get()
+                == TCPKeepAlive(idle: .seconds(45), interval: .seconds(4), count: 5))
         #expect(try await channel.getOption(.tcpUserTimeout).get() == .seconds(12))
         await pool.shutdown()
         try await group.shutdownGracefully()

@@ -76,7 +76,8 @@ struct ServerHealthTests {
         for _ in 0..<200 {
             now = now + .seconds(30)
             #expect(health.startProbeIfDue(now: now) == true)
-            #expect(health.probeFailed(now: now, policy: self.policy) == .ejected(hold: .seconds(20)) || health.flaps < 4)
+            #expect(
+                health.probeFailed(now: now, policy: self.policy) == .ejected(hold: .seconds(20)) || health.flaps < 4)
         }
         #expect(health.hold == .seconds(20))
     }

@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -22,7 +22,8 @@ private struct Servers: Sendable {
 
     /// Whether the memcached at `index` holds `key` (asked directly).
     func holds(_ index: Int, _ keys: [String]) async throws -> Set<String> {
-        let direct = try await MemcacheConnection.connect(host: "127.0.0.1", port: self.memcached[index].port, group: self.group)
+        let direct = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: self.memcached[index].port, group: self.group)
         let found = try await direct.getMany(keys.map { try MemcacheKey($0) })
         try await direct.close()
         return Set(found.keys.map { String(decoding: $0.bytes, as: UTF8.self) })
@@ -36,7 +37,9 @@ private struct Servers: Sendable {
 
 /// Calls `set` until `condition` holds on its statistics (bounded by `testPatience`): probes
 /// start when a call is routed.
-private func keepCalling(_ set: MemcacheServerSet, key: String, until condition: (MemcacheServerSet.Statistics) -> Bool) async throws {
+private func keepCalling(_ set: MemcacheServerSet, key: String, until condition: (MemcacheServerSet.Statistics) -> Bool)
+    async throws
+{
     let deadline = Deadline.now() + testPatience
     while Deadline.now() < deadline {
         if condition(await set.statistics()) { return }
@@ -46,9 +49,13 @@ private func keepCalling(_ set: MemcacheServerSet, key: String, until condition:
     Issue.record("the condition did not hold within \(testPatience): \(await set.statistics())")
 }
 
-@Suite("MemcacheServerSet: every command, ejection, live updates", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "MemcacheServerSet: every command, ejection, live updates",
+    .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct ServerSetBehaviourTests {
-    @Test("every command of MemcacheRequestSender through the set; multi-key ones split by server and merged", arguments: [MemcacheProtocol.meta, .text])
+    @Test(
+        "every command of MemcacheRequestSender through the set; multi-key ones split by server and merged",
+        arguments: [MemcacheProtocol.meta, .text])
     func everyCommand(wireProtocol: MemcacheProtocol) async throws {
         let servers = try await Servers(count: 3)
         let set = MemcacheServerSet(servers: (0..<3).map(servers.server), group: servers.group) {
@@ -89,8 +96,12 @@ struct ServerSetBehaviourTests {
         }
         if wireProtocol == .meta {
             let hits = LockedValue(0)
-            let batch = try keys.map { try MemcacheMetaRequest.get(MemcacheKey($0), flags: [.returnValue, .returnKey]) }
-            _ = try await set.sendBatch(batch) { reply in if case .meta(let meta) = reply, meta.status == .value { hits.withLock { $0 += 1 } } }
+            let batch = try keys.map {
+                try MemcacheMetaRequest.get(MemcacheKey($0), flags: [.returnValue, .returnKey])
+            }
+            _ = try await set.sendBatch(batch) { reply in
+                if case .meta(let meta) = reply, meta.status == .value { hits.withLock { $0 += 1 } }
+            }
             #expect(hits.withLock { $0 } == 100)
         }
 
@@ -123,7 +134,9 @@ struct ServerSetBehaviourTests {
         try await servers.stop()
     }
 
-    @Test("setMany and deleteMany through the set: each server gets its keys, a failure is reported for its own key, a fenced batch keeps its fences")
+    @Test(
+        "setMany and deleteMany through the set: each server gets its keys, a failure is reported for its own key, a fenced batch keeps its fences"
+    )
     func bulkWritesSplitByServer() async throws {
         let servers = try await Servers(count: 3)
         let set = MemcacheServerSet(servers: (0..<3).map(servers.server), group: servers.group) { waitPatiently(&$0) }
@@ -139,7 +152,9 @@ struct ServerSetBehaviourTests {
         #expect(try await set.getMany(keys).count == 3_000)
         // A batch with mn fences through the set: each fence travels with the command before it.
         let replies = LockedValue<[MemcacheResponse]>([])
-        _ = try await set.sendBatch([.delete("bulk-1"), .noop, .delete("absent-key"), .noop]) { reply in replies.withLock { $0.append(reply) } }
+        _ = try await set.sendBatch([.delete("bulk-1"), .noop, .delete("absent-key"), .noop]) { reply in
+            replies.withLock { $0.append(reply) }
+        }
         let statuses = replies.withLock { $0 }.compactMap { reply -> String? in
             if case .meta(let meta) = reply { return meta.status.rawValue }
             return nil
@@ -151,7 +166,9 @@ struct ServerSetBehaviourTests {
         try await servers.stop()
     }
 
-    @Test("a server that accepts and never answers is ejected after the failure limit, its keys move, and its failed probe keeps it out longer")
+    @Test(
+        "a server that accepts and never answers is ejected after the failure limit, its keys move, and its failed probe keeps it out longer"
+    )
     func silentServerEjected() async throws {
         let servers = try await Servers(count: 2)
         let blackHole = try await startBlackHoleServer(group: servers.group)
@@ -160,12 +177,14 @@ struct ServerSetBehaviourTests {
         ejection.retryAfter = .milliseconds(500)
         ejection.probeTimeout = .milliseconds(300)
         let members = [servers.server(0), .init(host: "127.0.0.1", port: silentPort), servers.server(1)]
-        let set = MemcacheServerSet(servers: members, group: servers.group, failurePolicy: .rehash, ejection: ejection) {
+        let set = MemcacheServerSet(servers: members, group: servers.group, failurePolicy: .rehash, ejection: ejection)
+        {
             // Only the silent server gets a short response timeout: real servers stalled by a
             // sanitizer must not be ejected too.
             if $0.port == silentPort { $0.responseTimeout = .milliseconds(300) } else { waitPatiently(&$0) }
         }
-        let silentKeys = (0..<1000).map { "key-\($0)" }.filter { (try? set.serverIndex(for: MemcacheKey($0))) == 1 }.prefix(5)
+        let silentKeys = (0..<1000).map { "key-\($0)" }.filter { (try? set.serverIndex(for: MemcacheKey($0))) == 1 }
+            .prefix(5)
         try #require(silentKeys.count == 5)
 
         for key in silentKeys.prefix(3) {
@@ -208,7 +227,9 @@ struct ServerSetBehaviourTests {
         ejection.retryAfter = .seconds(3600)
         ejection.maximumRetryAfter = .seconds(3600)
         let members = [servers.server(0), .init(host: "127.0.0.1", port: silentPort), servers.server(1)]
-        let set = MemcacheServerSet(servers: members, group: servers.group, failurePolicy: .failFast, ejection: ejection) {
+        let set = MemcacheServerSet(
+            servers: members, group: servers.group, failurePolicy: .failFast, ejection: ejection
+        ) {
             if $0.port == silentPort { $0.responseTimeout = .milliseconds(300) } else { waitPatiently(&$0) }
         }
         let keys = (0..<200).map { "key-\($0)" }
@@ -242,7 +263,10 @@ struct ServerSetBehaviourTests {
         // hold: capped low, so the server is back well within the test's patience.
         ejection.maximumRetryAfter = .seconds(2)
         let set = MemcacheServerSet(
-            servers: [.init(host: "127.0.0.1", port: first.port), .init(host: "127.0.0.1", port: downPort.port), .init(host: "127.0.0.1", port: second.port)],
+            servers: [
+                .init(host: "127.0.0.1", port: first.port), .init(host: "127.0.0.1", port: downPort.port),
+                .init(host: "127.0.0.1", port: second.port),
+            ],
             group: group, failurePolicy: .rehash, ejection: ejection, configure: waitPatiently)
         let downKeys = (0..<500).map { "key-\($0)" }.filter { (try? set.serverIndex(for: MemcacheKey($0))) == 1 }
         for key in downKeys.prefix(3) { _ = try? await set.set(key, to: ByteBuffer(string: "x")) }
@@ -262,10 +286,13 @@ struct ServerSetBehaviourTests {
         try await group.shutdownGracefully()
     }
 
-    @Test("live update under load: a fourth server takes about a quarter of the keys as ketama predicts, removing one drains it, and no call fails")
+    @Test(
+        "live update under load: a fourth server takes about a quarter of the keys as ketama predicts, removing one drains it, and no call fails"
+    )
     func liveUpdate() async throws {
         let servers = try await Servers(count: 4)
-        let set = MemcacheServerSet(servers: (0..<3).map(servers.server), group: servers.group, configure: waitPatiently)
+        let set = MemcacheServerSet(
+            servers: (0..<3).map(servers.server), group: servers.group, configure: waitPatiently)
         let keys = (0..<2000).map { "live-\($0)" }
         for key in keys { try await set.set(key, to: ByteBuffer(string: key)) }
 
@@ -306,7 +333,9 @@ struct ServerSetBehaviourTests {
         func waitForCalls(_ more: Int) async throws {
             let target = outcome.withLock { $0.calls } + more
             let deadline = Deadline.now() + testPatience
-            while outcome.withLock({ $0.calls }) < target, Deadline.now() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            while outcome.withLock({ $0.calls }) < target, Deadline.now() < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
         }
         try await waitForCalls(500)
         await set.update(servers: (0..<4).map(servers.server))

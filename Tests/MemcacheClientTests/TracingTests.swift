@@ -1,8 +1,8 @@
 import Channels
 import Codecs
 import InMemoryTracing
-import Testing
 import TestSupport
+import Testing
 import Tracing
 
 @testable import MemcacheClient
@@ -19,7 +19,7 @@ struct TracingTests {
         _ = try await pool.get("a")
         _ = try await pool.get("missing")
         _ = try await pool.getMany(["a", "b", "c"])
-        _ = try await pool.getMany([try MemcacheKey.binary([0, 1]), "a"])  // binary keys: a quiet meta batch
+        _ = try await pool.getMany([try MemcacheKey.binary([0, 1]), "a"]) // binary keys: a quiet meta batch
 
         let spans = tracer.finishedSpans
         #expect(spans.map(\.operationName) == ["ms", "mg", "mg", "get", "batch"])
@@ -57,7 +57,8 @@ struct TracingTests {
         let afterKill = try #require(spans.last)
         #expect(afterKill.status?.code == .error)
         let kind = afterKill.attributes.get("error.type")
-        #expect(kind == .string("connection_closed") || kind == .string("connect_failed"), "\(String(describing: kind))")
+        #expect(
+            kind == .string("connection_closed") || kind == .string("connect_failed"), "\(String(describing: kind))")
         try await fixture.stop()
     }
 

@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -34,7 +34,8 @@ private struct ProxiedMemcached: Sendable {
     }
 }
 
-private func expectUnsupported(_ call: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+private func expectUnsupported(_ call: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async
+{
     do {
         try await call()
         Issue.record("the call succeeded", sourceLocation: sourceLocation)
@@ -47,7 +48,9 @@ private func expectUnsupported(_ call: () async throws -> Void, sourceLocation: 
 
 @Suite(
     "Through twemproxy (nutcracker) in front of three memcached",
-    .enabled(if: MemcachedServer.binary != nil && NutcrackerServer.binary != nil, "memcached or nutcracker is not installed"))
+    .enabled(
+        if: MemcachedServer.binary != nil && NutcrackerServer.binary != nil, "memcached or nutcracker is not installed")
+)
 struct TwemproxyTests {
     @Test("every command nutcracker forwards round-trips; each one it refuses fails alone with a typed error")
     func everyCommand() async throws {
@@ -103,7 +106,9 @@ struct TwemproxyTests {
         try await setup.stop()
     }
 
-    @Test("10,000 concurrent callers each get their own value; a 100-key getMany over the three servers returns every value, each key on the server ketama names")
+    @Test(
+        "10,000 concurrent callers each get their own value; a 100-key getMany over the three servers returns every value, each key on the server ketama names"
+    )
     func concurrentCallersAndPlacement() async throws {
         let setup = try await ProxiedMemcached()
         let pool = setup.pool
@@ -142,9 +147,13 @@ struct TwemproxyTests {
     }
 }
 
-@Suite("The text protocol against a real memcached", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "The text protocol against a real memcached",
+    .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct TextProtocolPoolTests {
-    @Test("every command round-trips in the classic text protocol, administrative ones included; meta commands are refused")
+    @Test(
+        "every command round-trips in the classic text protocol, administrative ones included; meta commands are refused"
+    )
     func everyCommand() async throws {
         let fixture = try await MemcachePoolFixture { $0.wireProtocol = .text }
         let pool = fixture.pool

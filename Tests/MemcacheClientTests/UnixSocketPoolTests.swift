@@ -1,8 +1,8 @@
 import Channels
 import Codecs
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheClient
 @testable import Pool
@@ -19,9 +19,12 @@ struct TemporarySocketDirectory {
     func cleanUp() { try? FileManager.default.removeItem(atPath: self.path) }
 }
 
-@Suite("MemcachePool over a Unix-domain socket", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+@Suite(
+    "MemcachePool over a Unix-domain socket", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct UnixSocketPoolTests {
-    @Test("against memcached -s PATH: every command through the pool, in the meta and the text protocol", arguments: [MemcacheProtocol.meta, .text])
+    @Test(
+        "against memcached -s PATH: every command through the pool, in the meta and the text protocol",
+        arguments: [MemcacheProtocol.meta, .text])
     func pool(wireProtocol: MemcacheProtocol) async throws {
         let directory = try TemporarySocketDirectory()
         defer { directory.cleanUp() }

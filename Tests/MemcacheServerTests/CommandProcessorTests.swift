@@ -1,8 +1,8 @@
 import Channels
 import Codecs
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheServer
 
@@ -17,7 +17,9 @@ final class ServerScript: @unchecked Sendable {
 
     init(memoryLimit: Int = 1 << 20, shardCount: Int = 4) {
         let clock = self.clock
-        self.store = ItemStore(memoryLimit: memoryLimit, maximumValueLength: 1024, shardCount: shardCount) { clock.withLock { $0 } }
+        self.store = ItemStore(memoryLimit: memoryLimit, maximumValueLength: 1024, shardCount: shardCount) {
+            clock.withLock { $0 }
+        }
         self.processor = CommandProcessor(store: self.store, counters: ServerCounters(loops: 1))
     }
 
@@ -47,7 +49,8 @@ final class ServerScript: @unchecked Sendable {
     func fastPathTakes(_ request: String) -> Bool {
         let input = ByteBuffer(string: request.replacingOccurrences(of: "\n", with: "\r\n"))
         var out = ByteBuffer()
-        return input.withUnsafeReadableBytes { self.processor.processFast($0, now: self.store.clock(), into: &out) } != nil
+        return input.withUnsafeReadableBytes { self.processor.processFast($0, now: self.store.clock(), into: &out) }
+            != nil
     }
 }
 
@@ -59,7 +62,9 @@ struct CommandProcessorTests {
         #expect(try server.send("set a 5 0 3\nabc\nget a\n") == "STORED\nVALUE a 5 3\nabc\nEND\n")
         #expect(try server.send("add a 0 0 1\nx\nadd b 0 0 1\ny\n") == "NOT_STORED\nSTORED\n")
         #expect(try server.send("replace c 0 0 1\nz\nreplace b 0 0 2\nyy\n") == "NOT_STORED\nSTORED\n")
-        #expect(try server.send("append a 0 0 2\nde\nprepend a 0 0 1\n_\nget a b c\n") == "STORED\nSTORED\nVALUE a 5 6\n_abcde\nVALUE b 0 2\nyy\nEND\n")
+        #expect(
+            try server.send("append a 0 0 2\nde\nprepend a 0 0 1\n_\nget a b c\n")
+                == "STORED\nSTORED\nVALUE a 5 6\n_abcde\nVALUE b 0 2\nyy\nEND\n")
         #expect(try server.send("append nope 0 0 1\nx\n") == "NOT_STORED\n")
         #expect(try server.send("delete a\ndelete a\nget a\n") == "DELETED\nNOT_FOUND\nEND\n")
         #expect(try server.send("set q 0 0 1 noreply\nq\ndelete q noreply\nget q\n") == "END\n")
@@ -71,7 +76,9 @@ struct CommandProcessorTests {
         _ = try server.send("set k 0 0 1\nx\n")
         let line = try server.send("gets k\n").split(separator: "\n")[0]
         let unique = try #require(line.split(separator: " ").last)
-        #expect(try server.send("cas k 0 0 1 \(unique)\ny\ncas k 0 0 1 \(unique)\nz\ncas nope 0 0 1 1\nq\n") == "STORED\nEXISTS\nNOT_FOUND\n")
+        #expect(
+            try server.send("cas k 0 0 1 \(unique)\ny\ncas k 0 0 1 \(unique)\nz\ncas nope 0 0 1 1\nq\n")
+                == "STORED\nEXISTS\nNOT_FOUND\n")
         #expect(try server.send("get k\n") == "VALUE k 0 1\ny\nEND\n")
     }
 
@@ -108,7 +115,7 @@ struct CommandProcessorTests {
 
     @Test("past the memory limit the least recently used items go first; an item over a shard's budget is refused")
     func eviction() throws {
-        let server = ServerScript(memoryLimit: 4 * 2_000, shardCount: 1)  // one shard of 8,000 bytes
+        let server = ServerScript(memoryLimit: 4 * 2_000, shardCount: 1) // one shard of 8,000 bytes
         let value = String(repeating: "v", count: 900)
         for index in 0..<8 { _ = try server.send("set k\(index) 0 0 900\n\(value)\n") }
         // ~960 bytes each: 8 fit. Reading k0 makes k1 the least recently used.
@@ -120,7 +127,9 @@ struct CommandProcessorTests {
         let tiny = ServerScript(memoryLimit: 500, shardCount: 1)
         #expect(try tiny.send("set ok 0 0 400\n\(String(repeating: "o", count: 400))\n") == "STORED\n")
         // 460 bytes of value, 3 of key and 56 of overhead exceed the 500-byte shard; the old item goes too.
-        #expect(try tiny.send("set ok 0 0 460\n\(String(repeating: "m", count: 460))\nget ok\n") == "SERVER_ERROR out of memory storing object\nEND\n")
+        #expect(
+            try tiny.send("set ok 0 0 460\n\(String(repeating: "m", count: 460))\nget ok\n")
+                == "SERVER_ERROR out of memory storing object\nEND\n")
     }
 
     @Test("meta get returns the flags asked for, in order; quiet hides misses; mn closes a batch")
@@ -142,16 +151,22 @@ struct CommandProcessorTests {
         #expect(try server.send("ms a 1 C1\nq\nms a 1 C\(cas) c\nr\n").hasPrefix("EX\nHD c"))
         #expect(try server.send("ms gone 1 C5\nq\n") == "NF\n")
         #expect(try server.send("md a q\nmd a q\nmd a\nmn\n") == "NF\nNF\nMN\n")
-        #expect(try server.send("ma c\nma c N0 J10 v\nma c MD D3 v\nma c q\nma c v t\n") == "NF\nVA 2\n10\nVA 1\n7\nVA 1 t-1\n9\n")
+        #expect(
+            try server.send("ma c\nma c N0 J10 v\nma c MD D3 v\nma c q\nma c v t\n")
+                == "NF\nVA 2\n10\nVA 1\n7\nVA 1 t-1\n9\n")
         _ = try server.send("ms s 1\nx\n")
-        #expect(try server.send("ma s\nma s MX\n") == "CLIENT_ERROR cannot increment or decrement non-numeric value\nCLIENT_ERROR invalid mode for ma\n")
+        #expect(
+            try server.send("ma s\nma s MX\n")
+                == "CLIENT_ERROR cannot increment or decrement non-numeric value\nCLIENT_ERROR invalid mode for ma\n")
     }
 
     @Test("vivify wins once; invalidation serves stale with one recache win")
     func recache() throws {
         let server = ServerScript()
         #expect(try server.send("mg hot v N30 t\nmg hot v N30\n") == "VA 0 t30 W\n\nVA 0 Z\n\n")
-        #expect(try server.send("ms hot 3\nabc\nmd hot I\nmg hot v\nmg hot v\n") == "HD\nHD\nVA 3 X W\nabc\nVA 3 Z X\nabc\n")
+        #expect(
+            try server.send("ms hot 3\nabc\nmd hot I\nmg hot v\nmg hot v\n") == "HD\nHD\nVA 3 X W\nabc\nVA 3 Z X\nabc\n"
+        )
         #expect(try server.send("ms hot 3\nnew\nmg hot v\n") == "HD\nVA 3\nnew\n")
     }
 
@@ -165,8 +180,13 @@ struct CommandProcessorTests {
     @Test("bad commands get memcached's errors and the connection goes on")
     func errors() throws {
         let server = ServerScript()
-        #expect(try server.send("bogus\nget\nset k 0 0 x\nversion\n") == "ERROR\nCLIENT_ERROR bad command line format\nCLIENT_ERROR bad command line format\nVERSION 1.6.18-mcpool\n")
-        #expect(try server.send("set big 0 0 2000\n\(String(repeating: "b", count: 2000))\nget big\n") == "SERVER_ERROR object too large for cache\nEND\n")
+        #expect(
+            try server.send("bogus\nget\nset k 0 0 x\nversion\n")
+                == "ERROR\nCLIENT_ERROR bad command line format\nCLIENT_ERROR bad command line format\nVERSION 1.6.18-mcpool\n"
+        )
+        #expect(
+            try server.send("set big 0 0 2000\n\(String(repeating: "b", count: 2000))\nget big\n")
+                == "SERVER_ERROR object too large for cache\nEND\n")
         #expect(try server.send("stats nonsense\nverbosity 1\n") == "ERROR\nOK\n")
     }
 }

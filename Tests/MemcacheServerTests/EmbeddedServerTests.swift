@@ -1,22 +1,24 @@
 import Channels
 import Codecs
 import Foundation
-import MemcacheServer
 import MemcacheClient
+import MemcacheServer
 import Pool
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Embedded server against foreign clients and memcached itself")
 struct EmbeddedServerTests {
     @Test("libmemcached's conformance tester (memccapable -a): all 27 ASCII tests pass")
     func memccapable() async throws {
-        let tool = try #require(findExecutable(["/usr/bin/memccapable", "/usr/bin/memcapable"]), "libmemcached-tools is not installed")
+        let tool = try #require(
+            findExecutable(["/usr/bin/memccapable", "/usr/bin/memcapable"]), "libmemcached-tools is not installed")
         let fixture = try await EmbeddedServerFixture()
         // Its own I/O timeout is testPatience too: a sanitizer's stall outlasted the default
         // (two of its tests failed with ETIMEDOUT in a TSan run).
         let patience = "\(testPatience.nanoseconds / 1_000_000_000)"
-        let output = try await runProcess(tool, ["-a", "-t", patience, "-h", "127.0.0.1", "-p", "\(fixture.port)", "-v"])
+        let output = try await runProcess(
+            tool, ["-a", "-t", patience, "-h", "127.0.0.1", "-p", "\(fixture.port)", "-v"])
         let passed = output.split(separator: "\n").filter { $0.hasSuffix("[pass]") }
         #expect(passed.count == 27, "\(output)")
         #expect(output.contains("All tests passed"), "\(output)")
@@ -71,7 +73,8 @@ struct EmbeddedServerTests {
         let memcached = try await MemcachedServer(group: fixture.group)
         let script = Self.conformanceScript
         let theirs = try await exchangeUntilClose(with: memcached.address, sending: script, group: fixture.group)
-        let ours = try await exchangeUntilClose(with: fixture.server.localAddress, sending: script, group: fixture.group)
+        let ours = try await exchangeUntilClose(
+            with: fixture.server.localAddress, sending: script, group: fixture.group)
         let expected = Self.normalized(theirs)
         let actual = Self.normalized(ours)
         #expect(expected.count > 80, "the script exercises every command family")
@@ -115,7 +118,9 @@ struct EmbeddedServerTests {
             if tokens.first == "VALUE", tokens.count == 5 { tokens[4] = "<cas>" }
             if tokens.first == "VERSION" { tokens = ["VERSION", "<version>"] }
             if ["HD", "VA", "EN", "NS", "EX", "NF"].contains(tokens.first ?? "") {
-                tokens = tokens.map { $0.first == "c" && $0.dropFirst().allSatisfy(\.isNumber) && $0.count > 1 ? "c<cas>" : $0 }
+                tokens = tokens.map {
+                    $0.first == "c" && $0.dropFirst().allSatisfy(\.isNumber) && $0.count > 1 ? "c<cas>" : $0
+                }
             }
             return tokens.joined(separator: " ")
         }
@@ -128,11 +133,18 @@ struct EmbeddedServerTests {
         try await pool.set("steady", to: ByteBuffer(string: "value"))
         // Unknown commands and bad lines: memcached's errors, and the connection goes on.
         let junk = Array("\u{1}\u{2}garbage\r\nset k 0 0 nope\r\nget\r\nversion\r\nquit\r\n".utf8)
-        let reply = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: junk, group: fixture.group), as: UTF8.self)
-        #expect(reply == "ERROR\r\nCLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\nVERSION 1.6.18-mcpool\r\n")
+        let reply = String(
+            decoding: try await exchangeUntilClose(
+                with: fixture.server.localAddress, sending: junk, group: fixture.group), as: UTF8.self)
+        #expect(
+            reply
+                == "ERROR\r\nCLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\nVERSION 1.6.18-mcpool\r\n"
+        )
         // A line that never ends cannot be resynchronised: that connection is closed.
         let endless = [UInt8](repeating: UInt8(ascii: "a"), count: InProcessMemcacheServer.maximumLineLength + 1024)
-        let cutOff = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: endless, group: fixture.group), as: UTF8.self)
+        let cutOff = String(
+            decoding: try await exchangeUntilClose(
+                with: fixture.server.localAddress, sending: endless, group: fixture.group), as: UTF8.self)
         #expect(cutOff.hasPrefix("CLIENT_ERROR"), "\(cutOff)")
         #expect(try await pool.get("steady") == ByteBuffer(string: "value"))
         await pool.shutdown()
@@ -145,7 +157,10 @@ struct EmbeddedServerTests {
         let first = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
         let second = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
         try await first.set("k", to: ByteBuffer(string: "v"))
-        let refused = String(decoding: try await exchangeUntilClose(with: fixture.server.localAddress, sending: Array("version\r\n".utf8), group: fixture.group), as: UTF8.self)
+        let refused = String(
+            decoding: try await exchangeUntilClose(
+                with: fixture.server.localAddress, sending: Array("version\r\n".utf8), group: fixture.group),
+            as: UTF8.self)
         #expect(refused == "SERVER_ERROR Too many open connections\r\n")
         #expect(try await second.get("k") == ByteBuffer(string: "v"))
         try await first.close()
@@ -155,7 +170,10 @@ struct EmbeddedServerTests {
 
     @Test("over TLS: the pool's commands work against the embedded server started with a certificate")
     func tls() async throws {
-        let serverTLS = try TLSContext.patient(configuration: .server(certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
+        let serverTLS = try TLSContext.patient(
+            configuration: .server(
+                certificateChain: .file(fixturePath("tls/server-chain.pem")),
+                privateKey: .file(fixturePath("tls/server.key"))))
         let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
         let clientTLS = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let pool = MemcachePool(configuration: .patient(port: fixture.port, tls: clientTLS), group: fixture.group)

@@ -1,8 +1,8 @@
 import Channels
 import Codecs
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheServer
 
@@ -11,7 +11,8 @@ struct FastPathTests {
     /// Requests of the shapes the fast path answers, against hits, misses, stale and
     /// recache-won items (which it must leave to the full path), with TTLs and noreply.
     static let script = [
-        "set a 5 0 3\nabc\n", "set b 0 100 2\nhi\n", "set n 7 0 2 noreply\nno\n", "set big 1 0 300\n\(String(repeating: "x", count: 300))\n",
+        "set a 5 0 3\nabc\n", "set b 0 100 2\nhi\n", "set n 7 0 2 noreply\nno\n",
+        "set big 1 0 300\n\(String(repeating: "x", count: 300))\n",
         "get a\n", "get a b nope n a\n", "gets a b\n", "get nope\n", "gets big\n",
         "mg a v\n", "mg a\n", "mg a v f c s t k\n", "mg b t s\n", "mg nope v\n", "mg nope k s\n", "mg n k v f\n",
         "mg hot v N30\n", "mg hot v\n", "mg hot s\n", "ms hot 3\nnew\n", "mg hot v\n", "md hot I\n", "mg hot v c\n",
@@ -25,7 +26,9 @@ struct FastPathTests {
         for request in Self.script {
             #expect(try viaFastPath.send(request, fast: true) == viaDecoder.send(request), "\(request)")
         }
-        #expect(try viaFastPath.send("stats\n", fast: true).filter { !$0.isNumber } == viaDecoder.send("stats\n").filter { !$0.isNumber })
+        #expect(
+            try viaFastPath.send("stats\n", fast: true).filter { !$0.isNumber }
+                == viaDecoder.send("stats\n").filter { !$0.isNumber })
         // It did take the hot shapes, not leave them all to the decoder.
         let taken = Self.script.filter { viaFastPath.fastPathTakes($0) }
         #expect(taken.count >= 20, "the fast path took \(taken)")
@@ -36,8 +39,10 @@ struct FastPathTests {
         let server = ServerScript()
         _ = try server.send("set k 0 0 1\nv\n")
         let others = [
-            "get\n", "get \n", "gets\n", "set k 0 0 x\nv\n", "set k 0 0\n", "set k 0 0 1 noreply extra\nv\n", "set k 0 0 1\nvv\n",
-            "set k 4294967296 0 1\nv\n", "set k 0 0 2048\nshort\n", "mg k q v\n", "mg k O1\n", "mg k T30 v\n", "mg k vf\n", "mg\n",
+            "get\n", "get \n", "gets\n", "set k 0 0 x\nv\n", "set k 0 0\n", "set k 0 0 1 noreply extra\nv\n",
+            "set k 0 0 1\nvv\n",
+            "set k 4294967296 0 1\nv\n", "set k 0 0 2048\nshort\n", "mg k q v\n", "mg k O1\n", "mg k T30 v\n",
+            "mg k vf\n", "mg\n",
             "gat 10 k\n", "delete k\n", "get \(String(repeating: "k", count: 251))\n", "get k\u{7f}\n", "get k",
             "set k 0 0 1\nv", "mg k v",
         ]
@@ -50,11 +55,13 @@ struct FastPathTests {
     func splitAnywhere() async throws {
         let fixture = try await EmbeddedServerFixture()
         let script = Array((Self.script.joined() + "quit\n").replacingOccurrences(of: "\n", with: "\r\n").utf8)
-        let whole = try await exchangeUntilClose(with: fixture.server.localAddress, sending: script, group: fixture.group)
+        let whole = try await exchangeUntilClose(
+            with: fixture.server.localAddress, sending: script, group: fixture.group)
         var random = SplitMix64(seed: 11)
         for _ in 0..<3 {
             // Flush the previous round's items, so CAS values are the only difference.
-            _ = try await exchangeUntilClose(with: fixture.server.localAddress, sending: Array("flush_all\r\nquit\r\n".utf8), group: fixture.group)
+            _ = try await exchangeUntilClose(
+                with: fixture.server.localAddress, sending: Array("flush_all\r\nquit\r\n".utf8), group: fixture.group)
             var pieces: [[UInt8]] = []
             var start = 0
             while start < script.count {
@@ -62,7 +69,8 @@ struct FastPathTests {
                 pieces.append(Array(script[start..<end]))
                 start = end
             }
-            let split = try await exchangeUntilClose(with: fixture.server.localAddress, sendingPieces: pieces, group: fixture.group)
+            let split = try await exchangeUntilClose(
+                with: fixture.server.localAddress, sendingPieces: pieces, group: fixture.group)
             #expect(Self.withoutTTLs(split) == Self.withoutTTLs(whole))
         }
         try await fixture.stop()
@@ -72,7 +80,9 @@ struct FastPathTests {
     static func withoutTTLs(_ bytes: [UInt8]) -> [String] {
         EmbeddedServerTests.normalized(bytes).map { line in
             line.split(separator: " ", omittingEmptySubsequences: false)
-                .map { $0.first == "t" && $0.count > 1 && $0.dropFirst().allSatisfy(\.isNumber) ? "t<ttl>" : String($0) }
+                .map {
+                    $0.first == "t" && $0.count > 1 && $0.dropFirst().allSatisfy(\.isNumber) ? "t<ttl>" : String($0)
+                }
                 .joined(separator: " ")
         }
     }

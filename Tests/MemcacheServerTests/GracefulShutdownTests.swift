@@ -1,14 +1,15 @@
 import Channels
 import Codecs
-import MemcacheServer
 import MemcacheClient
+import MemcacheServer
 import Pool
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Embedded server: graceful shutdown")
 struct GracefulShutdownTests {
-    @Test("shutdown during pipelined loads: every request the server read is answered, whole, before the connection ends")
+    @Test(
+        "shutdown during pipelined loads: every request the server read is answered, whole, before the connection ends")
     func drainsPipelines() async throws {
         let fixture = try await EmbeddedServerFixture()
         var loads: [PipelinedLoad] = []
@@ -25,7 +26,9 @@ struct GracefulShutdownTests {
             answered += outcome.replies
         }
         let statistics = fixture.server.statistics
-        #expect(statistics.commands == answered, "the server read \(statistics.commands) requests, the clients got \(answered) replies")
+        #expect(
+            statistics.commands == answered,
+            "the server read \(statistics.commands) requests, the clients got \(answered) replies")
         #expect(statistics.currentConnections == 0)
         #expect(statistics.closedAtShutdownDeadline == 0, "every client hung up after the server's end of stream")
         // No longer accepting.
@@ -53,9 +56,14 @@ struct GracefulShutdownTests {
         try await fixture.group.shutdownGracefully()
     }
 
-    @Test("over TLS the drain ends with close_notify: a pool's connections close and shutdown returns before its deadline")
+    @Test(
+        "over TLS the drain ends with close_notify: a pool's connections close and shutdown returns before its deadline"
+    )
     func tlsDrain() async throws {
-        let serverTLS = try TLSContext.patient(configuration: .server(certificateChain: .file(fixturePath("tls/server-chain.pem")), privateKey: .file(fixturePath("tls/server.key"))))
+        let serverTLS = try TLSContext.patient(
+            configuration: .server(
+                certificateChain: .file(fixturePath("tls/server-chain.pem")),
+                privateKey: .file(fixturePath("tls/server.key"))))
         let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
         let clientTLS = try TLSContext.patient(configuration: .client(trustRoots: .file(fixturePath("tls/ca.pem"))))
         let pool = MemcachePool(configuration: .patient(port: fixture.port, tls: clientTLS), group: fixture.group)
@@ -71,7 +79,8 @@ struct GracefulShutdownTests {
     @Test("statistics: each loop's connections and commands, and the totals stats reports")
     func statistics() async throws {
         let fixture = try await EmbeddedServerFixture()
-        let connection = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
+        let connection = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: fixture.port, group: fixture.group)
         try await connection.set("a", to: ByteBuffer(string: "1"))
         _ = try await connection.get("a")
         _ = try await connection.get("b")
@@ -89,7 +98,7 @@ struct GracefulShutdownTests {
 /// Records what a client channel sees, for checking the order of a server's close.
 ///
 /// Loop-confined handler; `log` may be read from any thread.
-final class EventRecorder: ChannelInboundHandler, @unchecked Sendable {  // SAFETY: log under its lock
+final class EventRecorder: ChannelInboundHandler, @unchecked Sendable { // SAFETY: log under its lock
     typealias InboundIn = ByteBuffer
     private let entries = LockedValue<[String]>([])
     var log: [String] { self.entries.withLock { $0 } }

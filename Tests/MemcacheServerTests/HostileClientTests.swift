@@ -1,11 +1,11 @@
 import Channels
-import MemcacheClient
 import Codecs
 import Foundation
 import Glibc
 import Logging
-import Testing
+import MemcacheClient
 import TestSupport
+import Testing
 
 @testable import MemcacheServer
 
@@ -21,7 +21,9 @@ private final class RawClient {
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         address.sin_port = UInt16(port).bigEndian
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             Glibc.close(self.fd)
@@ -38,7 +40,9 @@ private final class RawClient {
         let bytes = Array(text.utf8)
         var sent = 0
         while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let count = bytes[sent...].withUnsafeBytes {
+                Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if count <= 0 { return false }
             sent += count
         }
@@ -55,7 +59,7 @@ private final class RawClient {
             if count == 0 { return (bytes, true) }
             if count < 0 {
                 if errno == EAGAIN || errno == EINTR { continue }
-                return (bytes, true)  // reset
+                return (bytes, true) // reset
             }
             bytes += chunk[0..<count]
         }
@@ -89,7 +93,9 @@ private func count(_ needle: String, in bytes: [UInt8]) -> Int {
 
 @Suite("Hostile clients of the embedded server")
 struct HostileClientTests {
-    @Test("a client that never reads its replies: the server stops running its requests (its memory stays bounded), serves others, and answers everything once it reads")
+    @Test(
+        "a client that never reads its replies: the server stops running its requests (its memory stays bounded), serves others, and answers everything once it reads"
+    )
     func neverReads() async throws {
         let fixture = try await EmbeddedServerFixture()
         let value = ByteBuffer(bytes: [UInt8](repeating: 0x61, count: 256 << 10))
@@ -131,7 +137,9 @@ struct HostileClientTests {
         try await fixture.stop()
     }
 
-    @Test("a client trickling a request a byte at a time is closed once the request stays incomplete past the timeout; others are unaffected")
+    @Test(
+        "a client trickling a request a byte at a time is closed once the request stays incomplete past the timeout; others are unaffected"
+    )
     func trickle() async throws {
         let logs = CapturedLogs()
         let fixture = try await EmbeddedServerFixture {
@@ -159,7 +167,9 @@ struct HostileClientTests {
         }
         #expect(closed, "the trickling client was closed")
         #expect(index < request.count, "it was closed before its request could complete")
-        let reasons = logs.messages(atLeast: .debug, startingWith: "closing a connection").compactMap { $0.metadata["error"] }
+        let reasons = logs.messages(atLeast: .debug, startingWith: "closing a connection").compactMap {
+            $0.metadata["error"]
+        }
         #expect(reasons.contains { "\($0)".hasPrefix("a request stayed incomplete") }, "\(reasons)")
         #expect(try await memcache.get("slow") == nil)
         slow.close()
@@ -167,7 +177,9 @@ struct HostileClientTests {
         try await fixture.stop()
     }
 
-    @Test("the incomplete-request clock starts with a request's first byte and stops when a request completes (virtual time)")
+    @Test(
+        "the incomplete-request clock starts with a request's first byte and stops when a request completes (virtual time)"
+    )
     func incompleteRequestClock() throws {
         let channel = try EmbeddedChannel(activate: false)
         let handler = MemcacheServerHandler(

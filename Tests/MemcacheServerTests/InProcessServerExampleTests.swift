@@ -2,8 +2,8 @@
 // in-process memcached.
 import Channels
 import Codecs
-import MemcacheServer
 import MemcacheClient
+import MemcacheServer
 import Pool
 import Testing
 

@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 
 @testable import MemcacheServer
 
@@ -8,7 +8,7 @@ struct SlotIndexTests {
     @Test("20,000 random inserts and removes, with many colliding hashes, agree with a dictionary")
     func matchesDictionary() {
         var index = SlotIndex()
-        var reference: [Int: Int] = [:]  // slot -> hash
+        var reference: [Int: Int] = [:] // slot -> hash
         var random = SplitMix64(seed: 7)
         var nextSlot = 0
         for _ in 0..<20_000 {

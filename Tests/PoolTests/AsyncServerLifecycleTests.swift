@@ -12,7 +12,7 @@ struct AsyncEchoService: Service {
         try await withGracefulShutdownHandler {
             try await self.server.serve { connection in
                 for try await bytes in connection.inbound {
-                    try await Task.sleep(for: .milliseconds(200))  // a request that takes a while
+                    try await Task.sleep(for: .milliseconds(200)) // a request that takes a while
                     try await connection.outbound.write(bytes)
                 }
             }
@@ -30,7 +30,8 @@ struct AsyncServerLifecycleTests {
         let server = try await ServerBootstrap(group: group)
             .bind(host: "127.0.0.1", port: 0, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
         let services = ServiceGroup(
-            services: [AsyncEchoService(server: server)], logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            services: [AsyncEchoService(server: server)],
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         let running = Task { try await services.run() }
         let client = try await ClientBootstrap(group: group)
             .connect(to: server.localAddress, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
@@ -41,11 +42,13 @@ struct AsyncServerLifecycleTests {
                 return ""
             }
         }
-        try await Task.sleep(for: .milliseconds(50))  // the request is being served
+        try await Task.sleep(for: .milliseconds(50)) // the request is being served
         await services.triggerGracefulShutdown()
         #expect(try await reply.value == "in flight")
-        try await running.value  // returns once the connection is done
-        await #expect(throws: (any Error).self) { _ = try await ClientBootstrap(group: group).connect(to: server.localAddress).get() }
+        try await running.value // returns once the connection is done
+        await #expect(throws: (any Error).self) {
+            _ = try await ClientBootstrap(group: group).connect(to: server.localAddress).get()
+        }
         try await group.shutdownGracefully()
     }
 }

@@ -24,14 +24,29 @@ import Testing
         var random = SystemRandomNumberGenerator()
         let start = Deadline(uptimeNanoseconds: 1_000_000_000)
         struct Down: Error {}
-        guard case .proceed = breaker.mayConnect(now: start) else { Issue.record("healthy must connect"); return }
+        guard case .proceed = breaker.mayConnect(now: start) else {
+            Issue.record("healthy must connect")
+            return
+        }
         #expect(breaker.connectFailed(Down(), now: start, random: &random) == .milliseconds(100))
-        guard case .refuse = breaker.mayConnect(now: start + .milliseconds(99)) else { Issue.record("open must refuse"); return }
-        guard case .proceed = breaker.mayConnect(now: start + .milliseconds(100)) else { Issue.record("must probe"); return }
-        guard case .refuse = breaker.mayConnect(now: start + .milliseconds(100)) else { Issue.record("one probe only"); return }
+        guard case .refuse = breaker.mayConnect(now: start + .milliseconds(99)) else {
+            Issue.record("open must refuse")
+            return
+        }
+        guard case .proceed = breaker.mayConnect(now: start + .milliseconds(100)) else {
+            Issue.record("must probe")
+            return
+        }
+        guard case .refuse = breaker.mayConnect(now: start + .milliseconds(100)) else {
+            Issue.record("one probe only")
+            return
+        }
         // The probe fails: the backoff grows.
         #expect(breaker.connectFailed(Down(), now: start + .milliseconds(200), random: &random) == .milliseconds(125))
-        guard case .proceed = breaker.mayConnect(now: start + .milliseconds(325)) else { Issue.record("must probe again"); return }
+        guard case .proceed = breaker.mayConnect(now: start + .milliseconds(325)) else {
+            Issue.record("must probe again")
+            return
+        }
         breaker.connectSucceeded()
         #expect(breaker.isHealthy)
         // After a success the next outage starts from the initial backoff again.

@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 @testable import Pool
 
@@ -32,7 +32,9 @@ struct ConnectionPoolBehaviourTests {
         }
         #expect(try await poll { await fixture.pool.statistics().loops[0].leased == 1 })
         let servedOn = try await Task(executorPreference: busy) {
-            try await fixture.pool.withConnection(timeout: testPatience) { connection in connection.channel.eventLoop === idle }
+            try await fixture.pool.withConnection(timeout: testPatience) { connection in
+                connection.channel.eventLoop === idle
+            }
         }.value
         #expect(servedOn, "served by loop 1's connection while loop 0's was still leased")
         #expect(await fixture.pool.statistics().loops[1].waitedLeases >= 1)
@@ -47,7 +49,7 @@ struct ConnectionPoolBehaviourTests {
             $0.maxConnections = 2
             $0.maxConcurrentLeasesPerConnection = 4
             $0.maxLifetime = .milliseconds(100)
-            $0.idleTimeout = .milliseconds(100)  // the maintenance tick, every 100 ms
+            $0.idleTimeout = .milliseconds(100) // the maintenance tick, every 100 ms
             $0.minConnectionsPerLoop = 1
         }
         let stop = LockedValue(false)
@@ -96,10 +98,11 @@ struct ConnectionPoolBehaviourTests {
         let victim = try await fixture.pool.lease()
         try await victim.connection.channel.close().get()
         victim.release()
-        #expect(try await poll {
-            let total = await fixture.pool.statistics().total
-            return total.open == 1 && total.closed >= 3
-        })
+        #expect(
+            try await poll {
+                let total = await fixture.pool.statistics().total
+                return total.open == 1 && total.closed >= 3
+            })
         try await fixture.stop()
     }
 
@@ -113,14 +116,15 @@ struct ConnectionPoolBehaviourTests {
             return released.withLock { $0 }
         }
         // New leases are refused at once while the leased work goes on.
-        #expect(try await poll {
-            do {
-                _ = try await fixture.pool.lease(timeout: .seconds(1))
-                return false
-            } catch let error as PoolError {
-                return error.code == .shutdown
-            }
-        })
+        #expect(
+            try await poll {
+                do {
+                    _ = try await fixture.pool.lease(timeout: .seconds(1))
+                    return false
+                } catch let error as PoolError {
+                    return error.code == .shutdown
+                }
+            })
         // A second call, with no grace of its own, waits for the first one's.
         let second = Task {
             await fixture.pool.shutdown(deadline: .zero)
@@ -155,8 +159,12 @@ struct ConnectionPoolBehaviourTests {
         try await fixture.server.close()
 
         let refused = try ReservedPort()
-        let down = ConnectionPool<EchoConnection>(group: fixture.group, configuration: .init(maxConnections: 1), observer: observer) { loop in
-            ClientBootstrap(loop: loop).connect(host: "127.0.0.1", port: refused.port).map { EchoConnection(channel: $0) }
+        let down = ConnectionPool<EchoConnection>(
+            group: fixture.group, configuration: .init(maxConnections: 1), observer: observer
+        ) { loop in
+            ClientBootstrap(loop: loop).connect(host: "127.0.0.1", port: refused.port).map {
+                EchoConnection(channel: $0)
+            }
         }
         await #expect(throws: PoolError.self) { try await down.withConnection { _ in } }
         await down.shutdown()

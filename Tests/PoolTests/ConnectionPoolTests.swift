@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @testable import Pool
 
@@ -18,7 +18,8 @@ struct EchoPoolFixture: Sendable {
     let pool: ConnectionPool<EchoConnection>
 
     init(
-        loops: Int = 2, observer: (@Sendable (PoolEvent) -> Void)? = nil, configure: (inout ConnectionPoolConfiguration) -> Void
+        loops: Int = 2, observer: (@Sendable (PoolEvent) -> Void)? = nil,
+        configure: (inout ConnectionPoolConfiguration) -> Void
     ) async throws {
         self.group = try EventLoopGroup(loopCount: loops)
         self.server = try await startEchoServer(group: self.group)
@@ -172,7 +173,7 @@ struct ConnectionPoolTests {
     func cancellation() async throws {
         let fixture = try await EchoPoolFixture(loops: 1) {
             $0.maxConnections = 1
-            $0.leaseTimeout = testPatience  // only the cancellation may end the wait
+            $0.leaseTimeout = testPatience // only the cancellation may end the wait
         }
         let held = try await fixture.pool.lease()
         let waiter = Task { try await fixture.pool.withConnection { _ in } }
@@ -315,8 +316,13 @@ struct ConnectionPoolTests {
         // Each pooled connection is two sockets here (client end and server end). The server's
         // ends of closed connections go once its loop reads their end of file: on a loaded
         // machine, a moment later.
-        let settled = try await poll(every: .milliseconds(20)) { openSocketCount(port: port) == listeners + 2 * statistics.open }
-        #expect(settled, "\(openSocketCount(port: port)) sockets on port \(port), \(listeners) listeners and \(statistics.open) pooled connections")
+        let settled = try await poll(every: .milliseconds(20)) {
+            openSocketCount(port: port) == listeners + 2 * statistics.open
+        }
+        #expect(
+            settled,
+            "\(openSocketCount(port: port)) sockets on port \(port), \(listeners) listeners and \(statistics.open) pooled connections"
+        )
         try await fixture.stop()
     }
 }

@@ -54,8 +54,8 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
 
     /// What the executor knows, kept independently of the machine.
     private struct Model {
-        var waiting: [Int: Int64] = [:]  // waiter -> deadline (ms)
-        var resolved: [Int: String] = [:]  // waiter -> how it ended
+        var waiting: [Int: Int64] = [:] // waiter -> deadline (ms)
+        var resolved: [Int: String] = [:] // waiter -> how it ended
         var held: [(waiter: Int, id: ConnectionID)] = []
         var connecting: Set<ConnectionID> = []
         var open: [ConnectionID: ModelConnection] = [:]
@@ -81,8 +81,10 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
     init(choices: Choices, label: String, report: @escaping (String) -> Void) {
         var choices = choices
         self.limits = Machine.Limits(
-            maxConnections: 1 + choices.next(4), maxLeasesPerConnection: 1 + choices.next(4), maxConnecting: 1 + choices.next(2),
-            maxWaiters: 1 + choices.next(12), minConnections: choices.next(2), idleTimeout: .milliseconds(Int64(50 + choices.next(200))),
+            maxConnections: 1 + choices.next(4), maxLeasesPerConnection: 1 + choices.next(4),
+            maxConnecting: 1 + choices.next(2),
+            maxWaiters: 1 + choices.next(12), minConnections: choices.next(2),
+            idleTimeout: .milliseconds(Int64(50 + choices.next(200))),
             maxLifetime: choices.chance(50) ? .milliseconds(Int64(100 + choices.next(400))) : nil,
             handoffAfter: choices.chance(50) ? .milliseconds(Int64(5 + choices.next(30))) : nil,
             measuresUseTime: choices.chance(50))
@@ -106,7 +108,9 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
     }
 
     private mutating func resolve(_ waiter: Int, _ outcome: String) {
-        self.expect(self.model.resolved[waiter] == nil, "waiter \(waiter) resolved twice: \(self.model.resolved[waiter] ?? "") then \(outcome)")
+        self.expect(
+            self.model.resolved[waiter] == nil,
+            "waiter \(waiter) resolved twice: \(self.model.resolved[waiter] ?? "") then \(outcome)")
         self.model.resolved[waiter] = outcome
         self.model.waiting[waiter] = nil
     }
@@ -136,29 +140,30 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
     private mutating func step(_ step: Int) {
         let at = Self.at(self.now)
         switch self.choices.next(100) {
-        case 0..<30:  // a caller asks
+        case 0..<30: // a caller asks
             self.nextWaiter += 1
             let deadline = self.now + Int64(5 + self.choices.next(300))
             let (queued, action) = self.machine.lease(self.nextWaiter, now: at, deadline: Self.at(deadline))
             if queued != nil { self.model.waiting[self.nextWaiter] = deadline }
             self.apply(action)
-        case 30..<33:  // the fast path
+        case 30..<33: // the fast path
             if let (id, _) = self.machine.leaseIfReady(now: at) {
                 self.nextWaiter += 1
                 self.model.resolved[self.nextWaiter] = "served"
                 self.model.held.append((self.nextWaiter, id))
             }
-        case 33..<55:  // a caller gives its lease back, clean or dirty
+        case 33..<55: // a caller gives its lease back, clean or dirty
             guard !self.model.held.isEmpty else { return }
             let lease = self.model.held.remove(at: self.choices.next(self.model.held.count))
             let clean = self.choices.chance(85)
             let live = self.machine.slots.contains { $0.id == lease.id && $0.leases > 0 }
             let action = self.machine.release(lease.id, now: at) { _ in clean }
             // A release of a live lease says how long it was held, when measured.
-            self.expect((action.used != nil) == (self.limits.measuresUseTime && live), "step \(step): use time of a release")
+            self.expect(
+                (action.used != nil) == (self.limits.measuresUseTime && live), "step \(step): use time of a release")
             self.expect((action.used?.nanoseconds ?? 0) >= 0, "step \(step): a negative use time")
             self.apply(action)
-        case 55..<65:  // a connect ends
+        case 55..<65: // a connect ends
             let pending = self.model.connecting.sorted { $0.value < $1.value }
             guard !pending.isEmpty else { return }
             let id = pending[self.choices.next(pending.count)]
@@ -174,18 +179,18 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
             case 8: self.apply(self.machine.connectRefused(id, .budget))
             default: self.apply(self.machine.connectRefused(id, .breaker(lastError: Failure())))
             }
-        case 65..<72:  // a close the machine asked for completes
+        case 65..<72: // a close the machine asked for completes
             guard !self.model.closing.isEmpty else { return }
             let id = self.model.closing.removeFirst()
             self.model.open[id] = nil
             self.apply(self.machine.connectionClosed(id, now: at))
-        case 72..<75:  // a connection dies under its callers
+        case 72..<75: // a connection dies under its callers
             let live = self.model.open.keys.filter { !self.model.closing.contains($0) }.sorted { $0.value < $1.value }
             guard !live.isEmpty else { return }
             let id = live[self.choices.next(live.count)]
             self.model.open[id] = nil
             self.apply(self.machine.connectionClosed(id, now: at))
-        case 75..<80:  // a waiter's task is cancelled
+        case 75..<80: // a waiter's task is cancelled
             let waiters = self.model.waiting.keys.sorted()
             guard !waiters.isEmpty else { return }
             let waiter = waiters[self.choices.next(waiters.count)]
@@ -196,7 +201,7 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
             self.apply(self.machine.budgetFreed(now: at))
         case 83..<85:
             self.apply(self.machine.yieldIdleConnection())
-        default:  // time passes
+        default: // time passes
             self.now += Int64(self.choices.next(40))
             self.apply(self.machine.tick(now: Self.at(self.now)))
             for (waiter, deadline) in self.model.waiting {
@@ -210,12 +215,16 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
         let limits = self.limits
         self.expect(machine.slots.count <= limits.maxConnections, "step \(step): over the cap")
         self.expect(machine.connectingCount <= limits.maxConnecting, "step \(step): too many connects")
-        self.expect(machine.slots.allSatisfy { $0.leases <= limits.maxLeasesPerConnection }, "step \(step): a connection over its leases")
+        self.expect(
+            machine.slots.allSatisfy { $0.leases <= limits.maxLeasesPerConnection },
+            "step \(step): a connection over its leases")
         // Every lease has its start, and nothing else does (use time pairs them).
         self.expect(
             machine.slots.allSatisfy { $0.leaseStarts.count == (limits.measuresUseTime ? $0.leases : 0) },
             "step \(step): lease starts disagree with leases")
-        self.expect(Set(machine.slots.filter(\.isConnecting).map(\.id)) == self.model.connecting, "step \(step): connects disagree")
+        self.expect(
+            Set(machine.slots.filter(\.isConnecting).map(\.id)) == self.model.connecting,
+            "step \(step): connects disagree")
         let heldOnLiveSlots = self.model.held.filter { lease in machine.slots.contains { $0.id == lease.id } }.count
         self.expect(machine.activeLeases == heldOnLiveSlots, "step \(step): leases disagree")
         self.expect(machine.waiters.count == self.model.waiting.count, "step \(step): waiters disagree")
@@ -244,10 +253,13 @@ struct LoopPoolMachineModelRun<Choices: ModelChoices> {
             let id = self.model.closing.removeFirst()
             self.apply(self.machine.connectionClosed(id, now: at))
         }
-        for id in self.model.open.keys where self.machine.index(of: id) != nil { self.apply(self.machine.connectionClosed(id, now: at)) }
+        for id in self.model.open.keys where self.machine.index(of: id) != nil {
+            self.apply(self.machine.connectionClosed(id, now: at))
+        }
         self.expect(self.machine.isDrained, "slots left \(self.machine.slots.map(\.id))")
         self.expect(self.model.resolved.count == self.nextWaiter, "not every caller got an answer")
         let served = self.model.resolved.values.filter { $0 == "served" }.count
-        self.expect(self.machine.counters.leases == served, "\(self.machine.counters.leases) leases counted, \(served) served")
+        self.expect(
+            self.machine.counters.leases == served, "\(self.machine.counters.leases) leases counted, \(served) served")
     }
 }

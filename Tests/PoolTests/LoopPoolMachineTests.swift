@@ -22,7 +22,9 @@ struct Said: Equatable, CustomStringConvertible {
     var yield = false
 
     init(_ action: TestMachine.Action) {
-        self.served = action.serve.map { "\($0.waiter)→\($0.connection)" + ($0.waited.map { "@\($0.nanoseconds / 1_000_000)" } ?? "") }
+        self.served = action.serve.map {
+            "\($0.waiter)→\($0.connection)" + ($0.waited.map { "@\($0.nanoseconds / 1_000_000)" } ?? "")
+        }
         self.failed = action.fail.map { "\($0.waiter):\($0.error.code)" }
         self.connect = action.connect
         self.closed = action.close.map(\.name)
@@ -30,7 +32,10 @@ struct Said: Equatable, CustomStringConvertible {
         self.yield = action.askOthersToYield
     }
 
-    init(served: [String] = [], failed: [String] = [], connect: ConnectionID? = nil, closed: [String] = [], offered: [WaiterID] = [], yield: Bool = false) {
+    init(
+        served: [String] = [], failed: [String] = [], connect: ConnectionID? = nil, closed: [String] = [],
+        offered: [WaiterID] = [], yield: Bool = false
+    ) {
         self.served = served
         self.failed = failed
         self.connect = connect
@@ -40,7 +45,9 @@ struct Said: Equatable, CustomStringConvertible {
     }
 
     static let nothing = Said()
-    var description: String { "served \(self.served) failed \(self.failed) connect \(self.connect.map { "\($0)" } ?? "-") closed \(self.closed) offered \(self.offered) yield \(self.yield)" }
+    var description: String {
+        "served \(self.served) failed \(self.failed) connect \(self.connect.map { "\($0)" } ?? "-") closed \(self.closed) offered \(self.offered) yield \(self.yield)"
+    }
 }
 
 /// The sub-pool's decisions, driven with explicit times: no loop, no socket, no sleeping.
@@ -53,15 +60,19 @@ struct Said: Equatable, CustomStringConvertible {
     ) -> TestMachine {
         TestMachine(
             limits: .init(
-                maxConnections: maxConnections, maxLeasesPerConnection: leasesPerConnection, maxConnecting: maxConnecting,
-                maxWaiters: maxWaiters, minConnections: minConnections, idleTimeout: .seconds(60), maxLifetime: maxLifetime,
+                maxConnections: maxConnections, maxLeasesPerConnection: leasesPerConnection,
+                maxConnecting: maxConnecting,
+                maxWaiters: maxWaiters, minConnections: minConnections, idleTimeout: .seconds(60),
+                maxLifetime: maxLifetime,
                 handoffAfter: handoffAfter))
     }
 
     func at(_ milliseconds: Int64) -> Deadline { Self.start + .milliseconds(milliseconds) }
 
     /// Caller `waiter` asks at `time` with a deadline at `deadline`.
-    func lease(_ machine: inout TestMachine, _ waiter: Int, at time: Int64, deadline: Int64 = 10_000, adopted: Bool = false) -> (WaiterID?, Said) {
+    func lease(
+        _ machine: inout TestMachine, _ waiter: Int, at time: Int64, deadline: Int64 = 10_000, adopted: Bool = false
+    ) -> (WaiterID?, Said) {
         let (queued, action) = machine.lease(waiter, now: self.at(time), deadline: self.at(deadline), adopted: adopted)
         return (queued, Said(action))
     }
@@ -95,7 +106,9 @@ struct Said: Equatable, CustomStringConvertible {
             #expect(queued != nil && said == .nothing, "queued without connecting (at the cap)")
         }
         for caller in 1...5 {
-            #expect(Said(machine.release(id, now: self.at(100)) { _ in true }) == Said(served: ["\(caller)→A@\(90 - caller)"]))
+            #expect(
+                Said(machine.release(id, now: self.at(100)) { _ in true })
+                    == Said(served: ["\(caller)→A@\(90 - caller)"]))
         }
         #expect(Said(machine.release(id, now: self.at(200)) { _ in true }) == .nothing)
         #expect(machine.counters.waitedLeases == 6)
@@ -136,7 +149,9 @@ struct Said: Equatable, CustomStringConvertible {
         #expect(Said(machine.release(id, now: self.at(10)) { _ in true }) == Said(served: ["2→A@4"]))
     }
 
-    @Test("an unusable connection is closed on release (asked whether it was the last lease) and replaced for the waiters")
+    @Test(
+        "an unusable connection is closed on release (asked whether it was the last lease) and replaced for the waiters"
+    )
     func dirtyRelease() throws {
         var machine = Self.machine(maxConnections: 1, leasesPerConnection: 2)
         let (id, _) = try self.leasedConnection(&machine)
@@ -144,17 +159,34 @@ struct Said: Equatable, CustomStringConvertible {
         _ = self.lease(&machine, 2, at: 3)
         var asked: [Bool] = []
         // Still shared: reusable, so the waiter takes the freed lease.
-        #expect(Said(machine.release(id, now: self.at(4)) { asked.append($0); return true }) == Said(served: ["2→A@1"]))
-        #expect(Said(machine.release(id, now: self.at(5)) { asked.append($0); return true }) == .nothing)
+        #expect(
+            Said(
+                machine.release(id, now: self.at(4)) {
+                    asked.append($0)
+                    return true
+                }) == Said(served: ["2→A@1"]))
+        #expect(
+            Said(
+                machine.release(id, now: self.at(5)) {
+                    asked.append($0)
+                    return true
+                }) == .nothing)
         // The last lease leaves a reply outstanding: the connection is closed, not reused.
-        #expect(Said(machine.release(id, now: self.at(6)) { asked.append($0); return false }) == Said(closed: ["A"]))
+        #expect(
+            Said(
+                machine.release(id, now: self.at(6)) {
+                    asked.append($0)
+                    return false
+                }) == Said(closed: ["A"]))
         #expect(asked == [false, false, true])
         // A caller now waits (the closing connection still counts against the cap) ...
         #expect(self.lease(&machine, 3, at: 7).1 == .nothing)
         // ... and the replacement connects for it once the close completes.
         let replaced = machine.connectionClosed(id, now: self.at(8))
         guard let replacement = replaced.connect else { throw TestFailure("should reconnect") }
-        #expect(Said(machine.connectSucceeded(replacement, FakeConnection("B"), now: self.at(9))) == Said(served: ["3→B@2"]))
+        #expect(
+            Said(machine.connectSucceeded(replacement, FakeConnection("B"), now: self.at(9))) == Said(served: ["3→B@2"])
+        )
         #expect(machine.counters.closed == 1)
     }
 
@@ -182,7 +214,9 @@ struct Said: Equatable, CustomStringConvertible {
     func connectCap() throws {
         var machine = Self.machine(maxConnections: 5, maxConnecting: 2)
         var connects: [ConnectionID] = []
-        for caller in 0..<4 { if let connect = self.lease(&machine, caller, at: 0).1.connect { connects.append(connect) } }
+        for caller in 0..<4 {
+            if let connect = self.lease(&machine, caller, at: 0).1.connect { connects.append(connect) }
+        }
         #expect(connects.count == 2)
         #expect(machine.connectingCount == 2)
         // The first connect serves one waiter and starts the next connect for the rest.
@@ -191,7 +225,9 @@ struct Said: Equatable, CustomStringConvertible {
         // A connect written off (timed out) and then succeeding is closed unused.
         struct TimedOut: Error {}
         _ = machine.connectFailed(connects[1], TimedOut(), now: self.at(2))
-        #expect(Said(machine.connectSucceeded(connects[1], FakeConnection("late"), now: self.at(3))) == Said(closed: ["late"]))
+        #expect(
+            Said(machine.connectSucceeded(connects[1], FakeConnection("late"), now: self.at(3)))
+                == Said(closed: ["late"]))
     }
 
     @Test("shared connections are packed: the busiest with room serves, the loop grows only when all are full")
@@ -225,7 +261,8 @@ struct Said: Equatable, CustomStringConvertible {
         _ = machine.release(warm, now: self.at(120_010)) { _ in true }
         _ = machine.release(second, now: self.at(120_010)) { _ in true }
         #expect(Said(machine.tick(now: self.at(150_000))) == .nothing)
-        #expect(Said(machine.tick(now: self.at(190_000))).closed.count == 1, "one idle connection above the minimum closes")
+        #expect(
+            Said(machine.tick(now: self.at(190_000))).closed.count == 1, "one idle connection above the minimum closes")
         #expect(machine.idleCount == 1)
         // The one kept dies: a replacement opens for the minimum.
         guard let kept = machine.slots.first(where: { $0.isIdle })?.id else { throw TestFailure("one should stay") }
@@ -234,7 +271,9 @@ struct Said: Equatable, CustomStringConvertible {
         #expect(machine.connectionClosed(kept, now: self.at(190_002)).connect != nil)
     }
 
-    @Test("past maxLifetime an idle connection closes; a leased one retires: no new lease, closed when its last lease ends")
+    @Test(
+        "past maxLifetime an idle connection closes; a leased one retires: no new lease, closed when its last lease ends"
+    )
     func lifetime() throws {
         var machine = Self.machine(maxConnections: 2, leasesPerConnection: 2, maxLifetime: .seconds(1))
         let (id, _) = try self.leasedConnection(&machine)
@@ -243,14 +282,17 @@ struct Said: Equatable, CustomStringConvertible {
         // A new caller does not get the retiring connection: a new one opens for it.
         let (_, said) = self.lease(&machine, 1, at: 1501)
         guard let fresh = said.connect else { throw TestFailure("should open a replacement") }
-        #expect(Said(machine.connectSucceeded(fresh, FakeConnection("B"), now: self.at(1502))) == Said(served: ["1→B@1"]))
+        #expect(
+            Said(machine.connectSucceeded(fresh, FakeConnection("B"), now: self.at(1502))) == Said(served: ["1→B@1"]))
         #expect(Said(machine.release(id, now: self.at(1600)) { _ in true }) == Said(closed: ["A"]))
         // An idle connection past its lifetime closes at the tick.
         _ = machine.release(fresh, now: self.at(1700)) { _ in true }
         #expect(Said(machine.tick(now: self.at(2600))) == Said(closed: ["B"]))
     }
 
-    @Test("handoff: a waiter is offered after the threshold or close to its deadline, once per threshold; adopted ones never")
+    @Test(
+        "handoff: a waiter is offered after the threshold or close to its deadline, once per threshold; adopted ones never"
+    )
     func handoff() throws {
         var machine = Self.machine(maxConnections: 1, handoffAfter: .milliseconds(20))
         _ = try self.leasedConnection(&machine)
@@ -258,7 +300,8 @@ struct Said: Equatable, CustomStringConvertible {
         _ = self.lease(&machine, 2, at: 5, deadline: 1000, adopted: true)
         let (hurried, _) = self.lease(&machine, 3, at: 6, deadline: 30)
         guard let waiter, let hurried else { throw TestFailure("should queue") }
-        #expect(machine.nextWaiterDeadline == self.at(10), "the hurried waiter is a candidate 20 ms before its deadline")
+        #expect(
+            machine.nextWaiterDeadline == self.at(10), "the hurried waiter is a candidate 20 ms before its deadline")
         #expect(Said(machine.tick(now: self.at(10))) == Said(offered: [hurried]))
         // One check per threshold: not before 30, however many waiters come due.
         #expect(machine.nextWaiterDeadline == self.at(30))
@@ -272,7 +315,9 @@ struct Said: Equatable, CustomStringConvertible {
         #expect(machine.waiters.count == 1)
     }
 
-    @Test("budget: a refused connect starves the loop and asks the others to yield; freed budget connects; idle loops yield")
+    @Test(
+        "budget: a refused connect starves the loop and asks the others to yield; freed budget connects; idle loops yield"
+    )
     func budget() throws {
         var starving = Self.machine()
         let (_, said) = self.lease(&starving, 1, at: 0)

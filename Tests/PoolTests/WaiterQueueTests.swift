@@ -7,7 +7,9 @@ import Testing
     static let now = Deadline(uptimeNanoseconds: 1_000_000_000)
 
     func entry(deadline milliseconds: Int64) -> WaiterQueue<Int>.Entry {
-        .init(waiter: Int(milliseconds), enqueued: Self.now, deadline: Self.now + .milliseconds(milliseconds), adopted: false)
+        .init(
+            waiter: Int(milliseconds), enqueued: Self.now, deadline: Self.now + .milliseconds(milliseconds),
+            adopted: false)
     }
 
     @Test("first in, first out, skipping removed waiters")
@@ -38,7 +40,10 @@ import Testing
         queue.append(WaiterID(value: 2), self.entry(deadline: 100))
         queue.append(WaiterID(value: 3), self.entry(deadline: 200))
         #expect(queue.earliestDeadline == Self.now + .milliseconds(100))
-        #expect(queue.removeExpired(now: Self.now + .milliseconds(200)).map(\.id) == [WaiterID(value: 2), WaiterID(value: 3)])
+        #expect(
+            queue.removeExpired(now: Self.now + .milliseconds(200)).map(\.id) == [
+                WaiterID(value: 2), WaiterID(value: 3),
+            ])
         #expect(queue.earliestDeadline == Self.now + .milliseconds(300))
         #expect(queue.count == 1)
     }

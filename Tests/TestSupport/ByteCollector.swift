@@ -32,7 +32,8 @@ public final class ByteCollector: ChannelInboundHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        self.done.fail(ChannelError(.ioOnClosedChannel, "closed after \(self.received.count) of \(self.expected) bytes"))
+        self.done.fail(
+            ChannelError(.ioOnClosedChannel, "closed after \(self.received.count) of \(self.expected) bytes"))
     }
 }
 

@@ -51,7 +51,8 @@ public final class CapturedLogs: Sendable {
 
         func log(event: LogEvent) {
             let all = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
-            self.store.append(Entry(level: event.level, message: "\(event.message)", metadata: all.mapValues { "\($0)" }))
+            self.store.append(
+                Entry(level: event.level, message: "\(event.message)", metadata: all.mapValues { "\($0)" }))
         }
     }
 }

@@ -14,7 +14,8 @@ public func verifyDecoder<Decoder: ByteToMessageDecoder>(
 ) throws -> String? where Decoder.Message: Equatable {
     do {
         try ByteToMessageDecoderVerifier.verifyDecoder(
-            inputOutputPairs: [(ByteBuffer(bytes: input), expected)], everySplitUpTo: everySplit ? .max : 0, decoderFactory: makeDecoder)
+            inputOutputPairs: [(ByteBuffer(bytes: input), expected)], everySplitUpTo: everySplit ? .max : 0,
+            decoderFactory: makeDecoder)
         return nil
     } catch let failure as ByteToMessageDecoderVerifier.VerificationError {
         return failure.description

@@ -7,7 +7,9 @@ public struct EmbeddedServerFixture: Sendable {
     public let server: InProcessMemcacheServer
     public var port: Int { self.server.localAddress.port }
 
-    public init(loops: Int = 2, configure: (inout InProcessMemcacheServer.Configuration) -> Void = { _ in }) async throws {
+    public init(loops: Int = 2, configure: (inout InProcessMemcacheServer.Configuration) -> Void = { _ in })
+        async throws
+    {
         self.group = try EventLoopGroup(loopCount: loops)
         var configuration = InProcessMemcacheServer.Configuration(port: 0)
         // A sanitizer can stall a test for 30–40 s in the middle of a request: the 30 s default

@@ -47,7 +47,7 @@ public final class FaultProxy: Sendable {
 
 /// One end of a proxied connection: forwards what it reads to its peer, through the faults.
 /// Loop-confined; both ends of a connection live on one loop.
-private final class ProxySide: ChannelInboundHandler, @unchecked Sendable {  // SAFETY: used on its channel's loop only
+private final class ProxySide: ChannelInboundHandler, @unchecked Sendable { // SAFETY: used on its channel's loop only
     typealias InboundIn = ByteBuffer
 
     private let faults: LockedValue<NetworkFaults>
@@ -117,10 +117,14 @@ private final class ProxySide: ChannelInboundHandler, @unchecked Sendable {  // 
         self.waiting.removeAll()
         for var chunk in chunks {
             while chunk.readableBytes > 0 {
-                let length = faults.maximumSegment.map { 1 + Int(self.random.next() % UInt64(max(1, $0))) } ?? chunk.readableBytes
+                let length =
+                    faults.maximumSegment.map { 1 + Int(self.random.next() % UInt64(max(1, $0))) }
+                    ?? chunk.readableBytes
                 guard let piece = chunk.readSlice(length: min(length, chunk.readableBytes)) else { break }
                 var wait = faults.delay
-                if faults.jitter > .zero { wait = wait + .nanoseconds(Int64(self.random.next() % UInt64(faults.jitter.nanoseconds))) }
+                if faults.jitter > .zero {
+                    wait = wait + .nanoseconds(Int64(self.random.next() % UInt64(faults.jitter.nanoseconds)))
+                }
                 // Never before an earlier piece: the bytes of a stream keep their order.
                 let due = max(loop.now + wait, self.scheduled.last?.due ?? .distantPast)
                 self.scheduled.append((due, piece))
@@ -154,7 +158,7 @@ private final class ProxySide: ChannelInboundHandler, @unchecked Sendable {  // 
         }
     }
 
-    private struct UncheckedSide: @unchecked Sendable {  // SAFETY: the task runs on the side's own loop
+    private struct UncheckedSide: @unchecked Sendable { // SAFETY: the task runs on the side's own loop
         let side: ProxySide
     }
 }

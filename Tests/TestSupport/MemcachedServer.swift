@@ -1,8 +1,8 @@
 public import Channels
 import Codecs
-import MemcacheClient
 import Foundation
 import Glibc
+import MemcacheClient
 
 /// A real `memcached` (Debian's package) on 127.0.0.1 and a free port, for integration tests.
 /// Started in `init`, stopped by `stop()` or when released.
@@ -26,7 +26,9 @@ public final class MemcachedServer: @unchecked Sendable {
     /// - Parameter port: a given port (to restart a stopped server where clients expect it),
     ///   else a free one.
     public init(arguments: [String] = [], port: Int? = nil, group: EventLoopGroup) async throws {
-        guard let binary = Self.binary else { throw TestSupportError("memcached is not installed (scripts/test.sh installs it)") }
+        guard let binary = Self.binary else {
+            throw TestSupportError("memcached is not installed (scripts/test.sh installs it)")
+        }
         // A port that was free a moment ago can be taken by a parallel test before memcached
         // binds it; memcached then exits at once, and we try another port.
         for attempt in 1...5 {
@@ -37,7 +39,8 @@ public final class MemcachedServer: @unchecked Sendable {
             StartedServers.shared.add(process.pid)
             do {
                 try await waitUntilAccepting(port: chosen, group: group, while: { process.isRunning })
-                try await Self.checkIdentity(port: chosen, pid: process.pid, tls: arguments.contains("-Z"), group: group)
+                try await Self.checkIdentity(
+                    port: chosen, pid: process.pid, tls: arguments.contains("-Z"), group: group)
             } catch {
                 process.kill()
                 if attempt == 5 || port != nil { throw error }
@@ -54,7 +57,9 @@ public final class MemcachedServer: @unchecked Sendable {
     /// Starts memcached on a Unix-domain socket at `unixSocketPath` (`-s`, no TCP), waiting
     /// until it accepts there. `port` is 0; `address` is the socket's.
     public init(unixSocketPath path: String, arguments: [String] = [], group: EventLoopGroup) async throws {
-        guard let binary = Self.binary else { throw TestSupportError("memcached is not installed (scripts/test.sh installs it)") }
+        guard let binary = Self.binary else {
+            throw TestSupportError("memcached is not installed (scripts/test.sh installs it)")
+        }
         var all = ["-s", path, "-a", "0700", "-t", "2"] + arguments
         if getuid() == 0 { all += ["-u", "root"] }
         let process = try SpawnedProcess(binary, all)
@@ -62,10 +67,13 @@ public final class MemcachedServer: @unchecked Sendable {
         let deadline = Deadline.now() + testPatience
         while true {
             do {
-                let probe = try await MemcacheConnection.connect(unixDomainSocketPath: path, group: group, connectTimeout: .seconds(1))
+                let probe = try await MemcacheConnection.connect(
+                    unixDomainSocketPath: path, group: group, connectTimeout: .seconds(1))
                 let reported = try? await probe.stats()["pid"]
                 try? await probe.close()
-                guard reported == "\(process.pid)" else { throw TestSupportError("\(path) is served by another memcached") }
+                guard reported == "\(process.pid)" else {
+                    throw TestSupportError("\(path) is served by another memcached")
+                }
                 break
             } catch {
                 guard process.isRunning, Deadline.now() < deadline else {
@@ -85,9 +93,13 @@ public final class MemcachedServer: @unchecked Sendable {
     /// exits, but the port accepts), and two tests must never share a server.
     private static func checkIdentity(port: Int, pid: Int32, tls: Bool, group: EventLoopGroup) async throws {
         // A client certificate too, for servers that require one (it is sent only when asked for).
-        let context = try tls ? TLSContext.patient(configuration: .client(
-            trustRoots: .file(fixturePath("tls/ca.pem")), certificateChain: .file(fixturePath("tls/client.pem")),
-            privateKey: .file(fixturePath("tls/client.key")))) : nil
+        let context =
+            try tls
+            ? TLSContext.patient(
+                configuration: .client(
+                    trustRoots: .file(fixturePath("tls/ca.pem")),
+                    certificateChain: .file(fixturePath("tls/client.pem")),
+                    privateKey: .file(fixturePath("tls/client.key")))) : nil
         let probe = try await MemcacheConnection.connect(host: "127.0.0.1", port: port, group: group, tls: context)
         let reported = try? await probe.stats()["pid"]
         try? await probe.close()
@@ -155,7 +167,9 @@ public func waitUntilAccepting(
             return
         } catch {
             guard alive() else { throw TestSupportError("the server exited before accepting on port \(port)") }
-            if Deadline.now() > deadline { throw TestSupportError("nothing accepts on port \(port) after \(seconds) s: \(error)") }
+            if Deadline.now() > deadline {
+                throw TestSupportError("nothing accepts on port \(port) after \(seconds) s: \(error)")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }

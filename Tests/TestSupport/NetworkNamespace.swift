@@ -16,7 +16,9 @@ public final class NetworkNamespace: @unchecked Sendable {
     public static let unavailableReason: String? = {
         guard getuid() == 0 else { return "network namespaces need root" }
         guard findExecutable(["/usr/sbin/ip", "/sbin/ip"]) != nil else { return "iproute2 is not installed" }
-        guard findExecutable(["/usr/sbin/nft", "/sbin/nft"]) != nil else { return "nftables is not installed (scripts/test.sh installs it)" }
+        guard findExecutable(["/usr/sbin/nft", "/sbin/nft"]) != nil else {
+            return "nftables is not installed (scripts/test.sh installs it)"
+        }
         return nil
     }()
 
@@ -46,8 +48,10 @@ public final class NetworkNamespace: @unchecked Sendable {
             try await namespace.inside(ip, ["link", "set", inner, "up"])
             try await namespace.inside(ip, ["link", "set", "lo", "up"])
             try await namespace.inside(nft, ["add", "table", "inet", "faults"])
-            try await namespace.inside(nft, ["add", "chain", "inet", "faults", "input", "{ type filter hook input priority 0; }"])
-            try await namespace.inside(nft, ["add", "chain", "inet", "faults", "output", "{ type filter hook output priority 0; }"])
+            try await namespace.inside(
+                nft, ["add", "chain", "inet", "faults", "input", "{ type filter hook input priority 0; }"])
+            try await namespace.inside(
+                nft, ["add", "chain", "inet", "faults", "output", "{ type filter hook output priority 0; }"])
         } catch {
             await namespace.remove()
             throw error
@@ -70,8 +74,12 @@ public final class NetworkNamespace: @unchecked Sendable {
     public func loss(percent: Int) async throws {
         try await self.clear()
         guard percent > 0 else { return }
-        try await self.inside(Self.nft, ["add", "rule", "inet", "faults", "input", "numgen", "random", "mod", "100", "<", "\(percent)", "drop"])
-        try await self.inside(Self.nft, ["add", "rule", "inet", "faults", "output", "numgen", "random", "mod", "100", "<", "\(percent)", "drop"])
+        try await self.inside(
+            Self.nft,
+            ["add", "rule", "inet", "faults", "input", "numgen", "random", "mod", "100", "<", "\(percent)", "drop"])
+        try await self.inside(
+            Self.nft,
+            ["add", "rule", "inet", "faults", "output", "numgen", "random", "mod", "100", "<", "\(percent)", "drop"])
     }
 
     /// Drops every packet each way until `clear()`.

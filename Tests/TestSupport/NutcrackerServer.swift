@@ -20,7 +20,9 @@ public final class NutcrackerServer: @unchecked Sendable {
     /// - Parameter backends: the memcached servers' ports on 127.0.0.1, weight 1 each. Their
     ///   ketama names are `127.0.0.1:PORT` (none is 11211), as `KetamaRing` spells them.
     public init(backends: [Int], group: EventLoopGroup) async throws {
-        guard let binary = Self.binary else { throw TestSupportError("nutcracker is not installed (scripts/test.sh installs it)") }
+        guard let binary = Self.binary else {
+            throw TestSupportError("nutcracker is not installed (scripts/test.sh installs it)")
+        }
         let directory = NSTemporaryDirectory() + "nutcracker-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for attempt in 1...5 {
@@ -43,7 +45,8 @@ public final class NutcrackerServer: @unchecked Sendable {
             let process = try SpawnedProcess(
                 binary,
                 [
-                    "-c", directory + "/nutcracker.yml", "-p", directory + "/nutcracker.pid", "-o", directory + "/nutcracker.log",
+                    "-c", directory + "/nutcracker.yml", "-p", directory + "/nutcracker.pid", "-o",
+                    directory + "/nutcracker.log",
                     "-s", "\(statsPort)", "-a", "127.0.0.1",
                 ])
             StartedServers.shared.add(process.pid)

@@ -87,9 +87,21 @@ final class LockedBytes: @unchecked Sendable {
     // SAFETY: every access holds `lock`.
     private let lock = NSLock()
     private var storage: [UInt8] = []
-    func append(_ data: Data) { self.lock.lock(); self.storage.append(contentsOf: data); self.lock.unlock() }
-    var count: Int { self.lock.lock(); defer { self.lock.unlock() }; return self.storage.count }
-    var bytes: [UInt8] { self.lock.lock(); defer { self.lock.unlock() }; return self.storage }
+    func append(_ data: Data) {
+        self.lock.lock()
+        self.storage.append(contentsOf: data)
+        self.lock.unlock()
+    }
+    var count: Int {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.storage.count
+    }
+    var bytes: [UInt8] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.storage
+    }
 }
 
 /// Whether a plain TCP connect to 127.0.0.1:`port` succeeds (then closes it). Probing an
@@ -105,5 +117,5 @@ func canConnect(port: Int) -> Bool {
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    return bound != 0  // in use: the server is listening
+    return bound != 0 // in use: the server is listening
 }

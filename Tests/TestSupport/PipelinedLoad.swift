@@ -34,7 +34,9 @@ public struct PipelinedLoad: Sendable {
         let channel = try await ClientBootstrap(loop: loop)
             .channelInitializer { channel in
                 try channel.pipeline.syncOperations.addHandler(
-                    PipelineKeeper(request: Array(request.utf8), depth: depth, firstReplies: firstReplies, warmedUp: warmedUp, outcome: outcome))
+                    PipelineKeeper(
+                        request: Array(request.utf8), depth: depth, firstReplies: firstReplies, warmedUp: warmedUp,
+                        outcome: outcome))
             }
             .connect(to: address).get()
         return PipelinedLoad(channel: channel, outcome: outcome.futureResult, warmedUp: warmedUp.futureResult)
@@ -54,7 +56,10 @@ private final class PipelineKeeper: ChannelInboundHandler {
     private var bytesSinceLastLine = 0
     private var writing = true
 
-    init(request: [UInt8], depth: Int, firstReplies: Int, warmedUp: EventLoopPromise<Void>, outcome: EventLoopPromise<PipelinedLoad.Outcome>) {
+    init(
+        request: [UInt8], depth: Int, firstReplies: Int, warmedUp: EventLoopPromise<Void>,
+        outcome: EventLoopPromise<PipelinedLoad.Outcome>
+    ) {
         self.request = request
         self.depth = depth
         self.firstReplies = firstReplies

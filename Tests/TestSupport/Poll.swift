@@ -6,7 +6,8 @@ public import Channels
 /// stalled the others for over a minute.
 @discardableResult
 public func poll(
-    upTo seconds: Int64 = testPatience.nanoseconds / 1_000_000_000, every interval: Duration = .milliseconds(2), until condition: () async throws -> Bool
+    upTo seconds: Int64 = testPatience.nanoseconds / 1_000_000_000, every interval: Duration = .milliseconds(2),
+    until condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = Deadline.now() + .seconds(seconds)
     while try await !condition() {

@@ -33,17 +33,20 @@ private final class OneAtATime: Sendable {
 }
 
 private func preparePython(_ packages: [String], modules: [String]?) async throws -> String {
-    let root = fixturePath("").split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/")
+    let root = fixturePath("").split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(
+        separator: "/")
     let venv = root + "/.build-pyvenv"
     let python = venv + "/bin/python"
     if findExecutable([python]) == nil {
         // The python3 on PATH first: the one scripts/test.sh checks for `venv`.
-        guard let system = findExecutable(pathCandidates("python3") + ["/usr/bin/python3", "/usr/local/bin/python3"]) else {
+        guard let system = findExecutable(pathCandidates("python3") + ["/usr/bin/python3", "/usr/local/bin/python3"])
+        else {
             throw TestSupportError("python3 is not installed")
         }
         _ = try await runProcess(system, ["-m", "venv", venv])
     }
-    let check = "import importlib.util, sys; sys.exit(0 if all(importlib.util.find_spec(p) for p in sys.argv[1:]) else 1)"
+    let check =
+        "import importlib.util, sys; sys.exit(0 if all(importlib.util.find_spec(p) for p in sys.argv[1:]) else 1)"
     let modules = modules ?? packages.map { $0.split(separator: "=").first.map(String.init) ?? $0 }
     if (try? await runProcess(python, ["-c", check] + modules)) == nil {
         _ = try await runProcess(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"] + packages)

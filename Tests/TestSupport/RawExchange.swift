@@ -3,7 +3,9 @@ public import Channels
 /// Connects to `address`, sends `bytes` in one write, and returns every byte the server sent
 /// until it closed the connection (end the bytes with `quit`). At most `testPatience`. A connection
 /// the server closes at once yields what it said before closing.
-public func exchangeUntilClose(with address: SocketAddress, sending bytes: [UInt8], group: EventLoopGroup) async throws -> [UInt8] {
+public func exchangeUntilClose(with address: SocketAddress, sending bytes: [UInt8], group: EventLoopGroup) async throws
+    -> [UInt8]
+{
     let loop = group.next()
     let done = loop.makePromise(of: [UInt8].self)
     let channel = try await ClientBootstrap(loop: loop)
@@ -19,7 +21,9 @@ public func exchangeUntilClose(with address: SocketAddress, sending bytes: [UInt
 
 /// Like `exchangeUntilClose(with:sending:group:)`, but writes `pieces` one by one with a
 /// pause between them, so that the server reads them apart (requests cut anywhere).
-public func exchangeUntilClose(with address: SocketAddress, sendingPieces pieces: [[UInt8]], group: EventLoopGroup) async throws -> [UInt8] {
+public func exchangeUntilClose(with address: SocketAddress, sendingPieces pieces: [[UInt8]], group: EventLoopGroup)
+    async throws -> [UInt8]
+{
     let loop = group.next()
     let done = loop.makePromise(of: [UInt8].self)
     let channel = try await ClientBootstrap(loop: loop)

@@ -9,7 +9,8 @@ public import Glibc
 /// deadlock the whole test run. Spawning and waiting use posix_spawn and waitpid directly.
 public func runProcess(_ executable: String, _ arguments: [String], input: String = "") async throws -> String {
     try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input) }) }.start()
+        Thread { continuation.resume(with: Result { try runProcessBlocking(executable, arguments, input: input) }) }
+            .start()
     }
 }
 
@@ -20,7 +21,9 @@ public func findExecutable(_ candidates: [String]) -> String? {
 
 private func runProcessBlocking(_ executable: String, _ arguments: [String], input: String) throws -> String {
     ignoreBrokenPipes()
-    var stdinPipe: [Int32] = [0, 0], stdoutPipe: [Int32] = [0, 0], stderrPipe: [Int32] = [0, 0]
+    var stdinPipe: [Int32] = [0, 0]
+    var stdoutPipe: [Int32] = [0, 0]
+    var stderrPipe: [Int32] = [0, 0]
     // Close-on-exec: another test spawning a process meanwhile must not inherit these ends.
     // An inherited write end of a child's stdin means that child never sees EOF (two
     // parallel ketama references once waited on each other that way, forever).
@@ -45,7 +48,9 @@ private func runProcessBlocking(_ executable: String, _ arguments: [String], inp
     close(stdoutPipe[1])
     close(stderrPipe[1])
     guard spawned == 0 else {
-        close(stdinPipe[1]); close(stdoutPipe[0]); close(stderrPipe[0])
+        close(stdinPipe[1])
+        close(stdoutPipe[0])
+        close(stderrPipe[0])
         throw TestSupportError("cannot start \(executable): errno \(spawned)")
     }
     // Both outputs are drained while the input is written, so no pipe can fill up and stall.
@@ -56,13 +61,14 @@ private func runProcessBlocking(_ executable: String, _ arguments: [String], inp
     while written < bytes.count {
         let count = bytes[written...].withUnsafeBytes { write(stdinPipe[1], $0.baseAddress, $0.count) }
         if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }  // the program stopped reading (EPIPE): its exit status tells
+        if count <= 0 { break } // the program stopped reading (EPIPE): its exit status tells
         written += count
     }
     close(stdinPipe[1])
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let stdout = output.finish(), stderr = errors.finish()
+    let stdout = output.finish()
+    let stderr = errors.finish()
     let exited = (status & 0x7f) == 0
     let code = (status >> 8) & 0xff
     guard exited && code == 0 else {
@@ -113,12 +119,15 @@ public final class SpawnedProcess: @unchecked Sendable {
 
     /// Starts `executable`; its standard output and error go to the files `standardOutput` and
     /// `standardError` when given (read them with `output` and `errorOutput`), else nowhere.
-    public init(_ executable: String, _ arguments: [String], standardOutput: String? = nil, standardError: String? = nil) throws {
+    public init(
+        _ executable: String, _ arguments: [String], standardOutput: String? = nil, standardError: String? = nil
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, standardOutput ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(
+            &actions, 1, standardOutput ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, standardError ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }

@@ -32,7 +32,10 @@ public final class ScriptedServer: Sendable {
     /// its last byte, so once every accepted one has closed, `lines` holds all that was sent.
     public var closedConnections: Int { self.ended.withLock { $0 } }
 
-    private init(server: ListeningServer, lines: LockedValue<[(connection: Int, line: String)]>, accepted: LockedValue<Int>, ended: LockedValue<Int>) {
+    private init(
+        server: ListeningServer, lines: LockedValue<[(connection: Int, line: String)]>, accepted: LockedValue<Int>,
+        ended: LockedValue<Int>
+    ) {
         self.server = server
         self.lines = lines
         self.accepted = accepted

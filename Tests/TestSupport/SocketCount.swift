@@ -13,7 +13,9 @@ public func openSocketCount(port: Int) -> Int {
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             guard fields.count > 9 else { continue }
-            let ports = [fields[1], fields[2]].compactMap { $0.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
+            let ports = [fields[1], fields[2]].compactMap {
+                $0.split(separator: ":").last.flatMap { Int($0, radix: 16) }
+            }
             if ports.contains(port), fields[9] != "0" { count += 1 }
         }
     }

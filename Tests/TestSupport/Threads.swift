@@ -10,10 +10,12 @@ public func runOnThreads(count: Int, _ body: @escaping @Sendable (Int) -> Void) 
     for index in 0..<count {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(Box { body(index) }).toOpaque()
-        let rc = pthread_create(&thread, nil, { argument in
-            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { argument in
+                Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+                return nil
+            }, box)
         precondition(rc == 0, "pthread_create failed")
         threads.append(thread)
     }

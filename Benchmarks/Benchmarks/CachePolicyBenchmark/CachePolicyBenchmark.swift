@@ -31,14 +31,18 @@ final class Fixture: Sendable {
         let port = 30000 + Int(getpid() % 20000)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/memcached")
-        server.arguments = ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2", "-m", "1024"] + (getuid() == 0 ? ["-u", "root"] : [])
+        server.arguments =
+            ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2", "-m", "1024"]
+            + (getuid() == 0 ? ["-u", "root"] : [])
         // Not our stdout: the benchmark runner reads that pipe until every writer closes it.
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
         self.server = server
         self.group = try EventLoopGroup(loopCount: 2)
-        self.pool = MemcachePool(configuration: MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8), group: self.group)
+        self.pool = MemcachePool(
+            configuration: MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 8),
+            group: self.group)
         for _ in 0..<100 {
             if (try? await self.pool.version()) != nil { return }
             try await Task.sleep(for: .milliseconds(20))
@@ -103,7 +107,8 @@ func withMemcached(
 }
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, computes], maxDuration: .seconds(10), maxIterations: 50)
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, computes], maxDuration: .seconds(10), maxIterations: 50)
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/memcached") else { return }
 
     withMemcached("Cold-key stampede, 1,000 callers: getOrCompute") { benchmark, fixture in
@@ -152,7 +157,8 @@ let benchmarks: @Sendable () -> Void = {
     for (name, limits) in [("default limits", MemcacheBulkLimits()), ("one exchange for the whole batch", unbounded)] {
         withMemcached(
             "100,000 sets of 1 KiB: setMany, \(name)",
-            configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(20), maxIterations: 5)
+            configuration: .init(
+                metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(20), maxIterations: 5)
         ) { benchmark, fixture in
             var values: [MemcacheKey: ByteBuffer] = [:]
             for index in 0..<100_000 { values[try MemcacheKey("large-\(index)")] = kibibyte }

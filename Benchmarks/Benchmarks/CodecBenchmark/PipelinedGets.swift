@@ -1,9 +1,9 @@
 import Benchmark
 import Channels
 import Codecs
-import MemcacheClient
 import Foundation
 import Glibc
+import MemcacheClient
 
 /// The memcached and connection the pipelined benchmarks share (they run one at a time).
 let pipeline = LockedValue<(group: EventLoopGroup?, server: Process?, connection: MemcacheConnection?)>((nil, nil, nil))
@@ -36,7 +36,8 @@ func registerPipelinedGets(keys: [MemcacheKey], value: ByteBuffer) {
             let port = 20000 + Int(getpid() % 20000)
             let server = Process()
             server.executableURL = URL(fileURLWithPath: "/usr/bin/memcached")
-            server.arguments = ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2"] + (getuid() == 0 ? ["-u", "root"] : [])
+            server.arguments =
+                ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2"] + (getuid() == 0 ? ["-u", "root"] : [])
             try server.run()
             var connection: MemcacheConnection?
             for _ in 0..<100 where connection == nil {

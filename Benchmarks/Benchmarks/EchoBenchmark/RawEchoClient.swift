@@ -51,7 +51,9 @@ final class RawEchoClient: EchoLoad, @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         precondition(rc == 0, "benchmark client cannot connect: errno \(errno)")
         return fd
@@ -82,7 +84,6 @@ final class RawEchoClient: EchoLoad, @unchecked Sendable {
         return intact
     }
 }
-
 
 /// A ping-pong load: every connection has exactly one message in flight, and sends the next
 /// as soon as its echo is back (a read, a write and an epoll round per message on the server:

@@ -18,7 +18,9 @@ final class HelloHandler: ChannelInboundHandler, Sendable {
         headers.add(name: "Content-Type", value: "text/plain")
         headers.add(name: "Content-Length", value: "\(Self.body.readableBytes)")
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+            promise: nil)
         if request.method != .HEAD { context.write(self.wrapOutboundOut(.body(.byteBuffer(Self.body))), promise: nil) }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in

@@ -18,14 +18,18 @@ struct NIOMetaDecodeError: Error {}
 struct NIOMetaDecoder: NIOCore.ByteToMessageDecoder {
     typealias InboundOut = NIOMetaReply
 
-    mutating func decode(context: NIOCore.ChannelHandlerContext, buffer: inout NIOCore.ByteBuffer) throws -> NIOCore.DecodingState {
+    mutating func decode(context: NIOCore.ChannelHandlerContext, buffer: inout NIOCore.ByteBuffer) throws
+        -> NIOCore.DecodingState
+    {
         guard let lineEnd = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return .needMoreData }
         let lineLength = lineEnd - buffer.readerIndex + 1
         guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
             let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
         else { return .needMoreData }
         // EN (a miss) and HD (stored, for `ms`) carry no value.
-        if (first == UInt8(ascii: "E") && second == UInt8(ascii: "N")) || (first == UInt8(ascii: "H") && second == UInt8(ascii: "D")) {
+        if (first == UInt8(ascii: "E") && second == UInt8(ascii: "N"))
+            || (first == UInt8(ascii: "H") && second == UInt8(ascii: "D"))
+        {
             buffer.moveReaderIndex(forwardBy: lineLength)
             context.fireChannelRead(NIOAny(NIOMetaReply(value: nil)))
             return .continue
@@ -78,7 +82,7 @@ final class NIOMetaClientHandler: NIOCore.ChannelDuplexHandler {
 }
 
 /// One loop's connections: idle stack, waiter queue, all touched on `loop` only.
-public final class NIOLoopPool: @unchecked Sendable {  // SAFETY: state only on `loop`
+public final class NIOLoopPool: @unchecked Sendable { // SAFETY: state only on `loop`
     let loop: any NIOCore.EventLoop
     private let maxConnections: Int
     private let connect: @Sendable (any NIOCore.EventLoop) -> NIOCore.EventLoopFuture<any NIOCore.Channel>
@@ -146,7 +150,8 @@ public final class NIOMemcachePool: Sendable {
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(NIOCore.ByteToMessageHandler(NIOMetaDecoder()))
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOCore.ByteToMessageHandler(NIOMetaDecoder()))
                             try channel.pipeline.syncOperations.addHandler(NIOMetaClientHandler())
                         }
                     }

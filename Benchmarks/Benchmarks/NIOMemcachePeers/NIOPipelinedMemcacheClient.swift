@@ -29,7 +29,8 @@ public final class NIOPipelinedMemcacheClient: Sendable {
                         .channelOption(.socketOption(.tcp_nodelay), value: 1)
                         .channelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(NIOCore.ByteToMessageHandler(NIOMetaDecoder()))
+                                try channel.pipeline.syncOperations.addHandler(
+                                    NIOCore.ByteToMessageHandler(NIOMetaDecoder()))
                                 try channel.pipeline.syncOperations.addHandler(NIOMetaClientHandler())
                             }
                         }

@@ -3,9 +3,9 @@ import Channels
 import Codecs
 import Foundation
 import Glibc
+import MemcacheClient
 import NIOMemcachePeers
 import NIOPosix
-import MemcacheClient
 import Pool
 
 // The pool benchmarks:
@@ -33,7 +33,9 @@ func startMemcached() async throws -> Int {
     let port = 20000 + Int(getpid() % 20000)
     let server = Process()
     server.executableURL = URL(fileURLWithPath: "/usr/bin/memcached")
-    server.arguments = ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2", "-c", "4096"] + (getuid() == 0 ? ["-u", "root"] : [])
+    server.arguments =
+        ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-t", "2", "-c", "4096"]
+        + (getuid() == 0 ? ["-u", "root"] : [])
     // Not the benchmark's own stdout: the runner reads that pipe to its end, and a server
     // holding it open would keep the run from finishing.
     server.standardOutput = FileHandle.nullDevice
@@ -109,7 +111,8 @@ func mixedOperation(_ caller: Int, _ round: Int) -> (key: String, isSet: Bool) {
 
 /// 64 callers × 100 operations; returns the p99 latency in microseconds.
 func runCallers(
-    onLoops loops: [any EventLoop]? = nil, _ operation: @escaping @Sendable (_ caller: Int, _ round: Int) async throws -> Void
+    onLoops loops: [any EventLoop]? = nil,
+    _ operation: @escaping @Sendable (_ caller: Int, _ round: Int) async throws -> Void
 ) async throws -> Int {
     let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { tasks in
         for caller in 0..<callers {
@@ -171,7 +174,7 @@ let benchmarks: @Sendable () -> Void = {
         let pool = MemcachePool(host: "127.0.0.1", port: port, maxConnections: 2, group: group)
         let loop = group.loops[0]
         try await withTaskExecutorPreference(loop) {
-            try await pool.connections.withConnection { _ in }  // warm
+            try await pool.connections.withConnection { _ in } // warm
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 let lease = try await pool.connections.lease()
@@ -268,7 +271,8 @@ let benchmarks: @Sendable () -> Void = {
         configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, p99])
     ) { benchmark in
         guard let group = state.withLock({ $0.nioGroup }) else { return }
-        let client = try await NIOPipelinedMemcacheClient.connect(group: group, host: "127.0.0.1", port: state.withLock { $0.port }, perLoop: 4, valueSize: 100)
+        let client = try await NIOPipelinedMemcacheClient.connect(
+            group: group, host: "127.0.0.1", port: state.withLock { $0.port }, perLoop: 4, valueSize: 100)
         let operation: @Sendable (Int, Int) async throws -> Void = { caller, round in
             let (key, isSet) = mixedOperation(caller, round)
             if isSet {

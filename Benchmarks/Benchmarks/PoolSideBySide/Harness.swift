@@ -27,7 +27,7 @@ struct Measurement {
 /// Its counters live in one allocation made up front and are bumped through a pointer: the
 /// harness's own cost per operation is part of every variant's "client CPU", so it is kept
 /// to a clock read and an increment.
-struct Histogram: @unchecked Sendable {  // SAFETY: each caller owns its own; merged after the callers finish
+struct Histogram: @unchecked Sendable { // SAFETY: each caller owns its own; merged after the callers finish
     private static let size = 64 * 64
     private let counts: UnsafeMutablePointer<UInt64>
     private(set) var count: UInt64 = 0

@@ -1,9 +1,9 @@
 import Channels
 import Codecs
 import Foundation
+import MemcacheClient
 import NIOMemcachePeers
 import NIOPosix
-import MemcacheClient
 import Pool
 
 // The pool side by side (issue 10's workload): 64 callers getting random keys of 10,000
@@ -48,7 +48,9 @@ let keys = try keyNames.map { try MemcacheKey($0) }
 /// One copy of the keys per client loop (see `drive`): deep copies, so callers on different
 /// loops share no key storage, while the keys still fit the caches as an application's
 /// working set would (a copy per caller, 64 × 10,000 keys, would measure cache misses).
-let keysPerLoop = try (0..<2).map { _ in try keyNames.map { try MemcacheKey(String(decoding: Array($0.utf8), as: UTF8.self)) } }
+let keysPerLoop = try (0..<2).map { _ in
+    try keyNames.map { try MemcacheKey(String(decoding: Array($0.utf8), as: UTF8.self)) }
+}
 let keyNamesPerLoop = (0..<2).map { _ in keyNames.map { String(decoding: Array($0.utf8), as: UTF8.self) } }
 
 func report(_ name: String, _ measurement: Measurement) {
@@ -78,7 +80,11 @@ func preload(port: Int, tls: TLSContext?) async throws {
     let value = ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "x"), count: 100))
     try await withThrowingTaskGroup(of: Void.self) { group in
         for start in 0..<64 {
-            group.addTask { for index in stride(from: start, to: keys.count, by: 64) { try await connection.set(keys[index], to: value) } }
+            group.addTask {
+                for index in stride(from: start, to: keys.count, by: 64) {
+                    try await connection.set(keys[index], to: value)
+                }
+            }
         }
         try await group.waitForAll()
     }
@@ -98,7 +104,9 @@ func ours(_ name: String, leases: Int?, onLoops: Bool, port: Int, tls: TLSContex
     configuration.pool.maxConnectionsPerLoop = 4
     if let leases { configuration.pool.maxConcurrentLeasesPerConnection = leases }
     let pool = MemcachePool(configuration: configuration, group: group)
-    let measurement = await drive(keys: keysPerLoop, callers: callers, seconds: options.seconds, onLoops: onLoops ? group.loops : nil) {
+    let measurement = await drive(
+        keys: keysPerLoop, callers: callers, seconds: options.seconds, onLoops: onLoops ? group.loops : nil
+    ) {
         _ = try await pool.get($0)
     }
     report(name, measurement)
@@ -124,7 +132,8 @@ if wanted("SwiftNIO pool exclusive, plain tasks") {
 
 if wanted("SwiftNIO pipelined client, plain tasks") {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-    let client = try await NIOPipelinedMemcacheClient.connect(group: group, host: "127.0.0.1", port: options.port, perLoop: 4, valueSize: 100)
+    let client = try await NIOPipelinedMemcacheClient.connect(
+        group: group, host: "127.0.0.1", port: options.port, perLoop: 4, valueSize: 100)
     let measurement = await drive(keys: keyNamesPerLoop, callers: callers, seconds: options.seconds, onLoops: nil) {
         _ = try await client.get($0)
     }
@@ -134,5 +143,6 @@ if wanted("SwiftNIO pipelined client, plain tasks") {
 }
 
 if let tlsPort = options.tlsPort, let tls {
-    try await ours("pool default over TLS, callers on loops", leases: options.depth, onLoops: true, port: tlsPort, tls: tls)
+    try await ours(
+        "pool default over TLS, callers on loops", leases: options.depth, onLoops: true, port: tlsPort, tls: tls)
 }

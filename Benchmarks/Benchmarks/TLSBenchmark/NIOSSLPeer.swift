@@ -11,9 +11,12 @@ import NIOTLS
 /// The test identities as NIOSSL configurations.
 enum NIOSSLIdentities {
     static func server(fixtures: String) throws -> NIOSSLContext {
-        let chain = try NIOSSLCertificate.fromPEMFile(fixtures + "/server.pem").map { NIOSSLCertificateSource.certificate($0) }
+        let chain = try NIOSSLCertificate.fromPEMFile(fixtures + "/server.pem").map {
+            NIOSSLCertificateSource.certificate($0)
+        }
         let key = try NIOSSLPrivateKey(file: fixtures + "/server.key", format: .pem)
-        return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+        return try NIOSSLContext(
+            configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
     }
 
     static func client(fixtures: String) throws -> NIOSSLContext {
@@ -32,7 +35,10 @@ final class NIOBulkPair: Sendable {
     private let acks: NIOAckWaiter
     private let payload = NIOCore.ByteBuffer(bytes: [UInt8](repeating: 0x5a, count: 1 << 20))
 
-    private init(groups: [MultiThreadedEventLoopGroup], server: any NIOCore.Channel, client: any NIOCore.Channel, acks: NIOAckWaiter) {
+    private init(
+        groups: [MultiThreadedEventLoopGroup], server: any NIOCore.Channel, client: any NIOCore.Channel,
+        acks: NIOAckWaiter
+    ) {
         self.groups = groups
         self.server = server
         self.client = client
@@ -47,7 +53,9 @@ final class NIOBulkPair: Sendable {
         let server = try await ServerBootstrap(group: serverGroup)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if useTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverContext)) }
+                    if useTLS {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverContext))
+                    }
                     try channel.pipeline.syncOperations.addHandler(NIOMebibyteAcknowledger())
                 }
             }
@@ -57,12 +65,13 @@ final class NIOBulkPair: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if useTLS {
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: clientContext, serverHostname: "localhost"))
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: clientContext, serverHostname: "localhost"))
                     }
                     try channel.pipeline.syncOperations.addHandler(acks)
                 }
             }
-            .connect(to: server.localAddress!).get()  // SAFETY: a bound server has an address
+            .connect(to: server.localAddress!).get() // SAFETY: a bound server has an address
         return NIOBulkPair(groups: [serverGroup, clientGroup], server: server, client: client, acks: acks)
     }
 
@@ -103,10 +112,13 @@ final class NIOHandshakes: Sendable {
         let serverContext = try NIOSSLIdentities.server(fixtures: fixtures)
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverContext)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverContext))
+                }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return NIOHandshakes(group: group, server: server, clientContext: try NIOSSLIdentities.client(fixtures: fixtures))
+        return NIOHandshakes(
+            group: group, server: server, clientContext: try NIOSSLIdentities.client(fixtures: fixtures))
     }
 
     func handshake() async throws {
@@ -116,11 +128,12 @@ final class NIOHandshakes: Sendable {
         let channel = try await ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    try channel.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(context: context, serverHostname: "localhost"))
                     try channel.pipeline.syncOperations.addHandler(NIOHandshakeWatcher(done: done))
                 }
             }
-            .connect(to: self.server.localAddress!).get()  // SAFETY: a bound server has an address
+            .connect(to: self.server.localAddress!).get() // SAFETY: a bound server has an address
         try await done.futureResult.get()
         try await channel.close()
     }
@@ -146,7 +159,7 @@ final class NIOMebibyteAcknowledger: ChannelInboundHandler {
 }
 
 /// Completes the oldest waiting promise per acknowledgement byte.
-final class NIOAckWaiter: ChannelInboundHandler, @unchecked Sendable {  // SAFETY: `waiting` only on the client's loop
+final class NIOAckWaiter: ChannelInboundHandler, @unchecked Sendable { // SAFETY: `waiting` only on the client's loop
     typealias InboundIn = NIOCore.ByteBuffer
     var waiting = CircularBuffer<EventLoopPromise<Void>>()
     func channelRead(context: NIOCore.ChannelHandlerContext, data: NIOAny) {

@@ -28,14 +28,19 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     for useTLS in [false, true] {
-        Benchmark("Bulk 1 MiB client to server, \(useTLS ? "TLS 1.3" : "plaintext"), SwiftNIO\(useTLS ? " + NIOSSL" : "")") { benchmark in
+        Benchmark(
+            "Bulk 1 MiB client to server, \(useTLS ? "TLS 1.3" : "plaintext"), SwiftNIO\(useTLS ? " + NIOSSL" : "")"
+        ) { benchmark in
             guard let pair = nioBulk.withLock({ $0 }) else { return }
             try await pair.sendMebibyte()
         } setup: {
             let pair = try await NIOBulkPair.start(useTLS: useTLS, fixtures: fixturesPath)
             nioBulk.withLock { $0 = pair }
         } teardown: {
-            let pair = nioBulk.withLock { pair in defer { pair = nil }; return pair }
+            let pair = nioBulk.withLock { pair in
+                defer { pair = nil }
+                return pair
+            }
             try await pair?.stop()
         }
     }
@@ -46,7 +51,10 @@ let benchmarks: @Sendable () -> Void = {
         let handshakes = try await NIOHandshakes.start(fixtures: fixturesPath)
         nioHandshakes.withLock { $0 = handshakes }
     } teardown: {
-        let handshakes = nioHandshakes.withLock { handshakes in defer { handshakes = nil }; return handshakes }
+        let handshakes = nioHandshakes.withLock { handshakes in
+            defer { handshakes = nil }
+            return handshakes
+        }
         try await handshakes?.stop()
     }
     for resumed in [false, true] {
@@ -57,7 +65,8 @@ let benchmarks: @Sendable () -> Void = {
             let channel = try await ClientBootstrap(loop: loop)
                 .channelInitializer { channel in
                     try channel.pipeline.syncOperations.addHandlers(
-                        try TLSHandler(context: state.clientContext, serverHostname: "localhost"), HandshakeWatcher(done: done))
+                        try TLSHandler(context: state.clientContext, serverHostname: "localhost"),
+                        HandshakeWatcher(done: done))
                 }
                 .connect(to: state.server.localAddress).get()
             try await done.futureResult.get()
@@ -66,11 +75,16 @@ let benchmarks: @Sendable () -> Void = {
             let group = try EventLoopGroup(loopCount: 2)
             let (serverContext, clientContext) = try contexts(resumingSessions: resumed)
             let server = try await ServerBootstrap(group: group)
-                .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(try TLSHandler(context: serverContext)) }
+                .childChannelInitializer {
+                    try $0.pipeline.syncOperations.addHandler(try TLSHandler(context: serverContext))
+                }
                 .bind(host: "127.0.0.1", port: 0)
             bulk.withLock { $0.handshake = (group, server, clientContext) }
         } teardown: {
-            let state = bulk.withLock { state in defer { state.handshake = nil }; return state.handshake }
+            let state = bulk.withLock { state in
+                defer { state.handshake = nil }
+                return state.handshake
+            }
             try await state?.server.close()
             try await state?.group.shutdownGracefully()
         }
@@ -101,8 +115,9 @@ let fixturesPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
 /// The benchmark's test identities, from the repository's Fixtures.
 func contexts(resumingSessions: Bool = false) throws -> (server: TLSContext, client: TLSContext) {
     let fixtures = fixturesPath
-    let server = try TLSContext(configuration: .server(
-        certificateChain: .file(fixtures + "/server.pem"), privateKey: .file(fixtures + "/server.key")))
+    let server = try TLSContext(
+        configuration: .server(
+            certificateChain: .file(fixtures + "/server.pem"), privateKey: .file(fixtures + "/server.key")))
     var client = TLSConfiguration.client(trustRoots: .file(fixtures + "/ca.pem"))
     client.resumesSessions = resumingSessions
     return (server, try TLSContext(configuration: client))
@@ -122,17 +137,27 @@ func startBulk(useTLS: Bool) async throws {
     let loop = clientGroup.next()
     let client = try await ClientBootstrap(loop: loop)
         .channelInitializer { channel in
-            if useTLS { try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: clientContext, serverHostname: "localhost")) }
+            if useTLS {
+                try channel.pipeline.syncOperations.addHandler(
+                    try TLSHandler(context: clientContext, serverHostname: "localhost"))
+            }
             try channel.pipeline.syncOperations.addHandler(AckReader(acks: acks))
         }
         .connect(to: server.localAddress).get()
     acks.loop = loop
-    bulk.withLock { $0 = BulkState(groups: [serverGroup, clientGroup], server: server, client: (client, acks), handshake: $0.handshake) }
+    bulk.withLock {
+        $0 = BulkState(
+            groups: [serverGroup, clientGroup], server: server, client: (client, acks), handshake: $0.handshake)
+    }
 }
 
 func stopBulk() async throws {
     let state = bulk.withLock { state in
-        defer { state.client = nil; state.server = nil; state.groups = [] }
+        defer {
+            state.client = nil
+            state.server = nil
+            state.groups = []
+        }
         return state
     }
     try await state.client?.0.close().get()
@@ -154,7 +179,7 @@ final class MebibyteAcknowledger: ChannelInboundHandler {
 }
 
 /// Promises for acknowledgements, in order.
-final class AckQueue: @unchecked Sendable {  // SAFETY: every access holds `lock`
+final class AckQueue: @unchecked Sendable { // SAFETY: every access holds `lock`
     private let lock = Lock()
     private var waiting: [EventLoopPromise<Void>] = []
     private var early = 0

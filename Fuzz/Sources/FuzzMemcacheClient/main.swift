@@ -4,8 +4,8 @@
 // change which request gets which outcome — a reply reaching the wrong caller would.
 import Channels
 import Codecs
-import MemcacheClient
 import FuzzSupport
+import MemcacheClient
 
 let menu: [MemcacheRequest] = [
     .meta(.get("a", flags: [.returnValue])),
@@ -23,7 +23,10 @@ let menu: [MemcacheRequest] = [
     .version,
     .meta(.noop),
     // A bulk write's exchange: each command fenced by mn.
-    .metaBatch([.set("a", value: ByteBuffer(string: "v")), .noop, .delete("b"), .noop, .set("c", value: ByteBuffer(string: "w"))]),
+    .metaBatch([
+        .set("a", value: ByteBuffer(string: "v")), .noop, .delete("b"), .noop,
+        .set("c", value: ByteBuffer(string: "w")),
+    ]),
 ]
 
 /// What one request got: replies of a batch, then its one completion.
@@ -33,7 +36,7 @@ enum Outcome: Equatable {
     case failure(MemcacheError?)
 }
 
-final class Outcomes: @unchecked Sendable {  // SAFETY: the embedded loop runs on the fuzzer's thread only
+final class Outcomes: @unchecked Sendable { // SAFETY: the embedded loop runs on the fuzzer's thread only
     var byRequest: [[Outcome]]
     init(count: Int) { self.byRequest = Array(repeating: [], count: count) }
 }
@@ -44,12 +47,16 @@ func run(_ requests: [MemcacheRequest], replies: UnsafeRawBufferPointer, pieces:
     else { fatalError("the embedded pipeline cannot be built") }
     let outcomes = Outcomes(count: requests.count)
     for (index, request) in requests.enumerated() {
-        handler.send(request, onPartial: { outcomes.byRequest[index].append(.partial($0)) }) { result in
-            switch result {
-            case .success(let response): outcomes.byRequest[index].append(.response(response))
-            case .failure(let error): outcomes.byRequest[index].append(.failure(error as? MemcacheError))
+        handler.send(
+            request,
+            onPartial: { outcomes.byRequest[index].append(.partial($0)) },
+            completion: { result in
+                switch result {
+                case .success(let response): outcomes.byRequest[index].append(.response(response))
+                case .failure(let error): outcomes.byRequest[index].append(.failure(error as? MemcacheError))
+                }
             }
-        }
+        )
     }
     channel.embeddedEventLoop.run()
     while (try? channel.readOutbound(as: ByteBuffer.self)) ?? nil != nil {}
@@ -65,7 +72,9 @@ func run(_ requests: [MemcacheRequest], replies: UnsafeRawBufferPointer, pieces:
     _ = try? channel.finish()
     for (index, outcome) in outcomes.byRequest.enumerated() {
         let completions = outcome.filter { if case .partial = $0 { false } else { true } }.count
-        guard completions == 1 else { fatalError("request \(index) (\(requests[index])) completed \(completions) times: \(outcome)") }
+        guard completions == 1 else {
+            fatalError("request \(index) (\(requests[index])) completed \(completions) times: \(outcome)")
+        }
     }
     return outcomes.byRequest
 }

@@ -28,7 +28,9 @@ func replies(to requests: UnsafeRawBufferPointer, pieces: [Int]) -> [UInt8] {
         piece.writeBytes(UnsafeRawBufferPointer(rebasing: requests[offset..<offset + length]))
         offset += length
         try? channel.writeInbound(piece)
-        while let buffer = (try? channel.readOutbound(as: ByteBuffer.self)) ?? nil { output += buffer.readableBytesView }
+        while let buffer = (try? channel.readOutbound(as: ByteBuffer.self)) ?? nil {
+            output += buffer.readableBytesView
+        }
     }
     _ = try? channel.finish()
     return normalized(output)
@@ -57,7 +59,9 @@ runLibFuzzer { start, count in
     let whole = replies(to: requests, pieces: [requests.count])
     let cut = replies(to: requests, pieces: pieces)
     guard whole == cut else {
-        fatalError("the cuts changed the replies:\n\(String(decoding: whole, as: UTF8.self))\n--- cut at \(pieces):\n\(String(decoding: cut, as: UTF8.self))")
+        fatalError(
+            "the cuts changed the replies:\n\(String(decoding: whole, as: UTF8.self))\n--- cut at \(pieces):\n\(String(decoding: cut, as: UTF8.self))"
+        )
     }
     return 0
 }

@@ -20,7 +20,9 @@ import FuzzSupport
 enum Contexts {
     static let fixtures = String(#filePath).split(separator: "/").dropLast(4).joined(separator: "/")
     static let server: TLSContext = make(
-        .server(certificateChain: .file("/\(fixtures)/Fixtures/tls/server-chain.pem"), privateKey: .file("/\(fixtures)/Fixtures/tls/server.key")))
+        .server(
+            certificateChain: .file("/\(fixtures)/Fixtures/tls/server-chain.pem"),
+            privateKey: .file("/\(fixtures)/Fixtures/tls/server.key")))
     static let client: TLSContext = {
         var configuration = TLSConfiguration.client(trustRoots: .file("/\(fixtures)/Fixtures/tls/ca.pem"))
         // Resumed handshakes skip the certificate checks: more executions per second. The
@@ -30,7 +32,9 @@ enum Contexts {
     }()
 
     static func make(_ configuration: TLSConfiguration) -> TLSContext {
-        do { return try TLSContext(configuration: configuration) } catch { fatalError("the fixture context cannot be built: \(error)") }
+        do { return try TLSContext(configuration: configuration) } catch {
+            fatalError("the fixture context cannot be built: \(error)")
+        }
     }
 }
 
@@ -102,7 +106,9 @@ struct Session {
 
     init?() {
         guard let server = try? EmbeddedChannel(handlers: [try TLSHandler(context: Contexts.server)]),
-            let client = try? EmbeddedChannel(handlers: [try TLSHandler(context: Contexts.client, serverHostname: "localhost")])
+            let client = try? EmbeddedChannel(handlers: [
+                try TLSHandler(context: Contexts.client, serverHostname: "localhost")
+            ])
         else { fatalError("the pipelines cannot be built") }
         self.client = client
         self.server = server
@@ -135,24 +141,24 @@ struct Session {
         while let operation = script.popFirst() {
             let argument = Int(script.popFirst() ?? 0)
             switch operation % 8 {
-            case 0:  // the client writes 1…4096 bytes
+            case 0: // the client writes 1…4096 bytes
                 let bytes = Self.text(argument * 16 + 1, after: self.clientWrote.count, salt: 0x5A)
                 if self.client.isActive {
                     self.clientWrote += bytes
                     _ = try? self.client.writeOutbound(ByteBuffer(bytes: bytes))
                 }
-            case 1:  // deliver part of the client's ciphertext
+            case 1: // deliver part of the client's ciphertext
                 self.pump()
                 let length = min(self.toServer.count, argument * 8 + 1)
                 feed(self.server, self.toServer.prefix(length))
                 self.toServer.removeFirst(length)
-            case 2:  // flip a bit of the client's ciphertext in flight
+            case 2: // flip a bit of the client's ciphertext in flight
                 self.pump()
                 if !self.toServer.isEmpty {
                     self.toServer[argument % self.toServer.count] ^= 1 << (operation >> 5)
                     self.tampered = true
                 }
-            case 3:  // inject bytes of the script into the client's stream
+            case 3: // inject bytes of the script into the client's stream
                 let bytes = script.prefix(argument % 32)
                 script = script.dropFirst(bytes.count)
                 self.pump()
@@ -160,21 +166,21 @@ struct Session {
                     self.toServer.insert(contentsOf: bytes, at: argument % (self.toServer.count + 1))
                     self.tampered = true
                 }
-            case 4:  // the client closes (close_notify)
+            case 4: // the client closes (close_notify)
                 _ = self.client.close()
                 self.client.embeddedEventLoop.run()
                 self.tampered = true
-            case 5:  // the server answers
+            case 5: // the server answers
                 let bytes = Self.text(argument * 16 + 1, after: self.serverWrote.count, salt: 0xA5)
                 if self.server.isActive {
                     self.serverWrote += bytes
                     _ = try? self.server.writeOutbound(ByteBuffer(bytes: bytes))
                 }
-            case 6:  // the server closes
+            case 6: // the server closes
                 _ = self.server.close()
                 self.server.embeddedEventLoop.run()
                 self.tampered = true
-            default:  // deliver everything the server sent
+            default: // deliver everything the server sent
                 self.pump()
                 feed(self.client, self.toClient[...])
                 self.toClient = []
@@ -195,13 +201,19 @@ struct Session {
 
     func check() {
         guard self.clientWrote.starts(with: self.serverReceived) else {
-            fatalError("the server received bytes the client never wrote (\(self.serverReceived.count) of \(self.clientWrote.count))")
+            fatalError(
+                "the server received bytes the client never wrote (\(self.serverReceived.count) of \(self.clientWrote.count))"
+            )
         }
         guard self.serverWrote.starts(with: self.clientReceived) else {
-            fatalError("the client received bytes the server never wrote (\(self.clientReceived.count) of \(self.serverWrote.count))")
+            fatalError(
+                "the client received bytes the server never wrote (\(self.clientReceived.count) of \(self.serverWrote.count))"
+            )
         }
         if !self.tampered {
-            guard self.serverReceived.count == self.clientWrote.count, self.clientReceived.count == self.serverWrote.count else {
+            guard self.serverReceived.count == self.clientWrote.count,
+                self.clientReceived.count == self.serverWrote.count
+            else {
                 fatalError(
                     "bytes lost on an untouched connection: server got \(self.serverReceived.count) of \(self.clientWrote.count), client \(self.clientReceived.count) of \(self.serverWrote.count)"
                 )

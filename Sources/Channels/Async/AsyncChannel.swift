@@ -36,7 +36,9 @@ public struct AsyncChannel<Inbound: Sendable, Outbound: Sendable>: Sendable {
         /// closing the channel.
         public var isOutboundHalfClosureEnabled: Bool
 
-        public init(inboundHighWatermark: Int = 16, inboundLowWatermark: Int = 4, isOutboundHalfClosureEnabled: Bool = true) {
+        public init(
+            inboundHighWatermark: Int = 16, inboundLowWatermark: Int = 4, isOutboundHalfClosureEnabled: Bool = true
+        ) {
             self.inboundHighWatermark = inboundHighWatermark
             self.inboundLowWatermark = inboundLowWatermark
             self.isOutboundHalfClosureEnabled = isOutboundHalfClosureEnabled
@@ -98,7 +100,8 @@ public struct AsyncChannel<Inbound: Sendable, Outbound: Sendable>: Sendable {
     /// - Throws: what `body` throws (a failed close after a successful `body` is not an
     ///   error: the channel is closed either way).
     public func executeThenClose<Result>(
-        _ body: (_ inbound: AsyncChannelInboundStream<Inbound>, _ outbound: AsyncChannelOutboundWriter<Outbound>) async throws -> Result
+        _ body: (_ inbound: AsyncChannelInboundStream<Inbound>, _ outbound: AsyncChannelOutboundWriter<Outbound>)
+            async throws -> Result
     ) async throws -> Result {
         let result: Swift.Result<Result, any Error>
         do {

@@ -70,7 +70,7 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
 /// Thread-safe: `inbound` and the writability gate are locked; `context` is loop-confined
 /// (set and cleared by the handler on the loop, read by `write0`/`resumeReading0`, which run
 /// only on the loop).
-final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecked Sendable {  // SAFETY: see above
+final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecked Sendable { // SAFETY: see above
     private struct Waiter {
         let id: UInt64
         /// Resumed with false: something changed, check again.
@@ -245,6 +245,6 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
 /// A weak reference that can be filled in after the closures holding it were made.
 ///
 /// Thread-safe: written once, before the closures that read it can run.
-final class WeakBox<Object: AnyObject>: @unchecked Sendable {  // SAFETY: set once in init, before it is shared
+final class WeakBox<Object: AnyObject>: @unchecked Sendable { // SAFETY: set once in init, before it is shared
     weak var value: Object?
 }

@@ -48,7 +48,8 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
     /// writable.
     ///
     /// - Throws: as `write(_:)`.
-    public func write<Messages: Sequence & Sendable>(contentsOf messages: Messages) async throws where Messages.Element == Outbound {
+    public func write<Messages: Sequence & Sendable>(contentsOf messages: Messages) async throws
+    where Messages.Element == Outbound {
         let loop = self.channel.eventLoop
         if loop.inEventLoop {
             try await self.bridge.waitUntilWritable(reserving: false)

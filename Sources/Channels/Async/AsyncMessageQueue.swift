@@ -6,7 +6,7 @@ import DequeModule
 ///
 /// Thread-safe: every field is read and written under `lock`. Continuations are resumed
 /// after the lock is released (a resumed task may run inline and come straight back).
-final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable {  // SAFETY: state only under `lock`
+final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFETY: state only under `lock`
     private struct State {
         var buffer = Deque<Element>()
         var waiter: LoopContinuation<Element?>?

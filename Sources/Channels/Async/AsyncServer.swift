@@ -24,7 +24,9 @@ public final class AsyncServer<Inbound: Sendable, Outbound: Sendable>: Sendable 
             public mutating func next() async throws -> AsyncChannel<Inbound, Outbound>? {
                 try await self.queue.next()
             }
-            public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> AsyncChannel<Inbound, Outbound>? {
+            public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> AsyncChannel<
+                Inbound, Outbound
+            >? {
                 try await self.queue.next()
             }
         }
@@ -61,7 +63,9 @@ public final class AsyncServer<Inbound: Sendable, Outbound: Sendable>: Sendable 
     /// connections in flight finish. Cancelling the task that runs `serve` cancels every
     /// handler; their channels close. An error thrown by one handler closes its own
     /// connection only.
-    public func serve(_ handler: @escaping @Sendable (AsyncChannel<Inbound, Outbound>) async throws -> Void) async throws {
+    public func serve(_ handler: @escaping @Sendable (AsyncChannel<Inbound, Outbound>) async throws -> Void)
+        async throws
+    {
         try await withThrowingDiscardingTaskGroup { group in
             for try await connection in self.connections {
                 group.addTask(executorPreference: connection.eventLoop) {
@@ -91,7 +95,8 @@ extension ServerBootstrap {
         let initializer = self.childInitializer
         let bootstrap = self.childChannelInitializer { channel in
             try initializer?(channel)
-            let connection = try AsyncChannel<Inbound, Outbound>(wrappingSynchronously: channel, configuration: configuration)
+            let connection = try AsyncChannel<Inbound, Outbound>(
+                wrappingSynchronously: channel, configuration: configuration)
             _ = queue.push(connection)
         }
         let listening = try await bootstrap.bind(host: host, port: port)

@@ -64,7 +64,9 @@ public struct ClientBootstrap: Sendable {
     /// Replaces the system resolver (`getaddrinfo`, run on a thread of its own so that no loop
     /// blocks) for host names: for tests, or to connect through a discovery service of your
     /// own. It is called off the loops and may block.
-    public func hostResolver(_ resolve: @escaping @Sendable (_ host: String, _ port: Int) throws -> [SocketAddress]) -> ClientBootstrap {
+    public func hostResolver(_ resolve: @escaping @Sendable (_ host: String, _ port: Int) throws -> [SocketAddress])
+        -> ClientBootstrap
+    {
         var copy = self
         copy.resolve = resolve
         return copy
@@ -87,7 +89,8 @@ public struct ClientBootstrap: Sendable {
             return self.connect(to: address, on: loop)
         }
         guard let selectable = loop as? SelectableEventLoop else {
-            return loop.makeFailedFuture(ChannelError(.unsupportedOperation, "sockets need a loop of an EventLoopGroup"))
+            return loop.makeFailedFuture(
+                ChannelError(.unsupportedOperation, "sockets need a loop of an EventLoopGroup"))
         }
         let resolved = loop.makePromise(of: [SocketAddress].self)
         let resolve = self.resolve
@@ -127,7 +130,8 @@ public struct ClientBootstrap: Sendable {
 
     private func connect(to address: SocketAddress, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
         guard let selectable = loop as? SelectableEventLoop else {
-            return loop.makeFailedFuture(ChannelError(.unsupportedOperation, "sockets need a loop of an EventLoopGroup"))
+            return loop.makeFailedFuture(
+                ChannelError(.unsupportedOperation, "sockets need a loop of an EventLoopGroup"))
         }
         if loop.inEventLoop { return self.startConnect(to: address, on: selectable).connected }
         return loop.submit {}.flatMap { self.startConnect(to: address, on: selectable).connected }
@@ -136,7 +140,9 @@ public struct ClientBootstrap: Sendable {
     /// Creates a channel, sets it up and starts its connect. Loop only.
     ///
     /// - Returns: the channel (nil when it could not even be created) and the connect's outcome.
-    private func startConnect(to address: SocketAddress, on loop: SelectableEventLoop) -> (channel: (any Channel)?, connected: EventLoopFuture<any Channel>) {
+    private func startConnect(to address: SocketAddress, on loop: SelectableEventLoop) -> (
+        channel: (any Channel)?, connected: EventLoopFuture<any Channel>
+    ) {
         let promise = loop.makePromise(of: Void.self)
         let channel: SocketChannel
         do {

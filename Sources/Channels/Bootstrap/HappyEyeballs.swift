@@ -36,7 +36,7 @@ enum HappyEyeballs {
 /// One Happy Eyeballs race on one loop.
 ///
 /// Loop-confined: created, driven and completed on `loop` (every callback below runs there).
-final class HappyEyeballsRace: @unchecked Sendable {  // SAFETY: loop-confined, below
+final class HappyEyeballsRace: @unchecked Sendable { // SAFETY: loop-confined, below
     // SAFETY: every field is touched only on `loop`: the race is made and run there, and its
     // timers and the attempts' futures call back there.
     /// Starts one connect attempt (on the loop) and returns its channel and its outcome.
@@ -69,7 +69,9 @@ final class HappyEyeballsRace: @unchecked Sendable {  // SAFETY: loop-confined, 
         self.deadlineTimer = loop.scheduleTask(in: timeout) { [self] in
             let tried = self.failures.map { "\($0.0): \($0.1)" }
             let reasons = tried.isEmpty ? "" : " (\(tried.joined(separator: "; ")))"
-            self.finish(.failure(ChannelError(.connectTimeout, "connect to '\(self.host)' timed out after \(timeout)\(reasons)")))
+            self.finish(
+                .failure(
+                    ChannelError(.connectTimeout, "connect to '\(self.host)' timed out after \(timeout)\(reasons)")))
         }
     }
 

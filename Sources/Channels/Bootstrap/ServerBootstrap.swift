@@ -96,7 +96,8 @@ public struct ServerBootstrap: Sendable {
     public func bind(unixDomainSocketPath path: String, fileMode: UInt32? = nil) async throws -> ListeningServer {
         let address = try SocketAddress(unixDomainSocketPath: path)
         let group = self.group
-        let listener = try await self.listen(on: address, loop: group.nextLoop(), reusePort: false, fileMode: fileMode) {
+        let listener = try await self.listen(on: address, loop: group.nextLoop(), reusePort: false, fileMode: fileMode)
+        {
             group.nextLoop()
         }
         return ListeningServer(listeners: [listener])
@@ -113,11 +114,12 @@ public struct ServerBootstrap: Sendable {
                 for loop in self.group.loops {
                     let listener = try await self.listen(on: bound, loop: loop, reusePort: true) { loop }
                     listeners.append(listener)
-                    bound = listener.localAddress ?? bound  // later listeners share the chosen port
+                    bound = listener.localAddress ?? bound // later listeners share the chosen port
                 }
             case .singleAcceptor:
                 let group = self.group
-                listeners.append(try await self.listen(on: address, loop: group.nextLoop(), reusePort: false) { group.nextLoop() })
+                listeners.append(
+                    try await self.listen(on: address, loop: group.nextLoop(), reusePort: false) { group.nextLoop() })
             }
         } catch {
             for listener in listeners { _ = listener.close() }

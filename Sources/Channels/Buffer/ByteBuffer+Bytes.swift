@@ -17,7 +17,8 @@ extension ByteBuffer {
         let count = bytes.count
         guard count > 0 else { return 0 }
         self.ensureUnique(minimumWritable: count)
-        (self.storage.bytes + self.base + self.writerIndex).copyMemory(from: bytes.baseAddress!, byteCount: count)  // SAFETY: count > 0, so baseAddress exists
+        // SAFETY: count > 0, so baseAddress exists
+        (self.storage.bytes + self.base + self.writerIndex).copyMemory(from: bytes.baseAddress!, byteCount: count)
         self.moveWriterIndex(forwardBy: count)
         return count
     }
@@ -41,7 +42,8 @@ extension ByteBuffer {
     @discardableResult
     public mutating func setBytes(_ bytes: some Sequence<UInt8>, at index: Int) -> Int {
         let array = Array(bytes)
-        precondition(index >= 0 && index <= self.writerIndex, "index \(index) outside 0...\(self.writerIndex)")  // SAFETY: caller's index arithmetic
+        // SAFETY: caller's index arithmetic
+        precondition(index >= 0 && index <= self.writerIndex, "index \(index) outside 0...\(self.writerIndex)")
         let end = index + array.count
         self.ensureUnique(minimumWritable: max(0, end - self.writerIndex))
         array.withUnsafeBytes { source in
@@ -76,7 +78,8 @@ extension ByteBuffer {
     /// The bytes at `index..<index+length` as a buffer sharing storage, or nil.
     public func getSlice(at index: Int, length: Int) -> ByteBuffer? {
         guard self.isReadable(index: index, length: length) else { return nil }
-        return ByteBuffer(storage: self.storage, base: self.base + index, limit: length, readerIndex: 0, writerIndex: length)
+        return ByteBuffer(
+            storage: self.storage, base: self.base + index, limit: length, readerIndex: 0, writerIndex: length)
     }
 
     /// Every readable byte as a slice, consuming them.

@@ -19,7 +19,9 @@ extension ByteBuffer {
 
     /// Reads an integer; nil (nothing consumed) when too few bytes are readable.
     @inlinable
-    public mutating func readInteger<T: FixedWidthInteger>(endianness: Endianness = .big, as type: T.Type = T.self) -> T? {
+    public mutating func readInteger<T: FixedWidthInteger>(endianness: Endianness = .big, as type: T.Type = T.self)
+        -> T?
+    {
         guard let value = self.getInteger(at: self.readerIndex, endianness: endianness, as: T.self) else { return nil }
         self.moveReaderIndex(forwardBy: MemoryLayout<T>.size)
         return value
@@ -27,7 +29,9 @@ extension ByteBuffer {
 
     /// The integer at `index`, or nil when those bytes are not readable.
     @inlinable
-    public func getInteger<T: FixedWidthInteger>(at index: Int, endianness: Endianness = .big, as type: T.Type = T.self) -> T? {
+    public func getInteger<T: FixedWidthInteger>(at index: Int, endianness: Endianness = .big, as type: T.Type = T.self)
+        -> T?
+    {
         guard self.isReadable(index: index, length: MemoryLayout<T>.size) else { return nil }
         let raw = self.storage.bytes.loadUnaligned(fromByteOffset: self.base + index, as: T.self)
         return endianness == .big ? T(bigEndian: raw) : T(littleEndian: raw)
@@ -35,7 +39,9 @@ extension ByteBuffer {
 
     /// Overwrites an integer at `index` (which must be at most the writer index).
     @discardableResult
-    public mutating func setInteger<T: FixedWidthInteger>(_ value: T, at index: Int, endianness: Endianness = .big) -> Int {
+    public mutating func setInteger<T: FixedWidthInteger>(_ value: T, at index: Int, endianness: Endianness = .big)
+        -> Int
+    {
         let ordered = endianness == .big ? value.bigEndian : value.littleEndian
         return withUnsafeBytes(of: ordered) { self.setBytes($0, at: index) }
     }

@@ -14,7 +14,9 @@ extension ByteBuffer {
         guard start < self.writerIndex else { return nil }
         return self.withUnsafeReadableBytes { bytes in
             let skip = start - self.readerIndex
-            return ByteScan.firstOffset(of: byte, in: UnsafeRawBufferPointer(rebasing: bytes[skip...])).map { start + $0 }
+            return ByteScan.firstOffset(of: byte, in: UnsafeRawBufferPointer(rebasing: bytes[skip...])).map {
+                start + $0
+            }
         }
     }
 

@@ -16,7 +16,9 @@ extension ByteBuffer {
     /// The bytes at `index..<index+length` as UTF-8, or nil.
     public func getString(at index: Int, length: Int) -> String? {
         guard self.isReadable(index: index, length: length) else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(start: self.storage.bytes + self.base + index, count: length), as: UTF8.self)
+        return String(
+            decoding: UnsafeRawBufferPointer(start: self.storage.bytes + self.base + index, count: length),
+            as: UTF8.self)
     }
 
     /// Every readable byte as a string (consumed).

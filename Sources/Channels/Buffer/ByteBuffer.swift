@@ -15,7 +15,7 @@
 /// let word = buffer.readString(length: 4)   // "get "
 /// let number = buffer.readInteger(as: UInt16.self)  // 7
 /// ```
-public struct ByteBuffer: @unchecked Sendable {  // SAFETY: `storage` is copy-on-write, below
+public struct ByteBuffer: @unchecked Sendable { // SAFETY: `storage` is copy-on-write, below
     @usableFromInline var storage: Storage
     /// Where this buffer's index 0 sits in `storage`.
     @usableFromInline var base: Int
@@ -75,7 +75,8 @@ public struct ByteBuffer: @unchecked Sendable {  // SAFETY: `storage` is copy-on
     }
 
     public mutating func moveReaderIndex(to index: Int) {
-        precondition(index >= 0 && index <= self.writerIndex, "reader index \(index) outside 0...\(self.writerIndex)")  // SAFETY: caller's index arithmetic
+        // SAFETY: caller's index arithmetic
+        precondition(index >= 0 && index <= self.writerIndex, "reader index \(index) outside 0...\(self.writerIndex)")
         self.readerIndex = index
     }
 
@@ -86,7 +87,9 @@ public struct ByteBuffer: @unchecked Sendable {  // SAFETY: `storage` is copy-on
     }
 
     public mutating func moveWriterIndex(to index: Int) {
-        precondition(index >= self.readerIndex && index <= self.limit, "writer index \(index) outside \(self.readerIndex)...\(self.limit)")  // SAFETY: caller's index arithmetic
+        precondition(
+            index >= self.readerIndex && index <= self.limit,
+            "writer index \(index) outside \(self.readerIndex)...\(self.limit)") // SAFETY: caller's index arithmetic
         self.writerIndex = index
     }
 
@@ -147,14 +150,19 @@ public struct ByteBuffer: @unchecked Sendable {  // SAFETY: `storage` is copy-on
     /// Calls `body` with the readable bytes. Do not let the pointer escape.
     @inlinable
     public func withUnsafeReadableBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try body(UnsafeRawBufferPointer(start: self.storage.bytes + self.base + self.readerIndex, count: self.readableBytes))
+        try body(
+            UnsafeRawBufferPointer(start: self.storage.bytes + self.base + self.readerIndex, count: self.readableBytes))
     }
 
     /// Calls `body` with the writable bytes; move the writer index by what you wrote.
     @inlinable
-    public mutating func withUnsafeMutableWritableBytes<T>(_ body: (UnsafeMutableRawBufferPointer) throws -> T) rethrows -> T {
+    public mutating func withUnsafeMutableWritableBytes<T>(_ body: (UnsafeMutableRawBufferPointer) throws -> T) rethrows
+        -> T
+    {
         self.ensureUnique(minimumWritable: 0)
-        return try body(UnsafeMutableRawBufferPointer(start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
+        return try body(
+            UnsafeMutableRawBufferPointer(
+                start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
     }
 
     /// Ensures `minimumWritableBytes` of room, lets `body` write and return how many bytes it
@@ -166,7 +174,9 @@ public struct ByteBuffer: @unchecked Sendable {  // SAFETY: `storage` is copy-on
         _ body: (UnsafeMutableRawBufferPointer) throws -> Int
     ) rethrows -> Int {
         self.ensureUnique(minimumWritable: minimumWritableBytes)
-        let written = try body(UnsafeMutableRawBufferPointer(start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
+        let written = try body(
+            UnsafeMutableRawBufferPointer(
+                start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
         self.moveWriterIndex(forwardBy: written)
         return written
     }
@@ -209,7 +219,7 @@ extension ByteBuffer {
 
         /// The shared storage of every buffer created empty; the first write replaces it.
         @usableFromInline
-        nonisolated(unsafe) static let empty = Storage.allocate(capacity: 0)  // SAFETY: never written (capacity 0)
+        nonisolated(unsafe) static let empty = Storage.allocate(capacity: 0) // SAFETY: never written (capacity 0)
 
         @usableFromInline
         static func allocate(capacity: Int) -> Storage {

@@ -20,7 +20,8 @@ public struct ByteBufferView: RandomAccessCollection, Sendable {
     }
 
     public subscript(position: Int) -> UInt8 {
-        precondition(position >= self.startIndex && position < self.endIndex, "index out of range")  // SAFETY: caller's index
+        // SAFETY: caller's index
+        precondition(position >= self.startIndex && position < self.endIndex, "index out of range")
         return self.buffer.storage.bytes.load(fromByteOffset: self.buffer.base + position, as: UInt8.self)
     }
 

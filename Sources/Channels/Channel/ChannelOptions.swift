@@ -98,7 +98,7 @@ public struct WriteWatermarks: Sendable, Hashable {
 
     /// - Precondition: `0 <= low <= high`.
     public init(low: Int, high: Int) {
-        precondition(low >= 0 && low <= high, "watermarks need 0 <= low <= high")  // SAFETY: caller's configuration
+        precondition(low >= 0 && low <= high, "watermarks need 0 <= low <= high") // SAFETY: caller's configuration
         self.low = low
         self.high = high
     }

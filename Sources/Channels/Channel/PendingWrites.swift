@@ -58,7 +58,9 @@ struct PendingWrites {
     /// Drops `written` bytes from the front; appends the promises of the buffers that are now
     /// fully written to `completed`, and hands each such buffer to `done` (the loop keeps a
     /// read buffer that came back this way for its next read).
-    mutating func consume(_ written: Int, completed: inout [EventLoopPromise<Void>?], done: (inout ByteBuffer) -> Void = { _ in }) {
+    mutating func consume(
+        _ written: Int, completed: inout [EventLoopPromise<Void>?], done: (inout ByteBuffer) -> Void = { _ in }
+    ) {
         var remaining = written
         self.bufferedBytes -= written
         while self.flushedCount > 0, let size = self.entries.first?.buffer.readableBytes {

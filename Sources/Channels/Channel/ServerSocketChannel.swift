@@ -5,10 +5,11 @@ import Synchronization
 ///
 /// Thread-safe as a `Channel`; its state is loop-confined. When the process runs out of
 /// descriptors (`EMFILE`) accepting pauses briefly instead of spinning on a readable listener.
-final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable {  // SAFETY: loop-confined state, below
+// SAFETY: loop-confined state, below
+final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable {
     // SAFETY: every `var` is touched only on `loop`'s thread.
     let loop: SelectableEventLoop
-    private var pipelineStorage: ChannelPipeline!  // SAFETY: assigned at the end of init, before self escapes
+    private var pipelineStorage: ChannelPipeline! // SAFETY: assigned at the end of init, before self escapes
     private var fd: Int32
     private var closed = false
     private var paused = false
@@ -145,7 +146,9 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
         self.fd = -1
         if let file = self.socketFile {
             // Only our own file: another server may have taken the path over since.
-            if (try? UnixSocketFile.state(atPath: file.path)) == file.state { try? UnixSocketFile.remove(atPath: file.path) }
+            if (try? UnixSocketFile.state(atPath: file.path)) == file.state {
+                try? UnixSocketFile.remove(atPath: file.path)
+            }
             self.socketFile = nil
         }
         self.pipeline.fireChannelInactive()

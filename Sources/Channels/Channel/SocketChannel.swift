@@ -5,13 +5,13 @@ import Synchronization
 ///
 /// Thread-safe as a `Channel` (public operations hop to the loop); all state below is
 /// loop-confined. Create one through `ClientBootstrap` or `ServerBootstrap`.
-final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable {  // SAFETY: loop-confined state, below
+final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable { // SAFETY: loop-confined state, below
     // SAFETY: every `var` is touched only on `loop`'s thread; cross-thread readers use the
     // atomics and the locked addresses.
     private enum State { case fresh, connecting, active, closed }
 
     let loop: SelectableEventLoop
-    private var pipelineStorage: ChannelPipeline!  // SAFETY: assigned at the end of init, before self escapes
+    private var pipelineStorage: ChannelPipeline! // SAFETY: assigned at the end of init, before self escapes
     private var fd: Int32
     private var state = State.fresh
 
@@ -78,7 +78,8 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     /// The option's value: the channel's own setting, or the kernel's read back with
     /// `getsockopt`. Loop only.
     private func readOption(_ key: ChannelOptionKey) throws -> any Sendable {
-        guard self.fd >= 0 || [.autoRead, .allowRemoteHalfClosure, .writeWatermarks, .maxMessagesPerRead].contains(key) else {
+        guard self.fd >= 0 || [.autoRead, .allowRemoteHalfClosure, .writeWatermarks, .maxMessagesPerRead].contains(key)
+        else {
             throw ChannelError(.ioOnClosedChannel, "cannot read an option of a closed channel")
         }
         func kernel(_ option: SocketOption) throws -> Int { try Posix.getOption(self.fd, option) }
@@ -171,7 +172,9 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         self.updateInterest()
         self.connectTimeout = self.loop.scheduleTask(in: timeout) { [self] in
             guard self.state == .connecting else { return }
-            self.closeNow(error: ChannelError(.connectTimeout, "connect to \(address) timed out after \(timeout)"), reportError: false)
+            self.closeNow(
+                error: ChannelError(.connectTimeout, "connect to \(address) timed out after \(timeout)"),
+                reportError: false)
         }
     }
 
@@ -354,7 +357,8 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             self.closeNow(error: nil, reportError: false, promise: promise)
         case .output:
             guard self.state == .active else {
-                promise?.fail(ChannelError(.ioOnClosedChannel, "cannot shut down the output of a channel that is not active"))
+                promise?.fail(
+                    ChannelError(.ioOnClosedChannel, "cannot shut down the output of a channel that is not active"))
                 return
             }
             if self.outputClosed {
@@ -367,7 +371,8 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             self.flushNow()
         case .input:
             guard self.state == .active else {
-                promise?.fail(ChannelError(.ioOnClosedChannel, "cannot shut down the input of a channel that is not active"))
+                promise?.fail(
+                    ChannelError(.ioOnClosedChannel, "cannot shut down the input of a channel that is not active"))
                 return
             }
             if !self.inputClosed {
@@ -383,7 +388,8 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     }
 
     func userOutboundEvent0(_ event: Any, promise: EventLoopPromise<Void>?) {
-        promise?.fail(ChannelError(.unsupportedOperation, "a socket channel takes no outbound event \(type(of: event))"))
+        promise?.fail(
+            ChannelError(.unsupportedOperation, "a socket channel takes no outbound event \(type(of: event))"))
     }
 
     func unhandledInbound(_ data: PipelineMessage) {}

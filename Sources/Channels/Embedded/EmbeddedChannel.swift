@@ -14,10 +14,10 @@ import Synchronization
 /// #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(string: "a"))
 /// #expect(try channel.finish().isClean == false)   // "b" is still buffered
 /// ```
-public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable {  // SAFETY: single-thread test use, below
+public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable { // SAFETY: single-thread test use, below
     // SAFETY: documented single-thread test use.
     public let embeddedEventLoop: EmbeddedEventLoop
-    private var pipelineStorage: ChannelPipeline!  // SAFETY: assigned at the end of init, before self escapes
+    private var pipelineStorage: ChannelPipeline! // SAFETY: assigned at the end of init, before self escapes
     private var inbound = Deque<PipelineMessage>()
     private var outbound = Deque<PipelineMessage>()
     private var unflushed: [(PipelineMessage, EventLoopPromise<Void>?)] = []
@@ -38,10 +38,13 @@ public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable { 
     }
 
     /// A channel with `handlers`, active unless `activate` is false.
-    public init(handlers: [any ChannelHandler] = [], loop: EmbeddedEventLoop = EmbeddedEventLoop(), activate: Bool = true) throws {
+    public init(
+        handlers: [any ChannelHandler] = [], loop: EmbeddedEventLoop = EmbeddedEventLoop(), activate: Bool = true
+    ) throws {
         self.embeddedEventLoop = loop
         self.closePromise = loop.makePromise(of: Void.self)
-        self.pipelineStorage = ChannelPipeline(channel: self, core: self, eventLoop: loop, readType: Any.self, writeType: Any.self)
+        self.pipelineStorage = ChannelPipeline(
+            channel: self, core: self, eventLoop: loop, readType: Any.self, writeType: Any.self)
         try self.pipeline.syncOperations.addHandlers(handlers)
         if activate { try self.activate() }
     }
@@ -59,7 +62,8 @@ public final class EmbeddedChannel: Channel, ChannelCore, @unchecked Sendable { 
     }
 
     public func getOption<Value: Sendable>(_ option: ChannelOption<Value>) -> EventLoopFuture<Value> {
-        self.embeddedEventLoop.makeFailedFuture(ChannelError(.unsupportedOperation, "an embedded channel has no options"))
+        self.embeddedEventLoop.makeFailedFuture(
+            ChannelError(.unsupportedOperation, "an embedded channel has no options"))
     }
 
     /// Fires `channelActive` (like a connect completing).

@@ -14,7 +14,8 @@ import Synchronization
 /// let fired = loop.scheduleTask(in: .seconds(5)) { "done" }
 /// loop.advanceTime(by: .seconds(5))   // runs the timer
 /// ```
-public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {  // SAFETY: single-thread test use, below
+// SAFETY: single-thread test use, below
+public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {
     // SAFETY: documented single-thread test use; no method is meant to be called concurrently,
     // except that `tasks` is locked (see the type comment).
     private let tasks = LockedValue(Deque<SelectableEventLoop.Task>())
@@ -33,7 +34,9 @@ public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sen
         self.tasks.withLock { $0.append(.closure(task)) }
     }
 
-    public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+    public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<
+        T
+    > {
         let promise = self.makePromise(of: T.self)
         self.nextTimerID += 1
         let id = self.nextTimerID

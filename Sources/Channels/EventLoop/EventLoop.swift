@@ -29,7 +29,9 @@ public protocol EventLoop: TaskExecutor {
 extension EventLoop {
     /// Runs `task` on the loop after `delay`.
     @discardableResult
-    public func scheduleTask<T: Sendable>(in delay: TimeAmount, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+    public func scheduleTask<T: Sendable>(in delay: TimeAmount, _ task: @escaping @Sendable () throws -> T)
+        -> Scheduled<T>
+    {
         self.scheduleTask(deadline: self.now + delay, task)
     }
 

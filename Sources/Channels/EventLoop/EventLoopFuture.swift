@@ -7,7 +7,7 @@
 /// let length = channel.writeAndFlush(buffer).map { buffer.readableBytes }
 /// print(try await length.get())
 /// ```
-public final class EventLoopFuture<Value: Sendable>: @unchecked Sendable {  // SAFETY: state only on its loop
+public final class EventLoopFuture<Value: Sendable>: @unchecked Sendable { // SAFETY: state only on its loop
     // SAFETY: `result` and `callbacks` are only read or written on `eventLoop`'s thread:
     // every entry point checks `inEventLoop` and hops otherwise.
     public let eventLoop: any EventLoop
@@ -131,7 +131,9 @@ extension EventLoopFuture {
 
 extension EventLoopFuture where Value == Void {
     /// Succeeds when all `futures` succeed; fails with the first failure.
-    public static func andAllSucceed(_ futures: [EventLoopFuture<Void>], on loop: any EventLoop) -> EventLoopFuture<Void> {
+    public static func andAllSucceed(_ futures: [EventLoopFuture<Void>], on loop: any EventLoop) -> EventLoopFuture<
+        Void
+    > {
         let promise = EventLoopPromise<Void>(eventLoop: loop)
         let remaining = LockedValue(futures.count)
         if futures.isEmpty { promise.succeed(()) }
@@ -140,7 +142,12 @@ extension EventLoopFuture where Value == Void {
                 switch result {
                 case .failure(let error): promise.fail(error)
                 case .success:
-                    if remaining.withLock({ $0 -= 1; return $0 == 0 }) { promise.succeed(()) }
+                    if remaining.withLock({
+                        $0 -= 1
+                        return $0 == 0
+                    }) {
+                        promise.succeed(())
+                    }
                 }
             }
         }

@@ -19,7 +19,7 @@ public final class EventLoopGroup: Sendable {
     ///
     /// - Throws: an `IOError` when the kernel refuses an epoll instance or an eventfd.
     public init(loopCount: Int) throws {
-        precondition(loopCount > 0, "an event loop group needs at least one loop")  // SAFETY: caller's argument check
+        precondition(loopCount > 0, "an event loop group needs at least one loop") // SAFETY: caller's argument check
         let loops = try (0..<loopCount).map { try SelectableEventLoop(index: $0) }
         self.loops = loops
         self.threads = loops.map { loop in
@@ -47,7 +47,8 @@ public final class EventLoopGroup: Sendable {
 
     /// The loop the caller runs on, if it is one of this group's.
     public var current: SelectableEventLoop? {
-        guard let loop = SelectableEventLoop.current, loop.index < self.loops.count, self.loops[loop.index] === loop else {
+        guard let loop = SelectableEventLoop.current, loop.index < self.loops.count, self.loops[loop.index] === loop
+        else {
             return nil
         }
         return loop

@@ -28,7 +28,7 @@ public struct EventLoopPromise<Value: Sendable>: Sendable {
         if future.eventLoop.inEventLoop {
             future.complete(result)
         } else {
-            let transfer = LoopBound(result, eventLoop: future.eventLoop)  // Value is Sendable; `any Error` is not
+            let transfer = LoopBound(result, eventLoop: future.eventLoop) // Value is Sendable; `any Error` is not
             future.eventLoop.execute { future.complete(transfer.value) }
         }
     }

@@ -9,7 +9,8 @@
 /// let bound = LoopBound(handler, eventLoop: channel.eventLoop)
 /// channel.eventLoop.execute { bound.value.flushPending() }
 /// ```
-public struct LoopBound<Value>: @unchecked Sendable {  // SAFETY: `value` is read only on `eventLoop`, checked in debug builds
+// SAFETY: `value` is read only on `eventLoop`, checked in debug builds
+public struct LoopBound<Value>: @unchecked Sendable {
     /// The loop on which `value` may be used.
     public let eventLoop: any EventLoop
     @usableFromInline let wrapped: Value

@@ -9,25 +9,25 @@
 /// The continuation a loop resumes (from any thread, exactly once).
 public struct LoopContinuation<Value>: Sendable {
     #if DEBUG
-    @usableFromInline let base: CheckedContinuation<Value, any Error>
-    @usableFromInline let handoff: Lock
+        @usableFromInline let base: CheckedContinuation<Value, any Error>
+        @usableFromInline let handoff: Lock
 
-    @usableFromInline init(_ base: CheckedContinuation<Value, any Error>, handoff: Lock) {
-        self.base = base
-        self.handoff = handoff
-    }
+        @usableFromInline init(_ base: CheckedContinuation<Value, any Error>, handoff: Lock) {
+            self.base = base
+            self.handoff = handoff
+        }
     #else
-    @usableFromInline let base: UnsafeContinuation<Value, any Error>
+        @usableFromInline let base: UnsafeContinuation<Value, any Error>
 
-    @usableFromInline init(_ base: UnsafeContinuation<Value, any Error>) {
-        self.base = base
-    }
+        @usableFromInline init(_ base: UnsafeContinuation<Value, any Error>) {
+            self.base = base
+        }
     #endif
 
     @inlinable
     public func resume(with result: sending Result<Value, any Error>) {
         #if DEBUG
-        self.handoff.withLock {}
+            self.handoff.withLock {}
         #endif
         self.base.resume(with: result)
     }
@@ -47,11 +47,11 @@ public struct LoopContinuation<Value>: Sendable {
 @inlinable
 public func withLoopContinuation<Value>(_ body: (LoopContinuation<Value>) -> Void) async throws -> Value {
     #if DEBUG
-    let handoff = Lock()
-    let value = try await withCheckedThrowingContinuation { body(LoopContinuation($0, handoff: handoff)) }
-    handoff.withLock {}
-    return value
+        let handoff = Lock()
+        let value = try await withCheckedThrowingContinuation { body(LoopContinuation($0, handoff: handoff)) }
+        handoff.withLock {}
+        return value
     #else
-    try await withUnsafeThrowingContinuation { body(LoopContinuation($0)) }
+        try await withUnsafeThrowingContinuation { body(LoopContinuation($0)) }
     #endif
 }

@@ -6,7 +6,8 @@ import Synchronization
 /// Thread-safe: `execute`, `scheduleTask` and `inEventLoop` may be called from any thread.
 /// Everything else runs on the loop's thread. The cross-thread task queue is the only shared
 /// structure; the loop is woken through its eventfd only when it is actually asleep.
-public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {  // SAFETY: lock or loop thread, below
+// SAFETY: lock or loop thread, below
+public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {
     // SAFETY: the fields under "cross-thread" are only touched while holding `lock`; the
     // fields under "loop-confined" only on the loop thread (after `run` starts there).
     enum Task {
@@ -156,7 +157,9 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         }
     }
 
-    public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
+    public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<
+        T
+    > {
         let promise = self.makePromise(of: T.self)
         let id = self.timerIDs.add(1, ordering: .relaxed).newValue
         let work: TimerQueue.Work = { cancelled in

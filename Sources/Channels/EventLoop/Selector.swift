@@ -65,7 +65,8 @@ final class Selector {
         guard index < self.registrations.count, let registration = self.registrations[index],
             registration.interest != interest
         else { return }
-        try Epoll.modify(self.epollFD, fd: fd, events: interest, userData: UInt64(registration.id) << 32 | UInt64(UInt32(fd)))
+        try Epoll.modify(
+            self.epollFD, fd: fd, events: interest, userData: UInt64(registration.id) << 32 | UInt64(UInt32(fd)))
         self.registrations[index]?.interest = interest
     }
 
@@ -91,7 +92,7 @@ final class Selector {
             let fd = Int(UInt32(truncatingIfNeeded: event.userData))
             let id = UInt32(truncatingIfNeeded: event.userData >> 32)
             guard fd < self.registrations.count, let registration = self.registrations[fd], registration.id == id else {
-                continue  // stale: closed (and maybe reused) earlier in this batch
+                continue // stale: closed (and maybe reused) earlier in this batch
             }
             registration.owner.ready(event.events)
         }

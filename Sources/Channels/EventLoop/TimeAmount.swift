@@ -17,8 +17,12 @@ public struct TimeAmount: Hashable, Comparable, Sendable, CustomStringConvertibl
     public static let zero = TimeAmount(nanoseconds: 0)
 
     public static func < (lhs: TimeAmount, rhs: TimeAmount) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
-    public static func + (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount { .nanoseconds(lhs.nanoseconds + rhs.nanoseconds) }
-    public static func - (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount { .nanoseconds(lhs.nanoseconds - rhs.nanoseconds) }
+    public static func + (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount {
+        .nanoseconds(lhs.nanoseconds + rhs.nanoseconds)
+    }
+    public static func - (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount {
+        .nanoseconds(lhs.nanoseconds - rhs.nanoseconds)
+    }
     public static func * (lhs: TimeAmount, rhs: Int64) -> TimeAmount { .nanoseconds(lhs.nanoseconds * rhs) }
 
     /// In the largest unit that keeps a whole part (s, ms, µs, ns), with at most three
@@ -26,9 +30,11 @@ public struct TimeAmount: Hashable, Comparable, Sendable, CustomStringConvertibl
     public var description: String {
         let magnitude = self.nanoseconds.magnitude
         let (unit, scale): (String, UInt64) =
-            magnitude >= 1_000_000_000 ? ("s", 1_000_000_000)
-            : magnitude >= 1_000_000 ? ("ms", 1_000_000)
-            : magnitude >= 1_000 ? ("µs", 1_000) : ("ns", 1)
+            magnitude >= 1_000_000_000
+            ? ("s", 1_000_000_000)
+            : magnitude >= 1_000_000
+                ? ("ms", 1_000_000)
+                : magnitude >= 1_000 ? ("µs", 1_000) : ("ns", 1)
         // Rounded to thousandths of the unit in integers, so no floating-point digits leak in.
         var whole = magnitude / scale
         var fraction = (magnitude % scale * 1000 + scale / 2) / scale

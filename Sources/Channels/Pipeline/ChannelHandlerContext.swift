@@ -27,7 +27,8 @@ public final class ChannelHandlerContext {
     /// Whether a flush from here is owed at the end of the loop's turn.
     private var turnEndFlushRequested = false
 
-    init(givenName: String?, ordinal: Int, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline) {
+    init(givenName: String?, ordinal: Int, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline)
+    {
         self.givenName = givenName
         self.ordinal = ordinal
         self.handler = handler
@@ -73,7 +74,11 @@ public final class ChannelHandlerContext {
         } else if next.types.acceptsInbound?(data) ?? true {
             handler.channelRead(context: next, data: data)
         } else {
-            next.fireErrorCaught(PipelineError(.typeMismatch, "'\(self.name)' passed \(data.typeDescription) to '\(next.name)', which reads \(next.types.inboundIn.map { "\($0)" } ?? "nothing")"))
+            next.fireErrorCaught(
+                PipelineError(
+                    .typeMismatch,
+                    "'\(self.name)' passed \(data.typeDescription) to '\(next.name)', which reads \(next.types.inboundIn.map { "\($0)" } ?? "nothing")"
+                ))
         }
     }
 
@@ -110,7 +115,10 @@ public final class ChannelHandlerContext {
         } else if previous.types.acceptsOutbound?(data) ?? true {
             handler.write(context: previous, data: data, promise: promise)
         } else {
-            let error = PipelineError(.typeMismatch, "'\(self.name)' wrote \(data.typeDescription) to '\(previous.name)', which takes \(previous.types.outboundIn.map { "\($0)" } ?? "nothing")")
+            let error = PipelineError(
+                .typeMismatch,
+                "'\(self.name)' wrote \(data.typeDescription) to '\(previous.name)', which takes \(previous.types.outboundIn.map { "\($0)" } ?? "nothing")"
+            )
             promise?.fail(error)
             self.pipeline.fireErrorCaught(error)
         }

@@ -19,7 +19,8 @@ extension ChannelPipeline {
         public func addHandler(_ handler: any ChannelHandler, name: String? = nil, position: Position = .last) throws {
             self.pipeline.eventLoop.assertInEventLoop()
             let context = ChannelHandlerContext(
-                givenName: name, ordinal: self.pipeline.nextOrdinal(), handler: handler, types: HandlerTypes.of(handler),
+                givenName: name, ordinal: self.pipeline.nextOrdinal(), handler: handler,
+                types: HandlerTypes.of(handler),
                 pipeline: self.pipeline)
             // Made-up names ("Type-N") are unique by their number; only a given name can clash.
             if self.pipeline.contexts().contains(where: { $0.givenName != nil && $0.name == context.name }) {

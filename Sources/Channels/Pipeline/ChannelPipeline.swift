@@ -14,7 +14,7 @@
 /// ```swift
 /// try channel.pipeline.syncOperations.addHandlers([LineDecoder(), MyHandler()])
 /// ```
-public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confined list, below
+public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confined list, below
     // SAFETY: the linked list of contexts and every mutable field are touched only on
     // `eventLoop`; the public thread-safe methods hop there first.
     unowned let core: any ChannelCore
@@ -23,8 +23,8 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
     /// The loop's end-of-turn flushes (nil for a foreign `EventLoop`, which gets a task instead).
     let turnEndFlushes: TurnEndFlushes?
     // Set in init right after the other fields (the contexts need `self`); never nil after.
-    private(set) var head: ChannelHandlerContext!  // SAFETY: assigned in init before self escapes
-    private(set) var tail: ChannelHandlerContext!  // SAFETY: assigned in init before self escapes
+    private(set) var head: ChannelHandlerContext! // SAFETY: assigned in init before self escapes
+    private(set) var tail: ChannelHandlerContext! // SAFETY: assigned in init before self escapes
     private var nameCounter = 0
     private(set) var isTornDown = false
 
@@ -32,7 +32,8 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
     ///   - readType: what the channel delivers to the first inbound handler (`ByteBuffer` for
     ///     sockets, `Any` for channels that take any message).
     ///   - writeType: what the channel accepts from the last outbound handler.
-    init(channel: any Channel, core: any ChannelCore, eventLoop: any EventLoop, readType: Any.Type, writeType: Any.Type) {
+    init(channel: any Channel, core: any ChannelCore, eventLoop: any EventLoop, readType: Any.Type, writeType: Any.Type)
+    {
         self.channelReference = channel
         self.core = core
         self.eventLoop = eventLoop
@@ -43,7 +44,8 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
             givenName: "head", ordinal: 0, handler: headHandler,
             types: HandlerTypes.ofEnd(inboundOut: readType, outboundIn: writeType), pipeline: self)
         self.tail = ChannelHandlerContext(
-            givenName: "tail", ordinal: 0, handler: tailHandler, types: HandlerTypes.ofEnd(inboundOut: nil, outboundIn: nil),
+            givenName: "tail", ordinal: 0, handler: tailHandler,
+            types: HandlerTypes.ofEnd(inboundOut: nil, outboundIn: nil),
             pipeline: self)
         self.head.next = self.tail
         self.tail.previous = self.head
@@ -67,9 +69,13 @@ public final class ChannelPipeline: @unchecked Sendable {  // SAFETY: loop-confi
 
     /// Adds `handler` on the channel's loop. Fails with `PipelineError.typeMismatch` when
     /// its types do not fit its neighbours.
-    public func addHandler(_ handler: any ChannelHandler, name: String? = nil, position: Position = .last) -> EventLoopFuture<Void> {
+    public func addHandler(_ handler: any ChannelHandler, name: String? = nil, position: Position = .last)
+        -> EventLoopFuture<Void>
+    {
         let transfer = LoopBound(handler, eventLoop: self.eventLoop)
-        return self.eventLoop.submit { try self.syncOperations.addHandler(transfer.value, name: name, position: position) }
+        return self.eventLoop.submit {
+            try self.syncOperations.addHandler(transfer.value, name: name, position: position)
+        }
     }
 
     /// Removes the handler called `name` on the channel's loop.

@@ -30,7 +30,8 @@ final class HandlerTypes: Sendable {
 
     /// Types for a pipeline's own head and tail.
     static func ofEnd(inboundOut: Any.Type?, outboundIn: Any.Type?) -> HandlerTypes {
-        let key = EndKey(inboundOut: inboundOut.map(ObjectIdentifier.init), outboundIn: outboundIn.map(ObjectIdentifier.init))
+        let key = EndKey(
+            inboundOut: inboundOut.map(ObjectIdentifier.init), outboundIn: outboundIn.map(ObjectIdentifier.init))
         if let known = Self.endCache.withLock({ $0[key] }) { return known }
         let types = HandlerTypes(inboundOut: inboundOut, outboundIn: outboundIn)
         Self.endCache.withLock { $0[key] = types }
@@ -74,11 +75,17 @@ final class HandlerTypes: Sendable {
         // The usual message has exactly the declared type: a metadata comparison proves it, so
         // the handler's own unwrap is the one cast of the hop. Otherwise (a subclass, a value
         // for a protocol type) the cast decides.
-        (H.InboundIn.self, H.InboundOut.self, { $0.hasExactType(H.InboundIn.self) || $0.unwrap(as: H.InboundIn.self) != nil })
+        (
+            H.InboundIn.self, H.InboundOut.self,
+            { $0.hasExactType(H.InboundIn.self) || $0.unwrap(as: H.InboundIn.self) != nil }
+        )
     }
 
     private static func outbound<H: ChannelOutboundHandler>(_ handler: H) -> Side {
-        (H.OutboundIn.self, H.OutboundOut.self, { $0.hasExactType(H.OutboundIn.self) || $0.unwrap(as: H.OutboundIn.self) != nil })
+        (
+            H.OutboundIn.self, H.OutboundOut.self,
+            { $0.hasExactType(H.OutboundIn.self) || $0.unwrap(as: H.OutboundIn.self) != nil }
+        )
     }
 
     /// A handler taking and giving `Any` inbound is invisible to the inbound type check

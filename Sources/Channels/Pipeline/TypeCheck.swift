@@ -19,10 +19,12 @@ enum TypeCheck {
         }
         if types.outboundIn != nil, !types.isOutboundTransparent {
             if let producer = self.outboundProducer(from: following) {
-                try self.require(producer, producing: producer.types.outboundOut, fits: context, taking: types.outboundIn)
+                try self.require(
+                    producer, producing: producer.types.outboundOut, fits: context, taking: types.outboundIn)
             }
             if let consumer = self.outboundConsumer(from: previous) {
-                try self.require(context, producing: types.outboundOut, fits: consumer, taking: consumer.types.outboundIn)
+                try self.require(
+                    context, producing: types.outboundOut, fits: consumer, taking: consumer.types.outboundIn)
             }
         }
     }
@@ -36,12 +38,16 @@ enum TypeCheck {
         if context.types.inboundIn != nil, !context.types.isInboundTransparent,
             let producer = self.inboundProducer(from: previous), let consumer = self.inboundConsumer(from: following)
         {
-            try self.require(producer, producing: producer.types.inboundOut, fits: consumer, taking: consumer.types.inboundIn, removing: context)
+            try self.require(
+                producer, producing: producer.types.inboundOut, fits: consumer, taking: consumer.types.inboundIn,
+                removing: context)
         }
         if context.types.outboundIn != nil, !context.types.isOutboundTransparent,
             let producer = self.outboundProducer(from: following), let consumer = self.outboundConsumer(from: previous)
         {
-            try self.require(producer, producing: producer.types.outboundOut, fits: consumer, taking: consumer.types.outboundIn, removing: context)
+            try self.require(
+                producer, producing: producer.types.outboundOut, fits: consumer, taking: consumer.types.outboundIn,
+                removing: context)
         }
     }
 

@@ -28,7 +28,9 @@ enum AddressResolver {
                 withUnsafeMutableBytes(of: &storage) {
                     $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen)))
                 }
-                if let parsed = SocketAddress(storage: &storage, length: current.pointee.ai_addrlen), !addresses.contains(parsed) {
+                if let parsed = SocketAddress(storage: &storage, length: current.pointee.ai_addrlen),
+                    !addresses.contains(parsed)
+                {
                     addresses.append(parsed)
                 }
             }

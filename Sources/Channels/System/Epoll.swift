@@ -46,7 +46,9 @@ enum Epoll {
         try self.control(epollFD, EPOLL_CTL_DEL, fd, [], 0)
     }
 
-    private static func control(_ epollFD: Int32, _ operation: Int32, _ fd: Int32, _ events: IOEvents, _ userData: UInt64) throws {
+    private static func control(
+        _ epollFD: Int32, _ operation: Int32, _ fd: Int32, _ events: IOEvents, _ userData: UInt64
+    ) throws {
         // Hang-ups and errors are always reported, whatever `events` asks for.
         var event = epoll_event()
         event.events = events.rawValue

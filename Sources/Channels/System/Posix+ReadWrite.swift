@@ -40,14 +40,17 @@ final class IOVectors {
         var count = 0
         while count < Self.capacity, let buffer = next(count) {
             // SAFETY: iovec wants a mutable pointer by C's signature; the kernel only reads it.
-            self.vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), iov_len: buffer.count)
+            self.vectors[count] = iovec(
+                iov_base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), iov_len: buffer.count)
             count += 1
         }
         if count == 0 { return .processed(0) }
         if count == 1 {
             // One buffer (a reply, a turn's batch of requests): `send` skips building and
             // copying in a message header, the kernel's cheaper path for the same write.
-            return try syscall("send") { Glibc.send(fd, self.vectors[0].iov_base, self.vectors[0].iov_len, Int32(MSG_NOSIGNAL)) }
+            return try syscall("send") {
+                Glibc.send(fd, self.vectors[0].iov_base, self.vectors[0].iov_len, Int32(MSG_NOSIGNAL))
+            }
         }
         var message = msghdr()
         message.msg_iov = self.vectors

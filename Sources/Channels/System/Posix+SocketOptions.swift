@@ -65,7 +65,8 @@ extension Posix {
             try set(SOL_SOCKET, SO_LINGER, linger(l_onoff: seconds == nil ? 0 : 1, l_linger: seconds ?? 0))
         case .receiveBufferSize(let size): try set(SOL_SOCKET, SO_RCVBUF, size)
         case .sendBufferSize(let size): try set(SOL_SOCKET, SO_SNDBUF, size)
-        case .keepAliveIdle(let value), .keepAliveInterval(let value), .keepAliveCount(let value), .notSentLowWatermark(let value):
+        case .keepAliveIdle(let value), .keepAliveInterval(let value), .keepAliveCount(let value),
+            .notSentLowWatermark(let value):
             let (level, name) = option.levelAndName
             try ignoringNoTCP { try set(level, name, value) }
         case .userTimeout(let milliseconds):

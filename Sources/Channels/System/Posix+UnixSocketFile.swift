@@ -27,7 +27,7 @@ enum UnixSocketFile {
     /// the backlog full (`EAGAIN`). Refused means a stale file that nobody listens on.
     @inline(never)
     static func hasListener(_ address: SocketAddress) -> Bool {
-        guard let fd = try? Posix.socket(family: AF_UNIX) else { return true }  // cannot tell: assume in use
+        guard let fd = try? Posix.socket(family: AF_UNIX) else { return true } // cannot tell: assume in use
         defer { Posix.close(fd) }
         do {
             _ = try Posix.connect(fd, to: address)

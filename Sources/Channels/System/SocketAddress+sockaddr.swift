@@ -19,7 +19,9 @@ extension SocketAddress {
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, ipAddress, &v6) == 1 {
-            let words = withUnsafeBytes(of: &v6) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+            let words = withUnsafeBytes(of: &v6) {
+                ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            }
             self.init(host: .v6(words.0, words.1, scopeID: 0), port: port)
             return
         }
@@ -36,14 +38,18 @@ extension SocketAddress {
             throw ChannelError(.invalidAddress, "a Unix-domain socket path is not empty and has no NUL byte")
         }
         guard bytes.count < Self.maximumUnixPathLength else {
-            throw ChannelError(.invalidAddress, "a Unix-domain socket path has at most \(Self.maximumUnixPathLength - 1) bytes, '\(path)' has \(bytes.count)")
+            throw ChannelError(
+                .invalidAddress,
+                "a Unix-domain socket path has at most \(Self.maximumUnixPathLength - 1) bytes, '\(path)' has \(bytes.count)"
+            )
         }
         self.init(host: .unix(path), port: 0)
     }
 
     /// Where `sockaddr_un.sun_path` starts (after the family; `offset(of:)` is nil only for
     /// computed properties, which it is not).
-    private static let unixPathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? MemoryLayout<sa_family_t>.size
+    private static let unixPathOffset =
+        MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? MemoryLayout<sa_family_t>.size
 
     /// The size of `sockaddr_un.sun_path`, which holds the path and its NUL.
     private static let maximumUnixPathLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
@@ -110,7 +116,7 @@ extension SocketAddress {
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             let bytes = Array(path.utf8.prefix(Self.maximumUnixPathLength - 1))
-            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }  // the rest stays NUL
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) } // the rest stays NUL
             let length = Self.unixPathOffset + bytes.count + 1
             return try withUnsafePointer(to: &address) {
                 // SAFETY: sockaddr_un is layout-compatible with the sockaddr header.

@@ -39,6 +39,6 @@ func syscall<T: FixedWidthInteger>(
 func syscallBlocking<T: FixedWidthInteger>(_ call: StaticString, _ body: () -> T) throws -> T {
     switch try syscall(call, blocking: true, body) {
     case .processed(let value): return value
-    case .wouldBlock: return 0  // unreachable: blocking calls never report EAGAIN as such
+    case .wouldBlock: return 0 // unreachable: blocking calls never report EAGAIN as such
     }
 }

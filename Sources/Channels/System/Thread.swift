@@ -4,7 +4,7 @@ import Glibc
 /// A joinable OS thread, as the event loops need: one long-lived thread each.
 ///
 /// Thread-safe: `join` may be called from any thread, once.
-final class OSThread: @unchecked Sendable {  // SAFETY: write-once handle, below
+final class OSThread: @unchecked Sendable { // SAFETY: write-once handle, below
     // SAFETY: `handle` is written once in `init` before the object is shared, then only read.
     private var handle = pthread_t()
 
@@ -16,14 +16,16 @@ final class OSThread: @unchecked Sendable {  // SAFETY: write-once handle, below
     /// Starts a thread named `name` (at most 15 bytes are kept) that runs `body`.
     init(name: String, body: @escaping @Sendable () -> Void) {
         let start = Unmanaged.passRetained(Start(body: body)).toOpaque()
-        let rc = pthread_create(&self.handle, nil, { argument in
-            guard let argument else { return nil }
-            // SAFETY: the argument is the retained Start made just above, released here once.
-            let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
-            start.body()
-            return nil
-        }, start)
-        precondition(rc == 0, "pthread_create failed: \(rc)")  // SAFETY: out of threads is fatal
+        let rc = pthread_create(
+            &self.handle, nil,
+            { argument in
+                guard let argument else { return nil }
+                // SAFETY: the argument is the retained Start made just above, released here once.
+                let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
+                start.body()
+                return nil
+            }, start)
+        precondition(rc == 0, "pthread_create failed: \(rc)") // SAFETY: out of threads is fatal
         _ = CLinux_pthread_setname_np(self.handle, String(decoding: name.utf8.prefix(15), as: UTF8.self))
     }
 
@@ -52,7 +54,7 @@ enum CurrentLoopSlot {
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
         let rc = pthread_key_create(&key, nil)
-        precondition(rc == 0, "pthread_key_create failed: \(rc)")  // SAFETY: only EAGAIN/ENOMEM at start-up
+        precondition(rc == 0, "pthread_key_create failed: \(rc)") // SAFETY: only EAGAIN/ENOMEM at start-up
         return key
     }()
 

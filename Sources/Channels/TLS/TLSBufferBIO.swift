@@ -75,10 +75,12 @@ final class TLSBufferBIO {
         return fromCarried + Self.move(from: &self.latest, to: destination + fromCarried, count: count - fromCarried)
     }
 
-    private static func move(from buffer: inout ByteBuffer, to destination: UnsafeMutableRawPointer, count: Int) -> Int {
+    private static func move(from buffer: inout ByteBuffer, to destination: UnsafeMutableRawPointer, count: Int) -> Int
+    {
         let moved = min(count, buffer.readableBytes)
         guard moved > 0 else { return 0 }
-        buffer.withUnsafeReadableBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: moved) }  // SAFETY: moved > 0
+        // SAFETY: moved > 0
+        buffer.withUnsafeReadableBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: moved) }
         buffer.moveReaderIndex(forwardBy: moved)
         return moved
     }
@@ -87,7 +89,7 @@ final class TLSBufferBIO {
     // SAFETY: a `static let` is initialized once, under the runtime's lock; the method is
     // filled in inside that initializer and never changed after, and OpenSSL only reads it
     // (BIO_new), so sharing the pointer across threads races on nothing.
-    nonisolated(unsafe) private static let method: OpaquePointer? = {  // SAFETY: above
+    nonisolated(unsafe) private static let method: OpaquePointer? = { // SAFETY: above
         guard let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "swift-channels buffer") else {
             return nil
         }
@@ -110,14 +112,14 @@ final class TLSBufferBIO {
         BIO_meth_set_ctrl(method) { bio, command, _, _ in
             switch command {
             case BIO_CTRL_FLUSH:
-                return 1  // written bytes are already in the output buffer
+                return 1 // written bytes are already in the output buffer
             case BIO_CTRL_PENDING:
                 guard let buffers = TLSBufferBIO.of(bio) else { return 0 }
                 return buffers.carried.readableBytes + buffers.latest.readableBytes
             case BIO_CTRL_WPENDING:
                 return TLSBufferBIO.of(bio)?.output.readableBytes ?? 0
             default:
-                return 0  // not supported (kTLS, push/pop, ...): OpenSSL reads 0 as "no"
+                return 0 // not supported (kTLS, push/pop, ...): OpenSSL reads 0 as "no"
             }
         }
         BIO_meth_set_destroy(method) { bio in

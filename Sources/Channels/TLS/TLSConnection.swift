@@ -79,7 +79,7 @@ final class TLSConnection {
         }
         let isAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
         if !isAddress {
-            _ = CTLS_SSL_set_tlsext_host_name(self.ssl, name)  // SNI is for names only
+            _ = CTLS_SSL_set_tlsext_host_name(self.ssl, name) // SNI is for names only
         }
         guard configuration.verification == .full else { return }
         let ok: Bool
@@ -169,7 +169,8 @@ final class TLSConnection {
                 self.buffers.reserveOutput(piece + (piece / 16_384 + 1) * Self.recordOverhead)
                 let result = SSL_write(self.ssl, base + offset, Int32(piece))
                 guard result > 0 else {
-                    return TLSError(.recordFailed, OpenSSLErrors.message("SSL_write failed (\(SSL_get_error(self.ssl, result)))"))
+                    return TLSError(
+                        .recordFailed, OpenSSLErrors.message("SSL_write failed (\(SSL_get_error(self.ssl, result)))"))
                 }
                 offset += Int(result)
                 if offset < bytes.count, let ciphertext = self.takeOutput() { emit(ciphertext) }
@@ -190,7 +191,9 @@ final class TLSConnection {
 
     /// The cipher suite in use, by its standard name, once the handshake completed.
     var cipherSuite: String? {
-        guard let cipher = SSL_get_current_cipher(self.ssl), let name = SSL_CIPHER_standard_name(cipher) else { return nil }
+        guard let cipher = SSL_get_current_cipher(self.ssl), let name = SSL_CIPHER_standard_name(cipher) else {
+            return nil
+        }
         return String(cString: name)
     }
 

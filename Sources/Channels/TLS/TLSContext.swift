@@ -10,7 +10,7 @@ import CTLS
 /// ```swift
 /// let context = try TLSContext(configuration: .client(trustRoots: .file("ca.pem")))
 /// ```
-public final class TLSContext: @unchecked Sendable {  // SAFETY: the SSL_CTX is immutable after init
+public final class TLSContext: @unchecked Sendable { // SAFETY: the SSL_CTX is immutable after init
     let context: OpaquePointer
     public let configuration: TLSConfiguration
     /// ALPN list in wire format, kept alive for the server's selection callback.
@@ -49,9 +49,13 @@ public final class TLSContext: @unchecked Sendable {  // SAFETY: the SSL_CTX is 
         func check(_ ok: Bool, _ what: String) throws {
             if !ok { throw TLSError(.invalidConfiguration, OpenSSLErrors.message(what)) }
         }
-        try check(CTLS_SSL_CTX_set_min_proto_version(self.context, Self.version(configuration.minimumVersion)) == 1, "cannot set the minimum version")
+        try check(
+            CTLS_SSL_CTX_set_min_proto_version(self.context, Self.version(configuration.minimumVersion)) == 1,
+            "cannot set the minimum version")
         if let maximum = configuration.maximumVersion {
-            try check(CTLS_SSL_CTX_set_max_proto_version(self.context, Self.version(maximum)) == 1, "cannot set the maximum version")
+            try check(
+                CTLS_SSL_CTX_set_max_proto_version(self.context, Self.version(maximum)) == 1,
+                "cannot set the maximum version")
         }
         // Record buffers stay allocated per connection (no SSL_MODE_RELEASE_BUFFERS): releasing
         // them costs a malloc and free per record, measured as most of the allocations of a bulk
@@ -128,7 +132,8 @@ public final class TLSContext: @unchecked Sendable {  // SAFETY: the SSL_CTX is 
         switch source {
         case .file(let path):
             guard SSL_CTX_use_certificate_chain_file(self.context, path) == 1 else {
-                throw TLSError(.invalidConfiguration, OpenSSLErrors.message("cannot load the certificate chain \(path)"))
+                throw TLSError(
+                    .invalidConfiguration, OpenSSLErrors.message("cannot load the certificate chain \(path)"))
             }
         case .bytes(let bytes):
             let certificates = try PEM.certificates(bytes)
@@ -183,26 +188,30 @@ public final class TLSContext: @unchecked Sendable {  // SAFETY: the SSL_CTX is 
         switch self.configuration.role {
         case .client:
             // SSL_CTX_set_alpn_protos returns 0 on success.
-            guard SSL_CTX_set_alpn_protos(self.context, self.alpnWire.bytes, UInt32(self.alpnWire.bytes.count)) == 0 else {
+            guard SSL_CTX_set_alpn_protos(self.context, self.alpnWire.bytes, UInt32(self.alpnWire.bytes.count)) == 0
+            else {
                 throw TLSError(.invalidConfiguration, OpenSSLErrors.message("cannot set ALPN protocols"))
             }
         case .server:
             // SAFETY: the callback's argument is this context's ALPNWire, alive as long as the SSL_CTX.
             let argument = Unmanaged.passUnretained(self.alpnWire).toOpaque()
-            SSL_CTX_set_alpn_select_cb(self.context, { _, out, outLength, offered, offeredLength, argument in
-                guard let argument, let out, let outLength, let offered else { return SSL_TLSEXT_ERR_NOACK }
-                let wire = Unmanaged<TLSContext.ALPNWire>.fromOpaque(argument).takeUnretainedValue()
-                return wire.bytes.withUnsafeBufferPointer { ours -> Int32 in
-                    var selected: UnsafeMutablePointer<UInt8>?
-                    var selectedLength: UInt8 = 0
-                    let result = SSL_select_next_proto(&selected, &selectedLength, ours.baseAddress, UInt32(ours.count), offered, offeredLength)
-                    guard result == OPENSSL_NPN_NEGOTIATED, let selected else { return SSL_TLSEXT_ERR_NOACK }
-                    // `selected` points into `offered`, which outlives the callback.
-                    out.pointee = UnsafePointer(selected)
-                    outLength.pointee = selectedLength
-                    return SSL_TLSEXT_ERR_OK
-                }
-            }, argument)
+            SSL_CTX_set_alpn_select_cb(
+                self.context,
+                { _, out, outLength, offered, offeredLength, argument in
+                    guard let argument, let out, let outLength, let offered else { return SSL_TLSEXT_ERR_NOACK }
+                    let wire = Unmanaged<TLSContext.ALPNWire>.fromOpaque(argument).takeUnretainedValue()
+                    return wire.bytes.withUnsafeBufferPointer { ours -> Int32 in
+                        var selected: UnsafeMutablePointer<UInt8>?
+                        var selectedLength: UInt8 = 0
+                        let result = SSL_select_next_proto(
+                            &selected, &selectedLength, ours.baseAddress, UInt32(ours.count), offered, offeredLength)
+                        guard result == OPENSSL_NPN_NEGOTIATED, let selected else { return SSL_TLSEXT_ERR_NOACK }
+                        // `selected` points into `offered`, which outlives the callback.
+                        out.pointee = UnsafePointer(selected)
+                        outLength.pointee = selectedLength
+                        return SSL_TLSEXT_ERR_OK
+                    }
+                }, argument)
         }
     }
 }
@@ -219,7 +228,7 @@ enum PEM {
             while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
                 certificates.append(certificate)
             }
-            OpenSSLErrors.clear()  // the read that ends the loop queues "no start line"
+            OpenSSLErrors.clear() // the read that ends the loop queues "no start line"
             guard !certificates.isEmpty else {
                 throw TLSError(.invalidConfiguration, "no certificate in the PEM data")
             }

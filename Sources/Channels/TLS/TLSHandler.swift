@@ -13,7 +13,8 @@
 /// let context = try TLSContext(configuration: .client(trustRoots: .file("ca.pem")))
 /// try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, serverHostname: "localhost"), position: .first)
 /// ```
-public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // SAFETY: loop-confined; scheduled closures run on its loop
+// SAFETY: loop-confined; scheduled closures run on its loop
+public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
@@ -112,7 +113,8 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
             self.state = .active
             self.timer?.cancel()
             self.timer = nil
-            context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(negotiatedALPN: self.connection.negotiatedALPN))
+            context.fireUserInboundEventTriggered(
+                TLSEvent.handshakeCompleted(negotiatedALPN: self.connection.negotiatedALPN))
             if self.flushAfterHandshake, self.state == .active {
                 self.flushAfterHandshake = false
                 self.encryptPending(context: context)
@@ -156,7 +158,7 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
 
     private func peerSentCloseNotify(context: ChannelHandlerContext) {
         if self.state == .active {
-            self.connection.shutdown()  // answer with ours
+            self.connection.shutdown() // answer with ours
         }
         self.sendOutput(context: context, promise: nil, flush: true)
         self.state = .closed
@@ -172,7 +174,11 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         switch self.state {
         case .idle, .handshaking:
             guard self.pendingBytes + plaintext.readableBytes <= self.configuration.maximumBufferedPlaintext else {
-                promise?.fail(TLSError(.bufferLimitExceeded, "more than \(self.configuration.maximumBufferedPlaintext) bytes written before the handshake completed"))
+                promise?.fail(
+                    TLSError(
+                        .bufferLimitExceeded,
+                        "more than \(self.configuration.maximumBufferedPlaintext) bytes written before the handshake completed"
+                    ))
                 return
             }
             self.pendingBytes += plaintext.readableBytes
@@ -212,7 +218,7 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         let timeout = self.configuration.closeTimeout
         self.timer = context.eventLoop.scheduleTask(in: timeout) { [self] in
             guard self.state == .closing, let context = self.context else { return }
-            context.close(promise: nil)  // the peer never answered our close_notify
+            context.close(promise: nil) // the peer never answered our close_notify
         }
     }
 
@@ -236,7 +242,8 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {  // S
         for (index, (plaintext, promise)) in writes.enumerated() {
             guard self.state == .active else {
                 // The connection failed on the way (a write error): the rest cannot be sent.
-                let error = ChannelError(.ioOnClosedChannel, "the TLS connection closed before this write was encrypted")
+                let error = ChannelError(
+                    .ioOnClosedChannel, "the TLS connection closed before this write was encrypted")
                 for (_, promise) in writes[index...] { promise?.fail(error) }
                 return
             }

@@ -46,7 +46,8 @@ final class TLSSessionCache: Sendable {
 /// One reference to an OpenSSL `SSL_SESSION`, freed when the last user lets go.
 ///
 /// Thread-safe: a session is immutable once made, and OpenSSL reference-counts it.
-final class TLSSession: @unchecked Sendable {  // SAFETY: SSL_SESSION is immutable after the handshake; refcounted by OpenSSL
+// SAFETY: SSL_SESSION is immutable after the handshake; refcounted by OpenSSL
+final class TLSSession: @unchecked Sendable {
     let pointer: OpaquePointer
 
     init(takingOwnership pointer: OpaquePointer) {
@@ -78,7 +79,7 @@ final class TLSSessionSlot {
         // SAFETY: unretained; TLSConnection owns the slot and frees the SSL first (in deinit).
         _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
         if let session = self.cache.session(for: self.name), SSL_set_session(ssl, session.pointer) == 1 {
-            self.offered = session  // SSL_set_session took its own reference too
+            self.offered = session // SSL_set_session took its own reference too
         }
     }
 

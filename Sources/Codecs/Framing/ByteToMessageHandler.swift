@@ -80,7 +80,10 @@ public final class ByteToMessageHandler<Decoder: ByteToMessageDecoder>: ChannelI
         self.reclaim()
         if self.buffered.readableBytes > self.maximumBufferedBytes {
             self.fail(
-                FramingError(.bufferLimitExceeded, "\(self.buffered.readableBytes) bytes buffered without a complete message (limit \(self.maximumBufferedBytes))"),
+                FramingError(
+                    .bufferLimitExceeded,
+                    "\(self.buffered.readableBytes) bytes buffered without a complete message (limit \(self.maximumBufferedBytes))"
+                ),
                 context: context)
         }
     }
@@ -101,7 +104,8 @@ public final class ByteToMessageHandler<Decoder: ByteToMessageDecoder>: ChannelI
             let count = self.buffered.readableBytes
             self.buffered = ByteBuffer()
             self.failed = true
-            context.fireErrorCaught(FramingError(.leftoverBytesAtEOF, "input ended inside a frame (\(count) bytes left)"))
+            context.fireErrorCaught(
+                FramingError(.leftoverBytesAtEOF, "input ended inside a frame (\(count) bytes left)"))
         }
     }
 

@@ -10,7 +10,7 @@ public struct FixedLengthFrameDecoder: ByteToMessageDecoder {
 
     /// - Precondition: `frameLength > 0`.
     public init(frameLength: Int) {
-        precondition(frameLength > 0, "a frame needs at least one byte")  // SAFETY: caller's configuration
+        precondition(frameLength > 0, "a frame needs at least one byte") // SAFETY: caller's configuration
         self.frameLength = frameLength
     }
 

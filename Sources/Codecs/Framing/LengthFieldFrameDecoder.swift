@@ -57,21 +57,28 @@ public struct LengthFieldFrameDecoder: ByteToMessageDecoder {
         let fieldIndex = buffer.readerIndex + self.lengthFieldOffset
         let announced: UInt64
         switch self.width {
-        case .one: announced = UInt64(buffer.getInteger(at: fieldIndex, endianness: self.endianness, as: UInt8.self) ?? 0)
-        case .two: announced = UInt64(buffer.getInteger(at: fieldIndex, endianness: self.endianness, as: UInt16.self) ?? 0)
-        case .four: announced = UInt64(buffer.getInteger(at: fieldIndex, endianness: self.endianness, as: UInt32.self) ?? 0)
+        case .one:
+            announced = UInt64(buffer.getInteger(at: fieldIndex, endianness: self.endianness, as: UInt8.self) ?? 0)
+        case .two:
+            announced = UInt64(buffer.getInteger(at: fieldIndex, endianness: self.endianness, as: UInt16.self) ?? 0)
+        case .four:
+            announced = UInt64(buffer.getInteger(at: fieldIndex, endianness: self.endianness, as: UInt32.self) ?? 0)
         case .eight: announced = buffer.getInteger(at: fieldIndex, endianness: self.endianness, as: UInt64.self) ?? 0
         }
         // Compute in a range that cannot overflow, whatever the peer announced.
         guard announced <= UInt64(Int.max / 2) else {
-            throw FramingError(.frameTooLarge, "announced length \(announced) exceeds the maximum of \(self.maximumFrameLength)")
+            throw FramingError(
+                .frameTooLarge, "announced length \(announced) exceeds the maximum of \(self.maximumFrameLength)")
         }
         let frameLength = self.headerLength + Int(announced) + self.lengthAdjustment
         guard frameLength >= self.headerLength else {
-            throw FramingError(.invalidLength, "announced length \(announced) with adjustment \(self.lengthAdjustment) is shorter than the header")
+            throw FramingError(
+                .invalidLength,
+                "announced length \(announced) with adjustment \(self.lengthAdjustment) is shorter than the header")
         }
         guard frameLength <= self.maximumFrameLength else {
-            throw FramingError(.frameTooLarge, "a \(frameLength)-byte frame exceeds the maximum of \(self.maximumFrameLength)")
+            throw FramingError(
+                .frameTooLarge, "a \(frameLength)-byte frame exceeds the maximum of \(self.maximumFrameLength)")
         }
         guard buffer.readableBytes >= frameLength else { return nil }
         var frame = buffer.readSlice(length: frameLength) ?? ByteBuffer()
@@ -103,7 +110,9 @@ public struct LengthFieldPrepender: MessageToByteEncoder {
     public func encode(_ message: ByteBuffer, into buffer: inout ByteBuffer) throws {
         let length = UInt64(message.readableBytes + (self.includesLengthField ? self.width.rawValue : 0))
         guard length <= self.width.maximum else {
-            throw FramingError(.unencodable, "a \(message.readableBytes)-byte message does not fit a \(self.width.rawValue)-byte length field")
+            throw FramingError(
+                .unencodable,
+                "a \(message.readableBytes)-byte message does not fit a \(self.width.rawValue)-byte length field")
         }
         buffer.reserveCapacity(minimumWritableBytes: self.width.rawValue + message.readableBytes)
         switch self.width {

@@ -34,7 +34,7 @@ public final class MessageToByteHandler<Encoder: MessageToByteEncoder>: ChannelO
             if self.batch.capacity == 0 || self.batch.capacity > 256 << 10 {
                 self.batch = ByteBuffer(capacity: 1024)
             } else {
-                self.batch.clear()  // reuses the storage unless the last write still holds it
+                self.batch.clear() // reuses the storage unless the last write still holds it
             }
         }
         let mark = self.batch.writerIndex

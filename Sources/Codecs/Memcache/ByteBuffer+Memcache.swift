@@ -15,7 +15,7 @@ extension UInt64 {
 extension ByteBuffer {
     /// Appends `value` in decimal.
     public mutating func writeDecimal(_ value: UInt64) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes: room for 20 digits
         withUnsafeMutableBytes(of: &digits) { space in
             var remaining = value
             var index = space.count
@@ -39,7 +39,9 @@ extension ByteBuffer {
     /// The one writer of this line: the server's in-place fast path calls it with the key's
     /// bytes in the request buffer (inlinable, so it is specialized for them).
     @inlinable
-    public mutating func writeMemcacheValue<Key: Collection<UInt8>>(key: Key, flags: UInt32, cas: UInt64?, value: ByteBuffer) {
+    public mutating func writeMemcacheValue<Key: Collection<UInt8>>(
+        key: Key, flags: UInt32, cas: UInt64?, value: ByteBuffer
+    ) {
         self.reserveCapacity(minimumWritableBytes: key.count + value.readableBytes + 48)
         self.writeString("VALUE ")
         self.writeBytes(key)

@@ -33,7 +33,9 @@ public struct MemcacheKey: Sendable, Hashable, CustomStringConvertible {
             throw MemcacheError(.invalidKey, "a key has at most \(Self.maximumLength) bytes, this one \(bytes.count)")
         }
         if let bad = MemcacheSyntax.firstForbiddenByte(in: bytes) {
-            throw MemcacheError(.invalidKey, "byte \(bytes[bad]) at offset \(bad) is a space or control byte; use MemcacheKey.binary for such keys")
+            throw MemcacheError(
+                .invalidKey,
+                "byte \(bytes[bad]) at offset \(bad) is a space or control byte; use MemcacheKey.binary for such keys")
         }
         self.bytes = bytes
         self.isBinary = false
@@ -68,7 +70,8 @@ public struct MemcacheKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        self.isBinary ? "binary(\(Base64.encode(self.bytes).count) b64 bytes)" : String(decoding: self.bytes, as: UTF8.self)
+        self.isBinary
+            ? "binary(\(Base64.encode(self.bytes).count) b64 bytes)" : String(decoding: self.bytes, as: UTF8.self)
     }
 }
 
@@ -81,7 +84,7 @@ extension MemcacheKey: ExpressibleByStringLiteral {
         do {
             try self.init(value)
         } catch {
-            preconditionFailure("invalid key literal \"\(value)\": \(error)")  // SAFETY: literals only, never peer data
+            preconditionFailure("invalid key literal \"\(value)\": \(error)") // SAFETY: literals only, never peer data
         }
     }
 }

@@ -18,7 +18,8 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
         }
         let bytes = Array(token.utf8)
         if MemcacheSyntax.firstForbiddenByte(in: bytes) != nil || bytes.count > MemcacheSyntax.maximumKeyLength {
-            throw MemcacheError(.invalidArgument, "meta flag token '\(token)' holds a space or control byte or is too long")
+            throw MemcacheError(
+                .invalidArgument, "meta flag token '\(token)' holds a space or control byte or is too long")
         }
         self.letter = ascii
         self.token = bytes
@@ -69,7 +70,9 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
     package static let itemFlags: [MemcacheMetaFlag] = [.returnValue, .returnFlags, .returnCAS]
 
     /// `O<token>`: an opaque token echoed in the reply.
-    public static func opaque(_ token: String) throws -> MemcacheMetaFlag { try MemcacheMetaFlag(letter: "O", token: token) }
+    public static func opaque(_ token: String) throws -> MemcacheMetaFlag {
+        try MemcacheMetaFlag(letter: "O", token: token)
+    }
     /// `T<seconds>`: set the TTL.
     public static func ttl(_ seconds: Int) -> MemcacheMetaFlag { MemcacheMetaFlag("T", seconds) }
     /// `N<seconds>`: on a miss, create a placeholder with this TTL (vivify) and win the recache.

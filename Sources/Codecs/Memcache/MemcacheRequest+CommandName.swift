@@ -1,7 +1,8 @@
 extension MemcacheRequest {
     /// Every command name, indexed by `operationIndex`.
     package static let operationNames = [
-        "get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas", "delete", "incr", "decr", "touch",
+        "get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas", "delete", "incr", "decr",
+        "touch",
         "flush_all", "version", "verbosity", "stats", "mg", "ms", "md", "ma", "mn", "me", "batch", "quit",
     ]
 

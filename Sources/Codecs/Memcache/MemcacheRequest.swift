@@ -40,7 +40,8 @@ public enum MemcacheRequest: Sendable, Equatable {
         switch self {
         case .get, .getAndTouch, .delete, .touch, .version, .stats, .flushAll: return true
         case .meta(let meta): return meta.command == .get || meta.command == .delete || meta.command == .noop
-        case .metaBatch(let batch): return batch.allSatisfy { $0.command == .get || $0.command == .delete || $0.command == .noop }
+        case .metaBatch(let batch):
+            return batch.allSatisfy { $0.command == .get || $0.command == .delete || $0.command == .noop }
         case .store, .arithmetic, .verbosity, .quit: return false
         }
     }
@@ -90,7 +91,8 @@ public struct MemcacheStore: Sendable, Equatable {
     public var value: ByteBuffer
     public var noreply: Bool
 
-    public init(mode: Mode, key: MemcacheKey, flags: UInt32 = 0, ttl: Int = 0, value: ByteBuffer, noreply: Bool = false) {
+    public init(mode: Mode, key: MemcacheKey, flags: UInt32 = 0, ttl: Int = 0, value: ByteBuffer, noreply: Bool = false)
+    {
         self.mode = mode
         self.key = key
         self.flags = flags
@@ -103,7 +105,12 @@ public struct MemcacheStore: Sendable, Equatable {
 /// A meta command: `mg`, `ms`, `md`, `ma`, `mn` or `me`.
 public struct MemcacheMetaRequest: Sendable, Equatable {
     public enum Command: String, Sendable, Equatable {
-        case get = "mg", set = "ms", delete = "md", arithmetic = "ma", noop = "mn", debug = "me"
+        case get = "mg"
+        case set = "ms"
+        case delete = "md"
+        case arithmetic = "ma"
+        case noop = "mn"
+        case debug = "me"
     }
 
     public var command: Command
@@ -124,7 +131,8 @@ public struct MemcacheMetaRequest: Sendable, Equatable {
         MemcacheMetaRequest(command: .get, key: key, flags: flags)
     }
 
-    public static func set(_ key: MemcacheKey, value: ByteBuffer, flags: [MemcacheMetaFlag] = []) -> MemcacheMetaRequest {
+    public static func set(_ key: MemcacheKey, value: ByteBuffer, flags: [MemcacheMetaFlag] = []) -> MemcacheMetaRequest
+    {
         MemcacheMetaRequest(command: .set, key: key, flags: flags, value: value)
     }
 

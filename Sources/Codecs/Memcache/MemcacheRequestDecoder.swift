@@ -50,7 +50,8 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
         }
         let start = buffer.readerIndex
         // Like memcached, accept a bare "\n" as well as "\r\n" after a command.
-        let lineLength = newline - start - (newline > start && buffer.getByte(at: newline - 1) == UInt8(ascii: "\r") ? 1 : 0)
+        let lineLength =
+            newline - start - (newline > start && buffer.getByte(at: newline - 1) == UInt8(ascii: "\r") ? 1 : 0)
         let line = buffer.getSlice(at: start, length: lineLength) ?? ByteBuffer()
         let tokens = MemcacheParsing.tokens(line)
         let afterLine = newline + 1
@@ -85,7 +86,9 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
             guard !arguments.isEmpty else { throw Self.badFormat }
             return .get(keys: try arguments.map(Self.key), withCAS: command == "gets")
         case "gat", "gats":
-            guard arguments.count >= 2, let ttl = MemcacheSyntax.signed(arguments[arguments.startIndex]) else { throw Self.badFormat }
+            guard arguments.count >= 2, let ttl = MemcacheSyntax.signed(arguments[arguments.startIndex]) else {
+                throw Self.badFormat
+            }
             return .getAndTouch(ttl: ttl, keys: try arguments.dropFirst().map(Self.key), withCAS: command == "gats")
         case "delete":
             // "delete <key> [0] [noreply]": a legacy zero time is accepted, nothing else.
@@ -127,15 +130,18 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
             guard rest.count == 1 || (rest.isEmpty && noreply) else { return nil }
             return .verbosity(level: rest.first.flatMap { MemcacheSyntax.signed($0) } ?? 0, noreply: noreply)
         case "stats":
-            return .stats(argument: arguments.isEmpty ? nil : arguments.map(MemcacheParsing.text).joined(separator: " "))
+            return .stats(
+                argument: arguments.isEmpty ? nil : arguments.map(MemcacheParsing.text).joined(separator: " "))
         case "quit":
             return .quit
         case "mg", "md", "ma", "me":
             guard let keyToken = arguments.first else { throw Self.badFormat }
             let flags = MemcacheParsing.metaFlags(arguments.dropFirst())
             let key = try Self.metaKey(keyToken, flags: flags)
-            let kind: MemcacheMetaRequest.Command = command == "mg" ? .get : command == "md" ? .delete : command == "ma" ? .arithmetic : .debug
-            return .meta(MemcacheMetaRequest(command: kind, key: key, flags: flags.filter { $0.letter != UInt8(ascii: "b") }))
+            let kind: MemcacheMetaRequest.Command =
+                command == "mg" ? .get : command == "md" ? .delete : command == "ma" ? .arithmetic : .debug
+            return .meta(
+                MemcacheMetaRequest(command: kind, key: key, flags: flags.filter { $0.letter != UInt8(ascii: "b") }))
         case "mn":
             return .meta(.noop)
         default:
@@ -145,7 +151,9 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
 
     // MARK: Commands with a data block
 
-    private mutating func storage(_ command: String, _ tokens: [ArraySlice<UInt8>], buffer: inout ByteBuffer, after: Int) throws -> MemcacheServerInput? {
+    private mutating func storage(
+        _ command: String, _ tokens: [ArraySlice<UInt8>], buffer: inout ByteBuffer, after: Int
+    ) throws -> MemcacheServerInput? {
         var rest = Array(tokens.dropFirst())
         let noreply = Self.takeNoreply(&rest)
         let expected = command == "cas" ? 5 : 4
@@ -162,7 +170,9 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(to: after)
             return .invalid(Self.badFormat)
         }
-        guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else { return try self.pendingOrOversized(buffer: &buffer) }
+        guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else {
+            return try self.pendingOrOversized(buffer: &buffer)
+        }
         let key: MemcacheKey
         do {
             key = try Self.key(rest[0])
@@ -178,15 +188,20 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
         case "cas": mode = .cas(casUnique ?? 0)
         default: mode = .set
         }
-        return .request(.store(MemcacheStore(mode: mode, key: key, flags: UInt32(flags), ttl: ttl, value: value, noreply: noreply)))
+        return .request(
+            .store(MemcacheStore(mode: mode, key: key, flags: UInt32(flags), ttl: ttl, value: value, noreply: noreply)))
     }
 
-    private mutating func metaSet(_ tokens: [ArraySlice<UInt8>], buffer: inout ByteBuffer, after: Int) throws -> MemcacheServerInput? {
+    private mutating func metaSet(_ tokens: [ArraySlice<UInt8>], buffer: inout ByteBuffer, after: Int) throws
+        -> MemcacheServerInput?
+    {
         guard tokens.count >= 3, let length = MemcacheSyntax.unsigned(tokens[2]) else {
             buffer.moveReaderIndex(to: after)
             return .invalid(Self.badFormat)
         }
-        guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else { return try self.pendingOrOversized(buffer: &buffer) }
+        guard let value = try self.dataBlock(length: length, buffer: &buffer, after: after) else {
+            return try self.pendingOrOversized(buffer: &buffer)
+        }
         let flags = MemcacheParsing.metaFlags(tokens[3...])
         do {
             let key = try Self.metaKey(tokens[1], flags: flags)
@@ -215,8 +230,11 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
             return nil
         }
         guard buffer.writerIndex - after >= size + 2 else { return nil }
-        guard buffer.getByte(at: after + size) == UInt8(ascii: "\r"), buffer.getByte(at: after + size + 1) == UInt8(ascii: "\n") else {
-            throw MemcacheError(.protocolViolation, "bad data chunk: the data block is longer than the \(size) bytes announced")
+        guard buffer.getByte(at: after + size) == UInt8(ascii: "\r"),
+            buffer.getByte(at: after + size + 1) == UInt8(ascii: "\n")
+        else {
+            throw MemcacheError(
+                .protocolViolation, "bad data chunk: the data block is longer than the \(size) bytes announced")
         }
         let value = buffer.getSlice(at: after, length: size)
         buffer.moveReaderIndex(to: after + size + 2)

@@ -24,7 +24,8 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
         case .delete(let key, let noreply):
             try self.line("delete", key: key, numbers: [], noreply: noreply, into: &buffer)
         case .arithmetic(let key, let delta, let increment, let noreply):
-            try self.line(increment ? "incr" : "decr", key: key, numbers: [.unsigned(delta)], noreply: noreply, into: &buffer)
+            try self.line(
+                increment ? "incr" : "decr", key: key, numbers: [.unsigned(delta)], noreply: noreply, into: &buffer)
         case .touch(let key, let ttl, let noreply):
             try self.line("touch", key: key, numbers: [.signed(ttl)], noreply: noreply, into: &buffer)
         case .flushAll(let delay, let noreply):
@@ -77,7 +78,8 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
 
     private static func textKey(_ key: MemcacheKey) throws -> [UInt8] {
         guard !key.isBinary else {
-            throw MemcacheError(.invalidArgument, "binary keys need the meta protocol (the text protocol cannot carry them)")
+            throw MemcacheError(
+                .invalidArgument, "binary keys need the meta protocol (the text protocol cannot carry them)")
         }
         return key.bytes
     }
@@ -94,7 +96,9 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
         buffer.writeCRLF()
     }
 
-    private func line(_ command: String, key: MemcacheKey, numbers: [Number], noreply: Bool, into buffer: inout ByteBuffer) throws {
+    private func line(
+        _ command: String, key: MemcacheKey, numbers: [Number], noreply: Bool, into buffer: inout ByteBuffer
+    ) throws {
         let wire = try Self.textKey(key)
         buffer.writeString(command)
         buffer.writeSpace()

@@ -60,23 +60,31 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
                 return .meta(MemcacheMetaResponse(status: status, flagBytes: cursor.rest(of: line), value: nil))
             }
             if word == .metaValue {
-                guard self.collecting == .nothing else { throw self.violation("meta reply inside a multi-line reply", line) }
+                guard self.collecting == .nothing else {
+                    throw self.violation("meta reply inside a multi-line reply", line)
+                }
                 guard let sizeToken = cursor.next(), let length = MemcacheSyntax.unsigned(sizeToken) else {
                     throw self.violation("malformed VA line", line)
                 }
-                guard let value = try self.dataBlock(length: length, buffer: &buffer, after: afterLine) else { return nil }
+                guard let value = try self.dataBlock(length: length, buffer: &buffer, after: afterLine) else {
+                    return nil
+                }
                 return .meta(MemcacheMetaResponse(status: .value, flagBytes: cursor.rest(of: line), value: value))
             }
             switch word {
             case .value:
                 guard self.collecting != .stats else { throw self.violation("VALUE among STAT lines", line) }
-                guard let item = try self.item(&cursor, line: line, buffer: &buffer, after: afterLine) else { return nil }
+                guard let item = try self.item(&cursor, line: line, buffer: &buffer, after: afterLine) else {
+                    return nil
+                }
                 self.items.append(item)
                 self.collecting = .values
                 continue
             case .stat:
                 let tokens = MemcacheParsing.tokens(line)
-                guard self.collecting != .values, tokens.count >= 2 else { throw self.violation("malformed STAT line", line) }
+                guard self.collecting != .values, tokens.count >= 2 else {
+                    throw self.violation("malformed STAT line", line)
+                }
                 buffer.moveReaderIndex(to: afterLine)
                 let value = tokens.count > 2 ? tokens[2...].map(MemcacheParsing.text).joined(separator: " ") : ""
                 self.stats.append(MemcacheStat(name: MemcacheParsing.text(tokens[1]), value: value))
@@ -125,9 +133,10 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
     /// `lineEnd` is the position of the line's `\n` (after a checked `\r`).
     private func metaReply(in buffer: inout ByteBuffer, lineEnd: Int) throws -> MetaStep {
         let start = buffer.readerIndex
-        let textLength = lineEnd - 1 - start  // without \r\n
+        let textLength = lineEnd - 1 - start // without \r\n
         guard textLength >= 2 else { return .notMeta }
-        let head = buffer.withUnsafeReadableBytes { bytes -> (status: MemcacheMetaResponse.Status?, size: UInt64?, flagsAt: Int) in
+        let head = buffer.withUnsafeReadableBytes {
+            bytes -> (status: MemcacheMetaResponse.Status?, size: UInt64?, flagsAt: Int) in
             guard let status = MemcacheMetaResponse.Status(first: bytes[0], second: bytes[1]),
                 textLength == 2 || bytes[2] == UInt8(ascii: " ")
             else { return (nil, nil, 0) }
@@ -156,13 +165,17 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         guard let size = head.size else {
             throw self.violation("malformed VA line", buffer.getSlice(at: start, length: textLength) ?? ByteBuffer())
         }
-        guard let value = try self.dataBlock(length: size, buffer: &buffer, after: lineEnd + 1) else { return .incomplete }
+        guard let value = try self.dataBlock(length: size, buffer: &buffer, after: lineEnd + 1) else {
+            return .incomplete
+        }
         return .reply(.meta(MemcacheMetaResponse(status: .value, flagBytes: flagBytes, value: value)))
     }
 
     /// `VALUE <key> <flags> <bytes> [<cas>]` and its data block; nil until all has arrived.
     /// Read in place with the line's cursor (positioned after the word).
-    private func item(_ cursor: inout TokenCursor, line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws -> MemcacheItem? {
+    private func item(_ cursor: inout TokenCursor, line: ByteBuffer, buffer: inout ByteBuffer, after: Int) throws
+        -> MemcacheItem?
+    {
         guard let key = cursor.next(), let flagsToken = cursor.next(), let lengthToken = cursor.next(),
             let flags = MemcacheSyntax.unsigned(flagsToken), flags <= UInt64(UInt32.max),
             let length = MemcacheSyntax.unsigned(lengthToken)
@@ -182,11 +195,14 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
     /// or nil (nothing consumed) until they have all arrived.
     private func dataBlock(length: UInt64, buffer: inout ByteBuffer, after: Int) throws -> ByteBuffer? {
         guard length <= UInt64(self.maximumValueLength) else {
-            throw MemcacheError(.valueTooLarge, "a \(length)-byte value exceeds the maximum of \(self.maximumValueLength)")
+            throw MemcacheError(
+                .valueTooLarge, "a \(length)-byte value exceeds the maximum of \(self.maximumValueLength)")
         }
         let size = Int(length)
         guard buffer.writerIndex - after >= size + 2 else { return nil }
-        guard buffer.getByte(at: after + size) == UInt8(ascii: "\r"), buffer.getByte(at: after + size + 1) == UInt8(ascii: "\n") else {
+        guard buffer.getByte(at: after + size) == UInt8(ascii: "\r"),
+            buffer.getByte(at: after + size + 1) == UInt8(ascii: "\n")
+        else {
             throw MemcacheError(.protocolViolation, "a data block is longer than the \(size) bytes announced")
         }
         let value = buffer.getSlice(at: after, length: size)
@@ -210,7 +226,8 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         case .version: return .version(rest())
         case .error:
             let message = rest()
-            return .error(MemcacheError(.unknownCommand, message.isEmpty ? "the server does not know the command" : message))
+            return .error(
+                MemcacheError(.unknownCommand, message.isEmpty ? "the server does not know the command" : message))
         case .clientError: return .error(MemcacheError(.clientError, rest()))
         case .serverError: return .error(MemcacheError(.serverError, rest()))
         case .meta:
@@ -238,17 +255,21 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
         case unknown
 
         /// The reply words, compared as bytes (no String is built).
-        private static let words: [(bytes: [UInt8], word: Word)] = ([
-            ("VALUE", .value), ("STAT", .stat), ("END", .end), ("STORED", .stored), ("NOT_STORED", .notStored),
-            ("EXISTS", .exists), ("NOT_FOUND", .notFound), ("DELETED", .deleted), ("TOUCHED", .touched), ("OK", .ok),
-            ("VERSION", .version), ("ERROR", .error), ("CLIENT_ERROR", .clientError), ("SERVER_ERROR", .serverError),
-            ("VA", .metaValue),
-        ] as [(String, Word)]).map { (Array($0.0.utf8), $0.1) }
+        private static let words: [(bytes: [UInt8], word: Word)] =
+            ([
+                ("VALUE", .value), ("STAT", .stat), ("END", .end), ("STORED", .stored), ("NOT_STORED", .notStored),
+                ("EXISTS", .exists), ("NOT_FOUND", .notFound), ("DELETED", .deleted), ("TOUCHED", .touched),
+                ("OK", .ok),
+                ("VERSION", .version), ("ERROR", .error), ("CLIENT_ERROR", .clientError),
+                ("SERVER_ERROR", .serverError),
+                ("VA", .metaValue),
+            ] as [(String, Word)]).map { (Array($0.0.utf8), $0.1) }
 
         init<Bytes: Collection<UInt8>>(_ token: Bytes) {
             if let known = Self.words.first(where: { $0.bytes.elementsEqual(token) }) {
                 self = known.word
-            } else if token.count == 2, let status = MemcacheMetaResponse.Status(first: token.first ?? 0, second: token.dropFirst().first ?? 0),
+            } else if token.count == 2,
+                let status = MemcacheMetaResponse.Status(first: token.first ?? 0, second: token.dropFirst().first ?? 0),
                 status != .value
             {
                 self = .meta(status)

@@ -33,8 +33,9 @@ import DequeModule
 /// try channel.pipeline.syncOperations.addHandler(handler)            // on the channel's loop
 /// let reply = try await handler.send(["GET", "greeting"])            // from any task
 /// ```
-public final class PipelinedClientHandler<Encoder: MessageToByteEncoder, Decoder: ByteToMessageDecoder>: ChannelDuplexHandler,
-    @unchecked Sendable  // SAFETY: loop-confined state, below
+public final class PipelinedClientHandler<Encoder: MessageToByteEncoder, Decoder: ByteToMessageDecoder>:
+    ChannelDuplexHandler,
+    @unchecked Sendable // SAFETY: loop-confined state, below
 where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sendable, Decoder.Message: Sendable {
     // SAFETY: every field is touched only on the channel's loop; `send(_:)` hops there first
     // when called elsewhere. Sendable so that a connection object holding it can be shared.
@@ -174,13 +175,17 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
         do {
             while self.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
                 guard let first = self.outstanding.popFirst() else {
-                    self.fail(RequestResponseError(.unexpectedResponse, "a reply arrived with no request waiting"), context: context)
+                    self.fail(
+                        RequestResponseError(.unexpectedResponse, "a reply arrived with no request waiting"),
+                        context: context)
                     return
                 }
                 first.completion?(.success(response))
             }
         } catch {
-            self.fail(RequestResponseError(.unexpectedResponse, "the server's reply cannot be decoded", cause: error), context: context)
+            self.fail(
+                RequestResponseError(.unexpectedResponse, "the server's reply cannot be decoded", cause: error),
+                context: context)
         }
     }
 
@@ -199,7 +204,8 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.fireErrorCaught(error)
-        self.fail(RequestResponseError(.channelClosedBeforeResponse, "the connection failed", cause: error), context: context)
+        self.fail(
+            RequestResponseError(.channelClosedBeforeResponse, "the connection failed", cause: error), context: context)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -248,7 +254,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
 ///
 /// SAFETY: written on the loop, then read on the loop by the cancellation task queued
 /// after it (the loop runs its tasks in order), so never touched by two threads at once.
-final class Box<Value>: @unchecked Sendable {  // SAFETY: see the type comment
+final class Box<Value>: @unchecked Sendable { // SAFETY: see the type comment
     var value: Value
     init(_ value: Value) { self.value = value }
 }

@@ -44,7 +44,7 @@ package struct ReplyBuffer {
                 }
                 self.partial.writeImmutableBuffer(bytes)
             } else {
-                swap(&self.partial, &bytes)  // a move: the storage stays unshared
+                swap(&self.partial, &bytes) // a move: the storage stays unshared
                 if self.partial.readerIndex > 4096 { self.partial.discardReadBytes() }
             }
         } else if !self.handedOutReadBuffer, bytes.isUniquelyOwned() {

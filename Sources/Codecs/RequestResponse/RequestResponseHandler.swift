@@ -57,7 +57,9 @@ public struct CorrelatedRequest<Request: Sendable, Response: Sendable>: Sendable
 /// let promise = channel.eventLoop.makePromise(of: MemcacheResponse.self)
 /// channel.writeAndFlush(CorrelatedRequest(.version, promise: promise))
 /// ```
-public final class RequestResponseHandler<Request: Sendable, Response: Sendable>: ChannelDuplexHandler, @unchecked Sendable {  // SAFETY: loop-confined (whenFailure runs on the loop)
+public final class RequestResponseHandler<Request: Sendable, Response: Sendable>: ChannelDuplexHandler,
+    @unchecked Sendable
+{ // SAFETY: loop-confined (whenFailure runs on the loop)
     public typealias InboundIn = Response
     public typealias InboundOut = Never
     public typealias OutboundIn = CorrelatedRequest<Request, Response>
@@ -151,7 +153,9 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
         let response = self.unwrapInboundIn(data)
         guard let first = self.outstanding.first?.request else {
-            self.failAll(RequestResponseError(.unexpectedResponse, "a response arrived with no request waiting"), context: context)
+            self.failAll(
+                RequestResponseError(.unexpectedResponse, "a response arrived with no request waiting"),
+                context: context)
             return
         }
         if case .untilTerminator = first.expectation, !self.isTerminator(response) {
@@ -171,7 +175,6 @@ public final class RequestResponseHandler<Request: Sendable, Response: Sendable>
     package func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
         self.failAll(RequestResponseError(.responseTimeout, "no response within \(timeout)"), context: context)
     }
-
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Passed on first: closing tears the pipeline down behind us.

@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 
 /// How `setMany` and `deleteMany` cut a large batch: at most `maximumCommands` commands or
 /// `maximumBytes` of values per exchange, and at most `maximumInFlight` exchanges on the
@@ -50,7 +50,8 @@ enum MemcacheBulkWrite {
 
         mutating func next() -> Exchange? {
             var exchange = Exchange()
-            while exchange.keys.count < self.limits.maximumCommands, let command = self.carried ?? self.commands.next() {
+            while exchange.keys.count < self.limits.maximumCommands, let command = self.carried ?? self.commands.next()
+            {
                 self.carried = nil
                 let size = command.value?.readableBytes ?? 0
                 if !exchange.keys.isEmpty, exchange.bytes + size > self.limits.maximumBytes {
@@ -70,7 +71,7 @@ enum MemcacheBulkWrite {
 
     /// Collects an exchange's replies: an `MN` moves on to the next command's key; anything
     /// else before it is that command's reply, kept when it reports a failure.
-    final class Replies: @unchecked Sendable {  // SAFETY: state only under the lock
+    final class Replies: @unchecked Sendable { // SAFETY: state only under the lock
         private let lock = Lock()
         private var position = 0
         private var received = 0
@@ -90,7 +91,9 @@ enum MemcacheBulkWrite {
                     self.position += 1
                     return
                 }
-                guard self.position < self.keys.count, let failure = Self.failure(in: reply, to: self.commands[self.position]) else { return }
+                guard self.position < self.keys.count,
+                    let failure = Self.failure(in: reply, to: self.commands[self.position])
+                else { return }
                 self.failures[self.keys[self.position]] = failure
             }
         }
@@ -101,7 +104,9 @@ enum MemcacheBulkWrite {
 
         /// The failure a kept reply to `command` reports, nil when it is none (`NF` of a
         /// delete: the key is gone, which is what was asked).
-        private static func failure(in reply: MemcacheResponse, to command: MemcacheMetaRequest.Command) -> MemcacheError? {
+        private static func failure(in reply: MemcacheResponse, to command: MemcacheMetaRequest.Command)
+            -> MemcacheError?
+        {
             let name = command.rawValue
             switch reply {
             case .error(let error):
@@ -154,7 +159,9 @@ enum MemcacheBulkWrite {
     }
 
     /// Sends one exchange, nudging the server while its replies do not progress.
-    private static func send(_ exchange: Exchange, on sender: some MemcacheRequestSender) async throws -> [MemcacheKey: MemcacheError] {
+    private static func send(_ exchange: Exchange, on sender: some MemcacheRequestSender) async throws -> [MemcacheKey:
+        MemcacheError]
+    {
         let replies = Replies(exchange)
         return try await withThrowingTaskGroup(of: Void.self) { parts in
             parts.addTask {
@@ -194,13 +201,15 @@ extension MemcacheRequestSender {
     /// for (key, error) in failed { print("\(key) not stored: \(error)") }
     /// ```
     public func setMany(
-        _ values: [MemcacheKey: ByteBuffer], flags: UInt32 = 0, ttl: Int = 0, limits: MemcacheBulkLimits = MemcacheBulkLimits()
+        _ values: [MemcacheKey: ByteBuffer], flags: UInt32 = 0, ttl: Int = 0,
+        limits: MemcacheBulkLimits = MemcacheBulkLimits()
     ) async throws -> [MemcacheKey: MemcacheError] {
         try self.requireMeta("setMany")
         var common: [MemcacheMetaFlag] = []
         if flags != 0 { common.append(.clientFlags(flags)) }
         if ttl != 0 { common.append(.ttl(ttl)) }
-        return try await self.writeMany(values.map { key, value in .set(key, value: value, flags: common) }, limits: limits)
+        return try await self.writeMany(
+            values.map { key, value in .set(key, value: value, flags: common) }, limits: limits)
     }
 
     /// Deletes every key, in quiet meta commands (see `setMany`). A key that was not there is
@@ -209,14 +218,18 @@ extension MemcacheRequestSender {
     /// ```swift
     /// let failed = try await cache.deleteMany(["a", "b"])
     /// ```
-    public func deleteMany(_ keys: [MemcacheKey], limits: MemcacheBulkLimits = MemcacheBulkLimits()) async throws -> [MemcacheKey: MemcacheError] {
+    public func deleteMany(_ keys: [MemcacheKey], limits: MemcacheBulkLimits = MemcacheBulkLimits()) async throws
+        -> [MemcacheKey: MemcacheError]
+    {
         try self.requireMeta("deleteMany")
         return try await self.writeMany(keys.map { .delete($0) }, limits: limits)
     }
 
     /// Sends `commands` (meta commands with a key) in quiet exchanges within `limits`, each
     /// command fenced by `mn` so that every failure is reported for its own key.
-    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError] {
+    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey:
+        MemcacheError]
+    {
         try self.requireMeta("a bulk write")
         return try await MemcacheBulkWrite.run(commands, limits: limits, on: self)
     }
@@ -224,7 +237,8 @@ extension MemcacheRequestSender {
     /// Throws `.unsupportedCommand` unless the sender speaks the meta protocol.
     func requireMeta(_ operation: String) throws {
         guard self.wireProtocol == .meta else {
-            throw MemcacheError(.unsupportedCommand, "\(operation) needs the meta protocol; this server speaks \(self.wireProtocol)")
+            throw MemcacheError(
+                .unsupportedCommand, "\(operation) needs the meta protocol; this server speaks \(self.wireProtocol)")
         }
     }
 }

@@ -1,5 +1,5 @@
-import Codecs
 import Channels
+import Codecs
 import Synchronization
 
 /// One caller waiting for a memcache reply: resumed exactly once, from any thread — by the
@@ -13,7 +13,7 @@ import Synchronization
 /// ```
 /// Whoever moves `armed → finished` resumes the continuation; a caller that finds the call
 /// finished while arming it was cancelled first and resumes itself with `CancellationError`.
-package final class MemcacheCall: @unchecked Sendable {  // SAFETY: see below
+package final class MemcacheCall: @unchecked Sendable { // SAFETY: see below
     // SAFETY: `continuation` is written once, by the caller, before the release-ordered
     // `created → armed` exchange, and read only by whoever wins the acquire-ordered
     // `armed → finished` exchange; no other access exists.

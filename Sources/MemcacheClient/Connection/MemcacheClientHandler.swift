@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 import DequeModule
 
 /// The one handler of a memcache client connection: encodes requests, matches replies to
@@ -38,7 +38,7 @@ import DequeModule
 /// let handler = try MemcacheConnection.addHandlers(to: channel)   // on the channel's loop
 /// handler.send(.version) { result in print(result) }               // on the loop too
 /// ```
-public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Sendable {  // SAFETY: below
+public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Sendable { // SAFETY: below
     // SAFETY: loop-confined (see the type comment); it is Sendable only so that the
     // thread-safe `MemcacheConnection` can hold it and hop to its loop before touching it.
     public typealias InboundIn = ByteBuffer
@@ -78,7 +78,6 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     /// Reply bytes on their way to the decoder (a reply cut across reads waits here).
     private var replies = ReplyBuffer()
 
-
     /// Called on the loop after each request sent with `releasesLease` is finished (its
     /// reply delivered, or it failed): the pool gives the lease back here.
     package var leasedRequestFinished: (() -> Void)?
@@ -90,7 +89,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     ///     outstanding; nil waits forever. One timer per connection, re-armed lazily.
     ///   - wireProtocol: the commands the server speaks; any other request fails with
     ///     `MemcacheError.unsupportedCommand` and is not sent.
-    public init(maximumValueLength: Int = 64 << 20, responseTimeout: TimeAmount? = nil, wireProtocol: MemcacheProtocol = .meta) {
+    public init(
+        maximumValueLength: Int = 64 << 20, responseTimeout: TimeAmount? = nil, wireProtocol: MemcacheProtocol = .meta
+    ) {
         self.decoder = MemcacheResponseDecoder(maximumValueLength: maximumValueLength)
         self.responseClock = ResponseClock(timeout: responseTimeout)
         self.wireProtocol = wireProtocol
@@ -154,7 +155,8 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             return
         }
         if self.outstanding.isEmpty { self.startResponseClock(context: context) }
-        self.outstanding.append(MemcacheOutstandingRequest(responder: responder, reply: reply, releasesLease: releasesLease))
+        self.outstanding.append(
+            MemcacheOutstandingRequest(responder: responder, reply: reply, releasesLease: releasesLease))
     }
 
     public func turnWillEnd(context: ChannelHandlerContext) {
@@ -165,7 +167,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             self.awaitingWrite.removeAll()
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { [self] result in
-                for entry in waiting { self.finish(entry.responder, releasesLease: entry.releasesLease, result.map { .ok }) }
+                for entry in waiting {
+                    self.finish(entry.responder, releasesLease: entry.releasesLease, result.map { .ok })
+                }
             }
             promise = written
         }
@@ -190,13 +194,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         } catch let error as MemcacheError {
             self.fail(error, context: context)
         } catch {
-            self.fail(MemcacheError(.protocolViolation, "the server's reply cannot be read", cause: error), context: context)
+            self.fail(
+                MemcacheError(.protocolViolation, "the server's reply cannot be read", cause: error), context: context)
         }
     }
 
     private func deliver(_ response: MemcacheResponse, context: ChannelHandlerContext) {
         guard !self.outstanding.isEmpty else {
-            self.fail(MemcacheError(.protocolViolation, "a reply arrived with no request waiting: \(response)"), context: context)
+            self.fail(
+                MemcacheError(.protocolViolation, "a reply arrived with no request waiting: \(response)"),
+                context: context)
             return
         }
         // The usual request has one reply: take it off the queue without copying it first.
@@ -210,7 +217,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
         switch first.reply {
         case .one:
-            break  // handled above
+            break // handled above
         case .untilNoop(let onPartial, let fences):
             guard isNoop, fences == 0 else {
                 if isNoop { first.reply = .untilNoop(onPartial: onPartial, fences: fences - 1) }
@@ -229,7 +236,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
                 return
             }
             self.outstanding.removeFirst()
-            self.finish(first.responder, releasesLease: first.releasesLease, .success(kept ?? .meta(MemcacheMetaResponse(status: suppressed))))
+            self.finish(
+                first.responder, releasesLease: first.releasesLease,
+                .success(kept ?? .meta(MemcacheMetaResponse(status: suppressed))))
             return
         }
         self.outstanding.removeFirst()
@@ -291,7 +300,8 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         self.awaitingWrite.removeAll()
         for (index, entry) in outstanding.enumerated() {
             let started = entry.replyStarted || (index == 0 && oldestReplyStarted)
-            let failure = MemcacheError(error.code, error.message, cause: error.cause, closedBeforeReply: closedOnly && !started)
+            let failure = MemcacheError(
+                error.code, error.message, cause: error.cause, closedBeforeReply: closedOnly && !started)
             self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(failure))
         }
         for entry in awaitingWrite { self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(error)) }

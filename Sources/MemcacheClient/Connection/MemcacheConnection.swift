@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 
 /// A memcache client over one connection: async calls, pipelined (many may be in flight).
 ///
@@ -85,7 +85,8 @@ public final class MemcacheConnection: MemcacheRequestSender {
                 .connectTimeout(connectTimeout)
                 .channelInitializer { channel in
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, serverHostname: serverHostname))
+                        try channel.pipeline.syncOperations.addHandler(
+                            try TLSHandler(context: tls, serverHostname: serverHostname))
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
@@ -145,7 +146,9 @@ public final class MemcacheConnection: MemcacheRequestSender {
             if loop.inEventLoop {
                 handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
             } else {
-                loop.execute { handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call)) }
+                loop.execute {
+                    handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
+                }
             }
         }
     }

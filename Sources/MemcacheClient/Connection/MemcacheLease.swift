@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 
 /// What a get with a lease found: meta `mg` with `N` (vivify on a miss) and, optionally, `R`
 /// (win the recache when the item is about to expire).
@@ -88,7 +88,9 @@ public struct MemcacheComputePolicy: Sendable {
 extension MemcacheRequestSender {
     /// A get that leases (see `MemcacheLease`): `mg` with `N<leaseTTL>`, and `R<recacheBelow>`
     /// when given. Meta protocol only.
-    public func getWithLease(_ key: MemcacheKey, leaseTTL: Int = 30, recacheBelow: Int? = nil) async throws -> MemcacheLease {
+    public func getWithLease(_ key: MemcacheKey, leaseTTL: Int = 30, recacheBelow: Int? = nil) async throws
+        -> MemcacheLease
+    {
         try self.requireMeta("getWithLease")
         var flags: [MemcacheMetaFlag] = [.returnValue, .returnFlags, .returnCAS, .returnTTL, .vivify(ttl: leaseTTL)]
         if let recacheBelow { flags.append(.recache(below: recacheBelow)) }
@@ -104,7 +106,9 @@ extension MemcacheRequestSender {
     /// Stores the value a lease's winner computed, only if the item is still the one it
     /// leased (same CAS): false when somebody changed or invalidated it meanwhile (the value
     /// may predate that change, so it is not stored) or it is gone.
-    public func storeLeased(_ key: MemcacheKey, value: ByteBuffer, lease: MemcacheLease, flags: UInt32 = 0, ttl: Int = 0) async throws -> Bool {
+    public func storeLeased(
+        _ key: MemcacheKey, value: ByteBuffer, lease: MemcacheLease, flags: UInt32 = 0, ttl: Int = 0
+    ) async throws -> Bool {
         try self.requireMeta("storeLeased")
         var metaFlags: [MemcacheMetaFlag] = [.ttl(ttl)]
         if flags != 0 { metaFlags.append(.clientFlags(flags)) }
@@ -192,7 +196,8 @@ extension MemcacheRequestSender {
                 return value
             }
             guard Deadline.now() - start < policy.waitLimit else {
-                throw MemcacheError(.timeout, "no value for \(key) within \(policy.waitLimit): another caller is computing it")
+                throw MemcacheError(
+                    .timeout, "no value for \(key) within \(policy.waitLimit): another caller is computing it")
             }
             try await Task.sleep(for: .nanoseconds(pause.nanoseconds))
             pause = min(pause * 2, policy.maximumPoll)

@@ -1,5 +1,5 @@
-import Codecs
 import Channels
+import Codecs
 
 /// A request on the wire whose reply has not arrived: who gets the reply, and what shape the
 /// reply has.

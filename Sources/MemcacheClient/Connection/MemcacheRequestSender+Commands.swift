@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 
 // The everyday commands, for anything that sends requests: one connection, a pool, a set of
 // servers. In the meta protocol where it is equivalent (`wireProtocol` `.meta`), in the
@@ -8,7 +8,9 @@ extension MemcacheRequestSender {
     /// The value stored under `key`, or nil on a miss (`mg <key> v`: only the value is asked
     /// for; `getItem` also returns the client flags and CAS). Text: `get <key>`.
     public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
-        if self.wireProtocol != .meta { return try await self.textItem(.get(keys: [key], withCAS: false), key: key)?.value }
+        if self.wireProtocol != .meta {
+            return try await self.textItem(.get(keys: [key], withCAS: false), key: key)?.value
+        }
         let response = try await self.send(.meta(.get(key, flags: MemcacheMetaFlag.valueFlags)))
         switch response {
         case .meta(let meta) where meta.status == .value: return meta.value ?? ByteBuffer()
@@ -26,8 +28,11 @@ extension MemcacheRequestSender {
 
     /// Gets `key` and sets its TTL (`gat` semantics).
     public func getAndTouch(_ key: MemcacheKey, ttl: Int) async throws -> MemcacheItem? {
-        if self.wireProtocol != .meta { return try await self.textItem(.getAndTouch(ttl: ttl, keys: [key], withCAS: true), key: key) }
-        let response = try await self.send(.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS, .ttl(ttl)])))
+        if self.wireProtocol != .meta {
+            return try await self.textItem(.getAndTouch(ttl: ttl, keys: [key], withCAS: true), key: key)
+        }
+        let response = try await self.send(
+            .meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS, .ttl(ttl)])))
         return try Self.item(from: response, key: key)
     }
 
@@ -92,7 +97,9 @@ extension MemcacheRequestSender {
     }
 
     /// Stores only if the item's CAS value is still `cas`.
-    public func compareAndSwap(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> MemcacheCASResult {
+    public func compareAndSwap(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0)
+        async throws -> MemcacheCASResult
+    {
         switch try await self.store(key, value, mode: .cas(cas), flags: flags, ttl: ttl) {
         case .stored: return .stored
         case .exists: return .exists
@@ -101,7 +108,9 @@ extension MemcacheRequestSender {
     }
 
     /// `compareAndSwap` by its memcache name.
-    public func cas(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> MemcacheCASResult {
+    public func cas(_ key: MemcacheKey, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws
+        -> MemcacheCASResult
+    {
         try await self.compareAndSwap(key, value: value, cas: cas, flags: flags, ttl: ttl)
     }
 
@@ -132,7 +141,8 @@ extension MemcacheRequestSender {
     /// Sets a new TTL. Returns whether `key` was present.
     public func touch(_ key: MemcacheKey, ttl: Int) async throws -> Bool {
         let text = self.wireProtocol != .meta
-        let response = try await self.send(text ? .touch(key: key, ttl: ttl, noreply: false) : .meta(.get(key, flags: [.ttl(ttl)])))
+        let response = try await self.send(
+            text ? .touch(key: key, ttl: ttl, noreply: false) : .meta(.get(key, flags: [.ttl(ttl)])))
         switch response {
         case .meta(let meta) where meta.status == .headerOnly: return true
         case .meta(let meta) where meta.status == .miss: return false
@@ -159,7 +169,8 @@ extension MemcacheRequestSender {
         let response = try await self.send(.stats(argument: argument))
         switch response {
         case .end: return [:]
-        case .stats(let lines): return Dictionary(lines.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+        case .stats(let lines):
+            return Dictionary(lines.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
         default: throw Self.unexpected(response, for: "stats")
         }
     }
@@ -213,7 +224,9 @@ extension MemcacheRequestSender {
         switch response {
         case .end: return nil
         case .values(let items):
-            guard let item = items.first(where: { $0.key == key.bytes }) else { throw Self.unexpected(response, for: request.commandName) }
+            guard let item = items.first(where: { $0.key == key.bytes }) else {
+                throw Self.unexpected(response, for: request.commandName)
+            }
             return item
         default: throw Self.unexpected(response, for: request.commandName)
         }
@@ -229,10 +242,13 @@ extension MemcacheRequestSender {
             default: throw Self.unexpected(response, for: request.commandName)
             }
         }
-        let response = try await self.send(.meta(.arithmetic(key, flags: [.mode(increment ? "I" : "D"), .delta(delta), .returnValue])))
+        let response = try await self.send(
+            .meta(.arithmetic(key, flags: [.mode(increment ? "I" : "D"), .delta(delta), .returnValue])))
         switch response {
         case .meta(let meta) where meta.status == .value:
-            guard let text = meta.value?.getString(at: meta.value?.readerIndex ?? 0, length: meta.value?.readableBytes ?? 0),
+            guard
+                let text = meta.value?.getString(
+                    at: meta.value?.readerIndex ?? 0, length: meta.value?.readableBytes ?? 0),
                 let number = UInt64(text.split(separator: " ").first ?? "")
             else { throw Self.unexpected(response, for: "ma") }
             return number
@@ -244,7 +260,8 @@ extension MemcacheRequestSender {
     private static func item(from response: MemcacheResponse, key: MemcacheKey) throws -> MemcacheItem? {
         switch response {
         case .meta(let meta) where meta.status == .value:
-            return MemcacheItem(key: key.bytes, flags: meta.clientFlags ?? 0, cas: meta.cas, value: meta.value ?? ByteBuffer())
+            return MemcacheItem(
+                key: key.bytes, flags: meta.clientFlags ?? 0, cas: meta.cas, value: meta.value ?? ByteBuffer())
         case .meta(let meta) where meta.status == .miss:
             return nil
         default:

@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 
 // The cache policies (`getOrCompute`, leases, `invalidate`, bulk writes, typed values) with
 // keys as `String`s, checked as `MemcacheKey(_:)` checks them (`.invalidKey`, nothing sent).
@@ -13,7 +13,8 @@ extension MemcacheRequestSender {
     }
 
     /// `getWithLease` (see there) with a `String` key.
-    public func getWithLease(_ key: String, leaseTTL: Int = 30, recacheBelow: Int? = nil) async throws -> MemcacheLease {
+    public func getWithLease(_ key: String, leaseTTL: Int = 30, recacheBelow: Int? = nil) async throws -> MemcacheLease
+    {
         try await self.getWithLease(MemcacheKey(key), leaseTTL: leaseTTL, recacheBelow: recacheBelow)
     }
 
@@ -24,19 +25,24 @@ extension MemcacheRequestSender {
 
     /// `setMany` with `String` keys; the failures are by the keys as given.
     public func setMany(
-        _ values: [String: ByteBuffer], flags: UInt32 = 0, ttl: Int = 0, limits: MemcacheBulkLimits = MemcacheBulkLimits()
+        _ values: [String: ByteBuffer], flags: UInt32 = 0, ttl: Int = 0,
+        limits: MemcacheBulkLimits = MemcacheBulkLimits()
     ) async throws -> [String: MemcacheError] {
         var checked: [MemcacheKey: ByteBuffer] = [:]
         checked.reserveCapacity(values.count)
         for (text, value) in values { checked[try MemcacheKey(text)] = value }
         let failures = try await self.setMany(checked, flags: flags, ttl: ttl, limits: limits)
-        return Dictionary(uniqueKeysWithValues: failures.map { (String(decoding: $0.key.bytes, as: UTF8.self), $0.value) })
+        return Dictionary(
+            uniqueKeysWithValues: failures.map { (String(decoding: $0.key.bytes, as: UTF8.self), $0.value) })
     }
 
     /// `deleteMany` with `String` keys; the failures are by the keys as given.
-    public func deleteMany(_ keys: [String], limits: MemcacheBulkLimits = MemcacheBulkLimits()) async throws -> [String: MemcacheError] {
+    public func deleteMany(_ keys: [String], limits: MemcacheBulkLimits = MemcacheBulkLimits()) async throws -> [String:
+        MemcacheError]
+    {
         let failures = try await self.deleteMany(keys.map { try MemcacheKey($0) }, limits: limits)
-        return Dictionary(uniqueKeysWithValues: failures.map { (String(decoding: $0.key.bytes, as: UTF8.self), $0.value) })
+        return Dictionary(
+            uniqueKeysWithValues: failures.map { (String(decoding: $0.key.bytes, as: UTF8.self), $0.value) })
     }
 
     /// A typed `set` (see there) with a `String` key.

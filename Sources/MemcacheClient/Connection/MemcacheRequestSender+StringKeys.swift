@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 
 // Every command also takes its key as a `String`, so that keys made at run time read as
 // plainly as literals:
@@ -61,12 +61,16 @@ extension MemcacheRequestSender {
     }
 
     /// Stores only if the item's CAS value is still `cas`.
-    public func compareAndSwap(_ key: String, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> MemcacheCASResult {
+    public func compareAndSwap(_ key: String, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0)
+        async throws -> MemcacheCASResult
+    {
         try await self.compareAndSwap(MemcacheKey(key), value: value, cas: cas, flags: flags, ttl: ttl)
     }
 
     /// `compareAndSwap` by its memcache name.
-    public func cas(_ key: String, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws -> MemcacheCASResult {
+    public func cas(_ key: String, value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, ttl: Int = 0) async throws
+        -> MemcacheCASResult
+    {
         try await self.compareAndSwap(MemcacheKey(key), value: value, cas: cas, flags: flags, ttl: ttl)
     }
 

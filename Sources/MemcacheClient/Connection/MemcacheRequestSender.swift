@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 
 /// Anything that sends memcache requests and returns their responses: a
 /// `MemcacheConnection`, or a pool of them. Every command (`get`, `set`, `delete`, …) is
@@ -40,7 +40,8 @@ public protocol MemcacheRequestSender: Sendable {
     /// requirement (with a default built on `sendBatch`) so that a sender that spreads keys
     /// over servers splits them first: the default ties each reply to its key by its
     /// position in one exchange.
-    func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError]
+    func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey:
+        MemcacheError]
 
     /// The commands the server speaks; the everyday commands pick their wire form by it.
     /// `.meta` unless the sender says otherwise.

@@ -1,5 +1,5 @@
-import Codecs
 public import Channels
+import Codecs
 import FoundationEssentials
 
 /// A type stored in memcache as bytes, with client flags that record its format so that a
@@ -134,7 +134,8 @@ extension MemcacheRequestSender {
     public func get<Value: MemcacheValueCodable>(_ key: MemcacheKey, as type: Value.Type) async throws -> Value? {
         guard let item = try await self.getItem(key) else { return nil }
         guard Value.decodes(flags: item.flags) else {
-            throw MemcacheError(.typeMismatch, "\(key) holds a value with client flags \(item.flags), not \(Value.self)")
+            throw MemcacheError(
+                .typeMismatch, "\(key) holds a value with client flags \(item.flags), not \(Value.self)")
         }
         do {
             return try Value(memcacheBytes: item.value)

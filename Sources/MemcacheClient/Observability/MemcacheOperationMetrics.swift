@@ -1,8 +1,8 @@
-import Pool
 import Channels
 import Codecs
 import CoreMetrics
 import Metrics
+import Pool
 
 /// A memcache client's operations in swift-metrics: one timer, `db.client.operation.duration`
 /// (OpenTelemetry's database-client name and attributes), by command and outcome — its count
@@ -29,8 +29,9 @@ final class MemcacheOperationMetrics: Sendable {
     }
 
     /// One loop's timers by (command, outcome) index. Loop-confined.
-    private final class LoopTable: @unchecked Sendable {  // SAFETY: used only on its loop
-        var timers = [Timer?](repeating: nil, count: MemcacheRequest.operationNames.count * MemcacheOperationMetrics.outcomes.count)
+    private final class LoopTable: @unchecked Sendable { // SAFETY: used only on its loop
+        var timers = [Timer?](
+            repeating: nil, count: MemcacheRequest.operationNames.count * MemcacheOperationMetrics.outcomes.count)
     }
 
     private let dimensions: [(String, String)]
@@ -41,7 +42,9 @@ final class MemcacheOperationMetrics: Sendable {
     init(host: String, port: Int, loops: Int, factory: any MetricsFactory) {
         self.factory = factory
         // A Unix-domain socket (port 0) has its path as the address and no port.
-        self.dimensions = [("db.system.name", "memcached"), ("server.address", host)] + (port == 0 ? [] : [("server.port", String(port))])
+        self.dimensions =
+            [("db.system.name", "memcached"), ("server.address", host)]
+            + (port == 0 ? [] : [("server.port", String(port))])
         self.loopTables = (0..<loops).map { _ in LoopTable() }
     }
 
@@ -51,7 +54,8 @@ final class MemcacheOperationMetrics: Sendable {
         let command = request.operationIndex
         guard let loop, let outcome = response.outcomeIndex(of: request) else {
             return self.record(
-                command: MemcacheRequest.operationNames[command], outcome: response.outcome(of: request), duration: duration)
+                command: MemcacheRequest.operationNames[command], outcome: response.outcome(of: request),
+                duration: duration)
         }
         let table = self.loopTables[loop]
         let slot = command * Self.outcomes.count + outcome
@@ -70,7 +74,8 @@ final class MemcacheOperationMetrics: Sendable {
         return self.shared.withLock { made in
             if let timer = made[key] { return timer }
             let timer = Timer(
-                label: Self.label, dimensions: self.dimensions + [("db.operation.name", command), ("outcome", outcome)],
+                label: Self.label,
+                dimensions: self.dimensions + [("db.operation.name", command), ("outcome", outcome)],
                 factory: self.factory)
             made[key] = timer
             return timer

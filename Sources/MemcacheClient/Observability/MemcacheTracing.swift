@@ -1,6 +1,6 @@
-import Pool
 import Channels
 import Codecs
+import Pool
 import Tracing
 
 /// One span per memcache operation, after OpenTelemetry's database conventions: named by the
@@ -23,7 +23,11 @@ struct MemcacheTracing: Sendable {
             attributes["db.operation.name"] = name
             attributes["server.address"] = self.host
             // A Unix-domain socket (port 0) has its path as the address and no port.
-            if self.port != 0 { attributes["server.port"] = self.port } else { attributes["network.transport"] = "unix" }
+            if self.port != 0 {
+                attributes["server.port"] = self.port
+            } else {
+                attributes["network.transport"] = "unix"
+            }
             if let keys = request.keyCount, keys > 1 { attributes["db.operation.batch.size"] = keys }
         }
         return span

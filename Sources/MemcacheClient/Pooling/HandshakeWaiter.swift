@@ -1,12 +1,12 @@
-import Pool
 import Channels
+import Pool
 
 /// Completes a promise when the TLS handler in front of it finishes its handshake (or the
 /// connection fails first), then steps out of the pipeline.
 ///
 /// Loop-confined. Sits right after the `TLSHandler`, so the pool leases a connection only
 /// once it can carry encrypted requests.
-final class HandshakeWaiter: ChannelInboundHandler, @unchecked Sendable {  // SAFETY: loop-confined
+final class HandshakeWaiter: ChannelInboundHandler, @unchecked Sendable { // SAFETY: loop-confined
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 

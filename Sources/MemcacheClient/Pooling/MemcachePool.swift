@@ -1,8 +1,8 @@
-import Pool
 public import Channels
 public import Codecs
 import CoreMetrics
 import Logging
+import Pool
 public import Tracing
 
 /// A memcache client over a `ConnectionPool`: as easy as one connection, shared by any
@@ -96,7 +96,9 @@ public final class MemcachePool: MemcacheRequestSender {
     public convenience init(
         host: String, port: Int = 11211, maxConnections: Int = 20, group: EventLoopGroup, tls: TLSContext? = nil
     ) {
-        self.init(configuration: Configuration(host: host, port: port, maxConnections: maxConnections, tls: tls), group: group)
+        self.init(
+            configuration: Configuration(host: host, port: port, maxConnections: maxConnections, tls: tls), group: group
+        )
     }
 
     public init(
@@ -116,14 +118,18 @@ public final class MemcachePool: MemcacheRequestSender {
                 host: configuration.host, port: configuration.port, loops: group.loops.count,
                 factory: configuration.pool.metricsFactory ?? MetricsSystem.factory)
             : nil
-        self.tracing = configuration.tracer.map { MemcacheTracing(tracer: $0, host: configuration.host, port: configuration.port) }
+        self.tracing = configuration.tracer.map {
+            MemcacheTracing(tracer: $0, host: configuration.host, port: configuration.port)
+        }
         self.connections = ConnectionPool(group: group, configuration: poolConfiguration, observer: observer) { loop in
             Self.connect(on: loop, configuration: configuration)
         }
     }
 
     /// One ready connection: connected, codec installed, and for TLS handshaken.
-    private static func connect(on loop: any EventLoop, configuration: Configuration) -> EventLoopFuture<MemcachePooledConnection> {
+    private static func connect(on loop: any EventLoop, configuration: Configuration) -> EventLoopFuture<
+        MemcachePooledConnection
+    > {
         let handshake = loop.makePromise(of: Void.self)
         if configuration.tls == nil { handshake.succeed() }
         let handler = MemcacheClientHandler(
@@ -173,7 +179,9 @@ public final class MemcachePool: MemcacheRequestSender {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
-        if let tracing = self.tracing { return try await self.sendTraced(.metaBatch(requests), onPartial: onReply, tracing: tracing) }
+        if let tracing = self.tracing {
+            return try await self.sendTraced(.metaBatch(requests), onPartial: onReply, tracing: tracing)
+        }
         return try await self.sendRetrying(.metaBatch(requests), onPartial: onReply)
     }
 
@@ -212,19 +220,22 @@ public final class MemcachePool: MemcacheRequestSender {
             let response: MemcacheResponse
             do {
                 response = try await self.sendOnce(request, onPartial: onPartial, now: start)
-            } catch where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+            } catch  where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
                 self.logger.debug(
                     "retrying on another connection: the connection closed before any byte of the reply",
                     metadata: ["command": "\(request.commandName)", "error": "\(error)"])
                 response = try await self.sendOnce(request, onPartial: onPartial)
             }
             if let start, let metrics = self.operationMetrics {
-                metrics.record(request, response, duration: Deadline.now() - start, loop: self.connections.group.current?.index)
+                metrics.record(
+                    request, response, duration: Deadline.now() - start, loop: self.connections.group.current?.index)
             }
             return response
         } catch {
             if let start, let metrics = self.operationMetrics {
-                metrics.record(command: request.commandName, outcome: operationOutcome(of: error), duration: Deadline.now() - start)
+                metrics.record(
+                    command: request.commandName, outcome: operationOutcome(of: error), duration: Deadline.now() - start
+                )
             }
             throw error
         }
@@ -248,7 +259,9 @@ public final class MemcachePool: MemcacheRequestSender {
             if pool.loop.inEventLoop {
                 Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline)
             } else {
-                pool.loop.execute { Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline) }
+                pool.loop.execute {
+                    Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline)
+                }
             }
         }
     }
@@ -265,7 +278,8 @@ public final class MemcachePool: MemcacheRequestSender {
                 served.owner.release(served.id, served.connection)
                 return
             }
-            served.connection.memcache.handler.send(request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+            served.connection.memcache.handler.send(
+                request, onPartial: onPartial, releasesLease: true, responder: .call(call))
         }
         if let served = pool.leaseIfReady() {
             send(on: served)
@@ -284,7 +298,9 @@ public final class MemcachePool: MemcacheRequestSender {
     /// A bulk write (`setMany`, `deleteMany`) runs on one leased connection: its exchanges
     /// are pipelined there, and a nudge for a stalled server (see `MemcacheBulkWrite`) goes
     /// to the connection that waits for it.
-    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError] {
+    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey:
+        MemcacheError]
+    {
         try await self.withConnection(idempotent: false) { connection in
             try await connection.writeMany(commands, limits: limits)
         }
@@ -298,7 +314,7 @@ public final class MemcachePool: MemcacheRequestSender {
     ) async throws -> T {
         do {
             return try await self.leasingConnection(commands)
-        } catch where idempotent && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+        } catch  where idempotent && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
             self.logger.debug("retrying the commands on another connection", metadata: ["error": "\(error)"])
             return try await self.leasingConnection(commands)
         }

@@ -1,6 +1,6 @@
-import Pool
 public import Channels
 import Codecs
+import Pool
 
 /// One pooled memcache connection: a `MemcacheConnection` plus what the pool checks on
 /// release.

@@ -39,9 +39,12 @@ public struct KetamaRing: Sendable {
         var points: [Point] = []
         points.reserveCapacity(servers.count * 160)
         for (index, server) in servers.enumerated() {
-            let hashes = Self.pointCount(weight: max(1, server.weight), totalWeight: totalWeight, servers: servers.count) / 4
+            let hashes =
+                Self.pointCount(weight: max(1, server.weight), totalWeight: totalWeight, servers: servers.count) / 4
             for pointIndex in 0..<hashes {
-                let name = server.port == 11211 ? "\(server.host)-\(pointIndex)" : "\(server.host):\(server.port)-\(pointIndex)"
+                let name =
+                    server.port == 11211
+                    ? "\(server.host)-\(pointIndex)" : "\(server.host):\(server.port)-\(pointIndex)"
                 let digest = MD5.digest(Array(name.utf8))
                 for slice in 0..<4 {
                     points.append(Point(value: Self.word(digest, at: slice * 4), server: index))
@@ -69,7 +72,8 @@ public struct KetamaRing: Sendable {
     /// The index of the server for a key whose ketama hash (`MD5.firstWord`) is `hash`.
     func serverIndex(forHash hash: UInt32) -> Int {
         guard !self.points.isEmpty else { return 0 }
-        var low = 0, high = self.points.count
+        var low = 0
+        var high = self.points.count
         while low < high {
             let middle = (low + high) / 2
             if self.points[middle].value < hash { low = middle + 1 } else { high = middle }

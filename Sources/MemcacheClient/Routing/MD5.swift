@@ -1,5 +1,5 @@
-import Pool
 internal import CTLS
+import Pool
 
 /// MD5 (RFC 1321) from OpenSSL, only for ketama key placement (compatibility with
 /// libmemcached, not security).
@@ -11,7 +11,7 @@ internal import CTLS
 /// implementation this replaced.
 enum MD5 {
     /// The fetched MD5 method and its library context; never freed (one per process).
-    private struct Method: @unchecked Sendable {  // SAFETY: immutable after fetch; OpenSSL methods are shareable
+    private struct Method: @unchecked Sendable { // SAFETY: immutable after fetch; OpenSSL methods are shareable
         let context: OpaquePointer?
         let pointer: OpaquePointer
     }
@@ -39,10 +39,13 @@ enum MD5 {
     }
 
     /// The 16 digest bytes, as they lie in memory, in two words (no allocation).
-    private static func digestWords<Bytes: Collection>(_ bytes: Bytes) -> (UInt64, UInt64) where Bytes.Element == UInt8 {
+    private static func digestWords<Bytes: Collection>(_ bytes: Bytes) -> (UInt64, UInt64)
+    where Bytes.Element == UInt8 {
         var digest: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &digest) { output in
-            let done: Void? = bytes.withContiguousStorageIfAvailable { Self.digest(UnsafeRawBufferPointer($0), into: output) }
+            let done: Void? = bytes.withContiguousStorageIfAvailable {
+                Self.digest(UnsafeRawBufferPointer($0), into: output)
+            }
             if done == nil { Array(bytes).withUnsafeBytes { Self.digest($0, into: output) } }
         }
         return digest

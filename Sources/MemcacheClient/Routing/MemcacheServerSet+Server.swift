@@ -1,4 +1,5 @@
 import Pool
+
 // A set's servers and what becomes of an ejected one's keys.
 extension MemcacheServerSet {
     /// A server of the set: where it is and its share of the keys.

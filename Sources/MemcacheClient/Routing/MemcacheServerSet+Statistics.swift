@@ -1,5 +1,5 @@
-import Pool
 public import Channels
+import Pool
 
 extension MemcacheServerSet {
     /// What `statistics()` reports.

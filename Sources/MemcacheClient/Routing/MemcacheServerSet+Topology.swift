@@ -1,5 +1,5 @@
-import Pool
 import Channels
+import Pool
 import Synchronization
 
 extension MemcacheServerSet {
@@ -56,10 +56,11 @@ extension MemcacheServerSet {
         mutating func healthChanged() {
             self.live = nil
             self.leftOut = self.health.filter { !$0.isActive }.count
-            self.nextProbe = self.health.compactMap { health -> Deadline? in
-                if case .ejected(let until) = health.state { return until }
-                return nil
-            }.min() ?? .distantFuture
+            self.nextProbe =
+                self.health.compactMap { health -> Deadline? in
+                    if case .ejected(let until) = health.state { return until }
+                    return nil
+                }.min() ?? .distantFuture
         }
 
         /// The ring of the active servers (nil when none is active).
@@ -67,7 +68,12 @@ extension MemcacheServerSet {
             if let live = self.live { return live }
             let indices = self.servers.indices.filter { self.health[$0].isActive }
             guard !indices.isEmpty else { return nil }
-            let live = (KetamaRing(weightedServers: indices.map { (self.servers[$0].host, self.servers[$0].port, self.servers[$0].weight) }), indices)
+            let live = (
+                KetamaRing(
+                    weightedServers: indices.map {
+                        (self.servers[$0].host, self.servers[$0].port, self.servers[$0].weight)
+                    }), indices
+            )
             self.live = live
             return live
         }
@@ -76,7 +82,9 @@ extension MemcacheServerSet {
         mutating func startDueProbes(now: Deadline) -> [Member] {
             guard now >= self.nextProbe else { return [] }
             var due: [Member] = []
-            for index in self.health.indices where self.health[index].startProbeIfDue(now: now) { due.append(self.members[index]) }
+            for index in self.health.indices where self.health[index].startProbeIfDue(now: now) {
+                due.append(self.members[index])
+            }
             self.healthChanged()
             return due
         }

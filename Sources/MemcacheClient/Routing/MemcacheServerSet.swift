@@ -1,7 +1,7 @@
-import Pool
 public import Channels
 public import Codecs
 public import Logging
+import Pool
 import Synchronization
 
 /// Several memcached servers behind one client: each key lives on the server that
@@ -60,7 +60,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         group: EventLoopGroup,
         failurePolicy: FailurePolicy = .failFast,
         ejection: MemcacheEjectionPolicy = MemcacheEjectionPolicy(),
-        logger: Logger = Logger(label: "swift-channels.memcache-server-set", factory: { _ in SwiftLogNoOpLogHandler() }),
+        logger: Logger = Logger(
+            label: "swift-channels.memcache-server-set", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: @escaping @Sendable (inout MemcachePool.Configuration) -> Void = { _ in }
     ) {
         self.failurePolicy = failurePolicy
@@ -84,16 +85,19 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         group: EventLoopGroup,
         failurePolicy: FailurePolicy = .failFast,
         ejection: MemcacheEjectionPolicy = MemcacheEjectionPolicy(),
-        logger: Logger = Logger(label: "swift-channels.memcache-server-set", factory: { _ in SwiftLogNoOpLogHandler() }),
+        logger: Logger = Logger(
+            label: "swift-channels.memcache-server-set", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: @escaping @Sendable (inout MemcachePool.Configuration) -> Void = { _ in }
     ) {
         self.init(
-            servers: servers.map { Server(host: $0.host, port: $0.port) }, maxConnectionsPerServer: maxConnectionsPerServer,
+            servers: servers.map { Server(host: $0.host, port: $0.port) },
+            maxConnectionsPerServer: maxConnectionsPerServer,
             group: group, failurePolicy: failurePolicy, ejection: ejection, logger: logger, configure: configure)
     }
 
     private func makeMember(_ server: Server) -> Member {
-        var configuration = MemcachePool.Configuration(host: server.host, port: server.port, maxConnections: self.maxConnectionsPerServer)
+        var configuration = MemcachePool.Configuration(
+            host: server.host, port: server.port, maxConnections: self.maxConnectionsPerServer)
         configuration.pool.logger = self.logger
         self.configure(&configuration)
         return Member(address: server.address, pool: MemcachePool(configuration: configuration, group: self.group))
@@ -135,7 +139,9 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     /// Runs `command` on the pool of `key`'s server, with the set's failure accounting: its
     /// failures count toward ejection, and a command that found nothing sent (a failed
     /// connect, a pool being drained by an update) runs once more where the key lives then.
-    public func withPool<T: Sendable>(for key: MemcacheKey, _ command: (MemcachePool) async throws -> T) async throws -> T {
+    public func withPool<T: Sendable>(for key: MemcacheKey, _ command: (MemcachePool) async throws -> T) async throws
+        -> T
+    {
         try await self.perform(hash: MD5.firstWord(key.bytes), command)
     }
 
@@ -159,7 +165,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         default:
             guard let key = request.placementKey else {
                 throw MemcacheError(
-                    .invalidArgument, "\(request.commandName) has no key to choose a server by: ask each one (statsByServer, pools)")
+                    .invalidArgument,
+                    "\(request.commandName) has no key to choose a server by: ask each one (statsByServer, pools)")
             }
             return try await self.perform(hash: MD5.firstWord(key.bytes)) { try await $0.send(request) }
         }
@@ -187,7 +194,9 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     }
 
     /// Each server's commands go to its pool, concurrently; the failures are merged.
-    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey: MemcacheError] {
+    public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey:
+        MemcacheError]
+    {
         let parts = try await self.performSplit(commands.compactMap(\.key)) { pool, keys in
             let here = Set(keys)
             return try await pool.writeMany(commands.filter { $0.key.map(here.contains) ?? false }, limits: limits)
@@ -210,7 +219,9 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         return await withTaskGroup(of: (Server, Result<[String: String], any Error>).self) { tasks in
             for (server, pool) in current {
                 tasks.addTask {
-                    do { return (server, .success(try await pool.stats(argument))) } catch { return (server, .failure(error)) }
+                    do { return (server, .success(try await pool.stats(argument))) } catch {
+                        return (server, .failure(error))
+                    }
                 }
             }
             var results: [Server: Result<[String: String], any Error>] = [:]
@@ -219,7 +230,9 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         }
     }
 
-    private func multiGet(_ keys: [MemcacheKey], _ request: @escaping @Sendable ([MemcacheKey]) -> MemcacheRequest) async throws -> MemcacheResponse {
+    private func multiGet(_ keys: [MemcacheKey], _ request: @escaping @Sendable ([MemcacheKey]) -> MemcacheRequest)
+        async throws -> MemcacheResponse
+    {
         let parts = try await self.performSplit(keys) { pool, keys in try await pool.send(request(keys)) }
         var items: [MemcacheItem] = []
         for part in parts {
@@ -233,7 +246,9 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     }
 
     private func everyActiveServer(_ command: @escaping @Sendable (MemcachePool) async throws -> Void) async throws {
-        let active = self.state.withLock { topology in topology.members.indices.filter { topology.health[$0].isActive }.map { topology.members[$0] } }
+        let active = self.state.withLock { topology in
+            topology.members.indices.filter { topology.health[$0].isActive }.map { topology.members[$0] }
+        }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for member in active { tasks.addTask { try await self.attempt(member, command) } }
             try await tasks.waitForAll()
@@ -249,7 +264,9 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         do {
             return try await self.attempt(member, operation)
         } catch {
-            guard self.mayResend(error, from: member), let next = try? self.route(hash: hash), next !== member else { throw error }
+            guard self.mayResend(error, from: member), let next = try? self.route(hash: hash), next !== member else {
+                throw error
+            }
             return try await self.attempt(next, operation)
         }
     }
@@ -272,7 +289,7 @@ public final class MemcacheServerSet: MemcacheRequestSender {
                 tasks.addTask {
                     do {
                         return [try await self.attempt(member, { try await operation($0, part) })]
-                    } catch where failed == nil && self.mayResend(error, from: member) {
+                    } catch  where failed == nil && self.mayResend(error, from: member) {
                         return try await self.performSplit(part, avoiding: member, operation)
                     }
                 }
@@ -285,7 +302,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
 
     /// One call on `member`'s pool, counted: a success clears its failure streak (a relaxed
     /// load when there is none), a failure of the host adds to it.
-    private func attempt<T: Sendable>(_ member: Member, _ operation: (MemcachePool) async throws -> T) async throws -> T {
+    private func attempt<T: Sendable>(_ member: Member, _ operation: (MemcachePool) async throws -> T) async throws -> T
+    {
         do {
             let result = try await operation(member.pool)
             if member.hasFailureStreak.load(ordering: .relaxed) { self.noteSuccess(member) }
@@ -299,8 +317,12 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     /// The member for a key's hash, starting the probes that are due.
     private func route(hash: UInt32) throws -> Member {
         let (routed, probes) = self.state.withLock { topology -> (Result<Member, MemcacheError>, [Member]) in
-            guard !topology.isShutDown else { return (.failure(MemcacheError(.shutdown, "the server set is shut down")), []) }
-            guard !topology.members.isEmpty else { return (.failure(MemcacheError(.connectFailed, "the server set has no servers")), []) }
+            guard !topology.isShutDown else {
+                return (.failure(MemcacheError(.shutdown, "the server set is shut down")), [])
+            }
+            guard !topology.members.isEmpty else {
+                return (.failure(MemcacheError(.connectFailed, "the server set has no servers")), [])
+            }
             let primary = topology.ring.serverIndex(forHash: hash)
             guard topology.leftOut > 0 else { return (.success(topology.members[primary]), []) }
             let probes = topology.startDueProbes(now: .now())
@@ -308,7 +330,12 @@ public final class MemcacheServerSet: MemcacheRequestSender {
             let down = topology.members[primary]
             switch self.failurePolicy {
             case .failFast:
-                return (.failure(MemcacheError(.connectFailed, "\(down.address) is ejected after failing; its keys fail until a probe succeeds")), probes)
+                return (
+                    .failure(
+                        MemcacheError(
+                            .connectFailed,
+                            "\(down.address) is ejected after failing; its keys fail until a probe succeeds")), probes
+                )
             case .rehash:
                 guard let live = topology.liveRing() else {
                     return (.failure(MemcacheError(.connectFailed, "every server is ejected")), probes)
@@ -336,7 +363,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     /// caller's own mistakes or cancellation).
     static func isHostFailure(_ error: any Error) -> Bool {
         guard let error = error as? MemcacheError else { return false }
-        return [.connectFailed, .timeout, .connectionClosed, .tlsFailure, .poolExhausted, .protocolViolation].contains(error.code)
+        return [.connectFailed, .timeout, .connectionClosed, .tlsFailure, .poolExhausted, .protocolViolation].contains(
+            error.code)
     }
 
     private func noteSuccess(_ member: Member) {
@@ -359,7 +387,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         self.logger.warning(
             "server ejected",
             metadata: [
-                "server": "\(server.address)", "failures": "\(self.ejection.failureLimit)", "retry_after": "\(health.hold ?? .zero)",
+                "server": "\(server.address)", "failures": "\(self.ejection.failureLimit)",
+                "retry_after": "\(health.hold ?? .zero)",
                 "ejections": "\(health.ejections)", "policy": "\(self.failurePolicy)", "error": "\(error)",
             ])
     }
@@ -374,7 +403,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
                 let now = Deadline.now()
                 let transition =
                     answered
-                    ? topology.health[index].probeSucceeded(now: now) : topology.health[index].probeFailed(now: now, policy: self.ejection)
+                    ? topology.health[index].probeSucceeded(now: now)
+                    : topology.health[index].probeFailed(now: now, policy: self.ejection)
                 guard let transition else { return nil }
                 if answered { member.hasFailureStreak.store(false, ordering: .relaxed) }
                 topology.healthChanged()
@@ -383,11 +413,14 @@ public final class MemcacheServerSet: MemcacheRequestSender {
             guard let (server, health, transition) = outcome else { return }
             switch transition {
             case .returned:
-                self.logger.info("server answered its probe and takes its keys back", metadata: ["server": "\(server.address)"])
+                self.logger.info(
+                    "server answered its probe and takes its keys back", metadata: ["server": "\(server.address)"])
             case .ejected(let hold):
                 self.logger.warning(
                     "probe failed: server left out longer",
-                    metadata: ["server": "\(server.address)", "retry_after": "\(hold)", "ejections": "\(health.ejections)"])
+                    metadata: [
+                        "server": "\(server.address)", "retry_after": "\(hold)", "ejections": "\(health.ejections)",
+                    ])
             }
         }
     }
@@ -436,7 +469,10 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         }
         self.logger.info(
             "servers updated",
-            metadata: ["added": "\(added.map(\.address))", "removed": "\(retired.map(\.address))", "servers": "\(servers.count)"])
+            metadata: [
+                "added": "\(added.map(\.address))", "removed": "\(retired.map(\.address))",
+                "servers": "\(servers.count)",
+            ])
         await withTaskGroup(of: Void.self) { tasks in
             for member in retired {
                 tasks.addTask { await member.pool.shutdown(deadline: member.pool.configuration.pool.shutdownTimeout) }
@@ -458,7 +494,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         for (server, health, pool) in snapshot {
             servers.append(
                 Statistics.Server(
-                    server: server, state: health.state, failureStreak: health.failureStreak, ejections: health.ejections,
+                    server: server, state: health.state, failureStreak: health.failureStreak,
+                    ejections: health.ejections,
                     retryAfter: health.hold, pool: await pool.statistics()))
         }
         return Statistics(servers: servers)

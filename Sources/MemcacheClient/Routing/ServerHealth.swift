@@ -1,5 +1,5 @@
-import Pool
 public import Channels
+import Pool
 
 /// When a server of a `MemcacheServerSet` is left out, and for how long.
 ///

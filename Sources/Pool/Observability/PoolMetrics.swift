@@ -34,8 +34,10 @@ final class PoolMetrics: Sendable {
     init(pool name: String, loop: Int, maxConnections: Int, factory: any MetricsFactory) {
         let dimensions = [("db.client.connection.pool.name", name), ("loop", String(loop))]
         func named(_ suffix: String) -> String { Self.prefix + suffix }
-        self.idle = Gauge(label: named("count"), dimensions: dimensions + [("db.client.connection.state", "idle")], factory: factory)
-        self.used = Gauge(label: named("count"), dimensions: dimensions + [("db.client.connection.state", "used")], factory: factory)
+        self.idle = Gauge(
+            label: named("count"), dimensions: dimensions + [("db.client.connection.state", "idle")], factory: factory)
+        self.used = Gauge(
+            label: named("count"), dimensions: dimensions + [("db.client.connection.state", "used")], factory: factory)
         self.pendingRequests = Gauge(label: named("pending_requests"), dimensions: dimensions, factory: factory)
         self.max = Gauge(label: named("max"), dimensions: dimensions, factory: factory)
         self.waitTime = Timer(label: named("wait_time"), dimensions: dimensions, factory: factory)

@@ -3,8 +3,8 @@ import Channels
 import Codecs
 import Foundation
 import Logging
-import MemcacheServer
 import MemcacheClient
+import MemcacheServer
 import Pool
 import Prometheus
 import UnixSignals
@@ -36,9 +36,15 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
-    @Option(help: "Pool metrics: on (to swift-metrics' global factory, a no-op unless bootstrapped), off, or prometheus (a swift-prometheus registry as the backend, to measure what metrics cost).")
+    @Option(
+        help:
+            "Pool metrics: on (to swift-metrics' global factory, a no-op unless bootstrapped), off, or prometheus (a swift-prometheus registry as the backend, to measure what metrics cost)."
+    )
     var metrics: MetricsMode = .on
-    @Option(help: "Also write the run's latency histogram to this file, in HdrHistogram's percentile-distribution format (.hgrm, milliseconds).")
+    @Option(
+        help:
+            "Also write the run's latency histogram to this file, in HdrHistogram's percentile-distribution format (.hgrm, milliseconds)."
+    )
     var hdrFile: String?
 
     func validate() throws {
@@ -127,11 +133,13 @@ struct Bench: AsyncParsableCommand {
         let connections = self.loops * self.connectionsPerLoop
         var configuration =
             switch endpoint {
-            case .tcp(let host, let port): MemcachePool.Configuration(host: host, port: port, maxConnections: connections, tls: tls)
-            case .unix(let path): MemcachePool.Configuration(unixSocketPath: path, maxConnections: connections, tls: tls)
+            case .tcp(let host, let port):
+                MemcachePool.Configuration(host: host, port: port, maxConnections: connections, tls: tls)
+            case .unix(let path):
+                MemcachePool.Configuration(unixSocketPath: path, maxConnections: connections, tls: tls)
             }
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
-        configuration.pool.logger = Logger(label: "mcpool.bench")  // to stderr at --log-level
+        configuration.pool.logger = Logger(label: "mcpool.bench") // to stderr at --log-level
         configuration.wireProtocol = self.target.wireProtocol
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
@@ -139,7 +147,9 @@ struct Bench: AsyncParsableCommand {
         configuration.pool.leaseTimeout = .nanoseconds(Int64(self.leaseTimeout * 1e9))
         configuration.pool.connectTimeout = connectTimeout
         configuration.pool.reportsMetrics = self.metrics != .off
-        if self.metrics == .prometheus { configuration.pool.metricsFactory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()) }
+        if self.metrics == .prometheus {
+            configuration.pool.metricsFactory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+        }
         let pool = MemcachePool(configuration: configuration, group: group)
 
         var workload = BenchWorkload()
@@ -153,8 +163,10 @@ struct Bench: AsyncParsableCommand {
         let serverName = embedded == nil ? "\(endpoint)" : "embedded server on \(endpoint)"
         let progress = !self.json && Terminal.isInteractive(.standardError)
         if !self.json {
-            print("mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys")
-            fflush(nil)  // all streams: the header is seen at once when piped, not with the summary
+            print(
+                "mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys"
+            )
+            fflush(nil) // all streams: the header is seen at once when piped, not with the summary
         }
 
         let preload: (any Error)?
@@ -166,7 +178,8 @@ struct Bench: AsyncParsableCommand {
         }
         var measurement = BenchMeasurement()
         if preload == nil {
-            measurement = await runner.run(progress: progress ? Self.progressLine(pool: pool, duration: workload.duration) : nil)
+            measurement = await runner.run(
+                progress: progress ? Self.progressLine(pool: pool, duration: workload.duration) : nil)
             if progress { writeProgress("\r\u{1B}[K") }
         }
         let statistics = await pool.statistics()
@@ -189,7 +202,8 @@ struct Bench: AsyncParsableCommand {
 extension Bench {
     /// Rewrites one line of standard error, called once a second with the running totals:
     /// `  3 s of 10 s  409211 ops/s, 1227633 done, 0 errors, 0 callers waiting for a connection`.
-    static func progressLine(pool: MemcachePool, duration: TimeAmount) -> @Sendable (TimeAmount, Int, Int) async -> Void {
+    static func progressLine(pool: MemcachePool, duration: TimeAmount) -> @Sendable (TimeAmount, Int, Int) async -> Void
+    {
         let previous = LockedValue((operations: 0, elapsed: TimeAmount.zero))
         return { elapsed, operations, errors in
             let last = previous.withLock { last in
@@ -201,7 +215,8 @@ extension Bench {
             let waiting = await pool.statistics().total.waiting
             writeProgress(
                 "\r\u{1B}[K  \(Int((Double(elapsed.nanoseconds) / 1e9).rounded())) s of \(duration)"
-                    + "  \(rate) ops/s, \(operations) done, \(errors) errors, \(waiting) callers waiting for a connection")
+                    + "  \(rate) ops/s, \(operations) done, \(errors) errors, \(waiting) callers waiting for a connection"
+            )
         }
     }
 }

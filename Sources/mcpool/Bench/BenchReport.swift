@@ -40,7 +40,8 @@ struct BenchReport {
         }
         lines.append(
             "  pool         \(self.pool.created) connections made, \(self.pool.closed) closed, \(self.pool.connectFailures) connect failures, "
-                + "\(self.pool.waitedLeases) leases waited (max \(oneDecimal(Double(self.pool.maxWait.nanoseconds) / 1e6)) ms)")
+                + "\(self.pool.waitedLeases) leases waited (max \(oneDecimal(Double(self.pool.maxWait.nanoseconds) / 1e6)) ms)"
+        )
         return lines.joined(separator: "\n")
     }
 
@@ -76,7 +77,9 @@ struct BenchReport {
             ],
         ]
         if let cpu = self.cpuMicrosPerOperation { object["cpu_us_per_op"] = (cpu * 1000).rounded() / 1000 }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            return "{}"
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -92,7 +92,8 @@ struct BenchRunner: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for caller in 0..<stride {
                 tasks.addTask {
-                    for index in Swift.stride(from: caller, to: self.keys.count, by: stride) where !self.stop.isRequested {
+                    for index in Swift.stride(from: caller, to: self.keys.count, by: stride)
+                    where !self.stop.isRequested {
                         try await self.pool.set(self.keys[index], to: self.value)
                     }
                 }
@@ -104,7 +105,9 @@ struct BenchRunner: Sendable {
     /// Runs the callers until the duration is up or the run is stopped; `progress` is called
     /// about once a second from a task of its own with the time so far and the operations and
     /// errors so far.
-    func run(progress: (@Sendable (_ elapsed: TimeAmount, _ operations: Int, _ errors: Int) async -> Void)? = nil) async -> BenchMeasurement {
+    func run(progress: (@Sendable (_ elapsed: TimeAmount, _ operations: Int, _ errors: Int) async -> Void)? = nil) async
+        -> BenchMeasurement
+    {
         let cpuAtStart = ProcessCPUClock.now()
         let start = Deadline.now()
         let end = start + self.workload.duration
@@ -113,7 +116,9 @@ struct BenchRunner: Sendable {
             for caller in 0..<self.workload.concurrency {
                 let loop = self.group.loops[caller % self.group.loops.count]
                 if self.workload.callersOnLoops {
-                    tasks.addTask(executorPreference: loop) { await self.caller(seed: UInt64(caller + 1), until: end, live: live) }
+                    tasks.addTask(executorPreference: loop) {
+                        await self.caller(seed: UInt64(caller + 1), until: end, live: live)
+                    }
                 } else {
                     tasks.addTask { await self.caller(seed: UInt64(caller + 1), until: end, live: live) }
                 }
@@ -138,10 +143,13 @@ struct BenchRunner: Sendable {
         }
         let elapsed = Deadline.now() - start
         return BenchMeasurement(
-            tally: tally, elapsed: elapsed, cpuTime: ProcessCPUClock.now() - cpuAtStart, stoppedEarly: self.stop.isRequested)
+            tally: tally, elapsed: elapsed, cpuTime: ProcessCPUClock.now() - cpuAtStart,
+            stoppedEarly: self.stop.isRequested)
     }
 
-    private func caller(seed: UInt64, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>) async -> BenchTally {
+    private func caller(seed: UInt64, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>) async
+        -> BenchTally
+    {
         var random = BenchRandom(seed: seed)
         var tally = BenchTally()
         let cycle = UInt64(self.workload.getWeight + self.workload.setWeight)
@@ -171,12 +179,18 @@ struct BenchRunner: Sendable {
             }
             sinceReport += 1
             if sinceReport == 256 {
-                live.withLock { $0.operations += sinceReport - errorsSinceReport; $0.errors += errorsSinceReport }
+                live.withLock {
+                    $0.operations += sinceReport - errorsSinceReport
+                    $0.errors += errorsSinceReport
+                }
                 sinceReport = 0
                 errorsSinceReport = 0
             }
         }
-        live.withLock { $0.operations += sinceReport - errorsSinceReport; $0.errors += errorsSinceReport }
+        live.withLock {
+            $0.operations += sinceReport - errorsSinceReport
+            $0.errors += errorsSinceReport
+        }
         return tally
     }
 }

@@ -32,7 +32,8 @@ struct EchoBench: AsyncParsableCommand {
             let depth = self.depth
             let channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in
-                    try channel.pipeline.syncOperations.addHandler(PingPongClient(message: message, depth: depth, stats: stats))
+                    try channel.pipeline.syncOperations.addHandler(
+                        PingPongClient(message: message, depth: depth, stats: stats))
                 }
                 .connect(to: server.localAddress).get()
             clients.append(channel)
@@ -45,7 +46,8 @@ struct EchoBench: AsyncParsableCommand {
         try await server.close()
         try await group.shutdownGracefully()
         let rate = Double(result.messages) / elapsed
-        print("""
+        print(
+            """
             echo-bench: \(self.connections) connections, \(self.loops) loops, \(self.messageSize) B messages, depth \(self.depth)
               messages/s   \(Int(rate))
               MB/s         \(oneDecimal(rate * Double(self.messageSize) / 1e6))

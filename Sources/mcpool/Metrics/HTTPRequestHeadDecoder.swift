@@ -22,7 +22,8 @@ struct HTTPRequestHead: Sendable, Equatable {
 
     static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.method == rhs.method && lhs.target == rhs.target && lhs.minorVersion == rhs.minorVersion
-            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name)
+            && lhs.headers.map(\.value) == rhs.headers.map(\.value)
     }
 }
 
@@ -53,7 +54,9 @@ struct HTTPRequestHeadDecoder: ByteToMessageDecoder {
     mutating func decode(buffer: inout ByteBuffer) throws -> HTTPRequestHead? {
         let bytes = buffer.readableBytesView
         guard let end = Self.endOfHead(bytes, limit: self.maximumHeadLength) else {
-            if bytes.count > self.maximumHeadLength { throw HTTPRequestError(reason: "request head over \(self.maximumHeadLength) bytes") }
+            if bytes.count > self.maximumHeadLength {
+                throw HTTPRequestError(reason: "request head over \(self.maximumHeadLength) bytes")
+            }
             return nil
         }
         let head = try Self.parse(bytes[bytes.startIndex..<end.headEnd])
@@ -68,7 +71,8 @@ struct HTTPRequestHeadDecoder: ByteToMessageDecoder {
         let stop = min(bytes.endIndex, bytes.startIndex + limit + 2)
         while index < stop {
             if bytes[index] == UInt8(ascii: "\n") {
-                let lineLength = index - lineStart - (index > lineStart && bytes[index - 1] == UInt8(ascii: "\r") ? 1 : 0)
+                let lineLength =
+                    index - lineStart - (index > lineStart && bytes[index - 1] == UInt8(ascii: "\r") ? 1 : 0)
                 if lineLength == 0, lineStart > bytes.startIndex { return (lineStart, index + 1 - bytes.startIndex) }
                 lineStart = index + 1
             }
@@ -82,10 +86,12 @@ struct HTTPRequestHeadDecoder: ByteToMessageDecoder {
         var lines = head.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
             Substring(String(decoding: line.last == UInt8(ascii: "\r") ? line.dropLast() : line[...], as: UTF8.self))
         }
-        if lines.last?.isEmpty == true { lines.removeLast() }  // the head's last line end
+        if lines.last?.isEmpty == true { lines.removeLast() } // the head's last line end
         guard let requestLine = lines.first else { throw HTTPRequestError(reason: "no request line") }
         let parts = requestLine.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(\.isUppercase), parts[1].first == "/" || parts[1] == "*" else {
+        guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(\.isUppercase),
+            parts[1].first == "/" || parts[1] == "*"
+        else {
             throw HTTPRequestError(reason: "malformed request line")
         }
         let minorVersion: Int
@@ -109,7 +115,8 @@ struct HTTPRequestHeadDecoder: ByteToMessageDecoder {
             default: continue
             }
         }
-        return HTTPRequestHead(method: String(parts[0]), target: String(parts[1]), minorVersion: minorVersion, headers: headers)
+        return HTTPRequestHead(
+            method: String(parts[0]), target: String(parts[1]), minorVersion: minorVersion, headers: headers)
     }
 }
 

@@ -25,11 +25,17 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         let keepAlive = head.keepAlive
         switch (head.method, head.path) {
         case ("GET", "/metrics"), ("HEAD", "/metrics"):
-            self.respond(200, "OK", body: self.render(), contentType: Self.contentType, omitBody: head.method == "HEAD", keepAlive: keepAlive, context: context)
+            self.respond(
+                200, "OK", body: self.render(), contentType: Self.contentType, omitBody: head.method == "HEAD",
+                keepAlive: keepAlive, context: context)
         case (_, "/metrics"):
-            self.respond(405, "Method Not Allowed", body: Array("only GET /metrics\n".utf8), extra: "Allow: GET, HEAD\r\n", keepAlive: keepAlive, context: context)
+            self.respond(
+                405, "Method Not Allowed", body: Array("only GET /metrics\n".utf8), extra: "Allow: GET, HEAD\r\n",
+                keepAlive: keepAlive, context: context)
         default:
-            self.respond(404, "Not Found", body: Array("only /metrics is served here\n".utf8), keepAlive: keepAlive, context: context)
+            self.respond(
+                404, "Not Found", body: Array("only /metrics is served here\n".utf8), keepAlive: keepAlive,
+                context: context)
         }
     }
 
@@ -42,11 +48,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     }
 
     private func respond(
-        _ status: Int, _ phrase: String, body: [UInt8], contentType: String = "text/plain; charset=utf-8", extra: String = "",
+        _ status: Int, _ phrase: String, body: [UInt8], contentType: String = "text/plain; charset=utf-8",
+        extra: String = "",
         omitBody: Bool = false, keepAlive: Bool, context: ChannelHandlerContext
     ) {
         var response = ByteBuffer(capacity: body.count + 160)
-        response.writeString("HTTP/1.1 \(status) \(phrase)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)")
+        response.writeString(
+            "HTTP/1.1 \(status) \(phrase)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)")
         response.writeString(keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
         if !omitBody { response.writeBytes(body) }
         context.writeAndFlush(PipelineMessage(response), promise: nil)

@@ -27,24 +27,32 @@ final class ServerMetrics: Sendable {
             let base = unit.isEmpty ? parts[1] : String(parts[1].dropLast(unit.count + 1))
             return MetricNameDescriptor(namespace: parts[0], metricName: base, unitName: unit, helpText: help)
         }
-        func gauge(_ name: String, _ help: String, labels: [(String, String)] = [], _ value: @escaping Reading) -> (Gauge, Reading) {
+        func gauge(_ name: String, _ help: String, labels: [(String, String)] = [], _ value: @escaping Reading) -> (
+            Gauge, Reading
+        ) {
             (registry.makeGauge(descriptor: describe(name, help), labels: labels), value)
         }
-        func counter(_ name: String, _ help: String, labels: [(String, String)] = [], _ value: @escaping Reading) -> (Counter, Reading) {
+        func counter(_ name: String, _ help: String, labels: [(String, String)] = [], _ value: @escaping Reading) -> (
+            Counter, Reading
+        ) {
             (registry.makeCounter(descriptor: describe(name, help), labels: labels), value)
         }
         var gauges = [
             gauge("memcached_uptime_seconds", "Seconds since the server started (stats uptime).", { $0.uptime }),
             gauge("memcached_time_seconds", "The server's clock, Unix seconds (stats time).", { $0.time }),
-            gauge("memcached_curr_connections", "Open connections (stats curr_connections).", { $0.currentConnections }),
+            gauge(
+                "memcached_curr_connections", "Open connections (stats curr_connections).", { $0.currentConnections }),
             gauge("memcached_threads", "Event loops serving connections (stats threads).", { $0.loops.count }),
             gauge("memcached_bytes", "Bytes charged for the items stored (stats bytes).", { $0.bytes }),
             gauge("memcached_curr_items", "Items stored now (stats curr_items).", { $0.currentItems }),
             gauge("memcached_limit_maxbytes", "Memory limit for items (stats limit_maxbytes).", { $0.memoryLimit }),
         ]
         var counters = [
-            counter("memcached_connections_total", "Connections accepted (stats total_connections).", { $0.totalConnections }),
-            counter("memcached_cmd_get_total", "Keys looked up by gets (stats cmd_get).", { $0.getHits + $0.getMisses }),
+            counter(
+                "memcached_connections_total", "Connections accepted (stats total_connections).",
+                { $0.totalConnections }),
+            counter(
+                "memcached_cmd_get_total", "Keys looked up by gets (stats cmd_get).", { $0.getHits + $0.getMisses }),
             counter("memcached_cmd_set_total", "Items stored (stats cmd_set).", { $0.sets }),
             counter("memcached_cmd_touch_total", "Touches (stats cmd_touch).", { $0.touches }),
             counter("memcached_get_hits_total", "Keys found (stats get_hits).", { $0.getHits }),
@@ -54,9 +62,18 @@ final class ServerMetrics: Sendable {
         ]
         for loop in server.statistics.loops.indices {
             let labels = [("loop", "\(loop)")]
-            gauges.append(gauge("mcpool_loop_curr_connections", "Open connections on each loop.", labels: labels) { $0.loops[loop].currentConnections })
-            counters.append(counter("mcpool_loop_connections_total", "Connections accepted on each loop.", labels: labels) { $0.loops[loop].totalConnections })
-            counters.append(counter("mcpool_loop_commands_total", "Requests answered on each loop.", labels: labels) { $0.loops[loop].commands })
+            gauges.append(
+                gauge("mcpool_loop_curr_connections", "Open connections on each loop.", labels: labels) {
+                    $0.loops[loop].currentConnections
+                })
+            counters.append(
+                counter("mcpool_loop_connections_total", "Connections accepted on each loop.", labels: labels) {
+                    $0.loops[loop].totalConnections
+                })
+            counters.append(
+                counter("mcpool_loop_commands_total", "Requests answered on each loop.", labels: labels) {
+                    $0.loops[loop].commands
+                })
         }
         self.gauges = gauges
         self.counters = counters

@@ -23,7 +23,8 @@ struct LatencyChart {
         self.curves = curves
         self.title = title
         // As far as the last finite percentile of any curve reaches, 2 to 6 decades.
-        let reach = curves.flatMap(\.points).filter { $0.percentile < 1 }.map { Self.decadesOf($0.percentile) }.max() ?? 2
+        let reach =
+            curves.flatMap(\.points).filter { $0.percentile < 1 }.map { Self.decadesOf($0.percentile) }.max() ?? 2
         self.decades = min(6, max(2, Int(reach.rounded(.up))))
         self.maximumValue = Self.niceCeiling(curves.flatMap(\.points).map(\.value).max() ?? 1)
     }
@@ -38,7 +39,8 @@ struct LatencyChart {
     static func niceCeiling(_ value: Double) -> Double {
         guard value > 0 else { return 1 }
         let power = pow(10, floor(log10(value)))
-        return [1.0, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map { $0 * power }.first { $0 >= value * (1 - 1e-12) } ?? 10 * power
+        return [1.0, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map { $0 * power }.first { $0 >= value * (1 - 1e-12) } ?? 10
+            * power
     }
 
     var plotWidth: Double { Self.width - Self.left - Self.right }
@@ -48,7 +50,10 @@ struct LatencyChart {
     /// 100 % lands on the right edge.
     func point(percentile: Double, value: Double) -> (x: Double, y: Double) {
         let decades = min(Self.decadesOf(percentile), Double(self.decades))
-        return (Self.left + decades / Double(self.decades) * self.plotWidth, Self.top + (1 - value / self.maximumValue) * self.plotHeight)
+        return (
+            Self.left + decades / Double(self.decades) * self.plotWidth,
+            Self.top + (1 - value / self.maximumValue) * self.plotHeight
+        )
     }
 
     func svg() -> String {
@@ -64,17 +69,22 @@ struct LatencyChart {
         for decade in 0...self.decades {
             let x = self.point(percentile: 1 - pow(10, -Double(decade)), value: 0).x
             out += "<line x1=\"\(x)\" y1=\"\(Self.top)\" x2=\"\(x)\" y2=\"\(bottomY)\" stroke=\"#dddddd\"/>\n"
-            out += "<text x=\"\(x)\" y=\"\(bottomY + 20)\" text-anchor=\"middle\">\(Self.percentileLabel(decade))</text>\n"
+            out +=
+                "<text x=\"\(x)\" y=\"\(bottomY + 20)\" text-anchor=\"middle\">\(Self.percentileLabel(decade))</text>\n"
         }
         for step in 0...5 {
             let value = self.maximumValue * Double(step) / 5
             let y = self.point(percentile: 0, value: value).y
-            out += "<line x1=\"\(Self.left)\" y1=\"\(y)\" x2=\"\(Self.left + self.plotWidth)\" y2=\"\(y)\" stroke=\"#dddddd\"/>\n"
+            out +=
+                "<line x1=\"\(Self.left)\" y1=\"\(y)\" x2=\"\(Self.left + self.plotWidth)\" y2=\"\(y)\" stroke=\"#dddddd\"/>\n"
             out += "<text x=\"\(Self.left - 8)\" y=\"\(y + 4)\" text-anchor=\"end\">\(Self.number(value))</text>\n"
         }
-        out += "<rect x=\"\(Self.left)\" y=\"\(Self.top)\" width=\"\(self.plotWidth)\" height=\"\(self.plotHeight)\" fill=\"none\" stroke=\"#333333\"/>\n"
-        out += "<text x=\"\(Self.left + self.plotWidth / 2)\" y=\"\(Self.height - 12)\" text-anchor=\"middle\">Percentile</text>\n"
-        out += "<text x=\"20\" y=\"\(Self.top + self.plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 20 \(Self.top + self.plotHeight / 2))\">Latency (milliseconds)</text>\n"
+        out +=
+            "<rect x=\"\(Self.left)\" y=\"\(Self.top)\" width=\"\(self.plotWidth)\" height=\"\(self.plotHeight)\" fill=\"none\" stroke=\"#333333\"/>\n"
+        out +=
+            "<text x=\"\(Self.left + self.plotWidth / 2)\" y=\"\(Self.height - 12)\" text-anchor=\"middle\">Percentile</text>\n"
+        out +=
+            "<text x=\"20\" y=\"\(Self.top + self.plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 20 \(Self.top + self.plotHeight / 2))\">Latency (milliseconds)</text>\n"
         // The curves, then their legend.
         for (index, curve) in self.curves.enumerated() {
             let color = Self.colors[index % Self.colors.count]

@@ -24,15 +24,19 @@ struct PercentileDistribution: Equatable {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
             guard fields.count >= 3, let value = Double(fields[0]), let percentile = Double(fields[1]) else { continue }
             guard value.isFinite, value >= 0, (0...1).contains(percentile) else {
-                throw PlotError("\(name): a row with value \(fields[0]) at percentile \(fields[1]) is not a latency distribution")
+                throw PlotError(
+                    "\(name): a row with value \(fields[0]) at percentile \(fields[1]) is not a latency distribution")
             }
             if let last = points.last, percentile < last.percentile || value < last.value {
-                throw PlotError("\(name): the rows go backwards at percentile \(fields[1]) (sorted by percentile, values must not fall)")
+                throw PlotError(
+                    "\(name): the rows go backwards at percentile \(fields[1]) (sorted by percentile, values must not fall)"
+                )
             }
             points.append(Point(value: value, percentile: percentile))
         }
         guard !points.isEmpty else {
-            throw PlotError("\(name): no rows of an HdrHistogram percentile distribution (.hgrm: Value Percentile TotalCount …)")
+            throw PlotError(
+                "\(name): no rows of an HdrHistogram percentile distribution (.hgrm: Value Percentile TotalCount …)")
         }
         self.name = name
         self.points = points

@@ -7,7 +7,8 @@ import Pool
 
 struct Soak: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A long mixed load with a wrong-value checker: for scripts/soak.sh (servers restarted, networks faulted).",
+        abstract:
+            "A long mixed load with a wrong-value checker: for scripts/soak.sh (servers restarted, networks faulted).",
         discussion: """
             Callers on the pool's loops and on plain tasks run gets, sets, multi-gets, quiet meta batches and \
             deletes against every --server given (plain, and TLS with --tls-server). Every value names its key \
@@ -28,7 +29,9 @@ struct Soak: AsyncParsableCommand {
     @Option(help: "Seconds between report rows.") var reportSeconds = 60.0
 
     func validate() throws {
-        guard !self.server.isEmpty || !self.tlsServer.isEmpty else { throw ValidationError("give at least one --server or --tls-server") }
+        guard !self.server.isEmpty || !self.tlsServer.isEmpty else {
+            throw ValidationError("give at least one --server or --tls-server")
+        }
         guard self.tlsServer.isEmpty || self.ca != nil else { throw ValidationError("--tls-server needs --ca") }
         guard self.minutes > 0, self.callers > 0, self.keys > 0, self.hangSeconds > 0, self.reportSeconds > 0 else {
             throw ValidationError("every number must be positive")
@@ -42,17 +45,24 @@ struct Soak: AsyncParsableCommand {
         }
         var pools: [(name: String, pool: MemcachePool)] = []
         for (address, context) in self.server.map({ ($0, TLSContext?.none) }) + self.tlsServer.map({ ($0, tls) }) {
-            guard let (host, port) = Serve.hostAndPort(address) else { throw ValidationError("\(address) is not HOST:PORT") }
+            guard let (host, port) = Serve.hostAndPort(address) else {
+                throw ValidationError("\(address) is not HOST:PORT")
+            }
             var configuration = MemcachePool.Configuration(host: host, port: port, maxConnections: 8, tls: context)
             if context != nil { configuration.serverHostname = "localhost" }
             configuration.responseTimeout = .seconds(2)
             configuration.pool.leaseTimeout = .seconds(2)
             configuration.pool.connectTimeout = .seconds(2)
             configuration.pool.maxWaitersPerLoop = 100_000
-            pools.append(("\(context == nil ? "" : "tls ")\(address)", MemcachePool(configuration: configuration, group: group)))
+            pools.append(
+                ("\(context == nil ? "" : "tls ")\(address)", MemcachePool(configuration: configuration, group: group)))
         }
-        let run = SoakRun(group: group, callersPerPool: self.callers, keys: self.keys, hangLimit: .nanoseconds(Int64(self.hangSeconds * 1e9)))
-        print("mcpool soak: \(pools.map(\.name).joined(separator: ", ")); \(self.callers) callers each; \(self.minutes) min")
+        let run = SoakRun(
+            group: group, callersPerPool: self.callers, keys: self.keys,
+            hangLimit: .nanoseconds(Int64(self.hangSeconds * 1e9)))
+        print(
+            "mcpool soak: \(pools.map(\.name).joined(separator: ", ")); \(self.callers) callers each; \(self.minutes) min"
+        )
         print(SoakRun.Row.header)
         fflush(nil)
         let rows = await run.run(
@@ -60,7 +70,7 @@ struct Soak: AsyncParsableCommand {
             every: .nanoseconds(Int64(self.reportSeconds * 1e9))
         ) { row in
             print(row.line)
-            fflush(nil)  // all streams: a row is seen at once when piped
+            fflush(nil) // all streams: a row is seen at once when piped
         }
         for (_, pool) in pools { await pool.shutdown() }
         try? await group.shutdownGracefully()

@@ -44,7 +44,9 @@ final class SoakChecker: Sendable {
         else { return .wrong("not a soak value: \(String(decoding: bytes.prefix(40), as: UTF8.self))") }
         guard named == key else { return .wrong("key \(key) read the value of key \(named)") }
         let taken = self.stripes[key % 64].withLock { $0[key] ?? 0 }
-        guard version >= 1, version <= taken else { return .wrong("key \(key) read version \(version), only 1...\(taken) were written") }
+        guard version >= 1, version <= taken else {
+            return .wrong("key \(key) read version \(version), only 1...\(taken) were written")
+        }
         guard value == Self.value(key: key, version: version, size: bytes.count) else {
             return .wrong("key \(key) version \(version): the bytes after the header are not its own")
         }

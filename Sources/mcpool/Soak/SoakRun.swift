@@ -28,7 +28,8 @@ final class SoakRun: Sendable {
                 let text = "\(value)"
                 return String(repeating: " ", count: max(0, width - text.count)) + text
             }
-            return "\(pad("\(self.seconds / 60)m\(String(format: "%02d", self.seconds % 60))s", 6))  \(pad(self.calls, 14))  \(pad(self.errors, 6))  \(pad(self.wrong, 5))  \(pad(self.hung, 4))  \(pad(self.residentMB, 6))  \(pad(self.descriptors, 3))  \(self.errorKinds)"
+            return
+                "\(pad("\(self.seconds / 60)m\(String(format: "%02d", self.seconds % 60))s", 6))  \(pad(self.calls, 14))  \(pad(self.errors, 6))  \(pad(self.wrong, 5))  \(pad(self.hung, 4))  \(pad(self.residentMB, 6))  \(pad(self.descriptors, 3))  \(self.errorKinds)"
         }
     }
 
@@ -60,7 +61,8 @@ final class SoakRun: Sendable {
     /// Runs the load on `pools` for `duration`, calling `report` with a row every `interval`;
     /// returns every row.
     func run(
-        pools: [MemcachePool], for duration: TimeAmount, every interval: TimeAmount, report: @escaping @Sendable (Row) -> Void
+        pools: [MemcachePool], for duration: TimeAmount, every interval: TimeAmount,
+        report: @escaping @Sendable (Row) -> Void
     ) async -> [Row] {
         let start = Deadline.now()
         let end = start + duration
@@ -71,7 +73,9 @@ final class SoakRun: Sendable {
                     let keyBase = poolIndex * self.keys
                     if caller % 2 == 0 {
                         let loop = self.group.loops[caller / 2 % self.group.loops.count]
-                        tasks.addTask(executorPreference: loop) { await self.caller(pool, seed: seed, keyBase: keyBase, until: end) }
+                        tasks.addTask(executorPreference: loop) {
+                            await self.caller(pool, seed: seed, keyBase: keyBase, until: end)
+                        }
                     } else {
                         tasks.addTask { await self.caller(pool, seed: seed, keyBase: keyBase, until: end) }
                     }
@@ -84,7 +88,9 @@ final class SoakRun: Sendable {
         }
     }
 
-    private func reporter(start: Deadline, end: Deadline, every interval: TimeAmount, report: @Sendable (Row) -> Void) async -> [Row] {
+    private func reporter(start: Deadline, end: Deadline, every interval: TimeAmount, report: @Sendable (Row) -> Void)
+        async -> [Row]
+    {
         var rows: [Row] = []
         var next = start + interval
         while true {
@@ -102,7 +108,8 @@ final class SoakRun: Sendable {
                 row.errors = counted.errors.values.reduce(0, +)
                 row.wrong = counted.wrong
                 row.hung = counted.hung
-                row.errorKinds = counted.errors.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                row.errorKinds = counted.errors.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(
+                    separator: ", ")
                 (row.residentMB, row.descriptors) = Self.processFootprint()
                 rows.append(row)
                 report(row)

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Async channels")
 struct AsyncChannelTests {
@@ -8,11 +8,14 @@ struct AsyncChannelTests {
     func inboundBackpressure() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
-        let configuration = AsyncChannel<ByteBuffer, ByteBuffer>.Configuration(inboundHighWatermark: 4, inboundLowWatermark: 1)
+        let configuration = AsyncChannel<ByteBuffer, ByteBuffer>.Configuration(
+            inboundHighWatermark: 4, inboundLowWatermark: 1)
         // Default socket buffers: a receive buffer below loopback's 64 KiB segment size makes
         // the sender wait for zero-window probes (hundreds of ms each) once reading resumes.
         let server = try await ServerBootstrap(group: group)
-            .bind(host: "127.0.0.1", port: 0, inbound: ByteBuffer.self, outbound: ByteBuffer.self, configuration: configuration)
+            .bind(
+                host: "127.0.0.1", port: 0, inbound: ByteBuffer.self, outbound: ByteBuffer.self,
+                configuration: configuration)
         let producer = try await ClientBootstrap(group: group)
             .connect(to: server.localAddress, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
         var connections = server.connections.makeAsyncIterator()
@@ -59,7 +62,9 @@ struct AsyncChannelTests {
         let reader = try await ClientBootstrap(group: group)
             .channelOption(.autoRead, value: false)
             .channelOption(.receiveBufferSize, value: 16 * 1024)
-            .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(CountingReader(counter: received)) }
+            .channelInitializer { channel in
+                try channel.pipeline.syncOperations.addHandler(CountingReader(counter: received))
+            }
             .connect(to: server.localAddress).get()
         var connections = server.connections.makeAsyncIterator()
         let connection = try #require(try await connections.next())
@@ -163,7 +168,8 @@ struct AsyncChannelTests {
         try await serving.value
     }
 
-    @Test("an async server serves 1,000 concurrent connections, each in a task on its own loop, and returns when closed")
+    @Test(
+        "an async server serves 1,000 concurrent connections, each in a task on its own loop, and returns when closed")
     func manyConnections() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
@@ -259,16 +265,17 @@ struct AsyncChannelEmbeddedTests {
         var iterator = connection.inbound.makeAsyncIterator()
         var seen: [Int] = []
         for _ in 0..<3 { seen.append(try #require(try await iterator.next())) }
-        #expect(!channel.autoRead)  // 2 left, above the low watermark
+        #expect(!channel.autoRead) // 2 left, above the low watermark
         seen.append(try #require(try await iterator.next()))
-        #expect(channel.autoRead)  // 1 left: reading resumes
+        #expect(channel.autoRead) // 1 left: reading resumes
         seen.append(try #require(try await iterator.next()))
         #expect(seen == [0, 1, 2, 3, 4])
         #expect(try channel.finish().isClean)
         #expect(try await iterator.next() == nil)
     }
 
-    @Test("a pipeline error ends the sequence with that error, after the messages read before it, and closes the channel")
+    @Test(
+        "a pipeline error ends the sequence with that error, after the messages read before it, and closes the channel")
     func pipelineError() async throws {
         let channel = try EmbeddedChannel()
         let connection = try AsyncChannel<Int, Int>(wrappingSynchronously: channel)

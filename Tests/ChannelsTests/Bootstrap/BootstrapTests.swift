@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Bootstraps")
 struct BootstrapTests {
@@ -30,7 +30,8 @@ struct BootstrapTests {
         defer { try? group.syncShutdownGracefully() }
         let server = try await startEchoServer(group: group)
         // "localhost" may resolve to ::1 first, where nothing listens: the next address wins.
-        let client = try await ClientBootstrap(group: group).connect(host: "localhost", port: server.localAddress.port).get()
+        let client = try await ClientBootstrap(group: group).connect(host: "localhost", port: server.localAddress.port)
+            .get()
         #expect(client.isActive)
         #expect(client.remoteAddress?.port == server.localAddress.port)
         try await client.close().get()

@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 
 @testable import Channels
 
@@ -26,8 +26,12 @@ struct HappyEyeballsTests {
         let closed = try ReservedPort()
         let first = try SocketAddress(ipAddress: "127.0.0.1", port: closed.port)
         let second = try SocketAddress(ipAddress: "127.0.0.2", port: closed.port)
-        let bootstrap = ClientBootstrap(group: group).connectTimeout(testPatience).hostResolver { _, _ in [first, second] }
-        let error = try await #require(throws: ChannelError.self) { try await bootstrap.connect(host: "two.test", port: closed.port).get() }
+        let bootstrap = ClientBootstrap(group: group).connectTimeout(testPatience).hostResolver { _, _ in
+            [first, second]
+        }
+        let error = try await #require(throws: ChannelError.self) {
+            try await bootstrap.connect(host: "two.test", port: closed.port).get()
+        }
         #expect(error.code == .connectFailed)
         #expect(error.message.contains("\(first)"))
         #expect(error.message.contains("\(second)"))

@@ -1,8 +1,8 @@
 import Channels
 import Foundation
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 /// A fresh path for a socket file in a directory of its own (removed by `cleanUp`).
 private struct SocketPath {
@@ -29,7 +29,9 @@ private func echoServer(group: EventLoopGroup, path: String, fileMode: UInt32? =
 private func echo(_ text: String, path: String, group: EventLoopGroup) async throws -> [UInt8] {
     let done = group.loops[0].makePromise(of: [UInt8].self)
     let client = try await ClientBootstrap(loop: group.loops[0])
-        .channelInitializer { try $0.pipeline.syncOperations.addHandler(ByteCollector(expected: text.utf8.count, done: done)) }
+        .channelInitializer {
+            try $0.pipeline.syncOperations.addHandler(ByteCollector(expected: text.utf8.count, done: done))
+        }
         .connect(unixDomainSocketPath: path).get()
     try await client.writeAndFlush(ByteBuffer(string: text)).get()
     let received = try await done.futureResult.get()
@@ -37,7 +39,9 @@ private func echo(_ text: String, path: String, group: EventLoopGroup) async thr
     return received
 }
 
-private func expectChannelError(_ code: ChannelError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+private func expectChannelError(
+    _ code: ChannelError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async {
     do {
         try await body()
         Issue.record("no error", sourceLocation: sourceLocation)
@@ -50,7 +54,9 @@ private func expectChannelError(_ code: ChannelError.Code, sourceLocation: Sourc
 
 @Suite("Unix-domain sockets")
 struct UnixDomainSocketTests {
-    @Test("a server binds a path with the file mode asked for, clients on every loop talk to it, and closing removes the file")
+    @Test(
+        "a server binds a path with the file mode asked for, clients on every loop talk to it, and closing removes the file"
+    )
     func echoOverPath() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
@@ -62,13 +68,17 @@ struct UnixDomainSocketTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: socket.path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         #expect(attributes[.type] as? FileAttributeType == .typeSocket)
-        for index in 0..<4 { #expect(try await echo("hello \(index)", path: socket.path, group: group) == Array("hello \(index)".utf8)) }
+        for index in 0..<4 {
+            #expect(try await echo("hello \(index)", path: socket.path, group: group) == Array("hello \(index)".utf8))
+        }
         try await server.close()
         #expect(!socket.exists, "the socket file is removed when the server closes")
         await #expect(throws: (any Error).self) { _ = try await echo("x", path: socket.path, group: group) }
     }
 
-    @Test("a stale socket file is taken over; a live server's path or a file that is not a socket is a typed error and left alone")
+    @Test(
+        "a stale socket file is taken over; a live server's path or a file that is not a socket is a typed error and left alone"
+    )
     func existingFiles() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
@@ -81,7 +91,9 @@ struct UnixDomainSocketTests {
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socket.path.utf8)) }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         #expect(bound == 0)
         close(stale)
@@ -105,11 +117,15 @@ struct UnixDomainSocketTests {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
         #expect(throws: ChannelError.self) { try SocketAddress(unixDomainSocketPath: "") }
-        #expect(throws: ChannelError.self) { try SocketAddress(unixDomainSocketPath: "/tmp/" + String(repeating: "x", count: 200)) }
+        #expect(throws: ChannelError.self) {
+            try SocketAddress(unixDomainSocketPath: "/tmp/" + String(repeating: "x", count: 200))
+        }
         #expect(throws: ChannelError.self) { try SocketAddress(unixDomainSocketPath: "/tmp/a\u{0}b") }
         await expectChannelError(.invalidAddress) { _ = try await echoServer(group: group, path: "") }
         let socket = try SocketPath()
         defer { socket.cleanUp() }
-        await #expect(throws: IOError.self) { _ = try await ClientBootstrap(group: group).connect(unixDomainSocketPath: socket.path).get() }
+        await #expect(throws: IOError.self) {
+            _ = try await ClientBootstrap(group: group).connect(unixDomainSocketPath: socket.path).get()
+        }
     }
 }

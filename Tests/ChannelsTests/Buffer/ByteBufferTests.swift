@@ -106,15 +106,15 @@ struct ByteBufferSearchTests {
     @Test("a byte or a sequence is found from any index, in buffer indices, never outside the readable bytes")
     func search() {
         var buffer = ByteBuffer(string: "xxab\r\ncd\r\nef")
-        buffer.moveReaderIndex(forwardBy: 2)  // "ab\r\ncd\r\nef", reader index 2
+        buffer.moveReaderIndex(forwardBy: 2) // "ab\r\ncd\r\nef", reader index 2
         #expect(buffer.firstIndex(of: UInt8(ascii: "\n"), from: 0) == 5)
         #expect(buffer.firstIndex(of: UInt8(ascii: "\n"), from: 6) == 9)
         #expect(buffer.firstIndex(of: UInt8(ascii: "\n"), from: 10) == nil)
-        #expect(buffer.firstIndex(of: UInt8(ascii: "x"), from: 0) == nil)  // before the reader index
+        #expect(buffer.firstIndex(of: UInt8(ascii: "x"), from: 0) == nil) // before the reader index
         #expect(buffer.firstIndex(of: [UInt8]("\r\n".utf8), from: 2) == 4)
         #expect(buffer.firstIndex(of: [UInt8]("\r\n".utf8), from: 5) == 8)
         #expect(buffer.firstIndex(of: [UInt8]("\r\ne".utf8), from: 0) == 8)
-        #expect(buffer.firstIndex(of: [UInt8]("efg".utf8), from: 0) == nil)  // would end past the writer index
+        #expect(buffer.firstIndex(of: [UInt8]("efg".utf8), from: 0) == nil) // would end past the writer index
         #expect(buffer.readableBytesView.firstIndex(of: UInt8(ascii: "c")) == 6)
         #expect(ByteBuffer().firstIndex(of: 0, from: 0) == nil)
     }

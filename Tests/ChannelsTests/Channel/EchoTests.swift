@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Echo over real sockets")
 struct EchoTests {
@@ -33,7 +33,8 @@ struct EchoTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for client in 0..<200 {
                 tasks.addTask {
-                    try await Self.pushAndVerify(group: group, to: server.localAddress, size: size, seed: UInt64(client))
+                    try await Self.pushAndVerify(
+                        group: group, to: server.localAddress, size: size, seed: UInt64(client))
                 }
             }
             try await tasks.waitForAll()
@@ -41,7 +42,9 @@ struct EchoTests {
         try await server.close()
     }
 
-    private static func pushAndVerify(group: EventLoopGroup, to address: SocketAddress, size: Int, seed: UInt64) async throws {
+    private static func pushAndVerify(group: EventLoopGroup, to address: SocketAddress, size: Int, seed: UInt64)
+        async throws
+    {
         let loop = group.next()
         let done = loop.makePromise(of: [UInt8].self)
         let channel = try await ClientBootstrap(loop: loop)

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// Records errors and inactivity of a channel, for the failure tests.
 final class ErrorRecorder: ChannelInboundHandler, @unchecked Sendable {
@@ -139,7 +139,10 @@ struct FailureTests {
         let server = try await startEchoServer(group: group)
         var clients: [any Channel] = []
         for _ in 0..<10 {
-            clients.append(try await ClientBootstrap(group: group).channelOption(.autoRead, value: false).connect(to: server.localAddress).get())
+            clients.append(
+                try await ClientBootstrap(group: group).channelOption(.autoRead, value: false).connect(
+                    to: server.localAddress
+                ).get())
         }
         // A write too large to finish while nobody reads the echo.
         let big = ByteBuffer(bytes: [UInt8](repeating: 1, count: 32 << 20))

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// Reports the channel events it sees.
 final class EventRecorder: ChannelInboundHandler, @unchecked Sendable {

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Socket options")
 struct SocketOptionsTests {
@@ -20,7 +20,9 @@ struct SocketOptionsTests {
         #expect(try await channel.getOption(.tcpNoDelay).get())
         #expect(try await channel.getOption(.keepAlive).get())
         // Keep-alive timings are whole seconds, rounded up.
-        #expect(try await channel.getOption(.tcpKeepAlive).get() == TCPKeepAlive(idle: .seconds(30), interval: .seconds(2), count: 3))
+        #expect(
+            try await channel.getOption(.tcpKeepAlive).get()
+                == TCPKeepAlive(idle: .seconds(30), interval: .seconds(2), count: 3))
         #expect(try await channel.getOption(.tcpUserTimeout).get() == .milliseconds(2500))
         #expect(try await channel.getOption(.tcpNotSentLowWatermark).get() == 16 * 1024)
         #expect(try await channel.getOption(.lingerSeconds).get() == 5)

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// Writes fixed chunks while the channel is writable; records the writability changes and
 /// how many written bytes had not yet reached the kernel at each change.
@@ -30,7 +30,7 @@ final class FloodWriter: ChannelInboundHandler {
         let writable = context.channel.isWritable
         self.report.changes.append((writable, self.outstanding))
         if writable {
-            self.stopped = true  // one full cycle is enough
+            self.stopped = true // one full cycle is enough
             self.recovered.succeed(self.report)
         }
     }
@@ -47,7 +47,7 @@ final class FloodWriter: ChannelInboundHandler {
     }
 }
 
-extension FloodWriter: @unchecked Sendable {}  // SAFETY: test handler, used on its loop only
+extension FloodWriter: @unchecked Sendable {} // SAFETY: test handler, used on its loop only
 
 @Suite("Writability watermarks")
 struct WatermarkTests {

@@ -1,3 +1,6 @@
+// swift-format-ignore-file
+// (Documentation snippets keep their hand layout, aligned comments included:
+// DocumentationSnippetTests compares them with the articles line for line.)
 // snippet: channels-shout-back
 import Channels
 

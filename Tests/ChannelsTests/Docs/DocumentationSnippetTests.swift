@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The Swift code blocks of the DocC articles (and the README blocks that ask for it) are kept
 /// compiling: each block follows a marker `<!-- snippet: NAME -->`, and a test source file
@@ -9,7 +9,7 @@ import TestSupport
 @Suite("Documentation snippets")
 struct DocumentationSnippetTests {
     static let root: String = {
-        let here = "\(#filePath)"  // Tests/ChannelsTests/Docs/DocumentationSnippetTests.swift
+        let here = "\(#filePath)" // Tests/ChannelsTests/Docs/DocumentationSnippetTests.swift
         return here.split(separator: "/", omittingEmptySubsequences: false).dropLast(4).joined(separator: "/")
     }()
 
@@ -31,7 +31,10 @@ struct DocumentationSnippetTests {
                 continue
             }
             var marker: String?
-            if index > 0, let range = lines[index - 1].range(of: #"<!-- snippet: ([A-Za-z0-9_-]+) -->"#, options: .regularExpression) {
+            if index > 0,
+                let range = lines[index - 1].range(
+                    of: #"<!-- snippet: ([A-Za-z0-9_-]+) -->"#, options: .regularExpression)
+            {
                 marker = String(lines[index - 1][range].dropFirst("<!-- snippet: ".count).dropLast(" -->".count))
             }
             let start = index + 1
@@ -67,7 +70,9 @@ struct DocumentationSnippetTests {
     }
 
     static func dedent(_ lines: [String]) -> [String] {
-        let indents = lines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { $0.prefix { $0 == " " }.count }
+        let indents = lines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map {
+            $0.prefix { $0 == " " }.count
+        }
         let common = indents.min() ?? 0
         return lines.map { $0.count >= common ? String($0.dropFirst(common)) : $0.trimmingCharacters(in: .whitespaces) }
     }
@@ -78,7 +83,9 @@ struct DocumentationSnippetTests {
         var articles = ["README.md"]
         let sources = Self.root + "/Sources"
         if let files = FileManager.default.enumerator(atPath: sources) {
-            for case let file as String in files where file.contains(".docc/") && file.hasSuffix(".md") { articles.append("Sources/" + file) }
+            for case let file as String in files where file.contains(".docc/") && file.hasSuffix(".md") {
+                articles.append("Sources/" + file)
+            }
         }
         var checked = 0
         for article in articles {

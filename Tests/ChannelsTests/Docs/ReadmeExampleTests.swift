@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// The README's "custom pipeline in 20 lines" (its handler, `ShoutBack`, is the Channels
 /// article's snippet), kept compiling and working.

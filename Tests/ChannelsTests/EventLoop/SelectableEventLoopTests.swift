@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// Loop-confined record of what ran; checked after the loop drained.
 final class RunLog: @unchecked Sendable {

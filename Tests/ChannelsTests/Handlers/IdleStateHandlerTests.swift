@@ -23,22 +23,25 @@ struct IdleStateHandlerTests {
         let loop = EmbeddedEventLoop()
         let recorder = IdleEventRecorder()
         let channel = try EmbeddedChannel(
-            handlers: [IdleStateHandler(readTimeout: .seconds(10), writeTimeout: .seconds(4), allTimeout: .seconds(15)), recorder],
+            handlers: [
+                IdleStateHandler(readTimeout: .seconds(10), writeTimeout: .seconds(4), allTimeout: .seconds(15)),
+                recorder,
+            ],
             loop: loop)
         loop.advanceTime(by: .seconds(3))
         #expect(recorder.events.isEmpty)
-        try channel.writeOutbound(ByteBuffer(string: "w"))  // at 3 s: the write timer now ends at 7 s
-        loop.advanceTime(by: .seconds(3))  // 6 s
+        try channel.writeOutbound(ByteBuffer(string: "w")) // at 3 s: the write timer now ends at 7 s
+        loop.advanceTime(by: .seconds(3)) // 6 s
         #expect(recorder.events.isEmpty)
-        loop.advanceTime(by: .seconds(1))  // 7 s
+        loop.advanceTime(by: .seconds(1)) // 7 s
         #expect(recorder.events == [.write])
-        try channel.writeInbound(ByteBuffer(string: "r"))  // at 7 s: read idle moves to 17 s
-        loop.advanceTime(by: .seconds(4))  // 11 s: write idle again (4 s after 7 s)
+        try channel.writeInbound(ByteBuffer(string: "r")) // at 7 s: read idle moves to 17 s
+        loop.advanceTime(by: .seconds(4)) // 11 s: write idle again (4 s after 7 s)
         #expect(recorder.events == [.write, .write])
-        loop.advanceTime(by: .seconds(11))  // 22 s: all at 22 (7 + 15), read at 17
+        loop.advanceTime(by: .seconds(11)) // 22 s: all at 22 (7 + 15), read at 17
         #expect(recorder.events.filter { $0 == .read }.count == 1)
         #expect(recorder.events.filter { $0 == .all }.count == 1)
-        #expect(recorder.events.filter { $0 == .write }.count == 4)  // 7, 11, 15, 19; 23 is next
+        #expect(recorder.events.filter { $0 == .write }.count == 4) // 7, 11, 15, 19; 23 is next
         _ = try channel.readInbound(as: ByteBuffer.self)
         _ = try channel.readOutbound(as: ByteBuffer.self)
         #expect(try channel.finish().isClean)

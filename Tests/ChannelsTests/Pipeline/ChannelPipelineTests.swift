@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Channel pipeline")
 struct ChannelPipelineTests {
@@ -66,7 +66,9 @@ struct ChannelPipelineTests {
     func removalMismatch() throws {
         let channel = try EmbeddedChannel(handlers: [BytesToString(), StringLength()])
         try channel.pipeline.syncOperations.addHandler(IntSink(), name: "sink")
-        #expect(throws: PipelineError.self) { try channel.pipeline.syncOperations.removeHandler(name: "StringLength-2") }
+        #expect(throws: PipelineError.self) {
+            try channel.pipeline.syncOperations.removeHandler(name: "StringLength-2")
+        }
         try channel.pipeline.syncOperations.removeHandler(name: "sink")
         try channel.pipeline.syncOperations.removeHandler(name: "StringLength-2")
         #expect(channel.pipeline.syncOperations.handlerNames == ["BytesToString-1"])
@@ -99,7 +101,9 @@ struct ChannelPipelineTests {
     func namesAndAnchors() throws {
         let channel = try EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(BytesToString(), name: "a")
-        #expect(throws: PipelineError.self) { try channel.pipeline.syncOperations.addHandler(BytesToString(), name: "a") }
+        #expect(throws: PipelineError.self) {
+            try channel.pipeline.syncOperations.addHandler(BytesToString(), name: "a")
+        }
         #expect(throws: PipelineError.self) {
             try channel.pipeline.syncOperations.addHandler(StringLength(), position: .after("missing"))
         }

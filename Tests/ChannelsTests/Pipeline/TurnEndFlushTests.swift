@@ -1,9 +1,10 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// Counts the flushes that pass it on the way to the socket.
-private final class FlushCounter: ChannelOutboundHandler, @unchecked Sendable {  // SAFETY: loop-confined; read after the loop is done
+// SAFETY: loop-confined; read after the loop is done
+private final class FlushCounter: ChannelOutboundHandler, @unchecked Sendable {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     var flushes = 0
@@ -14,7 +15,7 @@ private final class FlushCounter: ChannelOutboundHandler, @unchecked Sendable { 
 }
 
 /// Batches what it is given into one buffer, written when the turn ends.
-private final class Batcher: ChannelOutboundHandler, @unchecked Sendable {  // SAFETY: loop-confined
+private final class Batcher: ChannelOutboundHandler, @unchecked Sendable { // SAFETY: loop-confined
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     private var batch = ByteBuffer()
@@ -87,7 +88,8 @@ struct TurnEndFlushTests {
         let done = loop.makePromise(of: [UInt8].self)
         let channel = try await ClientBootstrap(loop: loop)
             .channelInitializer { channel in
-                try channel.pipeline.syncOperations.addHandlers(counter, batcher, ByteCollector(expected: 100, done: done))
+                try channel.pipeline.syncOperations.addHandlers(
+                    counter, batcher, ByteCollector(expected: 100, done: done))
             }
             .connect(to: server.localAddress).get()
         // One task queues 100 more, all in the same turn; each adds one byte.

@@ -1,7 +1,7 @@
-import Glibc
 import Channels
-import Testing
+import Glibc
 import TestSupport
+import Testing
 
 /// Server side of a STARTTLS exchange: answers "GO\n" to "STARTTLS\n", then puts TLS in
 /// front of the echo handler and steps aside.
@@ -44,7 +44,8 @@ final class StartTLSRequester: ChannelInboundHandler {
         var buffer = self.unwrapInboundIn(data)
         guard buffer.readString() == "GO\n" else { return }
         do {
-            try context.pipeline.syncOperations.addHandler(try TLSHandler(context: self.context, serverHostname: "localhost"), position: .first)
+            try context.pipeline.syncOperations.addHandler(
+                try TLSHandler(context: self.context, serverHostname: "localhost"), position: .first)
             try context.pipeline.syncOperations.removeHandler(context: context)
         } catch {
             context.fireErrorCaught(error)
@@ -63,7 +64,9 @@ struct StartTLSTests {
         let (chain, key) = Certificates.identity("server")
         let serverContext = try TLSContext.patient(configuration: .server(certificateChain: chain, privateKey: key))
         let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { try $0.pipeline.syncOperations.addHandlers(StartTLSResponder(context: serverContext), EchoHandler()) }
+            .childChannelInitializer {
+                try $0.pipeline.syncOperations.addHandlers(StartTLSResponder(context: serverContext), EchoHandler())
+            }
             .bind(host: "127.0.0.1", port: 0)
         let clientContext = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         let done = group.loops[0].makePromise(of: [UInt8].self)
@@ -71,7 +74,8 @@ struct StartTLSTests {
         let client = try await ClientBootstrap(loop: group.loops[0])
             .channelInitializer { channel in
                 try channel.pipeline.syncOperations.addHandlers(
-                    StartTLSRequester(context: clientContext, message: message), ByteCollector(expected: message.readableBytes, done: done))
+                    StartTLSRequester(context: clientContext, message: message),
+                    ByteCollector(expected: message.readableBytes, done: done))
             }
             .connect(to: server.localAddress).get()
         #expect(try await done.futureResult.get() == Array("upgraded and private".utf8))
@@ -87,7 +91,8 @@ struct StartTLSTests {
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(HalfRecordSender()) }
             .bind(host: "127.0.0.1", port: 0)
-        let client = try await connectTLSClient(group: group, to: server.localAddress, configuration: .client(trustRoots: Certificates.ca))
+        let client = try await connectTLSClient(
+            group: group, to: server.localAddress, configuration: .client(trustRoots: Certificates.ca))
         do {
             _ = try await client.observer.handshake.futureResult.get()
             Issue.record("half a record completed a handshake")

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// A client and a server `TLSHandler` on two embedded channels, with the ciphertext moved
 /// between them by hand: what leaves, and when, is visible message by message.
@@ -17,10 +17,12 @@ private struct EmbeddedTLSPair {
         let clientContext = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         self.server = try EmbeddedChannel(handlers: [try TLSHandler(context: serverContext)])
         self.client = try EmbeddedChannel(handlers: [
-            OutboundRecorder(events: self.clientEvents), try TLSHandler(context: clientContext, serverHostname: "localhost"),
+            OutboundRecorder(events: self.clientEvents),
+            try TLSHandler(context: clientContext, serverHostname: "localhost"),
         ])
         for _ in 0..<10 {
-            let moved = try Self.move(from: self.client, to: self.server) + Self.move(from: self.server, to: self.client)
+            let moved =
+                try Self.move(from: self.client, to: self.server) + Self.move(from: self.server, to: self.client)
             if moved == 0 { break }
         }
     }

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 /// Records TLS events and errors of a channel.
 final class TLSObserver: ChannelInboundHandler, @unchecked Sendable {
@@ -47,7 +47,9 @@ struct TLSEchoServer {
     let server: ListeningServer
     let observers: LockedValue<[TLSObserver]>
 
-    static func start(group: EventLoopGroup, configuration: TLSConfiguration, echo: Bool = true) async throws -> TLSEchoServer {
+    static func start(group: EventLoopGroup, configuration: TLSConfiguration, echo: Bool = true) async throws
+        -> TLSEchoServer
+    {
         let context = try TLSContext.patient(configuration: configuration)
         let observers = LockedValue<[TLSObserver]>([])
         let server = try await ServerBootstrap(group: group)
@@ -77,7 +79,8 @@ func connectTLSClient(
     let channel = try await ClientBootstrap(loop: loop)
         .channelInitializer { channel in
             try channel.pipeline.syncOperations.addHandlers(
-                try TLSHandler(context: context, serverHostname: hostname), observer, ByteCollector(expected: expected, done: done))
+                try TLSHandler(context: context, serverHostname: hostname), observer,
+                ByteCollector(expected: expected, done: done))
         }
         .connect(to: address).get()
     return (channel, observer, done.futureResult)
@@ -100,7 +103,9 @@ struct TLSHandlerTests {
         #expect(try await client.observer.handshake.futureResult.get() == "memcache")
         let payload = randomBytes(count: size, seed: 11)
         try await client.channel.writeAndFlush(ByteBuffer(bytes: payload)).get()
-        for index in 0..<1000 { client.channel.write(ByteBuffer(bytes: [UInt8(truncatingIfNeeded: index)])).whenComplete { _ in } }
+        for index in 0..<1000 {
+            client.channel.write(ByteBuffer(bytes: [UInt8(truncatingIfNeeded: index)])).whenComplete { _ in }
+        }
         client.channel.flush()
         let echoed = try await client.received.get()
         #expect(echoed.count == size + 1000)
@@ -115,8 +120,11 @@ struct TLSHandlerTests {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
-        let client = try await connectTLSClient(group: group, to: server.server.localAddress, configuration: .client(trustRoots: Certificates.ca), expected: 5)
+        let server = try await TLSEchoServer.start(
+            group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let client = try await connectTLSClient(
+            group: group, to: server.server.localAddress, configuration: .client(trustRoots: Certificates.ca),
+            expected: 5)
         // Written immediately after connect: the handshake cannot be done yet.
         try await client.channel.writeAndFlush(ByteBuffer(string: "early")).get()
         #expect(try await client.received.get() == Array("early".utf8))
@@ -129,11 +137,15 @@ struct TLSHandlerTests {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(
-            certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
+        let server = try await TLSEchoServer.start(
+            group: group,
+            configuration: .server(
+                certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
         let (clientChain, clientKey) = Certificates.identity("client")
-        let client = try await connectTLSClient(group: group, to: server.server.localAddress, configuration: .client(
-            trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey), expected: 2)
+        let client = try await connectTLSClient(
+            group: group, to: server.server.localAddress,
+            configuration: .client(
+                trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey), expected: 2)
         try await client.channel.writeAndFlush(ByteBuffer(string: "ok")).get()
         #expect(try await client.received.get() == Array("ok".utf8))
         try await client.channel.close().get()
@@ -145,9 +157,13 @@ struct TLSHandlerTests {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(
-            certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
-        let client = try await connectTLSClient(group: group, to: server.server.localAddress, configuration: .client(trustRoots: Certificates.ca), expected: 1)
+        let server = try await TLSEchoServer.start(
+            group: group,
+            configuration: .server(
+                certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
+        let client = try await connectTLSClient(
+            group: group, to: server.server.localAddress, configuration: .client(trustRoots: Certificates.ca),
+            expected: 1)
         client.channel.writeAndFlush(ByteBuffer(string: "x")).whenComplete { _ in }
         await #expect(throws: (any Error).self) { _ = try await client.received.get() }
         try await client.channel.closeFuture.get()
@@ -163,17 +179,20 @@ struct TLSHandlerTests {
         try await server.server.close()
     }
 
-    @Test("bad server certificates fail the handshake with the matching error, and no application byte arrives", arguments: [
-        ("untrusted-ca", "self-signed", ErrorCode<TLSError>.untrustedCertificate),
-        ("ca", "self-signed", .untrustedCertificate),
-        ("ca", "wrong-host", .hostnameMismatch),
-        ("ca", "expired", .certificateExpired),
-    ])
+    @Test(
+        "bad server certificates fail the handshake with the matching error, and no application byte arrives",
+        arguments: [
+            ("untrusted-ca", "self-signed", ErrorCode<TLSError>.untrustedCertificate),
+            ("ca", "self-signed", .untrustedCertificate),
+            ("ca", "wrong-host", .hostnameMismatch),
+            ("ca", "expired", .certificateExpired),
+        ])
     func badCertificates(trusted: String, identity: String, expected: ErrorCode<TLSError>) async throws {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity(identity)
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let server = try await TLSEchoServer.start(
+            group: group, configuration: .server(certificateChain: chain, privateKey: key))
         let client = try await connectTLSClient(
             group: group, to: server.server.localAddress,
             configuration: .client(trustRoots: .file(fixturePath("tls/\(trusted).pem"))), expected: 1)
@@ -185,7 +204,8 @@ struct TLSHandlerTests {
             #expect(error.code == expected, "\(error)")
         }
         try await client.channel.closeFuture.get()
-        #expect(server.observers.withLock { $0.allSatisfy { $0.received == 0 } }, "an application byte reached the server")
+        #expect(
+            server.observers.withLock { $0.allSatisfy { $0.received == 0 } }, "an application byte reached the server")
         try await server.server.close()
     }
 
@@ -194,7 +214,10 @@ struct TLSHandlerTests {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
         let silent = try await ServerBootstrap(group: group)
-            .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(ByteCollector(expected: 1 << 20, done: $0.eventLoop.makePromise())) }
+            .childChannelInitializer {
+                try $0.pipeline.syncOperations.addHandler(
+                    ByteCollector(expected: 1 << 20, done: $0.eventLoop.makePromise()))
+            }
             .bind(host: "127.0.0.1", port: 0)
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
         configuration.handshakeTimeout = .milliseconds(200)
@@ -216,7 +239,8 @@ struct TLSHandlerTests {
         let garbage = try await ServerBootstrap(group: group)
             .childChannelInitializer { try $0.pipeline.syncOperations.addHandler(GarbageSender()) }
             .bind(host: "127.0.0.1", port: 0)
-        let client = try await connectTLSClient(group: group, to: garbage.localAddress, configuration: .client(trustRoots: Certificates.ca))
+        let client = try await connectTLSClient(
+            group: group, to: garbage.localAddress, configuration: .client(trustRoots: Certificates.ca))
         do {
             _ = try await client.observer.handshake.futureResult.get()
             Issue.record("garbage completed a handshake")
@@ -232,8 +256,10 @@ struct TLSHandlerTests {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
-        let client = try await connectTLSClient(group: group, to: server.server.localAddress, configuration: .client(trustRoots: Certificates.ca))
+        let server = try await TLSEchoServer.start(
+            group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let client = try await connectTLSClient(
+            group: group, to: server.server.localAddress, configuration: .client(trustRoots: Certificates.ca))
         _ = try await client.observer.handshake.futureResult.get()
         try await client.channel.close().get()
         for _ in 0..<100 where server.observers.withLock({ $0.first?.errors.isEmpty == false }) == false {
@@ -248,7 +274,9 @@ struct TLSHandlerTests {
     func verificationNeedsHostname() throws {
         let context = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         #expect(throws: TLSError.self) { _ = try TLSHandler(context: context, serverHostname: nil) }
-        #expect(throws: TLSError.self) { _ = try TLSContext.patient(configuration: .client(trustRoots: .file("/nonexistent/ca.pem"))) }
+        #expect(throws: TLSError.self) {
+            _ = try TLSContext.patient(configuration: .client(trustRoots: .file("/nonexistent/ca.pem")))
+        }
     }
 }
 

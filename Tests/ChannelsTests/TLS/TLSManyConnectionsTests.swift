@@ -1,7 +1,7 @@
 import Channels
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Many TLS connections", .serialized)
 struct TLSManyConnectionsTests {
@@ -9,7 +9,8 @@ struct TLSManyConnectionsTests {
     func fiveHundredConnections() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let server = try await TLSEchoServer.start(
+            group: group, configuration: .server(certificateChain: chain, privateKey: key))
         let clientContext = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         let port = server.server.localAddress.port
         let listeners = server.server.listeners.count
@@ -36,7 +37,8 @@ struct TLSManyConnectionsTests {
         }
         // The server side closes once it has answered our close_notify.
         for _ in 0..<500 where openSocketCount(port: port) > listeners { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(openSocketCount(port: port) == listeners, "sockets left open: \(openSocketCount(port: port) - listeners)")
+        #expect(
+            openSocketCount(port: port) == listeners, "sockets left open: \(openSocketCount(port: port) - listeners)")
         let errors = server.observers.withLock { $0.flatMap(\.errors) }
         #expect(errors.isEmpty, "\(errors.prefix(3))")
         #expect(server.observers.withLock { $0.count } == 500)

@@ -1,6 +1,6 @@
 import Channels
-import Testing
 import TestSupport
+import Testing
 
 @Suite("TLS session resumption")
 struct TLSResumptionTests {
@@ -33,7 +33,8 @@ struct TLSResumptionTests {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let server = try await TLSEchoServer.start(
+            group: group, configuration: .server(certificateChain: chain, privateKey: key))
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
         configuration.resumesSessions = true
         if tls12 { configuration.maximumVersion = .tls12 }
@@ -49,10 +50,13 @@ struct TLSResumptionTests {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(
-            certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
+        let server = try await TLSEchoServer.start(
+            group: group,
+            configuration: .server(
+                certificateChain: chain, privateKey: key, clientCertificates: .required, trustRoots: Certificates.ca))
         let (clientChain, clientKey) = Certificates.identity("client")
-        var configuration = TLSConfiguration.client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
+        var configuration = TLSConfiguration.client(
+            trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
         configuration.resumesSessions = true
         let context = try TLSContext.patient(configuration: configuration)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
@@ -65,7 +69,8 @@ struct TLSResumptionTests {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let server = try await TLSEchoServer.start(
+            group: group, configuration: .server(certificateChain: chain, privateKey: key))
         let context = try TLSContext.patient(configuration: .client(trustRoots: Certificates.ca))
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
         #expect(try await self.connectOnce(group: group, to: server.server.localAddress, context: context) == false)
@@ -77,7 +82,8 @@ struct TLSResumptionTests {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
         let (chain, key) = Certificates.identity("server")
-        let server = try await TLSEchoServer.start(group: group, configuration: .server(certificateChain: chain, privateKey: key))
+        let server = try await TLSEchoServer.start(
+            group: group, configuration: .server(certificateChain: chain, privateKey: key))
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
         configuration.resumesSessions = true
         let context = try TLSContext.patient(configuration: configuration)
@@ -89,7 +95,9 @@ struct TLSResumptionTests {
         try await server.server.close()
     }
 
-    @Test("memcached -Z: sessions resume; with ssl_verify_mode=2 it refuses a resumption, and the next connection is a full handshake")
+    @Test(
+        "memcached -Z: sessions resume; with ssl_verify_mode=2 it refuses a resumption, and the next connection is a full handshake"
+    )
     func memcached() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
@@ -98,24 +106,33 @@ struct TLSResumptionTests {
         var configuration = TLSConfiguration.client(trustRoots: Certificates.ca)
         configuration.resumesSessions = true
         let context = try TLSContext.patient(configuration: configuration)
-        #expect(try await self.connectOnce(group: group, to: plain.address, context: context, sending: version) == false)
+        #expect(
+            try await self.connectOnce(group: group, to: plain.address, context: context, sending: version) == false)
         #expect(try await self.connectOnce(group: group, to: plain.address, context: context, sending: version) == true)
         plain.stop()
 
         // memcached verifies client certificates without a session id context: OpenSSL then
         // refuses any resumption attempt with an internal_error alert.
         let mutual = try await MemcachedServer(
-            arguments: ["-Z", "-o", MemcachedServer.tlsArguments[2] + ",ssl_ca_cert=\(fixturePath("tls/ca.pem")),ssl_verify_mode=2"],
+            arguments: [
+                "-Z", "-o",
+                MemcachedServer.tlsArguments[2] + ",ssl_ca_cert=\(fixturePath("tls/ca.pem")),ssl_verify_mode=2",
+            ],
             group: group)
         let (clientChain, clientKey) = Certificates.identity("client")
-        var mutualConfiguration = TLSConfiguration.client(trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
+        var mutualConfiguration = TLSConfiguration.client(
+            trustRoots: Certificates.ca, certificateChain: clientChain, privateKey: clientKey)
         mutualConfiguration.resumesSessions = true
         let mutualContext = try TLSContext.patient(configuration: mutualConfiguration)
-        #expect(try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version) == false)
+        #expect(
+            try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version)
+                == false)
         await #expect(throws: TLSError.self) {
             _ = try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version)
         }
-        #expect(try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version) == false)
+        #expect(
+            try await self.connectOnce(group: group, to: mutual.address, context: mutualContext, sending: version)
+                == false)
         mutual.stop()
     }
 }

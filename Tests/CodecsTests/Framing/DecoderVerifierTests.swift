@@ -9,7 +9,9 @@ struct ForgetfulLineDecoder: ByteToMessageDecoder {
     mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
         guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
             // Bug: drops the partial line instead of waiting for the rest.
-            if buffer.readableBytes > 0, buffer.readableBytes < 3 { buffer.moveReaderIndex(forwardBy: buffer.readableBytes) }
+            if buffer.readableBytes > 0, buffer.readableBytes < 3 {
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            }
             return nil
         }
         let length = newline - buffer.readerIndex
@@ -33,7 +35,9 @@ struct DecoderVerifierTests {
     func brokenDecoder() throws {
         let error = #expect(throws: ByteToMessageDecoderVerifier.VerificationError.self) {
             try ByteToMessageDecoderVerifier.verifyDecoder(
-                inputOutputPairs: [(ByteBuffer(string: "hello\nworld\n"), [ByteBuffer(string: "hello"), ByteBuffer(string: "world")])],
+                inputOutputPairs: [
+                    (ByteBuffer(string: "hello\nworld\n"), [ByteBuffer(string: "hello"), ByteBuffer(string: "world")])
+                ],
                 decoderFactory: { ForgetfulLineDecoder() })
         }
         #expect(error?.way.contains("one byte at a time") == true || error?.way.contains("cut at") == true)

@@ -15,10 +15,12 @@ struct MemcacheKeyTests {
         #expect(!unicode.isBinary)
     }
 
-    @Test("injection and malformed keys are refused", arguments: [
-        "", "a b", "a\r\nflush_all", "a\nflush_all", "a\rb", "tab\there", "nul\u{0}", "del\u{7f}",
-        String(repeating: "x", count: 251), "get a\r\nset b 0 0 1\r\nx",
-    ])
+    @Test(
+        "injection and malformed keys are refused",
+        arguments: [
+            "", "a b", "a\r\nflush_all", "a\nflush_all", "a\rb", "tab\there", "nul\u{0}", "del\u{7f}",
+            String(repeating: "x", count: 251), "get a\r\nset b 0 0 1\r\nx",
+        ])
     func invalid(key: String) {
         #expect { try MemcacheKey(key) } throws: { ($0 as? MemcacheError)?.code == .invalidKey }
     }

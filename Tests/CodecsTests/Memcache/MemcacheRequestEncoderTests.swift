@@ -16,11 +16,19 @@ struct MemcacheRequestEncoderTests {
         #expect(try wire(.get(keys: ["a", "b"], withCAS: false)) == "get a b\r\n")
         #expect(try wire(.get(keys: [key], withCAS: true)) == "gets k\r\n")
         #expect(try wire(.getAndTouch(ttl: 30, keys: [key], withCAS: true)) == "gats 30 k\r\n")
-        #expect(try wire(.store(MemcacheStore(mode: .set, key: key, flags: 5, ttl: 60, value: ByteBuffer(string: "v\r\n")))) == "set k 5 60 3\r\nv\r\n\r\n")
-        #expect(try wire(.store(MemcacheStore(mode: .cas(99), key: key, value: ByteBuffer(), noreply: true))) == "cas k 0 0 0 99 noreply\r\n\r\n")
-        #expect(try wire(.store(MemcacheStore(mode: .prepend, key: key, value: ByteBuffer(string: "x")))) == "prepend k 0 0 1\r\nx\r\n")
+        #expect(
+            try wire(.store(MemcacheStore(mode: .set, key: key, flags: 5, ttl: 60, value: ByteBuffer(string: "v\r\n"))))
+                == "set k 5 60 3\r\nv\r\n\r\n")
+        #expect(
+            try wire(.store(MemcacheStore(mode: .cas(99), key: key, value: ByteBuffer(), noreply: true)))
+                == "cas k 0 0 0 99 noreply\r\n\r\n")
+        #expect(
+            try wire(.store(MemcacheStore(mode: .prepend, key: key, value: ByteBuffer(string: "x"))))
+                == "prepend k 0 0 1\r\nx\r\n")
         #expect(try wire(.delete(key: key, noreply: false)) == "delete k\r\n")
-        #expect(try wire(.arithmetic(key: key, delta: 18_446_744_073_709_551_615, increment: true, noreply: false)) == "incr k 18446744073709551615\r\n")
+        #expect(
+            try wire(.arithmetic(key: key, delta: 18_446_744_073_709_551_615, increment: true, noreply: false))
+                == "incr k 18446744073709551615\r\n")
         #expect(try wire(.arithmetic(key: key, delta: 2, increment: false, noreply: true)) == "decr k 2 noreply\r\n")
         #expect(try wire(.touch(key: key, ttl: -1, noreply: false)) == "touch k -1\r\n")
         #expect(try wire(.flushAll(delay: nil, noreply: false)) == "flush_all\r\n")
@@ -34,14 +42,23 @@ struct MemcacheRequestEncoderTests {
     @Test("meta commands with their flags, byte for byte")
     func metaCommands() throws {
         let key: MemcacheKey = "k"
-        #expect(try wire(.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS, .ttl(30)]))) == "mg k v f c T30\r\n")
-        #expect(try wire(.meta(.set(key, value: ByteBuffer(string: "abc"), flags: [.mode("E"), .clientFlags(7)]))) == "ms k 3 ME F7\r\nabc\r\n")
+        #expect(
+            try wire(.meta(.get(key, flags: [.returnValue, .returnFlags, .returnCAS, .ttl(30)])))
+                == "mg k v f c T30\r\n")
+        #expect(
+            try wire(.meta(.set(key, value: ByteBuffer(string: "abc"), flags: [.mode("E"), .clientFlags(7)])))
+                == "ms k 3 ME F7\r\nabc\r\n")
         #expect(try wire(.meta(.delete(key, flags: [.quiet]))) == "md k q\r\n")
         #expect(try wire(.meta(.arithmetic(key, flags: [.mode("D"), .delta(5), .returnValue]))) == "ma k MD D5 v\r\n")
         #expect(try wire(.meta(.noop)) == "mn\r\n")
         #expect(try wire(.meta(.debug(key))) == "me k\r\n")
-        #expect(try wire(.meta(.get(key, flags: [.vivify(ttl: 30), .recache(below: 5), try .opaque("x1")]))) == "mg k N30 R5 Ox1\r\n")
-        #expect(try wire(.metaBatch([.get("a", flags: [.returnValue, .returnKey]), .get("b", flags: [.returnValue, .quiet])])) == "mg a v k q\r\nmg b v q\r\nmn\r\n")
+        #expect(
+            try wire(.meta(.get(key, flags: [.vivify(ttl: 30), .recache(below: 5), try .opaque("x1")])))
+                == "mg k N30 R5 Ox1\r\n")
+        #expect(
+            try wire(
+                .metaBatch([.get("a", flags: [.returnValue, .returnKey]), .get("b", flags: [.returnValue, .quiet])]))
+                == "mg a v k q\r\nmg b v q\r\nmn\r\n")
     }
 
     @Test("binary keys are base64 with the b flag in meta, and refused in text")

@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 /// Requests of every kind, as a client would send them.
 private let requests: [MemcacheRequest] = [
@@ -37,8 +37,10 @@ private let requests: [MemcacheRequest] = [
 
 /// Replies of every kind.
 private let responses: [MemcacheResponse] = [
-    .values([MemcacheItem(key: Array("a".utf8), flags: 1, cas: nil, value: ByteBuffer(string: "x\r\ny")),
-             MemcacheItem(key: Array("b".utf8), flags: 0, cas: 5, value: ByteBuffer())]),
+    .values([
+        MemcacheItem(key: Array("a".utf8), flags: 1, cas: nil, value: ByteBuffer(string: "x\r\ny")),
+        MemcacheItem(key: Array("b".utf8), flags: 0, cas: 5, value: ByteBuffer()),
+    ]),
     .end, .stored, .notStored, .exists, .notFound, .deleted, .touched, .ok, .number(18_446_744_073_709_551_615),
     .version("1.6.18"),
     .stats([MemcacheStat(name: "pid", value: "1"), MemcacheStat(name: "rusage_user", value: "0.1")]),
@@ -56,7 +58,8 @@ struct MemcacheServerCodecTests {
     func requestsRoundTrip() throws {
         var wire = ByteBuffer()
         for request in requests { try MemcacheRequestEncoder().encode(request, into: &wire) }
-        let failure = try verifyDecoder({ MemcacheRequestDecoder() }, input: Array(wire.readableBytesView),
+        let failure = try verifyDecoder(
+            { MemcacheRequestDecoder() }, input: Array(wire.readableBytesView),
             expected: requests.map { MemcacheServerInput.request($0) })
         #expect(failure == nil, "\(failure ?? "")")
     }
@@ -65,7 +68,8 @@ struct MemcacheServerCodecTests {
     func responsesRoundTrip() throws {
         var wire = ByteBuffer()
         for response in responses { MemcacheResponseEncoder().encode(response, into: &wire) }
-        let failure = try verifyDecoder({ MemcacheResponseDecoder() }, input: Array(wire.readableBytesView), expected: responses)
+        let failure = try verifyDecoder(
+            { MemcacheResponseDecoder() }, input: Array(wire.readableBytesView), expected: responses)
         #expect(failure == nil, "\(failure ?? "")")
     }
 
@@ -74,7 +78,8 @@ struct MemcacheServerCodecTests {
         let key = try MemcacheKey.binary([0, 255, 10])
         var wire = ByteBuffer()
         try MemcacheRequestEncoder().encode(.meta(.get(key, flags: [.returnValue])), into: &wire)
-        let failure = try verifyDecoder({ MemcacheRequestDecoder() }, input: Array(wire.readableBytesView),
+        let failure = try verifyDecoder(
+            { MemcacheRequestDecoder() }, input: Array(wire.readableBytesView),
             expected: [.request(.meta(.get(key, flags: [.returnValue])))])
         #expect(failure == nil, "\(failure ?? "")")
     }
@@ -82,24 +87,28 @@ struct MemcacheServerCodecTests {
     @Test("bad commands are answered and the connection goes on, like memcached")
     func badCommands() throws {
         let input = "bogus\r\nget\r\nget a\u{1}b\r\nincr n x\r\nset k 0 0 z\r\nversion\r\n"
-        let failure = try verifyDecoder({ MemcacheRequestDecoder() }, input: Array(input.utf8), expected: [
-            .invalid(MemcacheError(.unknownCommand, "")),
-            .invalid(MemcacheError(.clientError, "bad command line format")),
-            .invalid(MemcacheError(.clientError, "bad command line format")),
-            .invalid(MemcacheError(.clientError, "invalid numeric delta argument")),
-            .invalid(MemcacheError(.clientError, "bad command line format")),
-            .request(.version),
-        ])
+        let failure = try verifyDecoder(
+            { MemcacheRequestDecoder() }, input: Array(input.utf8),
+            expected: [
+                .invalid(MemcacheError(.unknownCommand, "")),
+                .invalid(MemcacheError(.clientError, "bad command line format")),
+                .invalid(MemcacheError(.clientError, "bad command line format")),
+                .invalid(MemcacheError(.clientError, "invalid numeric delta argument")),
+                .invalid(MemcacheError(.clientError, "bad command line format")),
+                .request(.version),
+            ])
         #expect(failure == nil, "\(failure ?? "")")
     }
 
     @Test("an oversized value is read and dropped, answered with SERVER_ERROR, and the next command works")
     func oversizedValue() throws {
         let input = "set big 0 0 20\r\n01234567890123456789\r\nversion\r\n"
-        let failure = try verifyDecoder({ MemcacheRequestDecoder(maximumValueLength: 10) }, input: Array(input.utf8), expected: [
-            .invalid(MemcacheError(.serverError, "object too large for cache")),
-            .request(.version),
-        ])
+        let failure = try verifyDecoder(
+            { MemcacheRequestDecoder(maximumValueLength: 10) }, input: Array(input.utf8),
+            expected: [
+                .invalid(MemcacheError(.serverError, "object too large for cache")),
+                .request(.version),
+            ])
         #expect(failure == nil, "\(failure ?? "")")
     }
 

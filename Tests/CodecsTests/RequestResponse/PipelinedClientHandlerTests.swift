@@ -1,7 +1,7 @@
 import Channels
 import Codecs
-import Testing
 import TestSupport
+import Testing
 
 /// A request is a line of text; a reply is a line.
 struct TextLineEncoder: MessageToByteEncoder {
@@ -16,7 +16,7 @@ struct TextLineEncoder: MessageToByteEncoder {
 typealias LineClientHandler = PipelinedClientHandler<TextLineEncoder, LineFrameDecoder>
 
 /// Collects results on the (embedded) loop.
-final class Results: @unchecked Sendable {  // SAFETY: used on the test's thread only (embedded loop)
+final class Results: @unchecked Sendable { // SAFETY: used on the test's thread only (embedded loop)
     var values: [Result<String, any Error>] = []
     func completion() -> LineClientHandler.Completion {
         { result in self.values.append(result.map { String(buffer: $0) }) }
@@ -27,7 +27,8 @@ final class Results: @unchecked Sendable {  // SAFETY: used on the test's thread
 @Suite("PipelinedClientHandler")
 struct PipelinedClientHandlerTests {
     static func makeChannel(timeout: TimeAmount? = .seconds(30)) throws -> (EmbeddedChannel, LineClientHandler) {
-        let handler = LineClientHandler(encoder: TextLineEncoder(), decoder: LineFrameDecoder(maximumLength: 1024), responseTimeout: timeout)
+        let handler = LineClientHandler(
+            encoder: TextLineEncoder(), decoder: LineFrameDecoder(maximumLength: 1024), responseTimeout: timeout)
         return (try EmbeddedChannel(handlers: [handler]), handler)
     }
 
@@ -112,7 +113,8 @@ struct PipelinedClientHandlerTests {
         _ = try channel.finish()
     }
 
-    @Test("async callers on real sockets: many in flight, a cancelled caller's reply dropped, the connection still good")
+    @Test(
+        "async callers on real sockets: many in flight, a cancelled caller's reply dropped, the connection still good")
     func asyncCallers() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
@@ -120,7 +122,8 @@ struct PipelinedClientHandlerTests {
         // A line server that answers each line with itself, upper-cased (see "slow" below).
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: 1024)))
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(LineFrameDecoder(maximumLength: 1024)))
             }
             .bind(host: "127.0.0.1", port: 0, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
         let serving = Task {
@@ -133,7 +136,8 @@ struct PipelinedClientHandlerTests {
                 }
             }
         }
-        let handler = LineClientHandler(encoder: TextLineEncoder(), decoder: LineFrameDecoder(maximumLength: 1024), responseTimeout: testPatience)
+        let handler = LineClientHandler(
+            encoder: TextLineEncoder(), decoder: LineFrameDecoder(maximumLength: 1024), responseTimeout: testPatience)
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(handler) }
             .connect(to: server.localAddress).get()

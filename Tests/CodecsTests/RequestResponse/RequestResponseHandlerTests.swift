@@ -15,9 +15,13 @@ private func memcacheChannel() throws -> EmbeddedChannel {
     ])
 }
 
-private func send(_ request: MemcacheRequest, on channel: EmbeddedChannel, expectation: ResponseExpectation = .one) -> EventLoopFuture<MemcacheResponse> {
+private func send(_ request: MemcacheRequest, on channel: EmbeddedChannel, expectation: ResponseExpectation = .one)
+    -> EventLoopFuture<MemcacheResponse>
+{
     let promise = channel.eventLoop.makePromise(of: MemcacheResponse.self)
-    channel.writeAndFlush(CorrelatedRequest(request, promise: promise, expectation: expectation)).whenFailure { promise.fail($0) }
+    channel.writeAndFlush(CorrelatedRequest(request, promise: promise, expectation: expectation)).whenFailure {
+        promise.fail($0)
+    }
     channel.embeddedEventLoop.run()
     return promise.futureResult
 }
@@ -97,7 +101,8 @@ struct RequestResponseHandlerTests {
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
         channel.embeddedEventLoop.run()
         // One buffer (the encoder batches what is written between flushes), one flush.
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "version\r\nversion\r\nversion\r\n"))
+        #expect(
+            try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "version\r\nversion\r\nversion\r\n"))
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
         try channel.writeInbound(ByteBuffer(string: "VERSION 1\r\nVERSION 1\r\nVERSION 1\r\n"))
         #expect(try channel.finish().isClean)
@@ -108,11 +113,16 @@ struct RequestResponseHandlerTests {
         let channel = try memcacheChannel()
         let partials = LockedValue<[MemcacheResponse]>([])
         let promise = channel.eventLoop.makePromise(of: MemcacheResponse.self)
-        _ = channel.writeAndFlush(CorrelatedRequest(
-            MemcacheRequest.metaBatch([.get("a", flags: [.returnValue, .returnKey]), .get("b", flags: [.returnValue, .returnKey])]),
-            promise: promise, expectation: .untilTerminator, onPartial: { response in partials.withLock { $0.append(response) } }))
-        channel.embeddedEventLoop.run()  // the correlator's coalesced flush
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "mg a v k q\r\nmg b v k q\r\nmn\r\n"))
+        _ = channel.writeAndFlush(
+            CorrelatedRequest(
+                MemcacheRequest.metaBatch([
+                    .get("a", flags: [.returnValue, .returnKey]), .get("b", flags: [.returnValue, .returnKey]),
+                ]),
+                promise: promise, expectation: .untilTerminator,
+                onPartial: { response in partials.withLock { $0.append(response) } }))
+        channel.embeddedEventLoop.run() // the correlator's coalesced flush
+        #expect(
+            try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "mg a v k q\r\nmg b v k q\r\nmn\r\n"))
         try channel.writeInbound(ByteBuffer(string: "VA 1 ka\r\n1\r\nMN\r\n"))
         #expect(try await promise.futureResult.get() == .meta(MemcacheMetaResponse(status: .noop)))
         #expect(partials.withLock { $0.count } == 1)

@@ -1,6 +1,7 @@
 import Channels
-@testable import Codecs
 import Testing
+
+@testable import Codecs
 
 @Suite("Response clock")
 struct ResponseClockTests {
@@ -23,7 +24,7 @@ struct ResponseClockTests {
         var clock = ResponseClock(timeout: .milliseconds(100))
         _ = clock.start(now: self.at(0))
         #expect(clock.fired(now: self.at(100), outstanding: false) == .idle)
-        clock.heard(now: self.at(120))  // no timer runs: nothing to move
+        clock.heard(now: self.at(120)) // no timer runs: nothing to move
         #expect(clock.start(now: self.at(130)) == self.at(230))
         var forever = ResponseClock(timeout: nil)
         #expect(forever.start(now: self.at(0)) == nil)

@@ -1,8 +1,8 @@
 import Channels
 import Codecs
 import Pool
-import Testing
 import TestSupport
+import Testing
 
 // The README's "a custom pooled protocol in 30 lines", kept compiling and working.
 
@@ -10,7 +10,7 @@ import TestSupport
 
 func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionPool<LineConnection> {
     var configuration = ConnectionPoolConfiguration(maxConnections: 8)
-    configuration.maxConcurrentLeasesPerConnection = 32   // callers share connections: pipelining
+    configuration.maxConcurrentLeasesPerConnection = 32 // callers share connections: pipelining
     // The README's code, with one change: under a sanitizer, with the whole suite running in
     // parallel, a waiter can wait longer than the default 10 s. This test checks answers.
     configuration.leaseTimeout = testPatience
@@ -25,7 +25,7 @@ func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionP
 }
 
 /// Counts the writes that reach the socket (each one a `writev`).
-final class WriteCounter: ChannelOutboundHandler, @unchecked Sendable {  // SAFETY: counter locked; handler loop-confined
+final class WriteCounter: ChannelOutboundHandler, @unchecked Sendable { // SAFETY: counter locked; handler loop-confined
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     let writes: LockedValue<Int>
@@ -44,7 +44,9 @@ struct ReadmePoolExampleTests {
         let server = try await startEchoServer(group: group)
         let pool = makeLinePool(group: group, host: "127.0.0.1", port: server.localAddress.port)
         let answers = try await withThrowingTaskGroup(of: String.self) { tasks in
-            for index in 0..<1000 { tasks.addTask { try await pool.withConnection { try await $0.ask("PING \(index)") } } }
+            for index in 0..<1000 {
+                tasks.addTask { try await pool.withConnection { try await $0.ask("PING \(index)") } }
+            }
             return try await tasks.reduce(into: Set<String>()) { $0.insert($1) }
         }
         #expect(answers == Set((0..<1000).map { "PING \($0)" }))
@@ -78,7 +80,9 @@ struct ReadmePoolExampleTests {
         let writes = LockedValue(0)
         let handler = LineConnection.Handler(encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096))
         let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in try channel.pipeline.syncOperations.addHandlers(WriteCounter(writes: writes), handler) }
+            .channelInitializer { channel in
+                try channel.pipeline.syncOperations.addHandlers(WriteCounter(writes: writes), handler)
+            }
             .connect(to: server.localAddress).get()
         // 50 callers in one loop turn.
         let replies = LockedValue<[String]>([])

@@ -20,7 +20,9 @@ public struct HTTPRequest: Sendable, Equatable {
         return connection?.contains("keep-alive") ?? false
     }
 
-    public init(method: String, target: String, minorVersion: Int, headers: [(name: String, value: String)], body: ByteBuffer) {
+    public init(
+        method: String, target: String, minorVersion: Int, headers: [(name: String, value: String)], body: ByteBuffer
+    ) {
         self.method = method
         self.target = target
         self.minorVersion = minorVersion
@@ -30,7 +32,8 @@ public struct HTTPRequest: Sendable, Equatable {
 
     public static func == (lhs: HTTPRequest, rhs: HTTPRequest) -> Bool {
         lhs.method == rhs.method && lhs.target == rhs.target && lhs.minorVersion == rhs.minorVersion
-            && lhs.headers.elementsEqual(rhs.headers, by: { $0.name == $1.name && $0.value == $1.value }) && lhs.body == rhs.body
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0.name == $1.name && $0.value == $1.value })
+            && lhs.body == rhs.body
     }
 }
 

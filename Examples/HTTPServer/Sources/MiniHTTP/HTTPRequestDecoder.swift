@@ -31,7 +31,9 @@ public struct HTTPRequestDecoder: ByteToMessageDecoder {
         // Resume three bytes back: the end marker may straddle what was scanned.
         guard let end = buffer.firstIndex(of: Self.headEnd, from: start + max(0, self.scanned - 3)) else {
             self.scanned = buffer.readableBytes
-            if buffer.readableBytes > self.maximumHeadLength { return self.fail(431, "the request head is over \(self.maximumHeadLength) bytes", &buffer) }
+            if buffer.readableBytes > self.maximumHeadLength {
+                return self.fail(431, "the request head is over \(self.maximumHeadLength) bytes", &buffer)
+            }
             return nil
         }
         guard end - start <= self.maximumHeadLength else {
@@ -49,7 +51,8 @@ public struct HTTPRequestDecoder: ByteToMessageDecoder {
             return self.fail(lengths.isEmpty ? 501 : 400, "Transfer-Encoding is not supported here", &buffer)
         }
         if let first = lengths.first {
-            guard lengths.allSatisfy({ $0 == first }), !first.isEmpty, first.count <= 18, first.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            guard lengths.allSatisfy({ $0 == first }), !first.isEmpty, first.count <= 18,
+                first.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
                 let value = Int(first)
             else {
                 return self.fail(400, "a Content-Length that is not one decimal number", &buffer)
@@ -61,13 +64,16 @@ public struct HTTPRequestDecoder: ByteToMessageDecoder {
         }
         let bodyStart = end + 4
         guard buffer.writerIndex - bodyStart >= length else {
-            self.scanned = end - start  // the head is whole: do not search it again
+            self.scanned = end - start // the head is whole: do not search it again
             return nil
         }
         let body = buffer.getSlice(at: bodyStart, length: length) ?? ByteBuffer()
         buffer.moveReaderIndex(to: bodyStart + length)
         self.scanned = 0
-        return .request(HTTPRequest(method: parsed.method, target: parsed.target, minorVersion: parsed.minor, headers: parsed.headers, body: body))
+        return .request(
+            HTTPRequest(
+                method: parsed.method, target: parsed.target, minorVersion: parsed.minor, headers: parsed.headers,
+                body: body))
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer) throws -> HTTPServerInbound? {
@@ -89,7 +95,9 @@ public struct HTTPRequestDecoder: ByteToMessageDecoder {
     }
 
     /// The request line and header fields (RFC 9112 section 3 and 5), strictly.
-    static func parseHead(_ head: ByteBuffer) -> Result<(method: String, target: String, minor: Int, headers: [(name: String, value: String)]), Failure> {
+    static func parseHead(_ head: ByteBuffer) -> Result<
+        (method: String, target: String, minor: Int, headers: [(name: String, value: String)]), Failure
+    > {
         let bytes = Array(head.readableBytesView)
         var lines = bytes.split(separator: 10, omittingEmptySubsequences: false).map { line -> ArraySlice<UInt8> in
             line.last == 13 ? line.dropLast() : line
@@ -103,8 +111,12 @@ public struct HTTPRequestDecoder: ByteToMessageDecoder {
             return .failure(Failure(status: 400, reason: "a request line that is not METHOD TARGET VERSION"))
         }
         let version = Array(parts[2])
-        guard version.count == 8, version.starts(with: Array("HTTP/1.".utf8)), let minor = version.last.flatMap({ $0 >= 48 && $0 <= 57 ? Int($0 - 48) : nil }) else {
-            if version.starts(with: Array("HTTP/".utf8)) { return .failure(Failure(status: 505, reason: "only HTTP/1.x is served")) }
+        guard version.count == 8, version.starts(with: Array("HTTP/1.".utf8)),
+            let minor = version.last.flatMap({ $0 >= 48 && $0 <= 57 ? Int($0 - 48) : nil })
+        else {
+            if version.starts(with: Array("HTTP/".utf8)) {
+                return .failure(Failure(status: 505, reason: "only HTTP/1.x is served"))
+            }
             return .failure(Failure(status: 400, reason: "a request line without an HTTP version"))
         }
         var headers: [(name: String, value: String)] = []
@@ -127,13 +139,15 @@ public struct HTTPRequestDecoder: ByteToMessageDecoder {
         if minor == 1, !headers.contains(where: { $0.name.lowercased() == "host" }) {
             return .failure(Failure(status: 400, reason: "an HTTP/1.1 request without Host"))
         }
-        return .success((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), minor, headers))
+        return .success(
+            (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), minor, headers))
     }
 
     /// RFC 9110 token characters.
     static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         default:
             return Array("!#$%&'*+-.^_`|~".utf8).contains(byte)

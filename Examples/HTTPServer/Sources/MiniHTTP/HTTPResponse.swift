@@ -24,7 +24,9 @@ public enum HTTPResponse {
         status: Int, contentType: String = "text/plain", body: ByteBuffer, omitBody: Bool = false, close: Bool,
         into buffer: inout ByteBuffer
     ) {
-        buffer.writeString("HTTP/1.1 \(status) \(Self.reason(for: status))\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.readableBytes)\r\n")
+        buffer.writeString(
+            "HTTP/1.1 \(status) \(Self.reason(for: status))\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.readableBytes)\r\n"
+        )
         if close { buffer.writeString("Connection: close\r\n") }
         buffer.writeString("\r\n")
         if !omitBody { buffer.writeImmutableBuffer(body) }

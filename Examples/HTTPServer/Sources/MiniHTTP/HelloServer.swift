@@ -41,9 +41,11 @@ public struct HelloServer: Sendable {
                     let close = !request.keepAlive
                     switch request.method {
                     case "GET", "HEAD":
-                        HTTPResponse.write(status: 200, body: body, omitBody: request.method == "HEAD", close: close, into: &response)
+                        HTTPResponse.write(
+                            status: 200, body: body, omitBody: request.method == "HEAD", close: close, into: &response)
                     default:
-                        HTTPResponse.write(status: 405, body: ByteBuffer(string: "GET or HEAD\n"), close: close, into: &response)
+                        HTTPResponse.write(
+                            status: 405, body: ByteBuffer(string: "GET or HEAD\n"), close: close, into: &response)
                     }
                     try await connection.outbound.write(response)
                     if close {
@@ -51,7 +53,8 @@ public struct HelloServer: Sendable {
                         return
                     }
                 case .malformed(let status, let reason):
-                    HTTPResponse.write(status: status, body: ByteBuffer(string: reason + "\n"), close: true, into: &response)
+                    HTTPResponse.write(
+                        status: status, body: ByteBuffer(string: reason + "\n"), close: true, into: &response)
                     try await connection.outbound.write(response)
                     try await Self.closeAfterLastResponse(connection)
                     return

@@ -36,7 +36,9 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
 
 @Suite("The hello-world HTTP server")
 struct HelloServerTests {
-    @Test("curl: keep-alive over one connection, HTTP/1.0, HEAD, 405", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
+    @Test(
+        "curl: keep-alive over one connection, HTTP/1.0, HEAD, 405",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
     func curl() async throws {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await HelloServer.start(group: group, host: "127.0.0.1", port: 0)
@@ -45,7 +47,9 @@ struct HelloServerTests {
         let keepAlive = try run("/usr/bin/curl", ["-sv", "--http1.1", url, url, url])
         #expect(keepAlive.status == 0)
         #expect(keepAlive.output.components(separatedBy: "Hello, World!").count == 4)
-        #expect(keepAlive.output.contains("Re-using existing connection") || keepAlive.output.contains("Reusing existing connection"))
+        #expect(
+            keepAlive.output.contains("Re-using existing connection")
+                || keepAlive.output.contains("Reusing existing connection"))
         let head = try run("/usr/bin/curl", ["-s", "-I", url])
         #expect(head.output.hasPrefix("HTTP/1.1 200 OK"))
         #expect(head.output.contains("Content-Length: 13"))
@@ -63,12 +67,13 @@ struct HelloServerTests {
         let group = try EventLoopGroup(loopCount: 2)
         let server = try await HelloServer.start(group: group, host: "127.0.0.1", port: 0)
         let serving = Task { try await server.serve() }
-        let requests = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n"
+        let requests =
+            "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n"
         let answer = try await exchange(Array(requests.utf8), with: server.localAddress, group: group)
         // A response's status line follows the previous body directly.
         #expect(answer.components(separatedBy: "HTTP/1.1 ").count == 4)
         #expect(answer.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 4)
-        #expect(answer.components(separatedBy: "Hello, World!").count == 3)  // GET, (HEAD: none), GET
+        #expect(answer.components(separatedBy: "Hello, World!").count == 3) // GET, (HEAD: none), GET
         #expect(answer.contains("Connection: close"))
         try await server.close()
         try await serving.value
@@ -89,15 +94,18 @@ struct HelloServerTests {
         for round in 0..<300 {
             var bytes = seeds[round % seeds.count]
             switch round % 4 {
-            case 0:  // random bytes
-                bytes = (0..<Int.random(in: 1...2048, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            case 1:  // flipped bytes
-                for _ in 0..<Int.random(in: 1...8, using: &generator) {
-                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            case 0: // random bytes
+                bytes = (0..<Int.random(in: 1...2048, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
                 }
-            case 2:  // cut short
+            case 1: // flipped bytes
+                for _ in 0..<Int.random(in: 1...8, using: &generator) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+                        in: 0...255, using: &generator)
+                }
+            case 2: // cut short
                 bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
-            default:  // doubled with garbage between
+            default: // doubled with garbage between
                 bytes = bytes + [0, 13, 10, 255] + bytes
             }
             let answer = try await exchange(bytes, with: server.localAddress, group: group)
@@ -105,7 +113,9 @@ struct HelloServerTests {
                 #expect(answer.hasPrefix("HTTP/1.1 "), "round \(round): \(answer.prefix(40).debugDescription)")
             }
         }
-        let good = try await exchange(Array("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8), with: server.localAddress, group: group)
+        let good = try await exchange(
+            Array("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8), with: server.localAddress,
+            group: group)
         #expect(good.hasSuffix("Hello, World!"))
         try await server.close()
         try await serving.value

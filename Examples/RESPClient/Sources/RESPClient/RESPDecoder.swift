@@ -46,11 +46,14 @@ public struct RESPDecoder: ByteToMessageDecoder {
                 value = .bulkString(nil)
             } else {
                 guard length >= 0, length <= self.maximumBulkLength else {
-                    throw RESPError(.protocolViolation, "a bulk string of \(length) bytes (the maximum is \(self.maximumBulkLength))")
+                    throw RESPError(
+                        .protocolViolation,
+                        "a bulk string of \(length) bytes (the maximum is \(self.maximumBulkLength))")
                 }
                 let size = Int(length)
                 guard buffer.writerIndex - cursor >= size + 2 else { return nil }
-                guard buffer.getByte(at: cursor + size) == UInt8(ascii: "\r"), buffer.getByte(at: cursor + size + 1) == UInt8(ascii: "\n")
+                guard buffer.getByte(at: cursor + size) == UInt8(ascii: "\r"),
+                    buffer.getByte(at: cursor + size + 1) == UInt8(ascii: "\n")
                 else {
                     throw RESPError(.protocolViolation, "a bulk string does not end with CRLF")
                 }
@@ -63,7 +66,8 @@ public struct RESPDecoder: ByteToMessageDecoder {
                 value = .array(nil)
             } else {
                 guard count >= 0, count <= self.maximumArrayCount else {
-                    throw RESPError(.protocolViolation, "an array of \(count) elements (the maximum is \(self.maximumArrayCount))")
+                    throw RESPError(
+                        .protocolViolation, "an array of \(count) elements (the maximum is \(self.maximumArrayCount))")
                 }
                 guard depth < Self.maximumDepth else {
                     throw RESPError(.protocolViolation, "arrays nested deeper than \(Self.maximumDepth)")

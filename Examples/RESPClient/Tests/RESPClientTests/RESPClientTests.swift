@@ -3,7 +3,8 @@ import Testing
 
 @testable import RESPClient
 
-@Suite("RESPClient against a real redis-server", .enabled(if: RedisServer.binary != nil, "redis-server is not installed"))
+@Suite(
+    "RESPClient against a real redis-server", .enabled(if: RedisServer.binary != nil, "redis-server is not installed"))
 struct RESPClientTests {
     static func patient(_ configuration: inout RESPClient.Configuration) {
         // A sanitizer or a loaded machine can stall a test far past the defaults; the tests
@@ -92,7 +93,11 @@ struct RESPClientTests {
         // Back on the same port: the pool reconnects by itself (its backoff is bounded).
         var recovered = false
         for _ in 0..<600 where !recovered {
-            if (try? await client.set("k", to: ByteBuffer(string: "again"))) != nil { recovered = true } else { try await Task.sleep(for: .milliseconds(100)) }
+            if (try? await client.set("k", to: ByteBuffer(string: "again"))) != nil {
+                recovered = true
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
         }
         #expect(recovered)
         #expect(try await client.get("k") == ByteBuffer(string: "again"))

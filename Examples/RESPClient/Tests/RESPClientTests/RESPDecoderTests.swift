@@ -14,10 +14,18 @@ struct RESPDecoderTests {
             (Self.bytes("+OK\r\n"), [.simpleString(Self.bytes("OK"))]),
             (Self.bytes("-ERR unknown command\r\n"), [.error(Self.bytes("ERR unknown command"))]),
             (Self.bytes(":-42\r\n:0\r\n"), [.integer(-42), .integer(0)]),
-            (Self.bytes("$5\r\nhe\r\no\r\n$0\r\n\r\n$-1\r\n"), [.bulkString(Self.bytes("he\r\no")), .bulkString(Self.bytes("")), .bulkString(nil)]),
+            (
+                Self.bytes("$5\r\nhe\r\no\r\n$0\r\n\r\n$-1\r\n"),
+                [.bulkString(Self.bytes("he\r\no")), .bulkString(Self.bytes("")), .bulkString(nil)]
+            ),
             (
                 Self.bytes("*3\r\n:1\r\n*2\r\n+a\r\n$1\r\nb\r\n*-1\r\n*0\r\n"),
-                [.array([.integer(1), .array([.simpleString(Self.bytes("a")), .bulkString(Self.bytes("b"))]), .array(nil)]), .array([])]
+                [
+                    .array([
+                        .integer(1), .array([.simpleString(Self.bytes("a")), .bulkString(Self.bytes("b"))]),
+                        .array(nil),
+                    ]), .array([]),
+                ]
             ),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs, decoderFactory: { RESPDecoder() })
@@ -25,7 +33,10 @@ struct RESPDecoderTests {
 
     @Test("broken or oversized replies are typed errors, never a crash or unbounded buffering")
     func broken() throws {
-        for bad in ["?what\r\n", ":12a\r\n", "$3\r\nabcd\r\n", ":99999999999999999999\r\n", "+no cr\n", "$100\r\n", "*2000000\r\n"] {
+        for bad in [
+            "?what\r\n", ":12a\r\n", "$3\r\nabcd\r\n", ":99999999999999999999\r\n", "+no cr\n", "$100\r\n",
+            "*2000000\r\n",
+        ] {
             var decoder = RESPDecoder(maximumBulkLength: 10)
             var buffer = ByteBuffer(string: bad)
             #expect(throws: RESPError.self, "\(bad.debugDescription)") {

@@ -35,7 +35,8 @@ final class LineConnection: PoolableConnection {
 let group = try EventLoopGroup(loopCount: 2)
 let server = try await ServerBootstrap(group: group)
     .childChannelInitializer { channel in
-        try channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(LineFrameDecoder(maximumLength: 1024)), ShoutLines())
+        try channel.pipeline.syncOperations.addHandlers(
+            ByteToMessageHandler(LineFrameDecoder(maximumLength: 1024)), ShoutLines())
     }
     .bind(host: "127.0.0.1", port: 0)
 let port = server.localAddress.port

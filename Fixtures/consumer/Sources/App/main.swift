@@ -3,9 +3,9 @@
 // swift-prometheus registry (`import MemcacheClient` alone brings ByteBuffer, EventLoopGroup and
 // MemcacheError). Exits 0 and prints "consumer: ok" when everything checks out.
 import Logging
+import MemcacheClient
 import MemcacheServer
 import Metrics
-import MemcacheClient
 import Prometheus
 import ServiceLifecycle
 
@@ -35,7 +35,8 @@ func check(_ condition: Bool, _ what: @autoclosure () -> String) throws {
 for i in 0..<100 { try await cache.set("user:\(i)", to: ByteBuffer(string: "name \(i)")) }
 for i in 0..<100 {
     let value = try await cache.get("user:\(i)")
-    try check(value.map { String(buffer: $0) } == "name \(i)", "user:\(i) read back wrong: \(String(describing: value))")
+    try check(
+        value.map { String(buffer: $0) } == "name \(i)", "user:\(i) read back wrong: \(String(describing: value))")
 }
 let many = try await cache.getMany(["user:1", "user:2", "nobody"])
 try check(many.count == 2 && many["user:2"].map { String(buffer: $0) } == "name 2", "getMany: \(many)")
@@ -58,7 +59,10 @@ do {
 var exposition: [UInt8] = []
 registry.emit(into: &exposition)
 let text = String(decoding: exposition, as: UTF8.self)
-for name in ["db_client_operation_duration", "db_client_connection_count", "db_client_connection_wait_time", "memcached_get_hits"] {
+for name in [
+    "db_client_operation_duration", "db_client_connection_count", "db_client_connection_wait_time",
+    "memcached_get_hits",
+] {
     try check(text.contains(name), "metric \(name) missing from:\n\(text)")
 }
 try await group.shutdownGracefully()
