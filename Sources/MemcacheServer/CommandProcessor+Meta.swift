@@ -1,5 +1,5 @@
 import Channels
-import Codecs
+@_spi(MemcacheWire) import Codecs
 
 // The meta protocol (mg, ms, md, ma, mn, me) as memcached 1.6 answers it: returned flags
 // in the order asked, `q` hiding the uninteresting status, and the recache protocol (`W`

@@ -1,4 +1,4 @@
-import Codecs
+@_spi(MemcacheWire) import Codecs
 import Glibc
 
 /// One request line read in place: where it ends, and its space-separated tokens as ranges

@@ -10,9 +10,9 @@ import Glibc
 /// runWorkload()
 /// let microsecondsPerOperation = Double((ProcessCPUClock.now() - before).nanoseconds) / 1e3 / Double(operations)
 /// ```
-public enum ProcessCPUClock {
+package enum ProcessCPUClock {
     /// User plus system CPU time used so far.
-    public static func now() -> TimeAmount {
+    package static func now() -> TimeAmount {
         var usage = rusage()
         // getrusage(RUSAGE_SELF) fails only for a bad pointer or `who`, neither possible here.
         _ = getrusage(RUSAGE_SELF.rawValue, &usage)

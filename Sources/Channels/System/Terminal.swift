@@ -4,11 +4,11 @@ import Glibc
 /// progress only to a person.
 ///
 /// Thread-safe.
-public enum Terminal {
-    public enum Stream: Sendable { case standardOutput, standardError }
+package enum Terminal {
+    package enum Stream: Sendable { case standardOutput, standardError }
 
     /// Whether `stream` is a terminal (not a pipe or a file).
-    public static func isInteractive(_ stream: Stream) -> Bool {
+    package static func isInteractive(_ stream: Stream) -> Bool {
         isatty(stream == .standardOutput ? STDOUT_FILENO : STDERR_FILENO) == 1
     }
 }

@@ -6,7 +6,6 @@ public import Channels
 extension UInt64 {
     /// A strict unsigned decimal as memcache writes numbers (digits only, at most 20); nil on
     /// anything else or on overflow.
-    @inlinable
     public init?(memcacheDecimal token: some Collection<UInt8>) {
         guard let value = MemcacheSyntax.unsigned(token) else { return nil }
         self = value

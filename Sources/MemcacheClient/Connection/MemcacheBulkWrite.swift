@@ -71,11 +71,13 @@ enum MemcacheBulkWrite {
 
     /// Collects an exchange's replies: an `MN` moves on to the next command's key; anything
     /// else before it is that command's reply, kept when it reports a failure.
-    final class Replies: @unchecked Sendable { // SAFETY: state only under the lock
-        private let lock = Lock()
-        private var position = 0
-        private var received = 0
-        private var failures: [MemcacheKey: MemcacheError] = [:]
+    final class Replies: Sendable {
+        private struct Progress {
+            var position = 0
+            var received = 0
+            var failures: [MemcacheKey: MemcacheError] = [:]
+        }
+        private let progress = LockedValue(Progress())
         let keys: [MemcacheKey]
         let commands: [MemcacheMetaRequest.Command]
 
@@ -85,22 +87,22 @@ enum MemcacheBulkWrite {
         }
 
         func take(_ reply: MemcacheResponse) {
-            self.lock.withLock {
-                self.received += 1
+            self.progress.withLock { progress in
+                progress.received += 1
                 if case .meta(let meta) = reply, meta.status == .noop {
-                    self.position += 1
+                    progress.position += 1
                     return
                 }
-                guard self.position < self.keys.count,
-                    let failure = Self.failure(in: reply, to: self.commands[self.position])
+                guard progress.position < self.keys.count,
+                    let failure = Self.failure(in: reply, to: self.commands[progress.position])
                 else { return }
-                self.failures[self.keys[self.position]] = failure
+                progress.failures[self.keys[progress.position]] = failure
             }
         }
 
-        var collected: [MemcacheKey: MemcacheError] { self.lock.withLock { self.failures } }
+        var collected: [MemcacheKey: MemcacheError] { self.progress.withLock { $0.failures } }
         /// How many replies (kept ones and `MN`s) have come.
-        var progress: Int { self.lock.withLock { self.received } }
+        var received: Int { self.progress.withLock { $0.received } }
 
         /// The failure a kept reply to `command` reports, nil when it is none (`NF` of a
         /// delete: the key is gone, which is what was asked).
@@ -171,7 +173,7 @@ enum MemcacheBulkWrite {
                 var seen = -1
                 while true {
                     try await Task.sleep(for: .nanoseconds(Self.nudgeAfter.nanoseconds))
-                    let progress = replies.progress
+                    let progress = replies.received
                     if progress == seen {
                         // Not awaited here: its reply comes after the exchange's.
                         Task { _ = try? await sender.send(.meta(.noop)) }
