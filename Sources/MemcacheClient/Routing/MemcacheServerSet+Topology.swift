@@ -1,4 +1,5 @@
 import Channels
+import Codecs
 import Pool
 import Synchronization
 
@@ -76,6 +77,37 @@ extension MemcacheServerSet {
             )
             self.live = live
             return live
+        }
+
+        /// Where a key's hash goes now: its ketama server while that one is active; otherwise,
+        /// by `policy`, a typed failure (`.failFast`) or the ring of the active servers
+        /// (`.rehash`). Also returns the members whose probe fell due, now marked probing (the
+        /// caller starts them). `now` is read only when some server is left out.
+        mutating func route(
+            hash: UInt32, policy: FailurePolicy, now: @autoclosure () -> Deadline
+        ) -> (Result<Member, MemcacheError>, [Member]) {
+            guard !self.isShutDown else {
+                return (.failure(MemcacheError(.shutdown, "the server set is shut down")), [])
+            }
+            guard !self.members.isEmpty else {
+                return (.failure(MemcacheError(.connectFailed, "the server set has no servers")), [])
+            }
+            let primary = self.ring.serverIndex(forHash: hash)
+            guard self.leftOut > 0 else { return (.success(self.members[primary]), []) }
+            let probes = self.startDueProbes(now: now())
+            if self.health[primary].isActive { return (.success(self.members[primary]), probes) }
+            switch policy {
+            case .failFast:
+                let down = self.members[primary].address
+                let error = MemcacheError(
+                    .connectFailed, "\(down) is ejected after failing; its keys fail until a probe succeeds")
+                return (.failure(error), probes)
+            case .rehash:
+                guard let live = self.liveRing() else {
+                    return (.failure(MemcacheError(.connectFailed, "every server is ejected")), probes)
+                }
+                return (.success(self.members[live.indices[live.ring.serverIndex(forHash: hash)]]), probes)
+            }
         }
 
         /// The members whose probe is due, now marked probing.

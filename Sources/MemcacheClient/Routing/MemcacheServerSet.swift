@@ -314,34 +314,11 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         }
     }
 
-    /// The member for a key's hash, starting the probes that are due.
+    /// The member for a key's hash, starting the probes that are due (the decision is the
+    /// topology's; here it is made under the lock and the probes it asks for are started).
     private func route(hash: UInt32) throws -> Member {
-        let (routed, probes) = self.state.withLock { topology -> (Result<Member, MemcacheError>, [Member]) in
-            guard !topology.isShutDown else {
-                return (.failure(MemcacheError(.shutdown, "the server set is shut down")), [])
-            }
-            guard !topology.members.isEmpty else {
-                return (.failure(MemcacheError(.connectFailed, "the server set has no servers")), [])
-            }
-            let primary = topology.ring.serverIndex(forHash: hash)
-            guard topology.leftOut > 0 else { return (.success(topology.members[primary]), []) }
-            let probes = topology.startDueProbes(now: .now())
-            if topology.health[primary].isActive { return (.success(topology.members[primary]), probes) }
-            let down = topology.members[primary]
-            switch self.failurePolicy {
-            case .failFast:
-                return (
-                    .failure(
-                        MemcacheError(
-                            .connectFailed,
-                            "\(down.address) is ejected after failing; its keys fail until a probe succeeds")), probes
-                )
-            case .rehash:
-                guard let live = topology.liveRing() else {
-                    return (.failure(MemcacheError(.connectFailed, "every server is ejected")), probes)
-                }
-                return (.success(topology.members[live.indices[live.ring.serverIndex(forHash: hash)]]), probes)
-            }
+        let (routed, probes) = self.state.withLock { topology in
+            topology.route(hash: hash, policy: self.failurePolicy, now: .now())
         }
         for member in probes { self.probe(member) }
         return try routed.get()
