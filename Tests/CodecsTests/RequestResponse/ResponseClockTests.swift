@@ -29,4 +29,14 @@ struct ResponseClockTests {
         var forever = ResponseClock(timeout: nil)
         #expect(forever.start(now: self.at(0)) == nil)
     }
+
+    @Test("a timer cancelled because the connection closed leaves the clock idle: the next start arms a new one")
+    func stopped() {
+        var clock = ResponseClock(timeout: .milliseconds(100))
+        #expect(clock.start(now: self.at(0)) == self.at(100))
+        clock.stopped()
+        clock.heard(now: self.at(20)) // nothing armed: nothing to move
+        #expect(clock.start(now: self.at(30)) == self.at(130))
+        #expect(clock.start(now: self.at(40)) == nil)
+    }
 }
