@@ -10,8 +10,7 @@ import Synchronization
 /// `release`, which hop there (`release` runs at once when already on the loop). The lease
 /// and release path takes no lock; the pool-wide pieces (budget, breaker) are touched only
 /// per connect and close (see `PoolCoordinator` for how the loops cooperate).
-// SAFETY: all mutable state is used on `loop` only
-package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable {
+package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable { // SAFETY: state on `loop` only
     typealias Factory = @Sendable (any EventLoop) -> EventLoopFuture<Connection>
     /// The machine, with its connection and waiter types erased: one instantiation for
     /// every pool, so its code is specialized in this module whatever `Connection` a user

@@ -24,8 +24,7 @@ import Synchronization
 ///   connection with room, or with room and budget to connect (each loop publishes that in
 ///   `LoopPool.canServeNow`). The waiter moves there, adopted, and never moves again; its
 ///   cancellation follows it.
-// SAFETY: siblings is set once, before publication
-final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable {
+final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable { // SAFETY: siblings set once, early
     let configuration: ConnectionPoolConfiguration
     let factory: LoopPool<Connection>.Factory
     let budget: ConnectionBudget

@@ -6,7 +6,7 @@ import Synchronization
 /// Thread-safe as a `Channel`; its state is loop-confined. When the process runs out of
 /// descriptors (`EMFILE`) accepting pauses briefly instead of spinning on a readable listener.
 // SAFETY: loop-confined state, below
-final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable {
+final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable { // SAFETY: see above
     // SAFETY: every `var` is touched only on `loop`'s thread.
     let loop: SelectableEventLoop
     private var pipelineStorage: ChannelPipeline! // SAFETY: assigned at the end of init, before self escapes

@@ -1,3 +1,4 @@
+// Over 500 lines on purpose: one channel's state machine (connect, read, write, close, half-close) shares its private fields; split by facet it would need them internal.
 import Synchronization
 
 /// A TCP connection: reads into the pipeline, writes gathered with one `sendmsg`, watermarks,

@@ -15,7 +15,7 @@ import Synchronization
 /// loop.advanceTime(by: .seconds(5))   // runs the timer
 /// ```
 // SAFETY: single-thread test use, below
-public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {
+public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable { // SAFETY: see above
     // SAFETY: documented single-thread test use; no method is meant to be called concurrently,
     // except that `tasks` is locked (see the type comment).
     private let tasks = LockedValue(Deque<SelectableEventLoop.Task>())

@@ -10,7 +10,7 @@
 /// channel.eventLoop.execute { bound.value.flushPending() }
 /// ```
 // SAFETY: `value` is read only on `eventLoop`, checked in debug builds
-public struct LoopBound<Value>: @unchecked Sendable {
+public struct LoopBound<Value>: @unchecked Sendable { // SAFETY: see above
     /// The loop on which `value` may be used.
     public let eventLoop: any EventLoop
     @usableFromInline let wrapped: Value

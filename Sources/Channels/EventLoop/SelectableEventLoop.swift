@@ -7,7 +7,7 @@ import Synchronization
 /// Everything else runs on the loop's thread. The cross-thread task queue is the only shared
 /// structure; the loop is woken through its eventfd only when it is actually asleep.
 // SAFETY: lock or loop thread, below
-public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable {
+public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked Sendable { // SAFETY: see above
     // SAFETY: the fields under "cross-thread" are only touched while holding `lock`; the
     // fields under "loop-confined" only on the loop thread (after `run` starts there).
     enum Task {

@@ -14,7 +14,7 @@
 /// try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context, serverHostname: "localhost"), position: .first)
 /// ```
 // SAFETY: loop-confined; scheduled closures run on its loop
-public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable {
+public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable { // SAFETY: see above
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer

@@ -47,7 +47,7 @@ final class TLSSessionCache: Sendable {
 ///
 /// Thread-safe: a session is immutable once made, and OpenSSL reference-counts it.
 // SAFETY: SSL_SESSION is immutable after the handshake; refcounted by OpenSSL
-final class TLSSession: @unchecked Sendable {
+final class TLSSession: @unchecked Sendable { // SAFETY: see above
     let pointer: OpaquePointer
 
     init(takingOwnership pointer: OpaquePointer) {

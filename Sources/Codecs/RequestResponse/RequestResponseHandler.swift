@@ -57,9 +57,10 @@ public struct CorrelatedRequest<Request: Sendable, Response: Sendable>: Sendable
 /// let promise = channel.eventLoop.makePromise(of: MemcacheResponse.self)
 /// channel.writeAndFlush(CorrelatedRequest(.version, promise: promise))
 /// ```
+// SAFETY: loop-confined (whenFailure runs on the loop)
 public final class RequestResponseHandler<Request: Sendable, Response: Sendable>: ChannelDuplexHandler,
-    @unchecked Sendable
-{ // SAFETY: loop-confined (whenFailure runs on the loop)
+    @unchecked Sendable // SAFETY: loop-confined, above
+{
     public typealias InboundIn = Response
     public typealias InboundOut = Never
     public typealias OutboundIn = CorrelatedRequest<Request, Response>

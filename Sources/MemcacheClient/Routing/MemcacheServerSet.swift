@@ -1,3 +1,4 @@
+// Over 500 lines on purpose: the set's calls, ejection and live updates all work under its one lock on the same private state; its topology, statistics and servers are already files of their own.
 public import Channels
 public import Codecs
 public import Logging
