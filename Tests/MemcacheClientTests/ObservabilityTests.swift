@@ -189,12 +189,17 @@ struct ObservabilityTests {
         let running = Task { try await services.run() }
 
         let started = LockedValue(0)
+        let answered = LockedValue(0)
         let callers = Task {
             await withTaskGroup(of: Result<ByteBuffer?, any Error>.self) { tasks in
                 for _ in 0..<2_000 {
                     tasks.addTask {
                         started.withLock { $0 += 1 }
-                        do { return .success(try await pool.get("k")) } catch { return .failure(error) }
+                        do {
+                            let value = try await pool.get("k")
+                            answered.withLock { $0 += 1 }
+                            return .success(value)
+                        } catch { return .failure(error) }
                     }
                 }
                 var results: [Result<ByteBuffer?, any Error>] = []
@@ -202,7 +207,13 @@ struct ObservabilityTests {
                 return results
             }
         }
-        #expect(try await poll { started.withLock { $0 } >= 100 })
+        // Shut down only once requests are really in flight (leased) or answered: a TSan run
+        // once had 100 callers started and none of them in the pool yet.
+        #expect(
+            try await poll {
+                let leased = await pool.statistics().total.activeLeases
+                return started.withLock { $0 } >= 100 && (answered.withLock { $0 } > 0 || leased > 0)
+            })
         await services.triggerGracefulShutdown()
         try await running.value
         let results = await callers.value
