@@ -1,10 +1,16 @@
 import Foundation
+import Channels
 import Glibc
 
 /// A network namespace joined to this one by a veth pair, for real packet loss and partitions
 /// (nftables rules inside the namespace; this kernel has no `netem`). The host side is
-/// `10.78.N.1`, the namespace side `10.78.N.2`, N chosen at random. Needs root, iproute2 and
-/// nftables; `make()` returns nil (with the reason) where a namespace cannot be made.
+/// `10.78.N.1`, the namespace side `10.78.N.2`, N a subnet no link on this host uses. Needs
+/// root, iproute2 and nftables (`unavailableReason` says what is missing).
+///
+/// Prefer `with(_:)`, which removes the namespace however the body ends. A namespace's name
+/// carries the pid of the process that made it: `make()` first removes those whose process is
+/// gone (a test process that was killed), so a stale link can never answer for a new one's
+/// subnet.
 public final class NetworkNamespace: @unchecked Sendable {
     // SAFETY: created, used and removed by one test, in order.
     public let name: String
@@ -27,16 +33,45 @@ public final class NetworkNamespace: @unchecked Sendable {
 
     private init(name: String, subnet: Int, hostLink: String) {
         self.name = name
+        self.subnet = subnet
         self.hostLink = hostLink
         self.hostAddress = "10.78.\(subnet).1"
         self.innerAddress = "10.78.\(subnet).2"
     }
 
+    /// Subnets this process has handed out and not yet removed (two tests making namespaces
+    /// at once must not both pick a subnet the host does not use yet).
+    private static let subnetsInUse = LockedValue<Set<Int>>([])
+    private let subnet: Int
+
+    /// Makes a namespace, runs `body` with it and removes it, whether `body` returns or throws.
+    public static func with<T>(_ body: (NetworkNamespace) async throws -> T) async throws -> T {
+        let namespace = try await make()
+        do {
+            let result = try await body(namespace)
+            await namespace.remove()
+            return result
+        } catch {
+            await namespace.remove()
+            throw error
+        }
+    }
+
     /// Makes the namespace, its veth pair and an nftables table with input and output chains.
+    /// The caller must `remove()` it (or use `with(_:)`).
     public static func make() async throws -> NetworkNamespace {
+        await removeStale()
         let tag = String(UInt32.random(in: 0...0xFFFFF), radix: 16)
-        let subnet = Int.random(in: 1...254)
-        let namespace = NetworkNamespace(name: "mct-\(tag)", subnet: subnet, hostLink: "mct\(tag)h")
+        let used = try await subnetsOnHost()
+        let subnet = try subnetsInUse.withLock { mine -> Int in
+            guard let free = (1...254).shuffled().first(where: { !used.contains($0) && !mine.contains($0) }) else {
+                throw NamespaceError("no free 10.78.N.0/24 subnet is left on this host")
+            }
+            mine.insert(free)
+            return free
+        }
+        let namespace = NetworkNamespace(
+            name: "mct-\(getpid())-\(tag)", subnet: subnet, hostLink: "mct\(tag)h")
         let inner = "mct\(tag)i"
         do {
             try await run(ip, ["netns", "add", namespace.name])
@@ -99,6 +134,36 @@ public final class NetworkNamespace: @unchecked Sendable {
     public func remove() async {
         _ = try? await runProcess(Self.ip, ["link", "del", self.hostLink])
         _ = try? await runProcess(Self.ip, ["netns", "del", self.name])
+        Self.subnetsInUse.withLock { _ = $0.remove(self.subnet) }
+    }
+
+    /// The N of every 10.78.N.x address on this host's links.
+    private static func subnetsOnHost() async throws -> Set<Int> {
+        let listing = try await runProcess(ip, ["-4", "-o", "addr", "show"])
+        var found = Set<Int>()
+        for word in listing.split(whereSeparator: { $0 == " " || $0 == "/" }) where word.hasPrefix("10.78.") {
+            let parts = word.split(separator: ".")
+            if parts.count == 4, let n = Int(parts[2]) { found.insert(n) }
+        }
+        return found
+    }
+
+    /// Removes namespaces a killed test process left: named `mct-PID-…` with PID no longer
+    /// running, or `mct-TAG` (older test builds did not record their pid). Deleting the
+    /// namespace deletes its veth pair too.
+    private static func removeStale() async {
+        guard let listing = try? await runProcess(ip, ["netns", "list"]) else { return }
+        for line in listing.split(separator: "\n") {
+            guard let name = line.split(separator: " ").first, name.hasPrefix("mct-") else { continue }
+            let fields = name.split(separator: "-")
+            if fields.count == 3, let pid = Int32(fields[1]), kill(pid, 0) == 0 || errno == EPERM { continue }
+            _ = try? await runProcess(ip, ["netns", "del", String(name)])
+        }
+    }
+
+    private struct NamespaceError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 
     private static func run(_ executable: String, _ arguments: [String]) async throws {

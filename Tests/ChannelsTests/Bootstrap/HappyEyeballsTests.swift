@@ -42,44 +42,44 @@ struct HappyEyeballsTests {
         "a black-holed first address costs the attempt delay, not the connect timeout, and its socket is closed",
         .enabled(if: NetworkNamespace.unavailableReason == nil, "\(NetworkNamespace.unavailableReason ?? "")"))
     func blackHoledFirst() async throws {
-        let namespace = try await NetworkNamespace.make()
-        defer { Task { await namespace.remove() } }
-        // Every packet into the namespace is dropped: a connect there waits for SYN replies
-        // that never come.
-        try await namespace.partition()
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
-        let server = try await startEchoServer(group: group)
-        let port = server.localAddress.port
-        let blackHoled = try SocketAddress(ipAddress: namespace.innerAddress, port: port)
-        let live = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        try await NetworkNamespace.with { namespace in
+            // Every packet into the namespace is dropped: a connect there waits for SYN replies
+            // that never come.
+            try await namespace.partition()
+            let server = try await startEchoServer(group: group)
+            let port = server.localAddress.port
+            let blackHoled = try SocketAddress(ipAddress: namespace.innerAddress, port: port)
+            let live = try SocketAddress(ipAddress: "127.0.0.1", port: port)
 
-        let started = ContinuousClock.now
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.seconds(120))
-            .connectionAttemptDelay(.milliseconds(100))
-            .hostResolver { _, _ in [blackHoled, live] }
-            .connect(host: "replicas.test", port: port).get()
-        let took = ContinuousClock.now - started
-        #expect(channel.remoteAddress == live)
-        // Far below the 120 s connect timeout (a sanitizer's stall is the only slack needed).
-        #expect(took < .seconds(60))
-        // The listener, our socket and the server's end: the black-holed attempt's socket
-        // (same port, SYN_SENT) is gone.
-        #expect(try await poll { openSocketCount(port: port) == 3 })
-        try await channel.close().get()
-        try await server.close()
-
-        // Every address black-holed: the whole race ends at the connect timeout.
-        let other = try SocketAddress(ipAddress: namespace.innerAddress, port: port + 1)
-        let timedOut = try await #require(throws: ChannelError.self) {
-            try await ClientBootstrap(group: group)
-                .connectTimeout(.milliseconds(500))
+            let started = ContinuousClock.now
+            let channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.seconds(120))
                 .connectionAttemptDelay(.milliseconds(100))
-                .hostResolver { _, _ in [blackHoled, other] }
-                .connect(host: "dark.test", port: port).get()
+                .hostResolver { _, _ in [blackHoled, live] }
+                .connect(host: "replicas.test", port: port).get()
+            let took = ContinuousClock.now - started
+            #expect(channel.remoteAddress == live)
+            // Far below the 120 s connect timeout (a sanitizer's stall is the only slack needed).
+            #expect(took < .seconds(60))
+            // The listener, our socket and the server's end: the black-holed attempt's socket
+            // (same port, SYN_SENT) is gone.
+            #expect(try await poll { openSocketCount(port: port) == 3 })
+            try await channel.close().get()
+            try await server.close()
+
+            // Every address black-holed: the whole race ends at the connect timeout.
+            let other = try SocketAddress(ipAddress: namespace.innerAddress, port: port + 1)
+            let timedOut = try await #require(throws: ChannelError.self) {
+                try await ClientBootstrap(group: group)
+                    .connectTimeout(.milliseconds(500))
+                    .connectionAttemptDelay(.milliseconds(100))
+                    .hostResolver { _, _ in [blackHoled, other] }
+                    .connect(host: "dark.test", port: port).get()
+            }
+            #expect(timedOut.code == .connectTimeout, "\(timedOut)")
+            #expect(openSocketCount(port: port) == 0)
         }
-        #expect(timedOut.code == .connectTimeout)
-        #expect(openSocketCount(port: port) == 0)
     }
 }
