@@ -1,5 +1,5 @@
-import Foundation
 import Channels
+import Foundation
 import Glibc
 
 /// A network namespace joined to this one by a veth pair, for real packet loss and partitions
