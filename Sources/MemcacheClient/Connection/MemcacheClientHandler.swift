@@ -1,6 +1,5 @@
 public import Channels
 import Codecs
-import DequeModule
 
 /// The one handler of a memcache client connection: encodes requests, matches replies to
 /// them in order, and completes each caller directly.
@@ -62,17 +61,18 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         }
     }
 
+    /// Who gets a reply, and whether finishing the request gives a pool lease back.
+    package struct Waiter {
+        let responder: Responder
+        let releasesLease: Bool
+    }
+
     private var decoder: MemcacheResponseDecoder
     package var responseClock: ResponseClock
     package var responseTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
-    /// Set once the connection failed or closed: later requests fail at once with it.
-    private var failure: MemcacheError?
-
-    /// Requests waiting for their replies, oldest first.
-    private var outstanding = Deque<MemcacheOutstandingRequest>()
-    /// Requests with no reply (noreply), done once the turn's buffer is written.
-    private var awaitingWrite: [(responder: Responder, releasesLease: Bool)] = []
+    /// Which request each reply answers, and the connection's failure once it failed.
+    private var matcher = MemcacheReplyMatcher<Waiter>()
     /// The requests of this turn, encoded back to back; written when the turn ends.
     private var batch = RequestBatch()
     /// Reply bytes on their way to the decoder (a reply cut across reads waits here).
@@ -101,9 +101,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     public let wireProtocol: MemcacheProtocol
 
     /// Whether no request waits for a reply (a pool checks it before reusing the connection).
-    public var isClean: Bool { self.outstanding.isEmpty && self.awaitingWrite.isEmpty }
+    public var isClean: Bool { self.matcher.isClean }
     /// How many requests wait for a reply.
-    public var outstandingCount: Int { self.outstanding.count }
+    public var outstandingCount: Int { self.matcher.waitingCount }
 
     // MARK: Sending
 
@@ -130,46 +130,38 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         responder: Responder
     ) {
         self.context?.eventLoop.assertInEventLoop()
-        guard let context = self.context, self.failure == nil else {
-            self.finish(responder, releasesLease: releasesLease, .failure(self.failure ?? Self.notInPipeline))
+        let waiter = Waiter(responder: responder, releasesLease: releasesLease)
+        guard let context = self.context, self.matcher.failure == nil else {
+            self.finish(waiter, .failure(self.matcher.failure ?? Self.notInPipeline))
             return
         }
         if self.wireProtocol != .meta, let refusal = self.wireProtocol.refusal(of: request) {
             // A proxy would close the connection on it, failing every call in flight.
-            self.finish(responder, releasesLease: releasesLease, .failure(refusal))
+            self.finish(waiter, .failure(refusal))
             return
         }
         if self.batch.open() { context.flushAtEndOfTurn() }
         let mark = self.batch.buffer.writerIndex
-        let reply: MemcacheOutstandingRequest.Reply?
+        let expected: MemcacheReplyMatcher<Waiter>.Expected?
         do {
-            reply = try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &self.batch.buffer)
+            expected = try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &self.batch.buffer)
         } catch {
             // Nothing of a request that cannot be encoded is sent.
             self.batch.buffer.moveWriterIndex(to: mark)
-            self.finish(responder, releasesLease: releasesLease, .failure(error))
+            self.finish(waiter, .failure(error))
             return
         }
-        guard let reply else {
-            self.awaitingWrite.append((responder, releasesLease))
-            return
-        }
-        if self.outstanding.isEmpty { self.startResponseClock(context: context) }
-        self.outstanding.append(
-            MemcacheOutstandingRequest(responder: responder, reply: reply, releasesLease: releasesLease))
+        if self.matcher.expect(expected, for: waiter) { self.startResponseClock(context: context) }
     }
 
     public func turnWillEnd(context: ChannelHandlerContext) {
         guard let bytes = self.batch.close() else { return }
         var promise: EventLoopPromise<Void>?
-        if !self.awaitingWrite.isEmpty {
-            let waiting = self.awaitingWrite
-            self.awaitingWrite.removeAll()
+        let unanswered = self.matcher.written()
+        if !unanswered.isEmpty {
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { [self] result in
-                for entry in waiting {
-                    self.finish(entry.responder, releasesLease: entry.releasesLease, result.map { .ok })
-                }
+                for waiter in unanswered { self.finish(waiter, result.map { .ok }) }
             }
             promise = written
         }
@@ -179,16 +171,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     // MARK: Replies
 
     public func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
-        guard let incoming = data.buffer, self.failure == nil else { return }
+        guard let incoming = data.buffer, self.matcher.failure == nil else { return }
         if self.responseClock.timeout != nil { self.responseClock.heard(now: context.eventLoop.now) }
         var bytes = self.replies.take(incoming)
         self.decodeAll(&bytes, context: context)
-        if self.failure == nil { self.replies.keep(&bytes) }
+        if self.matcher.failure == nil { self.replies.keep(&bytes) }
     }
 
     private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         do {
-            while self.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
+            while self.matcher.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
                 self.deliver(response, context: context)
             }
         } catch let error as MemcacheError {
@@ -200,54 +192,23 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     private func deliver(_ response: MemcacheResponse, context: ChannelHandlerContext) {
-        guard !self.outstanding.isEmpty else {
+        switch self.matcher.received(response) {
+        case .finished(let waiter, let reply):
+            self.finish(waiter, .success(reply))
+        case .partial(let onPartial, let reply):
+            onPartial?(reply)
+        case .held, .ignored:
+            break
+        case .unexpected:
             self.fail(
                 MemcacheError(.protocolViolation, "a reply arrived with no request waiting: \(response)"),
                 context: context)
-            return
         }
-        // The usual request has one reply: take it off the queue without copying it first.
-        if case .one = self.outstanding[self.outstanding.startIndex].reply {
-            let first = self.outstanding.removeFirst()
-            self.finish(first.responder, releasesLease: first.releasesLease, .success(response))
-            return
-        }
-        var first = self.outstanding[self.outstanding.startIndex]
-        let isNoop: Bool
-        if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
-        switch first.reply {
-        case .one:
-            break // handled above
-        case .untilNoop(let onPartial, let fences):
-            guard isNoop, fences == 0 else {
-                if isNoop { first.reply = .untilNoop(onPartial: onPartial, fences: fences - 1) }
-                if !first.replyStarted || isNoop {
-                    first.replyStarted = true
-                    self.outstanding[self.outstanding.startIndex] = first
-                }
-                onPartial?(response)
-                return
-            }
-        case .quiet(let suppressed, let kept):
-            guard isNoop else {
-                first.reply = .quiet(suppressed: suppressed, kept: response)
-                first.replyStarted = true
-                self.outstanding[self.outstanding.startIndex] = first
-                return
-            }
-            self.outstanding.removeFirst()
-            self.finish(
-                first.responder, releasesLease: first.releasesLease,
-                .success(kept ?? .meta(MemcacheMetaResponse(status: suppressed))))
-            return
-        }
-        self.outstanding.removeFirst()
-        self.finish(first.responder, releasesLease: first.releasesLease, .success(response))
     }
 
-    private func finish(_ responder: Responder, releasesLease: Bool, _ result: Result<MemcacheResponse, any Error>) {
-        responder.finish(result)
-        if releasesLease { self.leasedRequestFinished?() }
+    private func finish(_ waiter: Waiter, _ result: Result<MemcacheResponse, any Error>) {
+        waiter.responder.finish(result)
+        if waiter.releasesLease { self.leasedRequestFinished?() }
     }
 
     // MARK: Failures and lifecycle
@@ -280,31 +241,18 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     /// Fails everything in flight with `error` and closes the connection: after a broken
     /// reply or a timeout the byte stream can no longer be trusted to line up.
     private func fail(_ error: MemcacheError, context: ChannelHandlerContext) {
-        guard self.failure == nil else { return }
+        guard self.matcher.failure == nil else { return }
         self.failPending(error)
         context.close(promise: nil)
     }
 
-    /// Fails every request in flight with `error`. When the connection simply closed, the
-    /// requests no byte of whose reply had arrived are marked `closedBeforeReply` (safe to
-    /// send again); the oldest one may have had part of its reply buffered, and a batch or
-    /// quiet command may have delivered replies already.
+    /// Fails every request in flight with `error` (see `MemcacheReplyMatcher.fail`).
     private func failPending(_ error: MemcacheError) {
-        if self.failure == nil { self.failure = error }
-        let closedOnly = error.code == .connectionClosed || error.code == .tlsFailure
-        let oldestReplyStarted = self.replies.hasPartialReply
+        let oldestReplyPending = self.replies.hasPartialReply
         self.replies.reset()
-        let outstanding = self.outstanding
-        self.outstanding.removeAll()
-        let awaitingWrite = self.awaitingWrite
-        self.awaitingWrite.removeAll()
-        for (index, entry) in outstanding.enumerated() {
-            let started = entry.replyStarted || (index == 0 && oldestReplyStarted)
-            let failure = MemcacheError(
-                error.code, error.message, cause: error.cause, closedBeforeReply: closedOnly && !started)
-            self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(failure))
+        for (waiter, failure) in self.matcher.fail(error, oldestReplyPending: oldestReplyPending) {
+            self.finish(waiter, .failure(failure))
         }
-        for entry in awaitingWrite { self.finish(entry.responder, releasesLease: entry.releasesLease, .failure(error)) }
     }
 
     private static let notInPipeline = MemcacheError(.connectionClosed, "the memcache handler is not in a pipeline")
@@ -314,7 +262,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     // MARK: ResponseTimedHandler
 
     package var responseTimerContext: ChannelHandlerContext? { self.context }
-    package var isAwaitingResponse: Bool { self.failure == nil && !self.outstanding.isEmpty }
+    package var isAwaitingResponse: Bool { self.matcher.isAwaitingReply }
 
     package func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
         self.fail(MemcacheError(.timeout, "no reply within \(timeout)"), context: context)

@@ -10,7 +10,7 @@ enum MemcacheRequestWriter {
         _ request: MemcacheRequest,
         onPartial: (@Sendable (MemcacheResponse) -> Void)?,
         into buffer: inout ByteBuffer
-    ) throws -> MemcacheOutstandingRequest.Reply? {
+    ) throws -> MemcacheReplyMatcher<MemcacheClientHandler.Waiter>.Expected? {
         try MemcacheRequestEncoder().encode(request, into: &buffer)
         switch request {
         case .metaBatch(let requests):
