@@ -154,7 +154,7 @@ public final class InProcessMemcacheServer: Sendable {
         let connections = group.loops.indices.map { index in
             var logger = configuration.logger
             logger[metadataKey: "loop"] = "\(index)"
-            return LoopConnections(logger: logger)
+            return LoopConnections(logger: logger, eventLoop: group.loops[index])
         }
         let drainCloseMode: CloseMode = configuration.tls == nil ? .output : .all
         // One acceptor handing connections to the loops in turn, as memcached's dispatcher

@@ -10,9 +10,12 @@ final class LoopConnections: @unchecked Sendable { // SAFETY: touched only on it
     /// The server's logger with this loop as metadata: held here, once per loop, rather than
     /// by each connection (an idle connection's memory is counted in bytes).
     let logger: Logger
+    /// The loop every method runs on (checked in debug builds).
+    let eventLoop: any EventLoop
 
-    init(logger: Logger) {
+    init(logger: Logger, eventLoop: any EventLoop) {
         self.logger = logger
+        self.eventLoop = eventLoop
     }
     /// Set once the server drains: a connection accepted after that is closed at once.
     private(set) var draining = false
@@ -23,10 +26,12 @@ final class LoopConnections: @unchecked Sendable { // SAFETY: touched only on it
     var count: Int { self.open.count }
 
     func add(_ handler: MemcacheServerHandler) {
+        self.eventLoop.assertInEventLoop()
         self.open[ObjectIdentifier(handler)] = handler
     }
 
     func remove(_ handler: MemcacheServerHandler) {
+        self.eventLoop.assertInEventLoop()
         self.open[ObjectIdentifier(handler)] = nil
     }
 
@@ -47,12 +52,14 @@ final class LoopConnections: @unchecked Sendable { // SAFETY: touched only on it
     /// Asks every connection to finish: answer what it has read, send it, close. Returns
     /// when each will have closed.
     func drain() -> [EventLoopFuture<Void>] {
+        self.eventLoop.assertInEventLoop()
         self.draining = true
         return self.open.values.compactMap { $0.drain() }
     }
 
     /// Closes whatever is still open (the drain's deadline passed).
     func closeAll() {
+        self.eventLoop.assertInEventLoop()
         for handler in self.open.values { handler.closeNow() }
     }
 }

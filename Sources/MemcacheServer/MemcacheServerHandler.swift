@@ -39,22 +39,16 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// connections, `.all` under TLS, whose handler sends close_notify and waits for the
     /// peer's before closing.
     private let drainCloseMode: CloseMode
-    /// The start of a request whose end has not arrived yet; while `paused`, every request
+    /// The start of a request whose end has not arrived yet; while paused, every request
     /// read and not yet run.
     private var partial = ByteBuffer()
-    /// The peer does not take its replies (the channel is not writable): requests wait in
-    /// `partial` until it does.
-    private var paused = false
-    /// How long a request may stay incomplete; nil: forever.
-    private let incompleteRequestTimeout: TimeAmount?
-    /// When `partial` started to hold an incomplete request, and the timer that checks it.
-    private var incompleteSince: Deadline?
+    /// Serving, paused, closing; counted or not; the incomplete-request clock.
+    private var state: ServerConnectionState
+    /// The timer `state` asked for, checking an incomplete request.
     private var incompleteTimer: Scheduled<Void>?
     private var replies = ByteBuffer()
     /// Requests answered since the counters were last updated.
     private var commandsInBurst = 0
-    private var closing = false
-    private var registered = false
     private var context: ChannelHandlerContext?
 
     static let earlyFlushBytes = 64 << 10
@@ -64,7 +58,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         maximumConnections: Int, maximumLineLength: Int, drainCloseMode: CloseMode,
         incompleteRequestTimeout: TimeAmount? = nil
     ) {
-        self.incompleteRequestTimeout = incompleteRequestTimeout
+        self.state = ServerConnectionState(incompleteRequestTimeout: incompleteRequestTimeout)
         self.processor = CommandProcessor(store: store, counters: counters)
         self.decoder = MemcacheRequestDecoder(
             maximumLineLength: maximumLineLength, maximumValueLength: store.maximumValueLength)
@@ -77,13 +71,17 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
-        self.registered = true
         self.connections.add(self)
         self.loopCounters.connectionOpened()
-        if self.connections.draining {
-            self.closing = true
+        let activation = self.state.activated(
+            draining: self.connections.draining,
+            overLimit: self.processor.counters.currentConnections > self.maximumConnections)
+        switch activation {
+        case .serve:
+            break
+        case .close:
             context.close(promise: nil)
-        } else if self.processor.counters.currentConnections > self.maximumConnections {
+        case .refuseTooMany:
             // What memcached answers past its -c limit, before it closes.
             self.connections.logger.debug(
                 "connection refused: too many open connections",
@@ -91,7 +89,6 @@ final class MemcacheServerHandler: ChannelInboundHandler {
                     "peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")",
                     "limit": "\(self.maximumConnections)",
                 ])
-            self.closing = true
             context.writeAndFlush(
                 PipelineMessage(ByteBuffer(string: "SERVER_ERROR Too many open connections\r\n")), promise: nil)
             context.close(promise: nil)
@@ -101,8 +98,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.countCommands()
-        if self.registered {
-            self.registered = false
+        if self.state.deactivated() {
             self.connections.remove(self)
             self.loopCounters.connectionClosed()
         }
@@ -114,7 +110,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
-        guard !self.closing else { return }
+        guard self.state.readsInput else { return }
         var input = self.unwrapInboundIn(data)
         if self.partial.readableBytes > 0 {
             // Moved out while it is worked on, so no other access to the property overlaps.
@@ -125,22 +121,22 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         }
         // Paused, what arrives waits with the rest (reads stop, so it is at most what the
         // socket's read loop had already taken).
-        if !self.paused {
+        if self.state.runsRequests {
             let answered = self.commandsInBurst
             self.run(&input, context: context)
             // A request completed: the clock on incomplete ones starts again.
-            if self.commandsInBurst != answered { self.incompleteSince = nil }
+            if self.commandsInBurst != answered { self.state.stopIncompleteClock() }
         }
         self.keepUnrun(&input, context: context)
     }
 
     /// Keeps what `run` left in `input` (an incomplete request, or requests held while paused).
     private func keepUnrun(_ input: inout ByteBuffer, context: ChannelHandlerContext) {
-        guard !self.closing, input.readableBytes > 0 else {
-            self.incompleteSince = nil
+        guard self.state.readsInput, input.readableBytes > 0 else {
+            self.state.stopIncompleteClock()
             return
         }
-        if !self.paused {
+        if self.state.runsRequests {
             if input.readableBytes > self.maximumBufferedBytes {
                 self.fail(
                     MemcacheError(.protocolViolation, "\(input.readableBytes) bytes without a complete request"),
@@ -158,23 +154,28 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// Starts the clock on an incomplete request (once per request: a client trickling its
     /// bytes does not restart it).
     private func watchIncompleteRequest(context: ChannelHandlerContext) {
-        guard let timeout = self.incompleteRequestTimeout else { return }
-        let now = context.eventLoop.now
-        if self.incompleteSince == nil { self.incompleteSince = now }
-        guard self.incompleteTimer == nil, let since = self.incompleteSince else { return }
+        guard let deadline = self.state.leftIncomplete(now: context.eventLoop.now) else { return }
+        self.armIncompleteTimer(deadline, context: context)
+    }
+
+    private func armIncompleteTimer(_ deadline: Deadline, context: ChannelHandlerContext) {
         let handler = LoopBound(self, eventLoop: context.eventLoop)
-        self.incompleteTimer = context.eventLoop.scheduleTask(deadline: since + timeout) {
-            handler.value.incompleteTimerFired(timeout)
+        self.incompleteTimer = context.eventLoop.scheduleTask(deadline: deadline) {
+            handler.value.incompleteTimerFired()
         }
     }
 
-    private func incompleteTimerFired(_ timeout: TimeAmount) {
+    private func incompleteTimerFired() {
         self.incompleteTimer = nil
-        guard let context = self.context, !self.closing, !self.paused, let since = self.incompleteSince else { return }
-        if context.eventLoop.now - since >= timeout {
+        guard let context = self.context else { return }
+        switch self.state.incompleteTimerFired(now: context.eventLoop.now) {
+        case .none:
+            break
+        case .rearm(let deadline):
+            self.armIncompleteTimer(deadline, context: context)
+        case .close:
+            let timeout = self.state.incompleteRequestTimeout ?? .zero
             self.fail(MemcacheError(.protocolViolation, "a request stayed incomplete for \(timeout)"), context: context)
-        } else {
-            self.watchIncompleteRequest(context: context)
         }
     }
 
@@ -185,16 +186,21 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if !self.closing {
-            if context.channel.isWritable, self.paused { self.resume(context: context) }
-            _ = context.channel.setOption(.autoRead, value: context.channel.isWritable && !self.paused)
+        switch self.state.writabilityChanged(isWritable: context.channel.isWritable) {
+        case .ignore:
+            break
+        case .resume:
+            self.resume(context: context)
+            // Running what waited may have filled the channel again (and paused once more).
+            _ = context.channel.setOption(.autoRead, value: context.channel.isWritable && self.state.runsRequests)
+        case .setAutoRead(let on):
+            _ = context.channel.setOption(.autoRead, value: on)
         }
         context.fireChannelWritabilityChanged()
     }
 
     /// The peer takes replies again: run the requests that waited.
     private func resume(context: ChannelHandlerContext) {
-        self.paused = false
         var input = ByteBuffer()
         swap(&input, &self.partial)
         self.run(&input, context: context)
@@ -205,8 +211,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     /// Stops running requests until the peer takes its replies (see the type's comment).
     private func pause(context: ChannelHandlerContext) {
-        self.paused = true
-        self.incompleteSince = nil
+        self.state.pause()
         _ = context.channel.setOption(.autoRead, value: false)
     }
 
@@ -227,7 +232,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         var replies = self.takeReplyBuffer()
         defer { self.replies = replies }
         let now = self.processor.store.clock()
-        while !self.closing, input.readableBytes > 0 {
+        while !self.state.isClosing, input.readableBytes > 0 {
             if !self.decoder.isDroppingValue,
                 let taken = input.withUnsafeReadableBytes({ self.processor.processFast($0, now: now, into: &replies) })
             {
@@ -244,7 +249,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
                     return
                 }
                 if self.processor.process(request, into: &replies) == .close {
-                    self.closing = true
+                    _ = self.state.startClosing()
                     self.commandsInBurst += 1
                     self.replies = replies
                     replies = ByteBuffer()
@@ -269,7 +274,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// The connection cannot go on (a line without end, a broken data block): say why, as
     /// memcached does, then close.
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
-        self.closing = true
+        _ = self.state.startClosing()
         self.partial = ByteBuffer()
         self.incompleteTimer?.cancel()
         self.incompleteTimer = nil
@@ -286,8 +291,9 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     func drain() -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
         let closed = context.channel.closeFuture
-        guard !self.closing else { return closed }
-        self.closing = true
+        guard self.state.startClosing() else { return closed }
+        self.incompleteTimer?.cancel()
+        self.incompleteTimer = nil
         self.partial = ByteBuffer()
         self.sendReplies(context: context)
         self.countCommands()
@@ -302,7 +308,9 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     /// Closes the connection now, whatever it was doing.
     func closeNow() {
-        self.closing = true
+        _ = self.state.startClosing()
+        self.incompleteTimer?.cancel()
+        self.incompleteTimer = nil
         self.context?.close(promise: nil)
     }
 

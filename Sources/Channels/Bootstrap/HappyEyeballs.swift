@@ -77,6 +77,7 @@ final class HappyEyeballsRace: @unchecked Sendable { // SAFETY: loop-confined, b
 
     /// Runs the race; the future holds the winning channel. Loop only.
     func run() -> EventLoopFuture<any Channel> {
+        self.loop.assertInEventLoop()
         self.startNextAttempt()
         return self.promise.futureResult
     }

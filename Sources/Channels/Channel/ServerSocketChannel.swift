@@ -88,6 +88,7 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
     }
 
     func ready(_ events: IOEvents) {
+        self.loop.assertInEventLoop()
         // Bounded per wake-up so that a connection flood cannot starve the loop's channels.
         for _ in 0..<64 where !self.closed && !self.paused {
             let child: Int32
@@ -135,6 +136,7 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
     func setAutoRead0(_ enabled: Bool) {}
 
     func close0(mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        self.loop.assertInEventLoop()
         guard !self.closed else {
             promise?.succeed(())
             return
