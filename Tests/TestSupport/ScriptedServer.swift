@@ -17,6 +17,8 @@ public final class ScriptedServer: Sendable {
         case close
         /// Write these bytes, then close.
         case replyAndClose(String)
+        /// Write these bytes once `gate` succeeds (a server slow on the test's cue).
+        case replyAfter(EventLoopFuture<Void>, String)
     }
 
     public let server: ListeningServer
@@ -115,6 +117,9 @@ private final class ScriptedLineHandler: ChannelInboundHandler {
         case .replyAndClose(let text):
             context.writeAndFlush(PipelineMessage(ByteBuffer(string: text)), promise: nil)
             context.close(promise: nil)
+        case .replyAfter(let gate, let text):
+            let channel = context.channel
+            gate.whenSuccess { _ = channel.writeAndFlush(ByteBuffer(string: text)) }
         }
     }
 }

@@ -125,7 +125,7 @@ public final class MemcacheConnection: MemcacheRequestSender {
 
     /// Sends `request` and waits for its response. Server error replies throw.
     public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
-        let response = try await self.sendRaw(request, onPartial: nil)
+        let response = try await self.sendRaw(request, onPartial: nil, deadline: MemcacheDeadline.current)
         if case .error(let error) = response { throw error }
         return response
     }
@@ -138,11 +138,21 @@ public final class MemcacheConnection: MemcacheRequestSender {
     package func sendRaw(
         _ request: MemcacheRequest,
         onPartial: (@Sendable (MemcacheResponse) -> Void)?,
-        releasesLease: Bool = false
+        releasesLease: Bool = false,
+        deadline: Deadline? = nil
     ) async throws -> MemcacheResponse {
         let loop = self.channel.eventLoop
         let handler = self.handler
+        if let deadline, Deadline.now() >= deadline { throw MemcacheDeadline.passed("before the request was sent") }
+        var timer: Scheduled<Void>?
+        defer { timer?.cancel() }
         return try await MemcacheCall().wait { call in
+            // Armed only now: a call finished before it is armed reads as cancelled.
+            if let deadline {
+                timer = loop.scheduleTask(deadline: deadline) {
+                    call.finish(.failure(MemcacheDeadline.passed("before the reply")))
+                }
+            }
             if loop.inEventLoop {
                 handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
             } else {
@@ -172,7 +182,7 @@ public final class MemcacheConnection: MemcacheRequestSender {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
-        try await self.sendRaw(.metaBatch(requests), onPartial: onReply)
+        try await self.sendRaw(.metaBatch(requests), onPartial: onReply, deadline: MemcacheDeadline.current)
     }
 
     public func close() async throws {

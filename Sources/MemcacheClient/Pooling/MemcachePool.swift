@@ -216,15 +216,16 @@ public final class MemcachePool: MemcacheRequestSender {
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
     ) async throws -> MemcacheResponse {
         let start = self.operationMetrics == nil ? nil : Deadline.now()
+        let deadline = MemcacheDeadline.current
         do {
             let response: MemcacheResponse
             do {
-                response = try await self.sendOnce(request, onPartial: onPartial, now: start)
+                response = try await self.sendOnce(request, onPartial: onPartial, now: start, deadline: deadline)
             } catch  where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
                 self.logger.debug(
                     "retrying on another connection: the connection closed before any byte of the reply",
                     metadata: ["command": "\(request.commandName)", "error": "\(error)"])
-                response = try await self.sendOnce(request, onPartial: onPartial)
+                response = try await self.sendOnce(request, onPartial: onPartial, deadline: deadline)
             }
             if let start, let metrics = self.operationMetrics {
                 metrics.record(
@@ -247,9 +248,11 @@ public final class MemcachePool: MemcacheRequestSender {
     /// no hop, no waiter, the request leaves when the loop's turn ends. Any other caller hops
     /// to its loop once, with one closure; a waiter is made only when every connection is full.
     private func sendOnce(
-        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, now: Deadline? = nil
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, now: Deadline? = nil,
+        deadline: Deadline?
     ) async throws -> MemcacheResponse {
         let pool = self.connections.homePool()
+        if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
         if pool.loop.inEventLoop, let served = pool.leaseIfReady(now: now) {
             served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
             return try await served.connection.memcache.sendRaw(request, onPartial: onPartial, releasesLease: true)
@@ -266,11 +269,38 @@ public final class MemcachePool: MemcacheRequestSender {
         }
     }
 
+    /// One attempt bounded by the caller's `deadline` (see `MemcacheDeadline`): the lease
+    /// wait ends by it, and a timer on the loop finishes the call when it passes (a reply that
+    /// comes later is read and dropped, and the connection lives on, as for a cancelled call).
+    private func sendOnce(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        on pool: LoopPool<MemcachePooledConnection>, by deadline: Deadline
+    ) async throws -> MemcacheResponse {
+        if Deadline.now() >= deadline { throw MemcacheDeadline.passed("before the request was sent") }
+        let poolDeadline = self.connections.deadline(nil, on: pool)
+        let leaseDeadline = min(poolDeadline, deadline)
+        let callersDeadline = deadline <= poolDeadline
+        var timer: Scheduled<Void>?
+        defer { timer?.cancel() }
+        return try await MemcacheCall().wait { call in
+            // Armed only now: a call finished before it is armed reads as cancelled.
+            timer = pool.loop.scheduleTask(deadline: deadline) {
+                call.finish(.failure(MemcacheDeadline.passed("before the reply")))
+            }
+            pool.loop.execute {
+                Self.send(
+                    request, onPartial: onPartial, call: call, pool: pool, deadline: leaseDeadline,
+                    leaseTimeoutIsCallers: callersDeadline)
+            }
+        }
+    }
+
     /// On `pool`'s loop: sends on a free connection, or queues a waiter that sends once it is
     /// served. A call cancelled meanwhile is not sent; its lease goes straight back.
     private static func send(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
-        call: MemcacheCall, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline
+        call: MemcacheCall, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline,
+        leaseTimeoutIsCallers: Bool = false
     ) {
         @Sendable func send(on served: PoolWaiter<MemcachePooledConnection>.Served) {
             served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
@@ -289,6 +319,8 @@ public final class MemcachePool: MemcacheRequestSender {
         waiter.callback = { leased in
             switch leased {
             case .success(let served): send(on: served)
+            case .failure(let error as PoolError) where leaseTimeoutIsCallers && error.code == .leaseTimeout:
+                call.finish(.failure(MemcacheDeadline.passed("while it waited for a connection")))
             case .failure(let error): call.finish(.failure(Self.memcacheError(error)))
             }
         }

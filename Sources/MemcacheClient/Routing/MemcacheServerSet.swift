@@ -338,9 +338,9 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     }
 
     /// The failures that say a server is down or unreachable (not its error replies, not the
-    /// caller's own mistakes or cancellation).
+    /// caller's own mistakes, deadline or cancellation).
     static func isHostFailure(_ error: any Error) -> Bool {
-        guard let error = error as? MemcacheError else { return false }
+        guard let error = error as? MemcacheError, !(error.cause is MemcacheDeadline.Passed) else { return false }
         return [.connectFailed, .timeout, .connectionClosed, .tlsFailure, .poolExhausted, .protocolViolation].contains(
             error.code)
     }

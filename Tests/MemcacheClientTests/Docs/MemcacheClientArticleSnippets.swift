@@ -36,6 +36,15 @@ enum MemcacheClientArticleSnippets {
         _ = value
     }
 
+    static func deadline(pool: MemcachePool) async throws {
+        // snippet: memcache-deadline
+        let cached = try? await MemcacheDeadline.within(.milliseconds(20)) {
+            try await pool.get("user:42")
+        }
+        // end snippet
+        _ = cached
+    }
+
     static func serviceGroup(configuration: MemcachePool.Configuration, group: EventLoopGroup, myServer: some Service, logger: Logger) async throws {
         // snippet: memcache-service-group
         let cache = MemcachePool(configuration: configuration, group: group)
