@@ -14,10 +14,11 @@ struct MemcacheReplyMatcherTests {
     static let noop = MemcacheResponse.meta(MemcacheMetaResponse(status: .noop))
     static let miss = MemcacheResponse.meta(MemcacheMetaResponse(status: .miss))
 
-    /// The step, written so `#expect` can compare it.
-    static func describe(_ step: Matcher.Step) -> String {
-        switch step {
-        case .finished(let waiter, let reply): return "finished \(waiter) \(reply)"
+    /// The step for `response`, written so `#expect` can compare it.
+    static func step(_ matcher: inout Matcher, _ response: MemcacheResponse) -> String {
+        switch matcher.received(response) {
+        case .finished(let pending): return "finished \(pending.waiter) \(response)"
+        case .finishedWith(let waiter, let reply): return "finished \(waiter) \(reply)"
         case .partial(_, let reply): return "partial \(reply)"
         case .held: return "held"
         case .unexpected: return "unexpected"
@@ -37,8 +38,8 @@ struct MemcacheReplyMatcherTests {
         #expect(!startsClock2)
         #expect(matcher.waitingCount == 2)
         #expect(matcher.isAwaitingReply)
-        #expect(Self.describe(matcher.received(Self.hit)) == Self.finished("a", Self.hit))
-        #expect(Self.describe(matcher.received(.stored)) == Self.finished("b", .stored))
+        #expect(Self.step(&matcher, Self.hit) == Self.finished("a", Self.hit))
+        #expect(Self.step(&matcher, .stored) == Self.finished("b", .stored))
         #expect(matcher.isClean)
         #expect(!matcher.isAwaitingReply)
         // Emptied, the next request starts the clock again.
@@ -49,10 +50,10 @@ struct MemcacheReplyMatcherTests {
     @Test("a reply with no request waiting is unexpected (the stream is out of step)")
     func unexpectedReply() {
         var matcher = Matcher()
-        #expect(Self.describe(matcher.received(Self.hit)) == "unexpected")
+        #expect(Self.step(&matcher, Self.hit) == "unexpected")
         _ = matcher.expect(.one, for: "a")
         _ = matcher.received(Self.hit)
-        #expect(Self.describe(matcher.received(Self.noop)) == "unexpected")
+        #expect(Self.step(&matcher, Self.noop) == "unexpected")
     }
 
     @Test("a quiet mg: a hit is held until its MN; a miss completes as EN at the MN")
@@ -61,11 +62,11 @@ struct MemcacheReplyMatcherTests {
         _ = matcher.expect(.quiet(suppressed: .miss, kept: nil), for: "hit")
         _ = matcher.expect(.quiet(suppressed: .miss, kept: nil), for: "miss")
         _ = matcher.expect(.one, for: "after")
-        #expect(Self.describe(matcher.received(Self.hit)) == "held")
+        #expect(Self.step(&matcher, Self.hit) == "held")
         #expect(matcher.waitingCount == 3)
-        #expect(Self.describe(matcher.received(Self.noop)) == Self.finished("hit", Self.hit))
-        #expect(Self.describe(matcher.received(Self.noop)) == Self.finished("miss", Self.miss))
-        #expect(Self.describe(matcher.received(.stored)) == Self.finished("after", .stored))
+        #expect(Self.step(&matcher, Self.noop) == Self.finished("hit", Self.hit))
+        #expect(Self.step(&matcher, Self.noop) == Self.finished("miss", Self.miss))
+        #expect(Self.step(&matcher, .stored) == Self.finished("after", .stored))
         #expect(matcher.isClean)
     }
 
@@ -74,10 +75,10 @@ struct MemcacheReplyMatcherTests {
         var matcher = Matcher()
         _ = matcher.expect(.quiet(suppressed: .headerOnly, kept: nil), for: "ok")
         _ = matcher.expect(.quiet(suppressed: .headerOnly, kept: nil), for: "refused")
-        #expect(Self.describe(matcher.received(Self.noop)) == Self.finished("ok", Self.stored))
+        #expect(Self.step(&matcher, Self.noop) == Self.finished("ok", Self.stored))
         let notStored = MemcacheResponse.meta(MemcacheMetaResponse(status: .notStored))
-        #expect(Self.describe(matcher.received(notStored)) == "held")
-        #expect(Self.describe(matcher.received(Self.noop)) == Self.finished("refused", notStored))
+        #expect(Self.step(&matcher, notStored) == "held")
+        #expect(Self.step(&matcher, Self.noop) == Self.finished("refused", notStored))
     }
 
     @Test("a batch: replies and its fences' MNs go to onPartial; only the last MN completes it")
@@ -85,20 +86,20 @@ struct MemcacheReplyMatcherTests {
         var matcher = Matcher()
         _ = matcher.expect(.untilNoop(onPartial: nil, fences: 2), for: "batch")
         _ = matcher.expect(.one, for: "next")
-        let steps = [Self.hit, Self.noop, Self.noop, Self.hit, Self.noop].map { Self.describe(matcher.received($0)) }
+        let steps = [Self.hit, Self.noop, Self.noop, Self.hit, Self.noop].map { Self.step(&matcher, $0) }
         #expect(
             steps == [
                 "partial \(Self.hit)", "partial \(Self.noop)", "partial \(Self.noop)", "partial \(Self.hit)",
                 Self.finished("batch", Self.noop),
             ])
-        #expect(Self.describe(matcher.received(Self.hit)) == Self.finished("next", Self.hit))
+        #expect(Self.step(&matcher, Self.hit) == Self.finished("next", Self.hit))
     }
 
     @Test("a batch whose quiet commands all stay silent ends at its one MN")
     func silentBatch() {
         var matcher = Matcher()
         _ = matcher.expect(.untilNoop(onPartial: nil, fences: 0), for: "batch")
-        #expect(Self.describe(matcher.received(Self.noop)) == Self.finished("batch", Self.noop))
+        #expect(Self.step(&matcher, Self.noop) == Self.finished("batch", Self.noop))
     }
 
     @Test("noreply requests wait for the write, not for a reply, and do not start the clock")
@@ -151,7 +152,7 @@ struct MemcacheReplyMatcherTests {
         _ = matcher.fail(MemcacheError(.timeout, "first"), oldestReplyPending: false)
         #expect(matcher.failure?.message == "first")
         #expect(!matcher.isAwaitingReply)
-        #expect(Self.describe(matcher.received(Self.hit)) == "ignored")
+        #expect(Self.step(&matcher, Self.hit) == "ignored")
         #expect(matcher.fail(MemcacheError(.connectionClosed, "second"), oldestReplyPending: false).isEmpty)
         #expect(matcher.failure?.message == "first")
     }

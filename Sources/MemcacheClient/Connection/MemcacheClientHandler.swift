@@ -130,14 +130,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         responder: Responder
     ) {
         self.context?.eventLoop.assertInEventLoop()
-        let waiter = Waiter(responder: responder, releasesLease: releasesLease)
+        // The waiter is made where it is used: one copy of the responder, not two.
         guard let context = self.context, self.matcher.failure == nil else {
-            self.finish(waiter, .failure(self.matcher.failure ?? Self.notInPipeline))
+            self.finish(
+                Waiter(responder: responder, releasesLease: releasesLease),
+                .failure(self.matcher.failure ?? Self.notInPipeline))
             return
         }
         if self.wireProtocol != .meta, let refusal = self.wireProtocol.refusal(of: request) {
             // A proxy would close the connection on it, failing every call in flight.
-            self.finish(waiter, .failure(refusal))
+            self.finish(Waiter(responder: responder, releasesLease: releasesLease), .failure(refusal))
             return
         }
         if self.batch.open() { context.flushAtEndOfTurn() }
@@ -148,10 +150,12 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         } catch {
             // Nothing of a request that cannot be encoded is sent.
             self.batch.buffer.moveWriterIndex(to: mark)
-            self.finish(waiter, .failure(error))
+            self.finish(Waiter(responder: responder, releasesLease: releasesLease), .failure(error))
             return
         }
-        if self.matcher.expect(expected, for: waiter) { self.startResponseClock(context: context) }
+        if self.matcher.expect(expected, for: Waiter(responder: responder, releasesLease: releasesLease)) {
+            self.startResponseClock(context: context)
+        }
     }
 
     public func turnWillEnd(context: ChannelHandlerContext) {
@@ -193,7 +197,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
 
     private func deliver(_ response: MemcacheResponse, context: ChannelHandlerContext) {
         switch self.matcher.received(response) {
-        case .finished(let waiter, let reply):
+        case .finished(let pending):
+            self.finish(pending.waiter, .success(response))
+        case .finishedWith(let waiter, let reply):
             self.finish(waiter, .success(reply))
         case .partial(let onPartial, let reply):
             onPartial?(reply)

@@ -141,17 +141,37 @@ public final class MemcacheConnection: MemcacheRequestSender {
         releasesLease: Bool = false,
         deadline: Deadline? = nil
     ) async throws -> MemcacheResponse {
+        if let deadline {
+            return try await self.sendRaw(request, onPartial: onPartial, releasesLease: releasesLease, by: deadline)
+        }
         let loop = self.channel.eventLoop
         let handler = self.handler
-        if let deadline, Deadline.now() >= deadline { throw MemcacheDeadline.passed("before the request was sent") }
+        return try await MemcacheCall().wait { call in
+            if loop.inEventLoop {
+                handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
+            } else {
+                loop.execute {
+                    handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
+                }
+            }
+        }
+    }
+
+    /// `sendRaw` bounded by the caller's `deadline` (see `MemcacheDeadline`): a timer on the
+    /// loop finishes the call when it passes; a later reply is read and dropped.
+    private func sendRaw(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, releasesLease: Bool,
+        by deadline: Deadline
+    ) async throws -> MemcacheResponse {
+        if Deadline.now() >= deadline { throw MemcacheDeadline.passed("before the request was sent") }
+        let loop = self.channel.eventLoop
+        let handler = self.handler
         var timer: Scheduled<Void>?
         defer { timer?.cancel() }
         return try await MemcacheCall().wait { call in
             // Armed only now: a call finished before it is armed reads as cancelled.
-            if let deadline {
-                timer = loop.scheduleTask(deadline: deadline) {
-                    call.finish(.failure(MemcacheDeadline.passed("before the reply")))
-                }
+            timer = loop.scheduleTask(deadline: deadline) {
+                call.finish(.failure(MemcacheDeadline.passed("before the reply")))
             }
             if loop.inEventLoop {
                 handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))

@@ -32,8 +32,13 @@ struct MemcacheReplyMatcher<Waiter> {
 
     /// What to do with a reply.
     enum Step {
-        /// The oldest request is answered: complete it with this reply.
-        case finished(Waiter, MemcacheResponse)
+        /// The oldest request is answered by the reply just received: complete its waiter
+        /// with it. (Neither the reply nor the waiter is copied out: the request is handed
+        /// over whole, and the reply stays the caller's.)
+        case finished(Pending)
+        /// The oldest request (a quiet command) is answered by this reply instead: the one
+        /// held for it, or the status its quiet mode suppressed.
+        case finishedWith(Waiter, MemcacheResponse)
         /// A reply inside a batch: hand it to the batch's `onPartial`; the batch waits on.
         case partial((@Sendable (MemcacheResponse) -> Void)?, MemcacheResponse)
         /// A quiet command's reply, held until its `MN`.
@@ -44,7 +49,8 @@ struct MemcacheReplyMatcher<Waiter> {
         case ignored
     }
 
-    private struct Entry {
+    /// A request waiting for its reply.
+    struct Pending {
         let waiter: Waiter
         var expected: Expected
         /// Part of its reply arrived (a batch's or quiet command's replies): not safe to resend.
@@ -52,7 +58,7 @@ struct MemcacheReplyMatcher<Waiter> {
     }
 
     /// Requests waiting for their replies, oldest first.
-    private var waiting = Deque<Entry>()
+    private var waiting = Deque<Pending>()
     /// `noreply` requests, done once the bytes of their turn are written.
     private var unwritten: [Waiter] = []
     /// Why the connection ended; nil while it works.
@@ -74,7 +80,7 @@ struct MemcacheReplyMatcher<Waiter> {
             self.unwritten.append(waiter)
             return false
         }
-        self.waiting.append(Entry(waiter: waiter, expected: expected))
+        self.waiting.append(Pending(waiter: waiter, expected: expected))
         return self.waiting.count == 1
     }
 
@@ -89,12 +95,12 @@ struct MemcacheReplyMatcher<Waiter> {
     /// Matches one decoded reply to the oldest request waiting.
     mutating func received(_ response: MemcacheResponse) -> Step {
         guard self.failure == nil else { return .ignored }
-        guard var first = self.waiting.first else { return .unexpected }
+        guard !self.waiting.isEmpty else { return .unexpected }
         // The usual request has one reply: take it off the queue without copying it first.
-        if case .one = first.expected {
-            self.waiting.removeFirst()
-            return .finished(first.waiter, response)
+        if case .one = self.waiting[self.waiting.startIndex].expected {
+            return .finished(self.waiting.removeFirst())
         }
+        var first = self.waiting[self.waiting.startIndex]
         let isNoop: Bool
         if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
         switch first.expected {
@@ -103,7 +109,7 @@ struct MemcacheReplyMatcher<Waiter> {
         case .untilNoop(let onPartial, let fences):
             if isNoop, fences == 0 {
                 self.waiting.removeFirst()
-                return .finished(first.waiter, response)
+                return .finished(first)
             }
             // Written back only when it changes: most replies of a batch change nothing.
             if isNoop || !first.replyStarted {
@@ -120,7 +126,7 @@ struct MemcacheReplyMatcher<Waiter> {
                 return .held
             }
             self.waiting.removeFirst()
-            return .finished(first.waiter, kept ?? .meta(MemcacheMetaResponse(status: suppressed)))
+            return .finishedWith(first.waiter, kept ?? .meta(MemcacheMetaResponse(status: suppressed)))
         }
     }
 
