@@ -61,7 +61,10 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
                 if case .preferred(let after) = configuration.affinity, loops.count > 1 { return after }
                 return nil
             }(),
-            measuresUseTime: configuration.reportsMetrics)
+            measuresUseTime: configuration.reportsMetrics || configuration.longLeaseWarning != nil,
+            lifetimeJitter: configuration.lifetimeJitter,
+            maxUses: configuration.maxUsesPerConnection.map { max(1, $0) },
+            longLease: configuration.longLeaseWarning)
         self.loopPools = loops.enumerated().map { index, loop in
             LoopPool(loop: loop, index: index, limits: limits, coordinator: coordinator)
         }

@@ -50,6 +50,17 @@ public struct ConnectionPoolConfiguration: Sendable {
     /// A connection older than this takes no new lease and closes when its last lease ends
     /// (a replacement opens when callers or the minimum want one); nil = no limit.
     public var maxLifetime: TimeAmount? = nil
+    /// Each connection's lifetime is `maxLifetime` shortened at random by up to this fraction
+    /// (0...1), so that connections opened together (at start, after an outage) do not all
+    /// close and reconnect together.
+    public var lifetimeJitter = 0.1
+    /// A connection that has served this many leases takes no new one and closes when its
+    /// last lease ends; nil = no limit.
+    public var maxUsesPerConnection: Int? = nil
+    /// Log a warning (once per lease) when a lease is held this long: a caller that never
+    /// gives its connection back. Checked by the pool's maintenance timer (about once a
+    /// second); nil = off.
+    public var longLeaseWarning: TimeAmount? = nil
     /// Socket options for the pool's connections (keep-alive, `TCP_USER_TIMEOUT`, buffer
     /// sizes). `MemcachePool` applies them; a factory of your own passes them to its
     /// bootstrap: `ClientBootstrap(loop: loop).socketOptions(configuration.socketOptions)`.

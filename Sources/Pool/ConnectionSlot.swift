@@ -12,7 +12,7 @@ package struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Loop-confined (a value inside `LoopPoolMachine`). States:
 /// ```
-/// connecting ──succeeded──▶ ready ──past maxLifetime, leased──▶ retiring
+/// connecting ──succeeded──▶ ready ──past its lifetime or maximum uses──▶ retiring
 ///     │                       │ ╲                                  │
 ///  failed / refused       unusable, idle too long,          last lease ends
 ///     │                   shutdown, yielded                        │
@@ -40,6 +40,14 @@ struct ConnectionSlot<Connection: AnyObject> {
     var idleSince: Deadline
     /// When each current lease began, oldest first (only when the pool measures use time).
     var leaseStarts = Deque<Deadline>()
+    /// How long it may live (the pool's `maxLifetime`, jittered), set when it connects.
+    var lifetime: TimeAmount?
+    /// Leases it has served (counted only when the pool limits uses).
+    var uses = 0
+    /// Why it is closing, or will close once it is retiring; nil while it serves.
+    var closeReason: PoolCloseReason?
+    /// The start of the lease last reported as held too long (each lease is reported once).
+    var reportedLongLease: Deadline?
 
     init(id: ConnectionID, created: Deadline) {
         self.id = id
@@ -73,10 +81,19 @@ struct ConnectionSlot<Connection: AnyObject> {
         return true
     }
 
-    /// Marks it closing; returns the connection to close (nil when it was not open).
-    mutating func close() -> Connection? {
+    /// Marks it closing for `reason`; returns the connection to close (nil when it was not
+    /// open).
+    mutating func close(_ reason: PoolCloseReason) -> Connection? {
         guard let connection = self.connection, self.isLive else { return nil }
         self.state = .closing(connection)
+        self.closeReason = reason
         return connection
+    }
+
+    /// Takes no new lease from now on and closes for `reason` when its last lease ends.
+    mutating func retire(_ reason: PoolCloseReason) {
+        guard case .ready(let connection) = self.state else { return }
+        self.state = .retiring(connection)
+        self.closeReason = reason
     }
 }

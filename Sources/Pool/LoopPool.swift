@@ -141,6 +141,11 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         for connection in action.close {
             _ = Self.connection(connection).channel.close()
         }
+        for (id, heldFor) in action.longLeases {
+            self.logger.warning(
+                "a lease is held longer than the configured warning threshold: is it ever released?",
+                metadata: ["connection": "\(id)", "held_for": "\(heldFor)"])
+        }
         if let id = action.connect { self.startConnect(id) }
         for id in action.offerHandoff { self.offerHandoff(id) }
         if action.askOthersToYield {
@@ -217,12 +222,12 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     private func connectionClosed(_ id: ConnectionID) {
         guard let index = self.machine.index(of: id) else { return }
         self.returnBudget()
-        // The machine marks a connection closing when it closes one (idle too long, past its
-        // lifetime, unusable on release, given to a starved loop, shutdown); any other close
-        // came from the server or the network.
-        let closedBy: Logger.MetadataValue
-        if case .closing = self.machine.slots[index].state { closedBy = "pool" } else { closedBy = "server or network" }
-        self.logger.debug("connection closed", metadata: ["connection": "\(id)", "closed_by": closedBy])
+        // The machine records why when it closes a connection (idle too long, past its
+        // lifetime or uses, unusable on release, given to a starved loop, shutdown); any
+        // other close came from the server or the network.
+        let reason = self.machine.slots[index].closeReason ?? .lost
+        self.metrics?.connectionClosed(reason)
+        self.logger.debug("connection closed", metadata: ["connection": "\(id)", "reason": "\(reason)"])
         self.coordinator.observe(.closed(loop: self.index))
         self.execute(self.machine.connectionClosed(id, now: self.loop.now))
         self.completeShutdownIfDone()
@@ -344,7 +349,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             waiting: self.machine.waiters.count, activeLeases: self.machine.activeLeases,
             created: counters.created, closed: counters.closed, connectFailures: counters.connectFailures,
             leases: counters.leases, waitedLeases: counters.waitedLeases, totalWait: counters.totalWait,
-            maxWait: counters.maxWait)
+            maxWait: counters.maxWait, closedBy: counters.closedBy)
     }
 }
 

@@ -30,6 +30,8 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     var askOthersToYield = false
     /// How long the lease a release ended was held (when the machine measures use time).
     var used: TimeAmount?
+    /// Leases held longer than the limits' `longLease` so far, each reported once.
+    var longLeases: [(id: ConnectionID, heldFor: TimeAmount)] = []
 
     init() {}
 
@@ -84,6 +86,6 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     var isEmpty: Bool {
         self.serve.isEmpty && self.fail.isEmpty && self.connect == nil && self.close.isEmpty
             && self.offerHandoff.isEmpty
-            && !self.askOthersToYield
+            && !self.askOthersToYield && self.longLeases.isEmpty
     }
 }

@@ -46,6 +46,6 @@ extension LoopPoolMachine {
         guard self.waiters.isEmpty, self.liveCount > self.limits.minConnections,
             let index = self.slots.lastIndex(where: { $0.isIdle })
         else { return Action() }
-        return Action(close: self.close(slotAt: index))
+        return Action(close: self.close(slotAt: index, .rebalanced))
     }
 }

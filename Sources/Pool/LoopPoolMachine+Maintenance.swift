@@ -18,7 +18,23 @@ extension LoopPoolMachine {
         action.offerHandoff = self.handoffCandidates(now: now)
         action.close = self.retireAndCloseIdle(now: now)
         action.connect = self.connectIfRoom(now: now)
+        action.longLeases = self.longLeases(now: now)
         return action
+    }
+
+    /// Leases held for `longLease` or more, each reported once: per connection its oldest
+    /// lease (a shared connection's leases end in the order they began).
+    private mutating func longLeases(now: Deadline) -> [(id: ConnectionID, heldFor: TimeAmount)] {
+        guard let limit = self.limits.longLease, self.limits.measuresUseTime else { return [] }
+        var found: [(id: ConnectionID, heldFor: TimeAmount)] = []
+        for index in self.slots.indices {
+            guard let start = self.slots[index].leaseStarts.first, now - start >= limit,
+                self.slots[index].reportedLongLease != start
+            else { continue }
+            self.markLongLeaseReported(slotAt: index, start: start)
+            found.append((self.slots[index].id, now - start))
+        }
+        return found
     }
 
     /// When `tick` should next run for the waiters: the earliest deadline, or the next
@@ -36,17 +52,17 @@ extension LoopPoolMachine {
         for index in self.slots.indices {
             let slot = self.slots[index]
             guard slot.isReady else { continue }
-            if let lifetime = self.limits.maxLifetime, now - slot.created >= lifetime {
+            if let lifetime = slot.lifetime, now - slot.created >= lifetime {
                 if slot.leases == 0 {
-                    if let connection = self.close(slotAt: index) { closing.append(connection) }
+                    if let connection = self.close(slotAt: index, .lifetime) { closing.append(connection) }
                     live -= 1
                 } else {
-                    self.retire(slotAt: index)
+                    self.retire(slotAt: index, .lifetime)
                 }
                 continue
             }
             if slot.leases == 0, live > self.limits.minConnections, now - slot.idleSince >= self.limits.idleTimeout {
-                if let connection = self.close(slotAt: index) { closing.append(connection) }
+                if let connection = self.close(slotAt: index, .idle) { closing.append(connection) }
                 live -= 1
             }
         }

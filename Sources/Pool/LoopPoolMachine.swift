@@ -35,6 +35,13 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         var handoffAfter: TimeAmount?
         /// Keep when each lease began, so a release answers how long it was held (`used`).
         var measuresUseTime = false
+        /// Each connection's lifetime is `maxLifetime` shortened at random by up to this
+        /// fraction (0...1), so connections opened together do not all close together.
+        var lifetimeJitter = 0.0
+        /// A connection retires after serving this many leases; nil: no limit.
+        var maxUses: Int? = nil
+        /// Report a lease held longer than this (`tick`'s `longLeases`); needs `measuresUseTime`.
+        var longLease: TimeAmount? = nil
     }
 
     struct Counters: Equatable {
@@ -45,6 +52,8 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         var waitedLeases = 0
         var totalWait = TimeAmount.zero
         var maxWait = TimeAmount.zero
+        /// Closed connections by why they closed.
+        var closedBy: [PoolCloseReason: Int] = [:]
     }
 
     let limits: Limits
@@ -76,6 +85,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         self.slots[index].leases += 1
         if self.limits.measuresUseTime, let now { self.slots[index].leaseStarts.append(now) }
         self.counters.leases += 1
+        self.countUse(at: index)
         return (self.slots[index].id, connection)
     }
 
@@ -92,6 +102,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             self.slots[index].leases += 1
             if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
             self.counters.leases += 1
+            self.countUse(at: index)
             return (
                 nil, Action(serve: .init(waiter: waiter, id: self.slots[index].id, connection: connection, waited: nil))
             )
@@ -131,21 +142,23 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             return Action()
         case .retiring:
             guard remaining == 0 else { return Action() }
-            return Action(close: self.slots[index].close(), connect: self.connectIfRoom(now: now))
+            let reason = self.slots[index].closeReason ?? .lifetime
+            return Action(close: self.slots[index].close(reason), connect: self.connectIfRoom(now: now))
         case .ready(let connection):
             // Shutting down, a shared connection closes with its last lease: the requests of
             // the other leases are still in flight on it.
             if self.isShuttingDown {
                 guard remaining == 0 else { return Action() }
-                return Action(close: self.slots[index].close())
+                return Action(close: self.slots[index].close(.shutdown))
             }
             guard isReusable(remaining == 0) else {
-                return Action(close: self.slots[index].close(), connect: self.connectIfRoom(now: now))
+                return Action(close: self.slots[index].close(.unusable), connect: self.connectIfRoom(now: now))
             }
             if let next = self.waiters.popFirst() {
                 self.slots[index].leases += 1
                 if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
                 let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)
+                self.countUse(at: index)
                 return Action(
                     serve: .init(
                         waiter: next.entry.waiter, id: self.slots[index].id, connection: connection, waited: waited))
@@ -171,15 +184,21 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         self.counters.created += 1
         if self.isShuttingDown {
             self.slots[index].state = .closing(connection)
+            self.slots[index].closeReason = .shutdown
             return Action(close: connection)
         }
         self.slots[index].state = .ready(connection)
         self.slots[index].idleSince = now
+        self.slots[index].lifetime = self.limits.maxLifetime.map(self.jittered)
         var action = Action()
-        while self.slots[index].leases < self.limits.maxLeasesPerConnection, let next = self.waiters.popFirst() {
+        // A connection that reaches its maximum uses retires at once and serves no more.
+        while self.slots[index].isReady, self.slots[index].leases < self.limits.maxLeasesPerConnection,
+            let next = self.waiters.popFirst()
+        {
             self.slots[index].leases += 1
             if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
             let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)
+            self.countUse(at: index)
             action.serve.append(.init(waiter: next.entry.waiter, id: id, connection: connection, waited: waited))
         }
         action.connect = self.connectIfRoom(now: now)
@@ -200,7 +219,10 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     /// waiters or the minimum want one.
     mutating func connectionClosed(_ id: ConnectionID, now: Deadline) -> Action {
         guard let index = self.index(of: id) else { return Action() }
-        if !self.slots[index].isConnecting { self.counters.closed += 1 }
+        if !self.slots[index].isConnecting {
+            self.counters.closed += 1
+            self.counters.closedBy[self.slots[index].closeReason ?? .lost, default: 0] += 1
+        }
         self.slots.remove(at: index)
         return Action(connect: self.connectIfRoom(now: now))
     }
@@ -214,7 +236,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         var action = Action()
         action.fail = self.waiters.removeAll().map { ($0.entry.waiter, PoolError(.shutdown, "the pool is shut down")) }
         for index in self.slots.indices where self.slots[index].isIdle {
-            if let connection = self.slots[index].close() { action.close.append(connection) }
+            if let connection = self.slots[index].close(.shutdown) { action.close.append(connection) }
         }
         return action
     }
@@ -223,7 +245,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     mutating func forceClose() -> Action {
         var action = Action()
         for index in self.slots.indices {
-            if let connection = self.slots[index].close() { action.close.append(connection) }
+            if let connection = self.slots[index].close(.shutdown) { action.close.append(connection) }
         }
         return action
     }
@@ -312,13 +334,35 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         self.slots.remove(at: index)
     }
 
-    mutating func close(slotAt index: Int) -> Connection? {
-        self.slots[index].close()
+    mutating func close(slotAt index: Int, _ reason: PoolCloseReason) -> Connection? {
+        self.slots[index].close(reason)
     }
 
-    mutating func retire(slotAt index: Int) {
-        guard case .ready(let connection) = self.slots[index].state else { return }
-        self.slots[index].state = .retiring(connection)
+    /// Counts a lease of slot `index` toward `maxUses`; at the limit it retires.
+    @inline(__always)
+    private mutating func countUse(at index: Int) {
+        guard let maxUses = self.limits.maxUses else { return }
+        self.slots[index].uses += 1
+        if self.slots[index].uses >= maxUses { self.slots[index].retire(.maxUses) }
+    }
+
+    mutating func markLongLeaseReported(slotAt index: Int, start: Deadline) {
+        self.slots[index].reportedLongLease = start
+    }
+
+    /// Retires slot `index` (no new lease; it closes for `reason` when its last one ends).
+    mutating func retire(slotAt index: Int, _ reason: PoolCloseReason) {
+        self.slots[index].retire(reason)
+    }
+
+    /// `lifetime` shortened at random by up to `lifetimeJitter` of it (once per connect: the
+    /// system generator's cost does not matter here).
+    private func jittered(_ lifetime: TimeAmount) -> TimeAmount {
+        let jitter = min(max(self.limits.lifetimeJitter, 0), 1)
+        guard jitter > 0, lifetime.nanoseconds > 0 else { return lifetime }
+        let span = Int64(Double(lifetime.nanoseconds) * jitter)
+        guard span > 0 else { return lifetime }
+        return .nanoseconds(lifetime.nanoseconds - Int64.random(in: 0...span))
     }
 
     mutating func removeWaiter(_ id: WaiterID) -> WaiterQueue<Waiter>.Entry? {

@@ -25,6 +25,8 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
         public var waitedLeases = 0
         public var totalWait = TimeAmount.zero
         public var maxWait = TimeAmount.zero
+        /// Closed connections by why they closed (they sum to `closed`).
+        public var closedBy: [PoolCloseReason: Int] = [:]
 
         public var open: Int { self.idle + self.leased }
         public var averageWait: TimeAmount {
@@ -39,7 +41,7 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
                 created: lhs.created + rhs.created, closed: lhs.closed + rhs.closed,
                 connectFailures: lhs.connectFailures + rhs.connectFailures, leases: lhs.leases + rhs.leases,
                 waitedLeases: lhs.waitedLeases + rhs.waitedLeases, totalWait: lhs.totalWait + rhs.totalWait,
-                maxWait: max(lhs.maxWait, rhs.maxWait))
+                maxWait: max(lhs.maxWait, rhs.maxWait), closedBy: lhs.closedBy.merging(rhs.closedBy, uniquingKeysWith: +))
         }
     }
 

@@ -87,6 +87,16 @@ struct ObservabilityTests {
         #expect(failures.values.reduce(0, +) == 3)
         for (outcome, count) in failures { #expect(operations("mg", outcome).count == count, "\(outcome)") }
         #expect(Set(failures.keys).isSubset(of: ["connection_closed", "connect_failed"]), "\(failures)")
+        // The one connection closed with the server: counted once, by why (lost when the
+        // pool heard of the hang-up first, unusable when a failed call gave it back first),
+        // in the statistics and as the metric's reason.
+        #expect(try await poll { await pool.statistics().total.closed == 1 })
+        let closedBy = await pool.statistics().total.closedBy
+        #expect(closedBy == [.lost: 1] || closedBy == [.unusable: 1], "\(closedBy)")
+        let reason = try #require(closedBy.keys.first)
+        #expect(
+            try metrics.expectCounter("db.client.connection.closed", loop + [("reason", reason.rawValue)]).totalValue
+                == 1)
 
         await pool.shutdown()
         #expect(idle.lastValue == 0, "shutdown refreshes the gauges")
@@ -143,8 +153,7 @@ struct ObservabilityTests {
         memcached.stop()
         #expect(try await poll { !logs.messages(atLeast: .debug, startingWith: "connection closed").isEmpty })
         #expect(
-            logs.messages(atLeast: .debug, startingWith: "connection closed").first?.metadata["closed_by"]
-                == "server or network")
+            logs.messages(atLeast: .debug, startingWith: "connection closed").first?.metadata["reason"] == "lost")
         await pool.shutdown()
         try await group.shutdownGracefully()
     }
@@ -236,10 +245,10 @@ struct ObservabilityTests {
             try await ClientBootstrap(group: group).connect(to: server.localAddress).get()
         }
         #expect(server.statistics.currentConnections == 0)
-        // The pool closed its connections itself, and says so.
+        // The pool closed its connections itself, for its shutdown, and says so.
         let closed = logs.messages(atLeast: .debug, startingWith: "connection closed")
         #expect(
-            !closed.isEmpty && closed.allSatisfy { $0.metadata["closed_by"] == "pool" }, "\(closed.map(\.metadata))")
+            !closed.isEmpty && closed.allSatisfy { $0.metadata["reason"] == "shutdown" }, "\(closed.map(\.metadata))")
         try await group.shutdownGracefully()
     }
 }

@@ -28,6 +28,8 @@ final class PoolMetrics: Sendable {
     private let createTime: Timer
     /// Leases that timed out waiting.
     private let timeouts: Counter
+    /// Connections closed, one counter per reason (`PoolCloseReason`, dimension `reason`).
+    private let closed: [PoolCloseReason: Counter]
 
     static let prefix = "db.client.connection."
 
@@ -44,6 +46,12 @@ final class PoolMetrics: Sendable {
         self.useTime = Timer(label: named("use_time"), dimensions: dimensions, factory: factory)
         self.createTime = Timer(label: named("create_time"), dimensions: dimensions, factory: factory)
         self.timeouts = Counter(label: named("timeouts"), dimensions: dimensions, factory: factory)
+        var closed: [PoolCloseReason: Counter] = [:]
+        for reason in PoolCloseReason.allCases {
+            closed[reason] = Counter(
+                label: named("closed"), dimensions: dimensions + [("reason", reason.rawValue)], factory: factory)
+        }
+        self.closed = closed
         self.max.record(maxConnections)
     }
 
@@ -51,6 +59,7 @@ final class PoolMetrics: Sendable {
     func leaseEnded(used: TimeAmount) { self.useTime.recordNanoseconds(used.nanoseconds) }
     func connected(after duration: TimeAmount) { self.createTime.recordNanoseconds(duration.nanoseconds) }
     func leaseTimedOut() { self.timeouts.increment() }
+    func connectionClosed(_ reason: PoolCloseReason) { self.closed[reason]?.increment() }
 
     func refresh(_ statistics: PoolStatistics.Loop) {
         self.idle.record(statistics.idle)
