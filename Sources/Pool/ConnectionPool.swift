@@ -64,7 +64,8 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
             measuresUseTime: configuration.reportsMetrics || configuration.longLeaseWarning != nil,
             lifetimeJitter: configuration.lifetimeJitter,
             maxUses: configuration.maxUsesPerConnection.map { max(1, $0) },
-            longLease: configuration.longLeaseWarning)
+            longLease: configuration.longLeaseWarning,
+            keepAliveInterval: configuration.keepAlive?.interval)
         self.loopPools = loops.enumerated().map { index, loop in
             LoopPool(loop: loop, index: index, limits: limits, coordinator: coordinator)
         }

@@ -57,6 +57,10 @@ public struct ConnectionPoolConfiguration: Sendable {
     /// A connection that has served this many leases takes no new one and closes when its
     /// last lease ends; nil = no limit.
     public var maxUsesPerConnection: Int? = nil
+    /// Pings idle connections, so that one a server, proxy or NAT dropped without a word is
+    /// found and replaced before a caller meets it (see `KeepAlive`); nil = off. Needs a
+    /// connection that can ping (`PoolableConnection.ping()`; `MemcachePool`'s can).
+    public var keepAlive: KeepAlive? = nil
     /// Log a warning (once per lease) when a lease is held this long: a caller that never
     /// gives its connection back. Checked by the pool's maintenance timer (about once a
     /// second); nil = off.
@@ -96,5 +100,27 @@ public struct ConnectionPoolConfiguration: Sendable {
     func perLoopCap(loopCount: Int) -> Int {
         let even = (self.maxConnections + loopCount - 1) / loopCount
         return max(1, min(self.maxConnectionsPerLoop ?? even, self.maxConnections))
+    }
+}
+
+extension ConnectionPoolConfiguration {
+    /// When idle connections are pinged. A connection idle for `interval` is leased for a
+    /// ping, as a caller would lease it, and pinged again every `interval` while it stays
+    /// idle; a ping that fails or is not answered within `timeout` closes it
+    /// (`PoolCloseReason.keepAliveFailed`), and a replacement connects when callers or the
+    /// minimum want one. A busy connection is never pinged: its callers' requests show it
+    /// alive. Pinging does not count as use: `idleTimeout` still closes idle connections.
+    ///
+    /// ```swift
+    /// configuration.keepAlive = .init(interval: .seconds(30), timeout: .seconds(2))
+    /// ```
+    public struct KeepAlive: Sendable, Hashable {
+        public var interval: TimeAmount
+        public var timeout: TimeAmount
+
+        public init(interval: TimeAmount = .seconds(60), timeout: TimeAmount = .seconds(5)) {
+            self.interval = interval
+            self.timeout = timeout
+        }
     }
 }

@@ -48,6 +48,10 @@ struct ConnectionSlot<Connection: AnyObject> {
     var closeReason: PoolCloseReason?
     /// The start of the lease last reported as held too long (each lease is reported once).
     var reportedLongLease: Deadline?
+    /// Leased for a keep-alive ping now.
+    var pinging = false
+    /// When its last keep-alive ping ended.
+    var lastPinged: Deadline?
 
     init(id: ConnectionID, created: Deadline) {
         self.id = id

@@ -141,6 +141,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         for connection in action.close {
             _ = Self.connection(connection).channel.close()
         }
+        for (id, connection) in action.ping { self.ping(id, Self.connection(connection)) }
         for (id, heldFor) in action.longLeases {
             self.logger.warning(
                 "a lease is held longer than the configured warning threshold: is it ever released?",
@@ -153,6 +154,34 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             self.coordinator.askOthersToYield(except: self.index)
         }
         self.publishCapacity()
+    }
+
+    /// Pings an idle connection the machine leased for it; its answer, failure or the
+    /// keep-alive timeout goes back to the machine (whichever comes first counts).
+    private func ping(_ id: ConnectionID, _ connection: Connection) {
+        guard let pinged = connection.ping() else {
+            self.execute(self.machine.pingEnded(id, now: self.loop.now) { connection.isReusable(isLastLease: $0) })
+            return
+        }
+        let timeout = self.coordinator.configuration.keepAlive?.timeout ?? .seconds(5)
+        let timer = self.loop.scheduleTask(in: timeout) { [self] in
+            self.logger.debug(
+                "closing an idle connection: its keep-alive ping was not answered",
+                metadata: ["connection": "\(id)", "timeout": "\(timeout)"])
+            self.execute(self.machine.pingFailed(id, now: self.loop.now))
+        }
+        pinged.whenComplete { [self] result in
+            timer.cancel()
+            switch result {
+            case .success:
+                self.execute(self.machine.pingEnded(id, now: self.loop.now) { connection.isReusable(isLastLease: $0) })
+            case .failure(let error):
+                self.logger.debug(
+                    "closing an idle connection: its keep-alive ping failed",
+                    metadata: ["connection": "\(id)", "error": "\(error)"])
+                self.execute(self.machine.pingFailed(id, now: self.loop.now))
+            }
+        }
     }
 
     private func startConnect(_ id: ConnectionID) {
@@ -293,7 +322,10 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     }
 
     private func scheduleMaintenance() {
-        let interval = max(TimeAmount.milliseconds(100), min(self.coordinator.configuration.idleTimeout, .seconds(1)))
+        let configuration = self.coordinator.configuration
+        let interval = max(
+            TimeAmount.milliseconds(100),
+            min(configuration.idleTimeout, configuration.keepAlive?.interval ?? .seconds(1), .seconds(1)))
         self.maintenanceTimer = self.loop.scheduleTask(in: interval) { [self] in
             guard !self.machine.isShuttingDown else { return }
             self.tick()

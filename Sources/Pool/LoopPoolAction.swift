@@ -32,6 +32,8 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     var used: TimeAmount?
     /// Leases held longer than the limits' `longLease` so far, each reported once.
     var longLeases: [(id: ConnectionID, heldFor: TimeAmount)] = []
+    /// Ping these idle connections (leased for it): report `pingEnded` or `pingFailed`.
+    var ping: [(id: ConnectionID, connection: Connection)] = []
 
     init() {}
 
@@ -86,6 +88,6 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     var isEmpty: Bool {
         self.serve.isEmpty && self.fail.isEmpty && self.connect == nil && self.close.isEmpty
             && self.offerHandoff.isEmpty
-            && !self.askOthersToYield && self.longLeases.isEmpty
+            && !self.askOthersToYield && self.longLeases.isEmpty && self.ping.isEmpty
     }
 }

@@ -19,6 +19,7 @@ extension LoopPoolMachine {
         action.close = self.retireAndCloseIdle(now: now)
         action.connect = self.connectIfRoom(now: now)
         action.longLeases = self.longLeases(now: now)
+        action.ping = self.duePings(now: now)
         return action
     }
 

@@ -42,6 +42,8 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         var maxUses: Int? = nil
         /// Report a lease held longer than this (`tick`'s `longLeases`); needs `measuresUseTime`.
         var longLease: TimeAmount? = nil
+        /// Ping a connection idle this long (`tick`'s `ping`); nil: no keep-alive.
+        var keepAliveInterval: TimeAmount? = nil
     }
 
     struct Counters: Equatable {
@@ -344,6 +346,30 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         guard let maxUses = self.limits.maxUses else { return }
         self.slots[index].uses += 1
         if self.slots[index].uses >= maxUses { self.slots[index].retire(.maxUses) }
+    }
+
+    /// Leases slot `index` for a keep-alive ping (see `+KeepAlive`).
+    mutating func startPing(slotAt index: Int) {
+        self.slots[index].leases += 1
+        self.slots[index].pinging = true
+    }
+
+    /// The ping of slot `index` ended at `now`: its lease is given back as a caller's would be,
+    /// except that a connection idle before the ping stays idle since then.
+    mutating func endPing(slotAt index: Int, now: Deadline, isReusable: (_ isLastLease: Bool) -> Bool) -> Action {
+        self.slots[index].pinging = false
+        self.slots[index].lastPinged = now
+        let idleSince = self.slots[index].idleSince
+        self.slots[index].leases -= 1
+        let action = self.afterRelease(index, now: now, isReusable: isReusable)
+        if self.slots[index].isIdle { self.slots[index].idleSince = idleSince }
+        return action
+    }
+
+    /// The ping of slot `index` failed: its lease ends with no release (the slot closes next).
+    mutating func abandonPing(slotAt index: Int) {
+        self.slots[index].pinging = false
+        self.slots[index].leases -= 1
     }
 
     mutating func markLongLeaseReported(slotAt index: Int, start: Deadline) {

@@ -21,6 +21,8 @@ public enum PoolCloseReason: String, Sendable, Hashable, CaseIterable, CustomStr
     /// It ended without the pool asking: the server closed it, or it failed (a reset, a
     /// timeout, a reply that could not be read).
     case lost
+    /// An idle connection's keep-alive ping failed or went unanswered (`keepAlive`).
+    case keepAliveFailed = "keep_alive_failed"
     /// An idle connection given up so that a loop starved of the shared budget could connect.
     case rebalanced
     /// The pool shut down.

@@ -41,7 +41,8 @@ public struct PoolStatistics: Sendable, CustomStringConvertible {
                 created: lhs.created + rhs.created, closed: lhs.closed + rhs.closed,
                 connectFailures: lhs.connectFailures + rhs.connectFailures, leases: lhs.leases + rhs.leases,
                 waitedLeases: lhs.waitedLeases + rhs.waitedLeases, totalWait: lhs.totalWait + rhs.totalWait,
-                maxWait: max(lhs.maxWait, rhs.maxWait), closedBy: lhs.closedBy.merging(rhs.closedBy, uniquingKeysWith: +))
+                maxWait: max(lhs.maxWait, rhs.maxWait),
+                closedBy: lhs.closedBy.merging(rhs.closedBy, uniquingKeysWith: +))
         }
     }
 

@@ -18,10 +18,18 @@ public protocol PoolableConnection: AnyObject, Sendable {
     /// every release; `isLastLease` says no other caller still uses it (so, for instance, no
     /// response may be outstanding). The default: the channel is still active.
     func isReusable(isLastLease: Bool) -> Bool
+
+    /// Sends the protocol's cheapest request and completes when its answer arrives (or
+    /// fails): the pool's keep-alive check of an idle connection (`keepAlive`). Called on the
+    /// channel's loop while the pool holds a lease for the ping. The default: nil, this
+    /// connection cannot be pinged (the pool then only notes that it tried).
+    func ping() -> EventLoopFuture<Void>?
 }
 
 extension PoolableConnection {
     public func isReusable(isLastLease: Bool) -> Bool {
         self.channel.isActive
     }
+
+    public func ping() -> EventLoopFuture<Void>? { nil }
 }

@@ -73,7 +73,7 @@ struct ConnectionHygieneTests {
         // lifetime: past maxLifetime, idle.
         let old = try Self.lease(&machine, 8, at: 80_000, making: "O")
         _ = machine.release(old!, now: Self.at(80_001)) { _ in true }
-        _ = machine.tick(now: Self.at(130_000))  // not yet idle for long enough, not yet old
+        _ = machine.tick(now: Self.at(130_000)) // not yet idle for long enough, not yet old
         #expect(machine.tick(now: Self.at(80_000 + 3_600_000)).close.map(\.name) == ["O"])
         closed(old, at: 80_000 + 3_600_001)
         // shutdown: the idle ones at once, the leased one on release.
@@ -90,7 +90,8 @@ struct ConnectionHygieneTests {
         ]
         #expect(machine.counters.closedBy == expected)
         #expect(machine.counters.closed == 8)
-        #expect(Set(PoolCloseReason.allCases) == Set(expected.keys))
+        // Every reason is covered here, but the keep-alive's (its own suite, below).
+        #expect(Set(PoolCloseReason.allCases) == Set(expected.keys).union([.keepAliveFailed]))
     }
 
     @Test("lifetime jitter: 100 connections opened together get lifetimes spread over the configured window")
@@ -123,5 +124,82 @@ struct ConnectionHygieneTests {
         _ = machine.release(id!, now: Self.at(61_000)) { _ in true }
         #expect(try Self.lease(&machine, 2, at: 62_000) == id)
         #expect(machine.tick(now: Self.at(93_000)).longLeases.map(\.id) == [id])
+    }
+}
+
+/// Keep-alive pings of idle connections, in the loop's machine.
+@Suite("Keep-alive pings")
+struct KeepAliveMachineTests {
+    static func at(_ milliseconds: Int64) -> Deadline { ConnectionHygieneTests.at(milliseconds) }
+
+    static func machine(minConnections: Int = 0, idleTimeout: TimeAmount = .seconds(60)) -> TestMachine {
+        TestMachine(
+            limits: .init(
+                maxConnections: 2, maxLeasesPerConnection: 1, maxConnecting: 2, maxWaiters: 100,
+                minConnections: minConnections, idleTimeout: idleTimeout, maxLifetime: nil, handoffAfter: nil,
+                keepAliveInterval: .seconds(10)))
+    }
+
+    @Test("an idle connection is pinged after the interval, again an interval after that; a busy one never")
+    func pingsIdleOnly() throws {
+        var machine = Self.machine()
+        let id = try #require(try ConnectionHygieneTests.lease(&machine, 1, at: 0, making: "A"))
+        // Leased: never pinged, however long.
+        #expect(machine.tick(now: Self.at(30_000)).ping.isEmpty)
+        _ = machine.release(id, now: Self.at(30_000)) { _ in true }
+        #expect(machine.tick(now: Self.at(39_999)).ping.isEmpty)
+        let first = machine.tick(now: Self.at(40_000)).ping
+        #expect(first.map(\.connection.name) == ["A"])
+        #expect(machine.idleCount == 0, "leased for the ping")
+        #expect(machine.tick(now: Self.at(45_000)).ping.isEmpty, "one ping at a time")
+        #expect(machine.pingEnded(id, now: Self.at(40_010)) { _ in true }.isEmpty)
+        #expect(machine.idleCount == 1)
+        #expect(machine.tick(now: Self.at(50_000)).ping.isEmpty)
+        #expect(machine.tick(now: Self.at(50_010)).ping.map(\.id) == [id])
+        #expect(machine.counters.leases == 1, "pings are not leases")
+    }
+
+    @Test("a ping does not count as use: idleTimeout still closes the connection")
+    func pingIsNotUse() throws {
+        var machine = Self.machine(idleTimeout: .seconds(25))
+        let id = try #require(try ConnectionHygieneTests.lease(&machine, 1, at: 0, making: "A"))
+        _ = machine.release(id, now: Self.at(0)) { _ in true }
+        _ = machine.tick(now: Self.at(10_000))
+        _ = machine.pingEnded(id, now: Self.at(10_001)) { _ in true }
+        _ = machine.tick(now: Self.at(20_001))
+        _ = machine.pingEnded(id, now: Self.at(20_002)) { _ in true }
+        #expect(machine.tick(now: Self.at(25_000)).close.map(\.name) == ["A"])
+        _ = machine.connectionClosed(id, now: Self.at(25_001))
+        #expect(machine.counters.closedBy == [.idle: 1])
+    }
+
+    @Test("a failed or silent ping closes the connection (keepAliveFailed) and the minimum is reconnected")
+    func pingFails() throws {
+        var machine = Self.machine(minConnections: 1)
+        let id = try #require(try ConnectionHygieneTests.lease(&machine, 1, at: 0, making: "A"))
+        _ = machine.release(id, now: Self.at(0)) { _ in true }
+        _ = machine.tick(now: Self.at(10_000))
+        let failed = machine.pingFailed(id, now: Self.at(15_000))
+        #expect(failed.close.map(\.name) == ["A"])
+        #expect(failed.connect != nil, "a replacement for the minimum")
+        // The answer that comes after the timeout changes nothing.
+        #expect(machine.pingEnded(id, now: Self.at(15_001)) { _ in true }.isEmpty)
+        _ = machine.connectionClosed(id, now: Self.at(15_002))
+        #expect(machine.counters.closedBy == [.keepAliveFailed: 1])
+    }
+
+    @Test("a caller that comes during a ping is served when the ping ends")
+    func callerDuringPing() throws {
+        var machine = TestMachine(
+            limits: .init(
+                maxConnections: 1, maxLeasesPerConnection: 1, maxConnecting: 1, maxWaiters: 100, minConnections: 0,
+                idleTimeout: .seconds(60), maxLifetime: nil, handoffAfter: nil, keepAliveInterval: .seconds(10)))
+        let id = try #require(try ConnectionHygieneTests.lease(&machine, 1, at: 0, making: "A"))
+        _ = machine.release(id, now: Self.at(0)) { _ in true }
+        _ = machine.tick(now: Self.at(10_000))
+        let (queued, action) = machine.lease(2, now: Self.at(10_001), deadline: Self.at(20_000))
+        #expect(queued != nil && action.serve.isEmpty)
+        let served = machine.pingEnded(id, now: Self.at(10_002)) { _ in true }
+        #expect(served.serve.map(\.waiter) == [2])
     }
 }

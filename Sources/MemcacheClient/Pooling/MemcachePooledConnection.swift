@@ -24,6 +24,24 @@ public final class MemcachePooledConnection: PoolableConnection {
         self.channel.isActive && (!isLastLease || self.memcache.handler.isClean)
     }
 
+    /// The keep-alive ping (see `ConnectionPoolConfiguration.keepAlive`): `mn` in the meta
+    /// protocol, `version` in the text protocol, and behind twemproxy (which answers neither
+    /// itself) a `get` of one key, which a server behind it answers. Any reply, an error line
+    /// included, shows the connection alive. On the channel's loop.
+    public func ping() -> EventLoopFuture<Void>? {
+        let promise = self.channel.eventLoop.makePromise(of: Void.self)
+        let request: MemcacheRequest =
+            switch self.memcache.handler.wireProtocol {
+            case .meta: .meta(.noop)
+            case .text: .version
+            case .twemproxy: .get(keys: [Self.pingKey], withCAS: false)
+            }
+        self.memcache.handler.send(request) { result in promise.completeWith(result.map { _ in () }) }
+        return promise.futureResult
+    }
+
+    private static let pingKey: MemcacheKey = "swift-channels:keep-alive"
+
     /// Makes the handler give a pool lease back whenever a request sent with `releasesLease`
     /// finishes. Loop-confined; the first lease installs it, later calls change nothing (a
     /// connection never changes loop pool or ID).
