@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds and tests the example packages (Examples/*), each a package of its own that depends
-# on this checkout by path, as a user's would. The RESP client's tests start a real
-# redis-server, the HTTP server's run curl: installed here when missing.
+# Builds and tests the example and integration packages (Examples/*, Integrations/*), each a
+# package of its own that depends on this checkout by path, as a user's would. The RESP
+# client's tests start a real redis-server, the HTTP server's run curl, the Hummingbird
+# integration's start memcached: installed here when missing. (The Hummingbird package's
+# first build compiles SwiftNIO and BoringSSL: a few minutes.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-needed=(redis-server curl)
+needed=(redis-server curl memcached)
 missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -17,7 +19,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 status=0
-for example in Examples/*/; do
+for example in Examples/*/ Integrations/*/; do
     name=$(basename "$example")
     echo "== $name"
     log=$(mktemp)

@@ -5,7 +5,7 @@
 # most of them. swift-format ships with the Swift toolchain (`swift format`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-paths=(Package.swift Sources Tests Examples Benchmarks/Benchmarks Benchmarks/Package.swift Fuzz/Sources Fuzz/Package.swift Fixtures/consumer Fixtures/consumer-lean Fixtures/consumer-pool)
+paths=(Package.swift Sources Tests Examples Integrations Benchmarks/Benchmarks Benchmarks/Package.swift Fuzz/Sources Fuzz/Package.swift Fixtures/consumer Fixtures/consumer-lean Fixtures/consumer-pool)
 if swift format lint --strict --recursive --parallel "${paths[@]}"; then
     echo "swift format: no findings"
 else

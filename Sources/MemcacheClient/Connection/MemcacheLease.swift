@@ -169,7 +169,7 @@ extension MemcacheRequestSender {
     /// ```
     public func getOrCompute(
         _ key: MemcacheKey, ttl: Int, flags: UInt32 = 0, policy: MemcacheComputePolicy = MemcacheComputePolicy(),
-        compute: @Sendable () async throws -> ByteBuffer
+        compute: () async throws -> ByteBuffer
     ) async throws -> ByteBuffer {
         let start = Deadline.now()
         var pause = policy.firstPoll

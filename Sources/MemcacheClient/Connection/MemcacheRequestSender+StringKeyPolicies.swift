@@ -7,7 +7,7 @@ extension MemcacheRequestSender {
     /// `getOrCompute` (see there) with a `String` key.
     public func getOrCompute(
         _ key: String, ttl: Int, flags: UInt32 = 0, policy: MemcacheComputePolicy = MemcacheComputePolicy(),
-        compute: @Sendable () async throws -> ByteBuffer
+        compute: () async throws -> ByteBuffer
     ) async throws -> ByteBuffer {
         try await self.getOrCompute(MemcacheKey(key), ttl: ttl, flags: flags, policy: policy, compute: compute)
     }
