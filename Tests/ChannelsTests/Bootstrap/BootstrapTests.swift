@@ -38,6 +38,17 @@ struct BootstrapTests {
         try await server.close()
     }
 
+    @Test("SocketAddress.resolve: localhost gives a loopback address; an unknown name is a typed error")
+    func resolve() async throws {
+        let addresses = try await SocketAddress.resolve(host: "localhost", port: 11211)
+        #expect(!addresses.isEmpty)
+        #expect(addresses.allSatisfy { ["127.0.0.1", "::1"].contains($0.ipAddress) && $0.port == 11211 })
+        let error = try await #require(throws: ChannelError.self) {
+            try await SocketAddress.resolve(host: "no-such-host.invalid", port: 1)
+        }
+        #expect(error.code == .unresolvableHost)
+    }
+
     @Test("an unknown host name is a typed error")
     func unknownHost() async throws {
         let group = try EventLoopGroup(loopCount: 1)
