@@ -42,6 +42,8 @@ public final class MemcacheServerDiscovery: Sendable {
     private let resolved = LockedValue<[String: [MemcacheServerSet.Server]]>([:])
 
     /// - Parameters:
+    ///   - set: the set whose servers follow the source.
+    ///   - source: where the servers are listed.
     ///   - interval: how often the source is read again.
     ///   - logger: changes (info) and sources that cannot be used (warning).
     public init(
