@@ -35,6 +35,30 @@ private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection
     }
 }
 
+/// The cache the key commands use: one connection to `--server`, or a ketama ring of several
+/// (`--server A,B,…` or `--servers-file`), shut down after `body`.
+private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequestSender) async throws -> T)
+    async throws -> T
+{
+    guard let servers = try options.ring() else { return try await withServer(options, body) }
+    let tls = try options.tlsContext()
+    let group = try EventLoopGroup(loopCount: 1)
+    let ring = MemcacheServerSet(servers: servers, maxConnectionsPerServer: 1, group: group) { configuration in
+        configuration.tls = tls
+        configuration.wireProtocol = options.wireProtocol
+    }
+    do {
+        let result = try await body(ring)
+        await ring.shutdown()
+        try? await group.shutdownGracefully()
+        return result
+    } catch {
+        await ring.shutdown()
+        try? await group.shutdownGracefully()
+        throw error
+    }
+}
+
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Print the value of KEY (like memccat); exits 1 on a miss.")
@@ -43,7 +67,7 @@ struct GetCommand: AsyncParsableCommand {
 
     func run() async throws {
         let key = try MemcacheKey(self.key)
-        guard let value = try await withServer(self.target, { try await $0.get(key) }) else {
+        guard let value = try await withCache(self.target, { try await $0.get(key) }) else {
             printError("\(self.key): not found")
             throw ExitCode.failure
         }
@@ -61,7 +85,7 @@ struct SetCommand: AsyncParsableCommand {
 
     func run() async throws {
         let key = try MemcacheKey(self.key)
-        try await withServer(self.target) { try await $0.set(key, to: ByteBuffer(string: self.value), ttl: self.ttl) }
+        try await withCache(self.target) { try await $0.set(key, to: ByteBuffer(string: self.value), ttl: self.ttl) }
     }
 }
 
@@ -73,7 +97,7 @@ struct DeleteCommand: AsyncParsableCommand {
 
     func run() async throws {
         let key = try MemcacheKey(self.key)
-        guard try await withServer(self.target, { try await $0.delete(key) }) else {
+        guard try await withCache(self.target, { try await $0.delete(key) }) else {
             printError("\(self.key): not found")
             throw ExitCode.failure
         }

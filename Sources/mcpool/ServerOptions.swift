@@ -1,14 +1,21 @@
 import ArgumentParser
 import Channels
 import Codecs
+import Foundation
+import MemcacheClient
 
 /// Where a command finds its memcache server, and how to reach it over TLS.
 struct ServerOptions: ParsableArguments {
     @Option(
-        help:
-            "The server, as HOST:PORT or unix:PATH (default: 127.0.0.1:11211; bench starts its embedded server instead)."
+        help: """
+            The server, as HOST:PORT or unix:PATH (default: 127.0.0.1:11211; bench starts its embedded server instead); \
+            several, HOST:PORT,HOST:PORT,…, make a ketama ring (keys placed as libmemcached places them).
+            """
     )
     var server: String?
+    @Option(
+        help: "A file of servers for a ketama ring, one HOST:PORT[:WEIGHT] a line (# comments); instead of --server.")
+    var serversFile: String?
     @Option(
         name: .customLong("protocol"),
         help:
@@ -23,15 +30,54 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: "Do not verify the server's certificate (testing only).") var insecure = false
 
     func validate() throws {
+        guard self.server == nil || self.serversFile == nil else {
+            throw ValidationError("--server and --servers-file are two ways to say the same: give one")
+        }
         guard (self.cert == nil) == (self.key == nil) else { throw ValidationError("--cert and --key go together") }
         guard self.tls || (self.ca == nil && self.cert == nil && !self.insecure) else {
             throw ValidationError("--ca, --cert and --insecure need --tls")
         }
     }
 
+    /// The servers of a ketama ring (a comma-separated `--server` or `--servers-file`); nil
+    /// for one server.
+    func ring() throws -> [MemcacheServerSet.Server]? {
+        if let path = self.serversFile {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ValidationError("--servers-file \(path) cannot be read: \(error.localizedDescription)")
+            }
+            let servers: [MemcacheServerSet.Server]
+            do {
+                servers = try MemcacheServerDiscovery.parse(text)
+            } catch let error as MemcacheError {
+                throw ValidationError("--servers-file \(path): \(error.message)")
+            }
+            guard !servers.isEmpty else { throw ValidationError("--servers-file \(path) lists no server") }
+            return servers
+        }
+        guard let server = self.server, server.contains(",") else { return nil }
+        return try server.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            guard case .tcp(let host, let port) = try Self.endpoint(String(part)) else {
+                throw ValidationError("a ring is of HOST:PORT servers, not unix:PATH")
+            }
+            return MemcacheServerSet.Server(host: host, port: port)
+        }
+    }
+
     /// The server to use, by default 127.0.0.1:11211.
     func endpoint() throws -> ServerEndpoint {
+        guard self.serversFile == nil, self.server?.contains(",") != true else {
+            throw ValidationError("this command talks to one server: give one HOST:PORT")
+        }
         guard let server = self.server else { return .tcp(host: "127.0.0.1", port: 11211) }
+        return try Self.endpoint(server)
+    }
+
+    /// One `--server` value.
+    private static func endpoint(_ server: String) throws -> ServerEndpoint {
         if server.hasPrefix("unix:") {
             let path = String(server.dropFirst("unix:".count))
             guard (try? SocketAddress(unixDomainSocketPath: path)) != nil else {

@@ -118,4 +118,56 @@ struct ClientCommandTests {
         server.stop()
         try await group.shutdownGracefully()
     }
+
+    @Test(
+        "a ring: --server A,B,C and --servers-file place keys as libmemcached's ketama does; bench runs over it; bad lists are refused",
+        .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+    func ring() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        var memcached: [MemcachedServer] = []
+        for _ in 0..<3 { memcached.append(try await MemcachedServer(group: group)) }
+        let list = memcached.map { "127.0.0.1:\($0.port)" }
+        let servers = memcached.map { MemcacheServerSet.Server(host: "127.0.0.1", port: $0.port) }
+        let ring = KetamaRing(servers: servers.map { ($0.host, $0.port) })
+        let keys = (0..<12).map { "ring-\($0)" }
+        for key in keys { try await SetCommand.parse(["--server", list.joined(separator: ","), key, key]).run() }
+        // Each key is on the server the placement names, and only there.
+        for key in keys {
+            let owner = ring.serverIndex(for: Array(key.utf8))
+            for (index, server) in memcached.enumerated() {
+                let direct = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group)
+                let found = try await direct.get(MemcacheKey(key))
+                #expect((found != nil) == (index == owner), "\(key) on server \(index), placed on \(owner)")
+                try await direct.close()
+            }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ring-\(UUID()).txt")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try ("# three servers\n" + list.joined(separator: "\n") + "\n").write(
+            to: file, atomically: true, encoding: .utf8)
+        for key in keys { try await GetCommand.parse(["--servers-file", file.path, key]).run() }
+        try await DeleteCommand.parse(["--servers-file", file.path, keys[0]]).run()
+        await #expect(throws: ExitCode.failure) {
+            try await GetCommand.parse(["--servers-file", file.path, keys[0]]).run()
+        }
+
+        let report = try await Bench.parse(
+            ["--servers-file", file.path, "--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]
+        ).execute()
+        #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        #expect(report.server.hasPrefix("a ring of 3 servers"))
+
+        try "127.0.0.1:11211\nnot a server\n".write(to: file, atomically: true, encoding: .utf8)
+        await #expect(throws: ValidationError.self) {
+            try await GetCommand.parse(["--servers-file", file.path, "k"]).run()
+        }
+        #expect(throws: (any Error).self) {
+            try GetCommand.parse(["--server", list[0], "--servers-file", file.path, "k"])
+        }
+        #expect(throws: (any Error).self) {
+            try StatsCommand.parse(["--server", list.joined(separator: ",")]).target.endpoint()
+        }
+        for server in memcached { server.stop() }
+        try await group.shutdownGracefully()
+    }
 }

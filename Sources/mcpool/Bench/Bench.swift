@@ -108,7 +108,8 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// Starts the embedded server when no --server is given, runs the workload through a
-    /// `MemcachePool`, shuts everything down and returns what was measured.
+    /// `MemcachePool` (or a `MemcacheServerSet` for a ring), shuts everything down and returns
+    /// what was measured.
     /// - Throws: `BenchSetupError` when the keys cannot be stored before the run.
     func execute(stop: BenchStop = BenchStop()) async throws -> BenchReport {
         // Whatever can fail on bad input fails before any thread starts.
@@ -116,7 +117,8 @@ struct Bench: AsyncParsableCommand {
         let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
         var embedded: (server: InProcessMemcacheServer, group: EventLoopGroup)?
         let endpoint: ServerEndpoint
-        if self.target.server == nil {
+        let ring = try self.target.ring()
+        if self.target.server == nil && ring == nil {
             let serverGroup = try EventLoopGroup(loopCount: self.loops)
             do {
                 let server = try await InProcessMemcacheServer.start(group: serverGroup, configuration: .init(port: 0))
@@ -126,6 +128,8 @@ struct Bench: AsyncParsableCommand {
                 try? await serverGroup.shutdownGracefully()
                 throw error
             }
+        } else if let first = ring?.first {
+            endpoint = .tcp(host: first.host, port: first.port) // the template; each server sets its own
         } else {
             endpoint = try self.target.endpoint()
         }
@@ -150,7 +154,6 @@ struct Bench: AsyncParsableCommand {
         if self.metrics == .prometheus {
             configuration.pool.metricsFactory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
         }
-        let pool = MemcachePool(configuration: configuration, group: group)
 
         var workload = BenchWorkload()
         workload.concurrency = self.concurrency
@@ -159,51 +162,80 @@ struct Bench: AsyncParsableCommand {
         workload.valueSize = self.valueSize
         workload.keyCount = self.keys
         workload.callersOnLoops = !self.plainTasks
-        let runner = try BenchRunner(pool: pool, group: group, workload: workload, stop: stop)
-        let serverName = embedded == nil ? "\(endpoint)" : "embedded server on \(endpoint)"
-        let progress = !self.json && Terminal.isInteractive(.standardError)
-        if !self.json {
-            print(
-                "mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys"
-            )
-            fflush(nil) // all streams: the header is seen at once when piped, not with the summary
-        }
 
-        let preload: (any Error)?
-        do {
-            try await runner.preload()
-            preload = nil
-        } catch {
-            preload = error
+        let outcome: (measurement: BenchMeasurement, statistics: PoolStatistics.Loop, preload: (any Error)?)
+        let serverName: String
+        if let servers = ring {
+            // A ketama ring: one pool per server, each configured as the single pool would be.
+            let template = configuration
+            let set = MemcacheServerSet(
+                servers: servers, maxConnectionsPerServer: connections, group: group,
+                logger: Logger(label: "mcpool.bench")
+            ) { server in
+                let (host, port) = (server.host, server.port)
+                server = template
+                (server.host, server.port) = (host, port)
+            }
+            serverName = "a ring of \(servers.count) servers (\(servers.map(\.address).joined(separator: ", ")))"
+            self.printHeader(serverName)
+            let runner = try BenchRunner(pool: set, group: group, workload: workload, stop: stop)
+            outcome = await self.measure(runner) { await set.statistics().total }
+            await set.shutdown()
+        } else {
+            let pool = MemcachePool(configuration: configuration, group: group)
+            serverName = embedded == nil ? "\(endpoint)" : "embedded server on \(endpoint)"
+            self.printHeader(serverName)
+            let runner = try BenchRunner(pool: pool, group: group, workload: workload, stop: stop)
+            outcome = await self.measure(runner) { await pool.statistics().total }
+            await pool.shutdown()
         }
-        var measurement = BenchMeasurement()
-        if preload == nil {
-            measurement = await runner.run(
-                progress: progress ? Self.progressLine(pool: pool, duration: workload.duration) : nil)
-            if progress { writeProgress("\r\u{1B}[K") }
-        }
-        let statistics = await pool.statistics()
-        await pool.shutdown()
         if let embedded {
             await embedded.server.shutdown()
             try? await embedded.group.shutdownGracefully()
         }
         try? await group.shutdownGracefully()
-        if let preload { throw BenchSetupError(server: serverName, cause: preload) }
+        if let preload = outcome.preload { throw BenchSetupError(server: serverName, cause: preload) }
+        let measurement = outcome.measurement
+        let statistics = outcome.statistics
 
         return BenchReport(
             tally: measurement.tally, elapsed: measurement.elapsed, stoppedEarly: measurement.stoppedEarly,
             // The client's own CPU is known only when no embedded server shares the process.
             cpuTime: embedded == nil ? measurement.cpuTime : nil,
-            pool: statistics.total, server: serverName)
+            pool: statistics, server: serverName)
+    }
+
+    private func printHeader(_ serverName: String) {
+        guard !self.json else { return }
+        print(
+            "mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys"
+        )
+        fflush(nil) // all streams: the header is seen at once when piped, not with the summary
+    }
+
+    /// Preloads the keys and, when that worked, runs the callers; then reads the counters.
+    private func measure<Cache>(
+        _ runner: BenchRunner<Cache>, statistics: @escaping @Sendable () async -> PoolStatistics.Loop
+    ) async -> (measurement: BenchMeasurement, statistics: PoolStatistics.Loop, preload: (any Error)?) {
+        do {
+            try await runner.preload()
+        } catch {
+            return (BenchMeasurement(), await statistics(), error)
+        }
+        let progress = !self.json && Terminal.isInteractive(.standardError)
+        let measurement = await runner.run(
+            progress: progress ? Self.progressLine(statistics: statistics, duration: runner.workload.duration) : nil)
+        if progress { writeProgress("\r\u{1B}[K") }
+        return (measurement, await statistics(), nil)
     }
 }
 
 extension Bench {
     /// Rewrites one line of standard error, called once a second with the running totals:
     /// `  3 s of 10 s  409211 ops/s, 1227633 done, 0 errors, 0 callers waiting for a connection`.
-    static func progressLine(pool: MemcachePool, duration: TimeAmount) -> @Sendable (TimeAmount, Int, Int) async -> Void
-    {
+    static func progressLine(
+        statistics: @escaping @Sendable () async -> PoolStatistics.Loop, duration: TimeAmount
+    ) -> @Sendable (TimeAmount, Int, Int) async -> Void {
         let previous = LockedValue((operations: 0, elapsed: TimeAmount.zero))
         return { elapsed, operations, errors in
             let last = previous.withLock { last in
@@ -212,7 +244,7 @@ extension Bench {
             }
             let seconds = Double((elapsed - last.elapsed).nanoseconds) / 1e9
             let rate = seconds > 0 ? Int((Double(operations - last.operations) / seconds).rounded()) : 0
-            let waiting = await pool.statistics().total.waiting
+            let waiting = await statistics().waiting
             writeProgress(
                 "\r\u{1B}[K  \(Int((Double(elapsed.nanoseconds) / 1e9).rounded())) s of \(duration)"
                     + "  \(rate) ops/s, \(operations) done, \(errors) errors, \(waiting) callers waiting for a connection"

@@ -67,17 +67,18 @@ struct BenchTally: Sendable {
     }
 }
 
-/// Runs a workload against a pool: preloads the keys, then `concurrency` callers issue gets
-/// and sets on random keys until the duration is up.
-struct BenchRunner: Sendable {
-    let pool: MemcachePool
+/// Runs a workload against a pool (or a ring of pools): preloads the keys, then `concurrency`
+/// callers issue gets and sets on random keys until the duration is up. Generic, so each kind
+/// of cache gets its own specialized caller loop.
+struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
+    let pool: Cache
     let group: EventLoopGroup
     let workload: BenchWorkload
     let keys: [MemcacheKey]
     let value: ByteBuffer
     let stop: BenchStop
 
-    init(pool: MemcachePool, group: EventLoopGroup, workload: BenchWorkload, stop: BenchStop = BenchStop()) throws {
+    init(pool: Cache, group: EventLoopGroup, workload: BenchWorkload, stop: BenchStop = BenchStop()) throws {
         self.pool = pool
         self.group = group
         self.workload = workload
