@@ -54,14 +54,17 @@ struct KeepAliveTests {
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: memcached.port, maxConnections: 4)
         waitPatiently(&configuration)
         let pool = MemcachePool(configuration: configuration, group: group)
+        // The values are stored once; each round reads them through the pool. (A store is never
+        // sent twice, so a store that meets a connection the server closed a moment before fails:
+        // under a sanitizer a stalled process can make the pool hear of the close late.)
+        for caller in 0..<20 { try await pool.set(MemcacheKey("c\(caller)"), to: ByteBuffer(string: "\(caller)")) }
         var errors = 0
-        for round in 0..<2 {
+        for _ in 0..<2 {
             await withTaskGroup(of: Bool.self) { callers in
                 for caller in 0..<20 {
                     callers.addTask {
                         do {
-                            let key = try MemcacheKey("r\(round)-c\(caller)")
-                            try await pool.set(key, to: ByteBuffer(string: "\(caller)"))
+                            let key = try MemcacheKey("c\(caller)")
                             return try await pool.get(key) == ByteBuffer(string: "\(caller)")
                         } catch {
                             return false

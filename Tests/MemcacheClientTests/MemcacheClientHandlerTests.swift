@@ -307,5 +307,10 @@ struct MemcacheClientHandlerTests {
         #expect(error?.code == .connectionClosed)
         #expect(error?.closedBeforeReply == true)
         #expect(client.handler.isClean)
+        // A request that reaches the closed connection later is refused unsent: safe to resend.
+        client.handler.send(.version, completion: outcomes.completion(1))
+        let late = #expect(throws: MemcacheError.self) { try outcomes.response(1) }
+        #expect(late?.code == .connectionClosed)
+        #expect(late?.closedBeforeReply == true)
     }
 }

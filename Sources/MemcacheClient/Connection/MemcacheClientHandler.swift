@@ -132,9 +132,13 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         self.context?.eventLoop.assertInEventLoop()
         // The waiter is made where it is used: one copy of the responder, not two.
         guard let context = self.context, self.matcher.failure == nil else {
+            // Nothing of this request is written: a caller may send it again elsewhere (a
+            // request can reach a connection whose close the pool has not heard of yet).
+            let failure = self.matcher.failure ?? Self.notInPipeline
             self.finish(
                 Waiter(responder: responder, releasesLease: releasesLease),
-                .failure(self.matcher.failure ?? Self.notInPipeline))
+                .failure(
+                    MemcacheError(failure.code, failure.message, cause: failure.cause, closedBeforeReply: true)))
             return
         }
         if self.wireProtocol != .meta, let refusal = self.wireProtocol.refusal(of: request) {
