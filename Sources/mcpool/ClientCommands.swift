@@ -7,17 +7,19 @@ import MemcacheClient
 /// One connection to `--server` for the single-shot commands, closed after `body`.
 private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection) async throws -> T) async throws -> T {
     let group = try EventLoopGroup(loopCount: 1)
-    let tls = try options.tlsContext()
+    let tls = try options.tlsContext(handshakeTimeout: options.connectTimeoutAmount)
     let endpoint = try options.endpoint()
     do {
         let connection =
             switch endpoint {
             case .tcp(let host, let port):
                 try await MemcacheConnection.connect(
-                    host: host, port: port, group: group, tls: tls, wireProtocol: options.wireProtocol)
+                    host: host, port: port, group: group, tls: tls, connectTimeout: options.connectTimeoutAmount,
+                    wireProtocol: options.wireProtocol)
             case .unix(let path):
                 try await MemcacheConnection.connect(
-                    unixDomainSocketPath: path, group: group, tls: tls, wireProtocol: options.wireProtocol)
+                    unixDomainSocketPath: path, group: group, tls: tls, connectTimeout: options.connectTimeoutAmount,
+                    wireProtocol: options.wireProtocol)
             }
         let result: T
         do {
@@ -41,11 +43,12 @@ private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequest
     async throws -> T
 {
     guard let servers = try options.ring() else { return try await withServer(options, body) }
-    let tls = try options.tlsContext()
+    let tls = try options.tlsContext(handshakeTimeout: options.connectTimeoutAmount)
     let group = try EventLoopGroup(loopCount: 1)
     let ring = MemcacheServerSet(servers: servers, maxConnectionsPerServer: 1, group: group) { configuration in
         configuration.tls = tls
         configuration.wireProtocol = options.wireProtocol
+        configuration.pool.connectTimeout = options.connectTimeoutAmount
     }
     do {
         let result = try await body(ring)

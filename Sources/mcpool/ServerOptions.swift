@@ -28,6 +28,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Client certificate chain (PEM), for servers that require one.") var cert: String?
     @Option(help: "Private key (PEM) of --cert.") var key: String?
     @Flag(help: "Do not verify the server's certificate (testing only).") var insecure = false
+    @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
+    var connectTimeoutAmount: TimeAmount { .nanoseconds(Int64(self.connectTimeout * 1e9)) }
 
     func validate() throws {
         guard self.server == nil || self.serversFile == nil else {

@@ -38,12 +38,14 @@ struct ClientCommandTests {
                 certificateChain: .file(fixturePath("tls/server-chain.pem")),
                 privateKey: .file(fixturePath("tls/server.key"))))
         let fixture = try await EmbeddedServerFixture { $0.tls = serverTLS }
-        let arguments = ["--server", "127.0.0.1:\(fixture.port)", "--tls", "--ca", fixturePath("tls/ca.pem")]
+        let patience = ["--connect-timeout", "\(testPatience.nanoseconds / 1_000_000_000)"]
+        let arguments =
+            ["--server", "127.0.0.1:\(fixture.port)", "--tls", "--ca", fixturePath("tls/ca.pem")] + patience
         try await SetCommand.parse(arguments + ["secret", "kept"]).run()
         try await GetCommand.parse(arguments + ["secret"]).run()
         // Without the CA the server's certificate is not trusted.
         await #expect(throws: (any Error).self) {
-            try await GetCommand.parse(["--server", "127.0.0.1:\(fixture.port)", "--tls", "secret"]).run()
+            try await GetCommand.parse(["--server", "127.0.0.1:\(fixture.port)", "--tls", "secret"] + patience).run()
         }
         try await fixture.stop()
     }

@@ -33,7 +33,6 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Requests pipelined per connection (1: exclusive leases).") var pipelineDepth = 16
     @Option(help: "Seconds a request may wait for its reply.") var responseTimeout = 5.0
     @Option(help: "Seconds a request may wait for a free connection.") var leaseTimeout = 10.0
-    @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Option(
@@ -54,7 +53,7 @@ struct Bench: AsyncParsableCommand {
         guard self.parsedRatio != nil else { throw ValidationError("--ratio is GETS:SETS, e.g. 9:1") }
         guard self.loops > 0, self.connectionsPerLoop > 0, self.concurrency > 0, self.duration > 0, self.valueSize >= 0,
             self.keys > 0, self.pipelineDepth > 0, self.responseTimeout > 0, self.leaseTimeout > 0,
-            self.connectTimeout > 0
+            self.target.connectTimeout > 0
         else { throw ValidationError("every number must be positive") }
     }
 
@@ -113,7 +112,7 @@ struct Bench: AsyncParsableCommand {
     /// - Throws: `BenchSetupError` when the keys cannot be stored before the run.
     func execute(stop: BenchStop = BenchStop()) async throws -> BenchReport {
         // Whatever can fail on bad input fails before any thread starts.
-        let connectTimeout = TimeAmount.nanoseconds(Int64(self.connectTimeout * 1e9))
+        let connectTimeout = TimeAmount.nanoseconds(Int64(self.target.connectTimeout * 1e9))
         let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
         var embedded: (server: InProcessMemcacheServer, group: EventLoopGroup)?
         let endpoint: ServerEndpoint
