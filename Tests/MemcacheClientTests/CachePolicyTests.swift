@@ -60,7 +60,9 @@ struct CachePolicyTests {
         let values = try await withThrowingTaskGroup(of: ByteBuffer.self) { tasks in
             for _ in 0..<1_000 {
                 tasks.addTask {
-                    try await pool.getOrCompute("cold", ttl: 60, policy: patientPolicy) {
+                    // The value outlives the run: under a sanitizer a caller can start its first
+                    // read minutes after the winner stored it, and must not find it expired.
+                    try await pool.getOrCompute("cold", ttl: patientTTL, policy: patientPolicy) {
                         try await log.run {
                             try await Task.sleep(for: .milliseconds(50))
                             return ByteBuffer(string: "computed")
@@ -161,10 +163,11 @@ struct CachePolicyTests {
     func earlyRecache(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let pool = fixture.pool
-        // A long TTL that is "running out" at once: readers win a refresh when less than 99 s
-        // of 100 are left, i.e. once memcached's clock (whole seconds) has moved past the
-        // last store. A sanitizer's stall cannot make the item expire under the readers.
-        try await pool.set("hot", to: ByteBuffer(string: "v0"), ttl: 100)
+        // A long TTL that is "running out" at once: readers win a refresh when less than 999 s
+        // of 1000 are left, i.e. once memcached's clock (whole seconds) has moved past the
+        // last store. A sanitizer's stall (minutes, in a slow run) cannot make the item expire
+        // under the readers.
+        try await pool.set("hot", to: ByteBuffer(string: "v0"), ttl: 1000)
         let winsByVersion = LockedValue<[UInt64: Int]>([:])
         let misses = LockedValue(0)
         let reads = LockedValue(0)
@@ -177,7 +180,7 @@ struct CachePolicyTests {
             for _ in 0..<8 {
                 readers.addTask {
                     while !done() {
-                        let lease = try await pool.getWithLease("hot", recacheBelow: 99)
+                        let lease = try await pool.getWithLease("hot", recacheBelow: 999)
                         reads.withLock { $0 += 1 }
                         guard lease.value != nil else {
                             misses.withLock { $0 += 1 }
@@ -191,7 +194,7 @@ struct CachePolicyTests {
                             }
                             #expect(
                                 try await pool.storeLeased(
-                                    "hot", value: ByteBuffer(string: "v\(version)"), lease: lease, ttl: 100))
+                                    "hot", value: ByteBuffer(string: "v\(version)"), lease: lease, ttl: 1000))
                         }
                         try await Task.sleep(for: .milliseconds(5))
                     }
