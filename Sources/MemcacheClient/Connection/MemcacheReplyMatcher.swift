@@ -105,7 +105,9 @@ struct MemcacheReplyMatcher<Waiter> {
         if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
         switch first.expected {
         case .one:
-            preconditionFailure("handled above")
+            // Taken above without a copy; kept whole here so no case traps.
+            self.waiting.removeFirst()
+            return .finished(first)
         case .untilNoop(let onPartial, let fences):
             if isNoop, fences == 0 {
                 self.waiting.removeFirst()
