@@ -45,19 +45,28 @@ private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequest
     guard let servers = try options.ring() else { return try await withServer(options, body) }
     let tls = try options.tlsContext(handshakeTimeout: options.connectTimeoutAmount)
     let group = try EventLoopGroup(loopCount: 1)
-    let ring = MemcacheServerSet(servers: servers, maxConnectionsPerServer: 1, group: group) { configuration in
+    let configure: @Sendable (inout MemcachePool.Configuration) -> Void = { configuration in
         configuration.tls = tls
         configuration.wireProtocol = options.wireProtocol
         configuration.pool.connectTimeout = options.connectTimeoutAmount
     }
-    do {
-        let result = try await body(ring)
+    let ring = MemcacheServerSet(servers: servers, maxConnectionsPerServer: 1, group: group, configure: configure)
+    let gutter = try options.gutterServer().map { server in
+        var configuration = MemcachePool.Configuration(host: server.host, port: server.port, maxConnections: 1)
+        configure(&configuration)
+        return MemcachePool(configuration: configuration, group: group)
+    }
+    let shutdown = {
         await ring.shutdown()
+        await gutter?.shutdown()
         try? await group.shutdownGracefully()
+    }
+    do {
+        let result = try await body(options.routes(over: ring, gutter: gutter))
+        await shutdown()
         return result
     } catch {
-        await ring.shutdown()
-        try? await group.shutdownGracefully()
+        await shutdown()
         throw error
     }
 }

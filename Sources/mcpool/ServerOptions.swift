@@ -17,6 +17,12 @@ struct ServerOptions: ParsableArguments {
         help: "A file of servers for a ketama ring, one HOST:PORT[:WEIGHT] a line (# comments); instead of --server.")
     var serversFile: String?
     @Option(
+        help: "Copies of each key on the ring (2 or more: writes go to every copy, reads fail over to the next).")
+    var replicas = 1
+    @Option(help: "A spare server, HOST:PORT, that takes a failing ring server's keys until it returns.")
+    var gutter: String?
+    @Option(help: "The longest TTL (seconds) an item gets in the --gutter.") var gutterTTL = 10
+    @Option(
         name: .customLong("protocol"),
         help:
             "The commands the server speaks: meta (memcached 1.6+), text (classic text only) or twemproxy (nutcracker's subset)."
@@ -35,6 +41,12 @@ struct ServerOptions: ParsableArguments {
         guard self.server == nil || self.serversFile == nil else {
             throw ValidationError("--server and --servers-file are two ways to say the same: give one")
         }
+        guard self.replicas >= 1 else { throw ValidationError("--replicas is 1 (no copies) or more") }
+        guard self.gutterTTL >= 1 else { throw ValidationError("--gutter-ttl is at least 1 second") }
+        guard self.replicas == 1 && self.gutter == nil || self.serversFile != nil || self.server?.contains(",") == true
+        else {
+            throw ValidationError("--replicas and --gutter work on a ring: give --server A,B,… or --servers-file")
+        }
         guard (self.cert == nil) == (self.key == nil) else { throw ValidationError("--cert and --key go together") }
         guard self.tls || (self.ca == nil && self.cert == nil && !self.insecure) else {
             throw ValidationError("--ca, --cert and --insecure need --tls")
@@ -44,6 +56,14 @@ struct ServerOptions: ParsableArguments {
     /// The servers of a ketama ring (a comma-separated `--server` or `--servers-file`); nil
     /// for one server.
     func ring() throws -> [MemcacheServerSet.Server]? {
+        let servers = try self.listedServers()
+        if let servers, self.replicas > servers.count {
+            throw ValidationError("--replicas \(self.replicas) needs as many servers; the ring has \(servers.count)")
+        }
+        return servers
+    }
+
+    private func listedServers() throws -> [MemcacheServerSet.Server]? {
         if let path = self.serversFile {
             let text: String
             do {
@@ -67,6 +87,32 @@ struct ServerOptions: ParsableArguments {
             }
             return MemcacheServerSet.Server(host: host, port: port)
         }
+    }
+
+    /// The `--gutter` server, if any.
+    func gutterServer() throws -> (host: String, port: Int)? {
+        guard let gutter = self.gutter else { return nil }
+        guard case .tcp(let host, let port) = try Self.endpoint(gutter) else {
+            throw ValidationError("--gutter is HOST:PORT, not unix:PATH")
+        }
+        return (host, port)
+    }
+
+    /// What the commands talk to over a ring's `set`: the set itself, or the routes
+    /// `--replicas` and `--gutter` ask for (a gutter in front of the copies).
+    func routes(over set: MemcacheServerSet, gutter: MemcachePool?) -> any MemcacheRequestSender {
+        let copies: any MemcacheRequestSender =
+            self.replicas > 1 ? MemcacheReplicatedRoute(servers: set, copies: self.replicas) : set
+        guard let gutter else { return copies }
+        return MemcacheGutterRoute(primary: copies, gutter: gutter, maximumTTL: self.gutterTTL)
+    }
+
+    /// How a ring with these options is described in reports.
+    func ringName(_ servers: [MemcacheServerSet.Server]) -> String {
+        var name = "a ring of \(servers.count) servers (\(servers.map(\.address).joined(separator: ", ")))"
+        if self.replicas > 1 { name += ", \(self.replicas) copies of each key" }
+        if let gutter = self.gutter { name += ", gutter \(gutter)" }
+        return name
     }
 
     /// The server to use, by default 127.0.0.1:11211.

@@ -172,4 +172,52 @@ struct ClientCommandTests {
         for server in memcached { server.stop() }
         try await group.shutdownGracefully()
     }
+
+    @Test(
+        "--replicas 2 writes each key to two servers of the ring and reads survive one's death; --gutter takes a dead server's keys; bad combinations are refused",
+        .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+    func replicasAndGutter() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        var memcached: [MemcachedServer] = []
+        for _ in 0..<3 { memcached.append(try await MemcachedServer(group: group)) }
+        let spare = try await MemcachedServer(group: group)
+        let list = memcached.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        let keys = (0..<12).map { "copy-\($0)" }
+        for key in keys { try await SetCommand.parse(["--server", list, "--replicas", "2", key, key]).run() }
+        var stored = 0
+        for server in memcached {
+            let direct = try await MemcacheConnection.connect(host: "127.0.0.1", port: server.port, group: group)
+            stored += try await direct.getMany(keys.map { try MemcacheKey($0) }).count
+            try await direct.close()
+        }
+        #expect(stored == 2 * keys.count)
+        memcached[0].stop()
+        for key in keys { try await GetCommand.parse(["--server", list, "--replicas", "2", key]).run() }
+
+        // The dead server's keys go to the gutter, with its TTL cap.
+        let gutter = "127.0.0.1:\(spare.port)"
+        let ring = KetamaRing(servers: memcached.map { ("127.0.0.1", $0.port) })
+        let lost = (0..<100).map { "lost-\($0)" }.filter { ring.serverIndex(for: Array($0.utf8)) == 0 }.prefix(3)
+        for key in lost {
+            try await SetCommand.parse(["--server", list, "--gutter", gutter, "--gutter-ttl", "30", key, "g"]).run()
+            try await GetCommand.parse(["--server", list, "--gutter", gutter, key]).run()
+        }
+        let direct = try await MemcacheConnection.connect(host: "127.0.0.1", port: spare.port, group: group)
+        #expect(try await direct.getMany(lost.map { try MemcacheKey($0) }).count == lost.count)
+        try await direct.close()
+        let report = try await Bench.parse(
+            ["--server", list, "--replicas", "2", "--duration", "0.3", "--concurrency", "8", "--keys", "100", "--json"]
+        ).execute()
+        #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        #expect(report.server.contains("2 copies of each key"))
+
+        #expect(throws: (any Error).self) { try GetCommand.parse(["--server", "127.0.0.1:1", "--replicas", "2", "k"]) }
+        await #expect(throws: ValidationError.self) {
+            try await GetCommand.parse(["--server", list, "--replicas", "4", "k"]).run()
+        }
+        #expect(throws: (any Error).self) { try GetCommand.parse(["--server", list, "--replicas", "0", "k"]) }
+        for server in memcached { server.stop() }
+        spare.stop()
+        try await group.shutdownGracefully()
+    }
 }

@@ -95,4 +95,7 @@ extension ErrorCode where Area == MemcacheError {
     public static var typeMismatch: Self { Self("type mismatch") }
     /// The pool (or connection) is shut down.
     public static var shutdown: Self { Self("shut down") }
+    /// A replicated write (`MemcacheReplicatedRoute`) reached fewer copies than its quorum;
+    /// the copies that took it keep it (memcached cannot take a write back).
+    public static var quorumNotMet: Self { Self("quorum not met") }
 }

@@ -39,6 +39,11 @@ extension MemcacheRequestSender {
     /// The values of every key that is present, in one round trip. Values are matched by
     /// key, so a proxy may return them in any order.
     public func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer] {
+        try await self.getManyInOneRequest(keys)
+    }
+
+    /// `getMany` as one request (a text multi-get, or one quiet meta batch for binary keys).
+    package func getManyInOneRequest(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer] {
         guard !keys.isEmpty else { return [:] }
         if self.wireProtocol != .meta || keys.allSatisfy({ !$0.isBinary }) {
             // One text multi-get: the server answers it in one batch. (A binary key in the

@@ -57,6 +57,8 @@ public final class MemcachePool: MemcacheRequestSender {
         /// attributes; see the README): off (nil) by default, and then free. To use the one
         /// the application bootstrapped, pass `InstrumentationSystem.tracer`.
         public var tracer: (any Tracer)? = nil
+        /// How `getMany` cuts a long list of keys: keys per request and requests in flight.
+        public var multiGet = MemcacheMultiGetLimits()
 
         /// The memcache defaults: `maxConnections` in total, 16 callers pipelined per
         /// connection (what the benchmark measured fastest, see the README); idle
@@ -333,6 +335,30 @@ public final class MemcachePool: MemcacheRequestSender {
             }
         }
         pool.enqueue(waiter)
+    }
+
+    /// The values of every present key. Up to `configuration.multiGet.maximumKeys` keys go in
+    /// one request; more are cut into requests of that many, at most
+    /// `multiGet.maximumInFlight` of them at once (a huge multi-get would hold one of the
+    /// server's workers, and one connection, for all its keys).
+    public func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer] {
+        let limits = self.configuration.multiGet
+        guard keys.count > limits.maximumKeys else { return try await self.getManyInOneRequest(keys) }
+        return try await withThrowingTaskGroup(of: [MemcacheKey: ByteBuffer].self) { tasks in
+            var found: [MemcacheKey: ByteBuffer] = [:]
+            var running = 0
+            for start in stride(from: 0, to: keys.count, by: limits.maximumKeys) {
+                if running == limits.maximumInFlight, let part = try await tasks.next() {
+                    found.merge(part) { first, _ in first }
+                    running -= 1
+                }
+                let part = Array(keys[start..<min(start + limits.maximumKeys, keys.count)])
+                tasks.addTask { try await self.getManyInOneRequest(part) }
+                running += 1
+            }
+            for try await part in tasks { found.merge(part) { first, _ in first } }
+            return found
+        }
     }
 
     /// A bulk write (`setMany`, `deleteMany`) runs on one leased connection: its exchanges

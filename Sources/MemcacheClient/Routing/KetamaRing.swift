@@ -81,6 +81,29 @@ public struct KetamaRing: Sendable {
         return self.points[low == self.points.count ? 0 : low].server
     }
 
+    /// The indices of up to `count` distinct servers for a key whose ketama hash is `hash`: its
+    /// own server first, then the next distinct servers met walking the ring clockwise (where
+    /// the replicas of a key live, as libmemcached places them).
+    func serverIndices(forHash hash: UInt32, count: Int) -> [Int] {
+        guard !self.points.isEmpty, count > 0 else { return [] }
+        let wanted = min(count, self.serverCount)
+        var low = 0
+        var high = self.points.count
+        while low < high {
+            let middle = (low + high) / 2
+            if self.points[middle].value < hash { low = middle + 1 } else { high = middle }
+        }
+        var indices: [Int] = []
+        indices.reserveCapacity(wanted)
+        var position = low == self.points.count ? 0 : low
+        for _ in 0..<self.points.count where indices.count < wanted {
+            let server = self.points[position].server
+            if !indices.contains(server) { indices.append(server) }
+            position = position + 1 == self.points.count ? 0 : position + 1
+        }
+        return indices
+    }
+
     private static func word(_ digest: [UInt8], at offset: Int) -> UInt32 {
         UInt32(digest[offset + 3]) << 24 | UInt32(digest[offset + 2]) << 16 | UInt32(digest[offset + 1]) << 8
             | UInt32(digest[offset])

@@ -110,6 +110,24 @@ extension MemcacheServerSet {
             }
         }
 
+        /// The members holding the copies of a key whose hash is `hash` (its server, then the
+        /// next distinct ones on the ring), each with whether it is active; also the members
+        /// whose probe fell due, as `route` does.
+        mutating func replicas(
+            hash: UInt32, count: Int, now: @autoclosure () -> Deadline
+        ) -> (Result<[(member: Member, isActive: Bool)], MemcacheError>, [Member]) {
+            guard !self.isShutDown else {
+                return (.failure(MemcacheError(.shutdown, "the server set is shut down")), [])
+            }
+            guard !self.members.isEmpty else {
+                return (.failure(MemcacheError(.connectFailed, "the server set has no servers")), [])
+            }
+            let indices = self.ring.serverIndices(forHash: hash, count: count)
+            guard self.leftOut > 0 else { return (.success(indices.map { (self.members[$0], true) }), []) }
+            let probes = self.startDueProbes(now: now())
+            return (.success(indices.map { (self.members[$0], self.health[$0].isActive) }), probes)
+        }
+
         /// The members whose probe is due, now marked probing.
         mutating func startDueProbes(now: Deadline) -> [Member] {
             guard now >= self.nextProbe else { return [] }

@@ -43,7 +43,7 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     private let configure: @Sendable (inout MemcachePool.Configuration) -> Void
     private let maxConnectionsPerServer: Int
     private let logger: Logger
-    private let state: LockedValue<Topology>
+    let state: LockedValue<Topology>
 
     /// - Parameters:
     ///   - servers: the servers, with their weights.
@@ -303,8 +303,7 @@ public final class MemcacheServerSet: MemcacheRequestSender {
 
     /// One call on `member`'s pool, counted: a success clears its failure streak (a relaxed
     /// load when there is none), a failure of the host adds to it.
-    private func attempt<T: Sendable>(_ member: Member, _ operation: (MemcachePool) async throws -> T) async throws -> T
-    {
+    func attempt<T: Sendable>(_ member: Member, _ operation: (MemcachePool) async throws -> T) async throws -> T {
         do {
             let result = try await operation(member.pool)
             if member.hasFailureStreak.load(ordering: .relaxed) { self.noteSuccess(member) }
@@ -373,7 +372,7 @@ public final class MemcacheServerSet: MemcacheRequestSender {
 
     /// Asks an ejected server for its version; it returns when it answers within the probe
     /// timeout, else it is left out again, for longer.
-    private func probe(_ member: Member) {
+    func probe(_ member: Member) {
         Task {
             let answered = await Self.answers(member.pool, within: self.ejection.probeTimeout)
             let outcome = self.state.withLock { topology -> (Server, ServerHealth, ServerHealth.Transition)? in

@@ -175,11 +175,19 @@ struct Bench: AsyncParsableCommand {
                 server = template
                 (server.host, server.port) = (host, port)
             }
-            serverName = "a ring of \(servers.count) servers (\(servers.map(\.address).joined(separator: ", ")))"
+            let gutter = try self.target.gutterServer().map { server in
+                var gutter = template
+                (gutter.host, gutter.port) = (server.host, server.port)
+                return MemcachePool(configuration: gutter, group: group)
+            }
+            serverName = self.target.ringName(servers)
             self.printHeader(serverName)
-            let runner = try BenchRunner(pool: set, group: group, workload: workload, stop: stop)
-            outcome = await self.measure(runner) { await set.statistics().total }
+            let cache = self.target.routes(over: set, gutter: gutter)
+            outcome = try await self.measure(cache, group: group, workload: workload, stop: stop) {
+                await set.statistics().total
+            }
             await set.shutdown()
+            await gutter?.shutdown()
         } else {
             let pool = MemcachePool(configuration: configuration, group: group)
             serverName = embedded == nil ? "\(endpoint)" : "embedded server on \(endpoint)"
@@ -210,6 +218,15 @@ struct Bench: AsyncParsableCommand {
             "mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys"
         )
         fflush(nil) // all streams: the header is seen at once when piped, not with the summary
+    }
+
+    /// `measure` through any sender (its type opened here, so the runner is specialised).
+    private func measure<Cache: MemcacheRequestSender>(
+        _ cache: Cache, group: EventLoopGroup, workload: BenchWorkload, stop: BenchStop,
+        statistics: @escaping @Sendable () async -> PoolStatistics.Loop
+    ) async throws -> (measurement: BenchMeasurement, statistics: PoolStatistics.Loop, preload: (any Error)?) {
+        let runner = try BenchRunner(pool: cache, group: group, workload: workload, stop: stop)
+        return await self.measure(runner, statistics: statistics)
     }
 
     /// Preloads the keys and, when that worked, runs the callers; then reads the counters.

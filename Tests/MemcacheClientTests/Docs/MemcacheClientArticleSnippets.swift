@@ -67,6 +67,24 @@ enum MemcacheClientArticleSnippets {
         _ = many
     }
 
+    static func routes(group: EventLoopGroup) async throws {
+        // snippet: memcache-routes
+        let ring = MemcacheServerSet(
+            servers: [.init(host: "10.0.0.1"), .init(host: "10.0.0.2"), .init(host: "10.0.0.3")], group: group)
+        var replication = MemcacheReplicatedRoute.Configuration()
+        replication.failoverOnMiss = true                              // a copy restarted empty is asked past
+        replication.writeBackTTL = 300                                 // and refilled from the other copy
+        let copies = MemcacheReplicatedRoute(servers: ring, copies: 2, configuration: replication)
+        let spare = MemcachePool(host: "10.0.9.1", port: 11211, maxConnections: 4, group: group)
+        let cache = MemcacheGutterRoute(primary: copies, gutter: spare, maximumTTL: 10)
+        try await cache.set("user:42", to: ByteBuffer(string: "Ada"), ttl: 300)   // two servers, or the gutter for 10 s
+        let name = try await cache.get("user:42")
+        // end snippet
+        await ring.shutdown()
+        await spare.shutdown()
+        _ = name
+    }
+
     static func twemproxy(group: EventLoopGroup) async throws {
         // snippet: memcache-twemproxy
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: 22121)
