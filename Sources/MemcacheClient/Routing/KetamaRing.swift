@@ -72,13 +72,18 @@ public struct KetamaRing: Sendable {
     /// The index of the server for a key whose ketama hash (`MD5.firstWord`) is `hash`.
     func serverIndex(forHash hash: UInt32) -> Int {
         guard !self.points.isEmpty else { return 0 }
+        return self.points[self.pointIndex(forHash: hash)].server
+    }
+
+    /// The first point at or after `hash`, wrapping around (the ring must have points).
+    func pointIndex(forHash hash: UInt32) -> Int {
         var low = 0
         var high = self.points.count
         while low < high {
             let middle = (low + high) / 2
             if self.points[middle].value < hash { low = middle + 1 } else { high = middle }
         }
-        return self.points[low == self.points.count ? 0 : low].server
+        return low == self.points.count ? 0 : low
     }
 
     /// The indices of up to `count` distinct servers for a key whose ketama hash is `hash`: its
@@ -86,16 +91,29 @@ public struct KetamaRing: Sendable {
     /// the replicas of a key live, as libmemcached places them).
     func serverIndices(forHash hash: UInt32, count: Int) -> [Int] {
         guard !self.points.isEmpty, count > 0 else { return [] }
-        let wanted = min(count, self.serverCount)
-        var low = 0
-        var high = self.points.count
-        while low < high {
-            let middle = (low + high) / 2
-            if self.points[middle].value < hash { low = middle + 1 } else { high = middle }
+        return self.serverIndices(atPoint: self.pointIndex(forHash: hash), count: count)
+    }
+
+    /// The copies' servers of every point, `count` a point (fewer servers than `count`: every
+    /// server), flat: point `p`'s are `table[p * width ..< (p + 1) * width]`, -1 where a ring
+    /// with a pointless server (a tiny weight) has fewer. Built once per ring, so that finding
+    /// a key's copies is one search and no walk.
+    func replicaTable(count: Int) -> (table: [Int], width: Int) {
+        let width = min(max(1, count), self.serverCount)
+        var table: [Int] = []
+        table.reserveCapacity(self.points.count * width)
+        for point in self.points.indices {
+            let servers = self.serverIndices(atPoint: point, count: width)
+            table += servers + Array(repeating: -1, count: width - servers.count)
         }
+        return (table, width)
+    }
+
+    private func serverIndices(atPoint start: Int, count: Int) -> [Int] {
+        let wanted = min(count, self.serverCount)
         var indices: [Int] = []
         indices.reserveCapacity(wanted)
-        var position = low == self.points.count ? 0 : low
+        var position = start
         for _ in 0..<self.points.count where indices.count < wanted {
             let server = self.points[position].server
             if !indices.contains(server) { indices.append(server) }

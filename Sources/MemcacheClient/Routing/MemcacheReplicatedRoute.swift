@@ -124,10 +124,20 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
     func copies(of key: MemcacheKey) throws -> [MemcacheCopy] {
         switch self.placement {
         case .ring(let set, let count): return try set.replicas(of: key, count: count)
-        case .everywhere(let copies):
-            guard !copies.isEmpty else { throw MemcacheError(.connectFailed, "the replicated route has no copies") }
-            return copies
+        case .everywhere(let copies): return try Self.nonEmpty(copies)
         }
+    }
+
+    private static func nonEmpty(_ copies: [MemcacheCopy]) throws -> [MemcacheCopy] {
+        guard !copies.isEmpty else { throw MemcacheError(.connectFailed, "the replicated route has no copies") }
+        return copies
+    }
+
+    private static func key(of request: MemcacheRequest) throws -> MemcacheKey {
+        guard let key = request.placementKey else {
+            throw MemcacheError(.invalidArgument, "\(request.commandName) has no key to choose copies by")
+        }
+        return key
     }
 
     /// The names of the copies of `key`, in the order reads try them.
@@ -160,7 +170,13 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
         case .meta(let meta) where meta.command == .get || meta.command == .debug:
             return try await self.read(request)
         default:
-            return try await self.write(request).response
+            let key = try Self.key(of: request)
+            switch self.placement {
+            case .ring(let set, let count):
+                return try await self.write(request, key: key, copies: set.ringCopies(of: key, count: count)).value
+            case .everywhere(let copies):
+                return try await self.write(request, key: key, copies: Self.nonEmpty(copies)).value
+            }
         }
     }
 
@@ -168,84 +184,111 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
     /// - Throws: `MemcacheError.quorumNotMet` when fewer than `writeQuorum` copies took it
     ///   (none: the first copy's error); `invalidArgument` for a request without one key.
     public func write(_ request: MemcacheRequest) async throws -> MemcacheReplicatedWrite {
-        guard let key = request.placementKey else {
-            throw MemcacheError(.invalidArgument, "\(request.commandName) has no key to choose copies by")
+        let key = try Self.key(of: request)
+        switch self.placement {
+        case .ring(let set, let count):
+            return try await self.report(request, key: key, copies: set.ringCopies(of: key, count: count))
+        case .everywhere(let copies):
+            return try await self.report(request, key: key, copies: Self.nonEmpty(copies))
         }
-        let copies = try self.copies(of: key)
-        let outcomes = await Self.onEveryCopy(copies) { try await $0.send(request) }
-        try Task.checkCancellation()
-        let verdict = try self.decide(outcomes, copies: copies, what: "\(request.commandName) of \(key)")
-        return MemcacheReplicatedWrite(response: verdict.value, written: verdict.written, failed: verdict.failed)
     }
 
-    /// The quorum's verdict on one write's outcomes (in copy order): the first success's value,
-    /// or the error to throw.
-    func decide<T: Sendable>(
-        _ outcomes: [Result<T, MemcacheError>], copies: [MemcacheCopy], what: @autoclosure () -> String
-    ) throws -> QuorumVerdict<T> {
-        var first: T?
+    private func report<Copies: MemcacheCopyList>(_ request: MemcacheRequest, key: MemcacheKey, copies: Copies)
+        async throws -> MemcacheReplicatedWrite
+    {
+        let verdict = try await self.write(request, key: key, copies: copies)
         var written: [String] = []
         var failed: [String: MemcacheError] = [:]
-        for (copy, outcome) in zip(copies, outcomes) {
+        for slot in 0..<copies.count {
+            if let failure = verdict.failures.first(where: { $0.index == slot }) {
+                failed[copies.name(slot)] = failure.error
+            } else {
+                written.append(copies.name(slot))
+            }
+        }
+        return MemcacheReplicatedWrite(response: verdict.value, written: written, failed: failed)
+    }
+
+    private func write<Copies: MemcacheCopyList>(_ request: MemcacheRequest, key: MemcacheKey, copies: Copies)
+        async throws -> QuorumVerdict<MemcacheResponse>
+    {
+        let outcomes = await Self.onEveryCopy(copies) { try await $0.send(request) }
+        try Task.checkCancellation()
+        return try self.decide(outcomes, copies: copies, what: "\(request.commandName) of \(key)")
+    }
+
+    /// The quorum's verdict on one write's outcomes (in copy order): the first success's value
+    /// and the failures, or the error to throw. (Nothing is allocated when every copy took it.)
+    func decide<T: Sendable, Copies: MemcacheCopyList>(
+        _ outcomes: [Result<T, MemcacheError>], copies: Copies, what: @autoclosure () -> String
+    ) throws -> QuorumVerdict<T> {
+        var first: T?
+        var successes = 0
+        var failures: [(index: Int, error: MemcacheError)] = []
+        for (index, outcome) in outcomes.enumerated() {
             switch outcome {
             case .success(let value):
                 if first == nil { first = value }
-                written.append(copy.name)
-            case .failure(let error): failed[copy.name] = error
+                successes += 1
+            case .failure(let error): failures.append((index, error))
             }
         }
         let needed = min(max(1, self.configuration.writeQuorum), copies.count)
-        guard let first, written.count >= needed else {
+        let names = { failures.map { "\(copies.name($0.index)): \($0.error)" }.joined(separator: "; ") }
+        guard let first, successes >= needed else {
             self.counters.failedWrites.add(1, ordering: .relaxed)
-            let firstError = outcomes.lazy.compactMap(Self.failure).first
-            if written.isEmpty, let firstError { throw firstError }
-            let detail = failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            let firstError = failures.first?.error
+            if successes == 0, let firstError { throw firstError }
             throw MemcacheError(
                 .quorumNotMet,
-                "\(what()) reached \(written.count) of \(copies.count) copies, \(needed) needed (\(detail))",
+                "\(what()) reached \(successes) of \(copies.count) copies, \(needed) needed (\(names()))",
                 cause: firstError)
         }
-        if !failed.isEmpty {
+        if !failures.isEmpty {
             self.counters.partialWrites.add(1, ordering: .relaxed)
-            self.logger.debug(
-                "a write missed some copies",
-                metadata: ["write": "\(what())", "failed": "\(failed.keys.sorted())", "written": "\(written)"])
+            self.logger.debug("a write missed some copies", metadata: ["write": "\(what())", "failed": "\(names())"])
         }
-        return QuorumVerdict(value: first, written: written, failed: failed)
+        return QuorumVerdict(value: first, failures: failures)
     }
 
-    private static func failure<T>(_ result: Result<T, MemcacheError>) -> MemcacheError? {
-        if case .failure(let error) = result { return error }
-        return nil
-    }
-
-    /// Runs `operation` on every copy at once; an unavailable copy fails at once. Outcomes in
-    /// copy order. An error that is not a `MemcacheError` (cancellation) counts as that copy's
-    /// `connectionClosed`; the caller checks for cancellation itself.
-    static func onEveryCopy<T: Sendable>(
-        _ copies: [MemcacheCopy], _ operation: @escaping @Sendable (any MemcacheRequestSender) async throws -> T
+    /// Runs `operation` on every copy at once (the first in this task, the others in child
+    /// tasks); an unavailable copy fails at once. Outcomes in copy order. An error that is not
+    /// a `MemcacheError` (cancellation) counts as that copy's `connectionClosed`; the caller
+    /// checks for cancellation itself.
+    static func onEveryCopy<T: Sendable, Copies: MemcacheCopyList>(
+        _ copies: Copies, _ operation: @escaping @Sendable (any MemcacheRequestSender) async throws -> T
     ) async -> [Result<T, MemcacheError>] {
-        if copies.count == 1 { return [await Self.outcome(copies[0], operation)] }
-        return await withTaskGroup(of: (Int, Result<T, MemcacheError>).self) { tasks in
-            for (index, copy) in copies.enumerated() {
-                tasks.addTask { (index, await Self.outcome(copy, operation)) }
+        switch copies.count {
+        case 0: return []
+        case 1: return [await Self.outcome(copies, 0, operation)]
+        case 2:
+            // The common shape, without a task group's machinery.
+            async let second = Self.outcome(copies, 1, operation)
+            let first = await Self.outcome(copies, 0, operation)
+            return [first, await second]
+        default:
+            return await withTaskGroup(of: (Int, Result<T, MemcacheError>).self) { tasks in
+                for slot in 1..<copies.count {
+                    tasks.addTask { (slot, await Self.outcome(copies, slot, operation)) }
+                }
+                var outcomes = [Result<T, MemcacheError>?](repeating: nil, count: copies.count)
+                outcomes[0] = await Self.outcome(copies, 0, operation)
+                for await (slot, outcome) in tasks { outcomes[slot] = outcome }
+                return outcomes.map { $0! }
             }
-            var outcomes = [Result<T, MemcacheError>?](repeating: nil, count: copies.count)
-            for await (index, outcome) in tasks { outcomes[index] = outcome }
-            return outcomes.map { $0! }
         }
     }
 
-    private static func outcome<T: Sendable>(
-        _ copy: MemcacheCopy, _ operation: @Sendable (any MemcacheRequestSender) async throws -> T
+    private static func outcome<T: Sendable, Copies: MemcacheCopyList>(
+        _ copies: Copies, _ slot: Int, _ operation: @Sendable (any MemcacheRequestSender) async throws -> T
     ) async -> Result<T, MemcacheError> {
-        guard copy.isAvailable else {
-            return .failure(MemcacheError(.connectFailed, "\(copy.name) is ejected after failing"))
+        guard copies.isAvailable(slot) else {
+            return .failure(MemcacheError(.connectFailed, "\(copies.name(slot)) is ejected after failing"))
         }
-        do { return .success(try await operation(copy.sender)) } catch let error as MemcacheError {
+        do { return .success(try await copies.run(slot, operation)) } catch let error as MemcacheError {
             return .failure(error)
         } catch {
-            return .failure(MemcacheError(.connectionClosed, "\(copy.name): \(error)", cause: error))
+            return .failure(MemcacheError(.connectionClosed, "\(copies.name(slot)): \(error)", cause: error))
         }
     }
 
@@ -254,21 +297,30 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
     /// Asks the copies of the request's key in turn: on to the next when one fails for the
     /// host's sake, or (with `failoverOnMiss`) misses.
     private func read(_ request: MemcacheRequest) async throws -> MemcacheResponse {
-        guard let key = request.placementKey else {
-            throw MemcacheError(.invalidArgument, "\(request.commandName) has no key to choose copies by")
+        let key = try Self.key(of: request)
+        switch self.placement {
+        case .ring(let set, let count):
+            return try await self.read(request, key: key, copies: set.ringCopies(of: key, count: count))
+        case .everywhere(let copies):
+            return try await self.read(request, key: key, copies: Self.nonEmpty(copies))
         }
-        let copies = try self.copies(of: key)
-        var untried = copies.reduce(0) { $0 + ($1.isAvailable ? 1 : 0) }
+    }
+
+    private func read<Copies: MemcacheCopyList>(_ request: MemcacheRequest, key: MemcacheKey, copies: Copies)
+        async throws -> MemcacheResponse
+    {
+        var untried = 0
+        for slot in 0..<copies.count where copies.isAvailable(slot) { untried += 1 }
         guard untried > 0 else { throw MemcacheError(.connectFailed, "every copy of \(key) is on an ejected server") }
         var missedOn: [MemcacheCopy] = []
         var miss: MemcacheResponse?
         var lastError: MemcacheError?
-        for copy in copies where copy.isAvailable {
+        for slot in 0..<copies.count where copies.isAvailable(slot) {
             untried -= 1
             let asked = missedOn.isEmpty ? request : self.askingForWriteBack(request)
             let response: MemcacheResponse
             do {
-                response = try await copy.sender.send(asked)
+                response = try await copies.run(slot) { try await $0.send(asked) }
             } catch let error as MemcacheError where MemcacheServerSet.isHostFailure(error) {
                 lastError = error
                 if untried > 0 { self.counters.failovers.add(1, ordering: .relaxed) }
@@ -279,7 +331,7 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
                 return response
             }
             miss = response
-            missedOn.append(copy)
+            missedOn.append(copies.copy(slot))
             if untried > 0 { self.counters.missFailovers.add(1, ordering: .relaxed) }
         }
         // A miss is an answer, even when another copy failed.
@@ -379,9 +431,9 @@ public struct MemcacheReplicatedWrite: Sendable {
     public var failed: [String: MemcacheError]
 }
 
-/// A write's outcome once the quorum has ruled: what the first copy that took it returned.
+/// A write's outcome once the quorum has ruled: what the first copy that took it returned,
+/// and the copies (by position) that did not take it.
 struct QuorumVerdict<Value: Sendable>: Sendable {
     let value: Value
-    let written: [String]
-    let failed: [String: MemcacheError]
+    let failures: [(index: Int, error: MemcacheError)]
 }

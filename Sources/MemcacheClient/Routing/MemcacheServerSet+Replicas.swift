@@ -7,14 +7,56 @@ extension MemcacheServerSet {
     /// distinct servers clockwise on the ring. Each copy's calls count toward its server's
     /// ejection, as the set's own calls do; an ejected server's copy is marked unavailable
     /// (and its probe started when due).
-    func replicas(of key: MemcacheKey, count: Int) throws -> [MemcacheCopy] {
+    func ringCopies(of key: MemcacheKey, count: Int) throws -> RingCopies {
         let (routed, probes) = self.state.withLock { topology in
             topology.replicas(hash: MD5.firstWord(key.bytes), count: count, now: .now())
         }
         for member in probes { self.probe(member) }
-        return try routed.get().map { member, isActive in
-            MemcacheCopy(
-                name: member.address, sender: MemberSender(set: self, member: member), isAvailable: isActive)
+        return RingCopies(set: self, placement: try routed.get())
+    }
+
+    /// `ringCopies` as values.
+    func replicas(of key: MemcacheKey, count: Int) throws -> [MemcacheCopy] {
+        let copies = try self.ringCopies(of: key, count: count)
+        return (0..<copies.count).map(copies.copy)
+    }
+
+    /// A key's copies on the ring, read from the placement table (no array built per call).
+    struct RingCopies: MemcacheCopyList {
+        let set: MemcacheServerSet
+        let placement: ReplicaPlacement
+        let count: Int
+
+        init(set: MemcacheServerSet, placement: ReplicaPlacement) {
+            self.set = set
+            self.placement = placement
+            // Rows are padded with -1 at their end where the ring has fewer servers.
+            var count = 0
+            while count < placement.width, placement.table[placement.base + count] >= 0 { count += 1 }
+            self.count = count
+        }
+
+        private func member(_ slot: Int) -> Member {
+            self.placement.members[self.placement.table[self.placement.base + slot]]
+        }
+
+        func name(_ slot: Int) -> String { self.member(slot).address }
+
+        func isAvailable(_ slot: Int) -> Bool {
+            self.placement.active?[self.placement.table[self.placement.base + slot]] ?? true
+        }
+
+        func run<T: Sendable>(_ slot: Int, _ operation: (any MemcacheRequestSender) async throws -> T) async throws
+            -> T
+        {
+            try await self.set.attempt(self.member(slot)) { try await operation($0) }
+        }
+
+        func copy(_ slot: Int) -> MemcacheCopy {
+            let member = self.member(slot)
+            return MemcacheCopy(
+                name: member.address, sender: MemberSender(set: self.set, member: member),
+                isAvailable: self.isAvailable(slot))
         }
     }
 
@@ -49,12 +91,4 @@ extension MemcacheServerSet {
             try await self.set.attempt(self.member) { try await $0.writeMany(commands, limits: limits) }
         }
     }
-}
-
-/// One copy of a key for a route: the sender that reaches it, its name in logs and reports,
-/// and whether it takes calls now (false: its server is ejected).
-struct MemcacheCopy: Sendable {
-    let name: String
-    let sender: any MemcacheRequestSender
-    let isAvailable: Bool
 }
