@@ -37,6 +37,9 @@ public final class MemcacheGutterRoute: MemcacheRequestSender {
     private let guttered = Atomic<Int>(0)
 
     /// - Parameters:
+    ///   - primary: where every call goes first (a `MemcacheServerSet` with `.failFast`, a
+    ///     pool, a replicated route).
+    ///   - gutter: where the calls the primary's servers cannot take go instead.
     ///   - maximumTTL: the cap on every TTL sent to the gutter (at least 1 s).
     ///   - logger: where calls sent to the gutter are logged (debug).
     public init(

@@ -93,6 +93,7 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
     ///   - servers: the set whose pools, ejection and updates the route uses; build it with
     ///     `failurePolicy: .failFast` (the route does its own failing over).
     ///   - copies: how many servers hold each key (at most the set's servers).
+    ///   - configuration: the write quorum and the read failover.
     ///   - logger: where partial writes and write-backs are logged (debug).
     public init(
         servers: MemcacheServerSet, copies: Int = 2, configuration: Configuration = Configuration(),
