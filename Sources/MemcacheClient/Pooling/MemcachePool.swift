@@ -312,14 +312,25 @@ public final class MemcachePool: MemcacheRequestSender {
         call: MemcacheCall, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline,
         leaseTimeoutIsCallers: Bool = false
     ) {
+        Self.send(
+            request, onPartial: onPartial, responder: .call(call), pool: pool, deadline: deadline,
+            leaseTimeoutIsCallers: leaseTimeoutIsCallers)
+    }
+
+    /// `send` for any responder (a waiting call, or a completion).
+    private static func send(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        responder: MemcacheClientHandler.Responder, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline,
+        leaseTimeoutIsCallers: Bool
+    ) {
         @Sendable func send(on served: PoolWaiter<MemcachePooledConnection>.Served) {
             served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
-            guard call.isWaiting else {
+            if case .call(let call) = responder, !call.isWaiting {
                 served.owner.release(served.id, served.connection)
                 return
             }
             served.connection.memcache.handler.send(
-                request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+                request, onPartial: onPartial, releasesLease: true, responder: responder)
         }
         if let served = pool.leaseIfReady() {
             send(on: served)
@@ -330,12 +341,67 @@ public final class MemcachePool: MemcacheRequestSender {
             switch leased {
             case .success(let served): send(on: served)
             case .failure(let error as PoolError) where leaseTimeoutIsCallers && error.code == .leaseTimeout:
-                call.finish(.failure(MemcacheDeadline.passed("while it waited for a connection")))
-            case .failure(let error): call.finish(.failure(Self.memcacheError(error)))
+                responder.finish(.failure(MemcacheDeadline.passed("while it waited for a connection")))
+            case .failure(let error): responder.finish(.failure(Self.memcacheError(error)))
             }
         }
         pool.enqueue(waiter)
     }
+
+    /// Sends `request` without suspending the caller: `completion` runs once, on a loop, with
+    /// the reply (an error reply as a failure, as `send` throws it). For a route that waits on
+    /// several servers at once without a task per server. Like `send`, it waits for a lease
+    /// until the pool's lease timeout or `deadline` (the caller's `MemcacheDeadline`, which
+    /// the route enforces on the reply itself), records the operation's metrics and sends a
+    /// retryable request once more when its connection closed before any byte of the reply;
+    /// it makes no span (a traced pool's routes use `send`).
+    package func start(
+        _ request: MemcacheRequest, deadline: Deadline?, retried: Bool = false,
+        completion: @escaping @Sendable (Result<MemcacheResponse, any Error>) -> Void
+    ) {
+        let started = self.operationMetrics == nil ? nil : Deadline.now()
+        let pool = self.connections.homePool()
+        let poolDeadline = self.connections.deadline(nil, on: pool)
+        let leaseDeadline = deadline.map { min($0, poolDeadline) } ?? poolDeadline
+        let callersDeadline = deadline.map { $0 <= poolDeadline } ?? false
+        let responder = MemcacheClientHandler.Responder.completion { [self] result in
+            if case .failure(let error) = result, !retried, request.isRetryable, self.configuration.retryIdempotent,
+                Self.closedBeforeReply(error)
+            {
+                self.start(request, deadline: deadline, retried: true, completion: completion)
+                return
+            }
+            let outcome: Result<MemcacheResponse, any Error> =
+                if case .success(.error(let error)) = result { .failure(error) } else { result }
+            if let started, let metrics = self.operationMetrics {
+                switch outcome {
+                case .success(let response):
+                    metrics.record(
+                        request, response, duration: Deadline.now() - started,
+                        loop: self.connections.group.current?.index)
+                case .failure(let error):
+                    metrics.record(
+                        command: request.commandName, outcome: operationOutcome(of: error),
+                        duration: Deadline.now() - started)
+                }
+            }
+            completion(outcome)
+        }
+        if pool.loop.inEventLoop {
+            Self.send(
+                request, onPartial: nil, responder: responder, pool: pool, deadline: leaseDeadline,
+                leaseTimeoutIsCallers: callersDeadline)
+        } else {
+            pool.loop.execute {
+                Self.send(
+                    request, onPartial: nil, responder: responder, pool: pool, deadline: leaseDeadline,
+                    leaseTimeoutIsCallers: callersDeadline)
+            }
+        }
+    }
+
+    /// Whether calls are traced (then a route sends through `send`, which makes the spans).
+    package var isTraced: Bool { self.tracing != nil }
 
     /// The values of every present key. Up to `configuration.multiGet.maximumKeys` keys go in
     /// one request; more are cut into requests of that many, at most

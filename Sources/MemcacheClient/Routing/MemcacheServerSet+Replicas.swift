@@ -52,6 +52,38 @@ extension MemcacheServerSet {
             try await self.set.attempt(self.member(slot)) { try await operation($0) }
         }
 
+        /// Whether `start` can send on every copy (no pool is traced: a traced call goes
+        /// through `send`, which makes its span).
+        var canStart: Bool {
+            (0..<self.count).allSatisfy { !self.member($0).pool.isTraced }
+        }
+
+        /// Sends `request` to the copy without a task (`MemcachePool.start`), counted like
+        /// `run`; `completion` gets the outcome on a loop (an ejected copy's failure at once).
+        func start(
+            _ slot: Int, _ request: MemcacheRequest,
+            completion: @escaping @Sendable (Result<MemcacheResponse, MemcacheError>) -> Void
+        ) {
+            guard self.isAvailable(slot) else {
+                completion(.failure(MemcacheError(.connectFailed, "\(self.name(slot)) is ejected after failing")))
+                return
+            }
+            let (set, member) = (self.set, self.member(slot))
+            member.pool.start(request, deadline: nil) { result in
+                switch result {
+                case .success(let response):
+                    set.counted(member, failure: nil)
+                    completion(.success(response))
+                case .failure(let error):
+                    set.counted(member, failure: error)
+                    completion(
+                        .failure(
+                            error as? MemcacheError
+                                ?? MemcacheError(.connectionClosed, "\(member.address): \(error)", cause: error)))
+                }
+            }
+        }
+
         func copy(_ slot: Int) -> MemcacheCopy {
             let member = self.member(slot)
             return MemcacheCopy(

@@ -306,11 +306,20 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     func attempt<T: Sendable>(_ member: Member, _ operation: (MemcachePool) async throws -> T) async throws -> T {
         do {
             let result = try await operation(member.pool)
-            if member.hasFailureStreak.load(ordering: .relaxed) { self.noteSuccess(member) }
+            self.counted(member, failure: nil)
             return result
         } catch {
-            if Self.isHostFailure(error) { self.noteFailure(member, error) }
+            self.counted(member, failure: error)
             throw error
+        }
+    }
+
+    /// `attempt`'s accounting, for a call that finished elsewhere (nil: it succeeded).
+    func counted(_ member: Member, failure: (any Error)?) {
+        if let failure {
+            if Self.isHostFailure(failure) { self.noteFailure(member, failure) }
+        } else if member.hasFailureStreak.load(ordering: .relaxed) {
+            self.noteSuccess(member)
         }
     }
 
