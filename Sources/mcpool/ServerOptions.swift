@@ -16,6 +16,8 @@ struct ServerOptions: ParsableArguments {
     @Option(
         help: "A file of servers for a ketama ring, one HOST:PORT[:WEIGHT] a line (# comments); instead of --server.")
     var serversFile: String?
+    @Option(help: "Seconds between bench's reads of --servers-file (edits apply to the ring while it runs).")
+    var serversFileInterval = 2.0
     @Option(
         help: "Copies of each key on the ring (2 or more: writes go to every copy, reads fail over to the next).")
     var replicas = 1
@@ -42,6 +44,7 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--server and --servers-file are two ways to say the same: give one")
         }
         guard self.replicas >= 1 else { throw ValidationError("--replicas is 1 (no copies) or more") }
+        guard self.serversFileInterval > 0 else { throw ValidationError("--servers-file-interval is above 0") }
         guard self.gutterTTL >= 1 else { throw ValidationError("--gutter-ttl is at least 1 second") }
         guard self.replicas == 1 && self.gutter == nil || self.serversFile != nil || self.server?.contains(",") == true
         else {

@@ -174,6 +174,45 @@ struct ClientCommandTests {
     }
 
     @Test(
+        "bench watches --servers-file: a server added to the file mid-run takes its share of the keys, with no error",
+        .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
+    func benchWatchesServersFile() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        var memcached: [MemcachedServer] = []
+        for _ in 0..<3 { memcached.append(try await MemcachedServer(group: group)) }
+        let lines = memcached.map { "127.0.0.1:\($0.port)" }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("watched-\(UUID()).txt")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try (lines[0..<2].joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        func commands(_ index: Int) async throws -> Int {
+            let direct = try await MemcacheConnection.connect(
+                host: "127.0.0.1", port: memcached[index].port, group: group)
+            let stats = try await direct.stats()
+            try await direct.close()
+            return (Int(stats["cmd_get"] ?? "") ?? 0) + (Int(stats["cmd_set"] ?? "") ?? 0)
+        }
+        // A run with no end of its own: the test stops it once the added server took requests.
+        let stop = BenchStop()
+        let run = Task {
+            try await Bench.parse(
+                [
+                    "--servers-file", file.path, "--servers-file-interval", "0.05", "--duration", "600",
+                    "--concurrency", "8", "--keys", "100", "--json",
+                ]
+            ).execute(stop: stop)
+        }
+        #expect(try await poll(every: .milliseconds(20)) { try await commands(0) > 100 })
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        let joined = try await poll(every: .milliseconds(20)) { try await commands(2) > 0 }
+        stop.request()
+        let report = try await run.value
+        #expect(joined)
+        #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        for server in memcached { server.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    @Test(
         "--replicas 2 writes each key to two servers of the ring and reads survive one's death; --gutter takes a dead server's keys; bad combinations are refused",
         .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
     func replicasAndGutter() async throws {

@@ -183,9 +183,19 @@ struct Bench: AsyncParsableCommand {
             serverName = self.target.ringName(servers)
             self.printHeader(serverName)
             let cache = self.target.routes(over: set, gutter: gutter)
+            // A --servers-file is watched while the run lasts: edits apply to the ring live.
+            let watcher = self.target.serversFile.map { path in
+                let discovery = MemcacheServerDiscovery(
+                    set: set, source: .file(path: path),
+                    interval: .nanoseconds(Int64(self.target.serversFileInterval * 1e9)),
+                    logger: Logger(label: "mcpool.bench"))
+                return Task { await discovery.refreshPeriodically() }
+            }
             outcome = try await self.measure(cache, group: group, workload: workload, stop: stop) {
                 await set.statistics().total
             }
+            watcher?.cancel()
+            await watcher?.value
             await set.shutdown()
             await gutter?.shutdown()
         } else {
