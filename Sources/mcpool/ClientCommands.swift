@@ -42,7 +42,9 @@ private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection
 private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequestSender) async throws -> T)
     async throws -> T
 {
-    guard let servers = try options.ring() else { return try await withServer(options, body) }
+    guard let servers = try options.ring() else {
+        return try await withServer(options) { try await body(options.namespaced($0)) }
+    }
     let tls = try options.tlsContext(handshakeTimeout: options.connectTimeoutAmount)
     let group = try EventLoopGroup(loopCount: 1)
     let configure: @Sendable (inout MemcachePool.Configuration) -> Void = { configuration in
@@ -62,7 +64,7 @@ private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequest
         try? await group.shutdownGracefully()
     }
     do {
-        let result = try await body(options.routes(over: ring, gutter: gutter))
+        let result = try await body(options.namespaced(options.routes(over: ring, gutter: gutter)))
         await shutdown()
         return result
     } catch {

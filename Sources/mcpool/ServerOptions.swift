@@ -24,6 +24,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "A spare server, HOST:PORT, that takes a failing ring server's keys until it returns.")
     var gutter: String?
     @Option(help: "The longest TTL (seconds) an item gets in the --gutter.") var gutterTTL = 10
+    @Option(help: "A prefix on every key, so that applications sharing the servers never see each other's keys.")
+    var namespace: String?
     @Option(
         name: .customLong("protocol"),
         help:
@@ -44,6 +46,9 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--server and --servers-file are two ways to say the same: give one")
         }
         guard self.replicas >= 1 else { throw ValidationError("--replicas is 1 (no copies) or more") }
+        if let namespace = self.namespace, namespace.utf8.count > 200 || (try? MemcacheKey(namespace)) == nil {
+            throw ValidationError("--namespace is 1 to 200 bytes with no space or control byte")
+        }
         guard self.serversFileInterval > 0 else { throw ValidationError("--servers-file-interval is above 0") }
         guard self.gutterTTL >= 1 else { throw ValidationError("--gutter-ttl is at least 1 second") }
         guard self.replicas == 1 && self.gutter == nil || self.serversFile != nil || self.server?.contains(",") == true
@@ -108,6 +113,14 @@ struct ServerOptions: ParsableArguments {
             self.replicas > 1 ? MemcacheReplicatedRoute(servers: set, copies: self.replicas) : set
         guard let gutter else { return copies }
         return MemcacheGutterRoute(primary: copies, gutter: gutter, maximumTTL: self.gutterTTL)
+    }
+
+    /// `sender` under `--namespace`, or itself. (The prefix was checked by `validate`.)
+    func namespaced(_ sender: any MemcacheRequestSender) -> any MemcacheRequestSender {
+        guard let namespace = self.namespace, let namespaced = try? MemcacheNamespace(namespace, over: sender) else {
+            return sender
+        }
+        return namespaced
     }
 
     /// How a ring with these options is described in reports.

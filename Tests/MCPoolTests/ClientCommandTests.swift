@@ -31,6 +31,31 @@ struct ClientCommandTests {
         try await fixture.stop()
     }
 
+    @Test("--namespace prefixes every key of get, set, delete and bench; a bad prefix is refused")
+    func namespace() async throws {
+        let fixture = try await EmbeddedServerFixture()
+        let server = ["--server", "127.0.0.1:\(fixture.port)", "--namespace", "tenant-1:"]
+        try await SetCommand.parse(server + ["greeting", "hello"]).run()
+        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
+        #expect(try await memcache.get("tenant-1:greeting") == ByteBuffer(string: "hello"))
+        #expect(try await memcache.get("greeting") == nil)
+        try await GetCommand.parse(server + ["greeting"]).run()
+        try await DeleteCommand.parse(server + ["greeting"]).run()
+        #expect(try await memcache.get("tenant-1:greeting") == nil)
+        let report = try await Bench.parse(
+            server + ["--duration", "0.2", "--concurrency", "4", "--keys", "10", "--json"]
+        )
+        .execute()
+        #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        #expect(
+            try await memcache.getMany(["tenant-1:mcpool:bench:0", "mcpool:bench:0"]).keys.map(\.description) == [
+                "tenant-1:mcpool:bench:0"
+            ])
+        #expect(throws: (any Error).self) { try GetCommand.parse(["--namespace", "two words", "k"]) }
+        try await memcache.close()
+        try await fixture.stop()
+    }
+
     @Test("over TLS with --tls --ca")
     func tls() async throws {
         let serverTLS = try TLSContext.patient(

@@ -182,7 +182,7 @@ struct Bench: AsyncParsableCommand {
             }
             serverName = self.target.ringName(servers)
             self.printHeader(serverName)
-            let cache = self.target.routes(over: set, gutter: gutter)
+            let cache = self.target.namespaced(self.target.routes(over: set, gutter: gutter))
             // A --servers-file is watched while the run lasts: edits apply to the ring live.
             let watcher = self.target.serversFile.map { path in
                 let discovery = MemcacheServerDiscovery(
@@ -202,8 +202,15 @@ struct Bench: AsyncParsableCommand {
             let pool = MemcachePool(configuration: configuration, group: group)
             serverName = embedded == nil ? "\(endpoint)" : "embedded server on \(endpoint)"
             self.printHeader(serverName)
-            let runner = try BenchRunner(pool: pool, group: group, workload: workload, stop: stop)
-            outcome = await self.measure(runner) { await pool.statistics().total }
+            if self.target.namespace != nil {
+                outcome = try await self.measure(
+                    self.target.namespaced(pool), group: group, workload: workload, stop: stop
+                ) { await pool.statistics().total }
+            } else {
+                // The pool's own type, so the runner is specialised for it (the main job).
+                let runner = try BenchRunner(pool: pool, group: group, workload: workload, stop: stop)
+                outcome = await self.measure(runner) { await pool.statistics().total }
+            }
             await pool.shutdown()
         }
         if let embedded {
