@@ -60,19 +60,22 @@ public final class MemcacheGutterRoute: MemcacheRequestSender {
     /// Sends `request` to the primary, or to the gutter (TTLs capped) when the primary's
     /// server fails. `flush_all` and `verbosity` go to both.
     public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
-        switch request {
-        case .get(let keys, let withCAS) where keys.count > 1:
-            return try await self.multiGet(keys) { .get(keys: $0, withCAS: withCAS) }
-        case .getAndTouch(let ttl, let keys, let withCAS) where keys.count > 1:
-            return try await self.multiGet(keys) { .getAndTouch(ttl: ttl, keys: $0, withCAS: withCAS) }
-        case .metaBatch(let batch):
+        switch request.routing {
+        case .multiGet(let keys, let command):
+            let parts = try await self.perServer(keys) { keys in
+                try await self.withGutter(request.commandName) { sender, inGutter in
+                    try await sender.send(inGutter ? self.capped(command(keys)) : command(keys))
+                }
+            }
+            return try MemcacheResponse.mergedItems(parts, command: request.commandName)
+        case .batch(let batch):
             return try await self.sendBatch(batch) { _ in }
-        case .flushAll, .verbosity:
+        case .everyServer:
             async let gutter = self.gutter.send(request)
             let response = try await self.primary.send(request)
             _ = try await gutter
             return response
-        default:
+        case .single:
             return try await self.withGutter(request.commandName) { sender, inGutter in
                 try await sender.send(inGutter ? self.capped(request) : request)
             }
@@ -122,25 +125,6 @@ public final class MemcacheGutterRoute: MemcacheRequestSender {
             }
         }
         return parts.reduce(into: [:]) { failures, part in failures.merge(part) { first, _ in first } }
-    }
-
-    private func multiGet(_ keys: [MemcacheKey], _ request: @escaping @Sendable ([MemcacheKey]) -> MemcacheRequest)
-        async throws -> MemcacheResponse
-    {
-        let parts = try await self.perServer(keys) { keys in
-            try await self.withGutter(request(keys).commandName) { sender, inGutter in
-                try await sender.send(inGutter ? self.capped(request(keys)) : request(keys))
-            }
-        }
-        var items: [MemcacheItem] = []
-        for part in parts {
-            switch part {
-            case .values(let found): items += found
-            case .end: break
-            default: throw MemcacheError(.unexpectedResponse, "\(request(keys).commandName) got \(part)")
-            }
-        }
-        return items.isEmpty ? .end : .values(items)
     }
 
     // MARK: Routing

@@ -156,21 +156,17 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
     /// `flush_all` and `verbosity` go to every copy; `stats`, `version`, `mn` and `quit`
     /// have no key and throw `MemcacheError.invalidArgument`.
     public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
-        switch request {
-        case .get(let keys, let withCAS) where keys.count > 1:
-            return try await self.multiGet(keys) { .get(keys: $0, withCAS: withCAS) }
-        case .getAndTouch(let ttl, let keys, let withCAS) where keys.count > 1:
-            return try await self.multiGet(keys) { .getAndTouch(ttl: ttl, keys: $0, withCAS: withCAS) }
-        case .metaBatch(let batch):
+        switch request.routing {
+        case .multiGet(let keys, let command):
+            return try await self.multiGet(keys, command)
+        case .batch(let batch):
             return try await self.sendBatch(batch) { _ in }
-        case .flushAll, .verbosity:
+        case .everyServer:
             try await self.everySender { _ = try await $0.send(request) }
             return .ok
-        case .get, .getAndTouch:
+        case .single where request.isRead:
             return try await self.read(request)
-        case .meta(let meta) where meta.command == .get || meta.command == .debug:
-            return try await self.read(request)
-        default:
+        case .single:
             let key = try Self.key(of: request)
             switch self.placement {
             case .ring(let set, let count):
@@ -299,7 +295,8 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
                 var outcomes = [Result<T, MemcacheError>?](repeating: nil, count: copies.count)
                 outcomes[0] = await Self.outcome(copies, 0, operation)
                 for await (slot, outcome) in tasks { outcomes[slot] = outcome }
-                return outcomes.map { $0! }
+                // Every slot is filled: slot 0 here, each other by its task.
+                return outcomes.map { $0 ?? .failure(MemcacheError(.connectionClosed, "no outcome")) }
             }
         }
     }

@@ -1,4 +1,3 @@
-// Over 500 lines on purpose: the set's calls, ejection and live updates all work under its one lock on the same private state; its topology, statistics and servers are already files of their own.
 public import Channels
 public import Codecs
 public import Logging
@@ -153,17 +152,16 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     /// `version`, `mn` and `quit` have no key to place them by and throw
     /// `MemcacheError.invalidArgument` (ask each server with `statsByServer(_:)` or `pools`).
     public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
-        switch request {
-        case .get(let keys, let withCAS) where keys.count > 1:
-            return try await self.multiGet(keys) { .get(keys: $0, withCAS: withCAS) }
-        case .getAndTouch(let ttl, let keys, let withCAS) where keys.count > 1:
-            return try await self.multiGet(keys) { .getAndTouch(ttl: ttl, keys: $0, withCAS: withCAS) }
-        case .metaBatch(let batch):
+        switch request.routing {
+        case .multiGet(let keys, let command):
+            let parts = try await self.performSplit(keys) { pool, keys in try await pool.send(command(keys)) }
+            return try MemcacheResponse.mergedItems(parts, command: request.commandName)
+        case .batch(let batch):
             return try await self.sendBatch(batch) { _ in }
-        case .flushAll, .verbosity:
+        case .everyServer:
             try await self.everyActiveServer { _ = try await $0.send(request) }
             return .ok
-        default:
+        case .single:
             guard let key = request.placementKey else {
                 throw MemcacheError(
                     .invalidArgument,
@@ -229,21 +227,6 @@ public final class MemcacheServerSet: MemcacheRequestSender {
             for await (server, result) in tasks { results[server] = result }
             return results
         }
-    }
-
-    private func multiGet(_ keys: [MemcacheKey], _ request: @escaping @Sendable ([MemcacheKey]) -> MemcacheRequest)
-        async throws -> MemcacheResponse
-    {
-        let parts = try await self.performSplit(keys) { pool, keys in try await pool.send(request(keys)) }
-        var items: [MemcacheItem] = []
-        for part in parts {
-            switch part {
-            case .values(let found): items += found
-            case .end: break
-            default: throw MemcacheError(.unexpectedResponse, "\(request(keys).commandName) got \(part)")
-            }
-        }
-        return items.isEmpty ? .end : .values(items)
     }
 
     private func everyActiveServer(_ command: @escaping @Sendable (MemcachePool) async throws -> Void) async throws {
@@ -496,19 +479,6 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         }
         await withTaskGroup(of: Void.self) { tasks in
             for pool in pools { tasks.addTask { await pool.shutdown(deadline: deadline) } }
-        }
-    }
-}
-
-extension MemcacheRequest {
-    /// The key that places a single-key request on a server; nil for keyless and multi-key ones.
-    var placementKey: MemcacheKey? {
-        switch self {
-        case .get(let keys, _), .getAndTouch(_, let keys, _): return keys.count == 1 ? keys[0] : nil
-        case .store(let store): return store.key
-        case .delete(let key, _), .arithmetic(let key, _, _, _), .touch(let key, _, _): return key
-        case .meta(let meta): return meta.key
-        case .metaBatch, .flushAll, .version, .verbosity, .stats, .quit: return nil
         }
     }
 }
