@@ -44,6 +44,10 @@ public final class InProcessMemcacheServer: Sendable {
         public var maximumConnections: Int
         /// Serve TLS with this context (a server context: certificate and key).
         public var tls: TLSContext?
+        /// Ask every connection to authenticate first (memcached's `-Y authfile`): until it has,
+        /// every command is answered `CLIENT_ERROR unauthenticated`. nil: anyone may use the
+        /// server. See `MemcacheAuthenticator`.
+        public var authenticator: MemcacheAuthenticator? = nil
         /// How long a request may stay incomplete before its connection is closed (a client
         /// trickling bytes to hold a connection open); the clock starts with the request's
         /// first byte, not its last. nil: forever, as memcached.
@@ -172,8 +176,8 @@ public final class InProcessMemcacheServer: Sendable {
                     MemcacheServerHandler(
                         store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
                         maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
-                        drainCloseMode: drainCloseMode, incompleteRequestTimeout: configuration.incompleteRequestTimeout
-                    ))
+                        drainCloseMode: drainCloseMode, incompleteRequestTimeout: configuration.incompleteRequestTimeout,
+                        authenticator: configuration.authenticator))
             }
         let listener =
             if let path = configuration.unixSocketPath {
@@ -190,6 +194,7 @@ public final class InProcessMemcacheServer: Sendable {
             "memcache server listening",
             metadata: [
                 "loops": "\(group.loops.count)", "tls": "\(configuration.tls != nil)",
+                "authentication": "\(configuration.authenticator != nil)",
                 "memory_limit": "\(configuration.memoryLimit)",
             ])
         return server

@@ -50,14 +50,21 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// Requests answered since the counters were last updated.
     private var commandsInBurst = 0
     private var context: ChannelHandlerContext?
+    /// Who may use the server; nil when anyone may.
+    private let authenticator: MemcacheAuthenticator?
+    /// The authentication exchange, until it succeeds (nil from then on, and from the start
+    /// when the server asks for none).
+    private var authentication: AuthenticationExchange?
 
     static let earlyFlushBytes = 64 << 10
 
     init(
         store: ItemStore, counters: ServerCounters, loopIndex: Int, connections: LoopConnections,
         maximumConnections: Int, maximumLineLength: Int, drainCloseMode: CloseMode,
-        incompleteRequestTimeout: TimeAmount? = nil
+        incompleteRequestTimeout: TimeAmount? = nil, authenticator: MemcacheAuthenticator? = nil
     ) {
+        self.authenticator = authenticator
+        self.authentication = authenticator == nil ? nil : AuthenticationExchange()
         self.state = ServerConnectionState(incompleteRequestTimeout: incompleteRequestTimeout)
         self.processor = CommandProcessor(store: store, counters: counters)
         self.decoder = MemcacheRequestDecoder(
@@ -233,6 +240,10 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         defer { self.replies = replies }
         let now = self.processor.store.clock()
         while !self.state.isClosing, input.readableBytes > 0 {
+            if self.authentication != nil {
+                guard self.authenticate(&input, into: &replies, context: context) else { return }
+                continue
+            }
             if !self.decoder.isDroppingValue,
                 let taken = input.withUnsafeReadableBytes({ self.processor.processFast($0, now: now, into: &replies) })
             {
@@ -269,6 +280,53 @@ final class MemcacheServerHandler: ChannelInboundHandler {
                 }
             }
         }
+    }
+
+    /// Reads what `input` holds before the connection has authenticated, answering as
+    /// memcached does; false when it needs more bytes (or closed the connection).
+    private func authenticate(
+        _ input: inout ByteBuffer, into replies: inout ByteBuffer, context: ChannelHandlerContext
+    ) -> Bool {
+        guard var exchange = self.authentication, let authenticator = self.authenticator else { return true }
+        let step = input.withUnsafeReadableBytes { bytes in
+            exchange.step(bytes) { authenticator.accepts(username: $0, password: $1) }
+        }
+        self.authentication = exchange
+        switch step {
+        case .needMore:
+            return false
+        case .readLine(let consumed):
+            input.moveReaderIndex(forwardBy: consumed)
+        case .reply(let line, let consumed):
+            input.moveReaderIndex(forwardBy: consumed)
+            replies.writeString(line)
+            replies.writeString("\r\n")
+            self.commandsInBurst += 1
+        case .refused(let consumed):
+            input.moveReaderIndex(forwardBy: consumed)
+            replies.writeString("CLIENT_ERROR authentication failure\r\n")
+            self.processor.counters.authenticationFailed()
+            // Per connection, so debug; the user name is not logged either (a mistyped
+            // password is sometimes typed into it).
+            self.connections.logger.debug(
+                "authentication failed", metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            self.commandsInBurst += 1
+        case .authenticated(let consumed):
+            input.moveReaderIndex(forwardBy: consumed)
+            replies.writeString("STORED\r\n")
+            self.processor.counters.authenticationSucceeded()
+            self.authentication = nil
+            self.commandsInBurst += 1
+        case .close:
+            _ = self.state.startClosing()
+            self.partial = ByteBuffer()
+            self.replies = replies
+            replies = ByteBuffer()
+            self.sendReplies(context: context)
+            context.close(promise: nil)
+            return false
+        }
+        return true
     }
 
     /// The connection cannot go on (a line without end, a broken data block): say why, as

@@ -40,6 +40,9 @@ public struct MemcacheServerStatistics: Sendable, Equatable {
     public var loops: [Loop]
     /// Connections a shutdown closed because their peers had not hung up by its deadline.
     public var closedAtShutdownDeadline: Int
+    /// Authentication exchanges (`auth_cmds`), and those that failed (`auth_errors`).
+    public var authenticationAttempts: Int
+    public var authenticationFailures: Int
 
     /// Requests answered, all loops together.
     public var commands: Int { self.loops.reduce(0) { $0 + $1.commands } }
@@ -51,6 +54,8 @@ public struct MemcacheServerStatistics: Sendable, Equatable {
         self.time = now
         self.loops = counters.perLoop.map(\.snapshot)
         self.closedAtShutdownDeadline = counters.closedAtShutdownDeadline.load(ordering: .relaxed)
+        self.authenticationAttempts = counters.authenticationAttempts.load(ordering: .relaxed)
+        self.authenticationFailures = counters.authenticationFailures.load(ordering: .relaxed)
         self.currentConnections = self.loops.reduce(0) { $0 + $1.currentConnections }
         self.totalConnections = self.loops.reduce(0) { $0 + $1.totalConnections }
         self.getHits = shards.getHits
@@ -79,6 +84,8 @@ public struct MemcacheServerStatistics: Sendable, Equatable {
             ("cmd_touch", "\(self.touches)"),
             ("get_hits", "\(self.getHits)"),
             ("get_misses", "\(self.getMisses)"),
+            ("auth_cmds", "\(self.authenticationAttempts)"),
+            ("auth_errors", "\(self.authenticationFailures)"),
             ("threads", "\(self.loops.count)"),
             ("bytes", "\(self.bytes)"),
             ("curr_items", "\(self.currentItems)"),

@@ -36,6 +36,16 @@ final class ServerCounters: Sendable {
     /// Connections a shutdown closed because they were still open at its deadline.
     let closedAtShutdownDeadline = Atomic<Int>(0)
     let startTime = Int(Date().timeIntervalSince1970)
+    /// Authentication attempts (memcached's `auth_cmds`) and failed ones (`auth_errors`).
+    let authenticationAttempts = Atomic<Int>(0)
+    let authenticationFailures = Atomic<Int>(0)
+
+    func authenticationSucceeded() { self.authenticationAttempts.wrappingAdd(1, ordering: .relaxed) }
+
+    func authenticationFailed() {
+        self.authenticationAttempts.wrappingAdd(1, ordering: .relaxed)
+        self.authenticationFailures.wrappingAdd(1, ordering: .relaxed)
+    }
 
     init(loops: Int) {
         self.perLoop = (0..<max(loops, 1)).map { _ in Loop() }

@@ -230,7 +230,27 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             }
             self.execute(self.machine.connectSucceeded(id, connection, now: self.loop.now))
         case .failure(let error):
-            switch self.coordinator.breaker.connectFailed(error, now: self.loop.now) {
+            let transition = self.coordinator.breaker.connectFailed(error, now: self.loop.now)
+            if let refused = error as? PoolError, refused.code == .setupRefused {
+                // Once per backoff, not per connect: the server is up; our configuration is wrong.
+                if transition != nil {
+                    self.logger.error(
+                        "the server refused the connection's setup: a configuration error, not an outage",
+                        metadata: ["error": "\(error)"])
+                }
+            } else {
+                self.logConnectFailure(id, error, transition)
+            }
+            self.returnBudget()
+            self.coordinator.observe(.connectFailed(loop: self.index, error))
+            self.execute(self.machine.connectFailed(id, error, now: self.loop.now))
+        }
+    }
+
+    private func logConnectFailure(
+        _ id: ConnectionID, _ error: any Error, _ transition: SharedConnectBreaker.Transition?
+    ) {
+            switch transition {
             case .opened(let backoff):
                 self.logger.warning(
                     "connect failed; connects are refused and waiting requests fail fast until a probe succeeds",
@@ -242,10 +262,6 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             case .probing, .closed, nil:
                 self.logger.debug("connect failed", metadata: ["connection": "\(id)", "error": "\(error)"])
             }
-            self.returnBudget()
-            self.coordinator.observe(.connectFailed(loop: self.index, error))
-            self.execute(self.machine.connectFailed(id, error, now: self.loop.now))
-        }
     }
 
     private func connectionClosed(_ id: ConnectionID) {

@@ -318,7 +318,12 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     mutating func failWaitersIfStranded() -> Action {
         guard !self.slots.contains(where: { $0.isReady || $0.isConnecting }) else { return Action() }
         var action = Action()
-        let error = PoolError(.connectFailed, "cannot connect", cause: self.lastConnectError)
+        let error =
+            if let refused = self.lastConnectError as? PoolError, refused.code == .setupRefused {
+                refused
+            } else {
+                PoolError(.connectFailed, "cannot connect", cause: self.lastConnectError)
+            }
         action.fail = self.waiters.removeAll().map { ($0.entry.waiter, error) }
         return action
     }

@@ -34,6 +34,12 @@ extension ErrorCode where Area == PoolError {
     public static var leaseTimeout: Self { Self("lease timeout") }
     /// Connecting to the server failed, and the pool fails requests fast until a probe succeeds.
     public static var connectFailed: Self { Self("connect failed") }
+    /// The server was reached but refused the new connection's setup (its credentials, say):
+    /// a configuration error, not an outage. The cause is the connection factory's error.
+    /// Connects back off as after any failed connect (a wrong password must not become a
+    /// connect storm), but the pool logs it as a configuration error and waiting callers get
+    /// this, not `.connectFailed`.
+    public static var setupRefused: Self { Self("setup refused") }
     /// The pool is shutting down or shut down.
     public static var shutdown: Self { Self("pool shut down") }
     /// The caller's task was cancelled while it waited for a connection.

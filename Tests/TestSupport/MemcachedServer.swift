@@ -1,5 +1,5 @@
 public import Channels
-import Codecs
+public import Codecs
 import Foundation
 import Glibc
 import MemcacheClient
@@ -23,9 +23,21 @@ public final class MemcachedServer: @unchecked Sendable {
     }
 
     /// Starts memcached with `arguments` added (e.g. `["-I", "2m"]`), waiting until it accepts.
-    /// - Parameter port: a given port (to restart a stopped server where clients expect it),
-    ///   else a free one.
-    public init(arguments: [String] = [], port: Int? = nil, group: EventLoopGroup) async throws {
+    /// - Parameters:
+    ///   - port: a given port (to restart a stopped server where clients expect it), else a
+    ///     free one.
+    ///   - users: when not empty, memcached asks for ASCII authentication (`-Y`) with an
+    ///     authfile of these users.
+    public init(
+        arguments: [String] = [], port: Int? = nil, users: [MemcacheCredentials] = [], group: EventLoopGroup
+    ) async throws {
+        var arguments = arguments
+        if !users.isEmpty {
+            let path = NSTemporaryDirectory() + "memcached-auth-\(UUID().uuidString)"
+            try users.map { "\($0.username):\($0.password)\n" }.joined().write(
+                toFile: path, atomically: true, encoding: .utf8)
+            arguments += ["-Y", path]
+        }
         guard let binary = Self.binary else {
             throw TestSupportError("memcached is not installed (scripts/test.sh installs it)")
         }
@@ -40,7 +52,8 @@ public final class MemcachedServer: @unchecked Sendable {
             do {
                 try await waitUntilAccepting(port: chosen, group: group, while: { process.isRunning })
                 try await Self.checkIdentity(
-                    port: chosen, pid: process.pid, tls: arguments.contains("-Z"), group: group)
+                    port: chosen, pid: process.pid, tls: arguments.contains("-Z"), credentials: users.first,
+                    group: group)
             } catch {
                 process.kill()
                 if attempt == 5 || port != nil { throw error }
@@ -91,7 +104,9 @@ public final class MemcachedServer: @unchecked Sendable {
     /// Whether the server on `port` is the process we started: a parallel test may have
     /// started its memcached on the same port a moment earlier (ours then fails to bind and
     /// exits, but the port accepts), and two tests must never share a server.
-    private static func checkIdentity(port: Int, pid: Int32, tls: Bool, group: EventLoopGroup) async throws {
+    private static func checkIdentity(
+        port: Int, pid: Int32, tls: Bool, credentials: MemcacheCredentials?, group: EventLoopGroup
+    ) async throws {
         // A client certificate too, for servers that require one (it is sent only when asked for).
         let context =
             try tls
@@ -100,7 +115,8 @@ public final class MemcachedServer: @unchecked Sendable {
                     trustRoots: .file(fixturePath("tls/ca.pem")),
                     certificateChain: .file(fixturePath("tls/client.pem")),
                     privateKey: .file(fixturePath("tls/client.key")))) : nil
-        let probe = try await MemcacheConnection.connect(host: "127.0.0.1", port: port, group: group, tls: context)
+        let probe = try await MemcacheConnection.connect(
+            host: "127.0.0.1", port: port, group: group, tls: context, credentials: credentials)
         let reported = try? await probe.stats()["pid"]
         try? await probe.close()
         guard reported == "\(pid)" else {

@@ -9,7 +9,8 @@ public import Channels
 /// - the request: `invalidKey`, `invalidArgument`, `unsupportedCommand` (nothing was sent);
 /// - a typed value: `typeMismatch` (the stored value is not of the type asked for);
 /// - the server's reply, for that request only: `unknownCommand` (`ERROR`), `clientError`
-///   (`CLIENT_ERROR …`), `serverError` (`SERVER_ERROR …`), `unexpectedResponse`;
+///   (`CLIENT_ERROR …`), `serverError` (`SERVER_ERROR …`), `unexpectedResponse`,
+///   `authenticationFailed` (the server wants credentials, or refused them);
 /// - the connection, for every request in flight on it: `protocolViolation` (bytes that are
 ///   not memcache), `valueTooLarge`, `connectionClosed` (closed or failed before the reply),
 ///   `timeout` (the server was silent for the response timeout), `tlsFailure`;
@@ -98,4 +99,10 @@ extension ErrorCode where Area == MemcacheError {
     /// A replicated write (`MemcacheReplicatedRoute`) reached fewer copies than its quorum;
     /// the copies that took it keep it (memcached cannot take a write back).
     public static var quorumNotMet: Self { Self("quorum not met") }
+    /// The server refused the credentials (memcached's ASCII authentication answered
+    /// `CLIENT_ERROR authentication failure`), or it wants credentials this client does not
+    /// send (`CLIENT_ERROR unauthenticated`). The message is the server's words. A
+    /// configuration error, not an outage: never retried, and a server set does not eject
+    /// the server for it.
+    public static var authenticationFailed: Self { Self("authentication failed") }
 }

@@ -228,7 +228,12 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             let message = rest()
             return .error(
                 MemcacheError(.unknownCommand, message.isEmpty ? "the server does not know the command" : message))
-        case .clientError: return .error(MemcacheError(.clientError, rest()))
+        case .clientError:
+            let message = rest()
+            // memcached's ASCII authentication (`-Y`) answers with these two, and only these.
+            let code: MemcacheError.Code =
+                MemcacheCredentials.refusals.contains(message) ? .authenticationFailed : .clientError
+            return .error(MemcacheError(code, message))
         case .serverError: return .error(MemcacheError(.serverError, rest()))
         case .meta:
             throw self.violation("meta reply inside a multi-line reply", line)

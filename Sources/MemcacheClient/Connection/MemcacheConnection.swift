@@ -36,7 +36,8 @@ public final class MemcacheConnection: MemcacheRequestSender {
     /// Connects and sets up the pipeline, with TLS when `tls` is given (the server's
     /// certificate must then match `serverHostname`, by default `host`). `wireProtocol` says
     /// which commands the server speaks (`.text` or `.twemproxy` for servers and proxies
-    /// without meta commands).
+    /// without meta commands). With `credentials`, the connection authenticates before it is
+    /// returned (memcached's `-Y`); a refusal throws `MemcacheError.authenticationFailed`.
     public static func connect(
         host: String,
         port: Int,
@@ -45,11 +46,13 @@ public final class MemcacheConnection: MemcacheRequestSender {
         serverHostname: String? = nil,
         connectTimeout: TimeAmount = .seconds(10),
         responseTimeout: TimeAmount? = nil,
-        wireProtocol: MemcacheProtocol = .meta
+        wireProtocol: MemcacheProtocol = .meta,
+        credentials: MemcacheCredentials? = nil
     ) async throws -> MemcacheConnection {
         try await self.connect(
             to: "\(host):\(port)", group: group, tls: tls, serverHostname: serverHostname ?? host,
-            connectTimeout: connectTimeout, responseTimeout: responseTimeout, wireProtocol: wireProtocol
+            connectTimeout: connectTimeout, responseTimeout: responseTimeout, wireProtocol: wireProtocol,
+            credentials: credentials
         ) { $0.connect(host: host, port: port) }
     }
 
@@ -66,20 +69,23 @@ public final class MemcacheConnection: MemcacheRequestSender {
         serverHostname: String? = nil,
         connectTimeout: TimeAmount = .seconds(10),
         responseTimeout: TimeAmount? = nil,
-        wireProtocol: MemcacheProtocol = .meta
+        wireProtocol: MemcacheProtocol = .meta,
+        credentials: MemcacheCredentials? = nil
     ) async throws -> MemcacheConnection {
         try await self.connect(
             to: "unix:\(path)", group: group, tls: tls, serverHostname: serverHostname,
-            connectTimeout: connectTimeout, responseTimeout: responseTimeout, wireProtocol: wireProtocol
+            connectTimeout: connectTimeout, responseTimeout: responseTimeout, wireProtocol: wireProtocol,
+            credentials: credentials
         ) { $0.connect(unixDomainSocketPath: path) }
     }
 
     private static func connect(
         to name: String, group: EventLoopGroup, tls: TLSContext?, serverHostname: String?, connectTimeout: TimeAmount,
-        responseTimeout: TimeAmount?, wireProtocol: MemcacheProtocol,
+        responseTimeout: TimeAmount?, wireProtocol: MemcacheProtocol, credentials: MemcacheCredentials?,
         _ connect: (ClientBootstrap) -> EventLoopFuture<any Channel>
     ) async throws -> MemcacheConnection {
         let handler = MemcacheClientHandler(responseTimeout: responseTimeout, wireProtocol: wireProtocol)
+        let connection: MemcacheConnection
         do {
             let bootstrap = ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout)
@@ -91,12 +97,20 @@ public final class MemcacheConnection: MemcacheRequestSender {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             let channel = try await connect(bootstrap).get()
-            return MemcacheConnection(channel: channel, handler: handler)
+            connection = MemcacheConnection(channel: channel, handler: handler)
         } catch let error as TLSError {
             throw MemcacheError(.tlsFailure, "cannot connect to \(name): TLS failed", cause: error)
         } catch {
             throw MemcacheError(.connectFailed, "cannot connect to \(name)", cause: error)
         }
+        guard let credentials else { return connection }
+        do {
+            try await handler.authenticate(credentials, on: connection.channel.eventLoop).get()
+        } catch {
+            _ = connection.channel.close()
+            throw error
+        }
+        return connection
     }
 
     /// Adds the memcache client handler to a channel's pipeline and returns it. Call on the

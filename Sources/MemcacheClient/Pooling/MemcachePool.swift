@@ -43,6 +43,10 @@ public final class MemcachePool: MemcacheRequestSender {
         /// (by default `host`).
         public var tls: TLSContext?
         public var serverHostname: String?
+        /// Authenticate every new connection with these (memcached's `-Y authfile`), before
+        /// its first request. A refusal fails the connect with
+        /// `MemcacheError.authenticationFailed`, not retried; see `MemcacheCredentials`.
+        public var credentials: MemcacheCredentials? = nil
         public var pool: ConnectionPoolConfiguration
         /// How long the server may stay silent while requests are outstanding.
         public var responseTimeout: TimeAmount? = .seconds(5)
@@ -136,7 +140,9 @@ public final class MemcachePool: MemcacheRequestSender {
         }
     }
 
-    /// One ready connection: connected, codec installed, and for TLS handshaken.
+    /// One ready connection: connected, codec installed, for TLS handshaken, and with
+    /// credentials authenticated (a refusal is `PoolError.setupRefused`: the pool's breaker
+    /// backs off, the server set does not eject the server).
     private static func connect(on loop: any EventLoop, configuration: Configuration) -> EventLoopFuture<
         MemcachePooledConnection
     > {
@@ -164,7 +170,14 @@ public final class MemcachePool: MemcacheRequestSender {
             }
         connected.whenFailure { handshake.fail($0) }
         return connected.flatMap { channel in
-            handshake.futureResult.flatMapError { error in
+            handshake.futureResult.flatMap {
+                guard let credentials = configuration.credentials else { return loop.makeSucceededFuture(()) }
+                return handler.authenticate(credentials, on: loop).flatMapError { error in
+                    loop.makeFailedFuture(
+                        MemcacheClientHandler.isRefusal(error)
+                            ? PoolError(.setupRefused, "the server refused the credentials", cause: error) : error)
+                }
+            }.flatMapError { error in
                 _ = channel.close()
                 return loop.makeFailedFuture(error)
             }.map { _ in MemcachePooledConnection(channel: channel, handler: handler) }
@@ -485,6 +498,7 @@ public final class MemcachePool: MemcacheRequestSender {
         case .connectFailed where error.cause is TLSError:
             return MemcacheError(.tlsFailure, "the TLS handshake failed", cause: error)
         case .connectFailed: return MemcacheError(.connectFailed, "the server cannot be reached", cause: error)
+        case .setupRefused: return error.cause as? MemcacheError ?? MemcacheError(.connectFailed, error.message, cause: error)
         default: return MemcacheError(.poolExhausted, "no connection could be leased", cause: error)
         }
     }
