@@ -111,7 +111,7 @@ struct AuthenticationExchange {
         for digit in digits {
             let (times10, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit - UInt8(ascii: "0")))
-            guard !overflow1, !overflow2 else { return nil }  // ERANGE
+            guard !overflow1, !overflow2 else { return nil } // ERANGE
             magnitude = sum
         }
         if let after = rest.dropFirst(digits.count).first, !Self.isSpace(after) { return nil }

@@ -176,7 +176,8 @@ public final class InProcessMemcacheServer: Sendable {
                     MemcacheServerHandler(
                         store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
                         maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
-                        drainCloseMode: drainCloseMode, incompleteRequestTimeout: configuration.incompleteRequestTimeout,
+                        drainCloseMode: drainCloseMode,
+                        incompleteRequestTimeout: configuration.incompleteRequestTimeout,
                         authenticator: configuration.authenticator))
             }
         let listener =

@@ -1,5 +1,5 @@
-public import Codecs
 import Channels
+public import Codecs
 
 /// Who may use an `InProcessMemcacheServer`: memcached's ASCII authentication (`-Y authfile`).
 ///

@@ -250,18 +250,18 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     private func logConnectFailure(
         _ id: ConnectionID, _ error: any Error, _ transition: SharedConnectBreaker.Transition?
     ) {
-            switch transition {
-            case .opened(let backoff):
-                self.logger.warning(
-                    "connect failed; connects are refused and waiting requests fail fast until a probe succeeds",
-                    metadata: ["error": "\(error)", "next_probe_in": "\(backoff)"])
-            case .probeFailed(let failures, let backoff):
-                self.logger.warning(
-                    "the probe failed; the server is still unreachable",
-                    metadata: ["error": "\(error)", "failures": "\(failures)", "next_probe_in": "\(backoff)"])
-            case .probing, .closed, nil:
-                self.logger.debug("connect failed", metadata: ["connection": "\(id)", "error": "\(error)"])
-            }
+        switch transition {
+        case .opened(let backoff):
+            self.logger.warning(
+                "connect failed; connects are refused and waiting requests fail fast until a probe succeeds",
+                metadata: ["error": "\(error)", "next_probe_in": "\(backoff)"])
+        case .probeFailed(let failures, let backoff):
+            self.logger.warning(
+                "the probe failed; the server is still unreachable",
+                metadata: ["error": "\(error)", "failures": "\(failures)", "next_probe_in": "\(backoff)"])
+        case .probing, .closed, nil:
+            self.logger.debug("connect failed", metadata: ["connection": "\(id)", "error": "\(error)"])
+        }
     }
 
     private func connectionClosed(_ id: ConnectionID) {

@@ -28,7 +28,8 @@ private struct AuthenticatingServer: Sendable {
     }
 
     func pool(_ credentials: MemcacheCredentials?, maxConnections: Int = 4) -> MemcachePool {
-        var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: self.port, maxConnections: maxConnections)
+        var configuration = MemcachePool.Configuration(
+            host: "127.0.0.1", port: self.port, maxConnections: maxConnections)
         configuration.credentials = credentials
         configuration.responseTimeout = testPatience
         configuration.pool.connectTimeout = testPatience
@@ -40,7 +41,9 @@ private struct AuthenticatingServer: Sendable {
     "ASCII authentication from the client, against memcached -Y and the embedded server",
     .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct AuthenticationTests {
-    @Test("credentials on every new connection: 200 concurrent calls over 4 connections all succeed", arguments: ["memcached", "embedded"])
+    @Test(
+        "credentials on every new connection: 200 concurrent calls over 4 connections all succeed",
+        arguments: ["memcached", "embedded"])
     func authenticatedPool(server kind: String) async throws {
         let server = try await AuthenticatingServer.start(kind)
         let pool = server.pool(AuthenticatingServer.users[0])
@@ -63,7 +66,9 @@ struct AuthenticationTests {
         try await server.stop()
     }
 
-    @Test("a wrong password is a typed error with the server's words, every time, and no connection is kept", arguments: ["memcached", "embedded"])
+    @Test(
+        "a wrong password is a typed error with the server's words, every time, and no connection is kept",
+        arguments: ["memcached", "embedded"])
     func wrongPassword(server kind: String) async throws {
         let server = try await AuthenticatingServer.start(kind)
         let pool = server.pool(try MemcacheCredentials(username: "app", password: "wrong"))
@@ -142,7 +147,9 @@ struct CredentialsTests {
     func validation() throws {
         let credentials = try MemcacheCredentials(username: "app", password: "p:ss/wörd")
         #expect("\(credentials)" == "app:***")
-        for (user, password) in [("", "x"), ("a", ""), ("a b", "x"), ("a", "x y"), ("a:b", "x"), ("a", "x\n"), ("a\u{7F}", "x")] {
+        for (user, password) in [
+            ("", "x"), ("a", ""), ("a b", "x"), ("a", "x y"), ("a:b", "x"), ("a", "x\n"), ("a\u{7F}", "x"),
+        ] {
             #expect(throws: MemcacheError.self, "\(user.debugDescription) \(password.debugDescription)") {
                 _ = try MemcacheCredentials(username: user, password: password)
             }
@@ -175,7 +182,9 @@ struct CredentialsTests {
     func decoderCodes() throws {
         var decoder = MemcacheResponseDecoder()
         var buffer = ByteBuffer(
-            string: "CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR authentication failure\r\nCLIENT_ERROR bad data chunk\r\n")
+            string:
+                "CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR authentication failure\r\nCLIENT_ERROR bad data chunk\r\n"
+        )
         var codes: [MemcacheError.Code] = []
         while let response = try decoder.decode(buffer: &buffer) {
             if case .error(let error) = response { codes.append(error.code) }

@@ -1,6 +1,7 @@
 import Codecs
-@testable import MemcacheServer
 import Testing
+
+@testable import MemcacheServer
 
 @Suite("The server's half of ASCII authentication, byte by byte")
 struct AuthenticationExchangeTests {
@@ -35,7 +36,8 @@ struct AuthenticationExchangeTests {
 
     @Test("the set line, then its value: STORED for a user, authentication failure otherwise")
     func credentials() {
-        #expect(Self.steps("set a 0 0 12\r\nalice secret\r\n") == [.readLine(consumed: 14), .authenticated(consumed: 14)])
+        #expect(
+            Self.steps("set a 0 0 12\r\nalice secret\r\n") == [.readLine(consumed: 14), .authenticated(consumed: 14)])
         #expect(
             Self.steps("set a 0 0 12\r\nalice wrong!\r\n") == [
                 .readLine(consumed: 14), .refused(consumed: 14), .needMore,
@@ -44,7 +46,8 @@ struct AuthenticationExchangeTests {
         #expect(Self.steps("set k 1 2 19 noreply\r\nalice secret extra1\r\n").last == .authenticated(consumed: 21))
         #expect(Self.steps("set a 0 0 13\r\nalice  secret\r\n").last == .authenticated(consumed: 15))
         #expect(Self.steps("set a 0 0 13\r\n alice secret\r\n").last == .authenticated(consumed: 15))
-        #expect(Self.steps("set a 0 0 12\nalice secret\r\n") == [.readLine(consumed: 13), .authenticated(consumed: 14)])
+        #expect(
+            Self.steps("set a 0 0 12\nalice secret\r\n") == [.readLine(consumed: 13), .authenticated(consumed: 14)])
         #expect(Self.steps("set a 0 0 +12\r\nalice secret\r\n").last == .authenticated(consumed: 14))
     }
 
@@ -73,7 +76,8 @@ struct AuthenticationExchangeTests {
                 "\(value.debugDescription)")
         }
         #expect(
-            Self.steps("set a 0 0 0\r\n\r\n").contains(.reply("CLIENT_ERROR bad authentication token format", consumed: 2)))
+            Self.steps("set a 0 0 0\r\n\r\n").contains(
+                .reply("CLIENT_ERROR bad authentication token format", consumed: 2)))
         #expect(
             Self.steps("set a 0 0 16385\r\n").first == .reply("CLIENT_ERROR auth token too long", consumed: 17))
     }

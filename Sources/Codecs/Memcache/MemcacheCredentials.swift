@@ -30,7 +30,8 @@ public struct MemcacheCredentials: Sendable, Hashable, CustomStringConvertible {
                 .invalidArgument, "a memcache user name must be non-empty, without spaces, control bytes or ':'")
         }
         guard Self.isValid(password.utf8, separator: false) else {
-            throw MemcacheError(.invalidArgument, "a memcache password must be non-empty, without spaces or control bytes")
+            throw MemcacheError(
+                .invalidArgument, "a memcache password must be non-empty, without spaces or control bytes")
         }
         self.username = username
         self.password = password

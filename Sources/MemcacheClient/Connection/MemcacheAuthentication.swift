@@ -30,7 +30,8 @@ extension MemcacheClientHandler {
         default:
             return .failure(
                 MemcacheError(
-                    .authenticationFailed, "the server answered the authentication of '\(credentials.username)' with \(response)"))
+                    .authenticationFailed,
+                    "the server answered the authentication of '\(credentials.username)' with \(response)"))
         }
     }
 

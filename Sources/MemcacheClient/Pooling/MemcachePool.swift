@@ -498,7 +498,8 @@ public final class MemcachePool: MemcacheRequestSender {
         case .connectFailed where error.cause is TLSError:
             return MemcacheError(.tlsFailure, "the TLS handshake failed", cause: error)
         case .connectFailed: return MemcacheError(.connectFailed, "the server cannot be reached", cause: error)
-        case .setupRefused: return error.cause as? MemcacheError ?? MemcacheError(.connectFailed, error.message, cause: error)
+        case .setupRefused:
+            return error.cause as? MemcacheError ?? MemcacheError(.connectFailed, error.message, cause: error)
         default: return MemcacheError(.poolExhausted, "no connection could be leased", cause: error)
         }
     }
