@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes the test PKI: a CA, identities it signs (server for localhost/127.0.0.1, client for
-# mTLS, one for another host name, one expired), a self-signed server and an untrusted CA.
+# Makes the test PKI: a CA, identities it signs (server for localhost/127.0.0.1 and its rotated
+# successor, client for mTLS, one for another host name, one expired), a self-signed server and
+# an untrusted CA.
 # Test-only keys; long validity except the expired one. Run from anywhere; writes next to
 # this script. Needs only the openssl command line.
 set -euo pipefail
@@ -35,6 +36,9 @@ extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
 sign server "/CN=localhost" "$server_ext"
 cat server.pem ca.pem > server-chain.pem
+# The same name from the same CA with a new key: what a certificate rotation installs.
+sign server-rotated "/CN=localhost" "$server_ext"
+cat server-rotated.pem ca.pem > server-rotated-chain.pem
 
 sign client "/CN=channels-test-client" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature

@@ -5,6 +5,7 @@
 @_exported public import class Channels.EventLoopGroup
 @_exported public import class Channels.TLSContext
 @_exported public import struct Channels.TimeAmount
+@_exported public import struct Codecs.MemcacheCredentials
 @_exported public import struct Codecs.MemcacheError
 @_exported public import struct Codecs.MemcacheItem
 @_exported public import struct Codecs.MemcacheKey

@@ -5,3 +5,4 @@
 @_exported public import struct Channels.SocketAddress
 @_exported public import class Channels.TLSContext
 @_exported public import struct Channels.TimeAmount
+@_exported public import struct Codecs.MemcacheCredentials

@@ -92,8 +92,10 @@ public final class InProcessMemcacheServer: Sendable {
     let listener: ListeningServer
     let store: ItemStore
     let counters: ServerCounters
-    /// The configuration it was started with.
+    /// The configuration it was started with (`replaceTLS(with:)` does not change it).
     public let configuration: Configuration
+    /// The TLS context new connections are served with.
+    private let tls: LockedValue<TLSContext?>
     private let group: EventLoopGroup
     private let connections: [LoopConnections]
     private let logger: Logger
@@ -103,8 +105,9 @@ public final class InProcessMemcacheServer: Sendable {
 
     private init(
         listener: ListeningServer, store: ItemStore, counters: ServerCounters, group: EventLoopGroup,
-        connections: [LoopConnections], configuration: Configuration
+        connections: [LoopConnections], configuration: Configuration, tls: LockedValue<TLSContext?>
     ) {
+        self.tls = tls
         self.listener = listener
         self.store = store
         self.counters = counters
@@ -161,6 +164,7 @@ public final class InProcessMemcacheServer: Sendable {
             return LoopConnections(logger: logger, eventLoop: group.loops[index])
         }
         let drainCloseMode: CloseMode = configuration.tls == nil ? .output : .all
+        let tls = LockedValue(configuration.tls)
         // One acceptor handing connections to the loops in turn, as memcached's dispatcher
         // thread does: the kernel's SO_REUSEPORT hash put 6 of 8 busy connections on one loop
         // as often as not, leaving the other loop idle.
@@ -169,8 +173,8 @@ public final class InProcessMemcacheServer: Sendable {
             .childChannelOption(.tcpNoDelay, value: true)
             .childChannelInitializer { channel in
                 let loopIndex = min((channel.eventLoop as? SelectableEventLoop)?.index ?? 0, connections.count - 1)
-                if let tls = configuration.tls {
-                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls))
+                if let context = tls.withLock({ $0 }) {
+                    try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context))
                 }
                 try channel.pipeline.syncOperations.addHandler(
                     MemcacheServerHandler(
@@ -188,7 +192,7 @@ public final class InProcessMemcacheServer: Sendable {
             }
         let server = InProcessMemcacheServer(
             listener: listener, store: store, counters: counters, group: group, connections: connections,
-            configuration: configuration)
+            configuration: configuration, tls: tls)
         server.metrics?.report(server.statistics)
         server.scheduleReport()
         server.logger.debug(
@@ -199,6 +203,29 @@ public final class InProcessMemcacheServer: Sendable {
                 "memory_limit": "\(configuration.memoryLimit)",
             ])
         return server
+    }
+
+    /// Serves new connections with `context` (a rotated certificate, say); connections already
+    /// open keep the context they started with until they close. Build the new context first
+    /// (`TLSContext(configuration:)` checks the files and that key and certificate match):
+    /// when that throws, nothing changes.
+    ///
+    /// ```swift
+    /// let rotated = try TLSContext(configuration: .server(
+    ///     certificateChain: .file("/etc/memcache/cert.pem"), privateKey: .file("/etc/memcache/key.pem")))
+    /// try server.replaceTLS(with: rotated)
+    /// ```
+    ///
+    /// - Throws: `MemcacheError.invalidArgument` when the server was started without TLS (it
+    ///   cannot start speaking TLS on a port its clients use in plain text).
+    public func replaceTLS(with context: TLSContext) throws {
+        try self.tls.withLock { current in
+            guard current != nil else {
+                throw MemcacheError(.invalidArgument, "the server was started without TLS; it cannot switch to TLS")
+            }
+            current = context
+        }
+        self.logger.info("TLS context replaced: new connections use it")
     }
 
     /// What `stats` would report now, plus each loop's connections and commands.

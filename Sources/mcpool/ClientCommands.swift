@@ -8,6 +8,7 @@ import MemcacheClient
 private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection) async throws -> T) async throws -> T {
     let group = try EventLoopGroup(loopCount: 1)
     let tls = try options.tlsContext(handshakeTimeout: options.connectTimeoutAmount)
+    let credentials = try options.credentials()
     let endpoint = try options.endpoint()
     do {
         let connection =
@@ -15,11 +16,11 @@ private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection
             case .tcp(let host, let port):
                 try await MemcacheConnection.connect(
                     host: host, port: port, group: group, tls: tls, connectTimeout: options.connectTimeoutAmount,
-                    wireProtocol: options.wireProtocol)
+                    wireProtocol: options.wireProtocol, credentials: credentials)
             case .unix(let path):
                 try await MemcacheConnection.connect(
                     unixDomainSocketPath: path, group: group, tls: tls, connectTimeout: options.connectTimeoutAmount,
-                    wireProtocol: options.wireProtocol)
+                    wireProtocol: options.wireProtocol, credentials: credentials)
             }
         let result: T
         do {
@@ -46,9 +47,11 @@ private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequest
         return try await withServer(options) { try await body(options.namespaced($0)) }
     }
     let tls = try options.tlsContext(handshakeTimeout: options.connectTimeoutAmount)
+    let credentials = try options.credentials()
     let group = try EventLoopGroup(loopCount: 1)
     let configure: @Sendable (inout MemcachePool.Configuration) -> Void = { configuration in
         configuration.tls = tls
+        configuration.credentials = credentials
         configuration.wireProtocol = options.wireProtocol
         configuration.pool.connectTimeout = options.connectTimeoutAmount
     }

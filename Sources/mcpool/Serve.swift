@@ -1,5 +1,7 @@
 import ArgumentParser
 import Channels
+import Codecs
+import Foundation
 import Logging
 import MemcacheServer
 import ServiceLifecycle
@@ -17,7 +19,7 @@ struct Serve: AsyncParsableCommand {
             delete, incr/decr, touch, flush_all, stats, version, verbosity, quit, mg/ms/md/ma/mn/me), with TTLs, \
             CAS, LRU eviction within --memory-limit and optional TLS. SIGTERM or SIGINT stops it gracefully: no \
             new connections, every request already read is answered, then it exits 0 (within \
-            --shutdown-timeout); a second signal closes every connection at once.
+            --shutdown-timeout); a second signal closes every connection at once. SIGHUP reloads --auth-file and             the --tls-cert/--tls-key files (as memcached reloads its authfile): new connections use them, open ones             keep what they have; files that do not load are logged and the previous ones stay in use.
             """
     )
 
@@ -33,6 +35,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most simultaneous connections; more are told so and closed.") var maxConnections = 1024
     @Option(help: "Certificate chain (PEM) to serve TLS with.") var tlsCert: String?
     @Option(help: "Private key (PEM) of --tls-cert.") var tlsKey: String?
+    @Option(
+        help:
+            "Ask every connection to authenticate (memcached's -Y): a file of user:password lines; SIGHUP reloads it."
+    )
+    var authFile: String?
     @Option(help: "Seconds a request may stay incomplete before its connection is closed (0: forever).")
     var requestTimeout: Double = 30
     @Option(help: "Seconds a graceful stop waits for clients to take their last replies and hang up.")
@@ -62,6 +69,52 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// The server TLS context of --tls-cert and --tls-key, or nil without them.
+    private func loadTLS() throws -> TLSContext? {
+        guard let certificate = self.tlsCert, let key = self.tlsKey else { return nil }
+        return try TLSContext(configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
+    }
+
+    /// The users of --auth-file.
+    private func loadUsers() throws -> [MemcacheCredentials] {
+        guard let path = self.authFile else { return [] }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationError("--auth-file \(path) cannot be read: \(error.localizedDescription)")
+        }
+        do {
+            return try MemcacheCredentials.parseAuthFile(text)
+        } catch let error as MemcacheError {
+            throw ValidationError("--auth-file \(path): \(error.message)")
+        }
+    }
+
+    /// SIGHUP: loads --auth-file and the TLS files again; what does not load is logged and
+    /// the previous stays in use.
+    private func reload(_ server: InProcessMemcacheServer, logger: Logger) {
+        if let authenticator = server.configuration.authenticator {
+            do {
+                let users = try self.loadUsers()
+                authenticator.replace(with: users)
+                logger.info("reloaded --auth-file", metadata: ["users": "\(users.count)"])
+            } catch {
+                logger.error("--auth-file did not load; the previous users stay", metadata: ["error": "\(error)"])
+            }
+        }
+        if self.tlsCert != nil {
+            do {
+                if let context = try self.loadTLS() { try server.replaceTLS(with: context) }
+                logger.info("reloaded --tls-cert and --tls-key: new connections use them")
+            } catch {
+                logger.error(
+                    "the TLS files did not load; new connections keep the previous certificate",
+                    metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     /// "host:port" or "[v6]:port" split; nil when malformed.
     static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -83,12 +136,11 @@ struct Serve: AsyncParsableCommand {
             self.requestTimeout > 0 ? .nanoseconds(Int64(self.requestTimeout * 1e9)) : nil
         configuration.unixSocketPath = self.unixSocket
         configuration.unixSocketMode = self.unixSocketMode.flatMap { UInt32($0, radix: 8) }
-        if let certificate = self.tlsCert, let key = self.tlsKey {
-            configuration.tls = try TLSContext(
-                configuration: .server(certificateChain: .file(certificate), privateKey: .file(key)))
-        }
+        configuration.tls = try self.loadTLS()
+        if self.authFile != nil { configuration.authenticator = MemcacheAuthenticator(try self.loadUsers()) }
         // Trapped before anything starts, so that no signal is lost to the default action.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let group = try EventLoopGroup(loopCount: self.loops)
         let server: InProcessMemcacheServer
         do {
@@ -98,7 +150,7 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         print(
-            "mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops"
+            "mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops\(self.authFile == nil ? "" : ", authentication required")"
         )
         var metricsListener: ListeningServer?
         if let metrics = self.metrics, let (host, port) = Self.hostAndPort(metrics) {
@@ -117,6 +169,9 @@ struct Serve: AsyncParsableCommand {
         // apart from the first.
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await services.run() }
+            tasks.addTask {
+                for await _ in hangups { self.reload(server, logger: Logger(label: "mcpool.serve")) }
+            }
             tasks.addTask {
                 var caught = 0
                 for await _ in signals {

@@ -38,6 +38,11 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Client certificate chain (PEM), for servers that require one.") var cert: String?
     @Option(help: "Private key (PEM) of --cert.") var key: String?
     @Flag(help: "Do not verify the server's certificate (testing only).") var insecure = false
+    @Option(help: "User name for servers that ask for ASCII authentication (memcached -Y); with --password.")
+    var username: String?
+    @Option(help: "Password of --username (visible in the process list: prefer --auth-file).") var password: String?
+    @Option(help: "A file whose first user:password line (memcached's authfile format) authenticates the client.")
+    var authFile: String?
     @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
     var connectTimeoutAmount: TimeAmount { .nanoseconds(Int64(self.connectTimeout * 1e9)) }
 
@@ -56,6 +61,12 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--replicas and --gutter work on a ring: give --server A,B,… or --servers-file")
         }
         guard (self.cert == nil) == (self.key == nil) else { throw ValidationError("--cert and --key go together") }
+        guard (self.username == nil) == (self.password == nil) else {
+            throw ValidationError("--username and --password go together")
+        }
+        guard self.username == nil || self.authFile == nil else {
+            throw ValidationError("--username/--password and --auth-file are two ways to say the same: give one")
+        }
         guard self.tls || (self.ca == nil && self.cert == nil && !self.insecure) else {
             throw ValidationError("--ca, --cert and --insecure need --tls")
         }
@@ -155,6 +166,28 @@ struct ServerOptions: ParsableArguments {
         var host = String(server[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return .tcp(host: host, port: port)
+    }
+
+    /// The credentials of --username/--password or --auth-file's first line, if any.
+    func credentials() throws -> MemcacheCredentials? {
+        do {
+            if let username = self.username, let password = self.password {
+                return try MemcacheCredentials(username: username, password: password)
+            }
+            guard let path = self.authFile else { return nil }
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ValidationError("--auth-file \(path) cannot be read: \(error.localizedDescription)")
+            }
+            guard let first = try MemcacheCredentials.parseAuthFile(text).first else {
+                throw ValidationError("--auth-file \(path) holds no user:password line")
+            }
+            return first
+        } catch let error as MemcacheError {
+            throw ValidationError("\(self.authFile.map { "--auth-file \($0): " } ?? "")\(error.message)")
+        }
     }
 
     /// The client TLS context, or nil without --tls. Built here, off the loops (it reads files).

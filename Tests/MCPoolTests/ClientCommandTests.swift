@@ -56,6 +56,44 @@ struct ClientCommandTests {
         try await fixture.stop()
     }
 
+    @Test(
+        "--username/--password and --auth-file authenticate get, set, delete, stats and bench against memcached -Y; a wrong password is the server's words"
+    )
+    func authentication() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let user = try MemcacheCredentials(username: "ops", password: "letmein")
+        let memcached = try await MemcachedServer(users: [user], group: group)
+        let server = ["--server", "127.0.0.1:\(memcached.port)"]
+        let login = server + ["--username", "ops", "--password", "letmein"]
+        let file = NSTemporaryDirectory() + "mcpool-auth-\(UUID().uuidString.prefix(8))"
+        try "ops:letmein\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await SetCommand.parse(login + ["greeting", "hello"]).run()
+        try await GetCommand.parse(server + ["--auth-file", file, "greeting"]).run()
+        try await StatsCommand.parse(login).run()
+        try await DeleteCommand.parse(login + ["greeting"]).run()
+        let report = try await Bench.parse(
+            server + ["--auth-file", file, "--duration", "0.2", "--concurrency", "4", "--keys", "10", "--json"]
+        )
+        .execute()
+        #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        await #expect(throws: MemcacheError(.authenticationFailed, "unauthenticated")) {
+            try await GetCommand.parse(server + ["greeting"]).run()
+        }
+        await #expect {
+            try await GetCommand.parse(server + ["--username", "ops", "--password", "nope", "greeting"]).run()
+        } throws: { error in
+            (error as? MemcacheError)?.code == .authenticationFailed
+                && (error as? MemcacheError)?.message.contains("authentication failure") == true
+        }
+        #expect(throws: (any Error).self) { try GetCommand.parse(server + ["--username", "ops", "k"]) }
+        #expect(throws: (any Error).self) {
+            try GetCommand.parse(login + ["--auth-file", file, "k"])
+        }
+        memcached.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test("over TLS with --tls --ca")
     func tls() async throws {
         let serverTLS = try TLSContext.patient(

@@ -106,6 +106,8 @@ public final class MemcachePool: MemcacheRequestSender {
     private let operationMetrics: MemcacheOperationMetrics?
     private let tracing: MemcacheTracing?
     private let logger: Logger
+    /// The TLS context new connections use (`replaceTLS(with:)`).
+    private let tls: LockedValue<TLSContext?>
 
     public convenience init(
         host: String, port: Int = 11211, maxConnections: Int = 20, group: EventLoopGroup, tls: TLSContext? = nil
@@ -135,9 +137,30 @@ public final class MemcachePool: MemcacheRequestSender {
         self.tracing = configuration.tracer.map {
             MemcacheTracing(tracer: $0, host: configuration.host, port: configuration.port)
         }
+        let tls = LockedValue(configuration.tls)
+        self.tls = tls
         self.connections = ConnectionPool(group: group, configuration: poolConfiguration, observer: observer) { loop in
-            Self.connect(on: loop, configuration: configuration)
+            var current = configuration
+            current.tls = tls.withLock { $0 }
+            return Self.connect(on: loop, configuration: current)
         }
+    }
+
+    /// Connects new connections with `context` (a rotated client certificate, a new CA
+    /// bundle); connections already open keep theirs until they close (idle past
+    /// `pool.idleTimeout`, past `pool.maxLifetime`, or broken). `configuration.tls` keeps the
+    /// context the pool was made with.
+    ///
+    /// ```swift
+    /// let renewed = try TLSContext(configuration: .client(trustRoots: .file("/etc/memcache/ca.pem")))
+    /// pool.replaceTLS(with: renewed)
+    /// ```
+    ///
+    /// A pool made without TLS starts speaking TLS on its next connections; one made with
+    /// it can go back to plain text with nil.
+    public func replaceTLS(with context: TLSContext?) {
+        self.tls.withLock { $0 = context }
+        self.logger.info("TLS context replaced: new connections use it")
     }
 
     /// One ready connection: connected, codec installed, for TLS handshaken, and with

@@ -40,6 +40,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
     public let wireProtocol: MemcacheProtocol
     private let group: EventLoopGroup
     private let configure: @Sendable (inout MemcachePool.Configuration) -> Void
+    /// The TLS context of `replaceTLS(with:)`, for pools made after it (nil: never replaced).
+    private let replacedTLS = LockedValue<TLSContext??>(nil)
     private let maxConnectionsPerServer: Int
     private let logger: Logger
     let state: LockedValue<Topology>
@@ -100,7 +102,16 @@ public final class MemcacheServerSet: MemcacheRequestSender {
             host: server.host, port: server.port, maxConnections: self.maxConnectionsPerServer)
         configuration.pool.logger = self.logger
         self.configure(&configuration)
+        if let replaced = self.replacedTLS.withLock({ $0 }) { configuration.tls = replaced }
         return Member(address: server.address, pool: MemcachePool(configuration: configuration, group: self.group))
+    }
+
+    /// Connects every server's new connections with `context`, also those of servers added
+    /// later by `update(servers:)`; open connections keep theirs until they close. See
+    /// `MemcachePool.replaceTLS(with:)`.
+    public func replaceTLS(with context: TLSContext?) {
+        self.replacedTLS.withLock { $0 = .some(context) }
+        for pool in self.pools { pool.replaceTLS(with: context) }
     }
 
     /// The servers now, in the order given.

@@ -114,6 +114,7 @@ struct Bench: AsyncParsableCommand {
         // Whatever can fail on bad input fails before any thread starts.
         let connectTimeout = TimeAmount.nanoseconds(Int64(self.target.connectTimeout * 1e9))
         let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
+        let credentials = try self.target.credentials()
         var embedded: (server: InProcessMemcacheServer, group: EventLoopGroup)?
         let endpoint: ServerEndpoint
         let ring = try self.target.ring()
@@ -144,6 +145,7 @@ struct Bench: AsyncParsableCommand {
         configuration.pool.maxConnectionsPerLoop = self.connectionsPerLoop
         configuration.pool.logger = Logger(label: "mcpool.bench") // to stderr at --log-level
         configuration.wireProtocol = self.target.wireProtocol
+        configuration.credentials = credentials
         configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
         configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))

@@ -85,6 +85,18 @@ enum MemcacheClientArticleSnippets {
         _ = name
     }
 
+    static func credentials(group: EventLoopGroup, secret: String) async throws {
+        // snippet: memcache-credentials
+        var configuration = MemcachePool.Configuration(host: "cache.internal", port: 11211)
+        configuration.credentials = try MemcacheCredentials(username: "app", password: secret)
+        configuration.tls = try TLSContext(configuration: .client(trustRoots: .file("/etc/memcache/ca.pem")))
+        let pool = MemcachePool(configuration: configuration, group: group)
+        // … after the CA bundle was renewed:
+        pool.replaceTLS(with: try TLSContext(configuration: .client(trustRoots: .file("/etc/memcache/ca.pem"))))
+        // end snippet
+        await pool.shutdown()
+    }
+
     static func twemproxy(group: EventLoopGroup) async throws {
         // snippet: memcache-twemproxy
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: 22121)
