@@ -190,6 +190,22 @@ public final class InProcessMemcacheServer: Sendable {
             } else {
                 try await bootstrap.bind(host: configuration.host, port: configuration.port)
             }
+        counters.listenAddress.withLock { $0 = ConnectionRecord.name(listener.localAddress) }
+        counters.settings.withLock {
+            $0 = [
+                ("maxconns", "\(configuration.maximumConnections)"),
+                ("tcpport", configuration.unixSocketPath == nil ? "\(listener.localAddress.port)" : "0"),
+                ("inter", configuration.unixSocketPath == nil ? configuration.host : "NULL"),
+                ("domain_socket", configuration.unixSocketPath ?? "NULL"),
+                ("umask", configuration.unixSocketMode.map { String($0, radix: 8) } ?? "700"),
+                ("auth_enabled_ascii", configuration.authenticator == nil ? "no" : "yes"),
+                ("ssl_enabled", configuration.tls == nil ? "no" : "yes"),
+                (
+                    "incomplete_request_timeout",
+                    "\(configuration.incompleteRequestTimeout.map { $0.nanoseconds / 1_000_000_000 } ?? 0)"
+                ),
+            ]
+        }
         let server = InProcessMemcacheServer(
             listener: listener, store: store, counters: counters, group: group, connections: connections,
             configuration: configuration, tls: tls)

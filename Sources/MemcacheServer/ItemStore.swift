@@ -77,6 +77,17 @@ final class ItemStore: Sendable {
         for shard in self.shards { shard.withLock { $0.flush(at: now + delay, now: now) } }
     }
 
+    /// The live items by size class, summed over the shards (see `StoreShard.sizeClasses`).
+    func sizeClasses() -> [SizeClassTally] {
+        let now = self.clock()
+        var total = [SizeClassTally](repeating: SizeClassTally(), count: SizeClasses.chunkSizes.count)
+        for shard in self.shards {
+            let tallies = shard.withLock { $0.sizeClasses(now: now) }
+            for index in total.indices { total[index] = total[index] + tallies[index] }
+        }
+        return total
+    }
+
     /// Items, bytes and counters summed over the shards.
     func snapshot() -> (items: Int, bytes: Int, statistics: ShardStatistics) {
         self.shards.reduce((0, 0, ShardStatistics())) { sum, shard in

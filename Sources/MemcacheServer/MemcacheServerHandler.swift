@@ -55,6 +55,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// The authentication exchange, until it succeeds (nil from then on, and from the start
     /// when the server asks for none).
     private var authentication: AuthenticationExchange?
+    /// This connection in `stats conns`.
+    private var record: ConnectionRecord?
 
     static let earlyFlushBytes = 64 << 10
 
@@ -80,6 +82,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         self.context = context
         self.connections.add(self)
         self.loopCounters.connectionOpened()
+        self.record = self.processor.counters.connectionOpened(
+            peer: ConnectionRecord.name(context.channel.remoteAddress), now: self.processor.store.clock())
         let activation = self.state.activated(
             draining: self.connections.draining,
             overLimit: self.processor.counters.currentConnections > self.maximumConnections)
@@ -105,6 +109,8 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.countCommands()
+        if let record = self.record { self.processor.counters.connectionClosed(record) }
+        self.record = nil
         if self.state.deactivated() {
             self.connections.remove(self)
             self.loopCounters.connectionClosed()
@@ -208,6 +214,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     /// The peer takes replies again: run the requests that waited.
     private func resume(context: ChannelHandlerContext) {
+        self.record?.set(.waiting)
         var input = ByteBuffer()
         swap(&input, &self.partial)
         self.run(&input, context: context)
@@ -219,6 +226,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// Stops running requests until the peer takes its replies (see the type's comment).
     private func pause(context: ChannelHandlerContext) {
         self.state.pause()
+        self.record?.set(.writing)
         _ = context.channel.setOption(.autoRead, value: false)
     }
 
@@ -239,6 +247,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
         var replies = self.takeReplyBuffer()
         defer { self.replies = replies }
         let now = self.processor.store.clock()
+        self.record?.requested(at: now)
         while !self.state.isClosing, input.readableBytes > 0 {
             if self.authentication != nil {
                 guard self.authenticate(&input, into: &replies, context: context) else { return }
@@ -260,7 +269,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
                     return
                 }
                 if self.processor.process(request, into: &replies) == .close {
-                    _ = self.state.startClosing()
+                    _ = self.beginClosing()
                     self.commandsInBurst += 1
                     self.replies = replies
                     replies = ByteBuffer()
@@ -318,7 +327,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
             self.authentication = nil
             self.commandsInBurst += 1
         case .close:
-            _ = self.state.startClosing()
+            _ = self.beginClosing()
             self.partial = ByteBuffer()
             self.replies = replies
             replies = ByteBuffer()
@@ -332,7 +341,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     /// The connection cannot go on (a line without end, a broken data block): say why, as
     /// memcached does, then close.
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
-        _ = self.state.startClosing()
+        _ = self.beginClosing()
         self.partial = ByteBuffer()
         self.incompleteTimer?.cancel()
         self.incompleteTimer = nil
@@ -349,7 +358,7 @@ final class MemcacheServerHandler: ChannelInboundHandler {
     func drain() -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
         let closed = context.channel.closeFuture
-        guard self.state.startClosing() else { return closed }
+        guard self.beginClosing() else { return closed }
         self.incompleteTimer?.cancel()
         self.incompleteTimer = nil
         self.partial = ByteBuffer()
@@ -366,10 +375,16 @@ final class MemcacheServerHandler: ChannelInboundHandler {
 
     /// Closes the connection now, whatever it was doing.
     func closeNow() {
-        _ = self.state.startClosing()
+        _ = self.beginClosing()
         self.incompleteTimer?.cancel()
         self.incompleteTimer = nil
         self.context?.close(promise: nil)
+    }
+
+    /// Starts closing (false when it already was); `stats conns` says so.
+    private func beginClosing() -> Bool {
+        self.record?.set(.closing)
+        return self.state.startClosing()
     }
 
     /// This connection's reply buffer if it has one, else the loop's spare.

@@ -1,3 +1,4 @@
+import Channels
 import Foundation
 import Synchronization
 
@@ -45,6 +46,28 @@ final class ServerCounters: Sendable {
     func authenticationFailed() {
         self.authenticationAttempts.wrappingAdd(1, ordering: .relaxed)
         self.authenticationFailures.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// The `stats settings` lines known once the server listens (its address, TLS,
+    /// authentication); those of the store are added when asked.
+    let settings = LockedValue<[(name: String, value: String)]>([])
+    /// The server's address as `stats conns` writes it (`tcp:HOST:PORT`, `unix:PATH`).
+    let listenAddress = LockedValue("")
+    /// Every open connection, for `stats conns`.
+    let connections = LockedValue<[Int: ConnectionRecord]>([:])
+    private let connectionNumbers = Atomic<Int>(0)
+
+    /// Registers a new connection for `stats conns`.
+    func connectionOpened(peer: String, now: Int) -> ConnectionRecord {
+        let number = self.connectionNumbers.wrappingAdd(1, ordering: .relaxed).newValue
+        let record = ConnectionRecord(
+            number: number, peer: peer, listenAddress: self.listenAddress.withLock { $0 }, now: now)
+        self.connections.withLock { $0[number] = record }
+        return record
+    }
+
+    func connectionClosed(_ record: ConnectionRecord) {
+        _ = self.connections.withLock { $0.removeValue(forKey: record.number) }
     }
 
     init(loops: Int) {
