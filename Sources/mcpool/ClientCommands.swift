@@ -44,7 +44,7 @@ private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequest
     async throws -> T
 {
     guard let servers = try options.ring() else {
-        return try await withServer(options) { try await body(options.namespaced($0)) }
+        return try await withServer(options) { try await body(try options.layered($0)) }
     }
     let tls = try options.tlsContext(handshakeTimeout: options.connectTimeoutAmount)
     let credentials = try options.credentials()
@@ -67,7 +67,7 @@ private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequest
         try? await group.shutdownGracefully()
     }
     do {
-        let result = try await body(options.namespaced(options.routes(over: ring, gutter: gutter)))
+        let result = try await body(try options.layered(options.routes(over: ring, gutter: gutter)))
         await shutdown()
         return result
     } catch {

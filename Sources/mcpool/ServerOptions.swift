@@ -26,6 +26,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "The longest TTL (seconds) an item gets in the --gutter.") var gutterTTL = 10
     @Option(help: "A prefix on every key, so that applications sharing the servers never see each other's keys.")
     var namespace: String?
+    @Option(help: "Compress values of 1 KiB and more: none or zstd (read back transparently).")
+    var compress: CompressionOption = .none
+    @Option(help: "The zstd level of --compress zstd (1 fastest … 19).") var compressLevel = 3
     @Option(
         name: .customLong("protocol"),
         help:
@@ -127,11 +130,15 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// `sender` under `--namespace`, or itself. (The prefix was checked by `validate`.)
-    func namespaced(_ sender: any MemcacheRequestSender) -> any MemcacheRequestSender {
-        guard let namespace = self.namespace, let namespaced = try? MemcacheNamespace(namespace, over: sender) else {
-            return sender
+    /// `sender` under --namespace and --compress, when given.
+    func layered(_ sender: any MemcacheRequestSender) throws -> any MemcacheRequestSender {
+        var layered = sender
+        if let namespace = self.namespace { layered = try MemcacheNamespace(namespace, over: layered) }
+        switch self.compress {
+        case .none: break
+        case .zstd: layered = try MemcacheCompression(.zstd(level: self.compressLevel), over: layered)
         }
-        return namespaced
+        return layered
     }
 
     /// How a ring with these options is described in reports.
@@ -229,4 +236,9 @@ enum ProtocolOption: String, ExpressibleByArgument, CaseIterable {
         case .twemproxy: return .twemproxy
         }
     }
+}
+
+/// `--compress`.
+enum CompressionOption: String, ExpressibleByArgument, CaseIterable {
+    case none, zstd
 }

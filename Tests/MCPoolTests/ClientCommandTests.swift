@@ -94,6 +94,28 @@ struct ClientCommandTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("--compress zstd: set stores a large value compressed, get reads it back, bench runs on JSON values")
+    func compression() async throws {
+        let fixture = try await EmbeddedServerFixture()
+        let server = ["--server", "127.0.0.1:\(fixture.port)", "--compress", "zstd"]
+        let large = String(repeating: "{\"name\":\"value\"}", count: 500)
+        try await SetCommand.parse(server + ["doc", large]).run()
+        let memcache = try await MemcacheConnection.connect(host: "127.0.0.1", port: fixture.port, group: fixture.group)
+        let item = try #require(try await memcache.getItem("doc"))
+        #expect(item.flags == MemcacheCompression.flag && item.value.readableBytes < large.utf8.count / 5)
+        try await GetCommand.parse(server + ["doc"]).run()
+        let report = try await Bench.parse(
+            server + [
+                "--duration", "0.3", "--concurrency", "4", "--keys", "10", "--value-size", "40000", "--value-json",
+            ]
+        )
+        .execute()
+        #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        #expect(throws: (any Error).self) { try GetCommand.parse(["--compress", "lz4", "k"]) }
+        try await memcache.close()
+        try await fixture.stop()
+    }
+
     @Test("over TLS with --tls --ca")
     func tls() async throws {
         let serverTLS = try TLSContext.patient(

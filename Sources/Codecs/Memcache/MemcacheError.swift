@@ -105,4 +105,8 @@ extension ErrorCode where Area == MemcacheError {
     /// configuration error, not an outage: never retried, and a server set does not eject
     /// the server for it.
     public static var authenticationFailed: Self { Self("authentication failed") }
+    /// A value marked compressed (`MemcacheCompression`) does not decompress: corrupt or cut
+    /// bytes, or a size over the decompression limit. Its key is in the message; the item is
+    /// left as it is.
+    public static var decompressionFailed: Self { Self("decompression failed") }
 }

@@ -29,6 +29,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds to run.") var duration = 10.0
     @Option(help: "Gets to sets, as GETS:SETS.") var ratio = "9:1"
     @Option(help: "Bytes per value.") var valueSize = 100
+    @Flag(help: "Values are JSON documents (records of ids, names, tags, scores) rather than a repeated alphabet.")
+    var valueJSON = false
     @Option(help: "Distinct keys.") var keys = 10_000
     @Option(help: "Requests pipelined per connection (1: exclusive leases).") var pipelineDepth = 16
     @Option(help: "Seconds a request may wait for its reply.") var responseTimeout = 5.0
@@ -161,6 +163,7 @@ struct Bench: AsyncParsableCommand {
         workload.duration = .nanoseconds(Int64(self.duration * 1e9))
         (workload.getWeight, workload.setWeight) = self.parsedRatio ?? (9, 1)
         workload.valueSize = self.valueSize
+        workload.valueIsJSON = self.valueJSON
         workload.keyCount = self.keys
         workload.callersOnLoops = !self.plainTasks
 
@@ -184,7 +187,7 @@ struct Bench: AsyncParsableCommand {
             }
             serverName = self.target.ringName(servers)
             self.printHeader(serverName)
-            let cache = self.target.namespaced(self.target.routes(over: set, gutter: gutter))
+            let cache = try self.target.layered(self.target.routes(over: set, gutter: gutter))
             // A --servers-file is watched while the run lasts: edits apply to the ring live.
             let watcher = self.target.serversFile.map { path in
                 let discovery = MemcacheServerDiscovery(
@@ -206,7 +209,7 @@ struct Bench: AsyncParsableCommand {
             self.printHeader(serverName)
             if self.target.namespace != nil {
                 outcome = try await self.measure(
-                    self.target.namespaced(pool), group: group, workload: workload, stop: stop
+                    try self.target.layered(pool), group: group, workload: workload, stop: stop
                 ) { await pool.statistics().total }
             } else {
                 // The pool's own type, so the runner is specialised for it (the main job).

@@ -12,6 +12,8 @@ struct BenchWorkload: Sendable {
     var getWeight = 9
     var setWeight = 1
     var valueSize = 100
+    /// Values are JSON records (as compressible as real documents) rather than an alphabet.
+    var valueIsJSON = false
     var keyCount = 10_000
     /// Callers run on the pool's loops (`withTaskExecutorPreference`), so each is served by
     /// its own loop's connections with no thread hop.
@@ -84,7 +86,24 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
         self.workload = workload
         self.stop = stop
         self.keys = try (0..<workload.keyCount).map { try MemcacheKey("mcpool:bench:\($0)") }
-        self.value = ByteBuffer(bytes: (0..<workload.valueSize).map { UInt8(ascii: "a") + UInt8($0 % 26) })
+        self.value =
+            workload.valueIsJSON
+            ? Self.json(size: workload.valueSize)
+            : ByteBuffer(bytes: (0..<workload.valueSize).map { UInt8(ascii: "a") + UInt8($0 % 26) })
+    }
+
+    /// A JSON array of records, `size` bytes long (cut short and closed as an array).
+    static func json(size: Int) -> ByteBuffer {
+        var text = "["
+        var id = 0
+        while text.utf8.count < size {
+            if id > 0 { text += "," }
+            text +=
+                #"{"id":\#(id),"name":"customer-\#(id % 37)","tags":["plan:\#(id % 3)","region:eu-\#(id % 5)"],"score":\#(Double(id) / 7)}"#
+            id += 1
+        }
+        text += "]"
+        return ByteBuffer(string: text)
     }
 
     /// Stores every key once, `concurrency` at a time (fewer when the run is stopped first).
