@@ -111,6 +111,8 @@ struct ClientCommandTests {
         )
         .execute()
         #expect(report.tally.operations > 0 && report.tally.errorCount == 0, "\(report.tally)")
+        let benchItem = try #require(try await memcache.getItem("mcpool:bench:0"))
+        #expect(benchItem.flags == MemcacheCompression.flag, "bench stores its values compressed")
         #expect(throws: (any Error).self) { try GetCommand.parse(["--compress", "lz4", "k"]) }
         try await memcache.close()
         try await fixture.stop()

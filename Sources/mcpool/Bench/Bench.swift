@@ -29,6 +29,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds to run.") var duration = 10.0
     @Option(help: "Gets to sets, as GETS:SETS.") var ratio = "9:1"
     @Option(help: "Bytes per value.") var valueSize = 100
+    @Flag(help: "Serve hot keys from a per-loop cache for up to 1 s (MemcacheHotKeyCache); try with --keys 1.")
+    var hotKeyCache = false
     @Flag(help: "Values are JSON documents (records of ids, names, tags, scores) rather than a repeated alphabet.")
     var valueJSON = false
     @Option(help: "Distinct keys.") var keys = 10_000
@@ -207,10 +209,13 @@ struct Bench: AsyncParsableCommand {
             let pool = MemcachePool(configuration: configuration, group: group)
             serverName = embedded == nil ? "\(endpoint)" : "embedded server on \(endpoint)"
             self.printHeader(serverName)
-            if self.target.namespace != nil {
-                outcome = try await self.measure(
-                    try self.target.layered(pool), group: group, workload: workload, stop: stop
-                ) { await pool.statistics().total }
+            if self.target.namespace != nil || self.target.compress != .none || self.hotKeyCache {
+                let layered = try self.target.layered(pool)
+                let cache: any MemcacheRequestSender =
+                    self.hotKeyCache ? MemcacheHotKeyCache(over: layered, group: group) : layered
+                outcome = try await self.measure(cache, group: group, workload: workload, stop: stop) {
+                    await pool.statistics().total
+                }
             } else {
                 // The pool's own type, so the runner is specialised for it (the main job).
                 let runner = try BenchRunner(pool: pool, group: group, workload: workload, stop: stop)
