@@ -109,19 +109,19 @@ struct ServeReloadTests {
             }
         }
         // Bounded waits on counts, not sleeps: under a sanitizer a handshake takes a while.
-        for _ in 0..<3000 where tally.made.withLock({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<15000 where tally.made.withLock({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(20)) }
         try Self.copy("tls/server-rotated.key", to: key)
         try Self.copy("tls/server-rotated-chain.pem", to: cert)
         server.send(SIGHUP)
         var shown = ""
-        for _ in 0..<600 {
+        for _ in 0..<3000 {
             shown = try await Self.fingerprint(port: port)
             if shown == rotated { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(shown == rotated, "new connections show the rotated certificate")
         let madeAtRotation = tally.made.withLock { $0 }
-        for _ in 0..<3000 where tally.made.withLock({ $0 }) < madeAtRotation + 2 {
+        for _ in 0..<15000 where tally.made.withLock({ $0 }) < madeAtRotation + 2 {
             try await Task.sleep(for: .milliseconds(20))
         }
         tally.running.withLock { $0 = false }
@@ -140,7 +140,7 @@ struct ServeReloadTests {
         server.send(SIGHUP)
         let two = try MemcacheCredentials(username: "app", password: "two")
         var reloaded = false
-        for _ in 0..<600 where !reloaded {
+        for _ in 0..<3000 where !reloaded {
             reloaded = await Self.authenticates(port: port, as: two, group: group)
             if !reloaded { try await Task.sleep(for: .milliseconds(100)) }
         }

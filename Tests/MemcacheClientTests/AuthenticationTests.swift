@@ -31,8 +31,7 @@ private struct AuthenticatingServer: Sendable {
         var configuration = MemcachePool.Configuration(
             host: "127.0.0.1", port: self.port, maxConnections: maxConnections)
         configuration.credentials = credentials
-        configuration.responseTimeout = testPatience
-        configuration.pool.connectTimeout = testPatience
+        waitPatiently(&configuration)
         return MemcachePool(configuration: configuration, group: self.group)
     }
 }
@@ -124,7 +123,7 @@ struct AuthenticationTests {
             servers: [.init(host: "127.0.0.1", port: server.port)], group: server.group, failurePolicy: .rehash
         ) { configuration in
             configuration.credentials = try! MemcacheCredentials(username: "app", password: "wrong")
-            configuration.responseTimeout = testPatience
+            waitPatiently(&configuration)
         }
         for _ in 0..<5 {
             await #expect {

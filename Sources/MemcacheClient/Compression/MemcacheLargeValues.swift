@@ -17,7 +17,8 @@ public import Codecs
 /// Each store uses a new generation, so a reader never mixes two versions' chunks; the chunks
 /// of the version replaced are deleted after the new index is in place, and `delete` removes
 /// the chunks with the index. `append` and `prepend` of a large value are refused
-/// (`invalidArgument`). Values up to `chunkSize` are stored as they are.
+/// (`invalidArgument`). `touch` and `gat` change the index's TTL only: once the chunks expire
+/// the value reads as a miss. Values up to `chunkSize` are stored as they are.
 ///
 /// ```swift
 /// let big = try MemcacheLargeValues(over: pool)                   // chunks of 1,000,000 bytes
