@@ -101,16 +101,9 @@ public final class MemcacheCompression: MemcacheRequestSender {
     }
 
     /// Reads through `send`, so that the values come with their flags: the base's own
-    /// `getMany` returns values without them. Long lists go in requests of 1,000 keys.
+    /// `getMany` returns values without them.
     public func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer] {
-        var found: [MemcacheKey: ByteBuffer] = [:]
-        var start = 0
-        while start < keys.count {
-            let end = min(start + 1000, keys.count)
-            found.merge(try await self.getManyInOneRequest(Array(keys[start..<end]))) { _, last in last }
-            start = end
-        }
-        return found
+        try await self.getManyWithFlags(keys)
     }
 
     public func writeMany(_ commands: [MemcacheMetaRequest], limits: MemcacheBulkLimits) async throws -> [MemcacheKey:
@@ -139,30 +132,19 @@ public final class MemcacheCompression: MemcacheRequestSender {
     }
 
     func compressed(_ meta: MemcacheMetaRequest) -> MemcacheMetaRequest {
-        var meta = meta
         switch meta.command {
         case .get:
             // The flags say whether the value is compressed.
-            if meta.flags.contains(where: { $0.letter == UInt8(ascii: "v") }),
-                !meta.flags.contains(where: { $0.letter == UInt8(ascii: "f") })
-            {
-                meta.flags.append(.returnFlags)
-            }
+            return meta.askingForFlags
         case .set:
             let mode = meta.flags.first { $0.letter == UInt8(ascii: "M") }?.token.first
             guard mode != UInt8(ascii: "A"), mode != UInt8(ascii: "a"), mode != UInt8(ascii: "P"),
                 mode != UInt8(ascii: "p"), let value = meta.value, let packed = self.pack(value)
             else { return meta }
-            let given = meta.flags.first { $0.letter == UInt8(ascii: "F") }.flatMap {
-                UInt32(String(decoding: $0.token, as: UTF8.self))
-            }
-            meta.flags.removeAll { $0.letter == UInt8(ascii: "F") }
-            meta.flags.append(.clientFlags((given ?? 0) | Self.flag))
-            meta.value = packed
+            return meta.storing(packed, marked: Self.flag)
         default:
-            break
+            return meta
         }
-        return meta
     }
 
     /// `value` compressed, or nil when it is under the threshold or does not shrink.
@@ -189,14 +171,9 @@ public final class MemcacheCompression: MemcacheRequestSender {
                     return item
                 })
         case .meta(let meta):
-            guard let value = meta.value, let token = meta.token("f"), let flags = UInt32(token),
-                flags & Self.flag != 0
-            else { return response }
+            guard let value = meta.value, let flags = meta.clientFlags, flags & Self.flag != 0 else { return response }
             let unpacked = try self.unpack(value, key: meta.key ?? key?.bytes ?? [])
-            let replaced = meta.flags.map { flag in
-                flag.letter == UInt8(ascii: "f") ? MemcacheMetaFlag.returnedFlags(flags & ~Self.flag) : flag
-            }
-            return .meta(MemcacheMetaResponse(status: meta.status, flags: replaced, value: unpacked))
+            return .meta(meta.unmarked(Self.flag, value: unpacked))
         default:
             return response
         }
@@ -212,13 +189,5 @@ public final class MemcacheCompression: MemcacheRequestSender {
             let name = key.isEmpty ? "a value" : "the value of \(String(decoding: key, as: UTF8.self))"
             throw MemcacheError(.decompressionFailed, "\(name) does not decompress: \(error.message)")
         }
-    }
-}
-
-extension MemcacheMetaFlag {
-    /// A reply's `f` flag carrying `flags`.
-    fileprivate static func returnedFlags(_ flags: UInt32) -> MemcacheMetaFlag {
-        // Cannot fail: digits are a valid token.
-        (try? MemcacheMetaFlag(letter: "f", token: "\(flags)")) ?? .returnFlags
     }
 }

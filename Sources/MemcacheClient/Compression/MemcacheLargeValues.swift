@@ -62,10 +62,8 @@ public final class MemcacheLargeValues: MemcacheRequestSender {
             return response
         case .meta(let meta) where meta.command == .set && (meta.value?.readableBytes ?? 0) > self.chunkSize:
             return try await self.storeMeta(meta)
-        case .meta(var meta)
-        where meta.command == .get && meta.flags.contains(where: { $0.letter == UInt8(ascii: "v") }):
-            if !meta.flags.contains(where: { $0.letter == UInt8(ascii: "f") }) { meta.flags.append(.returnFlags) }
-            return try await self.assembled(try await self.base.send(.meta(meta)), key: meta.key)
+        case .meta(let meta) where meta.command == .get:
+            return try await self.assembled(try await self.base.send(.meta(meta.askingForFlags)), key: meta.key)
         case .get, .getAndTouch:
             return try await self.assembled(try await self.base.send(request), key: nil)
         case .delete(let key, _):
@@ -97,14 +95,7 @@ public final class MemcacheLargeValues: MemcacheRequestSender {
     /// Text keys in multi-gets of 1,000 (the values come with their flags, so indexes are
     /// seen); binary keys one by one.
     public func getMany(_ keys: [MemcacheKey]) async throws -> [MemcacheKey: ByteBuffer] {
-        var found: [MemcacheKey: ByteBuffer] = [:]
-        let text = keys.filter { !$0.isBinary }
-        var start = 0
-        while start < text.count {
-            let end = min(start + 1000, text.count)
-            found.merge(try await self.getManyInOneRequest(Array(text[start..<end]))) { _, last in last }
-            start = end
-        }
+        var found = try await self.getManyWithFlags(keys.filter { !$0.isBinary })
         for key in keys where key.isBinary { found[key] = try await self.get(key) }
         return found
     }
@@ -212,14 +203,7 @@ public final class MemcacheLargeValues: MemcacheRequestSender {
             Int(String(decoding: $0.token, as: UTF8.self))
         }
         let index = try await self.storeChunks(of: key, value: value, ttl: ttl ?? 0, mode: mode)
-        var indexMeta = meta
-        let given = meta.flags.first { $0.letter == UInt8(ascii: "F") }.flatMap {
-            UInt32(String(decoding: $0.token, as: UTF8.self))
-        }
-        indexMeta.flags.removeAll { $0.letter == UInt8(ascii: "F") }
-        indexMeta.flags.append(.clientFlags((given ?? 0) | Self.flag))
-        indexMeta.value = index.index.bytes
-        let response = try await self.base.send(.meta(indexMeta))
+        let response = try await self.base.send(.meta(meta.storing(index.index.bytes, marked: Self.flag)))
         if case .meta(let reply) = response { await self.replaced(index, by: reply.status == .headerOnly) }
         return response
     }
@@ -265,17 +249,12 @@ public final class MemcacheLargeValues: MemcacheRequestSender {
             }
             return whole.isEmpty ? .end : .values(whole)
         case .meta(let meta):
-            guard meta.status == .value, let token = meta.token("f"), let flags = UInt32(token), flags & Self.flag != 0,
-                let stored = meta.value
+            guard meta.status == .value, let flags = meta.clientFlags, flags & Self.flag != 0, let stored = meta.value
             else { return response }
             guard let key, let value = try await self.value(of: Index(key: key, value: stored)) else {
                 return .meta(MemcacheMetaResponse(status: .miss))
             }
-            let replaced = meta.flags.map { flag in
-                flag.letter == UInt8(ascii: "f")
-                    ? ((try? MemcacheMetaFlag(letter: "f", token: "\(flags & ~Self.flag)")) ?? flag) : flag
-            }
-            return .meta(MemcacheMetaResponse(status: meta.status, flags: replaced, value: value))
+            return .meta(meta.unmarked(Self.flag, value: value))
         default:
             return response
         }

@@ -389,11 +389,12 @@ public final class MemcacheReplicatedRoute: MemcacheRequestSender {
         switch response {
         case .values(let items) where items.count == 1:
             store = MemcacheStore(mode: .add, key: key, flags: items[0].flags, ttl: cap, value: items[0].value)
-        case .meta(let meta) where meta.status == .value && meta.value != nil:
+        case .meta(let meta) where meta.status == .value:
+            guard let value = meta.value else { return }
             let remaining = meta.token("t").flatMap(Int.init) ?? -1
             let flags = meta.token("f").flatMap(UInt32.init) ?? 0
             let ttl = remaining > 0 ? min(remaining, cap) : cap
-            store = MemcacheStore(mode: .add, key: key, flags: flags, ttl: ttl, value: meta.value!)
+            store = MemcacheStore(mode: .add, key: key, flags: flags, ttl: ttl, value: value)
         default:
             return
         }
