@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 // GNU extensions, declared here because Glibc's module is built without _GNU_SOURCE.
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
@@ -20,5 +22,25 @@ static inline int CLinux_accept4(int fd, int flags) {
 static inline int CLinux_pthread_setname_np(pthread_t thread, const char *name) {
     return pthread_setname_np(thread, name);
 }
+
+// recvmmsg/sendmmsg and their struct are GNU extensions too. The struct has the kernel's
+// layout (a msghdr, then the byte count the kernel fills in); the calls go through syscall(2)
+// so that no second declaration can clash with glibc's.
+struct CLinux_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+static inline int CLinux_recvmmsg(int fd, struct CLinux_mmsghdr *messages, unsigned int count, int flags) {
+    return (int)syscall(SYS_recvmmsg, fd, messages, count, flags, (void *)0);
+}
+
+static inline int CLinux_sendmmsg(int fd, struct CLinux_mmsghdr *messages, unsigned int count, int flags) {
+    return (int)syscall(SYS_sendmmsg, fd, messages, count, flags);
+}
+
+// UDP generic segmentation offload (linux/udp.h), named here so no kernel header is needed.
+#define CLinux_SOL_UDP 17
+#define CLinux_UDP_SEGMENT 103
 
 #endif

@@ -58,6 +58,12 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A datagram socket's own errors (an ICMP report, a refused datagram) leave it as
+        // good as before, and datagrams may be lost anyway: the stream goes on.
+        if context.channel is DatagramChannel, error is IOError {
+            context.fireErrorCaught(error)
+            return
+        }
         // The stream ends with the error (after what was read before it), and the channel
         // closes: a pipeline error leaves the connection in an unknown state.
         self.bridge.detach(error: error)

@@ -13,6 +13,7 @@ enum ChannelOptionKey: Hashable, Sendable {
     case autoRead, allowRemoteHalfClosure, writeWatermarks, maxMessagesPerRead
     case tcpNoDelay, keepAlive, reuseAddress, reusePort, lingerSeconds, receiveBufferSize, sendBufferSize
     case tcpKeepAlive, tcpUserTimeout, tcpNotSentLowWatermark
+    case ipTypeOfService, datagramReceiveSize, datagramStatistics
 }
 
 extension ChannelOption where Value == Bool {
@@ -67,6 +68,21 @@ extension ChannelOption where Value == Int {
     /// this wait in the kernel, so data waits in the channel (where it can still be
     /// coalesced or dropped) rather than in a deep kernel queue.
     public static var tcpNotSentLowWatermark: Self { Self(key: .tcpNotSentLowWatermark) }
+}
+
+extension ChannelOption where Value == Int {
+    /// The IP header's type-of-service byte (`IP_TOS`; `IPV6_TCLASS` on an IPv6 socket):
+    /// DSCP and ECN bits, e.g. `0x10` for low delay. TCP and datagram channels.
+    public static var ipTypeOfService: Self { Self(key: .ipTypeOfService) }
+    /// The room for one datagram in a datagram channel's reads (default 2,048 bytes; 1...65,535).
+    /// A longer datagram arrives cut, as an `AddressedEnvelope` whose `isTruncated` is true.
+    public static var datagramReceiveSize: Self { Self(key: .datagramReceiveSize) }
+}
+
+extension ChannelOption where Value == DatagramStatistics {
+    /// What a datagram channel's system calls moved so far (read only): shows how well
+    /// `recvmmsg` and `sendmmsg` batch under the load at hand.
+    public static var datagramStatistics: Self { Self(key: .datagramStatistics) }
 }
 
 /// TCP keep-alive timings.

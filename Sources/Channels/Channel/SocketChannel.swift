@@ -103,6 +103,9 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
                 count: try kernel(.keepAliveCount(0)))
         case .tcpUserTimeout: return TimeAmount.milliseconds(Int64(try kernel(.userTimeout(0))))
         case .tcpNotSentLowWatermark: return try kernel(.notSentLowWatermark(0))
+        case .ipTypeOfService: return try kernel(.typeOfService(0, ipv6: Posix.localAddress(self.fd)?.isIPv6 ?? false))
+        case .datagramReceiveSize, .datagramStatistics:
+            throw ChannelError(.unsupportedOperation, "a TCP channel has no option \(key)")
         }
     }
 
@@ -141,6 +144,13 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             let milliseconds = (max(0, timeout.nanoseconds) + 999_999) / 1_000_000
             try self.setSocketOption(.userTimeout(UInt32(clamping: milliseconds)))
         case .tcpNotSentLowWatermark: try self.setSocketOption(.notSentLowWatermark(Int32(clamping: int())))
+        case .ipTypeOfService:
+            guard self.fd >= 0, let local = Posix.localAddress(self.fd), local.unixDomainSocketPath == nil else {
+                return // a Unix-domain socket has no IP header
+            }
+            try self.setSocketOption(.typeOfService(Int32(clamping: int()), ipv6: local.isIPv6))
+        case .datagramReceiveSize, .datagramStatistics:
+            throw ChannelError(.unsupportedOperation, "a TCP channel has no option \(key)")
         }
     }
 

@@ -35,6 +35,9 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
     let turnEndFlushes = TurnEndFlushes()
     let ioVectors = IOVectors()
+    /// `recvmmsg`/`sendmmsg` headers, made when the loop's first datagram channel needs them.
+    lazy var datagramReceiver = DatagramVectors()
+    lazy var datagramSender = DatagramVectors()
     /// Read buffers that no channel holds any more: the loop's next reads reuse them, so
     /// channels need not keep one each (an idle connection then holds no read buffer). More
     /// than one, because a pipeline that hands its reads to async code keeps each until its

@@ -21,6 +21,8 @@ enum SocketOption {
     case userTimeout(UInt32)
     /// `TCP_NOTSENT_LOWAT`: unsent bytes below which the socket reports writable.
     case notSentLowWatermark(Int32)
+    /// `IP_TOS`, or `IPV6_TCLASS` on an IPv6 socket.
+    case typeOfService(Int32, ipv6: Bool)
 
     /// The option's level and name, for reading it back.
     var levelAndName: (level: Int32, name: Int32) {
@@ -38,6 +40,8 @@ enum SocketOption {
         case .keepAliveCount: return (tcp, TCP_KEEPCNT)
         case .userTimeout: return (tcp, TCP_USER_TIMEOUT)
         case .notSentLowWatermark: return (tcp, TCP_NOTSENT_LOWAT)
+        case .typeOfService(_, let ipv6):
+            return ipv6 ? (Int32(IPPROTO_IPV6), IPV6_TCLASS) : (Int32(IPPROTO_IP), IP_TOS)
         }
     }
 }
@@ -69,6 +73,9 @@ extension Posix {
             .notSentLowWatermark(let value):
             let (level, name) = option.levelAndName
             try ignoringNoTCP { try set(level, name, value) }
+        case .typeOfService(let value, _):
+            let (level, name) = option.levelAndName
+            try set(level, name, value)
         case .userTimeout(let milliseconds):
             let (level, name) = option.levelAndName
             try ignoringNoTCP { try set(level, name, milliseconds) }
