@@ -109,4 +109,7 @@ extension ErrorCode where Area == MemcacheError {
     /// bytes, or a size over the decompression limit. Its key is in the message; the item is
     /// left as it is.
     public static var decompressionFailed: Self { Self("decompression failed") }
+    /// A reply over UDP lost a datagram (or its datagrams arrived out of order across its
+    /// messages); the request may be retried. A loss at a reply's end shows as a `.timeout`.
+    public static var datagramLost: Self { Self("datagram lost") }
 }
