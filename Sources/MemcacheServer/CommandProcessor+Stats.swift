@@ -34,7 +34,8 @@ extension CommandProcessor {
         let server = Dictionary(self.counters.settings.withLock { $0 }, uniquingKeysWith: { _, last in last })
         let ordered: [(String, String)] = [
             ("maxbytes", "\(self.store.memoryLimit)"), ("maxconns", server["maxconns"] ?? "1024"),
-            ("tcpport", server["tcpport"] ?? "0"), ("udpport", "0"), ("inter", server["inter"] ?? "NULL"),
+            ("tcpport", server["tcpport"] ?? "0"), ("udpport", server["udpport"] ?? "0"),
+            ("inter", server["inter"] ?? "NULL"),
             ("verbosity", "0"), ("oldest", "0"), ("evictions", "on"),
             ("domain_socket", server["domain_socket"] ?? "NULL"), ("umask", server["umask"] ?? "700"),
             ("growth_factor", "1.25"), ("chunk_size", "48"), ("num_threads", "\(self.counters.loops)"),

@@ -44,6 +44,13 @@ public final class InProcessMemcacheServer: Sendable {
         public var maximumConnections: Int
         /// Serve TLS with this context (a server context: certificate and key).
         public var tls: TLSContext?
+        /// Also serve memcached's UDP protocol on this port (memcached's `-U`), one socket
+        /// per loop; 0 picks a free one (read it back from `udpLocalAddress`). nil (the
+        /// default, as memcached's since 1.5.6): no UDP. UDP has neither TLS nor
+        /// authentication, so a server configured with either refuses it; and a spoofed
+        /// source address makes any UDP server a reflector, so open it only to trusted
+        /// networks.
+        public var udpPort: Int? = nil
         /// Ask every connection to authenticate first (memcached's `-Y authfile`): until it has,
         /// every command is answered `CLIENT_ERROR unauthenticated`. nil: anyone may use the
         /// server. See `MemcacheAuthenticator`.
@@ -89,7 +96,11 @@ public final class InProcessMemcacheServer: Sendable {
     /// Where the server listens (with the real port when started on port 0).
     public var localAddress: SocketAddress { self.listener.localAddress }
 
+    /// Where the server serves UDP (`Configuration.udpPort`), or nil.
+    public var udpLocalAddress: SocketAddress? { self.udpSockets.first?.localAddress }
+
     let listener: ListeningServer
+    private let udpSockets: [any Channel]
     let store: ItemStore
     let counters: ServerCounters
     /// The configuration it was started with (`replaceTLS(with:)` does not change it).
@@ -105,10 +116,12 @@ public final class InProcessMemcacheServer: Sendable {
 
     private init(
         listener: ListeningServer, store: ItemStore, counters: ServerCounters, group: EventLoopGroup,
-        connections: [LoopConnections], configuration: Configuration, tls: LockedValue<TLSContext?>
+        connections: [LoopConnections], configuration: Configuration, tls: LockedValue<TLSContext?>,
+        udpSockets: [any Channel]
     ) {
         self.tls = tls
         self.listener = listener
+        self.udpSockets = udpSockets
         self.store = store
         self.counters = counters
         self.group = group
@@ -155,6 +168,10 @@ public final class InProcessMemcacheServer: Sendable {
     public static func start(group: EventLoopGroup, configuration: Configuration = Configuration()) async throws
         -> InProcessMemcacheServer
     {
+        if configuration.udpPort != nil, configuration.tls != nil || configuration.authenticator != nil {
+            throw MemcacheError(
+                .invalidArgument, "UDP has neither TLS nor authentication: a server with either cannot serve UDP")
+        }
         let store = ItemStore(
             memoryLimit: configuration.memoryLimit, maximumValueLength: configuration.maximumValueLength)
         let counters = ServerCounters(loops: group.loops.count)
@@ -190,12 +207,33 @@ public final class InProcessMemcacheServer: Sendable {
             } else {
                 try await bootstrap.bind(host: configuration.host, port: configuration.port)
             }
+        var udpSockets: [any Channel] = []
+        if let udpPort = configuration.udpPort {
+            do {
+                udpSockets = try await DatagramBootstrap(group: group)
+                    .channelOption(.datagramReceiveSize, value: 65_535)
+                    .channelOption(.maxMessagesPerRead, value: 32)
+                    .channelInitializer { channel in
+                        let loopIndex = min(
+                            (channel.eventLoop as? SelectableEventLoop)?.index ?? 0, group.loops.count - 1)
+                        try channel.pipeline.syncOperations.addHandler(
+                            MemcacheUDPServerHandler(
+                                store: store, counters: counters, loopIndex: loopIndex,
+                                maximumLineLength: Self.maximumLineLength))
+                    }
+                    .bindOnEveryLoop(host: configuration.host, port: udpPort)
+            } catch {
+                try? await listener.close()
+                throw error
+            }
+        }
         counters.listenAddress.withLock { $0 = ConnectionRecord.name(listener.localAddress) }
         counters.settings.withLock {
             $0 = [
                 ("maxconns", "\(configuration.maximumConnections)"),
                 ("tcpport", configuration.unixSocketPath == nil ? "\(listener.localAddress.port)" : "0"),
                 ("inter", configuration.unixSocketPath == nil ? configuration.host : "NULL"),
+                ("udpport", "\(udpSockets.first?.localAddress?.port ?? 0)"),
                 ("domain_socket", configuration.unixSocketPath ?? "NULL"),
                 ("umask", configuration.unixSocketMode.map { String($0, radix: 8) } ?? "700"),
                 ("auth_enabled_ascii", configuration.authenticator == nil ? "no" : "yes"),
@@ -208,7 +246,7 @@ public final class InProcessMemcacheServer: Sendable {
         }
         let server = InProcessMemcacheServer(
             listener: listener, store: store, counters: counters, group: group, connections: connections,
-            configuration: configuration, tls: tls)
+            configuration: configuration, tls: tls, udpSockets: udpSockets)
         server.metrics?.report(server.statistics)
         server.scheduleReport()
         server.logger.debug(
@@ -258,6 +296,7 @@ public final class InProcessMemcacheServer: Sendable {
         let cutBefore = self.counters.closedAtShutdownDeadline.load(ordering: .relaxed)
         self.logger.debug("memcache server stopping", metadata: ["deadline": "\(deadline)"])
         try? await self.listener.close()
+        for socket in self.udpSockets { try? await socket.close().get() }
         var closed: [EventLoopFuture<Void>] = []
         var timers: [Scheduled<Void>] = []
         for (loop, connections) in zip(self.group.loops, self.connections) {

@@ -28,8 +28,10 @@ public final class MemcachedServer: @unchecked Sendable {
     ///     free one.
     ///   - users: when not empty, memcached asks for ASCII authentication (`-Y`) with an
     ///     authfile of these users.
+    ///   - udp: memcached also serves its UDP protocol on the same port number (`-U`).
     public init(
-        arguments: [String] = [], port: Int? = nil, users: [MemcacheCredentials] = [], group: EventLoopGroup
+        arguments: [String] = [], port: Int? = nil, users: [MemcacheCredentials] = [], udp: Bool = false,
+        group: EventLoopGroup
     ) async throws {
         var arguments = arguments
         if !users.isEmpty {
@@ -45,7 +47,7 @@ public final class MemcachedServer: @unchecked Sendable {
         // binds it; memcached then exits at once, and we try another port.
         for attempt in 1...5 {
             let chosen = try port ?? freePort()
-            var all = ["-l", "127.0.0.1", "-p", "\(chosen)", "-U", "0", "-t", "2"] + arguments
+            var all = ["-l", "127.0.0.1", "-p", "\(chosen)", "-U", udp ? "\(chosen)" : "0", "-t", "2"] + arguments
             if getuid() == 0 { all += ["-u", "root"] }
             let process = try SpawnedProcess(binary, all)
             StartedServers.shared.add(process.pid)

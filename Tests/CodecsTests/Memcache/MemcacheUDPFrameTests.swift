@@ -70,7 +70,9 @@ struct MemcacheUDPFrameTests {
         return nil
     }
 
-    @Test("memcached's multi-message multi-get reassembles into one reply, in order or with a message's datagrams reordered")
+    @Test(
+        "memcached's multi-message multi-get reassembles into one reply, in order or with a message's datagrams reordered"
+    )
     func reassembly() throws {
         let datagrams = self.memcachedMultiGet()
         for order in [[0, 1, 2, 3, 4], [2, 0, 1, 3, 4], [1, 2, 0, 3, 4]] {
@@ -84,7 +86,8 @@ struct MemcacheUDPFrameTests {
         }
     }
 
-    @Test("a lost datagram is a typed error once the next message begins, else an incomplete reply; a repeat is ignored")
+    @Test(
+        "a lost datagram is a typed error once the next message begins, else an incomplete reply; a repeat is ignored")
     func lossAndRepeats() throws {
         let datagrams = self.memcachedMultiGet()
         do {
