@@ -43,6 +43,19 @@ private func withServer<T>(_ options: ServerOptions, _ body: (MemcacheConnection
 private func withCache<T>(_ options: ServerOptions, _ body: (any MemcacheRequestSender) async throws -> T)
     async throws -> T
 {
+    if options.udp {
+        let group = try EventLoopGroup(loopCount: 1)
+        do {
+            let client = try await options.udpClient(group: group, responseTimeout: options.connectTimeoutAmount)
+            let result = try await body(try options.layered(client))
+            try? await client.close()
+            try? await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
     guard let servers = try options.ring() else {
         return try await withServer(options) { try await body(try options.layered($0)) }
     }

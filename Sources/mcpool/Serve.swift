@@ -29,6 +29,11 @@ struct Serve: AsyncParsableCommand {
     var unixSocket: String?
     @Option(help: "Permissions of the --unix-socket file, in octal (memcached's -a), e.g. 0660.")
     var unixSocketMode: String?
+    @Option(
+        help:
+            "Also serve memcached's UDP protocol on this port (memcached's -U; 0 picks one): one socket per loop, no TLS or authentication."
+    )
+    var udpPort: Int?
     @Option(help: "Event loops (threads).") var loops = 2
     @Option(help: "Memory for items, in megabytes; the least recently used go first past it.") var memoryLimit = 64
     @Option(help: "Largest value stored, in kilobytes (memcached's -I).") var maxItemSize = 1024
@@ -62,6 +67,13 @@ struct Serve: AsyncParsableCommand {
             guard self.unixSocket != nil else { throw ValidationError("--unix-socket-mode needs --unix-socket") }
             guard let bits = UInt32(mode, radix: 8), bits <= 0o777 else {
                 throw ValidationError("--unix-socket-mode is octal permissions, e.g. 0660")
+            }
+        }
+        if let udpPort = self.udpPort {
+            guard (0...65535).contains(udpPort) else { throw ValidationError("--udp-port is 0...65535") }
+            guard self.tlsCert == nil, self.authFile == nil, self.unixSocket == nil else {
+                throw ValidationError(
+                    "--udp-port serves plain UDP on --host: not with TLS, --auth-file or --unix-socket")
             }
         }
         if let metrics = self.metrics, Self.hostAndPort(metrics) == nil {
@@ -135,6 +147,7 @@ struct Serve: AsyncParsableCommand {
         configuration.incompleteRequestTimeout =
             self.requestTimeout > 0 ? .nanoseconds(Int64(self.requestTimeout * 1e9)) : nil
         configuration.unixSocketPath = self.unixSocket
+        configuration.udpPort = self.udpPort
         configuration.unixSocketMode = self.unixSocketMode.flatMap { UInt32($0, radix: 8) }
         configuration.tls = try self.loadTLS()
         if self.authFile != nil { configuration.authenticator = MemcacheAuthenticator(try self.loadUsers()) }
@@ -152,6 +165,7 @@ struct Serve: AsyncParsableCommand {
         print(
             "mcpool serve: memcache on \(server.localAddress)\(configuration.tls == nil ? "" : " (TLS)"), \(self.loops) loops\(self.authFile == nil ? "" : ", authentication required")"
         )
+        if let udp = server.udpLocalAddress { print("mcpool serve: memcache UDP on \(udp)") }
         var metricsListener: ListeningServer?
         if let metrics = self.metrics, let (host, port) = Self.hostAndPort(metrics) {
             do {

@@ -37,6 +37,11 @@ struct ServerOptions: ParsableArguments {
     var protocolOption: ProtocolOption = .meta
     var wireProtocol: MemcacheProtocol { self.protocolOption.wireProtocol }
     @Flag(help: "Talk TLS (memcached -Z).") var tls = false
+    @Flag(
+        help:
+            "Talk memcached's UDP protocol (memcached -U PORT) to one HOST:PORT: one datagram per request, no TLS or authentication."
+    )
+    var udp = false
     @Option(help: "CA certificate (PEM) to verify the server with; default: the system's trust store.") var ca: String?
     @Option(help: "Client certificate chain (PEM), for servers that require one.") var cert: String?
     @Option(help: "Private key (PEM) of --cert.") var key: String?
@@ -73,6 +78,25 @@ struct ServerOptions: ParsableArguments {
         guard self.tls || (self.ca == nil && self.cert == nil && !self.insecure) else {
             throw ValidationError("--ca, --cert and --insecure need --tls")
         }
+        if self.udp {
+            guard !self.tls, self.username == nil, self.authFile == nil else {
+                throw ValidationError("--udp has neither TLS nor authentication")
+            }
+            guard self.serversFile == nil, self.server?.contains(",") != true, self.server?.hasPrefix("unix:") != true
+            else { throw ValidationError("--udp talks to one HOST:PORT") }
+        }
+    }
+
+    /// A UDP client of `--server` (`--udp`), as the key commands and bench use it.
+    func udpClient(group: EventLoopGroup, responseTimeout: TimeAmount = .seconds(1)) async throws
+        -> MemcacheUDPClient
+    {
+        guard case .tcp(let host, let port) = try self.endpoint() else {
+            throw ValidationError("--udp talks to one HOST:PORT")
+        }
+        return try await MemcacheUDPClient.connect(
+            host: host, port: port, group: group,
+            configuration: .init(responseTimeout: responseTimeout, wireProtocol: self.wireProtocol))
     }
 
     /// The servers of a ketama ring (a comma-separated `--server` or `--servers-file`); nil

@@ -171,7 +171,17 @@ struct Bench: AsyncParsableCommand {
 
         let outcome: (measurement: BenchMeasurement, statistics: PoolStatistics.Loop, preload: (any Error)?)
         let serverName: String
-        if let servers = ring {
+        if self.target.udp {
+            // memcached's UDP protocol: one socket, requests of every caller in its datagrams.
+            let client = try await self.target.udpClient(
+                group: group, responseTimeout: .nanoseconds(Int64(self.responseTimeout * 1e9)))
+            serverName = "\(endpoint) over UDP"
+            self.printHeader(serverName)
+            outcome = try await self.measure(
+                try self.target.layered(client), group: group, workload: workload, stop: stop
+            ) { PoolStatistics.Loop.zero }
+            try? await client.close()
+        } else if let servers = ring {
             // A ketama ring: one pool per server, each configured as the single pool would be.
             let template = configuration
             let set = MemcacheServerSet(
