@@ -30,6 +30,7 @@ let package = Package(
         harness("FuzzMemcacheReplies"),
         harness("FuzzMemcacheRequests"),
         harness("FuzzFraming"),
+        harness("FuzzMemcacheUDP"),
         .executableTarget(
             name: "FuzzMemcacheClient",
             dependencies: [

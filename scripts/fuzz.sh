@@ -21,7 +21,7 @@ flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld -Xswift
 bin=$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)
 mkdir -p Fuzz/artifacts
 status=0
-for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing FuzzMemcacheClient:client FuzzMemcacheServer:requests FuzzTLSServer:tls FuzzPoolStateMachine:pool; do
+for pair in FuzzMemcacheReplies:replies FuzzMemcacheRequests:requests FuzzFraming:framing FuzzMemcacheUDP:udp FuzzMemcacheClient:client FuzzMemcacheServer:requests FuzzTLSServer:tls FuzzPoolStateMachine:pool; do
     harness=${pair%%:*}
     seeds=Fixtures/fuzz/${pair##*:}
     corpus=$(mktemp -d)
