@@ -90,6 +90,35 @@ struct UDPClientTests {
         try await udp.close()
     }
 
+    @Test("a silent peer: 100 concurrent calls each time out (one timer for them all), and the client lives on")
+    func silentPeer() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let silent = try await DatagramBootstrap(group: group).bind(host: "127.0.0.1", port: 0)
+        let udp = try await MemcacheUDPClient.connect(
+            to: try #require(silent.localAddress), group: group,
+            configuration: .init(responseTimeout: .milliseconds(200)))
+        for _ in 0..<2 {
+            let codes = try await withThrowingTaskGroup(of: MemcacheError.Code?.self) { tasks in
+                for index in 0..<100 {
+                    tasks.addTask {
+                        do {
+                            _ = try await udp.get("key\(index)")
+                            return nil
+                        } catch let error as MemcacheError {
+                            return error.code
+                        }
+                    }
+                }
+                return try await tasks.reduce(into: [MemcacheError.Code?]()) { $0.append($1) }
+            }
+            #expect(codes.count == 100)
+            #expect(codes.allSatisfy { $0 == .timeout })
+        }
+        try await udp.close()
+        try await silent.close().get()
+    }
+
     @Test("a killed server fails calls with typed errors; the same client works again when it returns")
     func serverRestart() async throws {
         let group = try EventLoopGroup(loopCount: 1)

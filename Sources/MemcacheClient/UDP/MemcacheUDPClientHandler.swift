@@ -1,5 +1,6 @@
 import Channels
 import Codecs
+import DequeModule
 
 /// The loop side of a `MemcacheUDPClient`: numbers each request, sends it as one datagram,
 /// puts each reply back together by its request ID and completes the caller.
@@ -16,13 +17,18 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
         var assembler: MemcacheUDPReplyAssembler
         var stream = ByteBuffer()
         var decoder: MemcacheResponseDecoder
-        var timeout: Scheduled<Void>?
+        let deadline: Deadline
     }
 
     private let responseTimeout: TimeAmount
     private let maximumReplyBytes: Int
     private var context: ChannelHandlerContext?
     private var pending: [UInt16: Pending] = [:]
+    /// Requests in the order they were sent, which is their deadlines' order (one timeout
+    /// for all): one timer for the oldest, not one per request. Finished requests leave the
+    /// front as they finish, or when the timer passes them.
+    private var order = Deque<(id: UInt16, deadline: Deadline)>()
+    private var sweep: Scheduled<Void>?
     private var nextID = UInt16.random(in: .min ... .max)
     private var failure: MemcacheError?
     /// Datagrams that were not a reply to a request in flight: malformed, or late (their
@@ -94,12 +100,12 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
             }
             context.write(PipelineMessage(datagram), promise: written)
         } else {
-            let timeout = context.eventLoop.scheduleTask(in: self.responseTimeout) { [self] in
-                self.timedOut(id)
-            }
+            let deadline = Deadline.now() + self.responseTimeout
             self.pending[id] = Pending(
                 call: call, assembler: MemcacheUDPReplyAssembler(maximumBytes: self.maximumReplyBytes),
-                decoder: MemcacheResponseDecoder(maximumValueLength: self.maximumReplyBytes), timeout: timeout)
+                decoder: MemcacheResponseDecoder(maximumValueLength: self.maximumReplyBytes), deadline: deadline)
+            self.order.append((id, deadline))
+            if self.sweep == nil { self.armSweep(at: deadline, context: context) }
             context.write(PipelineMessage(datagram), promise: nil)
         }
         // Every request of this turn leaves in one sendmmsg.
@@ -136,19 +142,43 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
         for id in Array(self.pending.keys) { self.finish(id, .failure(failure)) }
     }
 
-    private func timedOut(_ id: UInt16) {
-        guard self.pending[id] != nil else { return }
-        self.pending[id]?.timeout = nil
-        self.finish(
-            id,
-            .failure(
-                MemcacheError(
-                    .timeout, "no whole reply within \(self.responseTimeout) (a datagram of it may have been lost)")))
+    private func armSweep(at deadline: Deadline, context: ChannelHandlerContext) {
+        self.sweep = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
+            self.sweep = nil
+            self.expire()
+        }
+    }
+
+    /// Times out every request past its deadline; arms the timer for the next one.
+    private func expire() {
+        let now = Deadline.now()
+        while let first = self.order.first {
+            guard self.pending[first.id]?.deadline == first.deadline else {
+                self.order.removeFirst() // finished already
+                continue
+            }
+            guard first.deadline <= now else { break }
+            self.order.removeFirst()
+            self.finish(
+                first.id,
+                .failure(
+                    MemcacheError(
+                        .timeout, "no whole reply within \(self.responseTimeout) (a datagram of it may have been lost)")
+                ))
+        }
+        if let first = self.order.first, let context = self.context {
+            self.armSweep(at: first.deadline, context: context)
+        }
     }
 
     private func finish(_ id: UInt16, _ result: Result<MemcacheResponse, any Error>) {
         guard let request = self.pending.removeValue(forKey: id) else { return }
-        request.timeout?.cancel()
+        // Replies mostly come in order: the finished requests at the front leave now, so the
+        // queue holds about what is in flight. (An idle client's timer fires once, finds
+        // nothing and is not armed again.)
+        while let first = self.order.first, self.pending[first.id]?.deadline != first.deadline {
+            self.order.removeFirst()
+        }
         request.call.finish(result)
     }
 

@@ -177,9 +177,16 @@ struct Bench: AsyncParsableCommand {
                 group: group, responseTimeout: .nanoseconds(Int64(self.responseTimeout * 1e9)))
             serverName = "\(endpoint) over UDP"
             self.printHeader(serverName)
-            outcome = try await self.measure(
-                try self.target.layered(client), group: group, workload: workload, stop: stop
-            ) { PoolStatistics.Loop.zero }
+            if self.target.namespace != nil || self.target.compress != .none {
+                outcome = try await self.measure(
+                    try self.target.layered(client), group: group, workload: workload, stop: stop
+                ) { PoolStatistics.Loop.zero }
+            } else {
+                // The client's own type, so the runner is specialised for it.
+                outcome = try await self.measure(client, group: group, workload: workload, stop: stop) {
+                    PoolStatistics.Loop.zero
+                }
+            }
             try? await client.close()
         } else if let servers = ring {
             // A ketama ring: one pool per server, each configured as the single pool would be.
