@@ -43,7 +43,8 @@ runLibFuzzer { start, count in
     // the input itself, it reassembles to exactly the input.
     let payload = ByteBuffer(bytes: bytes)
     let size = 9 + Int(bytes[0] % 64)
-    guard var datagrams = try? MemcacheUDPFrameHeader.datagrams(requestID: 7, payload: payload, maximumDatagramSize: size)
+    guard
+        var datagrams = try? MemcacheUDPFrameHeader.datagrams(requestID: 7, payload: payload, maximumDatagramSize: size)
     else { return 0 }
     for index in datagrams.indices.reversed() where index > 0 {
         datagrams.swapAt(index, Int(bytes[index % bytes.count]) % (index + 1))
