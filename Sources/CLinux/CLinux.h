@@ -42,5 +42,6 @@ static inline int CLinux_sendmmsg(int fd, struct CLinux_mmsghdr *messages, unsig
 // UDP generic segmentation offload (linux/udp.h), named here so no kernel header is needed.
 #define CLinux_SOL_UDP 17
 #define CLinux_UDP_SEGMENT 103
+#define CLinux_UDP_GRO 104
 
 #endif

@@ -14,6 +14,7 @@ enum ChannelOptionKey: Hashable, Sendable {
     case tcpNoDelay, keepAlive, reuseAddress, reusePort, lingerSeconds, receiveBufferSize, sendBufferSize
     case tcpKeepAlive, tcpUserTimeout, tcpNotSentLowWatermark
     case ipTypeOfService, datagramReceiveSize, datagramStatistics
+    case datagramSegmentSize, datagramReceiveOffload, datagramSegmentsInUserSpace
 }
 
 extension ChannelOption where Value == Bool {
@@ -77,6 +78,28 @@ extension ChannelOption where Value == Int {
     /// The room for one datagram in a datagram channel's reads (default 2,048 bytes; 1...65,535).
     /// A longer datagram arrives cut, as an `AddressedEnvelope` whose `isTruncated` is true.
     public static var datagramReceiveSize: Self { Self(key: .datagramReceiveSize) }
+}
+
+extension ChannelOption where Value == Int {
+    /// UDP segmentation offload (`UDP_SEGMENT`, Linux 4.18+) for a datagram channel: a written
+    /// payload longer than this many bytes leaves as datagrams of this size (the last may be
+    /// shorter), cut by the kernel — or the network card — after one pass through the stack:
+    /// many equal datagrams to one peer for about the cost of one. 0 (the default) is off.
+    /// A kernel without it is detected when the option is set, and the channel then cuts the
+    /// payload itself (the same datagrams, one `sendmmsg` entry each). A payload's datagrams
+    /// share one write promise; at most 64 of them (65,507 bytes) per write.
+    public static var datagramSegmentSize: Self { Self(key: .datagramSegmentSize) }
+}
+
+extension ChannelOption where Value == Bool {
+    /// UDP receive offload (`UDP_GRO`) for a datagram channel: the kernel may hand several
+    /// datagrams of one flow over as one buffer, which the channel cuts back into the same
+    /// envelopes it would have read one by one. Reads then take up to 65,535 bytes per
+    /// message. Default off.
+    public static var datagramReceiveOffload: Self { Self(key: .datagramReceiveOffload) }
+    /// Tests only: cut `datagramSegmentSize` payloads in the channel, as on a kernel without
+    /// segmentation offload.
+    package static var datagramSegmentsInUserSpace: Self { Self(key: .datagramSegmentsInUserSpace) }
 }
 
 extension ChannelOption where Value == DatagramStatistics {

@@ -104,7 +104,8 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         case .tcpUserTimeout: return TimeAmount.milliseconds(Int64(try kernel(.userTimeout(0))))
         case .tcpNotSentLowWatermark: return try kernel(.notSentLowWatermark(0))
         case .ipTypeOfService: return try kernel(.typeOfService(0, ipv6: Posix.localAddress(self.fd)?.isIPv6 ?? false))
-        case .datagramReceiveSize, .datagramStatistics:
+        case .datagramReceiveSize, .datagramStatistics, .datagramSegmentSize, .datagramReceiveOffload,
+            .datagramSegmentsInUserSpace:
             throw ChannelError(.unsupportedOperation, "a TCP channel has no option \(key)")
         }
     }
@@ -149,7 +150,8 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
                 return // a Unix-domain socket has no IP header
             }
             try self.setSocketOption(.typeOfService(Int32(clamping: int()), ipv6: local.isIPv6))
-        case .datagramReceiveSize, .datagramStatistics:
+        case .datagramReceiveSize, .datagramStatistics, .datagramSegmentSize, .datagramReceiveOffload,
+            .datagramSegmentsInUserSpace:
             throw ChannelError(.unsupportedOperation, "a TCP channel has no option \(key)")
         }
     }

@@ -25,6 +25,8 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
     /// Datagrams one `recvmmsg` may return (the `maxMessagesPerRead` option).
     private var datagramsPerCall = 16
     private var receiveSize = 2048
+    /// `UDP_GRO` is on: read whole joined buffers (65,535-byte slots) and cut them.
+    private var receiveOffload = false
     /// `recvmmsg` calls per readiness event, so a flood cannot starve the loop's other channels.
     private static let callsPerEvent = 4
 
@@ -33,6 +35,9 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
     private var flushing = false
     private var waitingForWritable = false
     private var outputClosed = false
+    /// `datagramSegmentSize` (0: off), and whether the kernel cuts (else `write0` does).
+    private var segmentSize = 0
+    private var kernelSegments = true
     private var watermarks = WriteWatermarks.default
     private var writable = true
 
@@ -88,6 +93,9 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
         case .writeWatermarks: return self.watermarks
         case .maxMessagesPerRead: return self.datagramsPerCall
         case .datagramReceiveSize: return self.receiveSize
+        case .datagramSegmentSize: return self.segmentSize
+        case .datagramReceiveOffload: return self.receiveOffload
+        case .datagramSegmentsInUserSpace: return !self.kernelSegments
         case .datagramStatistics: return self.statistics
         case .reuseAddress: return try kernel(.reuseAddress(false)) != 0
         case .reusePort: return try kernel(.reusePort(false)) != 0
@@ -122,6 +130,26 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
                 throw ChannelError(.unsupportedOperation, "a datagram receive size is 1...65535 bytes, not \(int())")
             }
             self.receiveSize = int()
+        case .datagramSegmentSize:
+            guard (0...65_507).contains(int()) else {
+                throw ChannelError(.unsupportedOperation, "a datagram segment size is 0...65507 bytes, not \(int())")
+            }
+            self.segmentSize = int()
+            if self.kernelSegments {
+                do {
+                    try set(.udpSegment(Int32(self.segmentSize)))
+                } catch is IOError {
+                    // No UDP_SEGMENT in this kernel (before 4.18): the channel cuts instead.
+                    self.kernelSegments = false
+                }
+            }
+        case .datagramSegmentsInUserSpace:
+            self.kernelSegments = !(value as? Bool ?? false)
+            try? set(.udpSegment(Int32(self.kernelSegments ? self.segmentSize : 0)))
+        case .datagramReceiveOffload:
+            let on = value as? Bool ?? false
+            try set(.udpReceiveOffload(on))
+            self.receiveOffload = on
         case .reuseAddress: try set(.reuseAddress(value as? Bool ?? false))
         case .reusePort: try set(.reusePort(value as? Bool ?? false))
         case .receiveBufferSize: try set(.receiveBufferSize(Int32(clamping: int())))
@@ -202,15 +230,18 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
         var buffer = ByteBuffer()
         let receiver = self.loop.datagramReceiver
         reading: while calls < Self.callsPerEvent, self.wantsRead {
-            let slot = self.receiveSize
-            let count = self.datagramsPerCall
+            let slot = self.receiveOffload ? 65_535 : self.receiveSize
+            // Joined buffers need 64 KiB slots: fewer per call keeps the read buffer at 256 KiB.
+            let count = self.receiveOffload ? min(4, self.datagramsPerCall) : self.datagramsPerCall
+            let controlData = self.receiveOffload
             self.loop.prepareReadBuffer(&buffer, size: slot * count)
             var result = IOResult<Int>.wouldBlock
             do {
                 let fd = self.fd
                 try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: slot * count) { space in
                     // SAFETY: the room holds `count` slots of `slot` bytes (asked for above).
-                    result = try receiver.receive(fd, into: space.baseAddress!, slotSize: slot, count: count)
+                    result = try receiver.receive(
+                        fd, into: space.baseAddress!, slotSize: slot, count: count, controlData: controlData)
                     if case .processed(let arrived) = result { return arrived * slot }
                     return 0
                 }
@@ -228,13 +259,24 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
             for index in 0..<arrived {
                 let datagram = receiver.received(index)
                 guard let sender = datagram.sender,
-                    let payload = buffer.getSlice(at: start + index * slot, length: datagram.length)
+                    var payload = buffer.getSlice(at: start + index * slot, length: datagram.length)
                 else { continue }
                 if datagram.isTruncated { self.statistics.datagramsTruncated += 1 }
                 received = true
-                self.pipeline.fireChannelRead(
-                    PipelineMessage(
-                        AddressedEnvelope(remoteAddress: sender, data: payload, isTruncated: datagram.isTruncated)))
+                if let size = datagram.segmentSize, payload.readableBytes > size {
+                    // Several datagrams the kernel joined (UDP_GRO): each goes on alone.
+                    self.statistics.coalescedReceives += 1
+                    self.statistics.datagramsReceived += (payload.readableBytes + size - 1) / size - 1
+                    while payload.readableBytes > 0, self.isOpen {
+                        let part = payload.readSlice(length: min(size, payload.readableBytes)) ?? ByteBuffer()
+                        self.pipeline.fireChannelRead(
+                            PipelineMessage(AddressedEnvelope(remoteAddress: sender, data: part)))
+                    }
+                } else {
+                    self.pipeline.fireChannelRead(
+                        PipelineMessage(
+                            AddressedEnvelope(remoteAddress: sender, data: payload, isTruncated: datagram.isTruncated)))
+                }
                 guard self.isOpen else { break reading }
             }
             if arrived < count { break reading }
@@ -277,7 +319,16 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
                     "a datagram channel writes AddressedEnvelope<ByteBuffer>, not \(data.typeDescription)"))
             return
         }
-        self.pending.append(entry)
+        if self.segmentSize > 0, !self.kernelSegments, entry.payload.readableBytes > self.segmentSize {
+            // No segmentation offload: the same datagrams, cut here; the promise goes with the last.
+            var rest = entry.payload
+            while rest.readableBytes > self.segmentSize, let part = rest.readSlice(length: self.segmentSize) {
+                self.pending.append(.init(payload: part, destination: entry.destination, promise: nil))
+            }
+            self.pending.append(.init(payload: rest, destination: entry.destination, promise: entry.promise))
+        } else {
+            self.pending.append(entry)
+        }
         self.updateWritability()
     }
 

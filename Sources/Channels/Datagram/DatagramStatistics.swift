@@ -16,10 +16,13 @@ public struct DatagramStatistics: Sendable, Hashable {
     public var datagramsTruncated = 0
     /// `sendmmsg` calls that sent at least one datagram.
     public var sendCalls = 0
-    /// Datagrams those calls sent.
+    /// Datagrams those calls sent (a payload the kernel segments counts once).
     public var datagramsSent = 0
     /// Datagrams the kernel refused (each failed its write's promise).
     public var datagramsFailed = 0
+    /// Buffers the kernel joined from several datagrams (`datagramReceiveOffload`) that the
+    /// channel cut back into them (those datagrams count in `datagramsReceived`).
+    public var coalescedReceives = 0
 
     public init() {}
 }

@@ -18,6 +18,9 @@ struct ReceivedDatagram {
     var sender: SocketAddress?
     /// The datagram was longer than its slot and the kernel cut it (`MSG_TRUNC`).
     var isTruncated: Bool
+    /// With receive offload (`UDP_GRO`) on: the size of the datagrams the kernel joined into
+    /// this buffer, to cut it back into them; nil for a datagram that arrived alone.
+    var segmentSize: Int?
 }
 
 /// The message headers, vectors and address slots of `recvmmsg`/`sendmmsg`, allocated once.
@@ -30,6 +33,9 @@ final class DatagramVectors {
     private let messages: UnsafeMutablePointer<CLinux_mmsghdr>
     private let vectors: UnsafeMutablePointer<iovec>
     private let addresses: UnsafeMutablePointer<sockaddr_storage>
+    /// Room for each message's control data (one `UDP_GRO` header and its int).
+    private let controls: UnsafeMutableRawPointer
+    private static let controlSize = 32
 
     init() {
         self.messages = .allocate(capacity: Self.capacity)
@@ -38,19 +44,24 @@ final class DatagramVectors {
         self.vectors.initialize(repeating: iovec(), count: Self.capacity)
         self.addresses = .allocate(capacity: Self.capacity)
         self.addresses.initialize(repeating: sockaddr_storage(), count: Self.capacity)
+        self.controls = .allocate(byteCount: Self.capacity * Self.controlSize, alignment: 8)
     }
 
     deinit {
         self.messages.deallocate()
         self.vectors.deallocate()
         self.addresses.deallocate()
+        self.controls.deallocate()
     }
 
     /// Receives up to `count` datagrams with one `recvmmsg`, the i-th into the `slotSize`
     /// bytes at `base + i × slotSize`. Returns how many arrived; read each with `received(_:)`
-    /// before the next call.
+    /// before the next call. `controlData`: also take each message's control data (the
+    /// segment size of a buffer `UDP_GRO` joined).
     @inline(never)
-    func receive(_ fd: Int32, into base: UnsafeMutableRawPointer, slotSize: Int, count: Int) throws -> IOResult<Int> {
+    func receive(_ fd: Int32, into base: UnsafeMutableRawPointer, slotSize: Int, count: Int, controlData: Bool = false)
+        throws -> IOResult<Int>
+    {
         let count = min(count, Self.capacity)
         for index in 0..<count {
             self.vectors[index] = iovec(iov_base: base + index * slotSize, iov_len: slotSize)
@@ -59,6 +70,10 @@ final class DatagramVectors {
             header.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
             header.msg_iov = self.vectors + index
             header.msg_iovlen = 1
+            if controlData {
+                header.msg_control = self.controls + index * Self.controlSize
+                header.msg_controllen = Self.controlSize
+            }
             self.messages[index] = CLinux_mmsghdr(msg_hdr: header, msg_len: 0)
         }
         return try syscall("recvmmsg") { Int(CLinux_recvmmsg(fd, self.messages, UInt32(count), 0)) }
@@ -70,7 +85,29 @@ final class DatagramVectors {
         return ReceivedDatagram(
             length: Int(message.msg_len),
             sender: SocketAddress(storage: self.addresses + index, length: message.msg_hdr.msg_namelen),
-            isTruncated: message.msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0)
+            isTruncated: message.msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0,
+            segmentSize: Self.segmentSize(in: message.msg_hdr))
+    }
+
+    /// The `UDP_GRO` segment size among a message's control headers (`cmsghdr`: a `size_t`
+    /// length, an int level, an int type, then the data, each header 8-byte aligned).
+    private static func segmentSize(in header: msghdr) -> Int? {
+        guard let control = header.msg_control, header.msg_controllen > 0 else { return nil }
+        let end = Int(header.msg_controllen)
+        let headerSize = MemoryLayout<Int>.size + 2 * MemoryLayout<Int32>.size
+        var offset = 0
+        while offset + headerSize + MemoryLayout<Int32>.size <= end {
+            let length = control.load(fromByteOffset: offset, as: Int.self)
+            let level = control.load(fromByteOffset: offset + 8, as: Int32.self)
+            let type = control.load(fromByteOffset: offset + 12, as: Int32.self)
+            if level == CLinux_SOL_UDP, type == CLinux_UDP_GRO {
+                let size = Int(control.load(fromByteOffset: offset + headerSize, as: Int32.self))
+                return size > 0 ? size : nil
+            }
+            guard length >= headerSize else { return nil }
+            offset += (length + 7) & ~7
+        }
+        return nil
     }
 
     /// Sends up to `capacity` datagrams with one `sendmmsg`: `next(i)` gives the i-th

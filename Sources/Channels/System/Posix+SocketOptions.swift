@@ -23,6 +23,10 @@ enum SocketOption {
     case notSentLowWatermark(Int32)
     /// `IP_TOS`, or `IPV6_TCLASS` on an IPv6 socket.
     case typeOfService(Int32, ipv6: Bool)
+    /// `UDP_SEGMENT`: sends longer than this are cut into datagrams of this size (GSO).
+    case udpSegment(Int32)
+    /// `UDP_GRO`: the kernel may hand over several datagrams of one flow as one buffer.
+    case udpReceiveOffload(Bool)
 
     /// The option's level and name, for reading it back.
     var levelAndName: (level: Int32, name: Int32) {
@@ -40,6 +44,8 @@ enum SocketOption {
         case .keepAliveCount: return (tcp, TCP_KEEPCNT)
         case .userTimeout: return (tcp, TCP_USER_TIMEOUT)
         case .notSentLowWatermark: return (tcp, TCP_NOTSENT_LOWAT)
+        case .udpSegment: return (CLinux_SOL_UDP, CLinux_UDP_SEGMENT)
+        case .udpReceiveOffload: return (CLinux_SOL_UDP, CLinux_UDP_GRO)
         case .typeOfService(_, let ipv6):
             return ipv6 ? (Int32(IPPROTO_IPV6), IPV6_TCLASS) : (Int32(IPPROTO_IP), IP_TOS)
         }
@@ -73,9 +79,12 @@ extension Posix {
             .notSentLowWatermark(let value):
             let (level, name) = option.levelAndName
             try ignoringNoTCP { try set(level, name, value) }
-        case .typeOfService(let value, _):
+        case .typeOfService(let value, _), .udpSegment(let value):
             let (level, name) = option.levelAndName
             try set(level, name, value)
+        case .udpReceiveOffload(let on):
+            let (level, name) = option.levelAndName
+            try set(level, name, Int32(on ? 1 : 0))
         case .userTimeout(let milliseconds):
             let (level, name) = option.levelAndName
             try ignoringNoTCP { try set(level, name, milliseconds) }

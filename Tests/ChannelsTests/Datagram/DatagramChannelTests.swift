@@ -230,6 +230,63 @@ struct DatagramChannelTests {
         try await six.close().get()
     }
 
+    @Test(
+        "segmentation offload: one 1,000-byte write arrives as ten 100-byte datagrams, cut by the kernel or (fallback) the channel",
+        arguments: [false, true])
+    func segmentationOffload(inUserSpace: Bool) async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let peer = try await PythonDatagramEcho()
+        defer { peer.stop() }
+        let (client, recorder) = try await Self.recordingClient(group: group)
+        try await client.setOption(.datagramSegmentSize, value: 100).get()
+        try await client.setOption(.datagramSegmentsInUserSpace, value: inUserSpace).get()
+        #expect(try await client.getOption(.datagramSegmentsInUserSpace).get() == inUserSpace)
+        let payload = ByteBuffer(bytes: (0..<1000).map { UInt8(truncatingIfNeeded: $0) })
+        // The Python peer echoes each datagram it gets: ten, if the payload was cut.
+        try await client.writeAndFlush(AddressedEnvelope(remoteAddress: peer.address, data: payload)).get()
+        let echoes = try await recorder.waitForDatagrams(10)
+        #expect(echoes.map(\.data.readableBytes) == Array(repeating: 100, count: 10))
+        var joined = ByteBuffer()
+        for echo in echoes { joined.writeImmutableBuffer(echo.data) }
+        #expect(joined == payload)
+        let sent = try await client.getOption(.datagramStatistics).get()
+        #expect(sent.datagramsSent == (inUserSpace ? 10 : 1))
+        // A payload of at most one segment goes as it is.
+        try await client.writeAndFlush(AddressedEnvelope(remoteAddress: peer.address, data: Self.payload(1, size: 60)))
+            .get()
+        #expect(try await recorder.waitForDatagrams(11).last?.data == Self.payload(1, size: 60))
+        try await client.close().get()
+    }
+
+    @Test("receive offload: datagrams the kernel joins (UDP_GRO) are cut back into the same envelopes")
+    func receiveOffload() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let recorder = DatagramRecorder()
+        let server = try await DatagramBootstrap(group: group)
+            .channelOption(.datagramReceiveOffload, value: true)
+            .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(recorder) }
+            .bind(host: "127.0.0.1", port: 0)
+        #expect(try await server.getOption(.datagramReceiveOffload).get())
+        let client = try await DatagramBootstrap(group: group)
+            .channelOption(.datagramSegmentSize, value: 100)
+            .connect(to: try #require(server.localAddress))
+        let payload = ByteBuffer(bytes: (0..<1050).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try await client.writeAndFlush(payload).get()
+        let datagrams = try await recorder.waitForDatagrams(11)
+        #expect(datagrams.map(\.data.readableBytes) == Array(repeating: 100, count: 10) + [50])
+        var joined = ByteBuffer()
+        for datagram in datagrams { joined.writeImmutableBuffer(datagram.data) }
+        #expect(joined == payload)
+        let statistics = try await server.getOption(.datagramStatistics).get()
+        #expect(statistics.datagramsReceived == 11)
+        // Loopback hands a segmented send to a UDP_GRO socket whole: the channel cut it.
+        #expect(statistics.coalescedReceives == 1)
+        try await client.close().get()
+        try await server.close().get()
+    }
+
     @Test("one socket per loop on one port (SO_REUSEPORT): 32 client sockets are all answered")
     func socketPerLoop() async throws {
         let group = try EventLoopGroup(loopCount: 2)
