@@ -19,7 +19,7 @@
 /// ```
 public struct DatagramBootstrap: Sendable {
     private let chooseLoop: @Sendable () -> SelectableEventLoop
-    private let group: EventLoopGroup?
+    private let group: EventLoopGroup
     private var options: [(ChannelOptionKey, any Sendable)] = []
     private var initializer: ChannelInitializer?
 
@@ -72,9 +72,7 @@ public struct DatagramBootstrap: Sendable {
 
     /// Binds one socket per loop to `address`, as `bindOnEveryLoop(host:port:)` does.
     public func bindOnEveryLoop(to address: SocketAddress) async throws -> [any Channel] {
-        guard let group = self.group else {
-            throw ChannelError(.unsupportedOperation, "bindOnEveryLoop needs a bootstrap made with a group")
-        }
+        let group = self.group
         var channels: [any Channel] = []
         var bound = address
         do {
