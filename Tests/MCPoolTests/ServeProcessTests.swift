@@ -163,7 +163,9 @@ struct ServeProcessTests {
         var sockets: [Int32] = []
         for _ in 0..<10_000 {
             // Non-blocking: the connects are all under way at once, beyond the listen backlog.
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            // Close-on-exec: a process another test spawns meanwhile must not keep one open.
+            let fd = socket(
+                AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { break }
             _ = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

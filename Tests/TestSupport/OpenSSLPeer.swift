@@ -108,7 +108,7 @@ final class LockedBytes: @unchecked Sendable {
 /// `s_server -naccept 1` this way would use up its one accept, so the probe only checks
 /// that the port is bound, by failing to bind it.
 func canConnect(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

@@ -27,8 +27,8 @@ private func runProcessBlocking(_ executable: String, _ arguments: [String], inp
     // Close-on-exec: another test spawning a process meanwhile must not inherit these ends.
     // An inherited write end of a child's stdin means that child never sees EOF (two
     // parallel ketama references once waited on each other that way, forever).
-    // (Glibc's module has no pipe2: the flag is set right after, which leaves only a window of
-    // microseconds instead of the whole life of the child.)
+    // (Glibc's module has no pipe2: the flag is set right after, and the window that leaves is
+    // closed by `closeInheritedDescriptors` in every spawn of this test support.)
     guard pipe(&stdinPipe) == 0, pipe(&stdoutPipe) == 0, pipe(&stderrPipe) == 0 else {
         throw TestSupportError("pipe failed: errno \(errno)")
     }
@@ -40,6 +40,7 @@ private func runProcessBlocking(_ executable: String, _ arguments: [String], inp
     posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
     posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
     for fd in stdinPipe + stdoutPipe + stderrPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+    closeInheritedDescriptors(&actions)
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var pid = pid_t()
@@ -129,6 +130,7 @@ public final class SpawnedProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(
             &actions, 1, standardOutput ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, standardError ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        closeInheritedDescriptors(&actions)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid = pid_t()
