@@ -90,6 +90,33 @@ struct UDPClientTests {
         try await udp.close()
     }
 
+    @Test(
+        "2,000 callers at once, 1 KB values: every reply arrives (64 in flight fit the socket's receive buffer, the rest wait)"
+    )
+    func burstFitsReceiveBuffer() async throws {
+        let group = try EventLoopGroup(loopCount: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let memcached = try await MemcachedServer(udp: true, group: group)
+        defer { memcached.stop() }
+        let udp = try await MemcacheUDPClient.connect(
+            to: memcached.address, group: group, configuration: Self.patient)
+        for index in 0..<50 { try await udp.set("burst\(index)", to: Self.value(of: "burst\(index)", size: 1_000)) }
+        // All at once: with no window (maximumRequestsInFlight 60,000) 2 MB of replies arrive
+        // together, beyond the 1 MiB receive buffer the client asks for, the kernel drops
+        // some and their calls time out (seen: every run failed, with a 3 s timeout).
+        let wrong = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            for caller in 0..<2_000 {
+                tasks.addTask {
+                    let key = "burst\(caller % 50)"
+                    return try await udp.get(key) == Self.value(of: key, size: 1_000) ? 0 : 1
+                }
+            }
+            return try await tasks.reduce(0, +)
+        }
+        #expect(wrong == 0)
+        try await udp.close()
+    }
+
     @Test("a silent peer: 100 concurrent calls each time out (one timer for them all), and the client lives on")
     func silentPeer() async throws {
         let group = try EventLoopGroup(loopCount: 1)

@@ -9,7 +9,9 @@ public import Codecs
 /// quiet batches (`sendBatch`, so `setMany`/`deleteMany`) need a stream and are refused.
 /// UDP drops datagrams under load, so a reply may never come whole: a call then fails with
 /// `MemcacheError.timeout` after `responseTimeout` (or `.datagramLost` when a later part of
-/// the reply showed the gap first), and nothing else is affected. Prefer TCP
+/// the reply showed the gap first), and nothing else is affected. At most
+/// `Configuration.maximumRequestsInFlight` requests are on the wire at once, so that their
+/// replies fit the socket's receive buffer; more callers wait their turn. Prefer TCP
 /// (`MemcachePool`) for writes; UDP suits read-mostly fan-outs where a miss is cheap.
 ///
 /// ```swift
@@ -28,14 +30,21 @@ public final class MemcacheUDPClient: MemcacheRequestSender {
         /// The commands the server speaks (default `.meta`; memcached answers meta commands
         /// over UDP too).
         public var wireProtocol: MemcacheProtocol
+        /// How many requests may await their replies at once (default 64, at least 1); more
+        /// callers wait in order, their `responseTimeout` running. The replies in flight must
+        /// fit the socket's receive buffer (the client asks for 1 MiB; Linux grants at most
+        /// `net.core.rmem_max`, 208 KiB by default), or the kernel drops some: lower this for
+        /// values of many kilobytes.
+        public var maximumRequestsInFlight: Int
 
         public init(
             responseTimeout: TimeAmount = .seconds(1), maximumReplyBytes: Int = 64 << 20,
-            wireProtocol: MemcacheProtocol = .meta
+            wireProtocol: MemcacheProtocol = .meta, maximumRequestsInFlight: Int = 64
         ) {
             self.responseTimeout = responseTimeout
             self.maximumReplyBytes = maximumReplyBytes
             self.wireProtocol = wireProtocol
+            self.maximumRequestsInFlight = maximumRequestsInFlight
         }
     }
 
@@ -77,10 +86,13 @@ public final class MemcacheUDPClient: MemcacheRequestSender {
         _ connect: (DatagramBootstrap) async throws -> any Channel
     ) async throws -> MemcacheUDPClient {
         let handler = MemcacheUDPClientHandler(
-            responseTimeout: configuration.responseTimeout, maximumReplyBytes: configuration.maximumReplyBytes)
+            responseTimeout: configuration.responseTimeout, maximumReplyBytes: configuration.maximumReplyBytes,
+            maximumInFlight: configuration.maximumRequestsInFlight)
         let bootstrap = DatagramBootstrap(group: group)
             // Room for a reply datagram of any size a server might send.
             .channelOption(.datagramReceiveSize, value: 65_535)
+            // Room for the replies in flight (the kernel caps it at net.core.rmem_max).
+            .channelOption(.receiveBufferSize, value: 1 << 20)
             .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(handler) }
         do {
             let channel = try await connect(bootstrap)

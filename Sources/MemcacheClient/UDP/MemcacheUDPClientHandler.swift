@@ -5,6 +5,12 @@ import DequeModule
 /// The loop side of a `MemcacheUDPClient`: numbers each request, sends it as one datagram,
 /// puts each reply back together by its request ID and completes the caller.
 ///
+/// At most `maximumInFlight` requests await replies at once; later ones wait here, in order,
+/// and leave as replies come. Without that window a burst of callers has more replies
+/// arriving together than the socket's receive buffer holds (about 200 replies of 500 B in the
+/// kernel's default 208 KiB), and the kernel drops the rest: those calls would time out though
+/// the server answered them all. A request's timeout counts from its call, waiting included.
+///
 /// Loop-confined: every method runs on the channel's loop (the timers' closures too).
 final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable { // SAFETY: see above
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -20,8 +26,18 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
         let deadline: Deadline
     }
 
+    /// A request waiting for room in the window: its datagram is ready but for the request ID.
+    private struct Waiting {
+        var datagram: ByteBuffer
+        let call: MemcacheCall
+        let deadline: Deadline
+        let expectsReply: Bool
+    }
+
     private let responseTimeout: TimeAmount
     private let maximumReplyBytes: Int
+    private let maximumInFlight: Int
+    private var waiting = Deque<Waiting>()
     private var context: ChannelHandlerContext?
     private var pending: [UInt16: Pending] = [:]
     /// Requests in the order they were sent, which is their deadlines' order (one timeout
@@ -35,9 +51,11 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
     /// request timed out).
     private(set) var ignoredDatagrams = 0
 
-    init(responseTimeout: TimeAmount, maximumReplyBytes: Int) {
+    init(responseTimeout: TimeAmount, maximumReplyBytes: Int, maximumInFlight: Int) {
         self.responseTimeout = responseTimeout
         self.maximumReplyBytes = maximumReplyBytes
+        // Never above the request IDs there are.
+        self.maximumInFlight = min(max(1, maximumInFlight), Int(UInt16.max))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -69,15 +87,9 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
             return
         default: break
         }
-        guard self.pending.count <= Int(UInt16.max) else {
-            call.finish(.failure(MemcacheError(.poolExhausted, "65,536 UDP requests are in flight")))
-            return
-        }
-        while self.pending[self.nextID] != nil { self.nextID &+= 1 }
-        let id = self.nextID
-        self.nextID &+= 1
         var datagram = ByteBuffer()
-        MemcacheUDPFrameHeader(requestID: id).write(into: &datagram)
+        // The request ID is written when the datagram leaves (`transmit`).
+        MemcacheUDPFrameHeader(requestID: 0).write(into: &datagram)
         do {
             try MemcacheRequestEncoder().encode(request, into: &datagram)
         } catch {
@@ -93,23 +105,76 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
                     )))
             return
         }
-        if request.expectsNoReply {
+        let outgoing = Waiting(
+            datagram: datagram, call: call, deadline: Deadline.now() + self.responseTimeout,
+            expectsReply: !request.expectsNoReply)
+        // In order: a request (even one without a reply) never overtakes one still waiting.
+        if self.waiting.isEmpty, !outgoing.expectsReply || self.pending.count < self.maximumInFlight {
+            self.transmit(outgoing, context: context)
+        } else {
+            self.waiting.append(outgoing)
+        }
+    }
+
+    /// Numbers the datagram and sends it; a request with a reply joins those in flight.
+    private func transmit(_ outgoing: Waiting, context: ChannelHandlerContext) {
+        var datagram = outgoing.datagram
+        let call = outgoing.call
+        if !outgoing.expectsReply {
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { result in
                 call.finish(result.map { .ok }.mapError { MemcacheError(.connectionClosed, "not sent", cause: $0) })
             }
             context.write(PipelineMessage(datagram), promise: written)
         } else {
-            let deadline = Deadline.now() + self.responseTimeout
+            while self.pending[self.nextID] != nil { self.nextID &+= 1 }
+            let id = self.nextID
+            self.nextID &+= 1
+            // The header's first field.
+            datagram.setInteger(id, at: datagram.readerIndex)
             self.pending[id] = Pending(
                 call: call, assembler: MemcacheUDPReplyAssembler(maximumBytes: self.maximumReplyBytes),
-                decoder: MemcacheResponseDecoder(maximumValueLength: self.maximumReplyBytes), deadline: deadline)
-            self.order.append((id, deadline))
-            if self.sweep == nil { self.armSweep(at: deadline, context: context) }
+                decoder: MemcacheResponseDecoder(maximumValueLength: self.maximumReplyBytes),
+                deadline: outgoing.deadline)
+            self.order.append((id, outgoing.deadline))
+            // The oldest in flight first: while the timer itself sends, older ones remain.
+            if self.sweep == nil, let first = self.order.first { self.armSweep(at: first.deadline, context: context) }
             context.write(PipelineMessage(datagram), promise: nil)
         }
         // Every request of this turn leaves in one sendmmsg.
         context.flushAtEndOfTurn()
+    }
+
+    /// Sends waiting requests while the window has room; those whose time ran out while they
+    /// waited fail without being sent.
+    private func sendWaiting() {
+        guard !self.waiting.isEmpty else { return }
+        guard let context, self.failure == nil else {
+            let failure = self.failure ?? MemcacheError(.connectionClosed, "the UDP client closed")
+            while let next = self.waiting.popFirst() { next.call.finish(.failure(failure)) }
+            return
+        }
+        var now: Deadline?
+        while let next = self.waiting.first, !next.expectsReply || self.pending.count < self.maximumInFlight {
+            self.waiting.removeFirst()
+            let current = now ?? Deadline.now()
+            now = current
+            guard next.deadline > current else {
+                next.call.finish(.failure(self.timeoutError(waited: true)))
+                continue
+            }
+            self.transmit(next, context: context)
+        }
+    }
+
+    private func timeoutError(waited: Bool) -> MemcacheError {
+        waited
+            ? MemcacheError(
+                .timeout,
+                "not sent within \(self.responseTimeout): every one of the \(self.maximumInFlight) requests allowed in flight was waiting for its reply"
+            )
+            : MemcacheError(
+                .timeout, "no whole reply within \(self.responseTimeout) (a datagram of it may have been lost)")
     }
 
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
@@ -159,14 +224,9 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
             }
             guard first.deadline <= now else { break }
             self.order.removeFirst()
-            self.finish(
-                first.id,
-                .failure(
-                    MemcacheError(
-                        .timeout, "no whole reply within \(self.responseTimeout) (a datagram of it may have been lost)")
-                ))
+            self.finish(first.id, .failure(self.timeoutError(waited: false)))
         }
-        if let first = self.order.first, let context = self.context {
+        if self.sweep == nil, let first = self.order.first, let context = self.context {
             self.armSweep(at: first.deadline, context: context)
         }
     }
@@ -179,11 +239,13 @@ final class MemcacheUDPClientHandler: ChannelInboundHandler, @unchecked Sendable
         while let first = self.order.first, self.pending[first.id]?.deadline != first.deadline {
             self.order.removeFirst()
         }
+        self.sendWaiting()
         request.call.finish(result)
     }
 
     private func failAll(_ error: MemcacheError) {
         if self.failure == nil { self.failure = error }
         for id in Array(self.pending.keys) { self.finish(id, .failure(error)) }
+        self.sendWaiting() // fails them all, now that `failure` is set
     }
 }
