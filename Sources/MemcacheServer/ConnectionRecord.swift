@@ -26,13 +26,14 @@ final class ConnectionRecord: Sendable {
 
     /// A number unique in the server (memcached shows the file descriptor).
     let number: Int
-    /// `tcp:HOST:PORT` or `unix:PATH`, as memcached writes them.
-    let peer: String
+    /// The peer's address, written out only for `stats conns` (as a string it cost another
+    /// allocation per connection).
+    let peer: SocketAddress?
     let listenAddress: String
     private let lastRequest: Atomic<Int>
     private let stateValue = Atomic<UInt8>(State.waiting.rawValue)
 
-    init(number: Int, peer: String, listenAddress: String, now: Int) {
+    init(number: Int, peer: SocketAddress?, listenAddress: String, now: Int) {
         self.number = number
         self.peer = peer
         self.listenAddress = listenAddress
@@ -53,7 +54,7 @@ final class ConnectionRecord: Sendable {
     func statsLines(now: Int) -> [(name: String, value: String)] {
         let state = State(rawValue: self.stateValue.load(ordering: .relaxed)) ?? .waiting
         return [
-            ("\(self.number):addr", self.peer), ("\(self.number):listen_addr", self.listenAddress),
+            ("\(self.number):addr", Self.name(self.peer)), ("\(self.number):listen_addr", self.listenAddress),
             ("\(self.number):state", state.name),
             ("\(self.number):secs_since_last_cmd", "\(max(now - self.lastRequest.load(ordering: .relaxed), 0))"),
         ]

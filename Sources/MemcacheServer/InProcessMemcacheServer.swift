@@ -181,6 +181,13 @@ public final class InProcessMemcacheServer: Sendable {
             return LoopConnections(logger: logger, eventLoop: group.loops[index])
         }
         let drainCloseMode: CloseMode = configuration.tls == nil ? .output : .all
+        let handlerSettings = connections.indices.map { loopIndex in
+            MemcacheServerHandler.Settings(
+                store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
+                maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
+                drainCloseMode: drainCloseMode, incompleteRequestTimeout: configuration.incompleteRequestTimeout,
+                authenticator: configuration.authenticator)
+        }
         let tls = LockedValue(configuration.tls)
         // One acceptor handing connections to the loops in turn, as memcached's dispatcher
         // thread does: the kernel's SO_REUSEPORT hash put 6 of 8 busy connections on one loop
@@ -194,12 +201,7 @@ public final class InProcessMemcacheServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: context))
                 }
                 try channel.pipeline.syncOperations.addHandler(
-                    MemcacheServerHandler(
-                        store: store, counters: counters, loopIndex: loopIndex, connections: connections[loopIndex],
-                        maximumConnections: configuration.maximumConnections, maximumLineLength: Self.maximumLineLength,
-                        drainCloseMode: drainCloseMode,
-                        incompleteRequestTimeout: configuration.incompleteRequestTimeout,
-                        authenticator: configuration.authenticator))
+                    MemcacheServerHandler(settings: handlerSettings[loopIndex]))
             }
         let listener =
             if let path = configuration.unixSocketPath {

@@ -58,7 +58,7 @@ final class ServerCounters: Sendable {
     private let connectionNumbers = Atomic<Int>(0)
 
     /// Registers a new connection for `stats conns`.
-    func connectionOpened(peer: String, now: Int) -> ConnectionRecord {
+    func connectionOpened(peer: SocketAddress?, now: Int) -> ConnectionRecord {
         let number = self.connectionNumbers.wrappingAdd(1, ordering: .relaxed).newValue
         let record = ConnectionRecord(
             number: number, peer: peer, listenAddress: self.listenAddress.withLock { $0 }, now: now)

@@ -183,10 +183,11 @@ struct HostileClientTests {
     func incompleteRequestClock() throws {
         let channel = try EmbeddedChannel(activate: false)
         let handler = MemcacheServerHandler(
-            store: ItemStore(), counters: ServerCounters(loops: 1), loopIndex: 0,
-            connections: LoopConnections(logger: Logger(label: "test"), eventLoop: channel.eventLoop),
-            maximumConnections: 10,
-            maximumLineLength: 1024, drainCloseMode: .all, incompleteRequestTimeout: .milliseconds(500))
+            settings: .init(
+                store: ItemStore(), counters: ServerCounters(loops: 1), loopIndex: 0,
+                connections: LoopConnections(logger: Logger(label: "test"), eventLoop: channel.eventLoop),
+                maximumConnections: 10,
+                maximumLineLength: 1024, drainCloseMode: .all, incompleteRequestTimeout: .milliseconds(500)))
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.activate()
         let loop = channel.embeddedEventLoop

@@ -8,41 +8,51 @@ import Synchronization
 /// loop-confined. Create one through `ClientBootstrap` or `ServerBootstrap`.
 final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable { // SAFETY: loop-confined state, below
     // SAFETY: every `var` is touched only on `loop`'s thread; cross-thread readers use the
-    // atomics and the locked addresses.
+    // atomics and the addresses, written once before `addressesKnown` is set.
     private enum State { case fresh, connecting, active, closed }
 
     let loop: SelectableEventLoop
     private var pipelineStorage: ChannelPipeline! // SAFETY: assigned at the end of init, before self escapes
+    // The small fields together, in the gap after `fd` (a class lays its fields out in the
+    // order written): 24 bytes less padding, so an idle server connection's channel fits
+    // malloc's 256-byte size instead of 272.
     private var fd: Int32
     private var state = State.fresh
-
+    private var interest: IOEvents = []
+    private let activeFlag = Atomic<Bool>(false)
+    private let writableFlag = Atomic<Bool>(true)
+    private let addressesKnown = Atomic<Bool>(false)
     // Reading
     private var autoRead = true
     private var readPending = false
     private var allowHalfClosure = false
     private var inputClosed = false
+    // Writing
+    private var flushing = false
+    private var waitingForWritable = false
+    private var writable = true
+    private var outputShutdownRequested = false
+    private var outputClosed = false
+
+    // Reading
     private var maxMessagesPerRead = 4
     /// The size of the next read. The buffers themselves are the loop's (`prepareReadBuffer`).
     private var sizer = ReceiveBufferSizer()
 
     // Writing
     private var pending = PendingWrites()
-    private var flushing = false
-    private var waitingForWritable = false
     private var watermarks = WriteWatermarks.default
-    private var writable = true
     private var outputShutdownPromises: [EventLoopPromise<Void>?] = []
-    private var outputShutdownRequested = false
-    private var outputClosed = false
 
     // Lifecycle
-    private var interest: IOEvents = []
     private var connectPromise: EventLoopPromise<Void>?
     private var connectTimeout: Scheduled<Void>?
     private let closePromise: EventLoopPromise<Void>
-    private let activeFlag = Atomic<Bool>(false)
-    private let writableFlag = Atomic<Bool>(true)
-    private let addresses = LockedValue<(local: SocketAddress?, remote: SocketAddress?)>((nil, nil))
+    /// Written once on the loop, before `addressesKnown` is set, and never again; read from
+    /// any thread only after seeing it set. (A lock here cost three allocations, about a
+    /// ninth of an idle server connection's memory.)
+    private var knownLocalAddress: SocketAddress? // SAFETY: see above
+    private var knownRemoteAddress: SocketAddress? // SAFETY: see above
 
     /// Wraps `fd` (a new socket, or one just accepted), which this channel now owns.
     init(fd: Int32, loop: SelectableEventLoop) {
@@ -59,8 +69,10 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     var pipeline: ChannelPipeline { self.pipelineStorage }
     var isActive: Bool { self.activeFlag.load(ordering: .acquiring) }
     var isWritable: Bool { self.writableFlag.load(ordering: .acquiring) }
-    var localAddress: SocketAddress? { self.addresses.withLock { $0.local } }
-    var remoteAddress: SocketAddress? { self.addresses.withLock { $0.remote } }
+    var localAddress: SocketAddress? { self.addressesKnown.load(ordering: .acquiring) ? self.knownLocalAddress : nil }
+    var remoteAddress: SocketAddress? {
+        self.addressesKnown.load(ordering: .acquiring) ? self.knownRemoteAddress : nil
+    }
     var closeFuture: EventLoopFuture<Void> { self.closePromise.futureResult }
 
     func setOption<Value: Sendable>(_ option: ChannelOption<Value>, value: Value) -> EventLoopFuture<Void> {
@@ -194,12 +206,15 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     /// Marks an accepted (already connected) socket active. Loop only.
     func becomeActive() {
         self.state = .active
+        // Known before the channel reads as active.
+        if !self.addressesKnown.load(ordering: .relaxed) {
+            self.knownLocalAddress = Posix.localAddress(self.fd)
+            self.knownRemoteAddress = Posix.remoteAddress(self.fd)
+            self.addressesKnown.store(true, ordering: .releasing)
+        }
         self.activeFlag.store(true, ordering: .releasing)
         self.connectTimeout?.cancel()
         self.connectTimeout = nil
-        let local = Posix.localAddress(self.fd)
-        let remote = Posix.remoteAddress(self.fd)
-        self.addresses.withLock { $0 = (local, remote) }
         self.updateInterest()
         self.pipeline.fireChannelActive()
         if let promise = self.connectPromise {

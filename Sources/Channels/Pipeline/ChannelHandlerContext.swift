@@ -10,7 +10,6 @@ public final class ChannelHandlerContext {
     /// Kept apart and the made-up name formed only when asked: a server holds thousands of
     /// pipelines, and a string per handler was a tenth of an idle connection's memory.
     let givenName: String?
-    private let ordinal: Int
     public let handler: any ChannelHandler
     let inboundHandler: (any ChannelInboundHandler)?
     let outboundHandler: (any ChannelOutboundHandler)?
@@ -26,17 +25,22 @@ public final class ChannelHandlerContext {
     public internal(set) var isRemoved = false
     /// Whether a flush from here is owed at the end of the loop's turn.
     private var turnEndFlushRequested = false
+    /// 32 bits, and last beside the flags: the object then fits malloc's next smaller size
+    /// (144 B rather than 160), three times per connection.
+    private let ordinal: UInt32
 
-    init(givenName: String?, ordinal: Int, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline)
-    {
+    init(
+        givenName: String?, ordinal: Int, handler: any ChannelHandler, types: HandlerTypes, pipeline: ChannelPipeline,
+        eventLoop: any EventLoop
+    ) {
         self.givenName = givenName
-        self.ordinal = ordinal
+        self.ordinal = UInt32(clamping: ordinal)
         self.handler = handler
         self.inboundHandler = handler as? any ChannelInboundHandler
         self.outboundHandler = handler as? any ChannelOutboundHandler
         self.types = types
         self.pipeline = pipeline
-        self.eventLoop = pipeline.eventLoop
+        self.eventLoop = eventLoop
     }
 
     /// The channel this pipeline belongs to.

@@ -21,7 +21,7 @@ extension ChannelPipeline {
             let context = ChannelHandlerContext(
                 givenName: name, ordinal: self.pipeline.nextOrdinal(), handler: handler,
                 types: HandlerTypes.of(handler),
-                pipeline: self.pipeline)
+                pipeline: self.pipeline, eventLoop: self.pipeline.eventLoop)
             // Made-up names ("Type-N") are unique by their number; only a given name can clash.
             if self.pipeline.contexts().contains(where: { $0.givenName != nil && $0.name == context.name }) {
                 throw PipelineError(.duplicateName, "a handler named '\(context.name)' is already in the pipeline")

@@ -1,8 +1,10 @@
 /// The pipeline's first handler: turns outbound operations into channel calls.
 ///
-/// Loop-confined.
-final class HeadHandler: ChannelOutboundHandler {
+/// Thread-safe (stateless): one instance serves every pipeline.
+final class HeadHandler: ChannelOutboundHandler, Sendable {
     typealias OutboundIn = Any
+
+    static let shared = HeadHandler()
 
     func write(context: ChannelHandlerContext, data: PipelineMessage, promise: EventLoopPromise<Void>?) {
         context.pipeline.core.write0(data, promise: promise)
@@ -28,9 +30,11 @@ final class HeadHandler: ChannelOutboundHandler {
 /// The pipeline's last handler: what no handler consumed ends here and is handed to the
 /// channel (an `EmbeddedChannel` keeps it for the test; a socket drops it).
 ///
-/// Loop-confined.
-final class TailHandler: ChannelInboundHandler {
+/// Thread-safe (stateless): one instance serves every pipeline.
+final class TailHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = Any
+
+    static let shared = TailHandler()
 
     func channelActive(context: ChannelHandlerContext) {}
     func channelInactive(context: ChannelHandlerContext) {}
