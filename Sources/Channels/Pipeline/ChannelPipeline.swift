@@ -44,7 +44,8 @@ public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confin
         let tailHandler = TailHandler.shared
         self.head = ChannelHandlerContext(
             givenName: "head", ordinal: 0, handler: headHandler,
-            types: HandlerTypes.ofEnd(inboundOut: readType, outboundIn: writeType), pipeline: self, eventLoop: eventLoop)
+            types: HandlerTypes.ofEnd(inboundOut: readType, outboundIn: writeType), pipeline: self, eventLoop: eventLoop
+        )
         self.tail = ChannelHandlerContext(
             givenName: "tail", ordinal: 0, handler: tailHandler,
             types: HandlerTypes.ofEnd(inboundOut: nil, outboundIn: nil),
