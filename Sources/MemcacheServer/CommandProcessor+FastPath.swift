@@ -34,20 +34,10 @@ extension CommandProcessor {
         }
         guard count > 0 else { return nil }
         while let key = line.next() {
-            let found = self.store.withItem(rawKey: key, now: now) {
-                item, _, context -> (value: ByteBuffer, flags: UInt32, cas: UInt64)? in
-                guard var hit = item.take() else {
-                    context.statistics.getMisses += 1
-                    return nil
-                }
-                context.statistics.getHits += 1
-                hit.fetched = true
-                hit.lastAccess = now
-                defer { item = hit }
-                return (hit.value, hit.flags, hit.cas)
+            // The reply is written from the item in place, under its shard's lock.
+            _ = self.store.withItemForGet(rawKey: key, now: now) { item -> Void? in
+                item.writeTextValue(into: &out, cas: withCAS ? item.cas : nil)
             }
-            guard let found else { continue }
-            out.writeMemcacheValue(key: key, flags: found.flags, cas: withCAS ? found.cas : nil, value: found.value)
         }
         out.writeStaticString("END\r\n")
         return line.length
@@ -55,40 +45,25 @@ extension CommandProcessor {
 
     // MARK: mg
 
-    private enum FastMetaGet {
-        case miss
-        case hit(value: ByteBuffer, flags: UInt32, cas: UInt64, ttl: Int)
-        /// Stale, or someone holds the right to recache it: the full path answers with W/X/Z.
-        case recache
-    }
-
     /// `mg <key>` with return flags among `v f c k s t` only (no arguments, no `q`, `O`,
-    /// `T`, `N`…).
+    /// `T`, `N`…). A stale item, or one someone holds the right to recache, is left to the
+    /// full path, which answers with W/X/Z.
     private func fastMetaGet(_ line: inout RequestLine, now: Int, into out: inout ByteBuffer) -> Int? {
         guard let key = line.next(), key.isTextKey else { return nil }
         var flagsLine = line
+        var withValue = false
         while let flag = flagsLine.next() {
             guard flag.count == 1, Self.fastMetaFlags.contains(flag[0]) else { return nil }
-        }
-        var withValue = false
-        var scan = line
-        while let flag = scan.next() {
             if flag[0] == UInt8(ascii: "v") { withValue = true }
         }
-        let outcome = self.store.withItem(rawKey: key, now: now) { item, _, context -> FastMetaGet in
-            guard var hit = item else {
-                context.statistics.getMisses += 1
-                return .miss
-            }
-            guard !hit.stale, !hit.recacheWon else { return .recache }
-            context.statistics.getHits += 1
-            hit.fetched = true
-            hit.lastAccess = now
-            item = hit
-            return .hit(value: hit.value, flags: hit.flags, cas: hit.cas, ttl: hit.remainingTTL(now: now))
+        // The reply is written from the item in place, under its shard's lock.
+        let lookup = self.store.withItemForGet(rawKey: key, now: now) { item -> Void? in
+            guard !item.stale, !item.recacheWon else { return nil }
+            item.writeMetaGetReply(flags: &line, key: key, withValue: withValue, now: now, into: &out)
+            return ()
         }
-        switch outcome {
-        case .recache:
+        switch lookup {
+        case .declined:
             return nil
         case .miss:
             out.writeStaticString("EN")
@@ -98,40 +73,8 @@ extension CommandProcessor {
                 out.writeBytes(key)
             }
             out.writeCRLF()
-        case .hit(let value, let flags, let cas, let ttl):
-            out.reserveCapacity(minimumWritableBytes: value.readableBytes + 96)
-            if withValue {
-                out.writeStaticString("VA ")
-                out.writeDecimal(value.readableBytes)
-            } else {
-                out.writeStaticString("HD")
-            }
-            while let flag = line.next() {
-                switch flag[0] {
-                case UInt8(ascii: "f"):
-                    out.writeStaticString(" f")
-                    out.writeDecimal(UInt64(flags))
-                case UInt8(ascii: "c"):
-                    out.writeStaticString(" c")
-                    out.writeDecimal(cas)
-                case UInt8(ascii: "k"):
-                    out.writeStaticString(" k")
-                    out.writeBytes(key)
-                case UInt8(ascii: "s"):
-                    out.writeStaticString(" s")
-                    out.writeDecimal(value.readableBytes)
-                case UInt8(ascii: "t"):
-                    out.writeStaticString(" t")
-                    out.writeDecimal(ttl)
-                default:
-                    continue // v: said by VA
-                }
-            }
-            out.writeCRLF()
-            if withValue {
-                out.writeImmutableBuffer(value)
-                out.writeCRLF()
-            }
+        case .hit:
+            break
         }
         return line.length
     }
@@ -174,5 +117,50 @@ extension ByteBuffer {
     /// Appends a literal's bytes (no String to walk).
     fileprivate mutating func writeStaticString(_ text: StaticString) {
         self.writeBytes(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+}
+
+extension StoredItem {
+    /// `VA <size> <flags>…\r\n<value>\r\n`, or `HD <flags>…\r\n` without `v`: the flags
+    /// of `line` in the order asked, the value copied straight from the item.
+    fileprivate func writeMetaGetReply(
+        flags line: inout RequestLine, key: UnsafeRawBufferPointer, withValue: Bool, now: Int,
+        into out: inout ByteBuffer
+    ) {
+        self.withKeyAndValueBytes { _, value in
+            out.reserveCapacity(minimumWritableBytes: value.count + 96)
+            if withValue {
+                out.writeStaticString("VA ")
+                out.writeDecimal(value.count)
+            } else {
+                out.writeStaticString("HD")
+            }
+            while let flag = line.next() {
+                switch flag[0] {
+                case UInt8(ascii: "f"):
+                    out.writeStaticString(" f")
+                    out.writeDecimal(UInt64(self.flags))
+                case UInt8(ascii: "c"):
+                    out.writeStaticString(" c")
+                    out.writeDecimal(self.cas)
+                case UInt8(ascii: "k"):
+                    out.writeStaticString(" k")
+                    out.writeBytes(key)
+                case UInt8(ascii: "s"):
+                    out.writeStaticString(" s")
+                    out.writeDecimal(value.count)
+                case UInt8(ascii: "t"):
+                    out.writeStaticString(" t")
+                    out.writeDecimal(self.remainingTTL(now: now))
+                default:
+                    continue // v: said by VA
+                }
+            }
+            out.writeCRLF()
+            if withValue {
+                out.writeBytes(value)
+                out.writeCRLF()
+            }
+        }
     }
 }

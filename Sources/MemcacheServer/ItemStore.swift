@@ -63,6 +63,44 @@ final class ItemStore: Sendable {
         }
     }
 
+    /// What a read found.
+    enum Lookup<Result> {
+        /// No live item: counted as a miss.
+        case miss
+        /// The item is there and `body` declined it (for the full path to answer): not counted.
+        case declined
+        /// `body` served it: counted as a hit, and the item marked fetched and used now.
+        case hit(Result)
+    }
+
+    /// A get's lookup of a key still in the request's bytes: the live item lent in place to
+    /// `body` under its shard's lock, to write the reply from. No copy of the item is made.
+    /// `body` returns nil to decline (and leave the item as it was).
+    func withItemForGet<Result>(
+        rawKey: UnsafeRawBufferPointer, now: Int, _ body: (inout StoredItem) -> Result?
+    ) -> Lookup<Result> {
+        let key = ItemKey(rawKey)
+        let shard = self.shards[Self.shardIndex(hash: key.hash, count: self.shards.count)]
+        return shard.withLock { shard in
+            let found = shard.withLiveItem(key, now: now) { item -> Lookup<Result> in
+                guard let result = body(&item) else { return .declined }
+                item.fetched = true
+                item.lastAccess = now
+                return .hit(result)
+            }
+            switch found {
+            case nil:
+                shard.statistics.getMisses += 1
+                return .miss
+            case .hit(let result)?:
+                shard.statistics.getHits += 1
+                return .hit(result)
+            case .miss?, .declined?:
+                return .declined
+            }
+        }
+    }
+
     /// The shard of a key: picked by the hash's high half, because each shard's slot index
     /// starts probing at the hash's low bits. Picked by the low bits too (as it once was),
     /// every key of a shard would share them and crowd into a fraction of its index's slots

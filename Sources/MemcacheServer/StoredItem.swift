@@ -95,6 +95,31 @@ struct StoredItem {
 
     var size: Int { self.data.readableBytes + Self.overhead }
 
+    /// Runs `body` on this item in place (reached through optional chaining, so that an item
+    /// inside a shard's slot is neither copied nor moved).
+    mutating func lend<Result>(to body: (inout StoredItem) -> Result) -> Result {
+        body(&self)
+    }
+
+    /// Writes `VALUE <key> <flags> <bytes>[ <cas>]\r\n<value>\r\n`, copying the bytes
+    /// straight from the item's buffer.
+    func writeTextValue(into out: inout ByteBuffer, cas: UInt64?) {
+        self.withKeyAndValueBytes { key, value in
+            out.writeMemcacheValue(key: key, flags: self.flags, cas: cas, valueBytes: value)
+        }
+    }
+
+    /// The key's and the value's bytes in the item's buffer, for as long as `body` runs.
+    func withKeyAndValueBytes<Result>(
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Result
+    ) -> Result {
+        self.data.withUnsafeReadableBytes { bytes in
+            body(
+                UnsafeRawBufferPointer(rebasing: bytes[..<self.keyLength]),
+                UnsafeRawBufferPointer(rebasing: bytes[self.keyLength...]))
+        }
+    }
+
     /// Seconds left to live: -1 for none, as the meta `t` flag reports it.
     func remainingTTL(now: Int) -> Int {
         self.expiry == 0 ? -1 : max(0, self.expiry - now)

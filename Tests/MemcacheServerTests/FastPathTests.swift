@@ -35,6 +35,49 @@ struct FastPathTests {
         #expect(taken.count >= 20, "the fast path took \(taken)")
     }
 
+    @Test(
+        "a multi-get on the fast path reads items in place: hits and misses counted, expired items gone, read items kept longest"
+    )
+    func multiGetInPlace() throws {
+        let server = ServerScript(memoryLimit: 4 * 2_000, shardCount: 1) // one shard of 8,000 bytes
+        let value = String(repeating: "v", count: 900)
+        _ = try server.send("set k0 3 0 900\n\(value)\nset short 0 10 1\ns\n")
+        for index in 1..<7 { _ = try server.send("set k\(index) 0 0 900\n\(value)\n") }
+        // A read moves an item up only when its last use is a minute old or more (memcached's
+        // rule), so these gets come after one.
+        server.advance(seconds: 61)
+        #expect(
+            try server.send("gets k0 short nope k1\n", fast: true)
+                == "VALUE k0 3 900 1\n\(value)\nVALUE k1 0 900 3\n\(value)\nEND\n")
+        let statistics = server.store.snapshot().statistics
+        #expect(statistics.getHits == 2)
+        #expect(statistics.getMisses == 2) // the expired one and the absent one
+        #expect(server.fastPathTakes("get k0\n"))
+        // k0 and k1 were read last: with 7 items held, three more evict k2 and k3, the least
+        // recently used.
+        for index in 7..<10 { _ = try server.send("set k\(index) 0 0 900\n\(value)\n") }
+        #expect(try server.send("get k2 k3\n", fast: true) == "END\n")
+        #expect(try server.send("get k0\n", fast: true).hasPrefix("VALUE k0 3 900\n"))
+        #expect(try server.send("get k1\n", fast: true).hasPrefix("VALUE k1 0 900\n"))
+        // Read in place, the item was marked fetched (meta `h`) all the same.
+        #expect(try server.send("mg k0 h\n") == "HD h1\n")
+    }
+
+    @Test("as in memcached, a get moves an item up the LRU only when its last use is a minute old or more")
+    func bumpOncePerMinute() throws {
+        let server = ServerScript(memoryLimit: 4 * 2_000, shardCount: 1) // 8 items of ~960 bytes fit
+        let value = String(repeating: "v", count: 900)
+        for index in 0..<8 { _ = try server.send("set k\(index) 0 0 900\n\(value)\n") }
+        server.advance(seconds: 59)
+        _ = try server.send("get k0\n", fast: true) // used 59 s ago: stays the least recently used
+        _ = try server.send("set k8 0 0 900\n\(value)\n")
+        #expect(try server.send("get k0\n", fast: true) == "END\n")
+        server.advance(seconds: 1)
+        _ = try server.send("get k1\n", fast: true) // used 60 s ago: moves up, k2 goes next
+        _ = try server.send("set k9 0 0 900\n\(value)\n")
+        #expect(try server.send("get k1 k2\n", fast: true).hasPrefix("VALUE k1 0 900\n\(value)\nEND"))
+    }
+
     @Test("malformed requests and other shapes are left to the decoder, which knows memcached's errors")
     func leavesTheRest() throws {
         let server = ServerScript()

@@ -41,19 +41,37 @@ extension ByteBuffer {
     public mutating func writeMemcacheValue<Key: Collection<UInt8>>(
         key: Key, flags: UInt32, cas: UInt64?, value: ByteBuffer
     ) {
-        self.reserveCapacity(minimumWritableBytes: key.count + value.readableBytes + 48)
-        self.writeString("VALUE ")
+        self.writeMemcacheValueLine(key: key, flags: flags, cas: cas, length: value.readableBytes)
+        self.writeImmutableBuffer(value)
+        self.writeCRLF()
+    }
+
+    /// `writeMemcacheValue(key:flags:cas:value:)` for a value in memory that is not a
+    /// `ByteBuffer` of its own (the server's items copy their bytes straight from storage).
+    @inlinable
+    public mutating func writeMemcacheValue<Key: Collection<UInt8>>(
+        key: Key, flags: UInt32, cas: UInt64?, valueBytes: UnsafeRawBufferPointer
+    ) {
+        self.writeMemcacheValueLine(key: key, flags: flags, cas: cas, length: valueBytes.count)
+        self.writeBytes(valueBytes)
+        self.writeCRLF()
+    }
+
+    @inlinable
+    mutating func writeMemcacheValueLine<Key: Collection<UInt8>>(key: Key, flags: UInt32, cas: UInt64?, length: Int) {
+        self.reserveCapacity(minimumWritableBytes: key.count + length + 48)
+        // From a static string: `writeString` retained its argument, once per value written.
+        let word: StaticString = "VALUE "
+        self.writeBytes(UnsafeRawBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
         self.writeBytes(key)
         self.writeSpace()
         self.writeDecimal(UInt64(flags))
         self.writeSpace()
-        self.writeDecimal(UInt64(value.readableBytes))
+        self.writeDecimal(UInt64(length))
         if let cas {
             self.writeSpace()
             self.writeDecimal(cas)
         }
-        self.writeCRLF()
-        self.writeImmutableBuffer(value)
         self.writeCRLF()
     }
 
