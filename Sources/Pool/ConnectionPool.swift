@@ -182,7 +182,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
 
     /// The caller's loop if it is one of the group's, else the next one round robin.
     package func homePool() -> LoopPool<Connection> {
-        if let current = self.group.current { return self.loopPools[current.index] }
+        if let index = self.group.currentIndex { return self.loopPools[index] }
         let index = self.cursor.wrappingAdd(1, ordering: .relaxed).oldValue
         return self.loopPools[(index & Int.max) % self.loopPools.count]
     }

@@ -54,9 +54,12 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     var spareCompletedWrites: [EventLoopPromise<Void>?] = []
     /// The loop's position in its group's `loops`.
     public let index: Int
+    /// Its group's token (`EventLoopGroup.currentIndex`).
+    let groupToken: UInt64
 
-    init(index: Int) throws {
+    init(index: Int, groupToken: UInt64) throws {
         self.index = index
+        self.groupToken = groupToken
         self.selector = try Selector()
     }
 
@@ -191,6 +194,13 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         // SAFETY: the slot holds the loop that runs this thread's `run()`, which holds a
         // reference to itself for as long as the slot is set (cleared before it returns).
         CurrentLoopSlot.get().map { Unmanaged<SelectableEventLoop>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// The current thread's loop's index and group token, read without retaining the loop.
+    static var currentPosition: (index: Int, groupToken: UInt64)? {
+        guard let slot = CurrentLoopSlot.get() else { return nil }
+        // SAFETY: as in `current`: the loop outlives every read of its own thread's slot.
+        return Unmanaged<SelectableEventLoop>.fromOpaque(slot)._withUnsafeGuaranteedRef { ($0.index, $0.groupToken) }
     }
 
     /// The run loop. Runs on the loop's thread until shutdown completes.

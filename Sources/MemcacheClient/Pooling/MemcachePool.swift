@@ -214,7 +214,7 @@ public final class MemcachePool: MemcacheRequestSender {
             }
             if let start, let metrics = self.operationMetrics {
                 metrics.record(
-                    request, response, duration: Deadline.now() - start, loop: self.connections.group.current?.index)
+                    request, response, duration: Deadline.now() - start, loop: self.connections.group.currentIndex)
             }
             return response
         } catch {
@@ -353,7 +353,7 @@ public final class MemcachePool: MemcacheRequestSender {
                 case .success(let response):
                     metrics.record(
                         request, response, duration: Deadline.now() - started,
-                        loop: self.connections.group.current?.index)
+                        loop: self.connections.group.currentIndex)
                 case .failure(let error):
                     metrics.record(
                         command: request.commandName, outcome: operationOutcome(of: error),
