@@ -35,15 +35,14 @@ extension ByteBuffer {
 
     /// Appends one item of a text `get` reply: `VALUE <key> <flags> <bytes> [<cas>]\r\n`, the
     /// value, `\r\n` (a server writes these, then `END\r\n`).
-    /// The one writer of this line: the server's in-place fast path calls it with the key's
-    /// bytes in the request buffer (inlinable, so it is specialized for them).
+    /// With its `valueBytes:` twin, the one writer of this line: the server's fast path calls
+    /// that one with an item's key and value bytes in place (inlinable, so it is specialized
+    /// for them).
     @inlinable
     public mutating func writeMemcacheValue<Key: Collection<UInt8>>(
         key: Key, flags: UInt32, cas: UInt64?, value: ByteBuffer
     ) {
-        self.writeMemcacheValueLine(key: key, flags: flags, cas: cas, length: value.readableBytes)
-        self.writeImmutableBuffer(value)
-        self.writeCRLF()
+        value.withUnsafeReadableBytes { self.writeMemcacheValue(key: key, flags: flags, cas: cas, valueBytes: $0) }
     }
 
     /// `writeMemcacheValue(key:flags:cas:value:)` for a value in memory that is not a
@@ -52,13 +51,7 @@ extension ByteBuffer {
     public mutating func writeMemcacheValue<Key: Collection<UInt8>>(
         key: Key, flags: UInt32, cas: UInt64?, valueBytes: UnsafeRawBufferPointer
     ) {
-        self.writeMemcacheValueLine(key: key, flags: flags, cas: cas, length: valueBytes.count)
-        self.writeBytes(valueBytes)
-        self.writeCRLF()
-    }
-
-    @inlinable
-    mutating func writeMemcacheValueLine<Key: Collection<UInt8>>(key: Key, flags: UInt32, cas: UInt64?, length: Int) {
+        let length = valueBytes.count
         self.reserveCapacity(minimumWritableBytes: key.count + length + 48)
         // From a static string: `writeString` retained its argument, once per value written.
         let word: StaticString = "VALUE "
@@ -72,6 +65,8 @@ extension ByteBuffer {
             self.writeSpace()
             self.writeDecimal(cas)
         }
+        self.writeCRLF()
+        self.writeBytes(valueBytes)
         self.writeCRLF()
     }
 
