@@ -14,10 +14,11 @@ func replies(to requests: UnsafeRawBufferPointer, pieces: [Int]) -> [UInt8] {
     let store = ItemStore(memoryLimit: 1 << 20, maximumValueLength: 4096, shardCount: 4) { 1_800_000_000 }
     guard let channel = try? EmbeddedChannel(activate: false) else { fatalError("no embedded channel") }
     let handler = MemcacheServerHandler(
-        store: store, counters: ServerCounters(loops: 1), loopIndex: 0,
-        connections: LoopConnections(
-            logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }), eventLoop: channel.eventLoop),
-        maximumConnections: 10, maximumLineLength: 1024, drainCloseMode: .all, incompleteRequestTimeout: nil)
+        settings: .init(
+            store: store, counters: ServerCounters(loops: 1), loopIndex: 0,
+            connections: LoopConnections(
+                logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }), eventLoop: channel.eventLoop),
+            maximumConnections: 10, maximumLineLength: 1024, drainCloseMode: .all, incompleteRequestTimeout: nil))
     guard (try? channel.pipeline.syncOperations.addHandler(handler)) != nil, (try? channel.activate()) != nil
     else { fatalError("the embedded pipeline cannot be built") }
     var output: [UInt8] = []
