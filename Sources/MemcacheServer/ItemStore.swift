@@ -82,21 +82,22 @@ final class ItemStore: Sendable {
         let key = ItemKey(rawKey)
         let shard = self.shards[Self.shardIndex(hash: key.hash, count: self.shards.count)]
         return shard.withLock { shard in
-            let found = shard.withLiveItem(key, now: now) { item -> Lookup<Result> in
-                guard let result = body(&item) else { return .declined }
+            // nil: no live item; .some(nil): there, declined.
+            let found = shard.withLiveItem(key, now: now) { item -> Result? in
+                guard let result = body(&item) else { return nil }
                 item.fetched = true
                 item.lastAccess = now
-                return .hit(result)
+                return result
             }
             switch found {
             case nil:
                 shard.statistics.getMisses += 1
                 return .miss
-            case .hit(let result)?:
+            case .some(nil):
+                return .declined
+            case .some(let result?):
                 shard.statistics.getHits += 1
                 return .hit(result)
-            case .miss?, .declined?:
-                return .declined
             }
         }
     }

@@ -16,7 +16,8 @@ public final class EventLoopGroup: Sendable {
     private let threads: [OSThread]
     private let cursor = LockedValue(0)
     private let shutdownState = LockedValue(false)
-    /// Unique among the process's groups, and kept by each of its loops (`currentIndex`).
+    /// Unique among the process's groups, and kept by each of its loops: how `current` and
+    /// `currentIndex` tell this group's loops from another group's.
     private let token: UInt64
 
     private static let tokens = Atomic<UInt64>(0)
@@ -65,10 +66,7 @@ public final class EventLoopGroup: Sendable {
 
     /// The loop the caller runs on, if it is one of this group's.
     public var current: SelectableEventLoop? {
-        guard let loop = SelectableEventLoop.current, loop.index < self.loops.count, self.loops[loop.index] === loop
-        else {
-            return nil
-        }
+        guard let loop = SelectableEventLoop.current, loop.groupToken == self.token else { return nil }
         return loop
     }
 

@@ -54,7 +54,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     var spareCompletedWrites: [EventLoopPromise<Void>?] = []
     /// The loop's position in its group's `loops`.
     public let index: Int
-    /// Its group's token (`EventLoopGroup.currentIndex`).
+    /// Its group's token (`EventLoopGroup.current`, `currentIndex`).
     let groupToken: UInt64
 
     init(index: Int, groupToken: UInt64) throws {
