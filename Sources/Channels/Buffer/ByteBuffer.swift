@@ -218,8 +218,10 @@ extension ByteBuffer {
         @inlinable var byteCount: Int { self.withUnsafeMutablePointerToHeader { $0.pointee.byteCount } }
 
         /// The shared storage of every buffer created empty; the first write replaces it.
+        /// Immortal: every thread retains it, and its count must not bounce between cores.
+        // SAFETY: never written (capacity 0).
         @usableFromInline
-        nonisolated(unsafe) static let empty = Storage.allocate(capacity: 0) // SAFETY: never written (capacity 0)
+        nonisolated(unsafe) static let empty = ImmortalObject.make(Storage.allocate(capacity: 0)) // SAFETY: above
 
         @usableFromInline
         static func allocate(capacity: Int) -> Storage {

@@ -57,11 +57,24 @@ public final class EventLoopGroup: Sendable {
     /// The index in `loops` of the loop the caller runs on, if it is one of this group's.
     /// Cheaper than `current?.index` on a hot path: the loop is neither returned nor retained
     /// (`current` cost two retains and releases per pooled get, counted with a uprobe).
-    package var currentIndex: Int? {
-        guard let position = SelectableEventLoop.currentPosition, position.groupToken == self.token else {
-            return nil
+    package var currentIndex: Int? { self.identity.currentIndex }
+
+    /// The group as a plain value, for hot paths of objects shared by every loop: asking it
+    /// `currentIndex` retains nothing, where going through the group retains the group, whose
+    /// count then bounces between the loops' cores (a pooled get did so twice).
+    package var identity: Identity { Identity(token: self.token) }
+
+    /// See `identity`.
+    package struct Identity: Sendable, Equatable {
+        fileprivate let token: UInt64
+
+        /// The index of the loop the caller runs on, if it is one of this group's.
+        package var currentIndex: Int? {
+            guard let position = SelectableEventLoop.currentPosition, position.groupToken == self.token else {
+                return nil
+            }
+            return position.index
         }
-        return position.index
     }
 
     /// The loop the caller runs on, if it is one of this group's.

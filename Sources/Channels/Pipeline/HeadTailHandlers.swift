@@ -4,7 +4,9 @@
 final class HeadHandler: ChannelOutboundHandler, Sendable {
     typealias OutboundIn = Any
 
-    static let shared = HeadHandler()
+    /// Immortal: every loop retains it per read and flush, and its count must not bounce
+    /// between cores.
+    static let shared = ImmortalObject.make(HeadHandler())
 
     func write(context: ChannelHandlerContext, data: PipelineMessage, promise: EventLoopPromise<Void>?) {
         context.pipeline.core.write0(data, promise: promise)
@@ -34,7 +36,8 @@ final class HeadHandler: ChannelOutboundHandler, Sendable {
 final class TailHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = Any
 
-    static let shared = TailHandler()
+    /// Immortal, like `HeadHandler.shared`.
+    static let shared = ImmortalObject.make(TailHandler())
 
     func channelActive(context: ChannelHandlerContext) {}
     func channelInactive(context: ChannelHandlerContext) {}

@@ -1,3 +1,5 @@
+import Channels
+
 /// One flag of a meta command (`mg`, `ms`, `md`, `ma`): a letter, optionally followed by a
 /// token, as in `T30` (TTL 30 s) or `v` (return the value).
 ///
@@ -64,10 +66,11 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
     /// `I`: invalidate (mark stale) instead of deleting / when setting with a lower CAS.
     public static let invalidate = MemcacheMetaFlag("I")
 
-    /// `v`: what a get of a value asks for, made once.
-    package static let valueFlags: [MemcacheMetaFlag] = [.returnValue]
+    /// `v`: what a get of a value asks for, made once (immortal: every get on every thread
+    /// retains it, and its count must not bounce between cores).
+    package static let valueFlags: [MemcacheMetaFlag] = ImmortalObject.make([.returnValue])
     /// `v f c`: what a get of an item asks for (value, client flags, CAS), made once.
-    package static let itemFlags: [MemcacheMetaFlag] = [.returnValue, .returnFlags, .returnCAS]
+    package static let itemFlags: [MemcacheMetaFlag] = ImmortalObject.make([.returnValue, .returnFlags, .returnCAS])
 
     /// `O<token>`: an opaque token echoed in the reply.
     public static func opaque(_ token: String) throws -> MemcacheMetaFlag {

@@ -38,21 +38,24 @@ final class MemcacheOperationMetrics: Sendable {
     private let factory: any MetricsFactory
     private let shared = LockedValue<[Key: Timer]>([:])
     private let loopTables: [LoopTable]
+    /// Which loop the caller runs on, asked without retaining the group (shared by every loop).
+    private let loops: EventLoopGroup.Identity
 
-    init(host: String, port: Int, loops: Int, factory: any MetricsFactory) {
+    init(host: String, port: Int, group: EventLoopGroup, factory: any MetricsFactory) {
         self.factory = factory
         // A Unix-domain socket (port 0) has its path as the address and no port.
         self.dimensions =
             [("db.system.name", "memcached"), ("server.address", host)]
             + (port == 0 ? [] : [("server.port", String(port))])
-        self.loopTables = (0..<loops).map { _ in LoopTable() }
+        self.loopTables = group.loops.map { _ in LoopTable() }
+        self.loops = group.identity
     }
 
-    /// Times one call that got `response`; `loop` is the caller's loop index when it runs on
-    /// one of the pool's loops.
-    func record(_ request: MemcacheRequest, _ response: MemcacheResponse, duration: TimeAmount, loop: Int?) {
+    /// Times one call that got `response`: in the table of the caller's loop when it runs on
+    /// one of the pool's loops (no lock), else under the lock.
+    func record(_ request: MemcacheRequest, _ response: MemcacheResponse, duration: TimeAmount) {
         let command = request.operationIndex
-        guard let loop, let outcome = response.outcomeIndex(of: request) else {
+        guard let loop = self.loops.currentIndex, let outcome = response.outcomeIndex(of: request) else {
             return self.record(
                 command: MemcacheRequest.operationNames[command], outcome: response.outcome(of: request),
                 duration: duration)
@@ -65,7 +68,9 @@ final class MemcacheOperationMetrics: Sendable {
             timer.recordNanoseconds(duration.nanoseconds)
             return
         }
-        let timer = self.timer(MemcacheRequest.operationNames[command], Self.outcomes[outcome])
+        // A timer object of the loop's own (the factory hands each the same handler): one
+        // shared by every loop had its count bounce between cores on every call.
+        let timer = self.makeTimer(MemcacheRequest.operationNames[command], Self.outcomes[outcome])
         table.timers[slot] = timer
         timer.recordNanoseconds(duration.nanoseconds)
     }
@@ -79,13 +84,16 @@ final class MemcacheOperationMetrics: Sendable {
         let key = Key(command: command, outcome: outcome)
         return self.shared.withLock { made in
             if let timer = made[key] { return timer }
-            let timer = Timer(
-                label: Self.label,
-                dimensions: self.dimensions + [("db.operation.name", command), ("outcome", outcome)],
-                factory: self.factory)
+            let timer = self.makeTimer(command, outcome)
             made[key] = timer
             return timer
         }
+    }
+
+    private func makeTimer(_ command: String, _ outcome: String) -> Timer {
+        Timer(
+            label: Self.label, dimensions: self.dimensions + [("db.operation.name", command), ("outcome", outcome)],
+            factory: self.factory)
     }
 }
 

@@ -131,7 +131,7 @@ public final class MemcachePool: MemcacheRequestSender {
         self.operationMetrics =
             configuration.pool.reportsMetrics
             ? MemcacheOperationMetrics(
-                host: configuration.host, port: configuration.port, loops: group.loops.count,
+                host: configuration.host, port: configuration.port, group: group,
                 factory: configuration.pool.metricsFactory ?? MetricsSystem.factory)
             : nil
         self.tracing = configuration.tracer.map {
@@ -212,10 +212,7 @@ public final class MemcachePool: MemcacheRequestSender {
                     metadata: ["command": "\(request.commandName)", "error": "\(error)"])
                 response = try await self.sendOnce(request, onPartial: onPartial, deadline: deadline)
             }
-            if let start, let metrics = self.operationMetrics {
-                metrics.record(
-                    request, response, duration: Deadline.now() - start, loop: self.connections.group.currentIndex)
-            }
+            if let start { self.operationMetrics?.record(request, response, duration: Deadline.now() - start) }
             return response
         } catch {
             if let start, let metrics = self.operationMetrics {
@@ -351,9 +348,7 @@ public final class MemcachePool: MemcacheRequestSender {
             if let started, let metrics = self.operationMetrics {
                 switch outcome {
                 case .success(let response):
-                    metrics.record(
-                        request, response, duration: Deadline.now() - started,
-                        loop: self.connections.group.currentIndex)
+                    metrics.record(request, response, duration: Deadline.now() - started)
                 case .failure(let error):
                     metrics.record(
                         command: request.commandName, outcome: operationOutcome(of: error),

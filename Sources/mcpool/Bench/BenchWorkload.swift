@@ -76,20 +76,29 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
     let pool: Cache
     let group: EventLoopGroup
     let workload: BenchWorkload
-    let keys: [MemcacheKey]
-    let value: ByteBuffer
+    /// The keys and the value, one copy per loop: callers of different loops share no object,
+    /// so the harness adds no reference count that bounces between cores (a shared key table
+    /// did: every get retains its key).
+    let perLoop: [CallerData]
     let stop: BenchStop
+
+    struct CallerData: Sendable {
+        let keys: [MemcacheKey]
+        let value: ByteBuffer
+    }
 
     init(pool: Cache, group: EventLoopGroup, workload: BenchWorkload, stop: BenchStop = BenchStop()) throws {
         self.pool = pool
         self.group = group
         self.workload = workload
         self.stop = stop
-        self.keys = try (0..<workload.keyCount).map { try MemcacheKey("mcpool:bench:\($0)") }
-        self.value =
-            workload.valueIsJSON
-            ? Self.json(size: workload.valueSize)
-            : ByteBuffer(bytes: (0..<workload.valueSize).map { UInt8(ascii: "a") + UInt8($0 % 26) })
+        self.perLoop = try group.loops.map { _ in
+            CallerData(
+                keys: try (0..<workload.keyCount).map { try MemcacheKey("mcpool:bench:\($0)") },
+                value: workload.valueIsJSON
+                    ? Self.json(size: workload.valueSize)
+                    : ByteBuffer(bytes: (0..<workload.valueSize).map { UInt8(ascii: "a") + UInt8($0 % 26) }))
+        }
     }
 
     /// A JSON array of records, `size` bytes long (cut short and closed as an array).
@@ -109,12 +118,13 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
     /// Stores every key once, `concurrency` at a time (fewer when the run is stopped first).
     func preload() async throws {
         let stride = self.workload.concurrency
+        let data = self.perLoop[0]
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for caller in 0..<stride {
                 tasks.addTask {
-                    for index in Swift.stride(from: caller, to: self.keys.count, by: stride)
+                    for index in Swift.stride(from: caller, to: data.keys.count, by: stride)
                     where !self.stop.isRequested {
-                        try await self.pool.set(self.keys[index], to: self.value)
+                        try await self.pool.set(data.keys[index], to: data.value)
                     }
                 }
             }
@@ -135,12 +145,13 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
         let tally = await withTaskGroup(of: BenchTally.self) { tasks in
             for caller in 0..<self.workload.concurrency {
                 let loop = self.group.loops[caller % self.group.loops.count]
+                let data = self.perLoop[caller % self.group.loops.count]
                 if self.workload.callersOnLoops {
                     tasks.addTask(executorPreference: loop) {
-                        await self.caller(seed: UInt64(caller + 1), until: end, live: live)
+                        await self.caller(seed: UInt64(caller + 1), data: data, until: end, live: live)
                     }
                 } else {
-                    tasks.addTask { await self.caller(seed: UInt64(caller + 1), until: end, live: live) }
+                    tasks.addTask { await self.caller(seed: UInt64(caller + 1), data: data, until: end, live: live) }
                 }
             }
             if let progress {
@@ -167,9 +178,10 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
             stoppedEarly: self.stop.isRequested)
     }
 
-    private func caller(seed: UInt64, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>) async
-        -> BenchTally
-    {
+    private func caller(
+        seed: UInt64, data: CallerData, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>
+    ) async -> BenchTally {
+        let keys = data.keys
         var random = BenchRandom(seed: seed)
         var tally = BenchTally()
         let cycle = UInt64(self.workload.getWeight + self.workload.setWeight)
@@ -178,7 +190,7 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
         while true {
             let started = Deadline.now()
             if started >= end || self.stop.isRequested { break }
-            let key = self.keys[Int(random.next() % UInt64(self.keys.count))]
+            let key = keys[Int(random.next() % UInt64(keys.count))]
             let isGet = random.next() % cycle < UInt64(self.workload.getWeight)
             do {
                 if isGet {
@@ -186,7 +198,7 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                     tally.gets += 1
                     if value != nil { tally.hits += 1 }
                 } else {
-                    try await self.pool.set(key, to: self.value)
+                    try await self.pool.set(key, to: data.value)
                     tally.sets += 1
                 }
                 _ = tally.latency.record(UInt64(max(0, (Deadline.now() - started).nanoseconds)))
