@@ -10,29 +10,66 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
     typealias OutboundOut = Outbound
 
     let bridge: AsyncChannelBridge<Inbound, Outbound>
+    /// The channel's loop, when it is a `SelectableEventLoop` (not an embedded one).
+    private var loop: SelectableEventLoop?
+    /// The consumer's task, resumed by a read of the current burst: it runs at the burst's
+    /// end, and what it wrote is flushed then (see `channelReadComplete`).
+    private var resumedConsumer: UnownedJob?
 
     init(bridge: AsyncChannelBridge<Inbound, Outbound>) {
         self.bridge = bridge
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.loop = context.eventLoop as? SelectableEventLoop
         self.bridge.attach(context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.bridge.detach(error: nil)
+        self.releaseResumedConsumer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
-        if self.bridge.inbound.push(self.unwrapInboundIn(data)) {
+        let message = self.unwrapInboundIn(data)
+        var pause = false
+        if self.resumedConsumer == nil, let loop = self.loop {
+            self.resumedConsumer = loop.capturingResumedJob { pause = self.bridge.inbound.push(message) }
+        } else {
+            pause = self.bridge.inbound.push(message)
+        }
+        if pause {
             // Over the high watermark: stop reading until the consumer catches up.
             context.pipeline.core.setAutoRead0(false)
         }
     }
 
+    /// The consumer runs now, with the whole burst buffered, and its replies leave at once:
+    /// the shape of a handler that writes in `channelRead` and flushes here. Left to the end
+    /// of the loop's turn, the replies waited for every other channel's reads, and the read
+    /// buffer they hold could not be reused by the next read (measured: 0.4–0.6 allocations
+    /// per echoed message, against 0.016 for the handler server).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let job = self.resumedConsumer, let loop = self.loop {
+            self.resumedConsumer = nil
+            loop.runResumedJob(job)
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         self.bridge.detach(error: nil)
+        self.releaseResumedConsumer()
         context.fireChannelInactive()
+    }
+
+    /// A resumed consumer not run at a burst's end (the channel closed first) runs later in
+    /// the turn, as any resumed task: it must never be dropped.
+    private func releaseResumedConsumer() {
+        guard let job = self.resumedConsumer, let loop = self.loop else { return }
+        self.resumedConsumer = nil
+        loop.enqueueResumedJob(job)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -67,6 +104,7 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
         // The stream ends with the error (after what was read before it), and the channel
         // closes: a pipeline error leaves the connection in an unknown state.
         self.bridge.detach(error: error)
+        self.releaseResumedConsumer()
         context.close(promise: nil)
     }
 }

@@ -30,6 +30,11 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// Tasks the loop's own thread queued (a caller on the loop resumed by a reply, a handler
     /// deferring work): no lock, and no wake-up, since the loop is plainly awake.
     private var local = Deque<Task>()
+    /// A task's job runs on this thread now (see `capturingResumedJob`).
+    private var runningJob = false
+    /// Whether the next job queued from this thread is kept for its resumer (see
+    /// `capturingResumedJob`).
+    private var jobCapture = JobCapture.off
     private var timers = TimerQueue()
     private var shuttingDown = false
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
@@ -113,6 +118,10 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
 
     func enqueue(_ task: Task) {
         if self.inEventLoop, !self.shuttingDown {
+            if case .armed = self.jobCapture, case .job(let job) = task {
+                self.jobCapture = .captured(job)
+                return
+            }
             self.local.append(task)
             return
         }
@@ -159,8 +168,58 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     private func run(_ task: Task) {
         switch task {
         case .closure(let body): body()
-        case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
+        case .job(let job): self.runJob(job)
         }
+    }
+
+    private func runJob(_ job: UnownedJob) {
+        // Saved and restored: a late task (after the loop thread ended) may run on a thread
+        // that is itself in the middle of a job.
+        let wasRunningJob = self.runningJob
+        self.runningJob = true
+        job.runSynchronously(on: self.asUnownedTaskExecutor())
+        self.runningJob = wasRunningJob
+    }
+
+    private enum JobCapture {
+        case off
+        case armed
+        case captured(UnownedJob)
+    }
+
+    /// Runs `body`, and returns the job of a task that `body` resumed (a continuation) when
+    /// that task continues on this loop, instead of queueing it for later in the turn. The
+    /// caller must hand the job back exactly once, to `runResumedJob` or `enqueueResumedJob`.
+    ///
+    /// Why: a channel that hands its reads to a task (an async channel) can then run the task
+    /// at the end of the read burst and flush what it wrote, as a handler replies in
+    /// `channelReadComplete`, instead of after every other channel's reads of the turn.
+    /// Loop only. Returns nil (and queues the job as usual) while a task's job runs on this
+    /// thread: one job never runs inside another.
+    package func capturingResumedJob(_ body: () -> Void) -> UnownedJob? {
+        guard !self.runningJob, case .off = self.jobCapture else {
+            body()
+            return nil
+        }
+        self.jobCapture = .armed
+        body()
+        defer { self.jobCapture = .off }
+        if case .captured(let job) = self.jobCapture { return job }
+        return nil
+    }
+
+    /// Runs a job from `capturingResumedJob` now (queues it when a job runs already). Loop only.
+    package func runResumedJob(_ job: UnownedJob) {
+        if self.runningJob {
+            self.local.append(.job(job))
+        } else {
+            self.runJob(job)
+        }
+    }
+
+    /// Queues a job from `capturingResumedJob` to run in this turn, as it would have been.
+    package func enqueueResumedJob(_ job: UnownedJob) {
+        self.enqueue(.job(job))
     }
 
     public func scheduleTask<T: Sendable>(deadline: Deadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<

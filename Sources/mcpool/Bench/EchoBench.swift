@@ -13,6 +13,8 @@ struct EchoBench: AsyncParsableCommand {
     @Option(help: "Bytes per message.") var messageSize = 64
     @Option(help: "Messages in flight per connection.") var depth = 16
     @Option(help: "Seconds to run.") var duration = 5.0
+    @Flag(help: "Serve with the async API (a task per connection on its loop) instead of a pipeline handler.")
+    var asyncServer = false
 
     func validate() throws {
         guard self.loops > 0, self.connections > 0, self.messageSize > 0, self.depth > 0, self.duration > 0 else {
@@ -22,9 +24,18 @@ struct EchoBench: AsyncParsableCommand {
 
     func run() async throws {
         let group = try EventLoopGroup(loopCount: self.loops)
-        let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in try channel.pipeline.syncOperations.addHandler(Echo()) }
-            .bind(host: "127.0.0.1", port: 0)
+        let server: ListeningServer
+        let asyncServing: Task<Void, any Error>?
+        if self.asyncServer {
+            let asyncServer = try await AsyncEcho.bind(group: group, host: "127.0.0.1", port: 0)
+            server = asyncServer.listeningServer
+            asyncServing = Task { try await AsyncEcho.serve(asyncServer) }
+        } else {
+            server = try await ServerBootstrap(group: group)
+                .childChannelInitializer { channel in try channel.pipeline.syncOperations.addHandler(Echo()) }
+                .bind(host: "127.0.0.1", port: 0)
+            asyncServing = nil
+        }
         let stats = LockedValue(EchoStats())
         var clients: [any Channel] = []
         let message = ByteBuffer(bytes: (0..<self.messageSize).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
@@ -44,6 +55,8 @@ struct EchoBench: AsyncParsableCommand {
         let result = stats.withLock { $0 }
         for client in clients { try? await client.close().get() }
         try await server.close()
+        asyncServing?.cancel()
+        _ = await asyncServing?.result
         try await group.shutdownGracefully()
         let rate = Double(result.messages) / elapsed
         print(
