@@ -5,9 +5,9 @@ import Glibc
 ///
 /// Why: an object every thread retains and releases per operation (the storage of every
 /// empty `ByteBuffer`, a `static let` array of flags used by every get) bounces its count's
-/// cache line between cores: on a two-core AMD EPYC that alone halved the hot-key cache's
-/// gets/s. `swift_retain` on an immortal object only reads the count, like it does for the
-/// runtime's own empty array.
+/// cache line between cores: on a two-core AMD EPYC such objects (with the bench's shared
+/// keys) made the hot-key cache's gets/s differ by 2× from run to run. `swift_retain` on an
+/// immortal object only reads the count, as it does for the runtime's own empty array.
 ///
 /// The runtime's `_swift_stdlib_immortalize` is looked up at run time; a runtime without it
 /// leaves the object as it is (still correct, just contended).
