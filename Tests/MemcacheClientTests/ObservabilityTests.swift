@@ -124,6 +124,9 @@ struct ObservabilityTests {
         configuration.pool.logger = logs.logger(label: "test")
         configuration.pool.backoff = Backoff(
             initial: .milliseconds(50), multiplier: 1, maximum: .milliseconds(50), jitter: 0)
+        // The connection must be closed by the server's end below, not by being idle for the
+        // default minute (a sanitizer's stall can last that long).
+        configuration.pool.idleTimeout = testPatience
         let pool = MemcachePool(configuration: configuration, group: group)
 
         await #expect(throws: MemcacheError.self) { try await pool.get("a") }

@@ -15,6 +15,7 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
     /// The consumer's task, resumed by a read of the current burst: it runs at the burst's
     /// end, and what it wrote is flushed then (see `channelReadComplete`).
     private var resumedConsumer: UnownedJob?
+    private var channelID: ObjectIdentifier?
 
     init(bridge: AsyncChannelBridge<Inbound, Outbound>) {
         self.bridge = bridge
@@ -22,6 +23,7 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.loop = context.eventLoop as? SelectableEventLoop
+        self.channelID = ObjectIdentifier(context.channel)
         self.bridge.attach(context)
     }
 
@@ -33,7 +35,10 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
         let message = self.unwrapInboundIn(data)
         var pause = false
-        if self.resumedConsumer == nil, let loop = self.loop {
+        // Only within the channel's own read from its socket, whose end is certain to come
+        // (`channelReadComplete`, or the channel closed); not for a read another handler
+        // fires at some other time (a timer, a task), which no read-complete may follow.
+        if self.resumedConsumer == nil, let loop = self.loop, let id = self.channelID, loop.channelInReadBurst == id {
             self.resumedConsumer = loop.capturingResumedJob { pause = self.bridge.inbound.push(message) }
         } else {
             pause = self.bridge.inbound.push(message)

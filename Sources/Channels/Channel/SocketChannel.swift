@@ -281,6 +281,11 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     }
 
     private func readFromSocket() {
+        // Marked for an async channel's handler: a consumer it resumes now runs at this
+        // burst's `channelReadComplete` (see `SelectableEventLoop.capturingResumedJob`).
+        let outer = self.loop.channelInReadBurst
+        self.loop.channelInReadBurst = ObjectIdentifier(self)
+        defer { self.loop.channelInReadBurst = outer }
         var reads = 0
         var reachedEnd = false
         var buffer = ByteBuffer()

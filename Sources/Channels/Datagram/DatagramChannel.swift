@@ -235,6 +235,11 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
     }
 
     private func readFromSocket() {
+        // Marked for an async channel's handler: a consumer it resumes now runs at this
+        // burst's `channelReadComplete` (see `SelectableEventLoop.capturingResumedJob`).
+        let outer = self.loop.channelInReadBurst
+        self.loop.channelInReadBurst = ObjectIdentifier(self)
+        defer { self.loop.channelInReadBurst = outer }
         var calls = 0
         var received = false
         var buffer = ByteBuffer()

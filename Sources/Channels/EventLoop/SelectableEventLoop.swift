@@ -35,6 +35,9 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// Whether the next job queued from this thread is kept for its resumer (see
     /// `capturingResumedJob`).
     private var jobCapture = JobCapture.off
+    /// The channel reading from its socket now: its read burst ends with
+    /// `channelReadComplete`, or with the channel closed (see `capturingResumedJob`).
+    package var channelInReadBurst: ObjectIdentifier?
     private var timers = TimerQueue()
     private var shuttingDown = false
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
