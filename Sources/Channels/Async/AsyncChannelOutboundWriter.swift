@@ -2,7 +2,8 @@
 ///
 /// Thread-safe. A write returns as soon as the message is handed to the channel's loop (it
 /// is flushed at the end of that loop turn, together with everything else written in the
-/// turn); it suspends first while the channel is not writable, that is while more bytes wait
+/// turn, or sooner: when a consumer on the loop was woken by a read, after it suspends
+/// again); it suspends first while the channel is not writable, that is while more bytes wait
 /// for the socket than the channel's write watermarks allow. From a task running on the
 /// channel's loop a write is a direct call; from another thread it is a task for the loop,
 /// and at most 16 such messages are on their way at once (the loop sees a message's bytes,
