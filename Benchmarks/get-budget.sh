@@ -31,13 +31,7 @@ perf probe -q -x "$runtime/libswiftCore.so" swift_release
 perf probe -q -x "$runtime/libswift_Concurrency.so" swift_task_switch
 perf probe -q -x "$libc" malloc
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-as_root=(); [ "$(id -u)" -eq 0 ] && as_root=(-u root)
-port=$(free_port)
-memcached -l 127.0.0.1 -p "$port" -U 0 -t 2 "${as_root[@]}" &
-disown
-pids+=($!)
-sleep 1
+source Benchmarks/tools/local-memcached.sh
 
 bench=("$mcpool" bench --server "127.0.0.1:$port" --ratio 1:0 --json)
 for mode in loops plain-tasks; do

@@ -28,13 +28,7 @@ mcpool=$PWD/.build/release/mcpool
 runtime=$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/linux
 perf probe -q -x "$runtime/libswiftCore.so" 'swift_retain object=%di:x64'
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-as_root=(); [ "$(id -u)" -eq 0 ] && as_root=(-u root)
-port=$(free_port)
-memcached -l 127.0.0.1 -p "$port" -U 0 -t 2 "${as_root[@]}" &
-disown
-pids+=($!)
-sleep 1
+source Benchmarks/tools/local-memcached.sh
 
 arguments=("$@")
 [ ${#arguments[@]} -eq 0 ] && arguments=(--ratio 1:0 --keys 100)
