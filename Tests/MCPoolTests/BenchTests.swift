@@ -77,10 +77,12 @@ struct BenchTests {
         // it could kill (CI: 0 errors). Once the server is dead the calls fail fast.
         let bench = try Bench.parse(Self.short + ["--server", "127.0.0.1:\(memcached.port)", "--duration", "60"])
         let run = Task { try await bench.execute() }
-        // The kill must land in the measured phase, after the keys are stored (which a loaded
-        // machine can stretch): wait for the first get to reach the server.
+        // The kill must land in the measured phase, after some call has completed (a loaded
+        // machine can stretch both the key stores and the first replies' way back to their
+        // callers). Each of the 16 callers waits for its call before the next, so once the
+        // server has seen more gets than there are callers, some caller's get came back.
         let monitor = try await MemcacheConnection.connect(host: "127.0.0.1", port: memcached.port, group: group)
-        try await poll(every: .milliseconds(20)) { (Int(try await monitor.stats()["cmd_get"] ?? "") ?? 0) > 0 }
+        try await poll(every: .milliseconds(20)) { (Int(try await monitor.stats()["cmd_get"] ?? "") ?? 0) > 16 }
         try? await monitor.close()
         try await Task.sleep(for: .milliseconds(500))
         memcached.stop()

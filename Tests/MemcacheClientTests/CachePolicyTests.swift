@@ -93,7 +93,7 @@ struct CachePolicyTests {
                 tasks.addTask {
                     do {
                         return .success(
-                            try await pool.getOrCompute("flaky", ttl: 60, policy: patientPolicy) {
+                            try await pool.getOrCompute("flaky", ttl: patientTTL, policy: patientPolicy) {
                                 try await log.run {
                                     try await Task.sleep(for: .milliseconds(20))
                                     if log.runs.withLock({ $0 }) == 1 { throw Boom() }
@@ -132,7 +132,7 @@ struct CachePolicyTests {
         for index in 0..<1_000 {
             callers.append(
                 Task {
-                    try await pool.getOrCompute("cancelled", ttl: 60, policy: patientPolicy) {
+                    try await pool.getOrCompute("cancelled", ttl: patientTTL, policy: patientPolicy) {
                         try await log.run {
                             let first = firstWinner.withLock { winner in
                                 if winner == nil { winner = index }
@@ -215,7 +215,7 @@ struct CachePolicyTests {
     func serveStale(tls: Bool) async throws {
         let fixture = try await fixture(tls: tls)
         let pool = fixture.pool
-        try await pool.set("profile", to: ByteBuffer(string: "old"), ttl: 60)
+        try await pool.set("profile", to: ByteBuffer(string: "old"), ttl: patientTTL)
         #expect(try await pool.invalidate("profile", staleTTL: patientTTL))
         #expect(try await pool.invalidate("never-there") == false)
         let leases = try await withThrowingTaskGroup(of: MemcacheLease.self) { tasks in
@@ -231,13 +231,13 @@ struct CachePolicyTests {
         // getOrCompute serves the stale value to a caller that did not win.
         let log = ComputeLog()
         #expect(
-            try await pool.getOrCompute("profile", ttl: 60, policy: patientPolicy) {
+            try await pool.getOrCompute("profile", ttl: patientTTL, policy: patientPolicy) {
                 try await log.run { ByteBuffer(string: "never") }
             }
                 == ByteBuffer(string: "old"))
         #expect(log.runs.withLock { $0 } == 0)
         let winner = try #require(winners.first)
-        #expect(try await pool.storeLeased("profile", value: ByteBuffer(string: "new"), lease: winner, ttl: 60))
+        #expect(try await pool.storeLeased("profile", value: ByteBuffer(string: "new"), lease: winner, ttl: patientTTL))
         let fresh = try await pool.getWithLease("profile", leaseTTL: patientTTL)
         #expect(fresh.value == ByteBuffer(string: "new") && !fresh.isStale && !fresh.isWinner && !fresh.isRecomputing)
         try await fixture.stop()

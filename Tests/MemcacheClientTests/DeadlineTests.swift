@@ -24,9 +24,7 @@ struct DeadlineTests {
     static func pool(port: Int, group: EventLoopGroup, leasesPerConnection: Int) -> MemcachePool {
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 1)
         configuration.pool.maxConcurrentLeasesPerConnection = leasesPerConnection
-        configuration.pool.connectTimeout = testPatience
-        configuration.pool.leaseTimeout = testPatience
-        configuration.responseTimeout = testPatience
+        waitPatiently(&configuration)
         return MemcachePool(configuration: configuration, group: group)
     }
 

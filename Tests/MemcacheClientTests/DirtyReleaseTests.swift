@@ -12,8 +12,7 @@ struct DirtyReleaseTests {
         let server = try await ScriptedServer.start(group: group) { _, _ in .ignore } // never answers
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.port, maxConnections: 1)
         configuration.pool.maxConcurrentLeasesPerConnection = 1
-        configuration.pool.connectTimeout = testPatience
-        configuration.responseTimeout = testPatience
+        waitPatiently(&configuration)
         let pool = MemcachePool(configuration: configuration, group: group)
         let loop = group.loops[0]
         try await withTaskExecutorPreference(loop) {

@@ -11,9 +11,8 @@ private func pool(
 ) -> MemcachePool {
     var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: server.port, maxConnections: 1)
     configuration.retryIdempotent = retry
+    waitPatiently(&configuration)
     configuration.responseTimeout = responseTimeout
-    configuration.pool.leaseTimeout = testPatience
-    configuration.pool.connectTimeout = testPatience
     // Reconnect at once after the scripted hang-up (no breaker pause between attempts).
     configuration.pool.backoff = Backoff(initial: .milliseconds(1), maximum: .milliseconds(1))
     return MemcachePool(configuration: configuration, group: group)

@@ -6,12 +6,14 @@ import Testing
 @testable import MemcacheClient
 @testable import Pool
 
-/// Sets the response, lease and connect timeouts to `testPatience`, for tests that do not
-/// check them.
+/// Sets the response, lease, connect and idle timeouts to `testPatience`, for tests that do
+/// not check them. (Idle: a test stalled by the others for a minute found its connections
+/// closed as idle and new ones counted.)
 func waitPatiently(_ configuration: inout MemcachePool.Configuration) {
     configuration.responseTimeout = testPatience
     configuration.pool.leaseTimeout = testPatience
     configuration.pool.connectTimeout = testPatience
+    configuration.pool.idleTimeout = testPatience
 }
 
 /// A real memcached, a 2-loop group and a `MemcachePool` over it.

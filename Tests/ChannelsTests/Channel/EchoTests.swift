@@ -66,7 +66,7 @@ struct EchoTests {
         for write in writes { try await write.get() }
         let echoed = try await done.futureResult.get()
         #expect(echoed.count == size)
-        #expect(echoed == payload, "client \(seed): echoed bytes differ")
+        #expect(sameBytes(echoed, payload), "client \(seed): echoed bytes differ")
         try await channel.close().get()
     }
 }

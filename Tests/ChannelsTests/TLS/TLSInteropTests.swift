@@ -26,7 +26,7 @@ struct TLSInteropTests {
         #expect(suite == "TLS_AES_128_GCM_SHA256")
         let payload = randomBytes(count: 1 << 20, seed: 5)
         try await client.channel.writeAndFlush(ByteBuffer(bytes: payload)).get()
-        #expect(try await server.received(atLeast: payload.count) == payload)
+        #expect(sameBytes(try await server.received(atLeast: payload.count), payload))
         server.send(Array("hello".utf8))
         #expect(try await client.received.get() == Array("hello".utf8))
         try await client.channel.close().get()
