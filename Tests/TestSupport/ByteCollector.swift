@@ -75,6 +75,21 @@ public func randomBytes(count: Int, seed: UInt64) -> [UInt8] {
     }
 }
 
+/// `bytes` rotated left by `shift` (two `memcpy`s): distinct payloads for many clients from
+/// one `randomBytes` call, which costs far more per byte in a debug build under a sanitizer.
+public func rotated(_ bytes: [UInt8], by shift: Int) -> [UInt8] {
+    guard !bytes.isEmpty else { return bytes }
+    let shift = shift % bytes.count
+    return [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
+        bytes.withUnsafeBytes { source in
+            let target = UnsafeMutableRawPointer(buffer.baseAddress!)
+            memcpy(target, source.baseAddress! + shift, bytes.count - shift)
+            memcpy(target + (bytes.count - shift), source.baseAddress!, shift)
+        }
+        initialized = bytes.count
+    }
+}
+
 /// Whether `a` and `b` hold the same bytes: one `memcmp`, where `==` on arrays compares
 /// element by element in a debug build (seconds per MiB under ThreadSanitizer).
 public func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -29,12 +29,16 @@ struct EchoTests {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let server = try await startEchoServer(group: group, strategy: strategy)
-        let size = 1 << 20
+        // One random MiB, rotated differently for each client: bytes crossing between
+        // connections would show. (200 MiB generated a byte or word at a time took minutes of
+        // CPU under a sanitizer, and held the concurrency pool from every other test.)
+        let base = randomBytes(count: 1 << 20, seed: 1)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for client in 0..<200 {
                 tasks.addTask {
                     try await Self.pushAndVerify(
-                        group: group, to: server.localAddress, size: size, seed: UInt64(client))
+                        group: group, to: server.localAddress, payload: rotated(base, by: client * 4099),
+                        seed: UInt64(client))
                 }
             }
             try await tasks.waitForAll()
@@ -42,9 +46,10 @@ struct EchoTests {
         try await server.close()
     }
 
-    private static func pushAndVerify(group: EventLoopGroup, to address: SocketAddress, size: Int, seed: UInt64)
+    private static func pushAndVerify(group: EventLoopGroup, to address: SocketAddress, payload: [UInt8], seed: UInt64)
         async throws
     {
+        let size = payload.count
         let loop = group.next()
         let done = loop.makePromise(of: [UInt8].self)
         let channel = try await ClientBootstrap(loop: loop)
@@ -52,7 +57,6 @@ struct EchoTests {
                 try channel.pipeline.syncOperations.addHandler(ByteCollector(expected: size, done: done))
             }
             .connect(to: address).get()
-        let payload = randomBytes(count: size, seed: seed)
         var generator = SplitMix64(seed: seed ^ 0xABCD)
         var offset = 0
         var writes: [EventLoopFuture<Void>] = []
