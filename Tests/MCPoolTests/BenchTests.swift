@@ -91,7 +91,7 @@ struct BenchTests {
         let took = Deadline.now() - killed
         // The rest of the 60 s run, then the pool's 10 s shutdown deadline; a sanitizer's stall
         // on a loaded machine once added 30 s more. A hang is something else: a call waiting
-        // for a dead server would sit out its 300 s response timeout.
+        // for a dead server would sit out its response timeout (testPatience).
         #expect(took < .seconds(200), "\(took)")
         #expect(report.tally.errorCount > 0)
         #expect(report.tally.operations > 0, "it worked before the kill")

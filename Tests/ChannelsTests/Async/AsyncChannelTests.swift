@@ -10,19 +10,24 @@ struct AsyncChannelTests {
         defer { try? group.syncShutdownGracefully() }
         let configuration = AsyncChannel<ByteBuffer, ByteBuffer>.Configuration(
             inboundHighWatermark: 4, inboundLowWatermark: 1)
-        // Default socket buffers: a receive buffer below loopback's 64 KiB segment size makes
-        // the sender wait for zero-window probes (hundreds of ms each) once reading resumes.
+        // Fixed socket buffers of 256 KiB: far below the 8 MiB sent, so the producer must stall.
+        // (Left to autotuning, the receive buffer may grow to tcp_rmem's maximum, 32 MiB here:
+        // on a loaded machine the kernel once took all 8 MiB. Not below loopback's 64 KiB
+        // segment size either, which makes the sender wait for zero-window probes, hundreds of
+        // ms each, once reading resumes.)
         let server = try await ServerBootstrap(group: group)
+            .childChannelOption(.receiveBufferSize, value: 256 * 1024)
             .bind(
                 host: "127.0.0.1", port: 0, inbound: ByteBuffer.self, outbound: ByteBuffer.self,
                 configuration: configuration)
         let producer = try await ClientBootstrap(group: group)
+            .channelOption(.sendBufferSize, value: 256 * 1024)
             .connect(to: server.localAddress, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
         var connections = server.connections.makeAsyncIterator()
         let connection = try #require(try await connections.next())
 
-        // 8 MiB is far more than the socket buffers hold while nobody reads (they grow only
-        // when the application reads): the producer must stall too.
+        // 8 MiB is far more than the socket buffers hold while nobody reads: the producer must
+        // stall too.
         let total = 8 * 1024 * 1024
         let chunk = ByteBuffer(bytes: [UInt8](repeating: 0x62, count: 16 * 1024))
         let writes = Task {

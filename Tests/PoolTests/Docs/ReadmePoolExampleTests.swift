@@ -12,8 +12,10 @@ func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionP
     var configuration = ConnectionPoolConfiguration(maxConnections: 8)
     configuration.maxConcurrentLeasesPerConnection = 32 // callers share connections: pipelining
     // The README's code, with one change: under a sanitizer, with the whole suite running in
-    // parallel, a waiter can wait longer than the default 10 s. This test checks answers.
+    // parallel, a waiter can wait longer than the default 10 s, and a connect (the process
+    // stalled for half a minute at a time) longer than the default 5 s. This test checks answers.
     configuration.leaseTimeout = testPatience
+    configuration.connectTimeout = testPatience
     return ConnectionPool<LineConnection>(group: group, configuration: configuration) { [configuration] loop in
         let handler = LineConnection.Handler(encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096))
         return ClientBootstrap(loop: loop)
