@@ -5,21 +5,20 @@ import Glibc
 /// whose local or remote port is `port`, from the kernel's table. Counting by port keeps the
 /// check exact while other tests open sockets in parallel.
 ///
-/// Only the lines that mention the port (found with `memchr` and `memcmp`) are split into fields: the
-/// table holds every socket of the suite, TIME_WAIT ones included, and splitting all of them
-/// in a debug build under a sanitizer, polled in a loop, took a concurrency-pool thread for
-/// minutes.
+/// Only the lines that mention the port (found with `memchr` and `memcmp`) are split into
+/// fields: the table holds every socket of the suite, TIME_WAIT ones included, and splitting
+/// all of them in a debug build under a sanitizer, polled in a loop, took a concurrency-pool
+/// thread for minutes.
 public func openSocketCount(port: Int) -> Int {
     let needle = Array(String(format: ":%04X ", port).utf8)
     var count = 0
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
         // /proc files claim a size of 0: read until EOF rather than by size.
-        guard let handle = FileHandle(forReadingAtPath: table), let data = try? handle.readToEnd() else { continue }
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() else { continue }
         try? handle.close()
-        let table = [UInt8](data)
-        let lines = table.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> [Substring] in
+        let lines = [UInt8](data).withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> [String] in
             guard let base = bytes.baseAddress else { return [] }
-            var matching: [Substring] = []
+            var matching: [String] = []
             var start = 0
             while start < bytes.count {
                 var end = bytes.count
@@ -28,7 +27,7 @@ public func openSocketCount(port: Int) -> Int {
                 }
                 if contains(needle, in: base + start, count: end - start) {
                     let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-                    matching.append(Substring(String(decoding: line, as: UTF8.self)))
+                    matching.append(String(decoding: line, as: UTF8.self))
                 }
                 start = end + 1
             }
