@@ -11,13 +11,15 @@ import Testing
 func makeLinePool(group: EventLoopGroup, host: String, port: Int) -> ConnectionPool<LineConnection> {
     var configuration = ConnectionPoolConfiguration(maxConnections: 8)
     configuration.maxConcurrentLeasesPerConnection = 32 // callers share connections: pipelining
-    // The README's code, with one change: under a sanitizer, with the whole suite running in
-    // parallel, a waiter can wait longer than the default 10 s, and a connect (the process
-    // stalled for half a minute at a time) longer than the default 5 s. This test checks answers.
+    // The README's code, with its timeouts patient: under a sanitizer, with the whole suite
+    // running in parallel, a waiter can wait longer than the default 10 s, a connect longer than
+    // 5 s, a reply longer than 30 s (the process stalled for half a minute at a time). This
+    // test checks answers.
     configuration.leaseTimeout = testPatience
     configuration.connectTimeout = testPatience
     return ConnectionPool<LineConnection>(group: group, configuration: configuration) { [configuration] loop in
-        let handler = LineConnection.Handler(encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096))
+        let handler = LineConnection.Handler(
+            encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096), responseTimeout: testPatience)
         return ClientBootstrap(loop: loop)
             .socketOptions(configuration.socketOptions)
             .channelInitializer { channel in try channel.pipeline.syncOperations.addHandler(handler) }
@@ -80,7 +82,8 @@ struct ReadmePoolExampleTests {
         let group = try EventLoopGroup(loopCount: 1)
         let server = try await startEchoServer(group: group)
         let writes = LockedValue(0)
-        let handler = LineConnection.Handler(encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096))
+        let handler = LineConnection.Handler(
+            encoder: LineEncoder(), decoder: LineFrameDecoder(maximumLength: 4096), responseTimeout: testPatience)
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 try channel.pipeline.syncOperations.addHandlers(WriteCounter(writes: writes), handler)
