@@ -105,7 +105,9 @@ public struct AsyncChannel<Inbound: Sendable, Outbound: Sendable>: Sendable {
     ) async throws -> Result {
         let result: Swift.Result<Result, any Error>
         do {
-            result = .success(try await body(self.inbound, self.outbound))
+            // One cancellation handler for the scope, not one per wait for a message.
+            let value = try await self.inbound.queue.withConsumerScope { try await body(self.inbound, self.outbound) }
+            result = .success(value)
         } catch {
             result = .failure(error)
         }

@@ -32,6 +32,7 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
         self.releaseResumedConsumer()
     }
 
+    @_specialize(where Inbound == ByteBuffer, Outbound == ByteBuffer)
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
         let message = self.unwrapInboundIn(data)
         var pause = false
@@ -54,6 +55,7 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
     /// of the loop's turn, the replies waited for every other channel's reads, and the read
     /// buffer they hold could not be reused by the next read (measured: 0.4–0.6 allocations
     /// per echoed message, against 0.016 for the handler server).
+    @_specialize(where Inbound == ByteBuffer, Outbound == ByteBuffer)
     func channelReadComplete(context: ChannelHandlerContext) {
         if let job = self.resumedConsumer, let loop = self.loop {
             self.resumedConsumer = nil
@@ -193,6 +195,7 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     }
 
     /// Writes one message; flushed at the end of the loop's turn. Loop only.
+    @_specialize(where Inbound == ByteBuffer, Outbound == ByteBuffer)
     func write0(_ value: Outbound) {
         guard let context = self.context else { return }
         context.write(PipelineMessage(value), promise: nil)
@@ -220,6 +223,7 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     ///
     /// - Throws: `ChannelError` (`.ioOnClosedChannel`, `.outputClosed`) once the writer can
     ///   no longer write; `CancellationError` when the waiting task is cancelled.
+    @_specialize(where Inbound == ByteBuffer, Outbound == ByteBuffer)
     func waitUntilWritable(reserving: Bool) async throws {
         var id: UInt64?
         while true {
@@ -258,6 +262,14 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
             }
             if passedWhileParking { return }
         }
+    }
+
+    /// Whether a write may go now, without waiting (and, with `reserving`, counts it as on
+    /// its way to the loop, as `waitUntilWritable` does).
+    ///
+    /// - Throws: `ChannelError` once the writer can no longer write.
+    func passWritabilityGate(reserving: Bool) throws(ChannelError) -> Bool {
+        try self.gate.withLock { gate throws(ChannelError) in try Self.pass(&gate, reserving: reserving) }
     }
 
     private static func pass(_ gate: inout Gate, reserving: Bool) throws(ChannelError) -> Bool {

@@ -17,7 +17,7 @@ public struct AsyncChannelInboundStream<Inbound: Sendable>: AsyncSequence, Senda
     public typealias Element = Inbound
     public typealias Failure = any Error
 
-    private let queue: AsyncMessageQueue<Inbound>
+    let queue: AsyncMessageQueue<Inbound>
 
     init<Outbound>(bridge: AsyncChannelBridge<Inbound, Outbound>) {
         self.queue = bridge.inbound
@@ -29,10 +29,12 @@ public struct AsyncChannelInboundStream<Inbound: Sendable>: AsyncSequence, Senda
     public struct AsyncIterator: AsyncIteratorProtocol {
         let queue: AsyncMessageQueue<Inbound>
 
+        @_specialize(where Inbound == ByteBuffer)
         public mutating func next() async throws -> Inbound? {
             try await self.queue.next()
         }
 
+        @_specialize(where Inbound == ByteBuffer)
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Inbound? {
             try await self.queue.next()
         }

@@ -30,13 +30,20 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
     /// - Throws: `ChannelError` with `.ioOnClosedChannel` once the channel closed, or
     ///   `.outputClosed` after `finish()`; `CancellationError` when the task is cancelled
     ///   while it waits to write (nothing is written then).
+    @_specialize(where Outbound == ByteBuffer)
     public func write(_ message: Outbound) async throws {
         let loop = self.channel.eventLoop
         if loop.inEventLoop {
-            try await self.bridge.waitUntilWritable(reserving: false)
+            // Checked without an `await` first: each call that may suspend costs the task an
+            // executor check on its return, and the channel is almost always writable.
+            if try !self.bridge.passWritabilityGate(reserving: false) {
+                try await self.bridge.waitUntilWritable(reserving: false)
+            }
             self.bridge.write0(message)
         } else {
-            try await self.bridge.waitUntilWritable(reserving: true)
+            if try !self.bridge.passWritabilityGate(reserving: true) {
+                try await self.bridge.waitUntilWritable(reserving: true)
+            }
             let bridge = self.bridge
             loop.execute {
                 bridge.write0(message)
@@ -53,10 +60,14 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
     where Messages.Element == Outbound {
         let loop = self.channel.eventLoop
         if loop.inEventLoop {
-            try await self.bridge.waitUntilWritable(reserving: false)
+            if try !self.bridge.passWritabilityGate(reserving: false) {
+                try await self.bridge.waitUntilWritable(reserving: false)
+            }
             self.bridge.write0(contentsOf: messages)
         } else {
-            try await self.bridge.waitUntilWritable(reserving: true)
+            if try !self.bridge.passWritabilityGate(reserving: true) {
+                try await self.bridge.waitUntilWritable(reserving: true)
+            }
             let bridge = self.bridge
             loop.execute {
                 bridge.write0(contentsOf: messages)
@@ -76,6 +87,7 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
 /// The writer's view of its bridge, so the writer need not name the inbound type.
 protocol AsyncOutboundSink<Outbound>: Sendable {
     associatedtype Outbound: Sendable
+    func passWritabilityGate(reserving: Bool) throws(ChannelError) -> Bool
     func waitUntilWritable(reserving: Bool) async throws
     func arrivedOnLoop()
     func write0(_ value: Outbound)

@@ -120,6 +120,82 @@ struct AsyncChannelTests {
         try await echo.close()
     }
 
+    @Test("cancelling the task inside executeThenClose ends its wait for a message and closes the channel")
+    func cancellationInsideExecuteThenClose() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let echo = try await startEchoServer(group: group)
+        let connection = try await ClientBootstrap(group: group)
+            .connect(to: echo.localAddress, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
+        let echoed = LockedValue(0)
+        let consumer = Task {
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "ping"))
+                for try await _ in inbound { echoed.withLock { $0 += 1 } }
+            }
+        }
+        // The echo came back: the consumer waits for the next message now.
+        #expect(try await poll { echoed.withLock { $0 } == 1 })
+        consumer.cancel()
+        let closed = try await poll { !connection.channel.isActive }
+        #expect(closed, "the cancellation did not reach the waiting consumer")
+        if !closed { try? await connection.channel.close().get() } // so that the consumer ends
+        await #expect(throws: CancellationError.self) { try await consumer.value }
+        try await echo.close()
+    }
+
+    @Test("a task inside executeThenClose cancelled while it was not waiting gets CancellationError at its next wait")
+    func cancellationBeforeTheWait() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let echo = try await startEchoServer(group: group)
+        let connection = try await ClientBootstrap(group: group)
+            .connect(to: echo.localAddress, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
+        let gate = LockedValue(false)
+        let consumer = Task {
+            try await connection.executeThenClose { inbound, _ in
+                // Busy, not waiting for a message, until the test has cancelled this task.
+                while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(1)) }
+                gate.withLock { $0 = true }
+                for try await _ in inbound {}
+            }
+        }
+        consumer.cancel()
+        let closed = try await poll { !connection.channel.isActive }
+        #expect(closed, "the consumer waited despite its cancellation")
+        if !closed { try? await connection.channel.close().get() } // so that the consumer ends
+        await #expect(throws: CancellationError.self) { try await consumer.value }
+        #expect(gate.withLock { $0 })
+        try await echo.close()
+    }
+
+    @Test("a child task consuming inside executeThenClose still sees its own cancellation")
+    func childTaskCancellationInsideExecuteThenClose() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let echo = try await startEchoServer(group: group)
+        let connection = try await ClientBootstrap(group: group)
+            .connect(to: echo.localAddress, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
+        let waiting = LockedValue(false)
+        try await connection.executeThenClose { inbound, _ in
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask {
+                    waiting.withLock { $0 = true }
+                    for try await _ in inbound {}
+                }
+                #expect(try await poll { waiting.withLock { $0 } })
+                try await Task.sleep(for: .milliseconds(20))
+                // Only the child is cancelled: the scope's task is not.
+                tasks.cancelAll()
+                let closed = try await poll { !connection.channel.isActive }
+                #expect(closed, "the cancellation did not reach the waiting child")
+                if !closed { try? await connection.channel.close().get() } // so that the child ends
+                await #expect(throws: CancellationError.self) { try await tasks.next() }
+            }
+        }
+        try await echo.close()
+    }
+
     @Test("executeThenClose closes the channel when its body throws, and rethrows")
     func executeThenCloseOnThrow() async throws {
         struct Boom: Error {}
