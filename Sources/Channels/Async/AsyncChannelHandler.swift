@@ -59,7 +59,11 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
     func channelReadComplete(context: ChannelHandlerContext) {
         if let job = self.resumedConsumer, let loop = self.loop {
             self.resumedConsumer = nil
+            // What the consumer writes now is flushed right after: it need not ask for a
+            // flush at the end of the turn too.
+            self.bridge.flushFollowsConsumer = true
             loop.runResumedJob(job)
+            self.bridge.flushFollowsConsumer = false
             context.flush()
         }
         context.fireChannelReadComplete()
@@ -118,9 +122,9 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
 
 /// What an async channel's inbound stream, outbound writer and loop-side handler share.
 ///
-/// Thread-safe: `inbound` and the writability gate are locked; `context` is loop-confined
-/// (set and cleared by the handler on the loop, read by `write0`/`resumeReading0`, which run
-/// only on the loop).
+/// Thread-safe: `inbound` and the writability gate are locked; `context` and
+/// `flushFollowsConsumer` are loop-confined (set by the handler on the loop, read by `write0`
+/// and `resumeReading`'s loop task, which run only on the loop).
 final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecked Sendable { // SAFETY: see above
     private struct Waiter {
         let id: UInt64
@@ -143,6 +147,9 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     private let gate = LockedValue(Gate())
     // SAFETY: loop-confined, see the type comment.
     private var context: ChannelHandlerContext?
+    /// Set by the handler while the consumer runs at the end of a read burst, which the
+    /// handler flushes right after. Loop-confined.
+    var flushFollowsConsumer = false
 
     init(loop: any EventLoop, highWatermark: Int, lowWatermark: Int) {
         self.loop = loop
@@ -199,14 +206,14 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     func write0(_ value: Outbound) {
         guard let context = self.context else { return }
         context.write(PipelineMessage(value), promise: nil)
-        context.flushAtEndOfTurn()
+        if !self.flushFollowsConsumer { context.flushAtEndOfTurn() }
     }
 
     /// Writes several messages with one flush. Loop only.
     func write0<Messages: Sequence>(contentsOf values: Messages) where Messages.Element == Outbound {
         guard let context = self.context else { return }
         for value in values { context.write(PipelineMessage(value), promise: nil) }
-        context.flushAtEndOfTurn()
+        if !self.flushFollowsConsumer { context.flushAtEndOfTurn() }
     }
 
     // MARK: Async side

@@ -17,11 +17,14 @@
 public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
     private let bridge: any AsyncOutboundSink<Outbound>
     private let channel: any Channel
+    /// The channel's loop, kept apart: asking the channel for it per write retained it.
+    private let loop: any EventLoop
     private let halfClosesOnFinish: Bool
 
     init<Inbound>(bridge: AsyncChannelBridge<Inbound, Outbound>, channel: any Channel, halfClosesOnFinish: Bool) {
         self.bridge = bridge
         self.channel = channel
+        self.loop = channel.eventLoop
         self.halfClosesOnFinish = halfClosesOnFinish
     }
 
@@ -32,7 +35,7 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
     ///   while it waits to write (nothing is written then).
     @_specialize(where Outbound == ByteBuffer)
     public func write(_ message: Outbound) async throws {
-        let loop = self.channel.eventLoop
+        let loop = self.loop
         if loop.inEventLoop {
             // Checked without an `await` first: each call that may suspend costs the task an
             // executor check on its return, and the channel is almost always writable.
@@ -58,7 +61,7 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
     /// - Throws: as `write(_:)`.
     public func write<Messages: Sequence & Sendable>(contentsOf messages: Messages) async throws
     where Messages.Element == Outbound {
-        let loop = self.channel.eventLoop
+        let loop = self.loop
         if loop.inEventLoop {
             if try !self.bridge.passWritabilityGate(reserving: false) {
                 try await self.bridge.waitUntilWritable(reserving: false)
