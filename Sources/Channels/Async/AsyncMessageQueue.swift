@@ -6,6 +6,11 @@ import DequeModule
 ///
 /// Thread-safe: every field is read and written under `lock`. Continuations are resumed
 /// after the lock is released (a resumed task may run inline and come straight back).
+///
+/// The hot methods carry `@_specialize(where Element == ByteBuffer)`, as do the async
+/// channel's handler and writer: generic code is not specialized for a caller in another
+/// module, and unspecialized it looked up type metadata (`Deque<Element>`,
+/// `Optional<Element>`, the continuation's) several times per message.
 final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFETY: state only under `lock`
     private struct State {
         var buffer = Deque<Element>()
