@@ -91,7 +91,12 @@ struct NetworkFaultTests {
         configuration.responseTimeout = .milliseconds(300) // what this test checks
         configuration.pool.leaseTimeout = .seconds(2)
         let pool = MemcachePool(configuration: configuration, group: group)
-        try await pool.set("fault-0", to: ByteBuffer(string: "fault-0|before"))
+        // Before the stall, 300 ms may not be enough on a stalled machine (a TSan run timed
+        // this set out): retried until it is stored, bounded by `poll`.
+        let stored = try await poll(every: .milliseconds(50)) {
+            (try? await pool.set("fault-0", to: ByteBuffer(string: "fault-0|before"))) != nil
+        }
+        #expect(stored)
 
         proxy.faults.withLock { $0.stalled = true }
         let stalled = await mixedLoad(pool, callers: 8, callsEach: 5, keys: 10)
