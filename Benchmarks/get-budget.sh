@@ -2,13 +2,19 @@
 # Issue 23's counted budget per pooled get: counts that do not depend on how fast the CPU is.
 # `mcpool bench --ratio 1:0` (gets only, 64 callers, 2 loops x 4 connections, 100 B values)
 # against a local memcached 1.6.18 (-t 2), once with the callers on the pool's loops and once
-# as plain tasks; per get it reports, through uprobes (`perf probe`), swift_retain,
-# swift_release, malloc and swift_task_switch calls, the context switches (`perf stat`), and
-# the system calls (`strace -c -f`, in a shorter run of its own: strace slows the process).
-# The figures include the bench's own caller loop (key choice, histogram, counters): the
-# library's share is not separated here.
+# as plain tasks. Per get it reports swift_retain, swift_release, malloc and swift_task_switch
+# calls (uprobes, `perf probe`), context switches (`perf stat`) and system calls (`strace -c`),
+# and splits the bench harness's share out of them:
 #
-# Usage: Benchmarks/get-budget.sh [seconds per run, default 4]
+# - Set-up is taken out by difference: each count comes from a short and a long run, and a
+#   get costs (long - short) / (gets of long - gets of short); preloading the keys, starting
+#   and stopping cancel out.
+# - The harness's share (its caller loop: key choice, clock, latency samples, counters) is the
+#   events whose caller, the first frame outside the Swift runtime, is harness code — from a
+#   run recording every probe event with its call stack — per get of that run; the library's
+#   share is the rest. Its CPU share is the same attribution over `cpu-clock` samples.
+#
+# Usage: Benchmarks/get-budget.sh [seconds per long run, default 4]
 # Needs root (uprobes), perf and strace; the probes it adds are deleted when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,42 +36,115 @@ perf probe -q -x "$runtime/libswiftCore.so" swift_retain
 perf probe -q -x "$runtime/libswiftCore.so" swift_release
 perf probe -q -x "$runtime/libswift_Concurrency.so" swift_task_switch
 perf probe -q -x "$libc" malloc
+probes=probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_libswift_Concurrency:swift_task_switch,probe_libc:malloc
 
 source Benchmarks/tools/local-memcached.sh
 
 bench=("$mcpool" bench --server "127.0.0.1:$port" --ratio 1:0 --json)
 for mode in loops plain-tasks; do
     extra=(); [ "$mode" = plain-tasks ] && extra=(--plain-tasks)
-    perf stat -x, -o "$work/$mode.perf" \
-        -e probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release \
-        -e probe_libswift_Concurrency:swift_task_switch,probe_libc:malloc,context-switches \
-        "${bench[@]}" --duration "$seconds" "${extra[@]}" > "$work/$mode.json" 2>/dev/null
-    strace -c -f -o "$work/$mode.strace" "${bench[@]}" --duration 2 "${extra[@]}" > "$work/$mode.strace.json" 2>/dev/null
+    for length in short long; do
+        duration=1; [ "$length" = long ] && duration=$((seconds + 1))
+        perf stat -x, -o "$work/$mode.$length.perf" -e "$probes" -e context-switches \
+            "${bench[@]}" --duration "$duration" "${extra[@]}" > "$work/$mode.$length.json" 2>/dev/null
+    done
+    # Every probe event with its stack (a short run: each event is a record), then cpu-clock.
+    perf record -q -g -o "$work/$mode.probes.data" -e "$probes" \
+        "${bench[@]}" --duration 1 "${extra[@]}" > "$work/$mode.probes.json" 2>/dev/null
+    perf script -i "$work/$mode.probes.data" -F event,ip,sym > "$work/$mode.probes.txt" 2>/dev/null
+    rm "$work/$mode.probes.data"
+    perf record -q -g -o "$work/$mode.cpu.data" -e cpu-clock \
+        "${bench[@]}" --duration "$seconds" "${extra[@]}" > "$work/$mode.cpu.json" 2>/dev/null
+    perf script -i "$work/$mode.cpu.data" -F ip,sym > "$work/$mode.cpu.txt" 2>/dev/null
+    rm "$work/$mode.cpu.data"
+    for length in short long; do
+        duration=1; [ "$length" = long ] && duration=$((seconds + 1))
+        strace -c -f -o "$work/$mode.$length.strace" "${bench[@]}" --duration "$duration" "${extra[@]}" \
+            > "$work/$mode.$length.strace.json" 2>/dev/null
+    done
 done
 
 python3 - "$work" <<'PYTHON'
 import json, sys
 work = sys.argv[1]
-print(f"| per get ({open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}) "
-      "| retain | release | malloc | task switch | context switch | syscalls | gets/s |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for mode in ("loops", "plain-tasks"):
-    run = json.load(open(f"{work}/{mode}.json"))
-    gets = run["ops_per_second"] * run["duration_s"]
+events = ["swift_retain", "swift_release", "malloc", "swift_task_switch"]
+
+def gets(path):
+    run = json.load(open(path))
+    return run["gets"]
+
+def perf_counts(path):
     counts = {}
-    for line in open(f"{work}/{mode}.perf"):
+    for line in open(path):
         fields = line.strip().split(",")
         if len(fields) > 2 and fields[0].replace(".", "").isdigit():
             counts[fields[2].split(":")[-1]] = float(fields[0])
-    traced = json.load(open(f"{work}/{mode}.strace.json"))
-    traced_gets = traced["ops_per_second"] * traced["duration_s"]
-    syscalls = 0
-    for line in open(f"{work}/{mode}.strace"):
+    return counts
+
+def syscalls(path):
+    total = 0
+    for line in open(path):
         fields = line.split()
         if len(fields) >= 5 and fields[0].replace(".", "").isdigit() and fields[-1] != "total":
-            syscalls += int(fields[3])
-    per = lambda name: counts.get(name, 0) / gets
-    print(f"| callers on {mode} | {per('swift_retain'):.1f} | {per('swift_release'):.1f} | {per('malloc'):.2f} "
-          f"| {per('swift_task_switch'):.2f} | {per('context-switches'):.3f} | {syscalls / traced_gets:.3f} "
-          f"| {run['ops_per_second']:,.0f} |")
+            total += int(fields[3])
+    return total
+
+def is_runtime(frame):
+    return "libswift" in frame or frame.startswith("swift_") or "swift::" in frame or frame in ("malloc", "[unknown]")
+
+def is_harness(frame):
+    # The bench's caller loop and what only it calls: the latency samples' histogram, the key
+    # generator, the lock around the running totals, the clock read.
+    return any(name in frame for name in ("BenchRunnerV6caller", "9Histogram", "BenchRandom", "11LockedValueC", "8DeadlineV3now"))
+
+def stacks(path):
+    """Yields (event or None, frames) per sample of `perf script` output."""
+    event, frames = None, []
+    for line in open(path):
+        text = line.strip()
+        if not text:
+            if frames or event: yield event, frames
+            event, frames = None, []
+        elif event is None and not frames and text.endswith(":") and " " not in text.rstrip(":").strip():
+            event = text.rstrip(":").split(":")[-1]
+        else:
+            parts = text.split(None, 1)
+            frames.append(parts[1] if len(parts) > 1 else "?")
+    if frames or event: yield event, frames
+
+def harness_events(path):
+    counts = dict.fromkeys(events, 0)
+    for event, frames in stacks(path):
+        caller = next((frame for frame in frames[1:] if not is_runtime(frame)), "")
+        if is_harness(caller): counts[event] = counts.get(event, 0) + 1
+    return counts
+
+def harness_cpu(path):
+    total = harness = 0
+    for _, frames in stacks(path):
+        if not frames: continue
+        total += 1
+        # The leaf is harness code, or runtime/vDSO code it called directly.
+        caller = next((frame for frame in frames if not (is_runtime(frame) or "vdso" in frame or "clock_gettime" in frame)), "")
+        if is_harness(frames[0]) or (caller is not frames[0] and is_harness(caller)): harness += 1
+    return harness / max(total, 1)
+
+model = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0].strip()
+print(f"Per get, {model}, {open('/proc/cpuinfo').read().count('processor')} CPUs. Total = library + harness.")
+print()
+print("| callers | retain | release | malloc | task switch | context switch | syscalls | harness CPU share |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for mode in ("loops", "plain-tasks"):
+    short, long = perf_counts(f"{work}/{mode}.short.perf"), perf_counts(f"{work}/{mode}.long.perf")
+    measured = gets(f"{work}/{mode}.long.json") - gets(f"{work}/{mode}.short.json")
+    per = {name: (long.get(name, 0) - short.get(name, 0)) / measured for name in events + ["context-switches"]}
+    harness = harness_events(f"{work}/{mode}.probes.txt")
+    recorded = gets(f"{work}/{mode}.probes.json")
+    mine = {name: harness[name] / recorded for name in events}
+    traced = gets(f"{work}/{mode}.long.strace.json") - gets(f"{work}/{mode}.short.strace.json")
+    calls = (syscalls(f"{work}/{mode}.long.strace") - syscalls(f"{work}/{mode}.short.strace")) / traced
+    cpu = harness_cpu(f"{work}/{mode}.cpu.txt")
+    cells = " | ".join(f"{per[name] - mine[name]:.1f} + {mine[name]:.1f}" if name != "malloc"
+                       else f"{per[name] - mine[name]:.2f} + {mine[name]:.2f}" for name in events)
+    print(f"| on {mode}: library + harness | {cells} | {per['context-switches']:.3f} | {calls:.3f} | {100 * cpu:.1f} % |")
 PYTHON
