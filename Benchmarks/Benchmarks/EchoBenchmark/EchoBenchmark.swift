@@ -34,6 +34,17 @@ let benchmarks: @Sendable () -> Void = {
             RawPingPongClient(port: port, connections: 16, messageSize: 64, messagesPerRound: 1000)
         }
     }
+    // A SwiftNIO client (one loop, 16 connections, 1,000 echoes a round) against the handler
+    // servers: reads and writes sized as an application's are, which the raw clients hide.
+    let nioClientShapes = [(64, 1), (64, 16), (4096, 4), (16384, 1)]
+    for (size, depth) in nioClientShapes {
+        let sizeName = size < 1024 ? "\(size) B" : "\(size / 1024) KiB"
+        for (server, label) in servers where label == "Channels" || label == "SwiftNIO" {
+            register(server, label: label, name: "NIO-client echo \(sizeName), depth \(depth)") { port in
+                NIOEchoClient(port: port, connections: 16, messageSize: size, depth: depth, messagesPerRound: 1000)
+            }
+        }
+    }
 }
 
 /// The servers, each registered for every shape: handler servers and async-API servers of

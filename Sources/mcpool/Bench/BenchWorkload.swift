@@ -158,11 +158,13 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                 let latency = latencies[caller % self.group.loops.count]
                 if self.workload.callersOnLoops {
                     tasks.addTask(executorPreference: loop) {
-                        await self.caller(seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
+                        await self.caller(
+                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
                     }
                 } else {
                     tasks.addTask {
-                        await self.caller(seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
+                        await self.caller(
+                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
                     }
                 }
             }
