@@ -131,6 +131,20 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             self.metrics?.leaseServed(waited: serve.waited)
             Self.waiter(serve.waiter).resume(.success((serve.id, Self.connection(serve.connection), self)))
         }
+        if action.hasSeldomAnswers { self.executeSeldomAnswers(action) }
+        if let id = action.connect { self.startConnect(id) }
+        if action.hasSeldomAnswers {
+            for id in action.offerHandoff { self.offerHandoff(id) }
+        }
+        if action.askOthersToYield {
+            self.coordinator.budget.markStarved(loop: self.index)
+            self.coordinator.askOthersToYield(except: self.index)
+        }
+        self.publishCapacity()
+    }
+
+    /// Failures, closes, pings and long-lease warnings: answers a release seldom gives.
+    private func executeSeldomAnswers(_ action: Machine.Action) {
         for (waiter, error) in action.fail {
             Self.waiter(waiter).resume(.failure(error))
             self.coordinator.observe(.leaseFailed(loop: self.index, error.code))
@@ -147,13 +161,6 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
                 "a lease is held longer than the configured warning threshold: is it ever released?",
                 metadata: ["connection": "\(id)", "held_for": "\(heldFor)"])
         }
-        if let id = action.connect { self.startConnect(id) }
-        for id in action.offerHandoff { self.offerHandoff(id) }
-        if action.askOthersToYield {
-            self.coordinator.budget.markStarved(loop: self.index)
-            self.coordinator.askOthersToYield(except: self.index)
-        }
-        self.publishCapacity()
     }
 
     /// Pings an idle connection the machine leased for it; its answer, failure or the

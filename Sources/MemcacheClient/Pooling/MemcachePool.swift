@@ -237,7 +237,12 @@ public final class MemcachePool: MemcacheRequestSender {
         if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
         if pool.loop.inEventLoop, let served = pool.leaseIfReady(now: now) {
             served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
-            return try await served.connection.memcache.sendRaw(request, onPartial: onPartial, releasesLease: true)
+            // On the connection's loop already: straight to its handler (no loop to look up
+            // and check again, as `MemcacheConnection.sendRaw` must).
+            let handler = served.connection.memcache.handler
+            return try await MemcacheCall().wait { call in
+                handler.send(request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+            }
         }
         let deadline = self.connections.deadline(nil, on: pool)
         return try await MemcacheCall().wait { call in
