@@ -111,6 +111,18 @@ public struct MemcacheMetaRequest: Sendable, Equatable {
         case arithmetic = "ma"
         case noop = "mn"
         case debug = "me"
+
+        /// The command's second byte on the wire (the first is `m`).
+        var secondLetter: UInt8 {
+            switch self {
+            case .get: UInt8(ascii: "g")
+            case .set: UInt8(ascii: "s")
+            case .delete: UInt8(ascii: "d")
+            case .arithmetic: UInt8(ascii: "a")
+            case .noop: UInt8(ascii: "n")
+            case .debug: UInt8(ascii: "e")
+            }
+        }
     }
 
     public var command: Command

@@ -132,13 +132,17 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
     }
 
     private func meta(_ meta: MemcacheMetaRequest, forceQuiet: Bool, into buffer: inout ByteBuffer) throws {
-        buffer.writeString(meta.command.rawValue)
+        // Byte by byte, and the key's and flags' bytes read in place: a get is written with
+        // no reference counted (the command's text, the key's wire form and each flag's
+        // copy were a retain and a release each).
+        buffer.writeInteger(UInt8(ascii: "m"))
+        buffer.writeInteger(meta.command.secondLetter)
         if meta.command != .noop {
             guard let key = meta.key else {
                 throw MemcacheError(.invalidArgument, "\(meta.command.rawValue) needs a key")
             }
             buffer.writeSpace()
-            buffer.writeBytes(key.wireBytes)
+            if key.isBinary { buffer.writeBytes(Base64.encode(key.bytes)) } else { buffer.writeBytes(key.bytes) }
             if meta.command == .set {
                 Self.write(.unsigned(UInt64(meta.value?.readableBytes ?? 0)), into: &buffer)
             }
@@ -146,10 +150,10 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
                 buffer.writeString(" b")
             }
         }
-        for flag in meta.flags {
+        for index in meta.flags.indices {
             buffer.writeSpace()
-            buffer.writeInteger(flag.letter)
-            buffer.writeBytes(flag.token)
+            buffer.writeInteger(meta.flags[index].letter)
+            if !meta.flags[index].token.isEmpty { buffer.writeBytes(meta.flags[index].token) }
         }
         if forceQuiet, meta.command != .noop, !meta.isQuiet {
             buffer.writeString(" q")
