@@ -84,6 +84,7 @@ public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sen
                 switch task {
                 case .closure(let body): body()
                 case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
+                case .work(let work): work.runOnLoop()
                 }
             }
             self.turnEndFlushes.run()

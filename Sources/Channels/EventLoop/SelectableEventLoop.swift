@@ -13,6 +13,8 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     enum Task {
         case closure(@Sendable () -> Void)
         case job(UnownedJob)
+        /// An object's own work (see `LoopWork`).
+        case work(any LoopWork)
     }
 
     // cross-thread
@@ -172,6 +174,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         switch task {
         case .closure(let body): body()
         case .job(let job): self.runJob(job)
+        case .work(let work): work.runOnLoop()
         }
     }
 

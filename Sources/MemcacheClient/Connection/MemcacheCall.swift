@@ -13,7 +13,10 @@ import Synchronization
 /// ```
 /// Whoever moves `armed → finished` resumes the continuation; a caller that finds the call
 /// finished while arming it was cancelled first and resumes itself with `CancellationError`.
-package final class MemcacheCall: @unchecked Sendable { // SAFETY: see below
+///
+/// Open for one subclass: a pooled call that is also its own hop to the loop
+/// (`MemcachePool`'s plain-task path); every member here is final.
+package class MemcacheCall: @unchecked Sendable { // SAFETY: see below
     // SAFETY: `continuation` is written once, by the caller, before the release-ordered
     // `created → armed` exchange, and read only by whoever wins the acquire-ordered
     // `armed → finished` exchange; no other access exists.
@@ -32,7 +35,7 @@ package final class MemcacheCall: @unchecked Sendable { // SAFETY: see below
     ///
     /// - Throws: `CancellationError` when the task is cancelled before the reply arrives,
     ///   or the failure the call was finished with.
-    package func wait(_ start: (MemcacheCall) -> Void) async throws -> MemcacheResponse {
+    package final func wait(_ start: (MemcacheCall) -> Void) async throws -> MemcacheResponse {
         try await withTaskCancellationHandler {
             try await withLoopContinuation { continuation in
                 self.continuation = continuation
@@ -50,7 +53,7 @@ package final class MemcacheCall: @unchecked Sendable { // SAFETY: see below
     }
 
     /// Resumes the caller with `result`, unless it was resumed already (then nothing).
-    package func finish(_ result: Result<MemcacheResponse, any Error>) {
+    package final func finish(_ result: Result<MemcacheResponse, any Error>) {
         let previous = self.state.exchange(State.finished, ordering: .acquiringAndReleasing)
         guard previous == State.armed, let continuation = self.continuation else { return }
         self.continuation = nil
@@ -58,7 +61,7 @@ package final class MemcacheCall: @unchecked Sendable { // SAFETY: see below
     }
 
     /// Whether the caller is still waiting (not cancelled, not finished).
-    package var isWaiting: Bool {
+    package final var isWaiting: Bool {
         self.state.load(ordering: .relaxed) != State.finished
     }
 }

@@ -245,15 +245,14 @@ public final class MemcachePool: MemcacheRequestSender {
             }
         }
         let deadline = self.connections.deadline(nil, on: pool)
-        return try await MemcacheCall().wait { call in
-            if pool.loop.inEventLoop {
+        if pool.loop.inEventLoop {
+            return try await MemcacheCall().wait { call in
                 Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline)
-            } else {
-                pool.loop.execute {
-                    Self.send(request, onPartial: onPartial, call: call, pool: pool, deadline: deadline)
-                }
             }
         }
+        // The call's record is its own hop to the loop: no closure to allocate per call.
+        let hop = MemcachePoolHop(request: request, onPartial: onPartial, pool: pool, deadline: deadline)
+        return try await hop.wait { _ in pool.loop.execute(hop) }
     }
 
     /// One attempt bounded by the caller's `deadline` (see `MemcacheDeadline`): the lease
@@ -284,7 +283,7 @@ public final class MemcachePool: MemcacheRequestSender {
 
     /// On `pool`'s loop: sends on a free connection, or queues a waiter that sends once it is
     /// served. A call cancelled meanwhile is not sent; its lease goes straight back.
-    private static func send(
+    fileprivate static func send(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
         call: MemcacheCall, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline,
         leaseTimeoutIsCallers: Bool = false
@@ -473,5 +472,30 @@ public final class MemcachePool: MemcacheRequestSender {
 
     public func statistics() async -> PoolStatistics {
         await self.connections.statistics()
+    }
+}
+
+/// A plain task's call to the pool: the call's record, which also carries the request to the
+/// loop and sends it there (`LoopWork`), so hopping to the loop allocates nothing more.
+private final class MemcachePoolHop: MemcacheCall, LoopWork, @unchecked Sendable {
+    // SAFETY: the fields are immutable; the rest is `MemcacheCall`'s.
+    let request: MemcacheRequest
+    let onPartial: (@Sendable (MemcacheResponse) -> Void)?
+    let pool: LoopPool<MemcachePooledConnection>
+    let deadline: Deadline
+
+    init(
+        request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        pool: LoopPool<MemcachePooledConnection>, deadline: Deadline
+    ) {
+        self.request = request
+        self.onPartial = onPartial
+        self.pool = pool
+        self.deadline = deadline
+    }
+
+    func runOnLoop() {
+        MemcachePool.send(
+            self.request, onPartial: self.onPartial, call: self, pool: self.pool, deadline: self.deadline)
     }
 }
