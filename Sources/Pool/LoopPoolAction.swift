@@ -27,15 +27,15 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
 
     /// The answers an event seldom gives, out of line: an action with none of them is made
     /// and dropped with no reference counting. (As five arrays, empty ones included, they
-    /// cost five releases on every lease given back: a quarter of the pool's share per get,
-    /// counted with a uprobe on `swift_release`.)
-    private var rare: Rare?
+    /// cost five releases on every lease given back — per pooled get, counted with a uprobe
+    /// on `swift_release`.)
+    private var seldom: Seldom?
 
     /// Whether any of `fail`, `close`, `offerHandoff`, `longLeases` or `ping` was ever set
     /// (reading one of them otherwise makes an empty array: a retain and a release).
-    var hasSeldomAnswers: Bool { self.rare != nil }
+    var hasSeldomAnswers: Bool { self.seldom != nil }
 
-    private struct Rare {
+    private struct Seldom {
         var fail: [(waiter: Waiter, error: PoolError)] = []
         var close: [Connection] = []
         var offerHandoff: [WaiterID] = []
@@ -45,47 +45,40 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
 
     /// Resume these waiters with their error.
     var fail: [(waiter: Waiter, error: PoolError)] {
-        get { self.rare?.fail ?? [] }
-        set {
-            if self.rare == nil { self.rare = Rare() }
-            self.rare!.fail = newValue
-        }
+        get { self.seldom?.fail ?? [] }
+        set { self.changeSeldom { $0.fail = newValue } }
     }
 
     /// Close these connections (the machine learns of each when `connectionClosed` comes).
     var close: [Connection] {
-        get { self.rare?.close ?? [] }
-        set {
-            if self.rare == nil { self.rare = Rare() }
-            self.rare!.close = newValue
-        }
+        get { self.seldom?.close ?? [] }
+        set { self.changeSeldom { $0.close = newValue } }
     }
 
     /// Offer these waiters to another loop that can serve them now (`handOff` takes one).
     var offerHandoff: [WaiterID] {
-        get { self.rare?.offerHandoff ?? [] }
-        set {
-            if self.rare == nil { self.rare = Rare() }
-            self.rare!.offerHandoff = newValue
-        }
+        get { self.seldom?.offerHandoff ?? [] }
+        set { self.changeSeldom { $0.offerHandoff = newValue } }
     }
 
     /// Leases held longer than the limits' `longLease` so far, each reported once.
     var longLeases: [(id: ConnectionID, heldFor: TimeAmount)] {
-        get { self.rare?.longLeases ?? [] }
-        set {
-            if self.rare == nil { self.rare = Rare() }
-            self.rare!.longLeases = newValue
-        }
+        get { self.seldom?.longLeases ?? [] }
+        set { self.changeSeldom { $0.longLeases = newValue } }
     }
 
     /// Ping these idle connections (leased for it): report `pingEnded` or `pingFailed`.
     var ping: [(id: ConnectionID, connection: Connection)] {
-        get { self.rare?.ping ?? [] }
-        set {
-            if self.rare == nil { self.rare = Rare() }
-            self.rare!.ping = newValue
-        }
+        get { self.seldom?.ping ?? [] }
+        set { self.changeSeldom { $0.ping = newValue } }
+    }
+
+    /// Changes the seldom answers, made on first use.
+    private mutating func changeSeldom(_ change: (inout Seldom) -> Void) {
+        var seldom = self.seldom ?? Seldom()
+        self.seldom = nil // the arrays stay uniquely referenced while they change
+        change(&seldom)
+        self.seldom = seldom
     }
 
     init() {}
@@ -118,13 +111,14 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
         var count: Int { self.first == nil ? 0 : 1 + (self.rest?.count ?? 0) }
 
         mutating func append(_ serve: Serve) {
-            if self.first == nil {
+            guard self.first != nil else {
                 self.first = serve
-            } else if self.rest == nil {
-                self.rest = [serve]
-            } else {
-                self.rest!.append(serve)
+                return
             }
+            var rest = self.rest ?? []
+            self.rest = nil // uniquely referenced while it grows
+            rest.append(serve)
+            self.rest = rest
         }
 
         struct Iterator: IteratorProtocol {
@@ -147,8 +141,8 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
 
     var isEmpty: Bool {
         guard self.serve.isEmpty, self.connect == nil, !self.askOthersToYield else { return false }
-        guard let rare = self.rare else { return true }
-        return rare.fail.isEmpty && rare.close.isEmpty && rare.offerHandoff.isEmpty && rare.longLeases.isEmpty
-            && rare.ping.isEmpty
+        guard let seldom = self.seldom else { return true }
+        return seldom.fail.isEmpty && seldom.close.isEmpty && seldom.offerHandoff.isEmpty
+            && seldom.longLeases.isEmpty && seldom.ping.isEmpty
     }
 }
