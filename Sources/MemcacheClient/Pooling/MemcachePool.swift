@@ -475,10 +475,8 @@ public final class MemcachePool: MemcacheRequestSender {
     }
 }
 
-/// A plain task's call to the pool: the call's record, which also carries the request to the
-/// loop and sends it there (`LoopWork`), so hopping to the loop allocates nothing more.
-private final class MemcachePoolHop: MemcacheCall, LoopWork, @unchecked Sendable {
-    // SAFETY: the fields are immutable; the rest is `MemcacheCall`'s.
+/// A plain task's call record that is also its own hop to the loop (`LoopWork`): no closure.
+private final class MemcachePoolHop: MemcacheCall, LoopWork, @unchecked Sendable { // SAFETY: immutable fields
     let request: MemcacheRequest
     let onPartial: (@Sendable (MemcacheResponse) -> Void)?
     let pool: LoopPool<MemcachePooledConnection>
