@@ -60,16 +60,24 @@ struct AsyncChannelReadBurstTests {
         }
         let client = try await ClientBootstrap(group: group)
             .connect(to: server.localAddress, inbound: ByteBuffer.self, outbound: ByteBuffer.self)
-        let reply = try await client.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: "ping"))
+        // The first message only makes sure the consumer is waiting: the server's connection
+        // task may start after its first bytes arrive (as under a loaded CI), and a consumer
+        // not yet waiting cannot answer within that burst. Once its echo is back, the consumer
+        // is parked in `next()` on the loop, so the second read resumes it.
+        let replies = try await client.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
-            return try await iterator.next().map { String(buffer: $0) }
+            var replies: [String?] = []
+            for message in ["warm-up", "ping"] {
+                try await outbound.write(ByteBuffer(string: message))
+                replies.append(try await iterator.next().map { String(buffer: $0) })
+            }
+            return replies
         }
-        #expect(reply == "ping")
-        #expect(try await poll { !observed.withLock { $0 }.isEmpty })
-        // One flush already when the task queued during the read ran: the consumer ran and
-        // flushed at the burst's end. (Run later in the turn, it would have flushed after.)
-        #expect(observed.withLock { $0 }.first == 1)
+        #expect(replies == ["warm-up", "ping"])
+        #expect(try await poll { observed.withLock { $0 }.count == 2 })
+        // Two flushes already when the task queued during the second read ran: the consumer
+        // ran and flushed at that burst's end. (Run later in the turn, it would have flushed after.)
+        #expect(observed.withLock { $0 }.last == 2)
         try await server.close()
         try await serving.value
     }
