@@ -27,6 +27,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     public let configuration: ConnectionPoolConfiguration
     package let group: EventLoopGroup
     let loopPools: [LoopPool<Connection>]
+    private let coordinator: PoolCoordinator<Connection>
     private let cursor = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
 
@@ -70,11 +71,14 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
             LoopPool(loop: loop, index: index, limits: limits, coordinator: coordinator)
         }
         coordinator.connect(loopPools: self.loopPools)
+        self.coordinator = coordinator
         for pool in self.loopPools { pool.loop.execute { pool.start() } }
     }
 
     /// A pool dropped without `shutdown()` still closes its connections (without waiting).
     deinit {
+        // The sub-pools and the coordinator hold each other; this ends that.
+        self.coordinator.disconnect()
         guard !self.isShutDown.load(ordering: .acquiring) else { return }
         for pool in self.loopPools { pool.loop.execute { pool.shutdown(promise: nil) } }
     }

@@ -4,8 +4,8 @@ import Synchronization
 
 /// What the loops of one pool share, and how they cooperate.
 ///
-/// Thread-safe: immutable after `connect(loopPools:)`, which runs once before any lease
-/// (weak references are loaded atomically by the runtime); the budget and the breaker are
+/// Thread-safe: the sibling list is set once by `connect(loopPools:)` before any lease and
+/// emptied once by `disconnect()`, both under its lock; the budget and the breaker are
 /// thread-safe themselves.
 ///
 /// The cross-loop protocol, all of it (each loop's own decisions are its `LoopPoolMachine`'s):
@@ -32,12 +32,11 @@ final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable
     let observer: (@Sendable (PoolEvent) -> Void)?
     /// The configured logger with the pool's name as metadata.
     let logger: Logger
-    /// Weak: each `LoopPool` holds this object, and the pool owns the `LoopPool`s.
-    private var siblings: [Sibling] = []
-
-    private struct Sibling {
-        weak var pool: LoopPool<Connection>?
-    }
+    /// Strong, though each `LoopPool` holds this object too: the `ConnectionPool` breaks the
+    /// cycle when it goes (`disconnect()`). Not weak on purpose: an object that is weakly
+    /// referenced keeps its reference counts in a side table, and every retain and release
+    /// of a `LoopPool` — several per pooled request — then takes the runtime's slow path.
+    private let siblings = LockedValue<[LoopPool<Connection>]>([])
 
     init(
         configuration: ConnectionPoolConfiguration,
@@ -55,14 +54,20 @@ final class PoolCoordinator<Connection: PoolableConnection>: @unchecked Sendable
     }
 
     func connect(loopPools: [LoopPool<Connection>]) {
-        self.siblings = loopPools.map { Sibling(pool: $0) }
+        self.siblings.withLock { $0 = loopPools }
     }
 
-    /// The sub-pools still alive (all of them while the `ConnectionPool` is).
-    var loopPools: [LoopPool<Connection>] { self.siblings.compactMap(\.pool) }
+    /// Lets go of the sub-pools (the `ConnectionPool` is gone): cross-loop help stops, and
+    /// each sub-pool is freed once its own work is done.
+    func disconnect() {
+        self.siblings.withLock { $0 = [] }
+    }
+
+    /// The sub-pools, while the `ConnectionPool` lives (none after).
+    var loopPools: [LoopPool<Connection>] { self.siblings.withLock { $0 } }
 
     func loopPool(at index: Int) -> LoopPool<Connection>? {
-        self.siblings.indices.contains(index) ? self.siblings[index].pool : nil
+        self.siblings.withLock { $0.indices.contains(index) ? $0[index] : nil }
     }
 
     func observe(_ event: PoolEvent) {

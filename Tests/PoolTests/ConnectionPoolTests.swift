@@ -190,6 +190,30 @@ struct ConnectionPoolTests {
         try await fixture.stop()
     }
 
+    @Test("a pool dropped without shutdown frees its sub-pools: they and the coordinator do not keep each other")
+    func droppedPoolFreesItsLoopPools() async throws {
+        final class Watch: @unchecked Sendable { // SAFETY: written before the polls read it
+            weak var loopPool: LoopPool<EchoConnection>?
+        }
+        let group = try EventLoopGroup(loopCount: 2)
+        let server = try await startEchoServer(group: group)
+        let address = server.localAddress
+        let watches = [Watch(), Watch()]
+        do {
+            var configuration = ConnectionPoolConfiguration(maxConnections: 2)
+            configuration.connectTimeout = testPatience
+            configuration.leaseTimeout = testPatience
+            let pool = ConnectionPool<EchoConnection>(group: group, configuration: configuration) { loop in
+                ClientBootstrap(loop: loop).connect(to: address).map { EchoConnection(channel: $0) }
+            }
+            for (watch, loopPool) in zip(watches, pool.loopPools) { watch.loopPool = loopPool }
+            try await pool.withConnection { connection in #expect(connection.channel.isActive) }
+        }
+        #expect(try await poll { watches.allSatisfy { $0.loopPool == nil } })
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("a closure that throws returns its connection; a closed one is replaced; counts stay exact")
     func throwingClosures() async throws {
         struct Boom: Error {}
