@@ -28,15 +28,18 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
 
     // loop-confined
     let selector: Selector
-    private var running = Deque<Task>()
+    // The three queues below are touched on every task; each access is a plain queue
+    // operation that calls out to nothing, so the runtime's exclusivity check (two calls
+    // and a thread-local lookup per access) is off for them.
+    @exclusivity(unchecked) private var running = Deque<Task>()
     /// Tasks the loop's own thread queued (a caller on the loop resumed by a reply, a handler
     /// deferring work): no lock, and no wake-up, since the loop is plainly awake.
-    private var local = Deque<Task>()
+    @exclusivity(unchecked) private var local = Deque<Task>()
     /// A task's job runs on this thread now (see `capturingResumedJob`).
     private var runningJob = false
     /// Whether the next job queued from this thread is kept for its resumer (see
     /// `capturingResumedJob`).
-    private var jobCapture = JobCapture.off
+    @exclusivity(unchecked) private var jobCapture = JobCapture.off
     /// The channel reading from its socket now: its read burst ends with
     /// `channelReadComplete`, or with the channel closed (see `capturingResumedJob`).
     package var channelInReadBurst: ObjectIdentifier?

@@ -30,7 +30,9 @@ final class MemcacheOperationMetrics: Sendable {
 
     /// One loop's timers by (command, outcome) index. Loop-confined.
     private final class LoopTable: @unchecked Sendable { // SAFETY: used only on its loop
-        var timers = [Timer?](
+        /// Read on every call; no access overlaps another (no callout while one is open),
+        /// so without the runtime's exclusivity check.
+        @exclusivity(unchecked) var timers = [Timer?](
             repeating: nil, count: MemcacheRequest.operationNames.count * MemcacheOperationMetrics.outcomes.count)
     }
 
