@@ -28,9 +28,9 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
 
     // loop-confined
     let selector: Selector
-    // The three queues below are touched on every task; each access is a plain queue
-    // operation that calls out to nothing, so the runtime's exclusivity check (two calls
-    // and a thread-local lookup per access) is off for them.
+    // The two task queues and the capture slot below are touched on every task; each access
+    // is a plain queue or enum operation that calls out to nothing, so the runtime's
+    // exclusivity check (two calls and a thread-local lookup per access) is off for them.
     @exclusivity(unchecked) private var running = Deque<Task>()
     /// Tasks the loop's own thread queued (a caller on the loop resumed by a reply, a handler
     /// deferring work): no lock, and no wake-up, since the loop is plainly awake.
