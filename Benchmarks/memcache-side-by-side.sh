@@ -3,7 +3,8 @@
 # server's limit from the C load tool (pipelined `mg`, 8 connections x 8 deep), then every
 # client variant of PoolSideBySide (MemcachePool default and exclusive, callers on the loops
 # and plain tasks; the SwiftNIO pool and pipelined client; the pool over TLS against a
-# `memcached -Z`). 64 callers, 2 client loops, 8 connections, 100 B values, 10,000 keys.
+# `memcached -Z`; plain tasks with EventLoopGroup.keepResumedTasksOnLoops(), in a process of
+# its own). 64 callers, 2 client loops, 8 connections, 100 B values, 10,000 keys.
 # Rounds alternate the C tool and the Swift variants; the table shows each one's median.
 #
 # Usage: Benchmarks/memcache-side-by-side.sh [seconds per variant, default 5] [rounds, default 3]
@@ -45,6 +46,8 @@ for round in $(seq "$rounds"); do
         echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
     fi
     "$side_by_side" --port "$plain_port" --tls-port "$tls_port" --ca "$root/Fixtures/tls/ca.pem" --seconds "$seconds" >> "$work/swift.jsonl"
+    # Plain tasks with EventLoopGroup.keepResumedTasksOnLoops(): process-wide, so its own process.
+    "$side_by_side" --port "$plain_port" --seconds "$seconds" --resume-on-loops >> "$work/swift.jsonl"
 done
 
 python3 - "$work/mcload.txt" "$work/swift.jsonl" <<'PYTHON'
@@ -71,6 +74,7 @@ def median(name, key):
     return statistics.median(values) if values else None
 
 limit = median("C load tool: pipelined mg, 8 connections x 8 (the server's limit)", "ops_per_second")
+c_cpu = median("C load tool: pipelined mg, 8 connections x 8 (the server's limit)", "cpu_us_per_op")
 nio_pool = median("SwiftNIO pool exclusive, plain tasks", "ops_per_second")
 plaintext = median("pool default, callers on loops", "ops_per_second")
 def ratio(name):
@@ -79,6 +83,7 @@ def ratio(name):
     if limit and not name.startswith("C load"): parts.append(f"{ops / limit:.2f}x limit")
     if nio_pool and not name.startswith("SwiftNIO pool") and not name.startswith("C load"): parts.append(f"{ops / nio_pool:.2f}x NIO pool")
     if plaintext and "TLS" in name: parts.append(f"{ops / plaintext:.2f}x plaintext")
+    if c_cpu and not name.startswith("C load"): parts.append(f"CPU {median(name, 'cpu_us_per_op') / c_cpu:.2f}x C tool's")
     return ", ".join(parts)
 
 print(f"| client ({len(next(iter(rows.values())))} rounds, medians) | ops/s | ratio | client CPU µs/op | allocations/op | p99 µs |")

@@ -44,4 +44,21 @@ static inline int CLinux_sendmmsg(int fd, struct CLinux_mmsghdr *messages, unsig
 #define CLinux_UDP_SEGMENT 103
 #define CLinux_UDP_GRO 104
 
+// The Swift concurrency runtime's hook for jobs queued to the global executor
+// (swift/Runtime/ConcurrencyHooks.def: `swift_task_enqueueGlobal`). Declared untyped: the hook
+// and the implementation it is handed use the Swift calling convention, which C function
+// pointer types do not carry into Swift; GlobalEnqueueHook.swift gives them their Swift types.
+extern void *swift_task_enqueueGlobal_hook;
+
+// Installs `hook` unless a hook is set already (by this library or anyone else): returns
+// whether `hook` is the one installed now. Atomic, so two installers cannot both win.
+static inline int CLinux_installEnqueueGlobalHook(void *hook) {
+    void *expected = 0;
+    if (__atomic_compare_exchange_n(&swift_task_enqueueGlobal_hook, &expected, hook, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST)) {
+        return 1;
+    }
+    return expected == hook;
+}
+
 #endif

@@ -13,6 +13,9 @@ import Pool
 // the table with ratios.
 //
 // Usage: PoolSideBySide --port P [--tls-port Q --ca FILE] [--seconds S] [--only "NAME;NAME"]
+//        PoolSideBySide --port P --resume-on-loops [--seconds S]
+// The second form turns on `EventLoopGroup.keepResumedTasksOnLoops()` (process-wide, so in
+// a process of its own) and measures plain-task callers of the default pool with it.
 
 struct Options {
     var port = 11211
@@ -22,10 +25,15 @@ struct Options {
     var only: Set<String>?
     /// Callers per connection of the default pool variants (nil: `MemcachePool`'s default).
     var depth: Int?
+    var resumeOnLoops = false
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
+            if flag == "--resume-on-loops" {
+                self.resumeOnLoops = true
+                continue
+            }
             let value = iterator.next() ?? ""
             switch flag {
             case "--port": self.port = Int(value) ?? self.port
@@ -92,6 +100,10 @@ func preload(port: Int, tls: TLSContext?) async throws {
     try await group.shutdownGracefully()
 }
 
+if options.resumeOnLoops, !EventLoopGroup.keepResumedTasksOnLoops() {
+    FileHandle.standardError.write(Data("another library holds the runtime's global-enqueue hook\n".utf8))
+    exit(1)
+}
 try await preload(port: options.port, tls: nil)
 if let tlsPort = options.tlsPort, let tls { try await preload(port: tlsPort, tls: tls) }
 
@@ -114,6 +126,12 @@ func ours(_ name: String, leases: Int?, onLoops: Bool, port: Int, tls: TLSContex
     try await group.shutdownGracefully()
 }
 
+if options.resumeOnLoops {
+    try await ours(
+        "pool default, plain tasks resumed on loops (opt-in)", leases: options.depth, onLoops: false, port: options.port
+    )
+    exit(0)
+}
 try await ours("pool default, callers on loops", leases: options.depth, onLoops: true, port: options.port)
 try await ours("pool default, plain tasks", leases: options.depth, onLoops: false, port: options.port)
 try await ours("pool exclusive, callers on loops", leases: 1, onLoops: true, port: options.port)

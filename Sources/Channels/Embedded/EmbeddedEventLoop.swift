@@ -85,6 +85,8 @@ public final class EmbeddedEventLoop: EventLoop, TurnEndFlushing, @unchecked Sen
                 case .closure(let body): body()
                 case .job(let job): job.runSynchronously(on: self.asUnownedTaskExecutor())
                 case .work(let work): work.runOnLoop()
+                // Never queued here (the hook keeps jobs only on a `SelectableEventLoop`).
+                case .globalJob(let job): job.runSynchronously(on: globalConcurrentExecutor.asUnownedTaskExecutor())
                 }
             }
             self.turnEndFlushes.run()

@@ -15,6 +15,9 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         case job(UnownedJob)
         /// An object's own work (see `LoopWork`).
         case work(any LoopWork)
+        /// A job the runtime queued for its global executor from this loop's thread while a
+        /// channel delivered its reads (`EventLoopGroup.keepResumedTasksOnLoops()`).
+        case globalJob(UnownedJob)
     }
 
     // cross-thread
@@ -176,18 +179,38 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     private func run(_ task: Task) {
         switch task {
         case .closure(let body): body()
-        case .job(let job): self.runJob(job)
+        case .job(let job): self.runJob(job, on: self.asUnownedTaskExecutor())
         case .work(let work): work.runOnLoop()
+        case .globalJob(let job): self.runJob(job, on: Self.globalTaskExecutor)
         }
     }
 
-    private func runJob(_ job: UnownedJob) {
+    private func runJob(_ job: UnownedJob, on executor: UnownedTaskExecutor) {
         // Saved and restored: a late task (after the loop thread ended) may run on a thread
         // that is itself in the middle of a job.
         let wasRunningJob = self.runningJob
         self.runningJob = true
-        job.runSynchronously(on: self.asUnownedTaskExecutor())
+        job.runSynchronously(on: executor)
         self.runningJob = wasRunningJob
+    }
+
+    /// A global job runs here as the global executor would run it: with the runtime's default
+    /// task executor, which is what a task with no executor preference asks for. Its hops to
+    /// the generic executor then see it there already and continue on this thread.
+    private static let globalTaskExecutor = globalConcurrentExecutor.asUnownedTaskExecutor()
+
+    /// The global-enqueue hook's half (`EventLoopGroup.keepResumedTasksOnLoops()`), on this
+    /// loop's thread: keeps `job` for this turn when the runtime queues it while a channel
+    /// delivers its reads (a task with no executor preference that a reply resumed), and
+    /// returns false at any other time, when the job goes to the global executor as usual.
+    ///
+    /// Only during reads, so a task follows the connection that answered it: a rule of "any
+    /// job queued from a loop's thread" would gather every task onto whichever loop first
+    /// resumed their parent.
+    func keepResumedGlobalJob(_ job: UnownedJob) -> Bool {
+        guard self.channelInReadBurst != nil, !self.shuttingDown else { return false }
+        self.local.append(.globalJob(job))
+        return true
     }
 
     private enum JobCapture {
@@ -222,7 +245,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         if self.runningJob {
             self.local.append(.job(job))
         } else {
-            self.runJob(job)
+            self.runJob(job, on: self.asUnownedTaskExecutor())
         }
     }
 

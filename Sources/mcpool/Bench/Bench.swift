@@ -38,6 +38,11 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds a request may wait for its reply.") var responseTimeout = 5.0
     @Option(help: "Seconds a request may wait for a free connection.") var leaseTimeout = 10.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
+    @Flag(
+        help:
+            "With --plain-tasks: tasks a loop resumes while it reads continue on that loop (EventLoopGroup.keepResumedTasksOnLoops())."
+    )
+    var resumeOnLoops = false
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Option(
         help:
@@ -59,6 +64,9 @@ struct Bench: AsyncParsableCommand {
             self.keys > 0, self.pipelineDepth > 0, self.responseTimeout > 0, self.leaseTimeout > 0,
             self.target.connectTimeout > 0
         else { throw ValidationError("every number must be positive") }
+        guard !self.resumeOnLoops || self.plainTasks else {
+            throw ValidationError("--resume-on-loops is for --plain-tasks (callers on the loops are there already)")
+        }
     }
 
     private var parsedRatio: (Int, Int)? {
@@ -68,6 +76,9 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if self.resumeOnLoops, !EventLoopGroup.keepResumedTasksOnLoops() {
+            throw ValidationError("--resume-on-loops: another library holds the runtime's global-enqueue hook")
+        }
         self.logging.bootstrap(defaultLevel: .error)
         let stop = BenchStop()
         // Trapped for the whole command: the first Ctrl-C ends the run early (the summary of
