@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 23's counted budget per pooled get: counts that do not depend on how fast the CPU is.
 # `mcpool bench --ratio 1:0` (gets only, 64 callers, 2 loops x 4 connections, 100 B values)
-# against a local memcached 1.6.18 (-t 2), once with the callers on the pool's loops and once
-# as plain tasks. Per get it reports swift_retain, swift_release, malloc and swift_task_switch
-# calls (uprobes, `perf probe`), context switches (`perf stat`) and system calls (`strace -c`),
+# against a local memcached 1.6.18 (-t 2), with the callers on the pool's loops, as plain
+# tasks, and as plain tasks kept on the loops that resume them (`--resume-on-loops`:
+# EventLoopGroup.keepResumedTasksOnLoops()). Per get it reports swift_retain, swift_release,
+# malloc and swift_task_switch calls (uprobes, `perf probe`), context switches (`perf stat`) and system calls (`strace -c`),
 # and splits the bench harness's share out of them:
 #
 # - Set-up is taken out by difference: each count comes from a short and a long run, and a
@@ -41,8 +42,10 @@ probes=probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_li
 source Benchmarks/tools/local-memcached.sh
 
 bench=("$mcpool" bench --server "127.0.0.1:$port" --ratio 1:0 --json)
-for mode in loops plain-tasks; do
-    extra=(); [ "$mode" = plain-tasks ] && extra=(--plain-tasks)
+for mode in loops plain-tasks resumed-on-loops; do
+    extra=()
+    [ "$mode" = plain-tasks ] && extra=(--plain-tasks)
+    [ "$mode" = resumed-on-loops ] && extra=(--plain-tasks --resume-on-loops)
     for length in short long; do
         duration=1; [ "$length" = long ] && duration=$((seconds + 1))
         perf stat -x, -o "$work/$mode.$length.perf" -e "$probes" -e context-switches \
@@ -134,7 +137,7 @@ print(f"Per get, {model}, {open('/proc/cpuinfo').read().count('processor')} CPUs
 print()
 print("| callers | retain | release | malloc | task switch | context switch | syscalls | harness CPU share |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for mode in ("loops", "plain-tasks"):
+for mode in ("loops", "plain-tasks", "resumed-on-loops"):
     short, long = perf_counts(f"{work}/{mode}.short.perf"), perf_counts(f"{work}/{mode}.long.perf")
     measured = gets(f"{work}/{mode}.long.json") - gets(f"{work}/{mode}.short.json")
     per = {name: (long.get(name, 0) - short.get(name, 0)) / measured for name in events + ["context-switches"]}
