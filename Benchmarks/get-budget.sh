@@ -4,8 +4,8 @@
 # against a local memcached 1.6.18 (-t 2), with the callers on the pool's loops, as plain
 # tasks, and as plain tasks kept on the loops that resume them (`--resume-on-loops`:
 # EventLoopGroup.keepResumedTasksOnLoops()). Per get it reports swift_retain, swift_release,
-# malloc and swift_task_switch calls (uprobes, `perf probe`), context switches (`perf stat`) and system calls (`strace -c`),
-# and splits the bench harness's share out of them:
+# malloc and swift_task_switch calls (uprobes, `perf probe`), context switches (`perf stat`)
+# and system calls (`strace -c`), and splits the bench harness's share out of them:
 #
 # - Set-up is taken out by difference: each count comes from a short and a long run, and a
 #   get costs (long - short) / (gets of long - gets of short); preloading the keys, starting
