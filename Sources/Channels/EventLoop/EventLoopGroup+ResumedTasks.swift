@@ -18,9 +18,10 @@ extension EventLoopGroup {
     /// this way stays on it until it next suspends.
     ///
     /// - Important: while such a task runs, the loop runs nothing else. It must not block
-    ///   (no blocking system calls, locks held for long, `syncShutdownGracefully`, `wait()`
-    ///   on a future) and long computations delay every connection of the loop. Work that
-    ///   must stay off the loops should run in a task with an executor preference of its own.
+    ///   (no blocking system calls, no locks held for long, no waiting on a semaphore or a
+    ///   thread), and long computations delay every connection of the loop. Work that must
+    ///   stay off the loops should run in a task that prefers a `TaskExecutor` of its own
+    ///   (not `globalConcurrentExecutor`, whose jobs reach the same hook).
     ///
     /// The hook is the runtime's `swift_task_enqueueGlobal_hook`, which the process has one
     /// of: this call does nothing and returns false when another library set it first.
