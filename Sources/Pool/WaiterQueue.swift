@@ -7,14 +7,18 @@ struct WaiterID: Hashable, Sendable, CustomStringConvertible {
     var description: String { "w\(self.value)" }
 }
 
-/// The waiters of one loop: first in, first out, bounded by the machine, with O(1) removal on
-/// cancel, timeout or handoff.
+/// The waiters of one loop: first in, first out, bounded by the machine.
 ///
 /// Loop-confined (a value inside the loop's machine). Each entry keeps the caller's `Waiter`
 /// value (whatever the executor resumes it with), so the machine is the only ledger of its
-/// waiters. Removal only forgets the entry; its place in `order` is skipped when it reaches
-/// the front, and `order` is compacted when skipped places outnumber live ones, so memory
-/// stays proportional to the live waiters.
+/// waiters.
+///
+/// Waiters are kept by ascending id, which is the order they queue in (the machine numbers
+/// them as they come), with no hashing: the operations of every queued lease — append, take
+/// the oldest — touch only the ends of one deque, and finding a waiter by id (cancel,
+/// timeout, handoff) is a binary search. A removed waiter leaves an empty place that is
+/// dropped when it reaches the front, or when empty places outnumber live ones (memory stays
+/// proportional to the live waiters).
 struct WaiterQueue<Waiter> {
     struct Entry {
         let waiter: Waiter
@@ -27,39 +31,74 @@ struct WaiterQueue<Waiter> {
         var offered: Deadline?
     }
 
-    private var order = Deque<WaiterID>()
-    private var entries: [WaiterID: Entry] = [:]
+    private var places = Deque<(id: WaiterID, entry: Entry?)>()
+    /// Live waiters.
+    private(set) var count = 0
     /// No live waiter has an earlier deadline (it may be earlier than every live one).
     private(set) var earliestDeadline = Deadline.distantFuture
 
-    var count: Int { self.entries.count }
-    var isEmpty: Bool { self.entries.isEmpty }
+    var isEmpty: Bool { self.count == 0 }
 
-    func contains(_ id: WaiterID) -> Bool { self.entries[id] != nil }
+    /// Places held, empty ones included (what compaction bounds).
+    var placeCount: Int { self.places.count }
 
-    subscript(id: WaiterID) -> Entry? { self.entries[id] }
+    func contains(_ id: WaiterID) -> Bool { self.liveIndex(of: id) != nil }
+
+    subscript(id: WaiterID) -> Entry? { self.liveIndex(of: id).flatMap { self.places[$0].entry } }
+
+    /// The first place whose id is not below `id`.
+    private func lowerBound(_ id: WaiterID) -> Int {
+        var low = 0
+        var high = self.places.count
+        while low < high {
+            let middle = (low + high) / 2
+            if self.places[middle].id.value < id.value { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    private func liveIndex(of id: WaiterID) -> Int? {
+        let index = self.lowerBound(id)
+        guard index < self.places.count, self.places[index].id == id, self.places[index].entry != nil else {
+            return nil
+        }
+        return index
+    }
 
     mutating func append(_ id: WaiterID, _ entry: Entry) {
-        self.order.append(id)
-        self.entries[id] = entry
+        if let last = self.places.last, last.id.value >= id.value {
+            // Not how the machine numbers waiters, but the order by id holds anyway.
+            let index = self.lowerBound(id)
+            if index < self.places.count, self.places[index].id == id {
+                if self.places[index].entry == nil { self.count += 1 }
+                self.places[index].entry = entry
+            } else {
+                self.places.insert((id, entry), at: index)
+                self.count += 1
+            }
+        } else {
+            self.places.append((id, entry))
+            self.count += 1
+        }
         self.earliestDeadline = min(self.earliestDeadline, entry.deadline)
     }
 
     /// The oldest live waiter, kept.
     mutating func first() -> (id: WaiterID, entry: Entry)? {
-        while let id = self.order.first {
-            if let entry = self.entries[id] { return (id, entry) }
-            self.order.removeFirst()
+        while let place = self.places.first {
+            if let entry = place.entry { return (place.id, entry) }
+            self.places.removeFirst()
         }
         return nil
     }
 
     /// The oldest live waiter, removed.
     mutating func popFirst() -> (id: WaiterID, entry: Entry)? {
-        while let id = self.order.popFirst() {
-            if let entry = self.entries.removeValue(forKey: id) {
-                if self.entries.isEmpty { self.earliestDeadline = .distantFuture }
-                return (id, entry)
+        while let place = self.places.popFirst() {
+            if let entry = place.entry {
+                self.count -= 1
+                if self.count == 0 { self.earliestDeadline = .distantFuture }
+                return (place.id, entry)
             }
         }
         return nil
@@ -67,16 +106,20 @@ struct WaiterQueue<Waiter> {
 
     @discardableResult
     mutating func remove(_ id: WaiterID) -> Entry? {
-        guard let entry = self.entries.removeValue(forKey: id) else { return nil }
-        if self.order.count > 2 * self.entries.count + 32 {
-            self.order.removeAll { self.entries[$0] == nil }
+        guard let index = self.liveIndex(of: id) else { return nil }
+        let entry = self.places[index].entry
+        self.places[index].entry = nil
+        self.count -= 1
+        if self.places.count > 2 * self.count + 32 {
+            self.places.removeAll { $0.entry == nil }
         }
-        if self.entries.isEmpty { self.earliestDeadline = .distantFuture }
+        if self.count == 0 { self.earliestDeadline = .distantFuture }
         return entry
     }
 
     mutating func markOffered(_ id: WaiterID, at now: Deadline) {
-        self.entries[id]?.offered = now
+        guard let index = self.liveIndex(of: id) else { return }
+        self.places[index].entry?.offered = now
     }
 
     /// Removes and returns every waiter whose deadline is at or before `now`, oldest first.
@@ -84,24 +127,25 @@ struct WaiterQueue<Waiter> {
         guard self.earliestDeadline <= now else { return [] }
         var expired: [(id: WaiterID, entry: Entry)] = []
         var earliest = Deadline.distantFuture
-        for id in self.order {
-            guard let entry = self.entries[id] else { continue }
+        for index in self.places.indices {
+            guard let entry = self.places[index].entry else { continue }
             if entry.deadline <= now {
-                expired.append((id, entry))
+                expired.append((self.places[index].id, entry))
+                self.places[index].entry = nil
             } else {
                 earliest = min(earliest, entry.deadline)
             }
         }
-        for (id, _) in expired { self.entries[id] = nil }
-        self.order.removeAll { self.entries[$0] == nil }
+        self.places.removeAll { $0.entry == nil }
+        self.count -= expired.count
         self.earliestDeadline = earliest
         return expired
     }
 
     /// The oldest live waiter for which `include` holds (no array is made).
     func firstEntry(where include: (Entry) -> Bool) -> Entry? {
-        for id in self.order {
-            if let entry = self.entries[id], include(entry) { return entry }
+        for place in self.places {
+            if let entry = place.entry, include(entry) { return entry }
         }
         return nil
     }
@@ -109,9 +153,9 @@ struct WaiterQueue<Waiter> {
     /// Live waiters, oldest first, for which `include` holds, at most `limit`.
     func select(limit: Int, where include: (Entry) -> Bool) -> [WaiterID] {
         var found: [WaiterID] = []
-        for id in self.order where found.count < limit {
-            guard let entry = self.entries[id], include(entry) else { continue }
-            found.append(id)
+        for place in self.places where found.count < limit {
+            guard let entry = place.entry, include(entry) else { continue }
+            found.append(place.id)
         }
         return found
     }
@@ -121,9 +165,9 @@ struct WaiterQueue<Waiter> {
         // An explicit loop: copying an empty Deque into an Array writes the shared empty-array
         // storage, which ThreadSanitizer reports as a race between loops.
         var all: [(id: WaiterID, entry: Entry)] = []
-        for id in self.order { if let entry = self.entries[id] { all.append((id, entry)) } }
-        self.order.removeAll()
-        self.entries.removeAll()
+        for place in self.places { if let entry = place.entry { all.append((place.id, entry)) } }
+        self.places.removeAll()
+        self.count = 0
         self.earliestDeadline = .distantFuture
         return all
     }
