@@ -37,10 +37,12 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     // Reading
     private var maxMessagesPerRead = 4
     /// The size of the next read. The buffers themselves are the loop's (`prepareReadBuffer`).
-    private var sizer = ReceiveBufferSizer()
+    /// (This and `pending` are touched on every read or write by plain value code that calls
+    /// out to nothing while an access is open: the runtime's exclusivity check is off.)
+    @exclusivity(unchecked) private var sizer = ReceiveBufferSizer()
 
     // Writing
-    private var pending = PendingWrites()
+    @exclusivity(unchecked) private var pending = PendingWrites()
     private var watermarks = WriteWatermarks.default
     private var outputShutdownPromises: [EventLoopPromise<Void>?] = []
 

@@ -31,7 +31,9 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
     private static let callsPerEvent = 4
 
     // Writing
-    private var pending = PendingDatagrams()
+    /// Touched on every send by plain value code that calls out to nothing while an access is
+    /// open: the runtime's exclusivity check is off.
+    @exclusivity(unchecked) private var pending = PendingDatagrams()
     private var flushing = false
     private var waitingForWritable = false
     private var outputClosed = false

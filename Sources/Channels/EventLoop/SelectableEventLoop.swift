@@ -46,7 +46,8 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// The channel reading from its socket now: its read burst ends with
     /// `channelReadComplete`, or with the channel closed (see `capturingResumedJob`).
     package var channelInReadBurst: ObjectIdentifier?
-    private var timers = TimerQueue()
+    /// Due work is taken out before it runs, so no access is open while it does.
+    @exclusivity(unchecked) private var timers = TimerQueue()
     private var shuttingDown = false
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
     let turnEndFlushes = TurnEndFlushes()
@@ -59,15 +60,17 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// than one, because a pipeline that hands its reads to async code keeps each until its
     /// task wrote it back: those buffers return here from the write queue (`offerReadBuffer`)
     /// instead of going back to malloc, which would hand the next read fresh pages to fault in.
-    private var spareReadBuffers: [ByteBuffer] = []
+    // These spares are taken and given back on every read and write by array and deque
+    // operations that call out to nothing: the runtime's exclusivity check is off for them.
+    @exclusivity(unchecked) private var spareReadBuffers: [ByteBuffer] = []
     private var spareReadBytes = 0
     /// At most this many bytes of spares per loop: enough for the reads of one turn of a busy
     /// loop whose tasks hold them (64 of 64 KiB), not more.
     private static let maximumSpareReadBytes = 4 << 20
     /// Write-queue storage and a list for completed write promises that no channel holds:
     /// lent for a write, given back once the queue is empty (idle channels keep neither).
-    var spareWriteQueue = Deque<PendingWrites.Entry>()
-    var spareCompletedWrites: [EventLoopPromise<Void>?] = []
+    @exclusivity(unchecked) var spareWriteQueue = Deque<PendingWrites.Entry>()
+    @exclusivity(unchecked) var spareCompletedWrites: [EventLoopPromise<Void>?] = []
     /// The loop's position in its group's `loops`.
     public let index: Int
     /// Its group's token (`EventLoopGroup.current`, `currentIndex`).

@@ -7,8 +7,10 @@
 /// resumed in the turn, by tasks from other threads — leaves in one `writev` per channel.
 /// Registering costs an array append and no allocation once the array has grown.
 final class TurnEndFlushes {
-    private var pending: [ChannelHandlerContext] = []
-    private var running: [ChannelHandlerContext] = []
+    // Appended to, swapped and cleared by array operations only (the flushes run on a copy):
+    // the runtime's exclusivity check, per turn and per registered flush, is off.
+    @exclusivity(unchecked) private var pending: [ChannelHandlerContext] = []
+    @exclusivity(unchecked) private var running: [ChannelHandlerContext] = []
 
     /// Whether a flush is owed (the loop must not sleep before running them).
     var isEmpty: Bool { self.pending.isEmpty }
