@@ -30,7 +30,7 @@ extension EventLoopGroup {
     /// // At start-up, before any pool is used:
     /// EventLoopGroup.keepResumedTasksOnLoops()
     /// let group = try EventLoopGroup(loopCount: 2)
-    /// let pool = MemcachePool(group: group, configuration: .init(servers: ["127.0.0.1:11211"]))
+    /// let pool = MemcachePool(configuration: .init(host: "127.0.0.1"), group: group)
     /// ```
     ///
     /// - Returns: true when resumed tasks are kept on loops from now on (also when an
