@@ -62,14 +62,12 @@ final class MemcacheOperationMetrics: Sendable {
                 command: MemcacheRequest.operationNames[command], outcome: response.outcome(of: request),
                 duration: duration)
         }
-        let table = self.loopTables[loop]
         let slot = command * Self.outcomes.count + outcome
-        if let timer = table.timers[slot] {
-            // Not stored back: writing the table's slot on every call cost a retain and a
-            // release per get (uprobe under `mcpool bench`).
-            timer.recordNanoseconds(duration.nanoseconds)
-            return
-        }
+        // Read in place, not bound to locals: binding the table and the timer cost a retain
+        // and a release each per get; writing the slot back cost another pair (uprobes under
+        // `mcpool bench`).
+        if self.loopTables[loop].timers[slot]?.recordNanoseconds(duration.nanoseconds) != nil { return }
+        let table = self.loopTables[loop]
         // A timer object of the loop's own (the factory hands each the same handler): one
         // shared by every loop had its count bounce between cores on every call.
         let timer = self.makeTimer(MemcacheRequest.operationNames[command], Self.outcomes[outcome])
