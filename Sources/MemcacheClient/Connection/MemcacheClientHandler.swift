@@ -133,7 +133,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         _ request: MemcacheRequest,
         onPartial: (@Sendable (MemcacheResponse) -> Void)?,
         releasesLease: Bool,
-        responder: Responder
+        responder: consuming Responder
     ) {
         self.context?.eventLoop.assertInEventLoop()
         // The waiter is made where it is used: one copy of the responder, not two.

@@ -75,7 +75,9 @@ struct MemcacheReplyMatcher<Waiter> {
     ///
     /// - Returns: true when it is now the only request waiting for a reply (the response
     ///   clock starts).
-    mutating func expect(_ expected: Expected?, for waiter: Waiter) -> Bool {
+    /// Both are consumed: the waiter moves into the queue rather than being copied there (a
+    /// retain and a release per request).
+    mutating func expect(_ expected: consuming Expected?, for waiter: consuming Waiter) -> Bool {
         guard let expected else {
             self.unwritten.append(waiter)
             return false
