@@ -71,12 +71,11 @@ struct MemcacheReplyMatcher<Waiter> {
     /// Whether requests wait for replies on a working connection (the response clock runs).
     var isAwaitingReply: Bool { self.failure == nil && !self.waiting.isEmpty }
 
-    /// Records a sent request that gets `expected` (nil: `noreply`, none).
+    /// Records a sent request that gets `expected` (nil: `noreply`, none). Both are consumed,
+    /// so that the caller's waiter is not copied on its way in.
     ///
     /// - Returns: true when it is now the only request waiting for a reply (the response
     ///   clock starts).
-    /// Both are consumed: the waiter moves into the queue rather than being copied there (a
-    /// retain and a release per request).
     mutating func expect(_ expected: consuming Expected?, for waiter: consuming Waiter) -> Bool {
         guard let expected else {
             self.unwritten.append(waiter)
