@@ -76,16 +76,18 @@ struct MemcachePoolRetryTests {
         var warmed = false
         for _ in 0..<10 where !warmed { warmed = (try? await patient.version()) == "1" }
         #expect(warmed)
-        let warmConnection = Array(received(silent, "version").suffix(1))
         let timeout = await #expect(throws: MemcacheError.self) { try await patient.get("k") }
         #expect(timeout?.code == .timeout)
         // The timeout can fire before the server has read the request (a stalled loop): wait
         // until the request has arrived, then count what arrived once the pool has closed its
-        // connections (a retry would add a line from a second connection).
+        // connections: one `mg`, where a retry would add a second. (Not compared with the
+        // connection the last `version` line came from: a version that timed out on a first
+        // connection can be read by the server after the one that succeeded on the next —
+        // TSan CI saw that order.)
         await patient.shutdown()
         #expect(try await poll { !received(silent, "mg").isEmpty })
         #expect(try await silent.allConnectionsClosed())
-        #expect(received(silent, "mg") == warmConnection)
+        #expect(received(silent, "mg").count == 1)
         try await garbage.close()
         try await silent.close()
         try await group.shutdownGracefully()
