@@ -200,7 +200,17 @@ struct ServeProcessTests {
         #expect(try await memcache.get("after") == ByteBuffer(string: "the flood"))
         let deadline = Deadline.now() + testPatience
         while descriptors() > baseline + 1, Deadline.now() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        #expect(descriptors() <= baseline + 1, "baseline \(baseline) plus our one connection")
+        let left = descriptors()
+        // On a failure, say which connections are left and which process holds their other
+        // end (TSan CI saw 3 and 5 sockets left for the whole wait; not reproduced alone).
+        var heldBy = ""
+        if left > baseline + 1, let ss = findExecutable(["/usr/bin/ss", "/bin/ss"]) {
+            heldBy =
+                (try? await runProcess(ss, ["-tanp"]))?.split(separator: "\n")
+                .filter { ($0.contains(":\(port) ") || $0.contains(":\(port)\t")) && !$0.hasPrefix("TIME-WAIT") }
+                .joined(separator: "\n") ?? ""
+        }
+        #expect(left <= baseline + 1, "baseline \(baseline) plus our one connection; connections now:\n\(heldBy)")
         #expect(server.isRunning)
         try await memcache.close()
         try await group.shutdownGracefully()
