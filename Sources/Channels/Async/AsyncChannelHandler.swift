@@ -122,9 +122,10 @@ final class AsyncChannelHandler<Inbound: Sendable, Outbound: Sendable>: ChannelD
 
 /// What an async channel's inbound stream, outbound writer and loop-side handler share.
 ///
-/// Thread-safe: `inbound` and the writability gate are locked; `context` and
-/// `flushFollowsConsumer` are loop-confined (set by the handler on the loop, read by `write0`
-/// and `resumeReading`'s loop task, which run only on the loop).
+/// Thread-safe: `inbound` and the writability gate are locked; `context`,
+/// `flushFollowsConsumer` and the loop's copy of the gate are loop-confined (set by the
+/// handler on the loop, read by `write0`, `isWritableOnLoop` and `resumeReading`'s loop task,
+/// which run only on the loop).
 final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecked Sendable { // SAFETY: see above
     private struct Waiter {
         let id: UInt64
@@ -150,6 +151,10 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     /// Set by the handler while the consumer runs at the end of a read burst, which the
     /// handler flushes right after. Loop-confined.
     var flushFollowsConsumer = false
+    /// The gate's `writable` and `closedError` as the loop last set them, for a writer on
+    /// the loop to read without the lock (they change only on the loop). Loop-confined.
+    private var writableOnLoop = true
+    private var closedErrorOnLoop: ChannelError?
 
     init(loop: any EventLoop, highWatermark: Int, lowWatermark: Int) {
         self.loop = loop
@@ -183,6 +188,7 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     }
 
     func writabilityChanged(_ writable: Bool) {
+        self.writableOnLoop = writable
         let waiters: [Waiter] = self.gate.withLock { gate in
             gate.writable = writable
             guard writable else { return [] }
@@ -193,6 +199,7 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     }
 
     private func failWriters(_ error: ChannelError) {
+        if self.closedErrorOnLoop == nil { self.closedErrorOnLoop = error }
         let waiters: [Waiter] = self.gate.withLock { gate in
             if gate.closedError == nil { gate.closedError = error }
             defer { gate.waiters.removeAll() }
@@ -277,6 +284,15 @@ final class AsyncChannelBridge<Inbound: Sendable, Outbound: Sendable>: @unchecke
     /// - Throws: `ChannelError` once the writer can no longer write.
     func passWritabilityGate(reserving: Bool) throws(ChannelError) -> Bool {
         try self.gate.withLock { gate throws(ChannelError) in try Self.pass(&gate, reserving: reserving) }
+    }
+
+    /// Whether a writer on the loop may write now (it never reserves): the gate without its
+    /// lock. Loop only.
+    ///
+    /// - Throws: `ChannelError` once the writer can no longer write.
+    func isWritableOnLoop() throws(ChannelError) -> Bool {
+        if let error = self.closedErrorOnLoop { throw error }
+        return self.writableOnLoop
     }
 
     private static func pass(_ gate: inout Gate, reserving: Bool) throws(ChannelError) -> Bool {

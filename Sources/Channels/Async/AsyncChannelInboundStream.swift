@@ -27,14 +27,19 @@ public struct AsyncChannelInboundStream<Inbound: Sendable>: AsyncSequence, Senda
     public var bufferedCount: Int { self.queue.bufferedCount }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let queue: AsyncMessageQueue<Inbound>
+        @usableFromInline let queue: AsyncMessageQueue<Inbound>
 
-        @_specialize(where Inbound == ByteBuffer)
+        init(queue: AsyncMessageQueue<Inbound>) {
+            self.queue = queue
+        }
+
+        // Inlinable, as the queue's `next()`: see there.
+        @inlinable
         public mutating func next() async throws -> Inbound? {
             try await self.queue.next()
         }
 
-        @_specialize(where Inbound == ByteBuffer)
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Inbound? {
             try await self.queue.next()
         }

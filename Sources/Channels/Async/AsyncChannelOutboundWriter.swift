@@ -33,12 +33,32 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
     /// - Throws: `ChannelError` with `.ioOnClosedChannel` once the channel closed, or
     ///   `.outputClosed` after `finish()`; `CancellationError` when the task is cancelled
     ///   while it waits to write (nothing is written then).
-    @_specialize(where Outbound == ByteBuffer)
+    ///
+    /// Inlined into the caller: a write on the channel's loop to a writable channel is then
+    /// a synchronous call, with no async frame and no executor check on its return.
+    @inlinable
     public func write(_ message: Outbound) async throws {
+        if try self.writeAtOnce(message) { return }
+        try await self.writeWaiting(message)
+    }
+
+    /// Writes `message` now when the calling task runs on the channel's loop and the channel
+    /// is writable; false, having done nothing, otherwise. A generic entry point that
+    /// branches to its `ByteBuffer` specialization.
+    @usableFromInline
+    @_specialize(where Outbound == ByteBuffer)
+    func writeAtOnce(_ message: Outbound) throws(ChannelError) -> Bool {
+        guard self.loop.inEventLoop, try self.bridge.isWritableOnLoop() else { return false }
+        self.bridge.write0(message)
+        return true
+    }
+
+    /// `write(_:)` from another thread, or to a channel that is not writable now.
+    @usableFromInline
+    @_specialize(where Outbound == ByteBuffer)
+    func writeWaiting(_ message: Outbound) async throws {
         let loop = self.loop
         if loop.inEventLoop {
-            // Checked without an `await` first: each call that may suspend costs the task an
-            // executor check on its return, and the channel is almost always writable.
             if try !self.bridge.passWritabilityGate(reserving: false) {
                 try await self.bridge.waitUntilWritable(reserving: false)
             }
@@ -91,6 +111,7 @@ public struct AsyncChannelOutboundWriter<Outbound: Sendable>: Sendable {
 protocol AsyncOutboundSink<Outbound>: Sendable {
     associatedtype Outbound: Sendable
     func passWritabilityGate(reserving: Bool) throws(ChannelError) -> Bool
+    func isWritableOnLoop() throws(ChannelError) -> Bool
     func waitUntilWritable(reserving: Bool) async throws
     func arrivedOnLoop()
     func write0(_ value: Outbound)

@@ -76,10 +76,15 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// Its group's token (`EventLoopGroup.current`, `currentIndex`).
     let groupToken: UInt64
 
+    /// This loop as the runtime's task executor, made once (set in `init`): asked for per
+    /// job, `asUnownedTaskExecutor()` looked up the conformance and retained the loop.
+    private var ownTaskExecutor = SelectableEventLoop.globalTaskExecutor
+
     init(index: Int, groupToken: UInt64) throws {
         self.index = index
         self.groupToken = groupToken
         self.selector = try Selector()
+        self.ownTaskExecutor = self.asUnownedTaskExecutor()
     }
 
     /// Makes `buffer` an empty buffer of at least `size` bytes for a socket read: the same
@@ -182,7 +187,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     private func run(_ task: Task) {
         switch task {
         case .closure(let body): body()
-        case .job(let job): self.runJob(job, on: self.asUnownedTaskExecutor())
+        case .job(let job): self.runJob(job, on: self.ownTaskExecutor)
         case .work(let work): work.runOnLoop()
         case .globalJob(let job): self.runJob(job, on: Self.globalTaskExecutor)
         }
@@ -248,7 +253,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         if self.runningJob {
             self.local.append(.job(job))
         } else {
-            self.runJob(job, on: self.asUnownedTaskExecutor())
+            self.runJob(job, on: self.ownTaskExecutor)
         }
     }
 

@@ -55,8 +55,10 @@ struct AsyncChannelTests {
         try await server.close()
     }
 
-    @Test("a writer to a peer that does not read suspends at the watermark and resumes when the peer reads")
-    func outboundBackpressure() async throws {
+    @Test(
+        "a writer to a peer that does not read suspends at the watermark and resumes when the peer reads",
+        arguments: [false, true])
+    func outboundBackpressure(writerOnLoop: Bool) async throws {
         let group = try EventLoopGroup(loopCount: 2)
         defer { try? group.syncShutdownGracefully() }
         let server = try await ServerBootstrap(group: group)
@@ -77,10 +79,16 @@ struct AsyncChannelTests {
         let writes = 256
         let written = LockedValue(0)
         let chunk = ByteBuffer(bytes: [UInt8](repeating: 0x63, count: 8 * 1024))
+        // Off the loop a write is a task for the loop; on it (the task prefers the channel's
+        // loop), a direct call that reads the loop's own copy of the writability gate.
+        let loop = try #require(connection.channel.eventLoop as? SelectableEventLoop)
         let writer = Task {
-            for _ in 0..<writes {
-                try await connection.outbound.write(chunk)
-                written.withLock { $0 += 1 }
+            try await withTaskExecutorPreference(writerOnLoop ? loop : nil) {
+                #expect(loop.inEventLoop == writerOnLoop)
+                for _ in 0..<writes {
+                    try await connection.outbound.write(chunk)
+                    written.withLock { $0 += 1 }
+                }
             }
         }
         // The writer stalls: the count stops growing well short of 2 MiB, the channel is not writable.
