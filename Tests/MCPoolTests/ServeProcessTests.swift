@@ -198,22 +198,56 @@ struct ServeProcessTests {
             host: "127.0.0.1", port: port, group: group, connectTimeout: testPatience)
         try await memcache.set("after", to: ByteBuffer(string: "the flood"))
         #expect(try await memcache.get("after") == ByteBuffer(string: "the flood"))
+        // Every descriptor of the flood is closed again, except connections the kernel holds
+        // established for a client that is gone (see `halfOpenConnections`), which no server
+        // can tell from a quiet client. TSan CI runs left 3 and 5 sockets (stop 41), then 2
+        // established ones whose clients had no socket any more and whose FIN or RST had never
+        // reached the server (stop 42's `ss` output).
+        let ss = findExecutable(["/usr/bin/ss", "/bin/ss"])
+        var halfOpen: [String] = []
         let deadline = Deadline.now() + testPatience
-        while descriptors() > baseline + 1, Deadline.now() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        var nextCheck = Deadline.now()
+        while descriptors() > baseline + 1 + halfOpen.count, Deadline.now() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            if let ss, Deadline.now() >= nextCheck {
+                halfOpen = await Self.halfOpenConnections(port: port, ss: ss)
+                nextCheck = Deadline.now() + .seconds(2)
+            }
+        }
+        if let ss { halfOpen = await Self.halfOpenConnections(port: port, ss: ss) }
         let left = descriptors()
-        // On a failure, say which connections are left and which process holds their other
-        // end (TSan CI saw 3 and 5 sockets left for the whole wait; not reproduced alone).
+        // On a failure, say which connections are left and which process holds their other end.
         var heldBy = ""
-        if left > baseline + 1, let ss = findExecutable(["/usr/bin/ss", "/bin/ss"]) {
+        if left > baseline + 1 + halfOpen.count, let ss {
             heldBy =
                 (try? await runProcess(ss, ["-tanp"]))?.split(separator: "\n")
                 .filter { ($0.contains(":\(port) ") || $0.contains(":\(port)\t")) && !$0.hasPrefix("TIME-WAIT") }
                 .joined(separator: "\n") ?? ""
         }
-        #expect(left <= baseline + 1, "baseline \(baseline) plus our one connection; connections now:\n\(heldBy)")
+        #expect(
+            left <= baseline + 1 + halfOpen.count,
+            "baseline \(baseline) plus our one connection plus \(halfOpen.count) half-open; connections now:\n\(heldBy)"
+        )
         #expect(server.isRunning)
         try await memcache.close()
         try await group.shutdownGracefully()
+    }
+
+    /// The server's established connections on `port` whose client end does not exist on
+    /// this host: half-open. Under a flood beyond the listen backlog the kernel completes some
+    /// handshakes after the client gave up, or drops the client's FIN or RST while the
+    /// connection is still being set up; the server then never hears of the close. A server
+    /// cannot tell such a connection from a quiet client (memcached keeps them too, until TCP
+    /// keep-alive or an idle timeout), so they are not descriptor leaks. A leak shows as a
+    /// connection in CLOSE-WAIT (the client's FIN arrived) or a socket with no connection.
+    static func halfOpenConnections(port: Int, ss: String) async -> [String] {
+        guard let output = try? await runProcess(ss, ["-tan"]) else { return [] }
+        let rows = output.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }
+            .filter { $0.count >= 5 }
+        let localEnds = Set(rows.map { String($0[3]) })
+        return rows.filter { row in
+            row[0] == "ESTAB" && row[3].hasSuffix(":\(port)") && !localEnds.contains(String(row[4]))
+        }.map { $0.joined(separator: " ") }
     }
 
     @Test("SIGTERM during a pipelined load: every request the server read is answered, whole, and it exits 0")
