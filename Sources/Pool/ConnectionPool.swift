@@ -26,7 +26,7 @@ import Synchronization
 public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     public let configuration: ConnectionPoolConfiguration
     package let group: EventLoopGroup
-    let loopPools: [LoopPool<Connection>]
+    package let loopPools: [LoopPool<Connection>]
     private let coordinator: PoolCoordinator<Connection>
     private let cursor = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)

@@ -108,6 +108,9 @@ public final class MemcachePool: MemcacheRequestSender {
     let logger: Logger
     /// The TLS context new connections use (`replaceTLS(with:)`).
     let tls: LockedValue<TLSContext?>
+    /// `connections`' per-loop pools and its group as a value, for `homePool()`.
+    private let loopPools: [LoopPool<MemcachePooledConnection>]
+    private let groupIdentity: EventLoopGroup.Identity
 
     public convenience init(
         host: String, port: Int = 11211, maxConnections: Int = 20, group: EventLoopGroup, tls: TLSContext? = nil
@@ -144,6 +147,8 @@ public final class MemcachePool: MemcacheRequestSender {
             current.tls = tls.withLock { $0 }
             return Self.connect(on: loop, configuration: current)
         }
+        self.loopPools = self.connections.loopPools
+        self.groupIdentity = group.identity
     }
 
     /// Sends `request` on a pooled connection and waits for its response. Server error
@@ -196,7 +201,9 @@ public final class MemcachePool: MemcacheRequestSender {
 
     /// Sends with one retry where allowed (see the type's comment), counted and timed when
     /// the pool reports metrics (in this frame: another async frame per call showed in the
-    /// benchmark).
+    /// benchmark). Inlined into its callers: left to the optimizer it stayed a frame of its
+    /// own between `send` and `sendOnce` (two lookups of the current task per get).
+    @inline(__always)
     private func sendRetrying(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
     ) async throws -> MemcacheResponse {
@@ -233,7 +240,7 @@ public final class MemcachePool: MemcacheRequestSender {
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, now: Deadline? = nil,
         deadline: Deadline?
     ) async throws -> MemcacheResponse {
-        let pool = self.connections.homePool()
+        let pool = self.homePool()
         if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
         if pool.loop.inEventLoop, let served = pool.leaseIfReady(now: now) {
             served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
@@ -253,6 +260,16 @@ public final class MemcachePool: MemcacheRequestSender {
         // The call's record is its own hop to the loop: no closure to allocate per call.
         let hop = MemcachePoolHop(request: request, onPartial: onPartial, pool: pool, deadline: deadline)
         return try await hop.wait { _ in pool.loop.execute(hop) }
+    }
+
+    /// `ConnectionPool.homePool()` with the connection type known: the generic one looked up
+    /// `LoopPool<Connection>`'s metadata on every call, once per get (a uprobe on
+    /// `swift_getGenericMetadata`). Through this pool's own copies of the pools and the
+    /// group's identity: through `connections` it retained and released once more per get.
+    @inline(__always)
+    private func homePool() -> LoopPool<MemcachePooledConnection> {
+        if let index = self.groupIdentity.currentIndex { return self.loopPools[index] }
+        return self.connections.homePool()
     }
 
     /// One attempt bounded by the caller's `deadline` (see `MemcacheDeadline`): the lease
@@ -336,7 +353,7 @@ public final class MemcachePool: MemcacheRequestSender {
         completion: @escaping @Sendable (Result<MemcacheResponse, any Error>) -> Void
     ) {
         let started = self.operationMetrics == nil ? nil : Deadline.now()
-        let pool = self.connections.homePool()
+        let pool = self.homePool()
         let poolDeadline = self.connections.deadline(nil, on: pool)
         let leaseDeadline = deadline.map { min($0, poolDeadline) } ?? poolDeadline
         let callersDeadline = deadline.map { $0 <= poolDeadline } ?? false
