@@ -130,7 +130,7 @@ final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFET
     /// into this module's generic code would cost a frame for its generic entry point and
     /// another for the specialization it branches to (each frame two lookups of the current
     /// task), and inlined into the consumer's loop its waits took more executor checks per
-    /// message (3.9 against 2.4). The synchronous calls it makes branch to their `ByteBuffer`
+    /// message (3.9 against 3.0). The synchronous calls it makes branch to their `ByteBuffer`
     /// specializations.
     @inlinable
     @inline(never)
