@@ -97,6 +97,7 @@ extension CommandProcessor {
         let now = self.store.clock()
         let listener = self.counters.listenAddress.withLock { $0 }
         let records = self.counters.connections.withLock { $0 }.sorted { $0.key < $1.key }.map(\.value)
-        return [("0:addr", listener), ("0:state", "conn_listening")] + records.flatMap { $0.statsLines(now: now) }
+        return [("0:addr", listener), ("0:state", "conn_listening")]
+            + records.flatMap { $0.statsLines(now: now, listenAddress: listener) }
     }
 }

@@ -60,8 +60,7 @@ final class ServerCounters: Sendable {
     /// Registers a new connection for `stats conns`.
     func connectionOpened(peer: SocketAddress?, now: Int) -> ConnectionRecord {
         let number = self.connectionNumbers.wrappingAdd(1, ordering: .relaxed).newValue
-        let record = ConnectionRecord(
-            number: number, peer: peer, listenAddress: self.listenAddress.withLock { $0 }, now: now)
+        let record = ConnectionRecord(number: number, peer: peer, now: now)
         self.connections.withLock { $0[number] = record }
         return record
     }

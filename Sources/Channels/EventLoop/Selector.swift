@@ -14,9 +14,12 @@ protocol Selectable: AnyObject {
 /// ID; epoll user data carries (ID, fd), so an event for an fd that was closed and reused in
 /// the same batch is recognised as stale and dropped.
 final class Selector {
+    /// The owner first and the two 32-bit fields together: 24 bytes rather than 32, in an
+    /// array every loop sizes to the process's highest fd (16 B of every idle connection
+    /// with two loops).
     private struct Registration {
-        let id: UInt32
         let owner: any Selectable
+        let id: UInt32
         var interest: IOEvents
     }
 
@@ -55,7 +58,7 @@ final class Selector {
         if index >= self.registrations.count {
             self.registrations.append(contentsOf: repeatElement(nil, count: index - self.registrations.count + 1))
         }
-        self.registrations[index] = Registration(id: id, owner: owner, interest: interest)
+        self.registrations[index] = Registration(owner: owner, id: id, interest: interest)
         self.registeredCount += 1
     }
 

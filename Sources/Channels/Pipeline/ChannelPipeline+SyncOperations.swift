@@ -14,24 +14,32 @@ extension ChannelPipeline {
         /// Adds `handler` at `position`.
         ///
         /// - Throws: `PipelineError` with `.typeMismatch` when its message types do not fit
-        ///   its neighbours, `.duplicateName`, `.notFound` for a missing anchor, or
-        ///   `.pipelineClosed` after the channel closed.
+        ///   its neighbours, `.notAHandler` when it is neither inbound nor outbound,
+        ///   `.duplicateName`, `.notFound` for a missing anchor, or `.pipelineClosed` after
+        ///   the channel closed.
         public func addHandler(_ handler: any ChannelHandler, name: String? = nil, position: Position = .last) throws {
             self.pipeline.eventLoop.assertInEventLoop()
-            let context = ChannelHandlerContext(
-                givenName: name, ordinal: self.pipeline.nextOrdinal(), handler: handler,
-                types: HandlerTypes.of(handler),
-                pipeline: self.pipeline, eventLoop: self.pipeline.eventLoop)
+            guard
+                let context = ChannelHandlerContext(
+                    givenName: name, ordinal: self.pipeline.nextOrdinal(), handler: handler,
+                    types: HandlerTypes.of(handler),
+                    pipeline: self.pipeline, eventLoop: self.pipeline.eventLoop)
+            else {
+                throw PipelineError(
+                    .notAHandler,
+                    "\(type(of: handler)) is neither a ChannelInboundHandler nor a ChannelOutboundHandler: no event would reach it"
+                )
+            }
             // Made-up names ("Type-N") are unique by their number; only a given name can clash.
             if self.pipeline.contexts().contains(where: { $0.givenName != nil && $0.name == context.name }) {
                 throw PipelineError(.duplicateName, "a handler named '\(context.name)' is already in the pipeline")
             }
             let anchor: ChannelHandlerContext
             switch position {
-            case .first: anchor = self.pipeline.head
-            case .last: anchor = self.pipeline.tail.previous ?? self.pipeline.head
+            case .first: anchor = self.pipeline.end
+            case .last: anchor = self.pipeline.end.previous ?? self.pipeline.end
             case .before(let other):
-                anchor = try self.context(name: other).previous ?? self.pipeline.head
+                anchor = try self.context(name: other).previous ?? self.pipeline.end
             case .after(let other):
                 anchor = try self.context(name: other)
             }

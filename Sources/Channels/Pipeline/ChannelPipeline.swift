@@ -21,13 +21,18 @@ public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confin
     unowned let channelReference: any Channel
     /// The channel's loop (kept by the contexts: one copy fewer here put the pipeline in
     /// malloc's 96-byte size rather than 112, per connection).
-    public var eventLoop: any EventLoop { self.head.eventLoop }
+    public var eventLoop: any EventLoop { self.end.eventLoop }
     /// The loop's end-of-turn flushes (nil for a foreign `EventLoop`, which gets a task instead).
     let turnEndFlushes: TurnEndFlushes?
-    // Set in init right after the other fields (the contexts need `self`); never nil after.
-    private(set) var head: ChannelHandlerContext! // SAFETY: assigned in init before self escapes
-    private(set) var tail: ChannelHandlerContext! // SAFETY: assigned in init before self escapes
-    private var nameCounter = 0
+    /// Both ends of the pipeline in one context (`PipelineEndHandler`): the handlers form a
+    /// ring through it. Its `next` is the first handler (the head's side, where reads enter),
+    /// its `previous` the last (the tail's side, where `channel.write` enters); an event
+    /// walking past the last handler reaches it as the tail, an operation walking past the
+    /// first reaches it as the head.
+    // Set in init right after the other fields (the context needs `self`); never nil after.
+    private(set) var end: ChannelHandlerContext! // SAFETY: assigned in init before self escapes
+    /// 32 bits, beside the flag: the pipeline then fits malloc's 80-byte size.
+    private var nameCounter: UInt32 = 0
     private(set) var isTornDown = false
 
     /// - Parameters:
@@ -39,19 +44,13 @@ public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confin
         self.channelReference = channel
         self.core = core
         self.turnEndFlushes = (eventLoop as? any TurnEndFlushing)?.turnEndFlushes
-        // Shared: stateless, and a pair per pipeline was 64 B of every idle connection.
-        let headHandler = HeadHandler.shared
-        let tailHandler = TailHandler.shared
-        self.head = ChannelHandlerContext(
-            givenName: "head", ordinal: 0, handler: headHandler,
+        // Shared: stateless, and one per pipeline was 32 B of every idle connection.
+        self.end = ChannelHandlerContext(
+            givenName: "channel", ordinal: 0, handler: PipelineEndHandler.shared,
             types: HandlerTypes.ofEnd(inboundOut: readType, outboundIn: writeType), pipeline: self, eventLoop: eventLoop
         )
-        self.tail = ChannelHandlerContext(
-            givenName: "tail", ordinal: 0, handler: tailHandler,
-            types: HandlerTypes.ofEnd(inboundOut: nil, outboundIn: nil),
-            pipeline: self, eventLoop: eventLoop)
-        self.head.next = self.tail
-        self.tail.previous = self.head
+        self.end.next = self.end
+        self.end.previous = self.end
     }
 
     /// The channel this pipeline belongs to.
@@ -88,33 +87,35 @@ public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confin
 
     // MARK: Events from the channel (loop only)
 
-    func fireChannelActive() { self.head.fireChannelActive() }
-    func fireChannelInactive() { self.head.fireChannelInactive() }
-    func fireChannelRead(_ data: PipelineMessage) { self.head.fireChannelRead(data) }
-    func fireChannelReadComplete() { self.head.fireChannelReadComplete() }
-    func fireChannelWritabilityChanged() { self.head.fireChannelWritabilityChanged() }
-    func fireUserInboundEventTriggered(_ event: Any) { self.head.fireUserInboundEventTriggered(event) }
-    func fireErrorCaught(_ error: any Error) { self.head.fireErrorCaught(error) }
+    // Events entering at the head: they go to the first inbound handler after `end`.
+    func fireChannelActive() { self.end.fireChannelActive() }
+    func fireChannelInactive() { self.end.fireChannelInactive() }
+    func fireChannelRead(_ data: PipelineMessage) { self.end.fireChannelRead(data) }
+    func fireChannelReadComplete() { self.end.fireChannelReadComplete() }
+    func fireChannelWritabilityChanged() { self.end.fireChannelWritabilityChanged() }
+    func fireUserInboundEventTriggered(_ event: Any) { self.end.fireUserInboundEventTriggered(event) }
+    func fireErrorCaught(_ error: any Error) { self.end.fireErrorCaught(error) }
 
-    // Operations entering at the tail (loop only).
-    func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) { self.tail.write(data, promise: promise) }
-    func flush() { self.tail.flush() }
-    func flushAtEndOfTurn() { self.tail.flushAtEndOfTurn() }
-    func read() { self.tail.read() }
-    func close(mode: CloseMode, promise: EventLoopPromise<Void>?) { self.tail.close(mode: mode, promise: promise) }
+    // Operations entering at the tail: they go to the last outbound handler before `end`.
+    func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) { self.end.write(data, promise: promise) }
+    func flush() { self.end.flush() }
+    func flushAtEndOfTurn() { self.end.flushAtEndOfTurn() }
+    func read() { self.end.read() }
+    func close(mode: CloseMode, promise: EventLoopPromise<Void>?) { self.end.close(mode: mode, promise: promise) }
 
     // MARK: Structure (loop only)
 
     /// The number in the made-up name of the next handler added without a name.
     func nextOrdinal() -> Int {
-        self.nameCounter += 1
-        return self.nameCounter
+        self.nameCounter &+= 1
+        return Int(self.nameCounter)
     }
 
+    /// The handlers, first to last.
     func contexts() -> [ChannelHandlerContext] {
         var all: [ChannelHandlerContext] = []
-        var candidate = self.head.next
-        while let context = candidate, context !== self.tail {
+        var candidate = self.end.next
+        while let context = candidate, context !== self.end {
             all.append(context)
             candidate = context.next
         }
@@ -140,7 +141,7 @@ public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confin
     /// Unlinks `context`. Its own links stay, so an event it is passing on right now still
     /// reaches the rest of the pipeline.
     func remove(_ context: ChannelHandlerContext) throws {
-        guard !context.isRemoved, context !== self.head, context !== self.tail,
+        guard !context.isRemoved, context !== self.end,
             let previous = context.previous, let following = context.next
         else {
             throw PipelineError(.alreadyRemoved, "'\(context.name)' is not in the pipeline")
@@ -161,7 +162,9 @@ public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confin
             context.isRemoved = true
             context.handler.handlerRemoved(context: context)
         }
-        var candidate: ChannelHandlerContext? = self.head
+        // Around the ring once: the end's links are cut first, so the walk stops when it
+        // comes back to it.
+        var candidate: ChannelHandlerContext? = self.end
         while let context = candidate {
             candidate = context.next
             context.next = nil

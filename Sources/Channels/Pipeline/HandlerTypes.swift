@@ -28,7 +28,8 @@ final class HandlerTypes: Sendable {
         return types
     }
 
-    /// Types for a pipeline's own head and tail.
+    /// Types for a pipeline's end: as the head it produces `inboundOut` (what the channel
+    /// reads) and takes `outboundIn` (what it writes); as the tail it takes anything.
     static func ofEnd(inboundOut: Any.Type?, outboundIn: Any.Type?) -> HandlerTypes {
         let key = EndKey(
             inboundOut: inboundOut.map(ObjectIdentifier.init), outboundIn: outboundIn.map(ObjectIdentifier.init))

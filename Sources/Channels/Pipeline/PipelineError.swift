@@ -23,6 +23,9 @@ extension ErrorCode where Area == PipelineError {
     public static var duplicateName: Self { Self("duplicate handler name") }
     /// The handler was already removed.
     public static var alreadyRemoved: Self { Self("handler already removed") }
+    /// The handler is neither a `ChannelInboundHandler` nor a `ChannelOutboundHandler`, so
+    /// no event would reach it.
+    public static var notAHandler: Self { Self("not an inbound or outbound handler") }
     /// The channel is closed; its pipeline takes no handlers.
     public static var pipelineClosed: Self { Self("pipeline closed") }
 }

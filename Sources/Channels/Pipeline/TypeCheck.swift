@@ -52,7 +52,7 @@ enum TypeCheck {
     }
 
     // The nearest handler whose output feeds inbound messages into this position (the
-    // head produces what the channel reads).
+    // pipeline's end, as the head, produces what the channel reads).
     private static func inboundProducer(from start: ChannelHandlerContext) -> ChannelHandlerContext? {
         self.walk(from: start, step: \.previous) { $0.types.inboundOut != nil && !$0.types.isInboundTransparent }
     }
@@ -78,6 +78,9 @@ enum TypeCheck {
         var candidate: ChannelHandlerContext? = start
         while let context = candidate {
             if matches(context) { return context }
+            // The pipeline's end is the head walking back and the tail walking on: either
+            // way the walk is over (the ring goes on past it to the other side).
+            if context === context.pipeline.end { return nil }
             candidate = context[keyPath: step]
         }
         return nil

@@ -17,8 +17,12 @@ public enum MemcacheServerInput: Sendable, Equatable {
 /// longer than `maximumLineLength`, or a data block not closed by `\r\n`, cannot be
 /// resynchronised: that is a thrown `MemcacheError.protocolViolation` (the connection closes).
 public struct MemcacheRequestDecoder: ByteToMessageDecoder {
-    public let maximumLineLength: Int
-    public let maximumValueLength: Int
+    public var maximumLineLength: Int { Int(self.lineLimit) }
+    public var maximumValueLength: Int { Int(self.valueLimit) }
+    // 32 bits each (a longer line or value is absurd, see `absurdValueLength`): every server
+    // connection holds a decoder, and 8 bytes fewer kept its handler in a smaller malloc size.
+    private let lineLimit: UInt32
+    private let valueLimit: UInt32
     /// Bytes of an oversized value still to be dropped.
     private var discarding = 0
 
@@ -30,8 +34,8 @@ public struct MemcacheRequestDecoder: ByteToMessageDecoder {
     static let absurdValueLength: UInt64 = 1 << 32
 
     public init(maximumLineLength: Int = 4096, maximumValueLength: Int = 1 << 20) {
-        self.maximumLineLength = maximumLineLength
-        self.maximumValueLength = maximumValueLength
+        self.lineLimit = UInt32(clamping: maximumLineLength)
+        self.valueLimit = UInt32(clamping: maximumValueLength)
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> MemcacheServerInput? {

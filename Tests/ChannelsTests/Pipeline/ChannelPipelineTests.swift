@@ -112,6 +112,52 @@ struct ChannelPipelineTests {
         #expect(try channel.finish().isClean)
     }
 
+    @Test("a handler that is neither inbound nor outbound is refused with a typed error, naming it")
+    func notAHandler() throws {
+        let channel = try EmbeddedChannel()
+        #expect {
+            try channel.pipeline.syncOperations.addHandler(SeesNothing(), name: "idle")
+        } throws: { error in
+            (error as? PipelineError)?.code == .notAHandler && "\(error)".contains("SeesNothing")
+        }
+        #expect(channel.pipeline.syncOperations.handlerNames.isEmpty)
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test(
+        "both ends are one place: reads pass every handler to the channel, writes every handler to the socket, at any position"
+    )
+    func endsOfTheRing() throws {
+        // Empty: what is read reaches the channel untouched, what is written leaves untouched.
+        let channel = try EmbeddedChannel()
+        try channel.writeInbound(ByteBuffer(string: "in"))
+        try channel.writeOutbound(ByteBuffer(string: "out"))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(string: "in"))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "out"))
+        // An outbound handler added first and an inbound one added before it: each direction
+        // goes through its own handlers only, and the type check sees the channel's types on
+        // both sides (a String written without the encoder would not reach the socket).
+        try channel.pipeline.syncOperations.addHandler(StringEncoder(), name: "encoder", position: .first)
+        try channel.pipeline.syncOperations.addHandler(BytesToString(), name: "decoder", position: .first)
+        #expect(channel.pipeline.syncOperations.handlerNames == ["decoder", "encoder"])
+        try channel.writeInbound(ByteBuffer(string: "read"))
+        try channel.writeOutbound("written")
+        #expect(try channel.readInbound(as: String.self) == "read")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "written"))
+        // The last handler takes what nothing else does: an Int reader after the decoder is
+        // refused (String is what reaches it), one after a length counter is not.
+        #expect(throws: PipelineError.self) { try channel.pipeline.syncOperations.addHandler(IntSink()) }
+        try channel.pipeline.syncOperations.addHandler(StringLength(), name: "length", position: .after("decoder"))
+        try channel.writeInbound(ByteBuffer(string: "four"))
+        #expect(try channel.readInbound(as: Int.self) == 4)
+        try channel.pipeline.syncOperations.removeHandler(name: "length")
+        try channel.pipeline.syncOperations.removeHandler(name: "decoder")
+        try channel.pipeline.syncOperations.removeHandler(name: "encoder")
+        try channel.writeInbound(ByteBuffer(string: "again"))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(string: "again"))
+        #expect(try channel.finish().isClean)
+    }
+
     @Test("handlers added and removed at run time while 4 MiB flow: no byte lost or duplicated")
     func addRemoveWhileDataFlows() async throws {
         let group = try EventLoopGroup(loopCount: 2)

@@ -77,3 +77,6 @@ final class SelfRemover: ChannelInboundHandler {
         context.fireChannelRead(data)
     }
 }
+
+/// A handler of neither direction: no event could reach it.
+final class SeesNothing: ChannelHandler {}

@@ -1,12 +1,19 @@
-/// The pipeline's first handler: turns outbound operations into channel calls.
+/// Both ends of a pipeline in one handler: outbound operations that leave the last handler
+/// become channel calls (the head's job); inbound events no handler consumed are handed to
+/// the channel (the tail's: an `EmbeddedChannel` keeps them for the test, a socket drops
+/// them). The pipeline is a ring through one context of this handler, so a connection holds
+/// one end context instead of two (144 bytes of every idle connection).
 ///
 /// Thread-safe (stateless): one instance serves every pipeline.
-final class HeadHandler: ChannelOutboundHandler, Sendable {
+final class PipelineEndHandler: ChannelInboundHandler, ChannelOutboundHandler, Sendable {
+    typealias InboundIn = Any
     typealias OutboundIn = Any
 
     /// Immortal: every loop retains it per read and flush, and its count must not bounce
     /// between cores.
-    static let shared = ImmortalObject.make(HeadHandler())
+    static let shared = ImmortalObject.make(PipelineEndHandler())
+
+    // MARK: Outbound: the channel
 
     func write(context: ChannelHandlerContext, data: PipelineMessage, promise: EventLoopPromise<Void>?) {
         context.pipeline.core.write0(data, promise: promise)
@@ -27,17 +34,8 @@ final class HeadHandler: ChannelOutboundHandler, Sendable {
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         context.pipeline.core.userOutboundEvent0(event, promise: promise)
     }
-}
 
-/// The pipeline's last handler: what no handler consumed ends here and is handed to the
-/// channel (an `EmbeddedChannel` keeps it for the test; a socket drops it).
-///
-/// Thread-safe (stateless): one instance serves every pipeline.
-final class TailHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = Any
-
-    /// Immortal, like `HeadHandler.shared`.
-    static let shared = ImmortalObject.make(TailHandler())
+    // MARK: Inbound: what no handler consumed
 
     func channelActive(context: ChannelHandlerContext) {}
     func channelInactive(context: ChannelHandlerContext) {}
