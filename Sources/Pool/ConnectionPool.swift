@@ -147,7 +147,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         then: @escaping @Sendable (PoolWaiter<Connection>.Served, LoopContinuation<Value>) -> Void
     ) async throws -> Value {
         let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
-        return try await withTaskCancellationHandler {
+        return try await withTaskCancellationHandlerInheritingExecutor {
             try await withLoopContinuation { continuation in
                 waiter.callback = { leased in
                     switch leased {

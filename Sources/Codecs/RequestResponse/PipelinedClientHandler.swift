@@ -105,7 +105,7 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
         }
         try Task.checkCancellation()
         let id = Box<UInt64?>(nil)
-        return try await withTaskCancellationHandler {
+        return try await withTaskCancellationHandlerInheritingExecutor {
             try await withLoopContinuation { (continuation: LoopContinuation<Response>) in
                 if loop.inEventLoop {
                     id.value = self.enqueue(request) { continuation.resume(with: $0) }

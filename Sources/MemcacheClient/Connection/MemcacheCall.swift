@@ -36,7 +36,9 @@ package class MemcacheCall: @unchecked Sendable { // SAFETY: see below
     /// - Throws: `CancellationError` when the task is cancelled before the reply arrives,
     ///   or the failure the call was finished with.
     package final func wait(_ start: (MemcacheCall) -> Void) async throws -> MemcacheResponse {
-        try await withTaskCancellationHandler {
+        // Not `withTaskCancellationHandler`: its hops were two of a pooled get's five task
+        // switches.
+        try await withTaskCancellationHandlerInheritingExecutor {
             try await withLoopContinuation { continuation in
                 self.continuation = continuation
                 let (exchanged, _) = self.state.compareExchange(

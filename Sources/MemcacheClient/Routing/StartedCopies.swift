@@ -38,7 +38,7 @@ final class StartedCopies: Sendable {
 
     /// Every slot's outcome once all are in (slot 0's is a placeholder for the writer's own).
     func all() async -> [Result<MemcacheResponse, MemcacheError>] {
-        await withTaskCancellationHandler {
+        await withTaskCancellationHandlerInheritingExecutor {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = self.state.withLock { state -> Bool in
                     guard state.missing > 0 else { return true }
