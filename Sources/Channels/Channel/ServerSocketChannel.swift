@@ -11,6 +11,8 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
     let loop: SelectableEventLoop
     private var pipelineStorage: ChannelPipeline! // SAFETY: assigned at the end of init, before self escapes
     private var fd: Int32
+    /// Its place in the loop's selector, once registered.
+    private var registration = SelectorRegistration.none
     private var closed = false
     private var paused = false
     private let chooseChildLoop: @Sendable () -> SelectableEventLoop
@@ -81,7 +83,7 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
             try Posix.bind(self.fd, to: address)
         }
         try Posix.listen(self.fd, backlog: backlog)
-        try self.loop.selector.register(self, fd: self.fd, interest: .read)
+        self.registration = try self.loop.selector.register(self, fd: self.fd, interest: .read)
         self.boundAddress.withLock { $0 = Posix.localAddress(self.fd) }
         self.activeFlag.store(true, ordering: .releasing)
         self.pipeline.fireChannelActive()
@@ -115,11 +117,11 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
 
     private func pauseAccepting() {
         self.paused = true
-        try? self.loop.selector.reregister(fd: self.fd, interest: .edgeTriggered)
+        try? self.loop.selector.reregister(self.registration, fd: self.fd, interest: .edgeTriggered)
         self.loop.scheduleTask(in: Self.resourceExhaustionPause) { [self] in
             guard !self.closed else { return }
             self.paused = false
-            try? self.loop.selector.reregister(fd: self.fd, interest: .read)
+            try? self.loop.selector.reregister(self.registration, fd: self.fd, interest: .read)
         }
     }
 
@@ -143,7 +145,7 @@ final class ServerSocketChannel: Channel, Selectable, ChannelCore, @unchecked Se
         }
         self.closed = true
         self.activeFlag.store(false, ordering: .releasing)
-        self.loop.selector.deregister(fd: self.fd)
+        self.loop.selector.deregister(self.registration, fd: self.fd)
         Posix.close(self.fd)
         self.fd = -1
         if let file = self.socketFile {

@@ -17,6 +17,8 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
     // order written): 24 bytes less padding, so an idle server connection's channel fits
     // malloc's 256-byte size instead of 272.
     private var fd: Int32
+    /// Its place in the loop's selector, once registered.
+    private var registration = SelectorRegistration.none
     private var state = State.fresh
     private var interest: IOEvents = []
     private let activeFlag = Atomic<Bool>(false)
@@ -196,7 +198,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
 
     /// Registers with the loop's selector. Loop only.
     func register() throws {
-        try self.loop.selector.register(self, fd: self.fd, interest: .edgeTriggered)
+        self.registration = try self.loop.selector.register(self, fd: self.fd, interest: .edgeTriggered)
         self.interest = .edgeTriggered
     }
 
@@ -259,7 +261,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         if wanted.isEmpty { wanted = .edgeTriggered }
         guard wanted != self.interest else { return }
         do {
-            try self.loop.selector.reregister(fd: self.fd, interest: wanted)
+            try self.loop.selector.reregister(self.registration, fd: self.fd, interest: wanted)
             self.interest = wanted
         } catch {
             self.closeNow(error: error, reportError: true)
@@ -538,7 +540,7 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         self.activeFlag.store(false, ordering: .releasing)
         self.connecting?.cancelTimeout()
         if self.fd >= 0 {
-            self.loop.selector.deregister(fd: self.fd)
+            self.loop.selector.deregister(self.registration, fd: self.fd)
             Posix.close(self.fd)
             self.fd = -1
         }

@@ -15,6 +15,8 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
     let loop: SelectableEventLoop
     private var pipelineStorage: ChannelPipeline! // SAFETY: assigned at the end of init, before self escapes
     private var fd: Int32
+    /// Its place in the loop's selector, once registered.
+    private var registration = SelectorRegistration.none
     private var isOpen = false
     private var isConnected = false
 
@@ -184,7 +186,7 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
             _ = try Posix.connect(self.fd, to: peer)
             self.isConnected = true
         }
-        try self.loop.selector.register(self, fd: self.fd, interest: .edgeTriggered)
+        self.registration = try self.loop.selector.register(self, fd: self.fd, interest: .edgeTriggered)
         self.interest = .edgeTriggered
         self.isOpen = true
         // Known before the channel reads as active.
@@ -212,7 +214,7 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
         if wanted.isEmpty { wanted = .edgeTriggered }
         guard wanted != self.interest else { return }
         do {
-            try self.loop.selector.reregister(fd: self.fd, interest: wanted)
+            try self.loop.selector.reregister(self.registration, fd: self.fd, interest: wanted)
             self.interest = wanted
         } catch {
             self.pipeline.fireErrorCaught(error)
@@ -390,7 +392,7 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
             let wasActive = self.isOpen
             self.isOpen = false
             self.activeFlag.store(false, ordering: .releasing)
-            if wasActive { self.loop.selector.deregister(fd: self.fd) }
+            if wasActive { self.loop.selector.deregister(self.registration, fd: self.fd) }
             Posix.close(self.fd)
             self.fd = -1
             let failure = ChannelError(.ioOnClosedChannel, "the channel closed before the datagram was sent")
