@@ -65,12 +65,19 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// `now`, when the caller has just read the clock, saves reading it again for the lease's
     /// use time.
     package func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
+        guard let (id, connection) = self.leaseConnectionIfReady(now: now) else { return nil }
+        return (id, connection, self)
+    }
+
+    /// `leaseIfReady` for a caller that holds this pool already: without it in the answer
+    /// (a retain and a release fewer per pooled get).
+    package func leaseConnectionIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Connection)? {
         self.loop.assertInEventLoop()
         guard let (id, connection) = self.machine.leaseIfReady(now: self.metrics == nil ? nil : now ?? self.loop.now)
         else { return nil }
         self.metrics?.leaseServed(waited: nil)
         self.publishCapacity()
-        return (id, Self.connection(connection), self)
+        return (id, Self.connection(connection))
     }
 
     /// Queues `waiter` from any thread (served, failed or cancelled later on a loop).

@@ -242,8 +242,8 @@ public final class MemcachePool: MemcacheRequestSender {
     ) async throws -> MemcacheResponse {
         let pool = self.homePool()
         if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
-        if pool.loop.inEventLoop, let served = pool.leaseIfReady(now: now) {
-            served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
+        if pool.loop.inEventLoop, let served = pool.leaseConnectionIfReady(now: now) {
+            served.connection.bindLeaseRelease(owner: pool, id: served.id)
             // On the connection's loop already: straight to its handler (no loop to look up
             // and check again, as `MemcacheConnection.sendRaw` must).
             let handler = served.connection.memcache.handler
