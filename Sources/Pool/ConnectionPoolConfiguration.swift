@@ -109,7 +109,10 @@ extension ConnectionPoolConfiguration {
     /// idle; a ping that fails or is not answered within `timeout` closes it
     /// (`PoolCloseReason.keepAliveFailed`), and a replacement connects when callers or the
     /// minimum want one. A busy connection is never pinged: its callers' requests show it
-    /// alive. Pinging does not count as use: `idleTimeout` still closes idle connections.
+    /// alive. While its ping is unanswered a connection takes no caller (even with shared
+    /// leases): a caller of that moment uses another connection, or waits for the answer (a
+    /// connect is started when there is room). Pinging does not count as use: `idleTimeout`
+    /// still closes idle connections.
     ///
     /// ```swift
     /// configuration.keepAlive = .init(interval: .seconds(30), timeout: .seconds(2))

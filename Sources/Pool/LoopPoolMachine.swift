@@ -282,10 +282,15 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     /// 3.7–4.0 µs of client CPU each when spreading over the least loaded, 420–457 k at
     /// 3.1–3.3 µs when packing — the kernel's cost per `send` dominates. With exclusive
     /// leases both policies are the same.
+    ///
+    /// A connection being pinged is skipped: a request behind the ping would wait for it, and
+    /// for as long as the keep-alive timeout if the connection is dead (the ping's reason).
+    /// A server that does not answer the ping at all would even hand the request's reply to
+    /// the ping.
     func bestReadySlot() -> Int? {
         var best: Int? = nil
         var bestLeases = -1
-        for index in self.slots.indices where self.slots[index].isReady {
+        for index in self.slots.indices where self.slots[index].isReady && !self.slots[index].pinging {
             let leases = self.slots[index].leases
             if leases < self.limits.maxLeasesPerConnection, leases > bestLeases {
                 best = index

@@ -6,14 +6,17 @@ import Testing
 @testable import MemcacheClient
 @testable import Pool
 
-/// Sets the response, lease, connect and idle timeouts to `testPatience`, for tests that do
-/// not check them. (Idle: a test stalled by the others for a minute found its connections
-/// closed as idle and new ones counted.)
+/// Sets the response, lease, connect and idle timeouts and the keep-alive interval to
+/// `testPatience`, for tests that do not check them. (Idle: a test stalled by the others for a
+/// minute found its connections closed as idle and new ones counted. Keep-alive: a test
+/// stalled past the 60-s interval pinged a connection of a `ScriptedServer` that ignores
+/// `mn`; the ping, unanswered, closes the connection under the test.)
 func waitPatiently(_ configuration: inout MemcachePool.Configuration) {
     configuration.responseTimeout = testPatience
     configuration.pool.leaseTimeout = testPatience
     configuration.pool.connectTimeout = testPatience
     configuration.pool.idleTimeout = testPatience
+    configuration.pool.keepAlive = .init(interval: testPatience, timeout: testPatience)
 }
 
 /// A real memcached, a 2-loop group and a `MemcachePool` over it.

@@ -202,4 +202,26 @@ struct KeepAliveMachineTests {
         let served = machine.pingEnded(id, now: Self.at(10_002)) { _ in true }
         #expect(served.serve.map(\.waiter) == [2])
     }
+
+    @Test(
+        "shared leases: a caller that comes during a ping is not put behind it on the pinged connection (a dead one would hold it until the ping times out); it waits, a connect is asked, and the ping's answer serves it"
+    )
+    func sharedConnectionDuringPing() throws {
+        var machine = TestMachine(
+            limits: .init(
+                maxConnections: 2, maxLeasesPerConnection: 16, maxConnecting: 2, maxWaiters: 100, minConnections: 0,
+                idleTimeout: .seconds(60), maxLifetime: nil, handoffAfter: nil, keepAliveInterval: .seconds(10)))
+        let id = try #require(try ConnectionHygieneTests.lease(&machine, 1, at: 0, making: "A"))
+        _ = machine.release(id, now: Self.at(0)) { _ in true }
+        #expect(machine.tick(now: Self.at(10_000)).ping.map(\.id) == [id])
+        #expect(machine.leaseIfReady() == nil, "the pinged connection is not handed out")
+        let (queued, action) = machine.lease(2, now: Self.at(10_001), deadline: Self.at(20_000))
+        #expect(queued != nil && action.serve.isEmpty)
+        #expect(action.connect != nil, "room for another connection: it is asked for")
+        let served = machine.pingEnded(id, now: Self.at(10_002)) { _ in true }
+        #expect(served.serve.map(\.waiter) == [2])
+        #expect(served.serve.map(\.id) == [id])
+        // Answered, the connection is shared again.
+        #expect(machine.leaseIfReady()?.id == id)
+    }
 }
