@@ -4,10 +4,10 @@ import Synchronization
 /// One caller waiting for a connection: what to call when served (or failed), and its
 /// cancellation flag.
 ///
-/// Thread-safe as used: `callback` is written once by the caller before the waiter is handed
-/// to its loop (the loop's task queue orders that write before every read), and then only
-/// the loop that holds the waiter calls it, once. `cancelled` is atomic because the task's
-/// cancellation handler sets it from any thread.
+/// Thread-safe as used: `callback` and `target` are written once by the caller before the
+/// waiter is handed to its loop (the loop's task queue orders that write before every read),
+/// and then only the loop that holds the waiter calls them, once. `cancelled` is atomic
+/// because the task's cancellation handler sets it from any thread.
 package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable { // SAFETY: see the type comment
     package typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
 
@@ -15,6 +15,9 @@ package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Senda
 
     /// Runs on the loop that serves the waiter (its own, or the one it was handed to).
     package var callback: Callback?
+    /// Called instead of `callback` when set: an object the caller has anyway (its call
+    /// record), so that waiting allocates no closure.
+    package var target: (any PoolWaiterTarget<Connection>)?
     let deadline: Deadline
     let cancelled = Atomic<Bool>(false)
     /// Set on the loop that queued it (and read only there).
@@ -28,8 +31,20 @@ package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Senda
     }
 
     func resume(_ result: Result<Served, any Error>) {
+        if let target = self.target {
+            self.target = nil
+            target.waiterResumed(result)
+            return
+        }
         let callback = self.callback
         self.callback = nil
         callback?(result)
     }
+}
+
+/// A waiter's caller as an object (see `PoolWaiter.target`).
+package protocol PoolWaiterTarget<Connection>: AnyObject, Sendable {
+    associatedtype Connection: PoolableConnection
+    /// Served or failed, on the loop that holds the waiter; called once.
+    func waiterResumed(_ result: Result<PoolWaiter<Connection>.Served, any Error>)
 }
