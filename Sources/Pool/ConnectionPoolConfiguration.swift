@@ -111,8 +111,8 @@ extension ConnectionPoolConfiguration {
     /// minimum want one. A busy connection is never pinged: its callers' requests show it
     /// alive. While its ping is unanswered a connection takes no caller (even with shared
     /// leases): a caller of that moment uses another connection, or waits for the answer (a
-    /// connect is started when there is room). Pinging does not count as use: `idleTimeout`
-    /// still closes idle connections.
+    /// connect is started when there is room); `shutdown` closes it at once, as an idle one.
+    /// Pinging does not count as use: `idleTimeout` still closes idle connections.
     ///
     /// ```swift
     /// configuration.keepAlive = .init(interval: .seconds(30), timeout: .seconds(2))

@@ -237,7 +237,10 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         self.isShuttingDown = true
         var action = Action()
         action.fail = self.waiters.removeAll().map { ($0.entry.waiter, PoolError(.shutdown, "the pool is shut down")) }
-        for index in self.slots.indices where self.slots[index].isIdle {
+        for index in self.slots.indices where self.slots[index].isIdle || self.slots[index].pinging {
+            // A ping is no caller's: its connection closes now, as an idle one does (and its
+            // answer, or its silence, changes nothing afterwards).
+            if self.slots[index].pinging { self.abandonPing(slotAt: index) }
             if let connection = self.slots[index].close(.shutdown) { action.close.append(connection) }
         }
         return action

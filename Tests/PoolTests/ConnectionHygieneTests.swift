@@ -224,4 +224,18 @@ struct KeepAliveMachineTests {
         // Answered, the connection is shared again.
         #expect(machine.leaseIfReady()?.id == id)
     }
+
+    @Test(
+        "shutdown closes a connection whose ping is unanswered at once, as an idle one; the ping's end changes nothing")
+    func shutdownDuringPing() throws {
+        var machine = Self.machine()
+        let id = try #require(try ConnectionHygieneTests.lease(&machine, 1, at: 0, making: "A"))
+        _ = machine.release(id, now: Self.at(0)) { _ in true }
+        #expect(machine.tick(now: Self.at(10_000)).ping.map(\.id) == [id])
+        #expect(machine.shutdown().close.map(\.name) == ["A"])
+        #expect(machine.pingEnded(id, now: Self.at(10_001)) { _ in true }.isEmpty)
+        #expect(machine.pingFailed(id, now: Self.at(10_002)).isEmpty)
+        _ = machine.connectionClosed(id, now: Self.at(10_003))
+        #expect(machine.isDrained)
+    }
 }
