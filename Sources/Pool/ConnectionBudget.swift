@@ -22,15 +22,36 @@ final class ConnectionBudget: Sendable {
     /// Whether some loop waits for budget (one relaxed load: cheap enough for every release).
     var hasStarvedLoops: Bool { self.starvedCount.load(ordering: .relaxed) > 0 }
 
-    func tryReserve() -> Bool {
+    /// Whether a loop other than `loop` waits for budget (under the lock, so only after
+    /// `hasStarvedLoops` said some loop does).
+    func hasStarvedLoops(otherThan loop: Int) -> Bool {
+        self.starved.withLock { loops in loops.contains { $0 != loop } }
+    }
+
+    /// Takes a unit for a connect of `loop`, which then is starved no more. (A refusal and
+    /// the mark it leads to are two steps: a unit that comes back between them leaves the
+    /// mark behind, the loop connects anyway, and the stale mark had loops give up idle
+    /// connections for nobody — that loop its own, when its caller released it: a TSan run of
+    /// `budgetRebalancing`.)
+    func tryReserve(for loop: Int) -> Bool {
         var current = self.open.load(ordering: .relaxed)
         while current < self.cap {
             let (exchanged, original) = self.open.compareExchange(
                 expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-            if exchanged { return true }
+            if exchanged {
+                if self.starvedCount.load(ordering: .acquiring) > 0 { self.unmarkStarved(loop: loop) }
+                return true
+            }
             current = original
         }
         return false
+    }
+
+    private func unmarkStarved(loop: Int) {
+        self.starved.withLock { loops in
+            loops.removeAll { $0 == loop }
+            self.starvedCount.store(loops.count, ordering: .releasing)
+        }
     }
 
     /// Returns a unit; the loops to notify (the starved ones), if any.

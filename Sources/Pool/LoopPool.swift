@@ -118,7 +118,9 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         let action = self.machine.release(id, now: self.loop.now) { connection.isReusable(isLastLease: $0) }
         if let used = action.used { self.metrics?.leaseEnded(used: used) }
         // Another loop waits for budget this loop holds: give back what just went idle.
-        if action.isEmpty, self.coordinator.budget.hasStarvedLoops {
+        if action.isEmpty, self.coordinator.budget.hasStarvedLoops,
+            self.coordinator.budget.hasStarvedLoops(otherThan: self.index)
+        {
             self.yieldIdleConnection()
         } else {
             self.execute(action)
@@ -202,7 +204,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     }
 
     private func startConnect(_ id: ConnectionID) {
-        guard self.coordinator.budget.tryReserve() else {
+        guard self.coordinator.budget.tryReserve(for: self.index) else {
             self.execute(self.machine.connectRefused(id, .budget))
             return
         }
