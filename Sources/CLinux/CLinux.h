@@ -1,4 +1,5 @@
-// Linux-only kernel interfaces that Glibc's Swift module does not export.
+// Linux-only kernel interfaces that Glibc's Swift module does not export, and the few Swift
+// runtime entry points the library calls directly.
 // Used only from Sources/Channels/System.
 #ifndef CLINUX_H
 #define CLINUX_H
@@ -59,6 +60,36 @@ static inline int CLinux_installEnqueueGlobalHook(void *hook) {
         return 1;
     }
     return expected == hook;
+}
+
+// The Swift concurrency runtime's task cancellation records (swift/Runtime/Concurrency.h:
+// `swift_task_addCancellationHandler`), registered without `withTaskCancellationHandler`'s
+// closure, whose type makes every caller hop to the generic executor and back.
+// TaskCancellationRecord.swift is the one user. The handler uses the Swift calling convention
+// with its argument in the Swift context register; the trampoline below turns that into a C
+// call of `SwiftChannels_taskCancelled`, which TaskCancellationRecord.swift defines.
+typedef void (*CLinux_CancellationHandler)(void *__attribute__((swift_context)) context) __attribute__((swiftcall));
+extern __attribute__((swiftcall)) void *swift_task_addCancellationHandler(CLinux_CancellationHandler handler,
+                                                                          void *context);
+extern __attribute__((swiftcall)) void swift_task_removeCancellationHandler(void *record);
+extern void SwiftChannels_taskCancelled(void *target);
+
+static __attribute__((swiftcall)) void CLinux_cancellationTrampoline(void *__attribute__((swift_context)) target) {
+    SwiftChannels_taskCancelled(target);
+}
+
+// Registers a record on the current task that calls `SwiftChannels_taskCancelled(target)`
+// when the task is cancelled (at once, before returning, when it is cancelled already: then
+// the record is not kept and the result is null). Must run inside a task.
+static inline void *CLinux_addTaskCancellationRecord(void *target) {
+    return swift_task_addCancellationHandler(CLinux_cancellationTrampoline, target);
+}
+
+// Removes the newest record of the current task (null: nothing). Once it returns, the
+// handler is not running and will not run: the runtime runs handlers and removes records
+// under the task's status-record lock.
+static inline void CLinux_removeTaskCancellationRecord(void *record) {
+    swift_task_removeCancellationHandler(record);
 }
 
 #endif

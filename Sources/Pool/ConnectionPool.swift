@@ -147,18 +147,17 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         then: @escaping @Sendable (PoolWaiter<Connection>.Served, LoopContinuation<Value>) -> Void
     ) async throws -> Value {
         let waiter = PoolWaiter<Connection>(deadline: self.deadline(timeout, on: pool))
-        return try await withTaskCancellationHandlerInheritingExecutor {
-            try await withLoopContinuation { continuation in
-                waiter.callback = { leased in
-                    switch leased {
-                    case .success(let served): then(served, continuation)
-                    case .failure(let error): continuation.resume(throwing: error)
-                    }
+        waiter.queuedOn = pool
+        let record = TaskCancellationRecord(notifying: waiter)
+        defer { record.remove() }
+        return try await withLoopContinuation { continuation in
+            waiter.callback = { leased in
+                switch leased {
+                case .success(let served): then(served, continuation)
+                case .failure(let error): continuation.resume(throwing: error)
                 }
-                pool.submit(waiter)
             }
-        } onCancel: {
-            pool.cancelFromAnyThread(waiter)
+            pool.submit(waiter)
         }
     }
 

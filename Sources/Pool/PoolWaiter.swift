@@ -7,7 +7,9 @@ import Synchronization
 /// Thread-safe as used: `callback` and `target` are written once by the caller before the
 /// waiter is handed to its loop (the loop's task queue orders that write before every read),
 /// and then only the loop that holds the waiter calls them, once. `cancelled` is atomic
-/// because the task's cancellation handler sets it from any thread.
+/// because the task's cancellation handler sets it from any thread. `queuedOn` is written by
+/// the waiting caller before it adds the waiter as its task's cancellation target, and read
+/// only by the cancellation handler (the runtime's status-record lock orders the two).
 package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Sendable { // SAFETY: see the type comment
     package typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
 
@@ -25,6 +27,8 @@ package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Senda
     /// Set on the loop that handed it off, so a late cancellation can follow it.
     var handedTo: LoopPool<Connection>?
     var adopted = false
+    /// The pool a waiting task queued it on: where its cancellation goes.
+    var queuedOn: LoopPool<Connection>?
 
     package init(deadline: Deadline) {
         self.deadline = deadline
@@ -39,6 +43,13 @@ package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Senda
         let callback = self.callback
         self.callback = nil
         callback?(result)
+    }
+}
+
+extension PoolWaiter: TaskCancellationTarget {
+    /// The waiting task was cancelled: the waiter leaves its queue, on its loop.
+    package func taskWasCancelled() {
+        self.queuedOn?.cancelFromAnyThread(self)
     }
 }
 

@@ -48,10 +48,12 @@ public struct LoopContinuation<Value>: Sendable {
 public func withLoopContinuation<Value>(_ body: (LoopContinuation<Value>) -> Void) async throws -> Value {
     #if DEBUG
         let handoff = Lock()
-        let value = try await withCheckedThrowingContinuation { body(LoopContinuation($0, handoff: handoff)) }
+        let value = try await _unsafeInheritExecutor_withCheckedThrowingContinuation {
+            body(LoopContinuation($0, handoff: handoff))
+        }
         handoff.withLock {}
         return value
     #else
-        try await withUnsafeThrowingContinuation { body(LoopContinuation($0)) }
+        try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { body(LoopContinuation($0)) }
     #endif
 }

@@ -104,21 +104,41 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
             throw Self.notInPipeline
         }
         try Task.checkCancellation()
-        let id = Box<UInt64?>(nil)
-        return try await withTaskCancellationHandlerInheritingExecutor {
-            try await withLoopContinuation { (continuation: LoopContinuation<Response>) in
-                if loop.inEventLoop {
-                    id.value = self.enqueue(request) { continuation.resume(with: $0) }
-                } else {
-                    loop.execute {
-                        id.value = self.enqueue(request) { continuation.resume(with: $0) }
-                    }
+        let sent = SentRequest(handler: self, loop: loop)
+        // A cancellation record instead of `withTaskCancellationHandler`, whose closure made
+        // the caller switch executors on the way in and out.
+        let record = TaskCancellationRecord(notifying: sent)
+        defer { record.remove() }
+        return try await withLoopContinuation { (continuation: LoopContinuation<Response>) in
+            if loop.inEventLoop {
+                sent.id = self.enqueue(request) { continuation.resume(with: $0) }
+            } else {
+                loop.execute {
+                    sent.id = self.enqueue(request) { continuation.resume(with: $0) }
                 }
             }
-        } onCancel: {
-            // Queued after the enqueue above (the loop runs its tasks in order).
-            loop.execute {
-                if let id = id.value { self.abandon(id) }
+        }
+    }
+
+    /// One request of `send`, as its task's cancellation target.
+    ///
+    /// SAFETY: `id` is written on the loop, then read on the loop by the cancellation task
+    /// queued after it (the loop runs its tasks in order), so never by two threads at once.
+    private final class SentRequest: TaskCancellationTarget, @unchecked Sendable { // SAFETY: see above
+        let handler: PipelinedClientHandler
+        let loop: any EventLoop
+        /// The request's id once queued (nil before, or when it failed at once).
+        var id: UInt64?
+
+        init(handler: PipelinedClientHandler, loop: any EventLoop) {
+            self.handler = handler
+            self.loop = loop
+        }
+
+        func taskWasCancelled() {
+            // Queued after the enqueue (the loop runs its tasks in order).
+            self.loop.execute {
+                if let id = self.id { self.handler.abandon(id) }
             }
         }
     }
@@ -248,15 +268,6 @@ where Encoder: SendableMetatype, Decoder: SendableMetatype, Encoder.Message: Sen
     package func responseTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
         self.fail(RequestResponseError(.responseTimeout, "no reply within \(timeout)"), context: context)
     }
-}
-
-/// A mutable cell handed between a caller and the loop (the id of a request, once queued).
-///
-/// SAFETY: written on the loop, then read on the loop by the cancellation task queued
-/// after it (the loop runs its tasks in order), so never touched by two threads at once.
-final class Box<Value>: @unchecked Sendable { // SAFETY: see the type comment
-    var value: Value
-    init(_ value: Value) { self.value = value }
 }
 
 extension PipelinedClientHandler: ResponseTimedHandler {}

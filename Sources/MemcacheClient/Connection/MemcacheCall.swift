@@ -16,7 +16,7 @@ import Synchronization
 ///
 /// Open for one subclass: a pooled call that is also its own hop to the loop
 /// (`MemcachePool`'s plain-task path); every member here is final.
-package class MemcacheCall: @unchecked Sendable { // SAFETY: see below
+package class MemcacheCall: TaskCancellationTarget, @unchecked Sendable { // SAFETY: see below
     // SAFETY: `continuation` is written once, by the caller, before the release-ordered
     // `created → armed` exchange, and read only by whoever wins the acquire-ordered
     // `armed → finished` exchange; no other access exists.
@@ -36,21 +36,19 @@ package class MemcacheCall: @unchecked Sendable { // SAFETY: see below
     /// - Throws: `CancellationError` when the task is cancelled before the reply arrives,
     ///   or the failure the call was finished with.
     package final func wait(_ start: (MemcacheCall) -> Void) async throws -> MemcacheResponse {
-        // Not `withTaskCancellationHandler`: its hops were two of a pooled get's five task
-        // switches.
-        try await withTaskCancellationHandlerInheritingExecutor {
-            try await withLoopContinuation { continuation in
-                self.continuation = continuation
-                let (exchanged, _) = self.state.compareExchange(
-                    expected: State.created, desired: State.armed, ordering: .acquiringAndReleasing)
-                guard exchanged else {
-                    continuation.resume(throwing: CancellationError())
-                    return
-                }
-                start(self)
+        // Not `withTaskCancellationHandler`: entering its operation closure and returning from
+        // the wait inside it were two of a pooled get's four task switches.
+        let record = TaskCancellationRecord(notifying: self)
+        defer { record.remove() }
+        return try await withLoopContinuation { continuation in
+            self.continuation = continuation
+            let (exchanged, _) = self.state.compareExchange(
+                expected: State.created, desired: State.armed, ordering: .acquiringAndReleasing)
+            guard exchanged else {
+                continuation.resume(throwing: CancellationError())
+                return
             }
-        } onCancel: {
-            self.finish(.failure(CancellationError()))
+            start(self)
         }
     }
 
@@ -60,6 +58,11 @@ package class MemcacheCall: @unchecked Sendable { // SAFETY: see below
         guard previous == State.armed, let continuation = self.continuation else { return }
         self.continuation = nil
         continuation.resume(with: result)
+    }
+
+    /// The caller's task was cancelled: it resumes at once with `CancellationError`.
+    package final func taskWasCancelled() {
+        self.finish(.failure(CancellationError()))
     }
 
     /// Whether the caller is still waiting (not cancelled, not finished).

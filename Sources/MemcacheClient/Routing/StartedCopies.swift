@@ -7,7 +7,7 @@ import Codecs
 /// Thread-safe: replies are delivered on the copies' loops, under a lock; the writer waits
 /// once, and a writer cancelled meanwhile stops waiting (the copies still missing count as
 /// failed; their replies, when they come, are dropped).
-final class StartedCopies: Sendable {
+final class StartedCopies: TaskCancellationTarget, Sendable {
     private struct State {
         var outcomes: [Result<MemcacheResponse, MemcacheError>?]
         var missing: Int
@@ -36,22 +36,25 @@ final class StartedCopies: Sendable {
         waiter?.resume()
     }
 
+    /// The writer was cancelled: the copies still missing count as failed.
+    func taskWasCancelled() {
+        for slot in 1..<max(1, self.count) {
+            self.deliver(slot, .failure(MemcacheError(.connectionClosed, "the writer was cancelled")))
+        }
+    }
+
     /// Every slot's outcome once all are in (slot 0's is a placeholder for the writer's own).
     func all() async -> [Result<MemcacheResponse, MemcacheError>] {
-        await withTaskCancellationHandlerInheritingExecutor {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = self.state.withLock { state -> Bool in
-                    guard state.missing > 0 else { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if done { continuation.resume() }
+        let record = TaskCancellationRecord(notifying: self)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = self.state.withLock { state -> Bool in
+                guard state.missing > 0 else { return true }
+                state.waiter = continuation
+                return false
             }
-        } onCancel: {
-            for slot in 1..<max(1, self.count) {
-                self.deliver(slot, .failure(MemcacheError(.connectionClosed, "the writer was cancelled")))
-            }
+            if done { continuation.resume() }
         }
+        record.remove()
         return self.state.withLock { state in
             state.outcomes.map { $0 ?? .failure(MemcacheError(.connectionClosed, "no outcome")) }
         }
