@@ -85,11 +85,13 @@ static inline void *CLinux_addTaskCancellationRecord(void *target) {
     return swift_task_addCancellationHandler(CLinux_cancellationTrampoline, target);
 }
 
-// Removes the newest record of the current task (null: nothing). Once it returns, the
-// handler is not running and will not run: the runtime runs handlers and removes records
-// under the task's status-record lock.
+// Removes the newest record of the current task (null: nothing; the 6.3 runtime checks that
+// too, earlier ones returned no null). Once it returns, the handler is not running and will
+// not run: the runtime runs handlers and removes records under the task's status-record lock.
 static inline void CLinux_removeTaskCancellationRecord(void *record) {
-    swift_task_removeCancellationHandler(record);
+    if (record) {
+        swift_task_removeCancellationHandler(record);
+    }
 }
 
 #endif
