@@ -126,11 +126,14 @@ public struct MemcacheMetaRequest: Sendable, Equatable {
     }
 
     public var command: Command
+    // `Optional<…>` spelled out, not `…?`: a `var` of type `T?` starts as nil before the init
+    // assigns it, and the 6.3 optimizer then built the request in a temporary and copied it
+    // out — the key retained and released once more per get (uprobes under `mcpool bench`).
     /// Absent only for `mn`.
-    public var key: MemcacheKey?
+    public var key: Optional<MemcacheKey>
     public var flags: [MemcacheMetaFlag]
     /// The data block of `ms`.
-    public var value: ByteBuffer?
+    public var value: Optional<ByteBuffer>
 
     // Inlinable, with the makers below: a request built in another module (the pool's `get`)
     // is then built in place, not built here and copied out (a retain and a release of the

@@ -87,7 +87,9 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
     public var status: Status
     /// The flag tokens as sent, separated by spaces (for `ME`: the key, then `name=value`s).
     var flagBytes: ByteBuffer
-    public var value: ByteBuffer?
+    // Spelled out for the reason `MemcacheMetaRequest.key` is: with `ByteBuffer?` each reply
+    // was built in a temporary and copied out (two retains and two releases per get).
+    public var value: Optional<ByteBuffer>
 
     public init(status: Status, flags: [MemcacheMetaFlag] = [], value: ByteBuffer? = nil) {
         var bytes = ByteBuffer()
