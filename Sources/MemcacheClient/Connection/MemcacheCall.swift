@@ -53,7 +53,7 @@ package class MemcacheCall: TaskCancellationTarget, @unchecked Sendable { // SAF
     }
 
     /// Resumes the caller with `result`, unless it was resumed already (then nothing).
-    package final func finish(_ result: Result<MemcacheResponse, any Error>) {
+    package final func finish(_ result: consuming Result<MemcacheResponse, any Error>) {
         let previous = self.state.exchange(State.finished, ordering: .acquiringAndReleasing)
         guard previous == State.armed, let continuation = self.continuation else { return }
         self.continuation = nil

@@ -148,7 +148,7 @@ public final class MemcacheConnection: MemcacheRequestSender {
     /// `.error`). A caller on the channel's loop sends with no hop; others hop there once.
     ///
     /// - Parameter releasesLease: the request holds a pool lease, which the handler gives
-    ///   back when it finishes (see `MemcacheClientHandler.leasedRequestFinished`).
+    ///   back when it finishes (see `MemcacheClientHandler.leaseReturn`).
     package func sendRaw(
         _ request: MemcacheRequest,
         onPartial: (@Sendable (MemcacheResponse) -> Void)?,

@@ -240,9 +240,9 @@ public final class MemcachePool: MemcacheRequestSender {
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, now: Deadline? = nil,
         deadline: Deadline?
     ) async throws -> MemcacheResponse {
-        let pool = self.homePool()
+        let (pool, isOnItsLoop) = self.homePoolAndWhetherOnItsLoop()
         if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
-        if pool.loop.inEventLoop, let served = pool.leaseConnectionIfReady(now: now) {
+        if isOnItsLoop, let served = pool.leaseConnectionIfReady(now: now) {
             served.connection.bindLeaseRelease(owner: pool, id: served.id)
             // On the connection's loop already: straight to its handler (no loop to look up
             // and check again, as `MemcacheConnection.sendRaw` must).
@@ -255,7 +255,7 @@ public final class MemcachePool: MemcacheRequestSender {
         // closure to allocate per call.
         let call = PooledMemcacheCall(
             request: request, onPartial: onPartial, pool: pool, deadline: self.connections.deadline(nil, on: pool))
-        if pool.loop.inEventLoop {
+        if isOnItsLoop {
             return try await call.wait { _ in call.runOnLoop() }
         }
         return try await call.wait { _ in pool.loop.execute(call) }
@@ -267,8 +267,21 @@ public final class MemcachePool: MemcacheRequestSender {
     /// group's identity: through `connections` it retained and released once more per get.
     @inline(__always)
     private func homePool() -> LoopPool<MemcachePooledConnection> {
-        if let index = self.groupIdentity.currentIndex { return self.loopPools[index] }
-        return self.connections.homePool()
+        self.homePoolAndWhetherOnItsLoop().pool
+    }
+
+    /// `homePool()`, and whether the caller runs on that pool's loop: it does exactly when the
+    /// thread is one of the group's loops, whose index is the pool's (`ConnectionPool` makes
+    /// one per loop, in the group's order). Asking the pool's loop instead (`inEventLoop`,
+    /// through the `any EventLoop` existential) retained and released the loop once per get.
+    @inline(__always)
+    private func homePoolAndWhetherOnItsLoop() -> (pool: LoopPool<MemcachePooledConnection>, isOnItsLoop: Bool) {
+        if let index = self.groupIdentity.currentIndex {
+            let pool = self.loopPools[index]
+            assert(pool.loop.inEventLoop, "the loop pool of loop \(index) is not on that loop")
+            return (pool, true)
+        }
+        return (self.connections.homePool(), false)
     }
 
     /// One attempt bounded by the caller's `deadline` (see `MemcacheDeadline`): the lease
