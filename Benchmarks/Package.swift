@@ -125,6 +125,8 @@ let package = Package(
         ),
         // Counts the process's heap allocations (interposes malloc and friends).
         .target(name: "MallocCounter", path: "Benchmarks/MallocCounter"),
+        // A cache prefetch hint for the side by side's callers (their keys, picked ahead).
+        .target(name: "CachePrefetchHint", path: "Benchmarks/CachePrefetchHint"),
         // Issue 10's side by side: every client variant against one memcached, one process,
         // one JSON line each (run by memcache-side-by-side.sh next to the C load tool).
         .executableTarget(
@@ -135,7 +137,7 @@ let package = Package(
                 .product(name: "Pool", package: libraryPackage),
                 .product(name: "MemcacheClient", package: libraryPackage),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                "NIOMemcachePeers", "MallocCounter",
+                "NIOMemcachePeers", "MallocCounter", "CachePrefetchHint",
             ],
             path: "Benchmarks/PoolSideBySide",
             swiftSettings: [
