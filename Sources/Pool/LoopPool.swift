@@ -115,7 +115,16 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             self.loop.execute { self.release(id, connection) }
             return
         }
-        let action = self.machine.release(id, now: self.loop.now) { connection.isReusable(isLastLease: $0) }
+        self.releaseOnLoop(id, connection, now: self.loop.now)
+    }
+
+    /// `release` for a caller on this pool's loop that has read the clock already: `now` is
+    /// when the lease ended, no later than the present (a connection's handler passes the
+    /// time it read the replies that end a burst of leases: one clock read for all of them).
+    package func releaseOnLoop(_ id: ConnectionID, _ connection: Connection, now: Deadline) {
+        // Not `assertInEventLoop()`: a call through the existential, made in release builds too.
+        assert(self.loop.inEventLoop, "a lease given back off its loop")
+        let action = self.machine.release(id, now: now) { connection.isReusable(isLastLease: $0) }
         if let used = action.used { self.metrics?.leaseEnded(used: used) }
         // Another loop waits for budget this loop holds: give back what just went idle.
         if action.isEmpty, self.coordinator.budget.hasStarvedLoops,

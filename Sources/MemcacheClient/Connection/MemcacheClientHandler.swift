@@ -88,6 +88,10 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     /// `MemcachePooledConnection.bindLeaseRelease`. Read on every pooled request, only ever
     /// read or set whole: no exclusivity check.
     @exclusivity(unchecked) package var leaseReturn: PooledLeaseReturn?
+    /// Whether `decodeAll` runs, and the time the leases its replies end ended, read at the
+    /// first of them: one clock read per read of replies rather than one per lease.
+    @exclusivity(unchecked) private var isDecoding = false
+    @exclusivity(unchecked) private var decodedAt: Deadline?
 
     /// - Parameters:
     ///   - maximumValueLength: the largest value accepted in a reply; larger is a
@@ -198,6 +202,11 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        self.isDecoding = true
+        defer {
+            self.isDecoding = false
+            self.decodedAt = nil
+        }
         do {
             while self.matcher.failure == nil, let response = try self.decoder.decode(buffer: &buffer) {
                 self.deliver(consume response, context: context)
@@ -232,7 +241,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
 
     private func finish(_ waiter: Waiter, _ result: consuming Result<MemcacheResponse, any Error>) {
         waiter.responder.finish(result)
-        if waiter.releasesLease { self.leaseReturn?.giveBack() }
+        if waiter.releasesLease, let leaseReturn = self.leaseReturn { leaseReturn.giveBack(now: self.leaseEnd()) }
+    }
+
+    /// When a lease ends now: the time of the replies being decoded (read once for all of
+    /// them), else the present.
+    private func leaseEnd() -> Deadline {
+        if let decodedAt = self.decodedAt { return decodedAt }
+        let now = self.context?.eventLoop.now ?? .now()
+        if self.isDecoding { self.decodedAt = now }
+        return now
     }
 
     // MARK: Failures and lifecycle

@@ -64,10 +64,11 @@ package struct PooledLeaseReturn {
     let connection: Unmanaged<MemcachePooledConnection>
     let id: ConnectionID
 
-    func giveBack() {
+    /// On the connection's loop: the lease ended at `now`.
+    func giveBack(now: Deadline) {
         // SAFETY: see the fields: both objects outlive every call.
         self.pool._withUnsafeGuaranteedRef { pool in
-            self.connection._withUnsafeGuaranteedRef { connection in pool.release(self.id, connection) }
+            self.connection._withUnsafeGuaranteedRef { connection in pool.releaseOnLoop(self.id, connection, now: now) }
         }
     }
 }
