@@ -346,15 +346,6 @@ public final class MemcachePool: MemcacheRequestSender {
             request, onPartial: onPartial, releasesLease: true, responder: responder)
     }
 
-    /// What a caller whose lease failed gets: the pool's failure as a `MemcacheError`, or,
-    /// when the lease waited until the caller's own deadline, that deadline's error.
-    fileprivate static func leaseFailure(_ error: any Error, leaseTimeoutIsCallers: Bool) -> any Error {
-        if leaseTimeoutIsCallers, let error = error as? PoolError, error.code == .leaseTimeout {
-            return MemcacheDeadline.passed("while it waited for a connection")
-        }
-        return Self.memcacheError(error)
-    }
-
     /// Sends `request` without suspending the caller: `completion` runs once, on a loop, with
     /// the reply (an error reply as a failure, as `send` throws it). For a route that waits on
     /// several servers at once without a task per server. Like `send`, it waits for a lease
@@ -429,28 +420,6 @@ public final class MemcachePool: MemcacheRequestSender {
             }
             for try await part in tasks { found.merge(part) { first, _ in first } }
             return found
-        }
-    }
-
-    /// The connection closed before any byte of the reply arrived (or the request was even
-    /// written): the one failure after which a retryable request is sent again.
-    static func closedBeforeReply(_ error: any Error) -> Bool {
-        (error as? MemcacheError)?.closedBeforeReply ?? false
-    }
-
-    /// A pool failure as the `MemcacheError` a memcache caller gets (`CancellationError`
-    /// stays itself; a `MemcacheError` is passed through).
-    static func memcacheError(_ error: any Error) -> any Error {
-        guard let error = error as? PoolError else { return error }
-        switch error.code {
-        case .cancelled: return CancellationError()
-        case .shutdown: return MemcacheError(.shutdown, "the pool is shut down", cause: error)
-        case .connectFailed where error.cause is TLSError:
-            return MemcacheError(.tlsFailure, "the TLS handshake failed", cause: error)
-        case .connectFailed: return MemcacheError(.connectFailed, "the server cannot be reached", cause: error)
-        case .setupRefused:
-            return error.cause as? MemcacheError ?? MemcacheError(.connectFailed, error.message, cause: error)
-        default: return MemcacheError(.poolExhausted, "no connection could be leased", cause: error)
         }
     }
 
