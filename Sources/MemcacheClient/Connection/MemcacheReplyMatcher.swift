@@ -1,6 +1,5 @@
 import Channels
 import Codecs
-import DequeModule
 
 /// Which request each reply from a memcache server answers: the client handler's whole
 /// bookkeeping, as a value with no I/O and no clock.
@@ -58,7 +57,7 @@ struct MemcacheReplyMatcher<Waiter> {
     }
 
     /// Requests waiting for their replies, oldest first.
-    private var waiting = Deque<Pending>()
+    private var waiting = RingQueue<Pending>()
     /// `noreply` requests, done once the bytes of their turn are written.
     private var unwritten: [Waiter] = []
     /// Why the connection ended; nil while it works.
@@ -98,10 +97,10 @@ struct MemcacheReplyMatcher<Waiter> {
         guard self.failure == nil else { return .ignored }
         guard !self.waiting.isEmpty else { return .unexpected }
         // The usual request has one reply: take it off the queue without copying it first.
-        if case .one = self.waiting[self.waiting.startIndex].expected {
+        if case .one = self.waiting.first.expected {
             return .finished(self.waiting.removeFirst())
         }
-        var first = self.waiting[self.waiting.startIndex]
+        var first = self.waiting.first
         let isNoop: Bool
         if case .meta(let meta) = response, meta.status == .noop { isNoop = true } else { isNoop = false }
         switch first.expected {
@@ -118,14 +117,14 @@ struct MemcacheReplyMatcher<Waiter> {
             if isNoop || !first.replyStarted {
                 if isNoop { first.expected = .untilNoop(onPartial: onPartial, fences: fences - 1) }
                 first.replyStarted = true
-                self.waiting[self.waiting.startIndex] = first
+                self.waiting.first = first
             }
             return .partial(onPartial, response)
         case .quiet(let suppressed, let kept):
             guard isNoop else {
                 first.expected = .quiet(suppressed: suppressed, kept: response)
                 first.replyStarted = true
-                self.waiting[self.waiting.startIndex] = first
+                self.waiting.first = first
                 return .held
             }
             self.waiting.removeFirst()
