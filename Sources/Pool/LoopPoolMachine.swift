@@ -80,15 +80,20 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     /// A ready connection for a caller that will not wait: leased at once, or nil (nothing
     /// changes; the caller then takes the queueing path).
     /// `now` is needed only when the machine measures use time.
-    mutating func leaseIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Connection)? {
+    ///
+    /// The connection comes unretained (a retain and a release fewer per lease): its slot
+    /// holds it, so use it before the machine changes again.
+    mutating func leaseIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Unmanaged<Connection>)? {
         guard !self.isShuttingDown, self.waiters.isEmpty, let index = self.bestReadySlot(),
-            case .ready(let connection) = self.slots[index].state
+            self.slots[index].isReady
         else { return nil }
         self.slots[index].leases += 1
         if self.limits.measuresUseTime, let now { self.slots[index].leaseStarts.append(now) }
         self.counters.leases += 1
         self.countUse(at: index)
-        return (self.slots[index].id, connection)
+        guard case .ready(let connection) = self.slots[index].state else { preconditionFailure("checked above") }
+        // SAFETY: the slot keeps `connection` (see above).
+        return (self.slots[index].id, Unmanaged.passUnretained(connection))
     }
 
     /// A caller asks for a connection: served now, or queued (the action's `queued` names
@@ -146,7 +151,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             guard remaining == 0 else { return Action() }
             let reason = self.slots[index].closeReason ?? .lifetime
             return Action(close: self.slots[index].close(reason), connect: self.connectIfRoom(now: now))
-        case .ready(let connection):
+        case .ready:
             // Shutting down, a shared connection closes with its last lease: the requests of
             // the other leases are still in flight on it.
             if self.isShuttingDown {
@@ -156,7 +161,9 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             guard isReusable(remaining == 0) else {
                 return Action(close: self.slots[index].close(.unusable), connect: self.connectIfRoom(now: now))
             }
-            if let next = self.waiters.popFirst() {
+            // The connection is taken out of its slot only here: bound above, it was retained
+            // and released for every release, most of which serve no waiter.
+            if let next = self.waiters.popFirst(), case .ready(let connection) = self.slots[index].state {
                 self.slots[index].leases += 1
                 if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
                 let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)

@@ -235,7 +235,7 @@ struct Said: Equatable, CustomStringConvertible {
         var machine = Self.machine(maxConnections: 2, leasesPerConnection: 3)
         let (id, connection) = try self.leasedConnection(&machine)
         #expect(self.lease(&machine, 1, at: 2).1 == Said(served: ["1→A"]))
-        #expect(machine.leaseIfReady()?.connection === connection)
+        #expect(machine.leaseIfReady()?.connection.takeUnretainedValue() === connection)
         #expect(machine.connectingCount == 0)
         // Full: the next caller waits and a second connection opens for it.
         let (_, said) = self.lease(&machine, 2, at: 3)

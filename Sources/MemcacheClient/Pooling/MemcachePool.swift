@@ -108,8 +108,9 @@ public final class MemcachePool: MemcacheRequestSender {
     let logger: Logger
     /// The TLS context new connections use (`replaceTLS(with:)`).
     let tls: LockedValue<TLSContext?>
-    /// `connections`' per-loop pools and its group as a value, for `homePool()`.
-    private let loopPools: [LoopPool<MemcachePooledConnection>]
+    /// `connections`' per-loop pools, unretained (it holds them), and its group as a value,
+    /// for `homePool()`.
+    private let loopPools: [Unmanaged<LoopPool<MemcachePooledConnection>>]
     private let groupIdentity: EventLoopGroup.Identity
 
     public convenience init(
@@ -147,7 +148,7 @@ public final class MemcachePool: MemcacheRequestSender {
             current.tls = tls.withLock { $0 }
             return Self.connect(on: loop, configuration: current)
         }
-        self.loopPools = self.connections.loopPools
+        self.loopPools = self.connections.loopPools.map { Unmanaged.passUnretained($0) }
         self.groupIdentity = group.identity
     }
 
@@ -240,17 +241,19 @@ public final class MemcachePool: MemcacheRequestSender {
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, now: Deadline? = nil,
         deadline: Deadline?
     ) async throws -> MemcacheResponse {
-        let (pool, isOnItsLoop) = self.homePoolAndWhetherOnItsLoop()
-        if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
-        if isOnItsLoop, let served = pool.leaseConnectionIfReady(now: now) {
-            served.connection.bindLeaseRelease(owner: pool, id: served.id)
+        if deadline == nil, let leased = self.leaseOnItsLoopIfReady(now: now) {
             // On the connection's loop already: straight to its handler (no loop to look up
             // and check again, as `MemcacheConnection.sendRaw` must).
-            let handler = served.connection.memcache.handler
             return try await MemcacheCall().wait { call in
-                handler.send(request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+                // SAFETY: see `leaseOnItsLoopIfReady`: the handler is alive until the lease
+                // ends, which is not before this send.
+                leased._withUnsafeGuaranteedRef {
+                    $0.send(request, onPartial: onPartial, releasesLease: true, responder: .call(call))
+                }
             }
         }
+        let (pool, isOnItsLoop) = self.homePoolAndWhetherOnItsLoop()
+        if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
         // The call's record is its own hop to the loop and its own waiter's target: no
         // closure to allocate per call.
         let call = PooledMemcacheCall(
@@ -259,6 +262,28 @@ public final class MemcachePool: MemcacheRequestSender {
             return try await call.wait { _ in call.runOnLoop() }
         }
         return try await call.wait { _ in pool.loop.execute(call) }
+    }
+
+    /// When the caller runs on one of the group's loops and that loop's pool has a connection
+    /// ready: the connection leased (its handler gives the lease back with the reply), and its
+    /// handler, unretained. Neither the loop pool nor the handler is retained for the call
+    /// (three retains and releases per get when the async frame held them across its wait).
+    ///
+    /// The handler must be used at once, on this loop: it is alive while the lease is held —
+    /// the loop pool holds the connection until its channel has closed, which happens on this
+    /// loop, and the loop pools live as long as `connections`, which `self` holds.
+    @inline(__always)
+    private func leaseOnItsLoopIfReady(now: Deadline?) -> Unmanaged<MemcacheClientHandler>? {
+        guard let index = self.groupIdentity.currentIndex else { return nil }
+        // SAFETY: above (`connections` holds every loop pool while `self` lives).
+        return self.loopPools[index]._withUnsafeGuaranteedRef { pool in
+            assert(pool.loop.inEventLoop, "the loop pool of loop \(index) is not on that loop")
+            guard let served = pool.leaseConnectionIfReady(now: now) else { return nil }
+            return served.connection._withUnsafeGuaranteedRef { connection in
+                connection.bindLeaseRelease(owner: pool, id: served.id)
+                return Unmanaged.passUnretained(connection.handler)
+            }
+        }
     }
 
     /// `ConnectionPool.homePool()` with the connection type known: the generic one looked up
@@ -277,7 +302,7 @@ public final class MemcachePool: MemcacheRequestSender {
     @inline(__always)
     private func homePoolAndWhetherOnItsLoop() -> (pool: LoopPool<MemcachePooledConnection>, isOnItsLoop: Bool) {
         if let index = self.groupIdentity.currentIndex {
-            let pool = self.loopPools[index]
+            let pool = self.loopPools[index].takeUnretainedValue()
             assert(pool.loop.inEventLoop, "the loop pool of loop \(index) is not on that loop")
             return (pool, true)
         }

@@ -9,6 +9,9 @@ import Pool
 /// channel's loop.
 public final class MemcachePooledConnection: PoolableConnection {
     public let memcache: MemcacheConnection
+    /// `memcache.handler`, one load away (reached through `memcache`, the pooled get retained
+    /// and released the connection between the loads).
+    let handler: MemcacheClientHandler
 
     public var channel: any Channel { self.memcache.channel }
 
@@ -16,12 +19,13 @@ public final class MemcachePooledConnection: PoolableConnection {
     /// returned.
     init(channel: any Channel, handler: MemcacheClientHandler) {
         self.memcache = MemcacheConnection(channel: channel, handler: handler)
+        self.handler = handler
     }
 
     /// Active, and when the last caller leaves, no response outstanding (a caller that gave
     /// up mid-request leaves one; the connection is then closed rather than reused).
     public func isReusable(isLastLease: Bool) -> Bool {
-        self.channel.isActive && (!isLastLease || self.memcache.handler.isClean)
+        self.channel.isActive && (!isLastLease || self.handler.isClean)
     }
 
     /// The keep-alive ping (see `ConnectionPoolConfiguration.keepAlive`): `mn` in the meta
@@ -46,8 +50,8 @@ public final class MemcachePooledConnection: PoolableConnection {
     /// finishes. Loop-confined; the first lease installs it, later calls change nothing (a
     /// connection never changes loop pool or ID).
     func bindLeaseRelease(owner: LoopPool<MemcachePooledConnection>, id: ConnectionID) {
-        guard self.memcache.handler.leaseReturn == nil else { return }
-        self.memcache.handler.leaseReturn = PooledLeaseReturn(
+        guard self.handler.leaseReturn == nil else { return }
+        self.handler.leaseReturn = PooledLeaseReturn(
             pool: Unmanaged.passUnretained(owner), connection: Unmanaged.passUnretained(self), id: id)
     }
 }
