@@ -157,7 +157,12 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             return (status, digits > 0 ? size : nil, position)
         }
         guard let status = head.status else { return .notMeta }
-        let flagBytes = buffer.getSlice(at: start + head.flagsAt, length: textLength - head.flagsAt) ?? ByteBuffer()
+        // No flags (a plain `VA <size>`, `HD`, `EN`): the shared empty buffer, not an empty
+        // slice, which retained the read buffer's storage once more per reply.
+        let flagBytes =
+            head.flagsAt >= textLength
+            ? ByteBuffer()
+            : buffer.getSlice(at: start + head.flagsAt, length: textLength - head.flagsAt) ?? ByteBuffer()
         guard status == .value else {
             buffer.moveReaderIndex(to: lineEnd + 1)
             return .reply(.meta(MemcacheMetaResponse(status: status, flagBytes: flagBytes, value: nil)))
