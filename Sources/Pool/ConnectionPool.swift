@@ -27,6 +27,8 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     public let configuration: ConnectionPoolConfiguration
     package let group: EventLoopGroup
     package let loopPools: [LoopPool<Connection>]
+    /// `loopPools.count`.
+    private let loopCount: Int
     private let coordinator: PoolCoordinator<Connection>
     private let cursor = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
@@ -70,6 +72,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         self.loopPools = loops.enumerated().map { index, loop in
             LoopPool(loop: loop, index: index, limits: limits, coordinator: coordinator)
         }
+        self.loopCount = loops.count
         coordinator.connect(loopPools: self.loopPools)
         self.coordinator = coordinator
         for pool in self.loopPools { pool.loop.execute { pool.start() } }
@@ -185,9 +188,16 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
 
     /// The caller's loop if it is one of the group's, else the next one round robin.
     package func homePool() -> LoopPool<Connection> {
-        if let index = self.group.currentIndex { return self.loopPools[index] }
+        self.loopPools[self.group.currentIndex ?? self.nextIndexRoundRobin()]
+    }
+
+    /// The index in `loopPools` of the next loop round robin, for a caller on none of them.
+    /// Needs no type metadata: a caller that knows the connection type indexes its own copy
+    /// of `loopPools` (the generic `homePool()` looked up `LoopPool<Connection>`'s metadata on
+    /// every call).
+    package func nextIndexRoundRobin() -> Int {
         let index = self.cursor.wrappingAdd(1, ordering: .relaxed).oldValue
-        return self.loopPools[(index & Int.max) % self.loopPools.count]
+        return (index & Int.max) % self.loopCount
     }
 
     /// The counts of every loop, read on each loop.

@@ -152,9 +152,14 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     // MARK: Executing the machine's answers
 
     private func execute(_ action: Machine.Action) {
-        for serve in action.serve {
-            self.metrics?.leaseServed(waited: serve.waited)
-            Self.waiter(serve.waiter).resume(.success((serve.id, Self.connection(serve.connection), self)))
+        // Most actions serve no one (a lease given back with no waiter): checked first, as
+        // making the iterator copied the optional overflow array through its type's value
+        // witness (`initializeWithCopy for Optional` in the pooled get's profile).
+        if !action.serve.isEmpty {
+            for serve in action.serve {
+                self.metrics?.leaseServed(waited: serve.waited)
+                Self.waiter(serve.waiter).resume(.success((serve.id, Self.connection(serve.connection), self)))
+            }
         }
         if action.hasSeldomAnswers { self.executeSeldomAnswers(action) }
         if let id = action.connect { self.startConnect(id) }

@@ -163,7 +163,9 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             }
             // The connection is taken out of its slot only here: bound above, it was retained
             // and released for every release, most of which serve no waiter.
-            if let next = self.waiters.popFirst(), case .ready(let connection) = self.slots[index].state {
+            if !self.waiters.isEmpty, case .ready(let connection) = self.slots[index].state,
+                let next = self.waiters.popFirst()
+            {
                 self.slots[index].leases += 1
                 if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
                 let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)

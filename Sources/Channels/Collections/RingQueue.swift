@@ -6,6 +6,11 @@
 /// here the element is moved in and moved out. A value type: copies share storage until one
 /// of them changes (copy-on-write).
 ///
+/// SPI, not `package`, and inlinable: with `package` access other modules called the
+/// unspecialized generic code, which looked up the storage's generic metadata on every change
+/// (`swift_getGenericMetadata` under the pool's get); as `@_spi(ChannelsCollections) public`
+/// it is specialized where it is used. Not API: nothing outside this package should import it.
+///
 /// ```swift
 /// var queue = RingQueue<Int>()
 /// queue.append(1)
@@ -13,32 +18,35 @@
 /// queue.first += 10
 /// queue.removeFirst()  // 11
 /// ```
-package struct RingQueue<Element> {
-    private var storage: Storage
+@_spi(ChannelsCollections) public struct RingQueue<Element> {
+    @usableFromInline var storage: Storage
 
-    package init() {
+    @inlinable
+    public init() {
         self.storage = Storage(capacity: 0)
     }
 
-    package var count: Int { self.storage.count }
-    package var isEmpty: Bool { self.storage.count == 0 }
+    @inlinable public var count: Int { self.storage.count }
+    @inlinable public var isEmpty: Bool { self.storage.count == 0 }
 
     /// Adds `element` at the back.
-    package mutating func append(_ element: consuming Element) {
+    @inlinable
+    public mutating func append(_ element: consuming Element) {
         self.makeUnique(minimumCapacity: self.storage.count + 1)
         self.storage.append(element)
     }
 
     /// Removes and returns the front element. The queue must not be empty.
-    @discardableResult
-    package mutating func removeFirst() -> Element {
+    @inlinable @discardableResult
+    public mutating func removeFirst() -> Element {
         precondition(!self.isEmpty, "removeFirst on an empty RingQueue")
         self.makeUnique(minimumCapacity: 0)
         return self.storage.removeFirst()
     }
 
     /// The front element, read or changed in place. The queue must not be empty.
-    package var first: Element {
+    @inlinable
+    public var first: Element {
         _read {
             precondition(!self.isEmpty, "first of an empty RingQueue")
             yield self.storage.slot(0).pointee
@@ -51,7 +59,8 @@ package struct RingQueue<Element> {
     }
 
     /// Removes every element (the buffer is kept for reuse).
-    package mutating func removeAll() {
+    @inlinable
+    public mutating func removeAll() {
         if isKnownUniquelyReferenced(&self.storage) {
             self.storage.removeAll()
         } else {
@@ -61,7 +70,8 @@ package struct RingQueue<Element> {
 
     /// Copies the storage when it is shared, and doubles it when it has fewer than
     /// `minimumCapacity` slots.
-    private mutating func makeUnique(minimumCapacity: Int) {
+    @inlinable
+    mutating func makeUnique(minimumCapacity: Int) {
         let unique = isKnownUniquelyReferenced(&self.storage)
         guard !unique || self.storage.capacity < minimumCapacity else { return }
         var capacity = Swift.max(self.storage.capacity, 4)
@@ -70,59 +80,75 @@ package struct RingQueue<Element> {
     }
 }
 
-extension RingQueue: Sequence {
-    package struct Iterator: IteratorProtocol {
-        fileprivate let storage: Storage
-        fileprivate var offset = 0
+@_spi(ChannelsCollections) extension RingQueue: Sequence {
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let storage: Storage
+        @usableFromInline var offset = 0
 
-        package mutating func next() -> Element? {
+        @inlinable
+        init(storage: Storage) {
+            self.storage = storage
+        }
+
+        @inlinable
+        public mutating func next() -> Element? {
             guard self.offset < self.storage.count else { return nil }
             defer { self.offset += 1 }
             return self.storage.slot(self.offset).pointee
         }
     }
 
-    package func makeIterator() -> Iterator {
+    @inlinable
+    public func makeIterator() -> Iterator {
         Iterator(storage: self.storage)
     }
 
-    package var underestimatedCount: Int { self.count }
+    @inlinable public var underestimatedCount: Int { self.count }
 }
 
 extension RingQueue {
     /// The ring: `count` initialized elements from `head`, wrapping at `capacity` (a power of
     /// two, or zero).
-    fileprivate final class Storage {
+    @usableFromInline
+    final class Storage {
         // SAFETY: `elements` holds `capacity` slots of which exactly the `count` from `head`
         // (modulo `capacity`) are initialized; every method keeps that true, and `deinit`
         // deinitializes those and frees the rest.
-        private let elements: UnsafeMutablePointer<Element>
-        let capacity: Int
-        private var head = 0
-        private(set) var count = 0
+        @usableFromInline let elements: UnsafeMutablePointer<Element>
+        @usableFromInline let capacity: Int
+        // `@exclusivity(unchecked)`: each access is a plain read or write of an Int by this
+        // type's own code, with no callout in between; the runtime's check cost a
+        // `swift_beginAccess` per change (the pooled get's profile).
+        @exclusivity(unchecked) @usableFromInline var head = 0
+        @exclusivity(unchecked) @usableFromInline var count = 0
 
+        @inlinable
         init(capacity: Int) {
             self.capacity = capacity
             self.elements = UnsafeMutablePointer<Element>.allocate(capacity: Swift.max(capacity, 1))
         }
 
+        @inlinable
         deinit {
             self.removeAll()
             self.elements.deallocate()
         }
 
         /// The slot of the element `offset` places from the front.
+        @inlinable
         func slot(_ offset: Int) -> UnsafeMutablePointer<Element> {
             self.elements + ((self.head + offset) & (self.capacity - 1))
         }
 
         /// Needs a free slot.
+        @inlinable
         func append(_ element: consuming Element) {
             self.slot(self.count).initialize(to: element)
             self.count += 1
         }
 
         /// Needs an element.
+        @inlinable
         func removeFirst() -> Element {
             let element = self.slot(0).move()
             self.head = (self.head + 1) & (self.capacity - 1)
@@ -130,6 +156,7 @@ extension RingQueue {
             return element
         }
 
+        @inlinable
         func removeAll() {
             for offset in 0..<self.count { self.slot(offset).deinitialize(count: 1) }
             self.head = 0
@@ -138,6 +165,7 @@ extension RingQueue {
 
         /// A storage of `capacity` slots with these elements in order, moved out of this
         /// one (left empty) or copied.
+        @inlinable
         func copy(capacity: Int, moving: Bool) -> Storage {
             let copy = Storage(capacity: capacity)
             for offset in 0..<self.count {

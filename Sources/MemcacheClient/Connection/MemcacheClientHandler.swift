@@ -170,7 +170,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             self.finish(Waiter(responder: responder, releasesLease: releasesLease), .failure(error))
             return
         }
-        if self.matcher.expect(expected, for: Waiter(responder: responder, releasesLease: releasesLease)),
+        // `consume`: handed over as is, the expectation was copied (through its type's value
+        // witness: a call per request in the pooled get's profile).
+        if self.matcher.expect(consume expected, for: Waiter(responder: responder, releasesLease: releasesLease)),
             let context = self.context
         {
             self.startResponseClock(context: context)

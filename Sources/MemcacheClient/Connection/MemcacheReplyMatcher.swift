@@ -1,4 +1,4 @@
-import Channels
+@_spi(ChannelsCollections) import Channels
 import Codecs
 
 /// Which request each reply from a memcache server answers: the client handler's whole

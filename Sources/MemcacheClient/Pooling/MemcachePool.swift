@@ -306,7 +306,7 @@ public final class MemcachePool: MemcacheRequestSender {
             assert(pool.loop.inEventLoop, "the loop pool of loop \(index) is not on that loop")
             return (pool, true)
         }
-        return (self.connections.homePool(), false)
+        return (self.loopPools[self.connections.nextIndexRoundRobin()].takeUnretainedValue(), false)
     }
 
     /// One attempt bounded by the caller's `deadline` (see `MemcacheDeadline`): the lease

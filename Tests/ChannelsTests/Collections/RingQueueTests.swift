@@ -1,4 +1,4 @@
-import Channels
+@_spi(ChannelsCollections) import Channels
 import Testing
 
 @Suite("RingQueue")
