@@ -64,7 +64,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
                 if case .preferred(let after) = configuration.affinity, loops.count > 1 { return after }
                 return nil
             }(),
-            measuresUseTime: configuration.reportsMetrics || configuration.longLeaseWarning != nil,
+            measuresUseTime: configuration.metricsBackend != nil || configuration.longLeaseWarning != nil,
             lifetimeJitter: configuration.lifetimeJitter,
             maxUses: configuration.maxUsesPerConnection.map { max(1, $0) },
             longLease: configuration.longLeaseWarning,

@@ -83,11 +83,23 @@ public struct ConnectionPoolConfiguration: Sendable {
     /// The pool's name in metrics (`db.client.connection.pool.name`) and log metadata.
     public var name = "pool"
     /// Report the pool's metrics (`db.client.connection.*`, OpenTelemetry's names, with the
-    /// loop as a dimension) through swift-metrics. Off saves one clock read per lease.
+    /// loop as a dimension) through swift-metrics. Off saves one clock read per lease. Also
+    /// off, in effect, while swift-metrics has no backend when the pool is made: bootstrap
+    /// `MetricsSystem` first (or set `metricsFactory`).
     public var reportsMetrics = true
     /// Where the metrics go: nil means swift-metrics' global `MetricsSystem.factory` (what
     /// the application bootstrapped); a factory of its own isolates one pool (in a test, say).
     public var metricsFactory: (any MetricsFactory)? = nil
+
+    /// The factory the pool's metrics go to, or nil when none are reported: `reportsMetrics`
+    /// is off, or the factory is swift-metrics' no-op one (nothing bootstrapped), so that a
+    /// pool whose metrics no one collects does not time its operations — two clock reads and
+    /// a timer call per get, and one clock read per lease, for a no-op.
+    package var metricsBackend: (any MetricsFactory)? {
+        guard self.reportsMetrics else { return nil }
+        let factory = self.metricsFactory ?? MetricsSystem.factory
+        return factory is NOOPMetricsHandler ? nil : factory
+    }
     /// How long leased work may go on when the pool is stopped as a `Service` (a
     /// `ServiceGroup`'s graceful shutdown); `shutdown(deadline:)` takes its own.
     public var shutdownTimeout: TimeAmount = .seconds(10)

@@ -52,11 +52,10 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         var logger = coordinator.logger
         logger[metadataKey: "loop"] = "\(index)"
         self.logger = logger
-        self.metrics =
-            coordinator.configuration.reportsMetrics
-            ? PoolMetrics(
-                pool: coordinator.configuration.name, loop: index, maxConnections: limits.maxConnections,
-                factory: coordinator.configuration.metricsFactory ?? MetricsSystem.factory) : nil
+        self.metrics = coordinator.configuration.metricsBackend.map {
+            PoolMetrics(
+                pool: coordinator.configuration.name, loop: index, maxConnections: limits.maxConnections, factory: $0)
+        }
     }
 
     // MARK: Leasing

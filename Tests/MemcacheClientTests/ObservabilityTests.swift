@@ -1,5 +1,6 @@
 import Channels
 import Codecs
+import CoreMetrics
 import Logging
 import MemcacheServer
 import MetricsTestKit
@@ -15,6 +16,20 @@ import Testing
 /// and logger of its own, so tests running at once do not see each other's.
 @Suite("Metrics, logging and lifecycle", .enabled(if: MemcachedServer.binary != nil, "memcached is not installed"))
 struct ObservabilityTests {
+    @Test("metrics no one collects are not made: reportsMetrics off, or swift-metrics' no-op backend")
+    func noBackendNoMetrics() {
+        var configuration = ConnectionPoolConfiguration(maxConnections: 1)
+        // The tests never bootstrap MetricsSystem: the global factory is the no-op one.
+        #expect(configuration.metricsBackend == nil)
+        configuration.metricsFactory = NOOPMetricsHandler.instance
+        #expect(configuration.metricsBackend == nil)
+        let metrics = TestMetrics()
+        configuration.metricsFactory = metrics
+        #expect(configuration.metricsBackend as? TestMetrics === metrics)
+        configuration.reportsMetrics = false
+        #expect(configuration.metricsBackend == nil)
+    }
+
     @Test("a known workload: operations by command and outcome, lease timings, a lease timeout, a server kill")
     func metricsAfterKnownWorkload() async throws {
         let group = try EventLoopGroup(loopCount: 1)

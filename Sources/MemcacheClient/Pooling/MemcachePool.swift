@@ -102,7 +102,7 @@ public final class MemcachePool: MemcacheRequestSender {
     public var wireProtocol: MemcacheProtocol { self.configuration.wireProtocol }
     /// The underlying pool (statistics, shutdown, direct leases).
     public let connections: ConnectionPool<MemcachePooledConnection>
-    /// Nil when `configuration.pool.reportsMetrics` is off.
+    /// Nil when the pool reports no metrics (`ConnectionPoolConfiguration.metricsBackend`).
     private let operationMetrics: MemcacheOperationMetrics?
     private let tracing: MemcacheTracing?
     let logger: Logger
@@ -132,12 +132,9 @@ public final class MemcachePool: MemcacheRequestSender {
         poolConfiguration.logger[metadataKey: "server"] = "\(configuration.serverName)"
         self.configuration = configuration
         self.logger = poolConfiguration.logger
-        self.operationMetrics =
-            configuration.pool.reportsMetrics
-            ? MemcacheOperationMetrics(
-                host: configuration.host, port: configuration.port, group: group,
-                factory: configuration.pool.metricsFactory ?? MetricsSystem.factory)
-            : nil
+        self.operationMetrics = configuration.pool.metricsBackend.map {
+            MemcacheOperationMetrics(host: configuration.host, port: configuration.port, group: group, factory: $0)
+        }
         self.tracing = configuration.tracer.map {
             MemcacheTracing(tracer: $0, host: configuration.host, port: configuration.port)
         }
