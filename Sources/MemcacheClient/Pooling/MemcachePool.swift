@@ -105,6 +105,9 @@ public final class MemcachePool: MemcacheRequestSender {
     /// Nil when the pool reports no metrics (`ConnectionPoolConfiguration.metricsBackend`).
     private let operationMetrics: MemcacheOperationMetrics?
     private let tracing: MemcacheTracing?
+    /// Whether calls are traced (then a route sends through `send`, which makes the spans).
+    /// Kept apart: reading `tracing`, even to compare it with nil, copied it per call.
+    package let isTraced: Bool
     let logger: Logger
     /// The TLS context new connections use (`replaceTLS(with:)`).
     let tls: LockedValue<TLSContext?>
@@ -135,6 +138,7 @@ public final class MemcachePool: MemcacheRequestSender {
         self.operationMetrics = configuration.pool.metricsBackend.map {
             MemcacheOperationMetrics(host: configuration.host, port: configuration.port, group: group, factory: $0)
         }
+        self.isTraced = configuration.tracer != nil
         self.tracing = configuration.tracer.map {
             MemcacheTracing(tracer: $0, host: configuration.host, port: configuration.port)
         }
@@ -154,10 +158,10 @@ public final class MemcachePool: MemcacheRequestSender {
     public func send(_ request: MemcacheRequest) async throws -> MemcacheResponse {
         // Tracing off costs this one branch (not an extra async frame per call).
         let response =
-            if let tracing = self.tracing {
-                try await self.sendTraced(request, onPartial: nil, tracing: tracing)
-            } else {
+            if !self.isTraced {
                 try await self.sendRetrying(request, onPartial: nil)
+            } else {
+                try await self.sendTraced(request, onPartial: nil)
             }
         if case .error(let error) = response { throw error }
         return response
@@ -167,16 +171,17 @@ public final class MemcachePool: MemcacheRequestSender {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
-        if let tracing = self.tracing {
-            return try await self.sendTraced(.metaBatch(requests), onPartial: onReply, tracing: tracing)
+        if self.isTraced {
+            return try await self.sendTraced(.metaBatch(requests), onPartial: onReply)
         }
         return try await self.sendRetrying(.metaBatch(requests), onPartial: onReply)
     }
 
-    /// `sendRetrying` inside a span.
+    /// `sendRetrying` inside a span (when the pool traces).
     private func sendTraced(
-        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, tracing: MemcacheTracing
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
     ) async throws -> MemcacheResponse {
+        guard let tracing = self.tracing else { return try await self.sendRetrying(request, onPartial: onPartial) }
         let span = tracing.start(request)
         // A quiet batch's hits arrive one by one through `onPartial`.
         let hits = LockedValue(0)
@@ -417,9 +422,6 @@ public final class MemcachePool: MemcacheRequestSender {
             }
         }
     }
-
-    /// Whether calls are traced (then a route sends through `send`, which makes the spans).
-    package var isTraced: Bool { self.tracing != nil }
 
     /// The values of every present key. Up to `configuration.multiGet.maximumKeys` keys go in
     /// one request; more are cut into requests of that many, at most
