@@ -4,7 +4,8 @@
 # client variant of PoolSideBySide (MemcachePool default and exclusive, callers on the loops
 # and plain tasks; the SwiftNIO pool and pipelined client; the pool over TLS against a
 # `memcached -Z`; plain tasks with EventLoopGroup.keepResumedTasksOnLoops(), in a process of
-# its own). 64 callers, 2 client loops, 8 connections, 100 B values, 10,000 keys.
+# its own); and the C tool over TLS, the ceiling of the TLS-to-plaintext ratio (what the
+# server's own TLS leaves). 64 callers, 2 client loops, 8 connections, 100 B values, 10,000 keys.
 # Rounds alternate the C tool and the Swift variants; the table shows each one's median.
 #
 # Usage: Benchmarks/memcache-side-by-side.sh [seconds per variant, default 5] [rounds, default 3]
@@ -44,6 +45,12 @@ for round in $(seq "$rounds"); do
         /usr/bin/time -f "cpu %U %S" -o "$work/time" \
             "$work/mcload" -p "$plain_port" -c 8 -d 8 -m mg -s 100 -k 10000 -t "$seconds" > "$work/mcload.out"
         echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
+        # The same over TLS: what the server's TLS leaves of its limit (the ceiling of the
+        # pool's TLS-to-plaintext ratio on this machine).
+        /usr/bin/time -f "cpu %U %S" -o "$work/time" \
+            "$work/mcload" -p "$tls_port" -T 1 -C "$root/Fixtures/tls/ca.pem" -c 8 -d 8 -m mg -s 100 -k 10000 \
+            -t "$seconds" > "$work/mcload.out"
+        echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
     fi
     "$side_by_side" --port "$plain_port" --tls-port "$tls_port" --ca "$root/Fixtures/tls/ca.pem" --seconds "$seconds" >> "$work/swift.jsonl"
     # Plain tasks with EventLoopGroup.keepResumedTasksOnLoops(): process-wide, so its own process.
@@ -60,7 +67,9 @@ try:
         fields = dict(re.findall(r"(\w+)=([\d.]+)", line))
         user, system = map(float, re.search(r"cpu ([\d.]+) ([\d.]+)", line).groups())
         ops = float(fields["ops"])
-        rows["C load tool: pipelined mg, 8 connections x 8 (the server's limit)"].append({
+        name = ("C load tool over TLS (memcached -Z)" if fields.get("tls") == "1"
+                else "C load tool: pipelined mg, 8 connections x 8 (the server's limit)")
+        rows[name].append({
             "ops_per_second": float(fields["ops_per_s"]), "cpu_us_per_op": (user + system) * 1e6 / ops,
             "allocations_per_op": None, "p99_us": float(fields["p99_us"])})
 except FileNotFoundError:
@@ -77,13 +86,19 @@ limit = median("C load tool: pipelined mg, 8 connections x 8 (the server's limit
 c_cpu = median("C load tool: pipelined mg, 8 connections x 8 (the server's limit)", "cpu_us_per_op")
 nio_pool = median("SwiftNIO pool exclusive, plain tasks", "ops_per_second")
 plaintext = median("pool default, callers on loops", "ops_per_second")
+c_tls = median("C load tool over TLS (memcached -Z)", "ops_per_second")
+c_tls_cpu = median("C load tool over TLS (memcached -Z)", "cpu_us_per_op")
 def ratio(name):
     ops = median(name, "ops_per_second")
     parts = []
     if limit and not name.startswith("C load"): parts.append(f"{ops / limit:.2f}x limit")
     if nio_pool and not name.startswith("SwiftNIO pool") and not name.startswith("C load"): parts.append(f"{ops / nio_pool:.2f}x NIO pool")
-    if plaintext and "TLS" in name: parts.append(f"{ops / plaintext:.2f}x plaintext")
-    if c_cpu and not name.startswith("C load"): parts.append(f"CPU {median(name, 'cpu_us_per_op') / c_cpu:.2f}x C tool's")
+    if name.startswith("C load") and "TLS" in name and limit: parts.append(f"{ops / limit:.2f}x plaintext")
+    elif plaintext and "TLS" in name: parts.append(f"{ops / plaintext:.2f}x plaintext")
+    if c_tls and "TLS" in name and not name.startswith("C load"): parts.append(f"{ops / c_tls:.2f}x C tool over TLS")
+    if c_tls_cpu and "TLS" in name and not name.startswith("C load"):
+        parts.append(f"CPU {median(name, 'cpu_us_per_op') / c_tls_cpu:.2f}x C tool's over TLS")
+    elif c_cpu and not name.startswith("C load"): parts.append(f"CPU {median(name, 'cpu_us_per_op') / c_cpu:.2f}x C tool's")
     return ", ".join(parts)
 
 print(f"| client ({len(next(iter(rows.values())))} rounds, medians) | ops/s | ratio | client CPU µs/op | allocations/op | p99 µs |")
