@@ -364,13 +364,23 @@ public final class MemcachePool: MemcacheRequestSender {
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
         responder: MemcacheClientHandler.Responder, on served: PoolWaiter<MemcachePooledConnection>.Served
     ) {
-        served.connection.bindLeaseRelease(owner: served.owner, id: served.id)
+        Self.send(
+            request, onPartial: onPartial, responder: responder, on: served.connection, served.id, of: served.owner)
+    }
+
+    /// `send(_:onPartial:responder:on:)` with the lease's parts apart, for a caller that
+    /// holds them unretained.
+    fileprivate static func send(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
+        responder: MemcacheClientHandler.Responder, on connection: MemcachePooledConnection, _ id: ConnectionID,
+        of pool: LoopPool<MemcachePooledConnection>
+    ) {
+        connection.bindLeaseRelease(owner: pool, id: id)
         if case .call(let call) = responder, !call.isWaiting {
-            served.owner.release(served.id, served.connection)
+            pool.release(id, connection)
             return
         }
-        served.connection.memcache.handler.send(
-            request, onPartial: onPartial, releasesLease: true, responder: responder)
+        connection.handler.send(request, onPartial: onPartial, releasesLease: true, responder: responder)
     }
 
     /// Sends `request` without suspending the caller: `completion` runs once, on a loop, with
@@ -485,8 +495,14 @@ private final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget
     /// On the pool's loop: sends on a free connection, or queues a waiter that sends once it
     /// is served.
     func runOnLoop() {
-        if let served = self.pool.leaseIfReady() {
-            MemcachePool.send(self.request, onPartial: self.onPartial, responder: .call(self), on: served)
+        // The lease unretained, as on the caller-on-its-loop path (two retains and releases
+        // fewer): the pool holds the connection while the lease lasts, at least until this
+        // send, on this loop.
+        if let served = self.pool.leaseConnectionIfReady() {
+            served.connection._withUnsafeGuaranteedRef {
+                MemcachePool.send(
+                    self.request, onPartial: self.onPartial, responder: .call(self), on: $0, served.id, of: self.pool)
+            }
             return
         }
         let waiter = PoolWaiter<MemcachePooledConnection>(deadline: self.deadline)
