@@ -148,15 +148,14 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
             // Nothing of this request is written: a caller may send it again elsewhere (a
             // request can reach a connection whose close the pool has not heard of yet).
             let failure = self.matcher.failure ?? Self.notInPipeline
-            self.finish(
+            self.finishUnsent(
                 Waiter(responder: responder, releasesLease: releasesLease),
-                .failure(
-                    MemcacheError(failure.code, failure.message, cause: failure.cause, closedBeforeReply: true)))
+                MemcacheError(failure.code, failure.message, cause: failure.cause, closedBeforeReply: true))
             return
         }
         if self.wireProtocol != .meta, let refusal = self.wireProtocol.refusal(of: request) {
             // A proxy would close the connection on it, failing every call in flight.
-            self.finish(Waiter(responder: responder, releasesLease: releasesLease), .failure(refusal))
+            self.finishUnsent(Waiter(responder: responder, releasesLease: releasesLease), refusal)
             return
         }
         if self.batch.open() { self.context?.flushAtEndOfTurn() }
@@ -167,7 +166,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         } catch {
             // Nothing of a request that cannot be encoded is sent.
             self.batch.buffer.moveWriterIndex(to: mark)
-            self.finish(Waiter(responder: responder, releasesLease: releasesLease), .failure(error))
+            self.finishUnsent(Waiter(responder: responder, releasesLease: releasesLease), error)
             return
         }
         // `consume`: handed over as is, the expectation was copied (through its type's value
@@ -239,6 +238,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
                 MemcacheError(.protocolViolation, "a reply arrived with no request waiting: \(response)"),
                 context: context)
         }
+    }
+
+    /// Fails a request `send` did not send. The handler keeps itself alive meanwhile: the pool
+    /// calls `send` on a handler it holds unretained (`MemcachePool.leaseOnItsLoopIfReady`),
+    /// and giving the lease back may close the connection that owns this handler.
+    private func finishUnsent(_ waiter: Waiter, _ error: any Error) {
+        // SAFETY: a retain released when this returns; nothing else holds `kept`.
+        let kept = Unmanaged.passRetained(self)
+        defer { kept.release() }
+        self.finish(waiter, .failure(error))
     }
 
     private func finish(_ waiter: Waiter, _ result: consuming Result<MemcacheResponse, any Error>) {

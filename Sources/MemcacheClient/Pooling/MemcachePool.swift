@@ -273,7 +273,9 @@ public final class MemcachePool: MemcacheRequestSender {
     ///
     /// The handler must be used at once, on this loop: it is alive while the lease is held —
     /// the loop pool holds the connection until its channel has closed, which happens on this
-    /// loop, and the loop pools live as long as `connections`, which `self` holds.
+    /// loop, and the loop pools live as long as `connections`, which `self` holds. A send that
+    /// fails at once gives the lease back inside the handler's `send`, which may close the
+    /// connection there and then: the handler keeps itself alive through it (`finishUnsent`).
     @inline(__always)
     private func leaseOnItsLoopIfReady(now: Deadline?) -> Unmanaged<MemcacheClientHandler>? {
         guard let index = self.groupIdentity.currentIndex else { return nil }
