@@ -82,18 +82,17 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     /// `now` is needed only when the machine measures use time.
     ///
     /// The connection comes unretained (a retain and a release fewer per lease): its slot
-    /// holds it, so use it before the machine changes again.
+    /// holds it — still when this lease retires it (`maxUses`) — so use it before the machine
+    /// changes again.
     mutating func leaseIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Unmanaged<Connection>)? {
         guard !self.isShuttingDown, self.waiters.isEmpty, let index = self.bestReadySlot(),
-            self.slots[index].isReady
+            let connection = self.slots[index].readyConnection
         else { return nil }
         self.slots[index].leases += 1
         if self.limits.measuresUseTime, let now { self.slots[index].leaseStarts.append(now) }
         self.counters.leases += 1
         self.countUse(at: index)
-        guard case .ready(let connection) = self.slots[index].state else { preconditionFailure("checked above") }
-        // SAFETY: the slot keeps `connection` (see above).
-        return (self.slots[index].id, Unmanaged.passUnretained(connection))
+        return (self.slots[index].id, connection)
     }
 
     /// A caller asks for a connection: served now, or queued (the action's `queued` names

@@ -37,6 +37,23 @@ struct ConnectionHygieneTests {
         return id
     }
 
+    @Test(
+        "the lease that reaches maxUses through leaseIfReady (the pooled get's path) gets the connection and retires it"
+    )
+    func maxUsesOnTheReadyPath() throws {
+        var machine = Self.machine(maxUses: 2)
+        let id = try #require(try Self.lease(&machine, 1, at: 0, making: "M"))
+        _ = machine.release(id, now: Self.at(1)) { _ in true }
+        let second = machine.leaseIfReady(now: Self.at(2))
+        let leased = try #require(second, "its second use")
+        #expect(leased.id == id)
+        #expect(leased.connection.takeUnretainedValue().name == "M")
+        #expect(machine.slots.first { $0.id == id }?.isReady == false, "retired at its second use")
+        let third = machine.leaseIfReady(now: Self.at(3))
+        #expect(third == nil, "a retiring connection is not leased again")
+        #expect(machine.release(id, now: Self.at(4)) { _ in true }.close.map(\.name) == ["M"])
+    }
+
     @Test("each reason is counted exactly: idle, lifetime, max uses, unusable, lost, rebalanced, shutdown")
     func closeReasons() throws {
         var machine = Self.machine(maxConnections: 8, maxLifetime: .seconds(3600), maxUses: 3)
