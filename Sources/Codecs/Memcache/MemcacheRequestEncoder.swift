@@ -131,6 +131,26 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
         buffer.writeCRLF()
     }
 
+    /// Writes `mg <key> v`, the request of `get`, straight from its key: what encoding
+    /// `.meta(.get(key, flags: [.returnValue]))` writes, with no request made (building one
+    /// retained and released the key, the flags and the enum's copy: three each per get).
+    package static func writeValueGet(_ key: MemcacheKey, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "m"))
+        buffer.writeInteger(UInt8(ascii: "g"))
+        Self.writeKey(key, into: &buffer)
+        if key.isBinary { buffer.writeString(" b") }
+        buffer.writeSpace()
+        buffer.writeInteger(UInt8(ascii: "v")) // `MemcacheMetaFlag.returnValue`
+        buffer.writeCRLF()
+    }
+
+    /// A meta command's key, after a space: base64 for a binary key (whose command then
+    /// carries the `b` flag).
+    private static func writeKey(_ key: MemcacheKey, into buffer: inout ByteBuffer) {
+        buffer.writeSpace()
+        if key.isBinary { buffer.writeBytes(Base64.encode(key.bytes)) } else { buffer.writeBytes(key.bytes) }
+    }
+
     private func meta(_ meta: MemcacheMetaRequest, forceQuiet: Bool, into buffer: inout ByteBuffer) throws {
         // Byte by byte, and the key's and flags' bytes read in place: a get is written with
         // no reference counted (the command's text, the key's wire form and each flag's
@@ -141,8 +161,7 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
             guard let key = meta.key else {
                 throw MemcacheError(.invalidArgument, "\(meta.command.rawValue) needs a key")
             }
-            buffer.writeSpace()
-            if key.isBinary { buffer.writeBytes(Base64.encode(key.bytes)) } else { buffer.writeBytes(key.bytes) }
+            Self.writeKey(key, into: &buffer)
             if meta.command == .set {
                 Self.write(.unsigned(UInt64(meta.value?.readableBytes ?? 0)), into: &buffer)
             }

@@ -140,6 +140,40 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         releasesLease: Bool,
         responder: consuming Responder
     ) {
+        self.send(releasesLease: releasesLease, responder: responder) { [wireProtocol] buffer in
+            if wireProtocol != .meta, let refusal = wireProtocol.refusal(of: request) {
+                // A proxy would close the connection on it, failing every call in flight.
+                throw refusal
+            }
+            return try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &buffer)
+        }
+    }
+
+    /// Sends `get`'s request (`mg <key> v`) written straight from `key`: what `send` does
+    /// with `.meta(.get(key, flags: [.returnValue]))`, without making that request.
+    package func sendValueGet(_ key: MemcacheKey, releasesLease: Bool, responder: consuming Responder) {
+        guard self.wireProtocol == .meta else {
+            // Refused in `send`, as any meta command is on a text-only server.
+            self.send(
+                .meta(.get(key, flags: MemcacheMetaFlag.valueFlags)), onPartial: nil, releasesLease: releasesLease,
+                responder: responder)
+            return
+        }
+        self.send(releasesLease: releasesLease, responder: responder) { buffer in
+            MemcacheRequestEncoder.writeValueGet(key, into: &buffer)
+            return .one
+        }
+    }
+
+    /// Encodes a request with `write` into the turn's batch and queues its waiter; a request
+    /// that cannot be sent (the connection failed or is not in a pipeline, `write` throws)
+    /// leaves nothing written, and its waiter is finished with the failure.
+    @inline(__always)
+    private func send(
+        releasesLease: Bool,
+        responder: consuming Responder,
+        write: (inout ByteBuffer) throws -> MemcacheReplyMatcher<Waiter>.Expected?
+    ) {
         self.context?.eventLoop.assertInEventLoop()
         // The waiter is made where it is used: one copy of the responder, not two. The
         // context is only checked here, not bound: binding it retained and released it per
@@ -153,18 +187,13 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
                 MemcacheError(failure.code, failure.message, cause: failure.cause, closedBeforeReply: true))
             return
         }
-        if self.wireProtocol != .meta, let refusal = self.wireProtocol.refusal(of: request) {
-            // A proxy would close the connection on it, failing every call in flight.
-            self.finishUnsent(Waiter(responder: responder, releasesLease: releasesLease), refusal)
-            return
-        }
         if self.batch.open() { self.context?.flushAtEndOfTurn() }
         let mark = self.batch.buffer.writerIndex
         let expected: MemcacheReplyMatcher<Waiter>.Expected?
         do {
-            expected = try MemcacheRequestWriter.write(request, onPartial: onPartial, into: &self.batch.buffer)
+            expected = try write(&self.batch.buffer)
         } catch {
-            // Nothing of a request that cannot be encoded is sent.
+            // Nothing of a request that cannot be encoded (or is refused) is sent.
             self.batch.buffer.moveWriterIndex(to: mark)
             self.finishUnsent(Waiter(responder: responder, releasesLease: releasesLease), error)
             return

@@ -8,14 +8,25 @@ extension MemcacheRequestSender {
     /// The value stored under `key`, or nil on a miss (`mg <key> v`: only the value is asked
     /// for; `getItem` also returns the client flags and CAS). Text: `get <key>`.
     public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
+        try await self.getThroughSend(key)
+    }
+
+    /// `get` built on `send` (the default, and any sender's fallback from a faster way).
+    package func getThroughSend(_ key: MemcacheKey) async throws -> ByteBuffer? {
         if self.wireProtocol != .meta {
             return try await self.textItem(.get(keys: [key], withCAS: false), key: key)?.value
         }
-        let response = try await self.send(.meta(.get(key, flags: MemcacheMetaFlag.valueFlags)))
-        switch response {
+        return try Self.value(ofGet: await self.send(.meta(.get(key, flags: MemcacheMetaFlag.valueFlags))))
+    }
+
+    /// The value in the reply to `mg <key> v`: nil on a miss. - Throws: the server's error
+    /// reply, or `MemcacheError.unexpectedResponse` for any other reply.
+    package static func value(ofGet response: consuming MemcacheResponse) throws -> ByteBuffer? {
+        switch consume response {
         case .meta(let meta) where meta.status == .value: return meta.value ?? ByteBuffer()
         case .meta(let meta) where meta.status == .miss: return nil
-        default: throw Self.unexpected(response, for: "mg")
+        case .error(let error): throw error
+        case let other: throw Self.unexpected(other, for: "mg")
         }
     }
 

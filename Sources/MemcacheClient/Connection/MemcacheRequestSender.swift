@@ -27,6 +27,10 @@ public protocol MemcacheRequestSender: Sendable {
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse
 
+    /// The value stored under `key`, or nil on a miss. A requirement (with a default built on
+    /// `send`) so that a sender with a faster way is used by generic code.
+    func get(_ key: MemcacheKey) async throws -> ByteBuffer?
+
     /// The value, client flags and CAS of `key`, or nil on a miss. A requirement (with a
     /// default built on `send`) so that a sender with a faster way is used by generic code.
     func getItem(_ key: MemcacheKey) async throws -> MemcacheItem?

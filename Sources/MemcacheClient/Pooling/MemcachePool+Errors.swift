@@ -1,5 +1,6 @@
 import Channels
 import Codecs
+import Logging
 import Pool
 
 /// How the pool's failures reach a memcache caller: as `MemcacheError`s (or the caller's own
@@ -9,6 +10,13 @@ extension MemcachePool {
     /// written): the one failure after which a retryable request is sent again.
     static func closedBeforeReply(_ error: any Error) -> Bool {
         (error as? MemcacheError)?.closedBeforeReply ?? false
+    }
+
+    /// Says (at debug level) that a request goes again on another connection.
+    func logRetry(_ commandName: String, after error: any Error) {
+        self.logger.debug(
+            "retrying on another connection: the connection closed before any byte of the reply",
+            metadata: ["command": "\(commandName)", "error": "\(error)"])
     }
 
     /// A pool failure as the `MemcacheError` a memcache caller gets (`CancellationError`

@@ -103,7 +103,7 @@ public final class MemcachePool: MemcacheRequestSender {
     /// The underlying pool (statistics, shutdown, direct leases).
     public let connections: ConnectionPool<MemcachePooledConnection>
     /// Nil when the pool reports no metrics (`ConnectionPoolConfiguration.metricsBackend`).
-    private let operationMetrics: MemcacheOperationMetrics?
+    let operationMetrics: MemcacheOperationMetrics?
     private let tracing: MemcacheTracing?
     /// Whether calls are traced (then a route sends through `send`, which makes the spans).
     /// Kept apart: reading `tracing`, even to compare it with nil, copied it per call.
@@ -217,9 +217,7 @@ public final class MemcachePool: MemcacheRequestSender {
             do {
                 response = try await self.sendOnce(request, onPartial: onPartial, now: start, deadline: deadline)
             } catch  where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
-                self.logger.debug(
-                    "retrying on another connection: the connection closed before any byte of the reply",
-                    metadata: ["command": "\(request.commandName)", "error": "\(error)"])
+                self.logRetry(request.commandName, after: error)
                 response = try await self.sendOnce(request, onPartial: onPartial, deadline: deadline)
             }
             if let start { self.operationMetrics?.record(request, response, duration: Deadline.now() - start) }
@@ -239,7 +237,7 @@ public final class MemcachePool: MemcacheRequestSender {
     /// per request. A caller already on a loop with a free connection takes the fast path:
     /// no hop, no waiter, the request leaves when the loop's turn ends. Any other caller hops
     /// to its loop once, with one closure; a waiter is made only when every connection is full.
-    private func sendOnce(
+    func sendOnce(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, now: Deadline? = nil,
         deadline: Deadline?
     ) async throws -> MemcacheResponse {
@@ -277,7 +275,7 @@ public final class MemcachePool: MemcacheRequestSender {
     /// fails at once gives the lease back inside the handler's `send`, which may close the
     /// connection there and then: the handler keeps itself alive through it (`finishUnsent`).
     @inline(__always)
-    private func leaseOnItsLoopIfReady(now: Deadline?) -> Unmanaged<MemcacheClientHandler>? {
+    func leaseOnItsLoopIfReady(now: Deadline?) -> Unmanaged<MemcacheClientHandler>? {
         guard let index = self.groupIdentity.currentIndex else { return nil }
         // SAFETY: above (`connections` holds every loop pool while `self` lives).
         return self.loopPools[index]._withUnsafeGuaranteedRef { pool in

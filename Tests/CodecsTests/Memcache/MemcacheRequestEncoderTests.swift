@@ -68,6 +68,18 @@ struct MemcacheRequestEncoderTests {
         #expect(throws: MemcacheError.self) { try wire(.get(keys: [key], withCAS: false)) }
     }
 
+    @Test("get's request written from its key is the encoder's mg … v, byte for byte")
+    func valueGet() throws {
+        for key in [MemcacheKey("k"), MemcacheKey("user:42"), try MemcacheKey.binary([0xff, 0x00, 0x0a])] {
+            var direct = ByteBuffer(string: "before ")
+            MemcacheRequestEncoder.writeValueGet(key, into: &direct)
+            #expect(direct.readString() == "before " + (try wire(.meta(.get(key, flags: [.returnValue])))))
+        }
+        var binary = ByteBuffer()
+        MemcacheRequestEncoder.writeValueGet(try MemcacheKey.binary([0xff, 0x00, 0x0a]), into: &binary)
+        #expect(binary.readString() == "mg /wAK b v\r\n")
+    }
+
     @Test("a meta flag token cannot inject a command")
     func flagInjection() {
         #expect(throws: MemcacheError.self) { try MemcacheMetaFlag.opaque("x\r\nflush_all") }
