@@ -85,8 +85,9 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
     }
 
     public var status: Status
-    /// The flag tokens as sent, separated by spaces (for `ME`: the key, then `name=value`s).
-    var flagBytes: ByteBuffer
+    /// The flag tokens as sent, separated by spaces (for `ME`: the key, then `name=value`s);
+    /// nil when none were (most gets' replies: no buffer to retain and release per reply).
+    var flagBytes: Optional<ByteBuffer>
     // Spelled out for the reason `MemcacheMetaRequest.key` is: with `ByteBuffer?` each reply
     // was built in a temporary and copied out (two retains and two releases per get).
     public var value: Optional<ByteBuffer>
@@ -101,15 +102,17 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
         self.init(status: status, flagBytes: bytes, value: value)
     }
 
-    init(status: Status, flagBytes: ByteBuffer, value: ByteBuffer?) {
+    init(status: Status, flagBytes: ByteBuffer?, value: ByteBuffer?) {
         self.status = status
-        self.flagBytes = flagBytes
+        // Empty is nil, so that replies with no flags compare equal however they were made.
+        self.flagBytes = flagBytes?.readableBytes == 0 ? nil : flagBytes
         self.value = value
     }
 
     /// The returned flags, in the order the server sent them.
     public var flags: [MemcacheMetaFlag] {
-        var cursor = TokenCursor(self.flagBytes)
+        guard let flagBytes = self.flagBytes else { return [] }
+        var cursor = TokenCursor(flagBytes)
         var flags: [MemcacheMetaFlag] = []
         while let token = cursor.next() {
             flags.append(MemcacheMetaFlag(rawLetter: token.first ?? 0, token: Array(token.dropFirst())))
@@ -128,8 +131,8 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
     }
 
     private func rawToken(_ letter: Character) -> Slice<ByteBufferView>? {
-        guard let ascii = letter.asciiValue else { return nil }
-        var cursor = TokenCursor(self.flagBytes)
+        guard let ascii = letter.asciiValue, let flagBytes = self.flagBytes else { return nil }
+        var cursor = TokenCursor(flagBytes)
         while let token = cursor.next() {
             if token.first == ascii { return token.dropFirst() }
         }
@@ -139,7 +142,7 @@ public struct MemcacheMetaResponse: Sendable, Equatable {
     /// The number after `letter`, read in place from the reply's bytes (the hot path of a get:
     /// its client flags and CAS).
     private func number(_ letter: UInt8) -> UInt64? {
-        self.flagBytes.withUnsafeReadableBytes { bytes -> UInt64? in
+        self.flagBytes?.withUnsafeReadableBytes { bytes -> UInt64? in
             var tokens = MemcacheTokens(bytes)
             while let token = tokens.next() {
                 if token.first == letter { return MemcacheSyntax.unsigned(token.dropFirst()) }

@@ -157,12 +157,12 @@ public struct MemcacheResponseDecoder: ByteToMessageDecoder {
             return (status, digits > 0 ? size : nil, position)
         }
         guard let status = head.status else { return .notMeta }
-        // No flags (a plain `VA <size>`, `HD`, `EN`): the shared empty buffer, not an empty
-        // slice, which retained the read buffer's storage once more per reply.
+        // No flags (a plain `VA <size>`, `HD`, `EN`): nil, not an empty slice (which retained
+        // the read buffer's storage once more per reply) nor the shared empty buffer (a
+        // retain and a release still, if of an immortal object).
         let flagBytes =
             head.flagsAt >= textLength
-            ? ByteBuffer()
-            : buffer.getSlice(at: start + head.flagsAt, length: textLength - head.flagsAt) ?? ByteBuffer()
+            ? nil : buffer.getSlice(at: start + head.flagsAt, length: textLength - head.flagsAt)
         guard status == .value else {
             buffer.moveReaderIndex(to: lineEnd + 1)
             return .reply(.meta(MemcacheMetaResponse(status: status, flagBytes: flagBytes, value: nil)))
