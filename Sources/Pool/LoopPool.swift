@@ -154,7 +154,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         // Most actions serve no one (a lease given back with no waiter): checked first, as
         // making the iterator copied the optional overflow array through its type's value
         // witness (`initializeWithCopy for Optional` in the pooled get's profile).
-        if !action.serve.isEmpty {
+        if action.servesAnyone {
             for serve in action.serve {
                 self.metrics?.leaseServed(waited: serve.waited)
                 Self.waiter(serve.waiter).resume(.success((serve.id, Self.connection(serve.connection), self)))

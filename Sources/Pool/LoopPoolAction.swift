@@ -14,8 +14,25 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
         let waited: TimeAmount?
     }
 
+    /// The first waiter to hand a connection to; any more are a seldom answer. Most events
+    /// serve at most one, kept inline: no array to allocate, and none to release (a nil
+    /// array was still a `swift_release` call when every empty action was dropped, once per
+    /// pooled get, counted with a uprobe).
+    private var firstServe: Serve?
+
     /// Hand these connections to their waiters.
-    var serve = Serves()
+    var serve: Serves { Serves(first: self.firstServe, rest: self.seldom?.moreServes ?? []) }
+
+    /// Whether any waiter is served (read before `serve`, which copies).
+    var servesAnyone: Bool { self.firstServe != nil }
+
+    mutating func addServe(_ serve: Serve) {
+        guard self.firstServe != nil else {
+            self.firstServe = serve
+            return
+        }
+        self.changeSeldom { $0.moreServes.append(serve) }
+    }
     /// Start connecting this slot: ask the pool-wide budget and breaker first, then report
     /// `connectRefused`, or the connect's outcome.
     var connect: ConnectionID?
@@ -36,6 +53,7 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     var hasSeldomAnswers: Bool { self.seldom != nil }
 
     private struct Seldom {
+        var moreServes: [Serve] = []
         var fail: [(waiter: Waiter, error: PoolError)] = []
         var close: [Connection] = []
         var offerHandoff: [WaiterID] = []
@@ -84,7 +102,7 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     init() {}
 
     init(serve: Serve) {
-        self.serve.append(serve)
+        self.firstServe = serve
     }
 
     init(fail waiter: Waiter, _ error: PoolError) {
@@ -100,49 +118,36 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
         self.connect = connect
     }
 
-    /// The waiters to serve: most events serve at most one, which is kept inline (no array,
-    /// no allocation and no reference counting of an empty array on the release that hands
-    /// a connection to the next waiter, or serves none).
+    /// The waiters to serve, in order.
     struct Serves: Sequence {
-        private var first: Serve?
-        private var rest: [Serve]?
+        fileprivate let first: Serve?
+        fileprivate let rest: [Serve]
 
         var isEmpty: Bool { self.first == nil }
-        var count: Int { self.first == nil ? 0 : 1 + (self.rest?.count ?? 0) }
-
-        mutating func append(_ serve: Serve) {
-            guard self.first != nil else {
-                self.first = serve
-                return
-            }
-            var rest = self.rest ?? []
-            self.rest = nil // uniquely referenced while it grows
-            rest.append(serve)
-            self.rest = rest
-        }
+        var count: Int { self.first == nil ? 0 : 1 + self.rest.count }
 
         struct Iterator: IteratorProtocol {
             fileprivate var first: Serve?
-            fileprivate var rest: IndexingIterator<[Serve]>?
+            fileprivate var rest: IndexingIterator<[Serve]>
 
             mutating func next() -> Serve? {
                 if let first = self.first {
                     self.first = nil
                     return first
                 }
-                return self.rest?.next()
+                return self.rest.next()
             }
         }
 
         func makeIterator() -> Iterator {
-            Iterator(first: self.first, rest: self.rest?.makeIterator())
+            Iterator(first: self.first, rest: self.rest.makeIterator())
         }
     }
 
     var isEmpty: Bool {
-        guard self.serve.isEmpty, self.connect == nil, !self.askOthersToYield else { return false }
+        guard !self.servesAnyone, self.connect == nil, !self.askOthersToYield else { return false }
         guard let seldom = self.seldom else { return true }
-        return seldom.fail.isEmpty && seldom.close.isEmpty && seldom.offerHandoff.isEmpty
+        return seldom.moreServes.isEmpty && seldom.fail.isEmpty && seldom.close.isEmpty && seldom.offerHandoff.isEmpty
             && seldom.longLeases.isEmpty && seldom.ping.isEmpty
     }
 }

@@ -209,7 +209,7 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
             if self.limits.measuresUseTime { self.slots[index].leaseStarts.append(now) }
             let waited = self.recordLease(waitedSince: next.entry.enqueued, now: now)
             self.countUse(at: index)
-            action.serve.append(.init(waiter: next.entry.waiter, id: id, connection: connection, waited: waited))
+            action.addServe(.init(waiter: next.entry.waiter, id: id, connection: connection, waited: waited))
         }
         action.connect = self.connectIfRoom(now: now)
         return action
