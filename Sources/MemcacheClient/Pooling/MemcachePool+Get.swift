@@ -4,34 +4,43 @@ import Codecs
 extension MemcachePool {
     /// The value stored under `key`, or nil on a miss (`mg <key> v`), as every sender's `get`.
     ///
-    /// The pool's own, for the most common call there is: a caller on one of the pool's loops
-    /// with a connection ready there (and no tracing, operation metrics or `MemcacheDeadline`)
-    /// has `mg <key> v` written straight from its key into the connection's turn buffer — no
-    /// request value made, so the key, the flags and the request's copy are not retained and
-    /// released per get. Any other call goes through `send`, and so does the one retry of a
-    /// get whose connection closed before any byte of its reply (`retryIdempotent`).
+    /// The pool's own, for the most common call there is: with no tracing, operation metrics
+    /// or `MemcacheDeadline`, `mg <key> v` is written straight from the key into the
+    /// connection's turn buffer — no request value made, so the key, the flags and the
+    /// request's copy are not retained and released per get (a caller on the pool's loop
+    /// with a connection ready there holds nothing else either). Any other call goes through
+    /// `send`, and so does the one retry of a get whose connection closed before any byte of
+    /// its reply (`retryIdempotent`).
     ///
     /// ```swift
     /// if let value = try await pool.get(MemcacheKey("user:42")) { print(String(buffer: value)) }
     /// ```
     public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
         guard self.wireProtocol == .meta, !self.isTraced, self.operationMetrics == nil,
-            MemcacheDeadline.current == nil, let leased = self.leaseOnItsLoopIfReady(now: nil)
+            MemcacheDeadline.current == nil
         else { return try await self.getThroughSend(key) }
         let response: MemcacheResponse
         do {
-            response = try await MemcacheCall().wait { call in
-                // SAFETY: see `leaseOnItsLoopIfReady`: the handler is alive until the lease
-                // ends, which is not before this send.
-                leased._withUnsafeGuaranteedRef {
-                    $0.sendValueGet(key, releasesLease: true, responder: .call(call))
-                }
-            }
+            response = try await self.sendValueGetOnce(key)
         } catch  where self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
             self.logRetry("mg", after: error)
             response = try await self.sendOnce(
                 .meta(.get(key, flags: MemcacheMetaFlag.valueFlags)), onPartial: nil, deadline: nil)
         }
         return try Self.value(ofGet: response)
+    }
+
+    /// `sendOnce` for `get`'s request, written from its key.
+    private func sendValueGetOnce(_ key: MemcacheKey) async throws -> MemcacheResponse {
+        if let leased = self.leaseOnItsLoopIfReady(now: nil) {
+            return try await MemcacheCall().wait { call in
+                // SAFETY: see `leaseOnItsLoopIfReady`: the handler is alive until the lease
+                // ends, which is not before this send.
+                leased._withUnsafeGuaranteedRef { $0.sendValueGet(key, releasesLease: true, responder: .call(call)) }
+            }
+        }
+        let (pool, isOnItsLoop) = self.homePoolAndWhetherOnItsLoop()
+        let call = PooledMemcacheCall(.valueGet(key), pool: pool, deadline: self.connections.deadline(nil, on: pool))
+        return try await call.hopAndWait(isOnItsLoop: isOnItsLoop)
     }
 }

@@ -257,11 +257,8 @@ public final class MemcachePool: MemcacheRequestSender {
         // The call's record is its own hop to the loop and its own waiter's target: no
         // closure to allocate per call.
         let call = PooledMemcacheCall(
-            request: request, onPartial: onPartial, pool: pool, deadline: self.connections.deadline(nil, on: pool))
-        if isOnItsLoop {
-            return try await call.wait { _ in call.runOnLoop() }
-        }
-        return try await call.wait { _ in pool.loop.execute(call) }
+            .request(request, onPartial: onPartial), pool: pool, deadline: self.connections.deadline(nil, on: pool))
+        return try await call.hopAndWait(isOnItsLoop: isOnItsLoop)
     }
 
     /// When the caller runs on one of the group's loops and that loop's pool has a connection
@@ -302,7 +299,7 @@ public final class MemcachePool: MemcacheRequestSender {
     /// one per loop, in the group's order). Asking the pool's loop instead (`inEventLoop`,
     /// through the `any EventLoop` existential) retained and released the loop once per get.
     @inline(__always)
-    private func homePoolAndWhetherOnItsLoop() -> (pool: LoopPool<MemcachePooledConnection>, isOnItsLoop: Bool) {
+    func homePoolAndWhetherOnItsLoop() -> (pool: LoopPool<MemcachePooledConnection>, isOnItsLoop: Bool) {
         if let index = self.groupIdentity.currentIndex {
             let pool = self.loopPools[index].takeUnretainedValue()
             assert(pool.loop.inEventLoop, "the loop pool of loop \(index) is not on that loop")
@@ -325,7 +322,7 @@ public final class MemcachePool: MemcacheRequestSender {
         var timer: Scheduled<Void>?
         defer { timer?.cancel() }
         let call = PooledMemcacheCall(
-            request: request, onPartial: onPartial, pool: pool, deadline: leaseDeadline,
+            .request(request, onPartial: onPartial), pool: pool, deadline: leaseDeadline,
             leaseTimeoutIsCallers: callersDeadline)
         return try await call.wait { _ in
             // Armed only now: a call finished before it is armed reads as cancelled.
@@ -360,7 +357,7 @@ public final class MemcachePool: MemcacheRequestSender {
 
     /// Sends `request` on the connection leased for it, on its loop. A call cancelled
     /// meanwhile is not sent; its lease goes straight back.
-    fileprivate static func send(
+    static func send(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
         responder: MemcacheClientHandler.Responder, on served: PoolWaiter<MemcachePooledConnection>.Served
     ) {
@@ -370,17 +367,37 @@ public final class MemcachePool: MemcacheRequestSender {
 
     /// `send(_:onPartial:responder:on:)` with the lease's parts apart, for a caller that
     /// holds them unretained.
-    fileprivate static func send(
+    static func send(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
         responder: MemcacheClientHandler.Responder, on connection: MemcachePooledConnection, _ id: ConnectionID,
         of pool: LoopPool<MemcachePooledConnection>
     ) {
+        guard Self.takeLease(for: responder, on: connection, id, of: pool) else { return }
+        connection.handler.send(request, onPartial: onPartial, releasesLease: true, responder: responder)
+    }
+
+    /// `send(_:onPartial:responder:on:_:of:)` for `get`'s `mg <key> v`, written from the key.
+    static func sendValueGet(
+        _ key: MemcacheKey, responder: MemcacheClientHandler.Responder, on connection: MemcachePooledConnection,
+        _ id: ConnectionID, of pool: LoopPool<MemcachePooledConnection>
+    ) {
+        guard Self.takeLease(for: responder, on: connection, id, of: pool) else { return }
+        connection.handler.sendValueGet(key, releasesLease: true, responder: responder)
+    }
+
+    /// Makes the connection's handler give this lease back with the reply; false (the lease
+    /// given back at once) when the call was cancelled meanwhile and is not to be sent.
+    @inline(__always)
+    private static func takeLease(
+        for responder: MemcacheClientHandler.Responder, on connection: MemcachePooledConnection, _ id: ConnectionID,
+        of pool: LoopPool<MemcachePooledConnection>
+    ) -> Bool {
         connection.bindLeaseRelease(owner: pool, id: id)
         if case .call(let call) = responder, !call.isWaiting {
             pool.release(id, connection)
-            return
+            return false
         }
-        connection.handler.send(request, onPartial: onPartial, releasesLease: true, responder: responder)
+        return true
     }
 
     /// Sends `request` without suspending the caller: `completion` runs once, on a loop, with
@@ -440,58 +457,5 @@ public final class MemcachePool: MemcacheRequestSender {
 
     public func statistics() async -> PoolStatistics {
         await self.connections.statistics()
-    }
-}
-
-/// A pooled call's record that is also its own hop to the loop (`LoopWork`) and, when every
-/// connection is busy, its waiter's target (`PoolWaiterTarget`): one allocation per call,
-/// where a closure for the hop and one for the waiter made three for a caller that waited
-/// (a `malloc` uprobe at 4,096 callers: 3.16 per get).
-// SAFETY: its own fields are immutable; the call's state is `MemcacheCall`'s (atomic).
-private final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget, @unchecked Sendable { // SAFETY: above
-    let request: MemcacheRequest
-    let onPartial: (@Sendable (MemcacheResponse) -> Void)?
-    let pool: LoopPool<MemcachePooledConnection>
-    let deadline: Deadline
-    /// Whether `deadline` is the caller's own (`MemcacheDeadline`) rather than the pool's
-    /// lease timeout: a lease that times out then fails with the deadline's error.
-    let leaseTimeoutIsCallers: Bool
-
-    init(
-        request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?,
-        pool: LoopPool<MemcachePooledConnection>, deadline: Deadline, leaseTimeoutIsCallers: Bool = false
-    ) {
-        self.request = request
-        self.onPartial = onPartial
-        self.pool = pool
-        self.deadline = deadline
-        self.leaseTimeoutIsCallers = leaseTimeoutIsCallers
-    }
-
-    /// On the pool's loop: sends on a free connection, or queues a waiter that sends once it
-    /// is served.
-    func runOnLoop() {
-        // The lease unretained, as on the caller-on-its-loop path (two retains and releases
-        // fewer): the pool holds the connection while the lease lasts, at least until this
-        // send, on this loop.
-        if let served = self.pool.leaseConnectionIfReady() {
-            served.connection._withUnsafeGuaranteedRef {
-                MemcachePool.send(
-                    self.request, onPartial: self.onPartial, responder: .call(self), on: $0, served.id, of: self.pool)
-            }
-            return
-        }
-        let waiter = PoolWaiter<MemcachePooledConnection>(deadline: self.deadline)
-        waiter.target = self
-        self.pool.enqueue(waiter)
-    }
-
-    func waiterResumed(_ result: Result<PoolWaiter<MemcachePooledConnection>.Served, any Error>) {
-        switch result {
-        case .success(let served):
-            MemcachePool.send(self.request, onPartial: self.onPartial, responder: .call(self), on: served)
-        case .failure(let error):
-            self.finish(.failure(MemcachePool.leaseFailure(error, leaseTimeoutIsCallers: self.leaseTimeoutIsCallers)))
-        }
     }
 }
