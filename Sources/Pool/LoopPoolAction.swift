@@ -18,7 +18,7 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     /// serve at most one, kept inline: no array to allocate, and none to release (a nil
     /// array was still a `swift_release` call when every empty action was dropped, once per
     /// pooled get, counted with a uprobe).
-    private var firstServe: Serve?
+    private(set) var firstServe: Serve?
 
     /// Hand these connections to their waiters.
     var serve: Serves { Serves(first: self.firstServe, rest: self.seldom?.moreServes ?? []) }
