@@ -113,6 +113,14 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
 
     /// Whether no request waits for a reply (a pool checks it before reusing the connection).
     public var isClean: Bool { self.matcher.isClean }
+    /// Whether the channel is open, as `channel.isActive` says it at every moment the handler
+    /// finishes a request (see `channelIsClosing`), without a call through the channel's
+    /// existential. A pool asks it when a lease comes back.
+    package var isChannelOpen: Bool { !self.channelIsClosing }
+    /// Set as soon as the handler can see its channel closing: at `channelInactive`, and before
+    /// that when the close fails the turn's write or reports an error, either of which may
+    /// finish requests (whose leases come back) before `channelInactive` arrives.
+    @exclusivity(unchecked) private var channelIsClosing = false
     /// How many requests wait for a reply.
     public var outstandingCount: Int { self.matcher.waitingCount }
 
@@ -214,6 +222,11 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         if !unanswered.isEmpty {
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { [self] result in
+                // A channel fails its writes as it closes, before `channelInactive`: a lease given
+                // back below must find it closing (`isChannelOpen`), as `isActive` would say.
+                if case .failure = result, let context = self.context, !context.channel.isActive {
+                    self.channelIsClosing = true
+                }
                 for waiter in unanswered { self.finish(waiter, result.map { .ok }) }
             }
             promise = written
@@ -306,6 +319,8 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Reported by a closing channel before `channelInactive` (see `channelIsClosing`).
+        if !context.channel.isActive { self.channelIsClosing = true }
         context.fireErrorCaught(error)
         if error is TLSError {
             self.fail(MemcacheError(.tlsFailure, "TLS failed", cause: error), context: context)
@@ -315,6 +330,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        self.channelIsClosing = true
         self.stopResponseClock()
         self.failPending(MemcacheError(.connectionClosed, "the connection closed"))
         context.fireChannelInactive()

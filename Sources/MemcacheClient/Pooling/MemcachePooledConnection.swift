@@ -24,8 +24,13 @@ public final class MemcachePooledConnection: PoolableConnection {
 
     /// Active, and when the last caller leaves, no response outstanding (a caller that gave
     /// up mid-request leaves one; the connection is then closed rather than reused).
+    ///
+    /// Whether it is active is asked of the handler (`MemcacheClientHandler.isChannelOpen`,
+    /// which answers as `channel.isActive` would whenever a lease comes back): a call through
+    /// the channel's existential retained and released the channel on every lease given back
+    /// (once per pooled get, uprobes under `mcpool bench`).
     public func isReusable(isLastLease: Bool) -> Bool {
-        self.channel.isActive && (!isLastLease || self.handler.isClean)
+        self.handler.isChannelOpen && (!isLastLease || self.handler.isClean)
     }
 
     /// The keep-alive ping (see `ConnectionPoolConfiguration.keepAlive`): `mn` in the meta
