@@ -28,14 +28,6 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// connection; the runtime's check cost ~4 accesses per lease and release.
     @exclusivity(unchecked) private var machine: Machine
     private var waiterTimer: Scheduled<Void>?
-
-    /// Reads the machine where it is stored: a computed property read off `self.machine` copied
-    /// the whole machine first (four retains and three releases, once per queued waiter at
-    /// 4,096 callers: `armWaiterTimer`'s `nextWaiterDeadline`, uprobes under `mcpool bench`).
-    @inline(__always)
-    private func readMachine<T>(_ read: (inout Machine) -> T) -> T {
-        read(&self.machine)
-    }
     private var waiterTimerDeadline = Deadline.distantFuture
     private var maintenanceTimer: Scheduled<Void>?
     private var shutdownPromises: [EventLoopPromise<Void>] = []
@@ -159,12 +151,10 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     // MARK: Executing the machine's answers
 
     private func execute(_ action: Machine.Action) {
-        // Most actions serve no one (a lease given back with no waiter): checked first, as
-        // making the iterator copied the optional overflow array through its type's value
-        // witness (`initializeWithCopy for Optional` in the pooled get's profile).
+        // Most actions serve no one (a lease given back with no waiter), and nearly all the
+        // others one: it is handed over in place, the rest (seldom) from their array.
+        // Iterating `serve` copied each one's waiter and connection once more.
         if let first = action.firstServe {
-            // The first in place, the rest (seldom) from their array: iterating `serve` copied
-            // each one's waiter and connection once more.
             self.serve(first)
             if action.hasSeldomAnswers { for serve in action.serve.dropFirst() { self.serve(serve) } }
         }
@@ -446,6 +436,14 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
 }
 
 extension LoopPool {
+    /// Reads the machine where it is stored: a computed property read off `self.machine` copied
+    /// the whole machine first (four retains and three releases, once per queued waiter at
+    /// 4,096 callers: `armWaiterTimer`'s `nextWaiterDeadline`, uprobes under `mcpool bench`).
+    @inline(__always)
+    private func readMachine<T>(_ read: (inout Machine) -> T) -> T {
+        read(&self.machine)
+    }
+
     /// Hands a connection to a waiter the machine served.
     @inline(__always)
     private func serve(_ serve: borrowing Machine.Action.Serve) {

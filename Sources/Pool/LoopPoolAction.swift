@@ -33,6 +33,7 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
         }
         self.changeSeldom { $0.moreServes.append(serve) }
     }
+
     /// Start connecting this slot: ask the pool-wide budget and breaker first, then report
     /// `connectRefused`, or the connect's outcome.
     var connect: ConnectionID?
