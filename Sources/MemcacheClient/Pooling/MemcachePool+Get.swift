@@ -4,8 +4,8 @@ import Codecs
 extension MemcachePool {
     /// The value stored under `key`, or nil on a miss (`mg <key> v`), as every sender's `get`.
     ///
-    /// The pool's own, for the most common call there is: with no tracing, operation metrics
-    /// or `MemcacheDeadline`, `mg <key> v` is written straight from the key into the
+    /// The pool's own, for the most common call there is: with no tracing or
+    /// `MemcacheDeadline`, `mg <key> v` is written straight from the key into the
     /// connection's turn buffer — no request value made, so the key, the flags and the
     /// request's copy are not retained and released per get (a caller on the pool's loop
     /// with a connection ready there holds nothing else either). Any other call goes through
@@ -16,23 +16,39 @@ extension MemcachePool {
     /// if let value = try await pool.get(MemcacheKey("user:42")) { print(String(buffer: value)) }
     /// ```
     public func get(_ key: MemcacheKey) async throws -> ByteBuffer? {
-        guard self.wireProtocol == .meta, !self.isTraced, self.operationMetrics == nil,
-            MemcacheDeadline.current == nil
-        else { return try await self.getThroughSend(key) }
+        guard self.wireProtocol == .meta, !self.isTraced, MemcacheDeadline.current == nil else {
+            return try await self.getThroughSend(key)
+        }
+        // Timed and counted as `send` times and counts it (see `sendRetrying`).
+        let start = self.operationMetrics == nil ? nil : Deadline.now()
         let response: MemcacheResponse
         do {
-            response = try await self.sendValueGetOnce(key)
-        } catch  where self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
-            self.logRetry("mg", after: error)
-            response = try await self.sendOnce(
-                .meta(.get(key, flags: MemcacheMetaFlag.valueFlags)), onPartial: nil, deadline: nil)
+            do {
+                response = try await self.sendValueGetOnce(key, now: start)
+            } catch  where self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+                self.logRetry(Self.valueGetShape.commandName, after: error)
+                response = try await self.sendOnce(
+                    .meta(.get(key, flags: MemcacheMetaFlag.valueFlags)), onPartial: nil, deadline: nil)
+            }
+        } catch {
+            if let start, let metrics = self.operationMetrics {
+                metrics.record(
+                    command: Self.valueGetShape.commandName, outcome: operationOutcome(of: error),
+                    duration: Deadline.now() - start)
+            }
+            throw error
         }
+        if let start { self.operationMetrics?.record(Self.valueGetShape, response, duration: Deadline.now() - start) }
         return try Self.value(ofGet: response)
     }
 
+    /// What every `get` sends, for the operation metrics, which read only its kind (command
+    /// and how its replies count): made once, not per get.
+    private static let valueGetShape = MemcacheRequest.meta(.get("k", flags: MemcacheMetaFlag.valueFlags))
+
     /// `sendOnce` for `get`'s request, written from its key.
-    private func sendValueGetOnce(_ key: MemcacheKey) async throws -> MemcacheResponse {
-        if let leased = self.leaseOnItsLoopIfReady(now: nil) {
+    private func sendValueGetOnce(_ key: MemcacheKey, now: Deadline?) async throws -> MemcacheResponse {
+        if let leased = self.leaseOnItsLoopIfReady(now: now) {
             return try await MemcacheCall().wait { call in
                 // SAFETY: see `leaseOnItsLoopIfReady`: the handler is alive until the lease
                 // ends, which is not before this send.
