@@ -19,31 +19,16 @@ extension MemcachePool {
         guard self.wireProtocol == .meta, !self.isTraced, MemcacheDeadline.current == nil else {
             return try await self.getThroughSend(key)
         }
-        // Timed and counted as `send` times and counts it (see `sendRetrying`).
-        let start = self.operationMetrics == nil ? nil : Deadline.now()
-        let response: MemcacheResponse
-        do {
-            do {
-                response = try await self.sendValueGetOnce(key, now: start)
-            } catch  where self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
-                self.logRetry(Self.valueGetShape.commandName, after: error)
-                response = try await self.sendOnce(
-                    .meta(.get(key, flags: MemcacheMetaFlag.valueFlags)), onPartial: nil, deadline: nil)
-            }
-        } catch {
-            if let start, let metrics = self.operationMetrics {
-                metrics.record(
-                    command: Self.valueGetShape.commandName, outcome: operationOutcome(of: error),
-                    duration: Deadline.now() - start)
-            }
-            throw error
+        let response = try await self.timedWithOneRetry(of: Self.valueGetShape) { start in
+            try await self.sendValueGetOnce(key, now: start)
+        } again: {
+            try await self.sendOnce(.meta(.get(key, flags: MemcacheMetaFlag.valueFlags)), onPartial: nil, deadline: nil)
         }
-        if let start { self.operationMetrics?.record(Self.valueGetShape, response, duration: Deadline.now() - start) }
         return try Self.value(ofGet: response)
     }
 
-    /// What every `get` sends, for the operation metrics, which read only its kind (command
-    /// and how its replies count): made once, not per get.
+    /// What every `get` sends, for the metrics and the retry, which read only its kind
+    /// (command, how its replies count, whether it may go twice): made once, not per get.
     private static let valueGetShape = MemcacheRequest.meta(.get("k", flags: MemcacheMetaFlag.valueFlags))
 
     /// `sendOnce` for `get`'s request, written from its key.

@@ -210,15 +210,31 @@ public final class MemcachePool: MemcacheRequestSender {
     private func sendRetrying(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?
     ) async throws -> MemcacheResponse {
-        let start = self.operationMetrics == nil ? nil : Deadline.now()
         let deadline = MemcacheDeadline.current
+        return try await self.timedWithOneRetry(of: request) { start in
+            try await self.sendOnce(request, onPartial: onPartial, now: start, deadline: deadline)
+        } again: {
+            try await self.sendOnce(request, onPartial: onPartial, deadline: deadline)
+        }
+    }
+
+    /// Runs `first` (given the start time when the pool reports metrics), and `again` once
+    /// when `first` failed because its connection closed before any byte of the reply and
+    /// `request` may be sent twice; times and counts the call by `request`'s kind. Shared by
+    /// `send` and `get` (which sends no request value: it passes one of the same kind).
+    @inline(__always)
+    func timedWithOneRetry(
+        of request: MemcacheRequest, first: (Deadline?) async throws -> MemcacheResponse,
+        again: () async throws -> MemcacheResponse
+    ) async throws -> MemcacheResponse {
+        let start = self.operationMetrics == nil ? nil : Deadline.now()
         do {
             let response: MemcacheResponse
             do {
-                response = try await self.sendOnce(request, onPartial: onPartial, now: start, deadline: deadline)
+                response = try await first(start)
             } catch  where request.isRetryable && self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
                 self.logRetry(request.commandName, after: error)
-                response = try await self.sendOnce(request, onPartial: onPartial, deadline: deadline)
+                response = try await again()
             }
             if let start { self.operationMetrics?.record(request, response, duration: Deadline.now() - start) }
             return response
