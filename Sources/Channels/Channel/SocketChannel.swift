@@ -73,6 +73,15 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
 
     var eventLoop: any EventLoop { self.loop }
     var pipeline: ChannelPipeline { self.pipelineStorage }
+
+    /// Runs `body` with the pipeline borrowed rather than retained (the implicitly unwrapped
+    /// `var` was retained and released per read event).
+    @inline(__always)
+    private func withPipeline<Result>(_ body: (ChannelPipeline) -> Result) -> Result {
+        // SAFETY: `pipelineStorage` is assigned once, at the end of `init`, and never again;
+        // this channel holds it, and the caller holds this channel.
+        Unmanaged.passUnretained(self.pipelineStorage)._withUnsafeGuaranteedRef(body)
+    }
     var isActive: Bool { self.activeFlag.load(ordering: .acquiring) }
     var isWritable: Bool { self.writableFlag.load(ordering: .acquiring) }
     var localAddress: SocketAddress? { self.addressesKnown.load(ordering: .acquiring) ? self.knownLocalAddress : nil }
@@ -336,13 +345,13 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             case .processed(let count):
                 reads += 1
                 self.sizer.record(bytesRead: count)
-                self.pipeline.fireChannelRead(PipelineMessage(buffer))
+                self.withPipeline { $0.fireChannelRead(PipelineMessage(buffer)) }
                 // A short read emptied the socket: skip the read that would say EAGAIN.
                 if count < size { break reading }
             }
         }
         if !self.autoRead { self.readPending = false }
-        if reads > 0, self.state == .active { self.pipeline.fireChannelReadComplete() }
+        if reads > 0, self.state == .active { self.withPipeline { $0.fireChannelReadComplete() } }
         // Back to the loop unless the pipeline kept it: an idle channel holds no read buffer.
         // After the read-complete event, whose flush usually releases a buffer that a handler
         // wrote back (an echo), so that it too is reused.

@@ -129,7 +129,11 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// are left to whoever holds them.
     private func recycleHeldReadBuffers() {
         while var buffer = self.heldReadBuffers.popLast() {
-            if buffer.isUniquelyOwned() { self.keepSpare(&buffer) }
+            // Moved into the spares, not copied and replaced (a retain and a release per turn).
+            if buffer.isUniquelyOwned(), self.spareReadBytes + buffer.capacity <= Self.maximumSpareReadBytes {
+                self.spareReadBytes += buffer.capacity
+                self.spareReadBuffers.append(consume buffer)
+            }
         }
     }
 

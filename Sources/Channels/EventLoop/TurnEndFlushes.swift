@@ -9,14 +9,21 @@
 final class TurnEndFlushes {
     // Appended to, swapped and cleared by array operations only (the flushes run on a copy):
     // the runtime's exclusivity check, per turn and per registered flush, is off.
-    @exclusivity(unchecked) private var pending: [ChannelHandlerContext] = []
-    @exclusivity(unchecked) private var running: [ChannelHandlerContext] = []
+    // SAFETY: each entry owns one retain of its context, taken by `append` and given back
+    // once its flush has run (or by `deinit`): an array of strong references retained and
+    // released each context twice more per turn, iterating it and clearing it.
+    @exclusivity(unchecked) private var pending: [Unmanaged<ChannelHandlerContext>] = []
+    @exclusivity(unchecked) private var running: [Unmanaged<ChannelHandlerContext>] = []
+
+    deinit {
+        for context in self.pending { context.release() }
+    }
 
     /// Whether a flush is owed (the loop must not sleep before running them).
     var isEmpty: Bool { self.pending.isEmpty }
 
     func append(_ context: ChannelHandlerContext) {
-        self.pending.append(context)
+        self.pending.append(Unmanaged.passRetained(context))
     }
 
     /// Runs the owed flushes. A flush may ask for another one (a handler that writes when its
@@ -28,7 +35,9 @@ final class TurnEndFlushes {
             rounds += 1
             swap(&self.pending, &self.running)
             for context in self.running {
-                context.runTurnEndFlush()
+                // SAFETY: the entry's own retain keeps the context alive through its flush.
+                context._withUnsafeGuaranteedRef { $0.runTurnEndFlush() }
+                context.release()
             }
             self.running.removeAll(keepingCapacity: true)
         }

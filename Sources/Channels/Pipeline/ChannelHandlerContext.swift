@@ -57,14 +57,20 @@ public final class ChannelHandlerContext {
     /// The channel this pipeline belongs to.
     public var channel: any Channel { self.pipeline.channel }
 
+    // The walks take the first neighbour without a loop when it handles the direction (the
+    // usual case): the loop retained the neighbour twice and released it once more per hop.
     private var nextInbound: ChannelHandlerContext? {
-        var candidate = self.next
+        guard let next = self.next else { return nil }
+        if next.inboundHandler != nil { return next }
+        var candidate = next.next
         while let context = candidate, context.inboundHandler == nil { candidate = context.next }
         return candidate
     }
 
     private var previousOutbound: ChannelHandlerContext? {
-        var candidate = self.previous
+        guard let previous = self.previous else { return nil }
+        if previous.outboundHandler != nil { return previous }
+        var candidate = previous.previous
         while let context = candidate, context.outboundHandler == nil { candidate = context.previous }
         return candidate
     }
@@ -83,23 +89,11 @@ public final class ChannelHandlerContext {
 
     public func fireChannelRead(_ data: PipelineMessage) {
         self.eventLoop.assertInEventLoop()
-        guard let next = self.nextInbound, let handler = next.inboundHandler else { return }
-        if case .buffer = data.storage, next.types.inboundInIsBuffer {
-            handler.channelRead(context: next, data: data)
-        } else if next.types.acceptsInbound?(data) ?? true {
-            handler.channelRead(context: next, data: data)
-        } else {
-            next.fireErrorCaught(
-                PipelineError(
-                    .typeMismatch,
-                    "'\(self.name)' passed \(data.typeDescription) to '\(next.name)', which reads \(next.types.inboundIn.map { "\($0)" } ?? "nothing")"
-                ))
-        }
+        self.nextInbound?.invokeChannelRead(data, from: self)
     }
 
     public func fireChannelReadComplete() {
-        guard let next = self.nextInbound else { return }
-        next.inboundHandler?.channelReadComplete(context: next)
+        self.nextInbound?.invokeChannelReadComplete()
     }
 
     public func fireChannelWritabilityChanged() {
@@ -121,22 +115,11 @@ public final class ChannelHandlerContext {
 
     public func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {
         self.eventLoop.assertInEventLoop()
-        guard let previous = self.previousOutbound, let handler = previous.outboundHandler else {
+        guard let previous = self.previousOutbound else {
             promise?.fail(ChannelError(.ioOnClosedChannel, "the pipeline is torn down"))
             return
         }
-        if case .buffer = data.storage, previous.types.outboundInIsBuffer {
-            handler.write(context: previous, data: data, promise: promise)
-        } else if previous.types.acceptsOutbound?(data) ?? true {
-            handler.write(context: previous, data: data, promise: promise)
-        } else {
-            let error = PipelineError(
-                .typeMismatch,
-                "'\(self.name)' wrote \(data.typeDescription) to '\(previous.name)', which takes \(previous.types.outboundIn.map { "\($0)" } ?? "nothing")"
-            )
-            promise?.fail(error)
-            self.pipeline.fireErrorCaught(error)
-        }
+        previous.invokeWrite(data, promise: promise, from: self)
     }
 
     /// Writes and returns a future of the write.
@@ -148,8 +131,7 @@ public final class ChannelHandlerContext {
 
     public func flush() {
         self.eventLoop.assertInEventLoop()
-        guard let previous = self.previousOutbound else { return }
-        previous.outboundHandler?.flush(context: previous)
+        self.previousOutbound?.invokeFlush()
     }
 
     /// Flushes from here once, when the loop's current turn ends, however often it is asked
@@ -184,7 +166,11 @@ public final class ChannelHandlerContext {
     /// the flush leaves from here.
     func runTurnEndFlush() {
         self.turnEndFlushRequested = false
-        self.handler.turnWillEnd(context: self)
+        if let inbound = self.inboundHandler {
+            inbound.turnWillEnd(context: self)
+        } else {
+            self.outboundHandler?.turnWillEnd(context: self)
+        }
         self.flush()
     }
 
@@ -226,5 +212,60 @@ public final class ChannelHandlerContext {
             return
         }
         handler.triggerUserOutboundEvent(context: previous, event: event, promise: promise)
+    }
+
+    // MARK: Invoking this context's handler
+
+    // Each runs on the context that receives the event, so `self` (and the handler in its
+    // `let` field) is borrowed for the call: the caller holds the context it walked to. Not
+    // inlined: inlined into the walk, the handler existential was retained and released per
+    // hop (uprobes, the pooled get's read and flush path).
+
+    @inline(never)
+    private func invokeChannelRead(_ data: PipelineMessage, from sender: ChannelHandlerContext) {
+        guard let handler = self.inboundHandler else { return }
+        if case .buffer = data.storage, self.types.inboundInIsBuffer {
+            handler.channelRead(context: self, data: data)
+        } else if self.types.acceptsInbound?(data) ?? true {
+            handler.channelRead(context: self, data: data)
+        } else {
+            self.fireErrorCaught(
+                PipelineError(
+                    .typeMismatch,
+                    "'\(sender.name)' passed \(data.typeDescription) to '\(self.name)', which reads \(self.types.inboundIn.map { "\($0)" } ?? "nothing")"
+                ))
+        }
+    }
+
+    @inline(never)
+    private func invokeChannelReadComplete() {
+        self.inboundHandler?.channelReadComplete(context: self)
+    }
+
+    @inline(never)
+    private func invokeWrite(
+        _ data: PipelineMessage, promise: EventLoopPromise<Void>?, from sender: ChannelHandlerContext
+    ) {
+        guard let handler = self.outboundHandler else {
+            promise?.fail(ChannelError(.ioOnClosedChannel, "the pipeline is torn down"))
+            return
+        }
+        if case .buffer = data.storage, self.types.outboundInIsBuffer {
+            handler.write(context: self, data: data, promise: promise)
+        } else if self.types.acceptsOutbound?(data) ?? true {
+            handler.write(context: self, data: data, promise: promise)
+        } else {
+            let error = PipelineError(
+                .typeMismatch,
+                "'\(sender.name)' wrote \(data.typeDescription) to '\(self.name)', which takes \(self.types.outboundIn.map { "\($0)" } ?? "nothing")"
+            )
+            promise?.fail(error)
+            sender.pipeline.fireErrorCaught(error)
+        }
+    }
+
+    @inline(never)
+    private func invokeFlush() {
+        self.outboundHandler?.flush(context: self)
     }
 }

@@ -88,20 +88,34 @@ public final class ChannelPipeline: @unchecked Sendable { // SAFETY: loop-confin
     // MARK: Events from the channel (loop only)
 
     // Events entering at the head: they go to the first inbound handler after `end`.
-    func fireChannelActive() { self.end.fireChannelActive() }
-    func fireChannelInactive() { self.end.fireChannelInactive() }
-    func fireChannelRead(_ data: PipelineMessage) { self.end.fireChannelRead(data) }
-    func fireChannelReadComplete() { self.end.fireChannelReadComplete() }
-    func fireChannelWritabilityChanged() { self.end.fireChannelWritabilityChanged() }
-    func fireUserInboundEventTriggered(_ event: Any) { self.end.fireUserInboundEventTriggered(event) }
-    func fireErrorCaught(_ error: any Error) { self.end.fireErrorCaught(error) }
+    func fireChannelActive() { self.withEnd { $0.fireChannelActive() } }
+    func fireChannelInactive() { self.withEnd { $0.fireChannelInactive() } }
+    func fireChannelRead(_ data: PipelineMessage) { self.withEnd { $0.fireChannelRead(data) } }
+    func fireChannelReadComplete() { self.withEnd { $0.fireChannelReadComplete() } }
+    func fireChannelWritabilityChanged() { self.withEnd { $0.fireChannelWritabilityChanged() } }
+    func fireUserInboundEventTriggered(_ event: Any) { self.withEnd { $0.fireUserInboundEventTriggered(event) } }
+    func fireErrorCaught(_ error: any Error) { self.withEnd { $0.fireErrorCaught(error) } }
 
     // Operations entering at the tail: they go to the last outbound handler before `end`.
-    func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) { self.end.write(data, promise: promise) }
-    func flush() { self.end.flush() }
-    func flushAtEndOfTurn() { self.end.flushAtEndOfTurn() }
-    func read() { self.end.read() }
-    func close(mode: CloseMode, promise: EventLoopPromise<Void>?) { self.end.close(mode: mode, promise: promise) }
+    func write(_ data: PipelineMessage, promise: EventLoopPromise<Void>?) {
+        self.withEnd { $0.write(data, promise: promise) }
+    }
+    func flush() { self.withEnd { $0.flush() } }
+    func flushAtEndOfTurn() { self.withEnd { $0.flushAtEndOfTurn() } }
+    func read() { self.withEnd { $0.read() } }
+    func close(mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        self.withEnd { $0.close(mode: mode, promise: promise) }
+    }
+
+    /// Runs `body` with `end` borrowed rather than retained: reading the implicitly unwrapped
+    /// `var` retained and released it on every event entering the pipeline (two per read of a
+    /// socket, uprobes under `mcpool bench`).
+    @inline(__always)
+    private func withEnd<Result>(_ body: (ChannelHandlerContext) -> Result) -> Result {
+        // SAFETY: `end` is assigned once, in `init`, and never again; this pipeline holds it,
+        // and the caller holds this pipeline for the call.
+        Unmanaged.passUnretained(self.end)._withUnsafeGuaranteedRef(body)
+    }
 
     // MARK: Structure (loop only)
 

@@ -218,8 +218,9 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     public func turnWillEnd(context: ChannelHandlerContext) {
         guard let bytes = self.batch.close() else { return }
         var promise: EventLoopPromise<Void>?
-        let unanswered = self.matcher.written()
-        if !unanswered.isEmpty {
+        // Asked first: taking an empty list retained and released the empty array per turn.
+        if self.matcher.hasUnwritten {
+            let unanswered = self.matcher.written()
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { [self] result in
                 // A channel fails its writes as it closes, before `channelInactive`: a lease given

@@ -67,6 +67,8 @@ struct MemcacheReplyMatcher<Waiter> {
     var waitingCount: Int { self.waiting.count }
     /// Whether no request waits for a reply or a write.
     var isClean: Bool { self.waiting.isEmpty && self.unwritten.isEmpty }
+    /// Whether `noreply` requests wait for their turn's bytes to be written (`written()`).
+    var hasUnwritten: Bool { !self.unwritten.isEmpty }
     /// Whether requests wait for replies on a working connection (the response clock runs).
     var isAwaitingReply: Bool { self.failure == nil && !self.waiting.isEmpty }
 
