@@ -62,6 +62,38 @@ struct ChannelPipelineTests {
         try await server.close()
     }
 
+    @Test("a message of another type at run time is refused with a typed error naming both handlers; nothing reads it")
+    func inboundMismatchAtRunTime() throws {
+        // The embedded channel's head produces `Any`, so only the message itself can tell.
+        let sink = IntSink()
+        let channel = try EmbeddedChannel(handlers: [StringLength(), sink])
+        #expect {
+            try channel.writeInbound(42)
+        } throws: { error in
+            guard let error = error as? PipelineError, error.code == .typeMismatch else { return false }
+            return error.message.contains("passed Int to 'StringLength-1'") && error.message.contains("reads String")
+        }
+        try channel.writeInbound("four")
+        #expect(sink.seen == [4])
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test("a write of another type at run time fails its promise with a typed error naming both handlers")
+    func outboundMismatchAtRunTime() throws {
+        let channel = try EmbeddedChannel(handlers: [StringEncoder()])
+        let failure = LockedValue<(any Error)?>(nil)
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenFailure { error in failure.withLock { $0 = error } }
+        channel.pipeline.syncOperations.write(42, promise: promise)
+        let error = try #require(failure.withLock { $0 } as? PipelineError)
+        #expect(error.code == .typeMismatch)
+        #expect(error.message.contains("wrote Int to 'StringEncoder-1'") && error.message.contains("takes String"))
+        #expect(throws: PipelineError.self) { try channel.throwIfErrorCaught() }
+        try channel.writeOutbound("ok")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "ok"))
+        #expect(try channel.finish().isClean)
+    }
+
     @Test("removing a handler that would leave a mismatch is refused")
     func removalMismatch() throws {
         let channel = try EmbeddedChannel(handlers: [BytesToString(), StringLength()])
