@@ -73,15 +73,6 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
 
     var eventLoop: any EventLoop { self.loop }
     var pipeline: ChannelPipeline { self.pipelineStorage }
-
-    /// Runs `body` with the pipeline borrowed rather than retained (the implicitly unwrapped
-    /// `var` was retained and released per read event).
-    @inline(__always)
-    private func withPipeline<Result>(_ body: (ChannelPipeline) -> Result) -> Result {
-        // SAFETY: `pipelineStorage` is assigned once, at the end of `init`, and never again;
-        // this channel holds it, and the caller holds this channel.
-        Unmanaged.passUnretained(self.pipelineStorage)._withUnsafeGuaranteedRef(body)
-    }
     var isActive: Bool { self.activeFlag.load(ordering: .acquiring) }
     var isWritable: Bool { self.writableFlag.load(ordering: .acquiring) }
     var localAddress: SocketAddress? { self.addressesKnown.load(ordering: .acquiring) ? self.knownLocalAddress : nil }
@@ -309,6 +300,15 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
             return
         }
         self.becomeActive()
+    }
+
+    /// Runs `body` with the pipeline borrowed rather than retained (the implicitly unwrapped
+    /// `var` was retained and released per read event).
+    @inline(__always)
+    private func withPipeline<Result>(_ body: (ChannelPipeline) -> Result) -> Result {
+        // SAFETY: `pipelineStorage` is assigned once, at the end of `init`, and never again;
+        // this channel holds it, and the caller holds this channel.
+        Unmanaged.passUnretained(self.pipelineStorage)._withUnsafeGuaranteedRef(body)
     }
 
     private func readFromSocket() {
