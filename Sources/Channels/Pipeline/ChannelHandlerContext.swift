@@ -166,6 +166,8 @@ public final class ChannelHandlerContext {
     /// the flush leaves from here.
     func runTurnEndFlush() {
         self.turnEndFlushRequested = false
+        // Through the stored existential, not `handler`: building `any ChannelHandler` from it
+        // retained and released the handler per flush.
         if let inbound = self.inboundHandler {
             inbound.turnWillEnd(context: self)
         } else {
