@@ -72,11 +72,20 @@ package final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget
     private func send(
         on connection: MemcachePooledConnection, _ id: ConnectionID, of owner: LoopPool<MemcachePooledConnection>
     ) {
-        switch self.payload {
+        Self.send(self.payload, for: self, on: connection, id, of: owner)
+    }
+
+    /// `send(on:_:of:)` with the payload borrowed: a `switch self.payload` copied the key out
+    /// of it (a retain and a release per call; uprobes under `mcpool bench --plain-tasks`).
+    private static func send(
+        _ payload: borrowing Payload, for call: PooledMemcacheCall, on connection: MemcachePooledConnection,
+        _ id: ConnectionID, of owner: LoopPool<MemcachePooledConnection>
+    ) {
+        switch payload {
         case .request(let request, let onPartial):
-            MemcachePool.send(request, onPartial: onPartial, responder: .call(self), on: connection, id, of: owner)
+            MemcachePool.send(request, onPartial: onPartial, responder: .call(call), on: connection, id, of: owner)
         case .valueGet(let key):
-            MemcachePool.sendValueGet(key, responder: .call(self), on: connection, id, of: owner)
+            MemcachePool.sendValueGet(key, responder: .call(call), on: connection, id, of: owner)
         }
     }
 }
