@@ -102,7 +102,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     package func enqueue(_ waiter: PoolWaiter<Connection>) {
         self.loop.assertInEventLoop()
         guard !waiter.cancelled.load(ordering: .acquiring) else {
-            waiter.resume(.failure(PoolError(.cancelled, "the task was cancelled while waiting for a connection")))
+            waiter.resume(throwing: PoolError(.cancelled, "the task was cancelled while waiting for a connection"))
             return
         }
         let (queued, action) = self.machine.lease(
@@ -150,13 +150,13 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
 
     // MARK: Executing the machine's answers
 
-    private func execute(_ action: Machine.Action) {
+    private func execute(_ action: consuming Machine.Action) {
         // Most actions serve no one (a lease given back with no waiter), and nearly all the
-        // others one: it is handed over in place, the rest (seldom) from their array.
-        // Iterating `serve` copied each one's waiter and connection once more.
-        if let first = action.firstServe {
+        // others one: it is moved out and handed over in place, the rest (seldom) from their
+        // array. Iterating `serve` copied each one's waiter and connection once more.
+        if let first = action.takeFirstServe() {
             self.serve(first)
-            if action.hasSeldomAnswers { for serve in action.serve.dropFirst() { self.serve(serve) } }
+            if action.hasSeldomAnswers { for serve in action.moreServes { self.serve(serve) } }
         }
         if action.hasSeldomAnswers { self.executeSeldomAnswers(action) }
         if let id = action.connect { self.startConnect(id) }
@@ -173,7 +173,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// Failures, closes, pings and long-lease warnings: answers a release seldom gives.
     private func executeSeldomAnswers(_ action: Machine.Action) {
         for (waiter, error) in action.fail {
-            Self.waiter(waiter).resume(.failure(error))
+            Self.waiter(waiter).resume(throwing: error)
             self.coordinator.observe(.leaseFailed(loop: self.index, error.code))
             if error.code == .leaseTimeout { self.metrics?.leaseTimedOut() }
             // Per request, so never above trace: an outage would otherwise flood the log.
@@ -448,7 +448,7 @@ extension LoopPool {
     @inline(__always)
     private func serve(_ serve: borrowing Machine.Action.Serve) {
         self.metrics?.leaseServed(waited: serve.waited)
-        Self.waiter(serve.waiter).resume(.success((serve.id, Self.connection(serve.connection), self)))
+        Self.waiter(serve.waiter).served(serve.id, Self.connection(serve.connection), by: self)
     }
 
     /// A connection the machine handed back: one this loop gave it.

@@ -26,6 +26,16 @@ struct LoopPoolAction<Connection: AnyObject, Waiter> {
     /// Whether any waiter is served (read before `serve`, which copies).
     var servesAnyone: Bool { self.firstServe != nil }
 
+    /// Moves the first waiter to serve out, for the pool executing the action, which drops it
+    /// after: reading `firstServe` copied the waiter and the connection (a retain and a release
+    /// of each, per lease handed to a waiter), and dropping the action released them again.
+    mutating func takeFirstServe() -> Serve? {
+        self.firstServe.take()
+    }
+
+    /// The waiters to serve after the first (seldom any).
+    var moreServes: [Serve] { self.seldom?.moreServes ?? [] }
+
     mutating func addServe(_ serve: Serve) {
         guard self.firstServe != nil else {
             self.firstServe = serve

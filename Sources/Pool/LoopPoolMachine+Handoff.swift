@@ -51,9 +51,7 @@ extension LoopPoolMachine {
     var nextHandoffPoint: Deadline {
         guard let after = self.limits.handoffAfter, !self.waiters.isEmpty else { return .distantFuture }
         var point = self.waiters.earliestDeadline - after
-        if let entry = self.waiters.firstEntry(where: { !$0.adopted }) {
-            point = min(point, entry.offered.map { $0 + after } ?? entry.enqueued + after)
-        }
+        if let start = self.waiters.oldestUnadoptedWaitStart { point = min(point, start + after) }
         return max(point, self.nextHandoffCheck)
     }
 }

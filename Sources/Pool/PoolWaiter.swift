@@ -34,15 +34,24 @@ package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Senda
         self.deadline = deadline
     }
 
-    func resume(_ result: Result<Served, any Error>) {
-        if let target = self.target {
-            self.target = nil
-            target.waiterResumed(result)
+    /// Hands the waiter its connection (its target, or else its callback, is called once).
+    func served(_ id: ConnectionID, _ connection: Connection, by owner: LoopPool<Connection>) {
+        // The target moved out and called with the lease's parts borrowed: a `Result` of them
+        // retained and released the connection and the pool once more per waiter served.
+        if let target = self.target.take() {
+            target.waiterServed(id, connection, by: owner)
             return
         }
-        let callback = self.callback
-        self.callback = nil
-        callback?(result)
+        self.callback.take()?(.success((id, connection, owner)))
+    }
+
+    /// Fails the waiter (its target, or else its callback, is called once).
+    func resume(throwing error: any Error) {
+        if let target = self.target.take() {
+            target.waiterFailed(error)
+            return
+        }
+        self.callback.take()?(.failure(error))
     }
 }
 
@@ -56,6 +65,9 @@ extension PoolWaiter: TaskCancellationTarget {
 /// A waiter's caller as an object (see `PoolWaiter.target`).
 package protocol PoolWaiterTarget<Connection>: AnyObject, Sendable {
     associatedtype Connection: PoolableConnection
-    /// Served or failed, on the loop that holds the waiter; called once.
-    func waiterResumed(_ result: Result<PoolWaiter<Connection>.Served, any Error>)
+    /// Served, on the loop that serves the waiter (`owner`'s: its own, or the one it was
+    /// handed to); called once, or `waiterFailed` instead.
+    func waiterServed(_ id: ConnectionID, _ connection: Connection, by owner: LoopPool<Connection>)
+    /// Failed (timed out, cancelled, the pool shut down), on the loop that held the waiter.
+    func waiterFailed(_ error: any Error)
 }

@@ -405,15 +405,18 @@ public final class MemcachePool: MemcacheRequestSender {
     /// given back at once) when the call was cancelled meanwhile and is not to be sent.
     @inline(__always)
     private static func takeLease(
-        for responder: MemcacheClientHandler.Responder, on connection: MemcachePooledConnection, _ id: ConnectionID,
-        of pool: LoopPool<MemcachePooledConnection>
+        for responder: borrowing MemcacheClientHandler.Responder, on connection: MemcachePooledConnection,
+        _ id: ConnectionID, of pool: LoopPool<MemcachePooledConnection>
     ) -> Bool {
         connection.bindLeaseRelease(owner: pool, id: id)
-        if case .call(let call) = responder, !call.isWaiting {
+        // Borrowed: matching a copy retained and released the call once per pooled send.
+        switch responder {
+        case .call(let call) where !call.isWaiting:
             pool.release(id, connection)
             return false
+        default:
+            return true
         }
-        return true
     }
 
     /// Sends `request` without suspending the caller: `completion` runs once, on a loop, with

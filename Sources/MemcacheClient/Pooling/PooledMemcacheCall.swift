@@ -59,14 +59,15 @@ package final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget
         self.pool.enqueue(waiter)
     }
 
-    package func waiterResumed(_ result: Result<PoolWaiter<MemcachePooledConnection>.Served, any Error>) {
-        switch result {
-        case .success(let served):
-            // Its owner: a waiter may be served by another loop's pool (a handoff).
-            self.send(on: served.connection, served.id, of: served.owner)
-        case .failure(let error):
-            self.finish(.failure(MemcachePool.leaseFailure(error, leaseTimeoutIsCallers: self.leaseTimeoutIsCallers)))
-        }
+    package func waiterServed(
+        _ id: ConnectionID, _ connection: MemcachePooledConnection, by owner: LoopPool<MemcachePooledConnection>
+    ) {
+        // Its owner: a waiter may be served by another loop's pool (a handoff).
+        self.send(on: connection, id, of: owner)
+    }
+
+    package func waiterFailed(_ error: any Error) {
+        self.finish(.failure(MemcachePool.leaseFailure(error, leaseTimeoutIsCallers: self.leaseTimeoutIsCallers)))
     }
 
     private func send(
