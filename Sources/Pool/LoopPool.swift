@@ -21,6 +21,8 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     typealias Machine = LoopPoolMachine<AnyObject, AnyObject>
 
     package let loop: any EventLoop
+    /// `loop`'s queue for work objects (`LoopWork`): the hop of a call made off the loop.
+    package let workQueue: LoopWorkQueue
     let index: Int
     private let coordinator: PoolCoordinator<Connection>
     /// Unchecked exclusivity: the machine is pure value code confined to the loop, and the
@@ -45,6 +47,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
 
     init(loop: any EventLoop, index: Int, limits: Machine.Limits, coordinator: PoolCoordinator<Connection>) {
         self.loop = loop
+        self.workQueue = LoopWorkQueue(loop)
         self.index = index
         self.machine = Machine(limits: limits)
         self.coordinator = coordinator

@@ -345,7 +345,7 @@ public final class MemcachePool: MemcacheRequestSender {
             timer = pool.loop.scheduleTask(deadline: deadline) {
                 call.finish(.failure(MemcacheDeadline.passed("before the reply")))
             }
-            pool.loop.execute(call)
+            call.hop()
         }
     }
 

@@ -41,7 +41,13 @@ package final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget
         if isOnItsLoop {
             return try await self.wait { _ in self.runOnLoop() }
         }
-        return try await self.wait { _ in self.pool.loop.execute(self) }
+        return try await self.wait { _ in self.hop() }
+    }
+
+    /// Queues the call on its pool's loop, from any thread.
+    func hop() {
+        guard !self.pool.workQueue.execute(self) else { return }
+        self.pool.loop.execute { self.runOnLoop() }
     }
 
     /// On the pool's loop: sends on a free connection, or queues a waiter that sends once it
