@@ -35,11 +35,14 @@ package final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget
         self.leaseTimeoutIsCallers = leaseTimeoutIsCallers
     }
 
-    /// Hands the call to its pool's loop (runs it there and then when the caller is on that
-    /// loop) and waits for the reply.
+    /// Hands the call to its pool's loop and waits for the reply. A caller on that loop has
+    /// just found no connection ready there (`MemcachePool.leaseOnItsLoopIfReady`): its call
+    /// goes straight to the loop pool's queue, which still serves it at once if it can —
+    /// not through a second look for a ready connection (one per get at 4,096 callers,
+    /// where every get waits).
     func hopAndWait(isOnItsLoop: Bool) async throws -> MemcacheResponse {
         if isOnItsLoop {
-            return try await self.wait { _ in self.runOnLoop() }
+            return try await self.wait { _ in self.queue() }
         }
         return try await self.wait { _ in self.hop() }
     }
@@ -60,6 +63,12 @@ package final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget
             served.connection._withUnsafeGuaranteedRef { self.send(on: $0, served.id, of: self.pool) }
             return
         }
+        self.queue()
+    }
+
+    /// On the pool's loop: queues a waiter that sends once it is served (at once, if it can
+    /// be).
+    private func queue() {
         let waiter = PoolWaiter<MemcachePooledConnection>(deadline: self.deadline)
         waiter.target = self
         self.pool.enqueue(waiter)
