@@ -23,8 +23,14 @@ extension MemcacheRequestSender {
     /// reply, or `MemcacheError.unexpectedResponse` for any other reply.
     package static func value(ofGet response: consuming MemcacheResponse) throws -> ByteBuffer? {
         switch consume response {
-        case .meta(let meta) where meta.status == .value: return meta.value ?? ByteBuffer()
-        case .meta(let meta) where meta.status == .miss: return nil
+        case .meta(var meta):
+            switch meta.status {
+            // Moved out, not copied: a copy retained the value, and dropping the reply
+            // released it again (uprobes under `mcpool bench`).
+            case .value: return meta.value.take() ?? ByteBuffer()
+            case .miss: return nil
+            default: throw Self.unexpected(.meta(meta), for: "mg")
+            }
         case .error(let error): throw error
         case let other: throw Self.unexpected(other, for: "mg")
         }
