@@ -41,7 +41,8 @@ extension MemcachePool {
             }
         }
         let (pool, isOnItsLoop) = self.homePoolAndWhetherOnItsLoop()
-        let call = PooledMemcacheCall(.valueGet(key), pool: pool, deadline: self.connections.deadline(nil, on: pool))
+        let call = PooledMemcacheCall(
+            ValueGetPayload(key: key), pool: pool, deadline: self.connections.deadline(nil, on: pool))
         return try await call.hopAndWait(isOnItsLoop: isOnItsLoop)
     }
 }

@@ -273,7 +273,8 @@ public final class MemcachePool: MemcacheRequestSender {
         // The call's record is its own hop to the loop and its own waiter's target: no
         // closure to allocate per call.
         let call = PooledMemcacheCall(
-            .request(request, onPartial: onPartial), pool: pool, deadline: self.connections.deadline(nil, on: pool))
+            RequestPayload(request: request, onPartial: onPartial), pool: pool,
+            deadline: self.connections.deadline(nil, on: pool))
         return try await call.hopAndWait(isOnItsLoop: isOnItsLoop)
     }
 
@@ -338,7 +339,7 @@ public final class MemcachePool: MemcacheRequestSender {
         var timer: Scheduled<Void>?
         defer { timer?.cancel() }
         let call = PooledMemcacheCall(
-            .request(request, onPartial: onPartial), pool: pool, deadline: leaseDeadline,
+            RequestPayload(request: request, onPartial: onPartial), pool: pool, deadline: leaseDeadline,
             leaseTimeoutIsCallers: callersDeadline)
         return try await call.wait { _ in
             // Armed only now: a call finished before it is armed reads as cancelled.

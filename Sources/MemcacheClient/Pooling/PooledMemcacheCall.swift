@@ -6,18 +6,17 @@ import Pool
 /// connection is busy, its waiter's target (`PoolWaiterTarget`): one allocation per call,
 /// where a closure for the hop and one for the waiter made three for a caller that waited
 /// (a `malloc` uprobe at 4,096 callers: 3.16 per get).
+///
+/// Generic over what it sends, so that a get's record holds its key and nothing else: with
+/// the payload an enum, every call was as large as a whole request (about 150 bytes, where
+/// a get's needs about 70; one more cold cache line per waiting get at 4,096 callers), and
+/// destroying it cost a retain and a release of the call besides.
 // SAFETY: its own fields are immutable; the call's state is `MemcacheCall`'s (atomic).
 // `package`: declared `internal`, the 6.3 compiler rejected it ("function call causes an infinite
 // recursion", at the class, in no member of it).
-package final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget, @unchecked Sendable { // SAFETY: above
-    /// What the call sends.
-    enum Payload {
-        case request(MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?)
-        /// `get`'s `mg <key> v`, written from the key when it is sent (no request made: the
-        /// key is the one reference the call holds for it).
-        case valueGet(MemcacheKey)
-    }
-
+package final class PooledMemcacheCall<Payload: PooledCallPayload>: MemcacheCall, LoopWork, PoolWaiterTarget,
+    @unchecked Sendable // SAFETY: above
+{
     let payload: Payload
     let pool: LoopPool<MemcachePooledConnection>
     let deadline: Deadline
@@ -88,20 +87,41 @@ package final class PooledMemcacheCall: MemcacheCall, LoopWork, PoolWaiterTarget
     private func send(
         on connection: MemcachePooledConnection, _ id: ConnectionID, of owner: LoopPool<MemcachePooledConnection>
     ) {
-        Self.send(self.payload, for: self, on: connection, id, of: owner)
+        self.payload.send(for: self, on: connection, id, of: owner)
     }
+}
 
-    /// `send(on:_:of:)` with the payload borrowed: a `switch self.payload` copied the key out
-    /// of it (a retain and a release per call; uprobes under `mcpool bench --plain-tasks`).
-    private static func send(
-        _ payload: borrowing Payload, for call: PooledMemcacheCall, on connection: MemcachePooledConnection,
-        _ id: ConnectionID, of owner: LoopPool<MemcachePooledConnection>
+/// What a pooled call sends, written when a connection is leased for it.
+package protocol PooledCallPayload: Sendable {
+    /// Sends for `call` on `connection`, on `owner`'s loop.
+    func send(
+        for call: MemcacheCall, on connection: MemcachePooledConnection, _ id: ConnectionID,
+        of owner: LoopPool<MemcachePooledConnection>)
+}
+
+/// `get`'s `mg <key> v`, written from the key when it is sent (no request made: the key is
+/// the one reference the call holds for it).
+package struct ValueGetPayload: PooledCallPayload {
+    let key: MemcacheKey
+
+    package func send(
+        for call: MemcacheCall, on connection: MemcachePooledConnection, _ id: ConnectionID,
+        of owner: LoopPool<MemcachePooledConnection>
     ) {
-        switch payload {
-        case .request(let request, let onPartial):
-            MemcachePool.send(request, onPartial: onPartial, responder: .call(call), on: connection, id, of: owner)
-        case .valueGet(let key):
-            MemcachePool.sendValueGet(key, responder: .call(call), on: connection, id, of: owner)
-        }
+        MemcachePool.sendValueGet(self.key, responder: .call(call), on: connection, id, of: owner)
+    }
+}
+
+/// Any request, and who hears its partial replies (a multi-get's values as they come).
+package struct RequestPayload: PooledCallPayload {
+    let request: MemcacheRequest
+    let onPartial: (@Sendable (MemcacheResponse) -> Void)?
+
+    package func send(
+        for call: MemcacheCall, on connection: MemcachePooledConnection, _ id: ConnectionID,
+        of owner: LoopPool<MemcachePooledConnection>
+    ) {
+        MemcachePool.send(
+            self.request, onPartial: self.onPartial, responder: .call(call), on: connection, id, of: owner)
     }
 }
