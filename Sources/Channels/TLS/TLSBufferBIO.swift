@@ -24,6 +24,9 @@ final class TLSBufferBIO {
         self.latest = ciphertext
     }
 
+    /// Whether ciphertext received is waiting for OpenSSL to read it.
+    var hasInput: Bool { self.carried.readableBytes > 0 || self.latest.readableBytes > 0 }
+
     /// Lets go of the latest read, copying what OpenSSL did not read yet (at most the start
     /// of one record).
     func finishInput() {

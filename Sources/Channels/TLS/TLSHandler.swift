@@ -152,8 +152,13 @@ public final class TLSHandler: ChannelDuplexHandler, @unchecked Sendable { // SA
                 return
             }
         }
-        // Reading can produce records to send (TLS 1.3 tickets, key updates, alerts).
-        self.sendOutput(context: context, promise: nil, flush: true)
+        // Reading can produce records to send (TLS 1.3 tickets, key updates, alerts); most
+        // reads make none, and then there is nothing to flush (a flush through the pipeline
+        // and the channel per read of records).
+        if let ciphertext = self.connection.takeOutput() {
+            context.write(self.wrapOutboundOut(ciphertext), promise: nil)
+            context.flush()
+        }
     }
 
     private func peerSentCloseNotify(context: ChannelHandlerContext) {
