@@ -16,6 +16,11 @@ final class TLSBufferBIO {
     private var latest = ByteBuffer()
     /// Ciphertext OpenSSL made that has not been taken yet.
     private var output = ByteBuffer()
+    /// The last output taken, when small: reused for the next flush's records once the
+    /// socket has let go of it (a new buffer per flush was one allocation per loop turn of a
+    /// pooled connection). Larger ones (a bulk write's pieces) are not kept.
+    private var spareOutput = ByteBuffer()
+    private static let keptOutputCapacity = 16 * 1024
 
     /// Hands ciphertext from the network to OpenSSL. Call `finishInput` once OpenSSL has
     /// read what it can.
@@ -46,14 +51,22 @@ final class TLSBufferBIO {
     /// Makes room for `bytes` more ciphertext, so that encrypting a large write does not
     /// grow the output buffer by doubling.
     func reserveOutput(_ bytes: Int) {
+        if self.output.capacity == 0, self.spareOutput.capacity >= bytes, self.spareOutput.isUniquelyOwned() {
+            swap(&self.output, &self.spareOutput)
+            self.output.clear()
+        }
         self.output.reserveCapacity(minimumWritableBytes: bytes)
     }
 
     /// The ciphertext made since the last call, if any.
     func takeOutput() -> ByteBuffer? {
         guard self.output.readableBytes > 0 else { return nil }
-        defer { self.output = ByteBuffer() }
-        return self.output
+        var taken = ByteBuffer()
+        swap(&taken, &self.output)
+        // Shared with the socket until it has written it (it only reads it); unique again
+        // by the next flush, as a rule.
+        self.spareOutput = taken.capacity <= Self.keptOutputCapacity ? taken : ByteBuffer()
+        return taken
     }
 
     /// A new BIO over this object's buffers. The SSL that takes it frees it; this object must
