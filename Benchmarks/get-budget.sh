@@ -99,7 +99,7 @@ def is_harness(frame):
     # The bench's caller loop and what only it calls: the latency samples' histogram, the key
     # generator and its prefetches, the lock around the running totals, the clock read.
     return any(name in frame for name in (
-        "BenchRunnerV6caller", "9Histogram", "BenchRandom", "13CachePrefetchO", "11LockedValueC", "8DeadlineV3now"))
+        "BenchRunnerV6caller", "9Histogram", "BenchRandom", "13CachePrefetchO", "11LockedValueC", "8DeadlineV3now", "8turnTime"))
 
 def stacks(path):
     """Yields (event or None, frames) per sample of `perf script` output."""

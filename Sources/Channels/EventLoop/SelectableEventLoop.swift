@@ -49,6 +49,8 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// Due work is taken out before it runs, so no access is open while it does.
     @exclusivity(unchecked) private var timers = TimerQueue()
     private var shuttingDown = false
+    /// The time `turnTime()` gave this turn, if anything asked yet (cleared as a turn starts).
+    private var turnClock: Deadline?
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
     let turnEndFlushes = TurnEndFlushes()
     let ioVectors = IOVectors()
@@ -323,6 +325,31 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
         CurrentLoopSlot.get().map { Unmanaged<SelectableEventLoop>.fromOpaque($0).takeUnretainedValue() }
     }
 
+    /// The time of the calling thread's loop turn: read from the clock by the turn's first
+    /// call and the same for the rest of the turn; off the loops, the clock's time.
+    ///
+    /// For code that stamps many events per turn and can take a turn's granularity, as a load
+    /// generator timing its requests does (one clock read per turn, as epoll load tools do);
+    /// not for deadlines, which a long turn would make late.
+    ///
+    /// ```swift
+    /// let started = SelectableEventLoop.turnTime()
+    /// _ = try await pool.get(key)  // a caller on its loop, resumed in a later turn
+    /// let latency = SelectableEventLoop.turnTime() - started
+    /// ```
+    package static func turnTime() -> Deadline {
+        guard let slot = CurrentLoopSlot.get() else { return .now() }
+        // SAFETY: as in `current`: the loop outlives every read of its own thread's slot.
+        return Unmanaged<SelectableEventLoop>.fromOpaque(slot)._withUnsafeGuaranteedRef { $0.currentTurnTime() }
+    }
+
+    private func currentTurnTime() -> Deadline {
+        if let time = self.turnClock { return time }
+        let time = Deadline.now()
+        self.turnClock = time
+        return time
+    }
+
     /// The current thread's loop's index and group token, read without retaining the loop.
     static var currentPosition: (index: Int, groupToken: UInt64)? {
         guard let slot = CurrentLoopSlot.get() else { return nil }
@@ -351,6 +378,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
                 // epoll_wait only fails on our own misuse (EINVAL); keep serving, visibly.
                 print("event loop \(self.index): \(error)")
             }
+            self.turnClock = nil
             self.runDueTimers()
             self.lock.withLock {
                 self.asleep = false
@@ -398,7 +426,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
 
     private func runDueTimers() {
         guard self.timers.count > 0 else { return }
-        let now = Deadline.now()
+        let now = self.currentTurnTime()
         while let work = self.timers.popDue(now: now) {
             work(nil)
         }

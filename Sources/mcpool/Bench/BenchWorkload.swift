@@ -159,12 +159,14 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                 if self.workload.callersOnLoops {
                     tasks.addTask(executorPreference: loop) {
                         await self.caller(
-                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
+                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency,
+                            onLoop: true)
                     }
                 } else {
                     tasks.addTask {
                         await self.caller(
-                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
+                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency,
+                            onLoop: false)
                     }
                 }
             }
@@ -196,14 +198,19 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
     /// One caller: random keys, gets and sets by the workload's weights, until `end`.
     ///
     /// What it does per operation is kept small, so the run measures the pool rather than
-    /// itself: one clock read (an operation starts when the last one ended), and latencies
-    /// kept in a buffer of the caller's own, added to its loop's histogram 256 at a time with
-    /// the running totals. (A histogram per caller, 64 of them at about 30 KB each in use,
-    /// made every record a cache miss: 3 % of the client's CPU.)
+    /// itself: at most one clock read (an operation starts when the last one ended), and
+    /// latencies kept in a buffer of the caller's own, added to its loop's histogram 256 at a
+    /// time with the running totals. (A histogram per caller, 64 of them at about 30 KB each in
+    /// use, made every record a cache miss: 3 % of the client's CPU.) Callers on the loops
+    /// stamp with their loop's turn time (`SelectableEventLoop.turnTime()`: one clock read per
+    /// turn, shared by every caller the turn resumes, as the C load tool stamps each epoll
+    /// round); the clock read per get was a fifth of the harness's CPU.
     private func caller(
         seed: UInt64, data: CallerData, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>,
-        latency: LockedValue<Histogram<UInt64>>
+        latency: LockedValue<Histogram<UInt64>>, onLoop: Bool
     ) async -> BenchTally {
+        // A plain task may start on one thread and end on another: the clock's own time.
+        func now() -> Deadline { onLoop ? SelectableEventLoop.turnTime() : Deadline.now() }
         let keys = data.keys
         var random = BenchRandom(seed: seed)
         var tally = BenchTally.withoutLatencies()
@@ -234,7 +241,7 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
         // multiplication rather than `%` (no 64-bit division per operation).
         var next = Int(random.next(below: keyCount))
         var afterNext = Int(random.next(below: keyCount))
-        var started = Deadline.now()
+        var started = now()
         while started < end, !self.stop.isRequested {
             let index = next
             next = afterNext
@@ -251,7 +258,7 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                     try await self.pool.set(key, to: data.value)
                     tally.sets += 1
                 }
-                let ended = Deadline.now()
+                let ended = now()
                 samples.append(UInt64(max(0, (ended - started).nanoseconds)))
                 started = ended
             } catch {
@@ -260,7 +267,7 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                 // While the server is down the pool fails calls at once: pause, so a dead
                 // server does not turn the run into a spin loop of errors.
                 try? await Task.sleep(for: .milliseconds(10))
-                started = Deadline.now()
+                started = now()
             }
             sinceReport += 1
             if sinceReport == reportEvery { report() }

@@ -116,6 +116,26 @@ struct SelectableEventLoopTests {
         #expect(stillOnLoop)
     }
 
+    @Test("the turn time is read once per loop turn: the same all turn, later in the next, the clock off the loops")
+    func turnTimeIsPerTurn() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let (first, again, nextTurn) = try await loop.submit {
+            () -> (Deadline, Deadline, EventLoopFuture<Deadline>) in
+            let first = SelectableEventLoop.turnTime()
+            // The clock moves on (a millisecond, spun on the loop) while the turn does not.
+            while Deadline.now() < first + .milliseconds(1) {}
+            let again = SelectableEventLoop.turnTime()
+            // Queued by the loop's own task: it runs in the next turn.
+            return (first, again, loop.submit { SelectableEventLoop.turnTime() })
+        }.get()
+        #expect(again == first)
+        #expect(try await nextTurn.get() >= first + .milliseconds(1))
+        let before = Deadline.now()
+        #expect(SelectableEventLoop.turnTime() >= before)
+    }
+
     @Test("shutting down twice is harmless, and shutting down from a loop is refused")
     func shutdownTwice() async throws {
         let group = try EventLoopGroup(loopCount: 2)
