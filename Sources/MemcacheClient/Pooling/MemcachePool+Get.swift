@@ -41,8 +41,10 @@ extension MemcachePool {
             }
         }
         let (pool, isOnItsLoop) = self.homePoolAndWhetherOnItsLoop()
-        let call = PooledMemcacheCall(
-            ValueGetPayload(key: key), pool: pool, deadline: self.connections.deadline(nil, on: pool))
+        let deadline = self.connections.deadline(nil, on: pool)
+        // The pool moved into the record: held here too, it was kept across the wait and
+        // released after it (a retain and a release per get).
+        let call = PooledMemcacheCall(ValueGetPayload(key: key), pool: consume pool, deadline: deadline)
         return try await call.hopAndWait(isOnItsLoop: isOnItsLoop)
     }
 }
