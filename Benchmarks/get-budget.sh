@@ -3,9 +3,10 @@
 # `mcpool bench --ratio 1:0` (gets only, 64 callers, 2 loops x 4 connections, 100 B values)
 # against a local memcached 1.6.18 (-t 2), with the callers on the pool's loops, as plain
 # tasks, and as plain tasks kept on the loops that resume them (`--resume-on-loops`:
-# EventLoopGroup.keepResumedTasksOnLoops()). Per get it reports swift_retain, swift_release,
-# malloc and swift_task_switch calls (uprobes, `perf probe`), context switches (`perf stat`)
-# and system calls (`strace -c`), and splits the bench harness's share out of them:
+# EventLoopGroup.keepResumedTasksOnLoops()). Per get it reports swift_retain, swift_release
+# (their `_n` forms included), malloc and swift_task_switch calls (uprobes, `perf probe`),
+# context switches (`perf stat`) and system calls (`strace -c`), and splits the bench
+# harness's share out of them:
 #
 # - Set-up is taken out by difference: each count comes from a short and a long run, and a
 #   get costs (long - short) / (gets of long - gets of short); preloading the keys, starting
@@ -35,9 +36,12 @@ runtime=$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/linux
 libc=$(ldd "$mcpool" | awk '/libc.so.6/ { print $3 }')
 perf probe -q -x "$runtime/libswiftCore.so" swift_retain
 perf probe -q -x "$runtime/libswiftCore.so" swift_release
+# `swift_retain_n`/`swift_release_n` (several counts in one atomic operation) count as one each.
+perf probe -q -x "$runtime/libswiftCore.so" swift_retain_n
+perf probe -q -x "$runtime/libswiftCore.so" swift_release_n
 perf probe -q -x "$runtime/libswift_Concurrency.so" swift_task_switch
 perf probe -q -x "$libc" malloc
-probes=probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_libswift_Concurrency:swift_task_switch,probe_libc:malloc
+probes=probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_libswiftCore:swift_retain_n,probe_libswiftCore:swift_release_n,probe_libswift_Concurrency:swift_task_switch,probe_libc:malloc
 
 source Benchmarks/tools/local-memcached.sh
 
@@ -81,7 +85,8 @@ def perf_counts(path):
     for line in open(path):
         fields = line.strip().split(",")
         if len(fields) > 2 and fields[0].replace(".", "").isdigit():
-            counts[fields[2].split(":")[-1]] = float(fields[0])
+            name = fields[2].split(":")[-1].removesuffix("_n")
+            counts[name] = counts.get(name, 0) + float(fields[0])
     return counts
 
 def syscalls(path):
@@ -120,7 +125,7 @@ def harness_events(path):
     counts = dict.fromkeys(events, 0)
     for event, frames in stacks(path):
         caller = next((frame for frame in frames[1:] if not is_runtime(frame)), "")
-        if is_harness(caller): counts[event] = counts.get(event, 0) + 1
+        if is_harness(caller): counts[event.removesuffix("_n")] = counts.get(event.removesuffix("_n"), 0) + 1
     return counts
 
 def harness_cpu(path):

@@ -17,9 +17,9 @@ struct Bench: AsyncParsableCommand {
             it needs nothing installed. The keys are stored once, then --concurrency callers issue gets and \
             sets on random keys for --duration seconds. Ctrl-C (SIGINT) ends the run early with the summary of \
             what ran; a second one exits at once. Exits non-zero when any operation failed, and with one line \
-            and status 1 when the keys cannot be stored (e.g. the server cannot be reached). Callers on the \
-            loops time their operations by loop turn (one clock read per turn, as epoll load tools do), plain \
-            tasks by a clock read each.
+            and status 1 when the keys cannot be stored (e.g. the server cannot be reached). Callers on a \
+            loop time their operations by its turns (one clock read per turn, as epoll load tools do), others \
+            by a clock read each.
             """
     )
 

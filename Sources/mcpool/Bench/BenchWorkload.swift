@@ -159,14 +159,12 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                 if self.workload.callersOnLoops {
                     tasks.addTask(executorPreference: loop) {
                         await self.caller(
-                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency,
-                            onLoop: true)
+                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
                     }
                 } else {
                     tasks.addTask {
                         await self.caller(
-                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency,
-                            onLoop: false)
+                            seed: UInt64(caller + 1), data: data, until: end, live: live, latency: latency)
                     }
                 }
             }
@@ -201,16 +199,19 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
     /// itself: at most one clock read (an operation starts when the last one ended), and
     /// latencies kept in a buffer of the caller's own, added to its loop's histogram 256 at a
     /// time with the running totals. (A histogram per caller, 64 of them at about 30 KB each in
-    /// use, made every record a cache miss: 3 % of the client's CPU.) Callers on the loops
-    /// stamp with their loop's turn time (`SelectableEventLoop.turnTime()`: one clock read per
+    /// use, made every record a cache miss: 3 % of the client's CPU.) A caller on a loop
+    /// stamps with the loop's turn time (`SelectableEventLoop.turnTime()`: one clock read per
     /// turn, shared by every caller the turn resumes, as the C load tool stamps each epoll
-    /// round); the clock read per get was a fifth of the harness's CPU.
+    /// round; off the loops it is the clock's): the clock read per get was a fifth of the
+    /// harness's CPU.
     private func caller(
         seed: UInt64, data: CallerData, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>,
-        latency: LockedValue<Histogram<UInt64>>, onLoop: Bool
+        latency: LockedValue<Histogram<UInt64>>
     ) async -> BenchTally {
-        // A plain task may start on one thread and end on another: the clock's own time.
-        func now() -> Deadline { onLoop ? SelectableEventLoop.turnTime() : Deadline.now() }
+        // A task that moves between a loop and another thread mixes the two clocks safely: a
+        // loop turn's time is read after the turn began, and the turn that resumes a call
+        // began after the call was made (work handed to a loop waits for its next turn).
+        func now() -> Deadline { SelectableEventLoop.turnTime() }
         let keys = data.keys
         var random = BenchRandom(seed: seed)
         var tally = BenchTally.withoutLatencies()
