@@ -38,20 +38,31 @@ package final class PoolWaiter<Connection: PoolableConnection>: @unchecked Senda
     func served(_ id: ConnectionID, _ connection: Connection, by owner: LoopPool<Connection>) {
         // The target moved out and called with the lease's parts borrowed: a `Result` of them
         // retained and released the connection and the pool once more per waiter served.
-        if let target = self.target.take() {
+        // Not `Optional.take()`: this code is not specialized for the connection type, and the
+        // generic `take` looked up the existential's and the optional's type metadata in the
+        // runtime's caches on every waiter served (2 % of the client's CPU when every get waits).
+        if let target = self.target {
+            self.target = nil
             target.waiterServed(id, connection, by: owner)
             return
         }
-        self.callback.take()?(.success((id, connection, owner)))
+        if let callback = self.callback {
+            self.callback = nil
+            callback(.success((id, connection, owner)))
+        }
     }
 
     /// Fails the waiter (its target, or else its callback, is called once).
     func resume(throwing error: any Error) {
-        if let target = self.target.take() {
+        if let target = self.target {
+            self.target = nil
             target.waiterFailed(error)
             return
         }
-        self.callback.take()?(.failure(error))
+        if let callback = self.callback {
+            self.callback = nil
+            callback(.failure(error))
+        }
     }
 }
 
