@@ -50,7 +50,8 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     @exclusivity(unchecked) private var timers = TimerQueue()
     private var shuttingDown = false
     /// The time `turnTime()` gave this turn, if anything asked yet (cleared as a turn starts).
-    private var turnClock: Deadline?
+    /// Plain reads and assignments that call out to nothing: no exclusivity check.
+    @exclusivity(unchecked) private var turnClock: Deadline?
     /// Flushes owed at the end of the current turn (`ChannelHandlerContext.flushAtEndOfTurn`).
     let turnEndFlushes = TurnEndFlushes()
     let ioVectors = IOVectors()
