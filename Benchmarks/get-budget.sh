@@ -125,7 +125,9 @@ def harness_events(path):
     counts = dict.fromkeys(events, 0)
     for event, frames in stacks(path):
         caller = next((frame for frame in frames[1:] if not is_runtime(frame)), "")
-        if is_harness(caller): counts[event.removesuffix("_n")] = counts.get(event.removesuffix("_n"), 0) + 1
+        if is_harness(caller):
+            name = event.removesuffix("_n")
+            counts[name] = counts.get(name, 0) + 1
     return counts
 
 def harness_cpu(path):
