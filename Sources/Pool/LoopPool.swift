@@ -15,10 +15,10 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// The machine, with its connection and waiter types erased: one instantiation for
     /// every pool, so its code is specialized in this module whatever `Connection` a user
     /// pools (left generic, code in another module ran it unspecialized: a lease and release
-    /// took 2.4 µs instead of 0.26, looking up generic metadata). What it hands back is only
-    /// ever what this loop gave it, so the pool downcasts without a check (`connection(_:)`,
-    /// `waiter(_:)`).
-    typealias Machine = LoopPoolMachine<AnyObject, AnyObject>
+    /// took 2.4 µs instead of 0.26, looking up generic metadata). The connections it hands
+    /// back are only ever what this loop gave it, so the pool downcasts them without a check
+    /// (`connection(_:)`); waiters are called through their protocol.
+    typealias Machine = LoopPoolMachine<AnyObject, any PoolWaiting>
 
     package let loop: any EventLoop
     /// `loop`'s queue for work objects (`LoopWork`): the hop of a call made off the loop.
@@ -101,16 +101,17 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         self.loop.execute { self.cancel(waiter) }
     }
 
-    /// Adds a caller on this loop: served at once if possible, else queued.
-    package func enqueue(_ waiter: PoolWaiter<Connection>) {
+    /// Adds a caller on this loop: served at once if possible, else queued. `adopted`: handed
+    /// here by another loop (never offered on again).
+    package func enqueue(_ waiter: any PoolWaiting, adopted: Bool = false) {
         self.loop.assertInEventLoop()
-        guard !waiter.cancelled.load(ordering: .acquiring) else {
-            waiter.resume(throwing: PoolError(.cancelled, "the task was cancelled while waiting for a connection"))
+        guard !waiter.waiterCancelled else {
+            waiter.waiterFailed(PoolError(.cancelled, "the task was cancelled while waiting for a connection"))
             return
         }
         let (queued, action) = self.machine.lease(
-            waiter, now: self.loop.now, deadline: waiter.deadline, adopted: waiter.adopted)
-        waiter.id = queued
+            waiter, now: self.loop.now, deadline: waiter.waitDeadline, adopted: adopted)
+        waiter.waiterQueued(as: queued)
         self.execute(action)
         if queued != nil { self.armWaiterTimer() }
     }
@@ -176,7 +177,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// Failures, closes, pings and long-lease warnings: answers a release seldom gives.
     private func executeSeldomAnswers(_ action: Machine.Action) {
         for (waiter, error) in action.fail {
-            Self.waiter(waiter).resume(throwing: error)
+            waiter.waiterFailed(error)
             self.coordinator.observe(.leaseFailed(loop: self.index, error.code))
             if error.code == .leaseTimeout { self.metrics?.leaseTimedOut() }
             // Per request, so never above trace: an outage would otherwise flood the log.
@@ -333,10 +334,8 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     private func offerHandoff(_ id: WaiterID) {
         guard let target = self.coordinator.handoffTarget(from: self.index), let handed = self.machine.handOff(id)
         else { return }
-        let waiter = Self.waiter(handed)
-        waiter.handedTo = target
-        waiter.adopted = true
-        target.loop.execute { target.enqueue(waiter) }
+        handed.waiterHandedOff(to: target)
+        target.loop.execute { target.enqueue(handed, adopted: true) }
     }
 
     private func publishCapacity() {
@@ -451,7 +450,7 @@ extension LoopPool {
     @inline(__always)
     private func serve(_ serve: borrowing Machine.Action.Serve) {
         self.metrics?.leaseServed(waited: serve.waited)
-        Self.waiter(serve.waiter).served(serve.id, Self.connection(serve.connection), by: self)
+        serve.waiter.waiterServed(serve.id, serve.connection, by: self)
     }
 
     /// A connection the machine handed back: one this loop gave it.
@@ -459,12 +458,5 @@ extension LoopPool {
     fileprivate static func connection(_ object: AnyObject) -> Connection {
         // SAFETY: the machine holds only what `connectResolved` gave it, all `Connection`s.
         unsafeDowncast(object, to: Connection.self)
-    }
-
-    /// A waiter the machine handed back: one `enqueue` gave it.
-    @inline(__always)
-    fileprivate static func waiter(_ object: AnyObject) -> PoolWaiter<Connection> {
-        // SAFETY: the machine holds only what `enqueue` gave it, all `PoolWaiter<Connection>`s.
-        unsafeDowncast(object, to: PoolWaiter<Connection>.self)
     }
 }

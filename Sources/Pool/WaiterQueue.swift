@@ -2,9 +2,9 @@ import Channels
 import DequeModule
 
 /// Identifies one caller waiting for a connection.
-struct WaiterID: Hashable, Sendable, CustomStringConvertible {
+package struct WaiterID: Hashable, Sendable, CustomStringConvertible {
     let value: UInt64
-    var description: String { "w\(self.value)" }
+    package var description: String { "w\(self.value)" }
 }
 
 /// The waiters of one loop: first in, first out, bounded by the machine.

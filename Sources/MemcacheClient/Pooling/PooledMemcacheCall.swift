@@ -3,9 +3,10 @@ import Codecs
 import Pool
 
 /// A pooled call's record that is also its own hop to the loop (`LoopWork`) and, when every
-/// connection is busy, its waiter's target (`PoolWaiterTarget`): one allocation per call,
-/// where a closure for the hop and one for the waiter made three for a caller that waited
-/// (a `malloc` uprobe at 4,096 callers: 3.16 per get).
+/// connection is busy, its own waiter (`PoolWaiting`): one allocation per call, where a
+/// closure for the hop and a waiter with a closure made three for a caller that waited (a
+/// `malloc` uprobe at 4,096 callers: 3.16 per get; 2.00 with the record as a `PoolWaiter`'s
+/// target).
 ///
 /// Generic over what it sends, so that a get's record holds its key and nothing else: with
 /// the payload an enum, every call was as large as a whole request (about 150 bytes, where
@@ -14,7 +15,7 @@ import Pool
 // SAFETY: its own fields are immutable; the call's state is `MemcacheCall`'s (atomic).
 // `package`: declared `internal`, the 6.3 compiler rejected it ("function call causes an infinite
 // recursion", at the class, in no member of it).
-package final class PooledMemcacheCall<Payload: PooledCallPayload>: MemcacheCall, LoopWork, PoolWaiterTarget,
+package final class PooledMemcacheCall<Payload: PooledCallPayload>: MemcacheCall, LoopWork, PoolWaiting,
     @unchecked Sendable // SAFETY: above
 {
     let payload: Payload
@@ -65,19 +66,33 @@ package final class PooledMemcacheCall<Payload: PooledCallPayload>: MemcacheCall
         self.queue()
     }
 
-    /// On the pool's loop: queues a waiter that sends once it is served (at once, if it can
-    /// be).
+    /// On the pool's loop: queues the call as a waiter that sends once it is served (at once,
+    /// if it can be).
     private func queue() {
-        let waiter = PoolWaiter<MemcachePooledConnection>(deadline: self.deadline)
-        waiter.target = self
-        self.pool.enqueue(waiter)
+        self.pool.enqueue(self)
     }
 
-    package func waiterServed(
-        _ id: ConnectionID, _ connection: MemcachePooledConnection, by owner: LoopPool<MemcachePooledConnection>
-    ) {
+    // MARK: Waiting for a connection (`PoolWaiting`)
+
+    package var waitDeadline: Deadline { self.deadline }
+
+    /// A call cancelled meanwhile is queued anyway: when served, it gives its lease straight
+    /// back unsent (`MemcachePool.takeLease`), and its caller has been answered already.
+    package var waiterCancelled: Bool { false }
+
+    /// Its place in the queue is not kept: the call is never taken out of it by id (see
+    /// `waiterCancelled`).
+    package func waiterQueued(as id: WaiterID?) {}
+
+    package func waiterHandedOff(to pool: AnyObject) {}
+
+    package func waiterServed(_ id: ConnectionID, _ connection: AnyObject, by owner: AnyObject) {
         // Its owner: a waiter may be served by another loop's pool (a handoff).
-        self.send(on: connection, id, of: owner)
+        // SAFETY: the call is only ever queued on `self.pool`, a loop pool of a `MemcachePool`,
+        // and handed only between that pool's loop pools (`PoolWaiting`).
+        self.send(
+            on: unsafeDowncast(connection, to: MemcachePooledConnection.self), id,
+            of: unsafeDowncast(owner, to: LoopPool<MemcachePooledConnection>.self))
     }
 
     package func waiterFailed(_ error: any Error) {
