@@ -97,6 +97,15 @@ enum MemcacheClientArticleSnippets {
         await pool.shutdown()
     }
 
+    static func deeperPipelines(group: EventLoopGroup) async {
+        // snippet: memcache-pipeline-depth
+        var configuration = MemcachePool.Configuration(host: "cache.internal", maxConnections: 8)
+        configuration.pool.maxConcurrentLeasesPerConnection = 32 // small values, all alike
+        let pool = MemcachePool(configuration: configuration, group: group)
+        // end snippet
+        await pool.shutdown()
+    }
+
     static func twemproxy(group: EventLoopGroup) async throws {
         // snippet: memcache-twemproxy
         var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: 22121)
