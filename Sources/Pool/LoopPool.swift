@@ -101,16 +101,19 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         self.loop.execute { self.cancel(waiter) }
     }
 
-    /// Adds a caller on this loop: served at once if possible, else queued. `adopted`: handed
-    /// here by another loop (never offered on again).
-    package func enqueue(_ waiter: any PoolWaiting, adopted: Bool = false) {
+    /// Adds a caller on this loop: served at once if possible, else queued. `handedOff`: the
+    /// deadline it had on the loop that handed it here (where it is never offered on again).
+    package func enqueue(_ waiter: any PoolWaiting, handedOff deadline: Deadline? = nil) {
         self.loop.assertInEventLoop()
         guard !waiter.waiterCancelled else {
             waiter.waiterFailed(PoolError(.cancelled, "the task was cancelled while waiting for a connection"))
             return
         }
+        let now = self.loop.now
         let (queued, action) = self.machine.lease(
-            waiter, now: self.loop.now, deadline: waiter.waitDeadline, adopted: adopted)
+            waiter, now: now,
+            deadline: deadline ?? waiter.waitDeadline ?? now + self.coordinator.configuration.leaseTimeout,
+            adopted: deadline != nil)
         waiter.waiterQueued(as: queued)
         self.execute(action)
         if queued != nil { self.armWaiterTimer() }
@@ -332,16 +335,21 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     }
 
     private func offerHandoff(_ id: WaiterID) {
-        guard let target = self.coordinator.handoffTarget(from: self.index), let handed = self.machine.handOff(id)
+        guard let target = self.coordinator.handoffTarget(from: self.index),
+            let deadline = self.readMachine({ $0.waiters[id]?.deadline }), let handed = self.machine.handOff(id)
         else { return }
         handed.waiterHandedOff(to: target)
-        target.loop.execute { target.enqueue(handed, adopted: true) }
+        target.loop.execute { target.enqueue(handed, handedOff: deadline) }
     }
 
     private func publishCapacity() {
         guard self.publishes else { return }
-        let budgetSpare = self.coordinator.budget.openCount < self.coordinator.budget.cap
-        let value = self.readMachine { $0.hasRoomNow || ($0.couldConnectNow && budgetSpare) }
+        // The pool-wide budget (another object, a counter the loops share) only when no
+        // connection here has room: on nearly every release one has.
+        let value =
+            self.readMachine { $0.hasRoomNow }
+            || (self.readMachine { $0.couldConnectNow }
+                && self.coordinator.budget.openCount < self.coordinator.budget.cap)
         if value != self.publishedCanServeNow {
             self.publishedCanServeNow = value
             self.canServeNow.store(value, ordering: .relaxed)

@@ -14,8 +14,10 @@ import Synchronization
 ///
 /// Every requirement is called on the loop that holds the waiter, once it is queued there.
 package protocol PoolWaiting: AnyObject, Sendable {
-    /// When waiting fails with `PoolError.Code.leaseTimeout`.
-    var waitDeadline: Deadline { get }
+    /// When waiting fails with `PoolError.Code.leaseTimeout`; nil: the pool's `leaseTimeout`
+    /// after the loop first queues it (the loop reads the clock for the queue anyway: a caller
+    /// that is served at once never needs one).
+    var waitDeadline: Deadline? { get }
     /// The caller gave up before its waiter reached the loop: failed instead of queued.
     var waiterCancelled: Bool { get }
     /// Queued on this loop as `id` (nil: served or failed at once).
@@ -60,7 +62,7 @@ package final class PoolWaiter<Connection: PoolableConnection>: PoolWaiting, @un
         self.deadline = deadline
     }
 
-    package var waitDeadline: Deadline { self.deadline }
+    package var waitDeadline: Deadline? { self.deadline }
 
     package var waiterCancelled: Bool { self.cancelled.load(ordering: .acquiring) }
 

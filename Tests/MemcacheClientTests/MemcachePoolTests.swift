@@ -214,6 +214,45 @@ struct MemcachePoolTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("a get queued behind a stuck request fails with the pool's lease timeout, from a plain task and on the loop")
+    func getLeaseTimeout() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try await startBlackHoleServer(group: group)
+        let pool = Self.silentPool(
+            group: group, port: server.localAddress.port, responseTimeout: .seconds(600),
+            leaseTimeout: .milliseconds(50))
+        // The stuck request holds the only connection. Its own lease can time out while a
+        // sanitizer slows the connect; the connection is then up and idle, and the next one
+        // takes it.
+        var stuck: [Task<ByteBuffer?, any Error>] = []
+        #expect(
+            try await poll {
+                if await pool.statistics().total.activeLeases >= 1 { return true }
+                stuck.append(Task { try await pool.get("k") })
+                try await Task.sleep(for: .milliseconds(20))
+                return await pool.statistics().total.activeLeases >= 1
+            })
+        // Queued without a deadline of its own (`PooledMemcacheCall`): the loop gives it the
+        // pool's lease timeout when it queues it. (Were it given none, the watchdog's shutdown
+        // would end the wait with another error.)
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(testPatience.nanoseconds / 1_000_000_000))
+            await pool.shutdown(deadline: .zero)
+        }
+        for executor in [nil, group.loops[0]] as [(any TaskExecutor)?] {
+            let error = await Task(executorPreference: executor) {
+                await #expect(throws: MemcacheError.self) { try await pool.get("queued") }
+            }.value
+            #expect(error?.code == .poolExhausted)
+            #expect((error?.cause as? PoolError)?.code == .leaseTimeout, "\(String(describing: error))")
+        }
+        watchdog.cancel()
+        await pool.shutdown(deadline: .zero)
+        for task in stuck { _ = try? await task.value }
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("a server that accepts and never answers: leases behind the stuck request time out")
     func silentServerLeaseTimeout() async throws {
         let group = try EventLoopGroup(loopCount: 1)

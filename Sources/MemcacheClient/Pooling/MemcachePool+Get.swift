@@ -41,10 +41,10 @@ extension MemcachePool {
             }
         }
         let (pool, isOnItsLoop) = self.homePoolAndWhetherOnItsLoop()
-        let deadline = self.connections.deadline(nil, on: pool)
         // The pool moved into the record: held here too, it was kept across the wait and
-        // released after it (a retain and a release per get).
-        let call = PooledMemcacheCall(ValueGetPayload(key: key), pool: consume pool, deadline: deadline)
+        // released after it (a retain and a release per get). No lease deadline: the pool's
+        // timeout, from when the loop queues the call (if it must).
+        let call = PooledMemcacheCall(ValueGetPayload(key: key), pool: consume pool)
         return try await call.hopAndWait(isOnItsLoop: isOnItsLoop)
     }
 }

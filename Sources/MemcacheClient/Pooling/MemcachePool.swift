@@ -272,9 +272,7 @@ public final class MemcachePool: MemcacheRequestSender {
         if let deadline { return try await self.sendOnce(request, onPartial: onPartial, on: pool, by: deadline) }
         // The call's record is its own hop to the loop and its own waiter: no closure or
         // waiter to allocate per call.
-        let call = PooledMemcacheCall(
-            RequestPayload(request: request, onPartial: onPartial), pool: pool,
-            deadline: self.connections.deadline(nil, on: pool))
+        let call = PooledMemcacheCall(RequestPayload(request: request, onPartial: onPartial), pool: pool)
         return try await call.hopAndWait(isOnItsLoop: isOnItsLoop)
     }
 

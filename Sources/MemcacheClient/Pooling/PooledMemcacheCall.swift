@@ -20,13 +20,15 @@ package final class PooledMemcacheCall<Payload: PooledCallPayload>: MemcacheCall
 {
     let payload: Payload
     let pool: LoopPool<MemcachePooledConnection>
-    let deadline: Deadline
+    /// The lease's deadline; nil: the pool's lease timeout, counted from when the loop queues
+    /// the call (`PoolWaiting.waitDeadline`: no clock read for a call served at once).
+    let deadline: Deadline?
     /// Whether `deadline` is the caller's own (`MemcacheDeadline`) rather than the pool's
     /// lease timeout: a lease that times out then fails with the deadline's error.
     let leaseTimeoutIsCallers: Bool
 
     init(
-        _ payload: Payload, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline,
+        _ payload: Payload, pool: LoopPool<MemcachePooledConnection>, deadline: Deadline? = nil,
         leaseTimeoutIsCallers: Bool = false
     ) {
         self.payload = payload
@@ -74,7 +76,7 @@ package final class PooledMemcacheCall<Payload: PooledCallPayload>: MemcacheCall
 
     // MARK: Waiting for a connection (`PoolWaiting`)
 
-    package var waitDeadline: Deadline { self.deadline }
+    package var waitDeadline: Deadline? { self.deadline }
 
     /// A call cancelled meanwhile is queued anyway: when served, it gives its lease straight
     /// back unsent (`MemcachePool.takeLease`), and its caller has been answered already.
