@@ -135,13 +135,30 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
     /// `.meta(.get(key, flags: [.returnValue]))` writes, with no request made (building one
     /// retained and released the key, the flags and the enum's copy: three each per get).
     package static func writeValueGet(_ key: MemcacheKey, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "m"))
-        buffer.writeInteger(UInt8(ascii: "g"))
-        Self.writeKey(key, into: &buffer)
-        if key.isBinary { buffer.writeString(" b") }
-        buffer.writeSpace()
-        buffer.writeInteger(UInt8(ascii: "v")) // `MemcacheMetaFlag.returnValue`
-        buffer.writeCRLF()
+        guard !key.isBinary else {
+            buffer.writeInteger(UInt8(ascii: "m"))
+            buffer.writeInteger(UInt8(ascii: "g"))
+            Self.writeKey(key, into: &buffer)
+            buffer.writeString(" b v\r\n") // `b`: the key is base64; `v`: `MemcacheMetaFlag.returnValue`
+            return
+        }
+        // One reservation and one uniqueness check for the whole line: written piece by
+        // piece, each of its six writes checked the storage again (about 1 % of a pooled
+        // get's CPU, `perf record`).
+        _ = key.bytes.withUnsafeBytes { keyBytes in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: keyBytes.count + 7) { line in
+                line[0] = UInt8(ascii: "m")
+                line[1] = UInt8(ascii: "g")
+                line[2] = UInt8(ascii: " ")
+                UnsafeMutableRawBufferPointer(rebasing: line[3..<(3 + keyBytes.count)]).copyMemory(from: keyBytes)
+                let end = 3 + keyBytes.count
+                line[end] = UInt8(ascii: " ")
+                line[end + 1] = UInt8(ascii: "v") // `MemcacheMetaFlag.returnValue`
+                line[end + 2] = UInt8(ascii: "\r")
+                line[end + 3] = UInt8(ascii: "\n")
+                return end + 4
+            }
+        }
     }
 
     /// A meta command's key, after a space: base64 for a binary key (whose command then

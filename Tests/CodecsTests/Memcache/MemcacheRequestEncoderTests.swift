@@ -78,6 +78,18 @@ struct MemcacheRequestEncoderTests {
         var binary = ByteBuffer()
         MemcacheRequestEncoder.writeValueGet(try MemcacheKey.binary([0xff, 0x00, 0x0a]), into: &binary)
         #expect(binary.readString() == "mg /wAK b v\r\n")
+        // The longest key into a buffer with no room, and into one whose storage another
+        // buffer shares (which must keep its bytes).
+        let longest = try MemcacheKey(String(repeating: "k", count: MemcacheKey.maximumLength))
+        var empty = ByteBuffer()
+        MemcacheRequestEncoder.writeValueGet(longest, into: &empty)
+        #expect(empty.readString() == "mg \(String(repeating: "k", count: MemcacheKey.maximumLength)) v\r\n")
+        var shared = ByteBuffer(string: "x")
+        shared.reserveCapacity(minimumWritableBytes: 64)
+        let other = shared
+        MemcacheRequestEncoder.writeValueGet(MemcacheKey("a"), into: &shared)
+        #expect(shared.readString() == "xmg a v\r\n")
+        #expect(other.getString(at: other.readerIndex, length: other.readableBytes) == "x")
     }
 
     @Test("a meta flag token cannot inject a command")
