@@ -176,106 +176,100 @@ struct MemcachePoolTests {
         try await fixture.stop()
     }
 
-    /// A pool of one exclusive connection to a server that accepts and never answers.
-    static func silentPool(
-        group: EventLoopGroup, port: Int, responseTimeout: TimeAmount, leaseTimeout: TimeAmount = .milliseconds(50)
-    ) -> MemcachePool {
-        var configuration = MemcachePool.Configuration(host: "127.0.0.1", port: port, maxConnections: 1)
+    /// Runs `body` with a pool of one exclusive connection to a server that accepts and never
+    /// answers, on a group of one loop; closes the server and the group after it.
+    static func withSilentServer(
+        responseTimeout: TimeAmount, leaseTimeout: TimeAmount,
+        _ body: (_ pool: MemcachePool, _ group: EventLoopGroup) async throws -> Void
+    ) async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = try await startBlackHoleServer(group: group)
+        var configuration = MemcachePool.Configuration(
+            host: "127.0.0.1", port: server.localAddress.port, maxConnections: 1)
         configuration.responseTimeout = responseTimeout
         configuration.pool.maxConcurrentLeasesPerConnection = 1
         configuration.pool.leaseTimeout = leaseTimeout
         configuration.retryIdempotent = false
-        return MemcachePool(configuration: configuration, group: group)
+        try await body(MemcachePool(configuration: configuration, group: group), group)
+        try await server.close()
+        try await group.shutdownGracefully()
     }
 
     @Test("a server that accepts and never answers: the request times out")
     func silentServerRequestTimeout() async throws {
-        let group = try EventLoopGroup(loopCount: 1)
-        let server = try await startBlackHoleServer(group: group)
         // The lease itself must not time out first: under a sanitizer the connect can take longer than 50 ms.
-        let pool = Self.silentPool(
-            group: group, port: server.localAddress.port, responseTimeout: .milliseconds(100),
-            leaseTimeout: .seconds(60))
-        do {
-            _ = try await pool.get("k")
-            Issue.record("the request should time out")
-        } catch let error as MemcacheError {
-            #expect(error.code == .timeout)
+        try await Self.withSilentServer(responseTimeout: .milliseconds(100), leaseTimeout: .seconds(60)) { pool, _ in
+            do {
+                _ = try await pool.get("k")
+                Issue.record("the request should time out")
+            } catch let error as MemcacheError {
+                #expect(error.code == .timeout)
+            }
+            // The timed-out connection was closed, not reused (its byte stream is out of step).
+            var statistics = await pool.statistics().total
+            for _ in 0..<200 where statistics.closed < 1 {
+                try await Task.sleep(for: .milliseconds(5))
+                statistics = await pool.statistics().total
+            }
+            #expect(statistics.closed == 1 && statistics.open == 0)
+            await pool.shutdown()
         }
-        // The timed-out connection was closed, not reused (its byte stream is out of step).
-        var statistics = await pool.statistics().total
-        for _ in 0..<200 where statistics.closed < 1 {
-            try await Task.sleep(for: .milliseconds(5))
-            statistics = await pool.statistics().total
-        }
-        #expect(statistics.closed == 1 && statistics.open == 0)
-        await pool.shutdown()
-        try await server.close()
-        try await group.shutdownGracefully()
     }
 
     @Test("a get queued behind a stuck request fails with the pool's lease timeout, from a plain task and on the loop")
     func getLeaseTimeout() async throws {
-        let group = try EventLoopGroup(loopCount: 1)
-        let server = try await startBlackHoleServer(group: group)
-        let pool = Self.silentPool(
-            group: group, port: server.localAddress.port, responseTimeout: .seconds(600),
-            leaseTimeout: .milliseconds(50))
-        // The stuck request holds the only connection. Its own lease can time out while a
-        // sanitizer slows the connect; the connection is then up and idle, and the next one
-        // takes it.
-        var stuck: [Task<ByteBuffer?, any Error>] = []
-        #expect(
-            try await poll {
+        try await Self.withSilentServer(responseTimeout: .seconds(600), leaseTimeout: .milliseconds(50)) {
+            pool, group in
+            // The stuck request holds the only connection. Its own lease can time out while a
+            // sanitizer slows the connect; the connection is then up and idle, and the next one
+            // takes it.
+            var stuck: [Task<ByteBuffer?, any Error>] = []
+            let held = try await poll {
                 if await pool.statistics().total.activeLeases >= 1 { return true }
                 stuck.append(Task { try await pool.get("k") })
                 try await Task.sleep(for: .milliseconds(20))
                 return await pool.statistics().total.activeLeases >= 1
-            })
-        // Queued without a deadline of its own (`PooledMemcacheCall`): the loop gives it the
-        // pool's lease timeout when it queues it. (Were it given none, the watchdog's shutdown
-        // would end the wait with another error.)
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(testPatience.nanoseconds / 1_000_000_000))
+            }
+            #expect(held)
+            // Queued without a deadline of its own (`PooledMemcacheCall`): the loop gives it the
+            // pool's lease timeout when it queues it. (Were it given none, the watchdog's
+            // shutdown would end the wait with another error.)
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(testPatience.nanoseconds / 1_000_000_000))
+                await pool.shutdown(deadline: .zero)
+            }
+            for executor in [nil, group.loops[0]] as [(any TaskExecutor)?] {
+                let error = await Task(executorPreference: executor) {
+                    await #expect(throws: MemcacheError.self) { try await pool.get("queued") }
+                }.value
+                #expect(error?.code == .poolExhausted)
+                #expect((error?.cause as? PoolError)?.code == .leaseTimeout, "\(String(describing: error))")
+            }
+            watchdog.cancel()
             await pool.shutdown(deadline: .zero)
+            for task in stuck { _ = try? await task.value }
         }
-        for executor in [nil, group.loops[0]] as [(any TaskExecutor)?] {
-            let error = await Task(executorPreference: executor) {
-                await #expect(throws: MemcacheError.self) { try await pool.get("queued") }
-            }.value
-            #expect(error?.code == .poolExhausted)
-            #expect((error?.cause as? PoolError)?.code == .leaseTimeout, "\(String(describing: error))")
-        }
-        watchdog.cancel()
-        await pool.shutdown(deadline: .zero)
-        for task in stuck { _ = try? await task.value }
-        try await server.close()
-        try await group.shutdownGracefully()
     }
 
     @Test("a server that accepts and never answers: leases behind the stuck request time out")
     func silentServerLeaseTimeout() async throws {
-        let group = try EventLoopGroup(loopCount: 1)
-        let server = try await startBlackHoleServer(group: group)
-        // A response timeout far beyond the test, so only the lease timeout can fire.
-        // The stuck request gets a long lease timeout (its connect may be slow under a
-        // sanitizer); the second caller asks for a short one of its own.
-        let pool = Self.silentPool(
-            group: group, port: server.localAddress.port, responseTimeout: .seconds(600), leaseTimeout: .seconds(60))
-        let stuck = Task { try await pool.get("k") }
-        #expect(try await poll { await pool.statistics().total.activeLeases >= 1 })
-        do {
-            try await pool.connections.withConnection(timeout: .milliseconds(50)) { _ in }
-            Issue.record("the lease should time out behind the stuck request")
-        } catch let error as PoolError {
-            #expect(error.code == .leaseTimeout)
+        // A response timeout far beyond the test, so only the lease timeout can fire. The
+        // stuck request gets a long lease timeout (its connect may be slow under a sanitizer);
+        // the second caller asks for a short one of its own.
+        try await Self.withSilentServer(responseTimeout: .seconds(600), leaseTimeout: .seconds(60)) { pool, _ in
+            let stuck = Task { try await pool.get("k") }
+            #expect(try await poll { await pool.statistics().total.activeLeases >= 1 })
+            do {
+                try await pool.connections.withConnection(timeout: .milliseconds(50)) { _ in }
+                Issue.record("the lease should time out behind the stuck request")
+            } catch let error as PoolError {
+                #expect(error.code == .leaseTimeout)
+            }
+            // Shutting down with no grace closes the stuck connection: its caller gets a typed error.
+            await pool.shutdown(deadline: .zero)
+            let error = await #expect(throws: MemcacheError.self) { try await stuck.value }
+            #expect(error?.code == .connectionClosed)
         }
-        // Shutting down with no grace closes the stuck connection: its caller gets a typed error.
-        await pool.shutdown(deadline: .zero)
-        let error = await #expect(throws: MemcacheError.self) { try await stuck.value }
-        #expect(error?.code == .connectionClosed)
-        try await server.close()
-        try await group.shutdownGracefully()
     }
 
     @Test("memcached killed under load: typed errors, no hang; restarted: the pool recovers by itself")
