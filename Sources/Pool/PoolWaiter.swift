@@ -41,8 +41,9 @@ package protocol PoolWaiting: AnyObject, Sendable {
 /// before it adds the waiter as its task's cancellation target, and read only by the
 /// cancellation handler (the runtime's status-record lock orders the two). `id` and
 /// `handedTo` are written and read on the loop that holds the waiter.
-// SAFETY: see the type comment.
-package final class PoolWaiter<Connection: PoolableConnection>: PoolWaiting, @unchecked Sendable {
+package final class PoolWaiter<Connection: PoolableConnection>: PoolWaiting,
+    @unchecked Sendable // SAFETY: see the type comment (ordered writes, an atomic, loop-confined)
+{
     package typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
 
     package typealias Callback = @Sendable (Result<Served, any Error>) -> Void
