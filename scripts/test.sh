@@ -28,6 +28,18 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Under a sanitizer, the suppression files CI uses (.ci/*.supp say why each entry is there),
+# unless the caller set the sanitizer's options.
+for argument in "$@"; do
+    case "$argument" in
+        --sanitize=thread) export TSAN_OPTIONS="${TSAN_OPTIONS:-suppressions=$PWD/.ci/tsan.supp}" ;;
+        --sanitize=address)
+            export ASAN_OPTIONS="${ASAN_OPTIONS:-suppressions=$PWD/.ci/asan.supp}"
+            export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/.ci/lsan.supp}"
+            ;;
+    esac
+done
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
