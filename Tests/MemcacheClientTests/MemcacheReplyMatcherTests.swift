@@ -47,6 +47,24 @@ struct MemcacheReplyMatcherTests {
         #expect(startsClock3)
     }
 
+    @Test("the oldest waiters are visited oldest first, at most as many as asked, and nothing changes")
+    func oldestWaiters() {
+        var matcher = Matcher()
+        var seen: [String] = []
+        matcher.forOldestWaiters(16) { seen.append(copy $0) }
+        #expect(seen.isEmpty)
+        for waiter in ["a", "b", "c"] { _ = matcher.expect(.one, for: waiter) }
+        _ = matcher.expect(nil, for: "noreply") // not waiting for a reply: never visited
+        matcher.forOldestWaiters(2) { seen.append(copy $0) }
+        #expect(seen == ["a", "b"])
+        #expect(Self.step(&matcher, Self.hit) == Self.finished("a", Self.hit))
+        seen = []
+        matcher.forOldestWaiters(16) { seen.append(copy $0) }
+        #expect(seen == ["b", "c"])
+        #expect(matcher.waitingCount == 2)
+        #expect(Self.step(&matcher, .stored) == Self.finished("b", .stored))
+    }
+
     @Test("a reply with no request waiting is unexpected (the stream is out of step)")
     func unexpectedReply() {
         var matcher = Matcher()

@@ -58,6 +58,16 @@
         }
     }
 
+    /// The element `offset` places from the front, read in place. `offset` must be below
+    /// `count`.
+    @inlinable
+    public subscript(offset: Int) -> Element {
+        _read {
+            precondition(offset >= 0 && offset < self.count, "RingQueue offset out of range")
+            yield self.storage.slot(offset).pointee
+        }
+    }
+
     /// Removes every element (the buffer is kept for reuse).
     @inlinable
     public mutating func removeAll() {

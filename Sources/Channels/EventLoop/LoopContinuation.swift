@@ -24,6 +24,17 @@ public struct LoopContinuation<Value>: Sendable {
         }
     #endif
 
+    /// Where the waiting task's memory begins, for a prefetch hint and nothing else: in release
+    /// builds an unsafe continuation is the address of its task (the runtime's
+    /// `swift_continuation_init` returns the task); nil in debug builds. Never dereference it.
+    package var taskAddressForPrefetch: UnsafeRawPointer? {
+        #if DEBUG
+            return nil
+        #else
+            return unsafeBitCast(self.base, to: UnsafeRawPointer.self)
+        #endif
+    }
+
     @inlinable
     public func resume(with result: sending Result<Value, any Error>) {
         #if DEBUG

@@ -14,4 +14,10 @@ package enum CachePrefetch {
     package static func forReading(_ address: UnsafeRawPointer) {
         CLinux_prefetchForReading(address)
     }
+
+    /// Asks for `lines` consecutive 64-byte cache lines from `address`: one call from another
+    /// module (where the C hint is not inlined) for an object's first few lines.
+    package static func forReading(_ address: UnsafeRawPointer, lines: Int) {
+        for line in 0..<lines { CLinux_prefetchForReading(address + line &* 64) }
+    }
 }

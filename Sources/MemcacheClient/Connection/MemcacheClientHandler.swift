@@ -65,6 +65,11 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     package struct Waiter {
         let responder: Responder
         let releasesLease: Bool
+
+        /// See `MemcacheCall.prefetchForResume`; nothing for a completion.
+        func prefetchForResume(withTask: Bool) {
+            if case .call(let call) = self.responder { call.prefetchForResume(withTask: withTask) }
+        }
     }
 
     // `@exclusivity(unchecked)` on the four value-typed parts the hot path mutates: each
@@ -245,8 +250,16 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
         if self.matcher.failure == nil { self.replies.keep(&bytes) }
     }
 
+    /// How many waiting records `decodeAll` prefetches: a read's worth of replies at the
+    /// pool's default pipeline depth.
+    private static let prefetchedWaiters = 16
+
     private func decodeAll(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         self.isDecoding = true
+        // With thousands of callers waiting, each reply resumes a record and a task last
+        // touched thousands of gets ago: ask for the records this read may answer now, and
+        // for each next task while the one before it is resumed (`deliver`).
+        self.matcher.forOldestWaiters(Self.prefetchedWaiters) { $0.prefetchForResume(withTask: false) }
         defer {
             self.isDecoding = false
             self.decodedAt = nil
@@ -269,6 +282,7 @@ public final class MemcacheClientHandler: ChannelDuplexHandler, @unchecked Senda
     private func deliver(_ response: consuming MemcacheResponse, context: ChannelHandlerContext) {
         switch self.matcher.received(response) {
         case .finished(let pending):
+            self.matcher.forOldestWaiters(1) { $0.prefetchForResume(withTask: true) }
             self.finish(pending.waiter, .success(consume response))
         case .finishedWith(let waiter, let reply):
             self.finish(waiter, .success(reply))

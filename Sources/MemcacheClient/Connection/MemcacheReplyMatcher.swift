@@ -72,6 +72,14 @@ struct MemcacheReplyMatcher<Waiter> {
     /// Whether requests wait for replies on a working connection (the response clock runs).
     var isAwaitingReply: Bool { self.failure == nil && !self.waiting.isEmpty }
 
+    /// Calls `body` with the waiters of the oldest `limit` requests, oldest first, borrowed in
+    /// place (for prefetch hints: nothing is copied and nothing changes). `mutating` though it
+    /// changes nothing: called non-mutating on the handler's stored matcher, the whole matcher
+    /// was copied around the closure (a retain and a release of its queue per call).
+    mutating func forOldestWaiters(_ limit: Int, _ body: (borrowing Waiter) -> Void) {
+        for offset in 0..<Swift.min(limit, self.waiting.count) { body(self.waiting[offset].waiter) }
+    }
+
     /// Records a sent request that gets `expected` (nil: `noreply`, none). Both are consumed,
     /// so that the caller's waiter is not copied on its way in.
     ///

@@ -35,6 +35,8 @@ struct RingQueueTests {
             #expect(queue.count == expected.count)
             #expect(Array(queue) == expected)
         }
+        // Reading by position from the front, across the wrap, matches iteration.
+        #expect((0..<queue.count).map { queue[$0] } == expected)
         queue.first += 1000
         #expect(queue.removeFirst() == expected.removeFirst() + 1000)
         queue.removeAll()
