@@ -31,6 +31,8 @@ public struct LoopContinuation<Value>: Sendable {
         #if DEBUG
             return nil
         #else
+            // SAFETY: an `UnsafeContinuation` is one pointer (the runtime's raw continuation,
+            // which is its task); its bits become an address to prefetch, never a reference.
             return unsafeBitCast(self.base, to: UnsafeRawPointer.self)
         #endif
     }
