@@ -78,7 +78,7 @@ package class MemcacheCall: TaskCancellationTarget, @unchecked Sendable { // SAF
             CachePrefetch.forReading(record, lines: 2)
             return
         }
-        // The task object's header, its status and the start of its allocator's first slab.
+        // The task object's first lines: its header and the status a resume changes.
         if let task = self.taskAddress { CachePrefetch.forReading(task, lines: 4) }
     }
 
