@@ -177,7 +177,8 @@ struct MemcachePoolTests {
     }
 
     /// Runs `body` with a pool of one exclusive connection to a server that accepts and never
-    /// answers, on a group of one loop; closes the server and the group after it.
+    /// answers, on a group of one loop; closes the server and the group after it, also when
+    /// `body` throws.
     static func withSilentServer(
         responseTimeout: TimeAmount, leaseTimeout: TimeAmount,
         _ body: (_ pool: MemcachePool, _ group: EventLoopGroup) async throws -> Void
@@ -190,7 +191,16 @@ struct MemcachePoolTests {
         configuration.pool.maxConcurrentLeasesPerConnection = 1
         configuration.pool.leaseTimeout = leaseTimeout
         configuration.retryIdempotent = false
-        try await body(MemcachePool(configuration: configuration, group: group), group)
+        let pool = MemcachePool(configuration: configuration, group: group)
+        do {
+            try await body(pool, group)
+        } catch {
+            // A failed check stops the server and the group too; the failure is what reports.
+            await pool.shutdown()
+            try? await server.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
         try await server.close()
         try await group.shutdownGracefully()
     }
