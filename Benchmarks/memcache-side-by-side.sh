@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Issue 10's side by side, in one invocation against one memcached (1.6.18, -t 2): the C load
-# tool (pipelined `mg`) in two shapes — 8 connections x 8 deep (issue 23's ruler), and 4 x 16,
-# the pool's own shape (its 64 callers fill two connections of 16 per loop) — then every
+# tool (pipelined `mg`) in two shapes — 8 connections x 8 deep (issue 23's ruler), and 2 x 32,
+# the pool's own shape (its 64 callers fill one connection of 32 per loop) — then every
 # client variant of PoolSideBySide (MemcachePool default and exclusive, callers on the loops
 # and plain tasks; the SwiftNIO pool and pipelined client; the pool over TLS against a
 # `memcached -Z`; plain tasks with EventLoopGroup.keepResumedTasksOnLoops(), in a process of
 # its own); and the C tool over TLS, the ceiling of the TLS-to-plaintext ratio (what the
 # server's own TLS leaves). 64 callers, 2 client loops, 8 connections, 100 B values, 10,000 keys.
 # Rounds alternate the C tool and the Swift variants; the table shows each one's median. The
-# server's limit is the faster C shape (batches of 16 cost the server and the tool less per get
-# than batches of 8); each Swift row's CPU is compared with the C tool's in both shapes.
+# server's limit is the faster C shape (deeper batches cost the server and the tool less per
+# get); each Swift row's CPU is compared with the C tool's in both shapes.
 #
 # Usage: Benchmarks/memcache-side-by-side.sh [seconds per variant, default 5] [rounds, default 3]
 # The C tool is built from $MCLOAD_SRC (default: ../shared/tools/mcload.c next to the repository).
@@ -49,7 +49,7 @@ for round in $(seq "$rounds"); do
             "$work/mcload" -p "$plain_port" -c 8 -d 8 -m mg -s 100 -k 10000 -t "$seconds" > "$work/mcload.out"
         echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
         /usr/bin/time -f "cpu %U %S" -o "$work/time" \
-            "$work/mcload" -p "$plain_port" -c 4 -d 16 -m mg -s 100 -k 10000 -t "$seconds" > "$work/mcload.out"
+            "$work/mcload" -p "$plain_port" -c 2 -d 32 -m mg -s 100 -k 10000 -t "$seconds" > "$work/mcload.out"
         echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
         # The same over TLS: what the server's TLS leaves of its limit (the ceiling of the
         # pool's TLS-to-plaintext ratio on this machine).
@@ -68,7 +68,7 @@ import json, re, statistics, sys
 from collections import defaultdict
 
 SHAPE_8x8 = "C load tool: pipelined mg, 8 connections x 8"
-SHAPE_POOL = "C load tool: pipelined mg, 4 connections x 16 (the pool's shape)"
+SHAPE_POOL = "C load tool: pipelined mg, 2 connections x 32 (the pool's shape)"
 rows = defaultdict(list)
 try:
     for line in open(sys.argv[1]):
@@ -114,7 +114,7 @@ def ratio(name):
     elif c_cpu and not name.startswith("C load"):
         parts.append(f"CPU {median(name, 'cpu_us_per_op') / c_cpu:.2f}x C tool's (8 x 8)")
         if c_cpu_pool_shape:
-            parts.append(f"{median(name, 'cpu_us_per_op') / c_cpu_pool_shape:.2f}x at the pool's shape (4 x 16)")
+            parts.append(f"{median(name, 'cpu_us_per_op') / c_cpu_pool_shape:.2f}x at the pool's shape (2 x 32)")
     return ", ".join(parts)
 
 print(f"| client ({len(next(iter(rows.values())))} rounds, medians) | ops/s | ratio | client CPU µs/op | allocations/op | p99 µs |")

@@ -36,7 +36,8 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Values are JSON documents (records of ids, names, tags, scores) rather than a repeated alphabet.")
     var valueJSON = false
     @Option(help: "Distinct keys.") var keys = 10_000
-    @Option(help: "Requests pipelined per connection (1: exclusive leases).") var pipelineDepth = 16
+    @Option(help: "Requests pipelined per connection (1: exclusive leases; default: the pool's, 32).")
+    var pipelineDepth: Int?
     @Option(help: "Seconds a request may wait for its reply.") var responseTimeout = 5.0
     @Option(help: "Seconds a request may wait for a free connection.") var leaseTimeout = 10.0
     @Flag(help: "Run callers as plain tasks instead of on the pool's loops.") var plainTasks = false
@@ -63,7 +64,7 @@ struct Bench: AsyncParsableCommand {
         }
         guard self.parsedRatio != nil else { throw ValidationError("--ratio is GETS:SETS, e.g. 9:1") }
         guard self.loops > 0, self.connectionsPerLoop > 0, self.concurrency > 0, self.duration > 0, self.valueSize >= 0,
-            self.keys > 0, self.pipelineDepth > 0, self.responseTimeout > 0, self.leaseTimeout > 0,
+            self.keys > 0, (self.pipelineDepth ?? 1) > 0, self.responseTimeout > 0, self.leaseTimeout > 0,
             self.target.connectTimeout > 0
         else { throw ValidationError("every number must be positive") }
         guard !self.resumeOnLoops || self.plainTasks else {
@@ -163,7 +164,7 @@ struct Bench: AsyncParsableCommand {
         configuration.pool.logger = Logger(label: "mcpool.bench") // to stderr at --log-level
         configuration.wireProtocol = self.target.wireProtocol
         configuration.credentials = credentials
-        configuration.pool.maxConcurrentLeasesPerConnection = self.pipelineDepth
+        if let depth = self.pipelineDepth { configuration.pool.maxConcurrentLeasesPerConnection = depth }
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
         configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))
         configuration.pool.leaseTimeout = .nanoseconds(Int64(self.leaseTimeout * 1e9))

@@ -97,10 +97,10 @@ enum MemcacheClientArticleSnippets {
         await pool.shutdown()
     }
 
-    static func deeperPipelines(group: EventLoopGroup) async {
+    static func shallowerPipelines(group: EventLoopGroup) async {
         // snippet: memcache-pipeline-depth
-        var configuration = MemcachePool.Configuration(host: "cache.internal", maxConnections: 8)
-        configuration.pool.maxConcurrentLeasesPerConnection = 32 // small values, all alike
+        var configuration = MemcachePool.Configuration(host: "cache.internal", maxConnections: 16)
+        configuration.pool.maxConcurrentLeasesPerConnection = 8 // some values are large
         let pool = MemcachePool(configuration: configuration, group: group)
         // end snippet
         await pool.shutdown()
