@@ -270,10 +270,15 @@ struct Bench: AsyncParsableCommand {
             pool: statistics, server: serverName)
     }
 
+    /// `--pipeline-depth`, or the pool's default when it is not given.
+    private var effectivePipelineDepth: Int {
+        self.pipelineDepth ?? MemcachePool.Configuration(host: "").pool.maxConcurrentLeasesPerConnection
+    }
+
     private func printHeader(_ serverName: String) {
         guard !self.json else { return }
         print(
-            "mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys"
+            "mcpool bench: \(serverName)\(self.target.tls ? " (TLS)" : ""), \(self.loops) loops × \(self.connectionsPerLoop) connections of up to \(self.effectivePipelineDepth) requests, \(self.concurrency) callers, \(self.ratio) get:set, \(self.valueSize) B values, \(self.keys) keys"
         )
         fflush(nil) // all streams: the header is seen at once when piped, not with the summary
     }
