@@ -6,6 +6,7 @@
 # (for instance a `git worktree` of the old commit built with `swift build -c release`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/tools/machine.sh
 before=$1 after=$2 seconds=${3:-5} rounds=${4:-3}
 as_root=(); [ "$(id -u)" -eq 0 ] && as_root=(-u root)
 mcload=${MCLOAD:-.build/mcload}
@@ -31,6 +32,7 @@ loads=(
     "pipelined set, 8 × 8, 100 B|-c 8 -d 8 -m set"
     "100-key multi-get, 8 × 4 (keys/s)|-c 8 -d 4 -m mget -b 100"
 )
+machine_line
 echo "| load | memcached | before | after | before / memcached | after / memcached | after / before |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for load in "${loads[@]}"; do

@@ -12,6 +12,7 @@
 # Usage: Benchmarks/compare-servers.sh [seconds per run, default 5] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/tools/machine.sh
 seconds=${1:-5}
 rounds=${2:-3}
 swift build -c release --product mcpool >/dev/null
@@ -44,6 +45,7 @@ if [ -n "$mcload" ]; then
     load_run() {  # port, mcload arguments -> ops/s
         "$mcload" -p "$1" -j 1 -t "$seconds" -s 100 -k 10000 "${@:2}" 2>&1 | sed -n 's/.*ops_per_s=\([0-9]*\).*/\1/p'
     }
+    machine_line
     echo "| load (C load tool, 1 thread; 100 B values, 10k keys) | memcached 1.6.18 -t 2 | mcpool serve --loops 2 | ratio |"
     echo "|---|---:|---:|---:|"
     for load in "${loads[@]}"; do

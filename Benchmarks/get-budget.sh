@@ -23,6 +23,7 @@
 # Needs root (uprobes), perf and strace; the probes it adds are deleted when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/tools/machine.sh
 seconds=${1:-4}
 work=$(mktemp -d)
 pids=()
@@ -37,6 +38,8 @@ swift build -c release --product mcpool >/dev/null
 mcpool=$PWD/.build/release/mcpool
 runtime=$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/linux
 libc=$(ldd "$mcpool" | awk '/libc.so.6/ { print $3 }')
+# Probes of the same names left by an earlier run (or by hand) would make `perf probe` fail.
+perf probe -q -d 'probe_libswiftCore:*' -d 'probe_libswift_Concurrency:*' -d 'probe_libc:*' 2>/dev/null || true
 perf probe -q -x "$runtime/libswiftCore.so" swift_retain
 perf probe -q -x "$runtime/libswiftCore.so" swift_release
 # `swift_retain_n`/`swift_release_n` (several counts in one atomic operation) count as one each.
@@ -74,6 +77,7 @@ for mode in loops plain-tasks resumed-on-loops; do
     done
 done
 
+machine_line
 python3 - "$work" <<'PYTHON'
 import json, sys
 work = sys.argv[1]
@@ -159,8 +163,7 @@ def harness_cpu(path):
         if is_harness(owner(frames)) and not calls_library_frame: harness += 1
     return harness / max(total, 1)
 
-model = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0].strip()
-print(f"Per get, {model}, {open('/proc/cpuinfo').read().count('processor')} CPUs. Total = library + harness.")
+print("Per get. Total = library + harness.")
 print()
 print("| callers | retain | release | malloc | task switch | context switch | syscalls | harness CPU share |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

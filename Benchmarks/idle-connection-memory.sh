@@ -5,6 +5,7 @@
 # Usage: Benchmarks/idle-connection-memory.sh [connections, default 10000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/tools/machine.sh
 count=${1:-10000}
 ulimit -n $((count + 1000)) 2>/dev/null || true
 if [ "$(ulimit -n)" -lt $((count + 100)) ]; then
@@ -45,6 +46,7 @@ after = rss_kb()
 print(f"| {name} | {count} | {before} kB | {after} kB | {(after - before) * 1024 / count:.0f} B |")
 PYTHON
 }
+machine_line
 echo "| server | idle connections | RSS before | RSS after | per connection |"
 echo "|---|---:|---:|---:|---:|"
 measure "memcached 1.6.18 -t 2" 21821 $memcached_pid

@@ -15,6 +15,7 @@
 # The C tool is built from $MCLOAD_SRC (default: ../shared/tools/mcload.c next to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/tools/machine.sh
 root=$PWD
 seconds=${1:-5}
 rounds=${2:-3}
@@ -63,6 +64,7 @@ for round in $(seq "$rounds"); do
     "$side_by_side" --port "$plain_port" --seconds "$seconds" --resume-on-loops >> "$work/swift.jsonl"
 done
 
+machine_line
 python3 - "$work/mcload.txt" "$work/swift.jsonl" <<'PYTHON'
 import json, re, statistics, sys
 from collections import defaultdict

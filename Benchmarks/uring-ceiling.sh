@@ -9,6 +9,7 @@
 # Usage: Benchmarks/uring-ceiling.sh [seconds, default 4] [rounds, default 5] [conns, default 16] [size, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/tools/machine.sh
 seconds=${1:-4}
 rounds=${2:-5}
 conns=${3:-16}
@@ -47,14 +48,14 @@ for round in $(seq "$rounds"); do
     done
 done
 
+machine_line
 python3 - "$work/results" <<'PYTHON'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     server, rate, cpu = line.split()
     rows.setdefault(server, []).append((float(rate), float(cpu)))
-model = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0].strip()
-print(f"{model}; medians of {len(rows['epoll'])} rounds")
+print(f"Medians of {len(rows['epoll'])} rounds")
 print("| server (one thread) | messages/s | each round | server CPU µs/message | vs epoll (C) |")
 print("| --- | ---: | --- | ---: | ---: |")
 base = statistics.median(rate for rate, _ in rows["epoll"])

@@ -4,9 +4,10 @@
 #   Examples/HTTPServer/bench.sh [SECONDS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")"
+source ../../Benchmarks/tools/machine.sh
 seconds=${1:-5}
 rounds=${2:-3}
-grep -m1 "model name" /proc/cpuinfo
+machine_line
 swift build -c release --product http-server 2>&1 | tail -n 1
 (cd ../../Benchmarks && swift build -c release --product NIOHTTPHello 2>&1 | tail -n 1)
 ours=.build/release/http-server

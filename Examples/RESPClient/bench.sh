@@ -4,10 +4,11 @@
 #   Examples/RESPClient/bench.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")"
+source ../../Benchmarks/tools/machine.sh
 seconds=${1:-5}
 port=26399
 mcport=26400
-grep -m1 "model name" /proc/cpuinfo
+machine_line
 swift build -c release --product resp-bench 2>&1 | tail -n 1
 (cd ../.. && swift build -c release --product mcpool 2>&1 | tail -n 1)
 redis-server --port $port --bind 127.0.0.1 --save "" --appendonly no --daemonize yes > /dev/null

@@ -5,6 +5,7 @@
 #   Integrations/HummingbirdMemcache/bench.sh [seconds, default 5] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")"
+source ../../Benchmarks/tools/machine.sh
 seconds=${1:-5}
 rounds=${2:-3}
 swift build -c release --product HummingbirdMemcacheExample >/dev/null
@@ -36,7 +37,7 @@ for _ in $(seq "$rounds"); do
 done
 median() { python3 -c "import statistics,sys; print(int(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
 m1=$(median "${memcache[@]}"); m2=$(median "${memory[@]}")
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+machine_line
 echo "| cached endpoint (/reports/42), wrk -t1 -c64 -d${seconds}s | requests/s (median of $rounds) |"
 echo "|---|---:|"
 echo "| pages in memcached (MemcachePool, MemcacheResponseCache) | $m1 |"
