@@ -33,6 +33,10 @@ struct BenchTests {
         for field in ["ops_per_second", "p50_us", "p99_us", "p999_us", "errors", "duration_s", "stopped_early"] {
             #expect(json[field] != nil, "missing \(field)")
         }
+        // The machine measured, in both forms: figures from one machine hold only there.
+        let machine = try #require(json["machine"] as? String)
+        #expect(machine.hasSuffix(" CPUs") && machine.count > " CPUs".count + 2, "\(machine)")
+        #expect(report.table().contains("  machine      \(machine)"))
         // The .hgrm text: value (ms), percentile, count so far, 1/(1-percentile); then the summary.
         let hgrm = report.percentileDistribution()
         let rows = hgrm.split(separator: "\n").dropFirst().filter { !$0.hasPrefix("#") }.map {
@@ -46,6 +50,15 @@ struct BenchTests {
         let p50 = try #require(json["p50_us"] as? Double)
         #expect(abs(median[0] * 1000 - p50) <= p50 * 0.01 + 0.001, "median \(median[0]) ms, p50 \(p50) µs")
         #expect(hgrm.contains("#[Max     =") && hgrm.contains("Total count    =   "))
+    }
+
+    @Test("the machine's model comes from /proc/cpuinfo's first model name line, or is said to be unknown")
+    func machineModel() {
+        let text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nmodel name\t: other\n"
+        #expect(BenchMachine.modelName(inCPUInfo: text) == "AMD EPYC 7B13")
+        #expect(BenchMachine.modelName(inCPUInfo: "processor\t: 0\nmodel name\t:   \n") == nil)
+        #expect(BenchMachine.modelName(inCPUInfo: "") == nil)
+        #expect(BenchMachine.description.hasSuffix(" CPUs"))
     }
 
     @Test("bad arguments are refused before anything starts")

@@ -42,6 +42,7 @@ struct BenchReport {
             "  pool         \(self.pool.created) connections made, \(self.pool.closed) closed, \(self.pool.connectFailures) connect failures, "
                 + "\(self.pool.waitedLeases) leases waited (max \(oneDecimal(Double(self.pool.maxWait.nanoseconds) / 1e6)) ms)"
         )
+        lines.append("  machine      \(BenchMachine.description)")
         return lines.joined(separator: "\n")
     }
 
@@ -57,6 +58,7 @@ struct BenchReport {
     func json() -> String {
         var object: [String: Any] = [
             "server": self.server,
+            "machine": BenchMachine.description,
             "ops_per_second": self.opsPerSecond.rounded(),
             "operations": self.tally.operations,
             "gets": self.tally.gets,
