@@ -36,7 +36,7 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Values are JSON documents (records of ids, names, tags, scores) rather than a repeated alphabet.")
     var valueJSON = false
     @Option(help: "Distinct keys.") var keys = 10_000
-    @Option(help: "Requests pipelined per connection (1: exclusive leases; default: the pool's, 32).")
+    @Option(help: "Requests pipelined per connection (1: exclusive leases; default: the pool's, named in the header).")
     var pipelineDepth: Int?
     @Option(help: "Seconds a request may wait for its reply.") var responseTimeout = 5.0
     @Option(help: "Seconds a request may wait for a free connection.") var leaseTimeout = 10.0
