@@ -4,7 +4,9 @@
 # against a local memcached 1.6.18 (-t 2), with the callers on the pool's loops, as plain
 # tasks, and as plain tasks kept on the loops that resume them (`--resume-on-loops`:
 # EventLoopGroup.keepResumedTasksOnLoops()). Per get it reports swift_retain, swift_release
-# (their `_n` forms included), malloc and swift_task_switch calls (uprobes, `perf probe`),
+# (their `_n` forms included), heap allocations (`malloc`, `calloc`, `realloc`, `memalign`,
+# `posix_memalign`: every entry point, as the benchmarks' allocation counter interposes them)
+# and swift_task_switch calls (uprobes, `perf probe`),
 # context switches (`perf stat`) and system calls (`strace -c`), and splits the bench
 # harness's share out of them:
 #
@@ -46,8 +48,11 @@ perf probe -q -x "$runtime/libswiftCore.so" swift_release
 perf probe -q -x "$runtime/libswiftCore.so" swift_retain_n
 perf probe -q -x "$runtime/libswiftCore.so" swift_release_n
 perf probe -q -x "$runtime/libswift_Concurrency.so" swift_task_switch
-perf probe -q -x "$libc" malloc
-probes=probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_libswiftCore:swift_retain_n,probe_libswiftCore:swift_release_n,probe_libswift_Concurrency:swift_task_switch,probe_libc:malloc
+# Every way into the heap: Dispatch takes its continuations with `calloc` (one per task a loop
+# resumes onto the global executor), which a probe on `malloc` alone did not see until stop 57.
+# (`aligned_alloc` is `memalign` under another name: one probe, or each call counts twice.)
+for allocator in malloc calloc realloc memalign posix_memalign; do perf probe -q -x "$libc" "$allocator"; done
+probes=probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_libswiftCore:swift_retain_n,probe_libswiftCore:swift_release_n,probe_libswift_Concurrency:swift_task_switch,probe_libc:malloc,probe_libc:calloc,probe_libc:realloc,probe_libc:memalign,probe_libc:posix_memalign
 
 source Benchmarks/tools/local-memcached.sh
 
@@ -82,6 +87,11 @@ python3 - "$work" <<'PYTHON'
 import json, sys
 work = sys.argv[1]
 events = ["swift_retain", "swift_release", "malloc", "swift_task_switch"]
+allocators = ("calloc", "realloc", "memalign", "posix_memalign")  # counted as "malloc"
+
+def event_name(name):
+    name = name.removesuffix("_n")
+    return "malloc" if name in allocators else name
 
 def gets(path):
     run = json.load(open(path))
@@ -92,7 +102,7 @@ def perf_counts(path):
     for line in open(path):
         fields = line.strip().split(",")
         if len(fields) > 2 and fields[0].replace(".", "").isdigit():
-            name = fields[2].split(":")[-1].removesuffix("_n")
+            name = event_name(fields[2].split(":")[-1])
             counts[name] = counts.get(name, 0) + float(fields[0])
     return counts
 
@@ -105,7 +115,7 @@ def syscalls(path):
     return total
 
 def is_runtime(frame):
-    return "libswift" in frame or frame.startswith("swift_") or "swift::" in frame or frame in ("malloc", "[unknown]")
+    return "libswift" in frame or frame.startswith("swift_") or "swift::" in frame or frame in ("malloc", "calloc", "realloc", "[unknown]")
 
 def is_harness(frame):
     # The bench's caller loop and what only it calls: the latency samples' histogram and the
@@ -145,7 +155,7 @@ def harness_events(path):
     counts = dict.fromkeys(events, 0)
     for event, frames in stacks(path):
         if is_harness(owner(frames[1:])):
-            name = event.removesuffix("_n")
+            name = event_name(event)
             counts[name] = counts.get(name, 0) + 1
     return counts
 
@@ -165,7 +175,7 @@ def harness_cpu(path):
 
 print("Per get. Total = library + harness.")
 print()
-print("| callers | retain | release | malloc | task switch | context switch | syscalls | harness CPU share |")
+print("| callers | retain | release | heap allocations | task switch | context switch | syscalls | harness CPU share |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for mode in ("loops", "plain-tasks", "resumed-on-loops"):
     short, long = perf_counts(f"{work}/{mode}.short.perf"), perf_counts(f"{work}/{mode}.long.perf")
