@@ -9,78 +9,75 @@ struct ReadBufferReuseTests {
         "a read buffer the pipeline holds until a task of the same turn lets it go is reused by the next read: 50 one-message reads take at most 2 buffers from malloc (dropped at the read, they took 50)"
     )
     func heldUntilTheTurnEnds() async throws {
-        let serverGroup = try EventLoopGroup(loopCount: 1)
-        let clientGroup = try EventLoopGroup(loopCount: 1)
-        let server = try await ServerBootstrap(group: serverGroup)
-            .childChannelInitializer { channel in
-                try channel.pipeline.syncOperations.addHandler(HoldingReplier())
-            }
-            .bind(host: "127.0.0.1", port: 0)
-        let conversation = try await LineConversation.open(to: server.localAddress, group: clientGroup)
+        let server = try await LineServer.start(handler: HoldingReplier())
         for round in 0..<50 {
-            #expect(try await conversation.send("\(round)\r\n") == "ok\r\n")
+            #expect(try await server.conversation.send("\(round)\r\n") == "ok\r\n")
         }
-        let loop = serverGroup.loops[0]
-        let allocated = try await loop.submit { loop.readBuffersAllocated }.get()
-        #expect(allocated <= 2)
-        await conversation.close()
-        try await server.close()
-        try await clientGroup.shutdownGracefully()
-        try await serverGroup.shutdownGracefully()
+        let loop = server.loop
+        #expect(try await loop.submit { loop.readBuffersAllocated }.get() <= 2)
+        try await server.stop()
     }
 
     @Test(
         "a read buffer let go of on another thread a turn or more after its read is reused: 50 one-message reads take at most 3 buffers from malloc (looked at only when the read's turn ended, they took 50)"
     )
     func heldPastTheTurn() async throws {
-        let serverGroup = try EventLoopGroup(loopCount: 1)
-        let clientGroup = try EventLoopGroup(loopCount: 1)
         let held = LockedValue<ByteBuffer?>(nil)
-        let server = try await ServerBootstrap(group: serverGroup)
-            .childChannelInitializer { channel in
-                try channel.pipeline.syncOperations.addHandler(HandingOnReplier(held: held))
-            }
-            .bind(host: "127.0.0.1", port: 0)
-        let conversation = try await LineConversation.open(to: server.localAddress, group: clientGroup)
-        let loop = serverGroup.loops[0]
+        let server = try await LineServer.start(handler: HandingOnReplier(held: held))
+        let loop = server.loop
         for round in 0..<50 {
-            #expect(try await conversation.send("\(round)\r\n") == "ok\r\n")
+            #expect(try await server.conversation.send("\(round)\r\n") == "ok\r\n")
             // A turn of the loop's own after the read's: the read's turn has ended, with the
             // buffer still held; this thread lets go of it only now, as a plain task would.
             try await loop.submit {}.get()
             held.withLock { $0 = nil }
         }
-        let allocated = try await loop.submit { loop.readBuffersAllocated }.get()
-        #expect(allocated <= 3)
-        await conversation.close()
-        try await server.close()
-        try await clientGroup.shutdownGracefully()
-        try await serverGroup.shutdownGracefully()
+        #expect(try await loop.submit { loop.readBuffersAllocated }.get() <= 3)
+        try await server.stop()
     }
 
     @Test(
         "read buffers a handler keeps for good are left to it after 16 of the loop's turns: after 40 reads of kept buffers, 2 turns each, the loop looks at 16 at most"
     )
     func keptForGood() async throws {
+        let server = try await LineServer.start(handler: KeepingReplier())
+        let loop = server.loop
+        for round in 0..<40 {
+            #expect(try await server.conversation.send("\(round)\r\n") == "ok\r\n")
+            try await loop.submit {}.get()
+        }
+        #expect(try await loop.submit { loop.heldReadBufferCount }.get() <= 16)
+        try await server.stop()
+    }
+}
+
+/// A server of one loop whose connections each get a new `handler`, and a line conversation
+/// with it from a loop of its own.
+private struct LineServer {
+    let conversation: LineConversation
+    /// The server's loop, where its reads happen.
+    let loop: SelectableEventLoop
+    private let server: ListeningServer
+    private let serverGroup: EventLoopGroup
+    private let clientGroup: EventLoopGroup
+
+    static func start(handler: @autoclosure @escaping @Sendable () -> any ChannelHandler) async throws -> LineServer {
         let serverGroup = try EventLoopGroup(loopCount: 1)
         let clientGroup = try EventLoopGroup(loopCount: 1)
         let server = try await ServerBootstrap(group: serverGroup)
-            .childChannelInitializer { channel in
-                try channel.pipeline.syncOperations.addHandler(KeepingReplier())
-            }
+            .childChannelInitializer { channel in try channel.pipeline.syncOperations.addHandler(handler()) }
             .bind(host: "127.0.0.1", port: 0)
         let conversation = try await LineConversation.open(to: server.localAddress, group: clientGroup)
-        let loop = serverGroup.loops[0]
-        for round in 0..<40 {
-            #expect(try await conversation.send("\(round)\r\n") == "ok\r\n")
-            try await loop.submit {}.get()
-        }
-        let looked = try await loop.submit { loop.heldReadBufferCount }.get()
-        #expect(looked <= 16)
-        await conversation.close()
-        try await server.close()
-        try await clientGroup.shutdownGracefully()
-        try await serverGroup.shutdownGracefully()
+        return LineServer(
+            conversation: conversation, loop: serverGroup.loops[0], server: server, serverGroup: serverGroup,
+            clientGroup: clientGroup)
+    }
+
+    func stop() async throws {
+        await self.conversation.close()
+        try await self.server.close()
+        try await self.clientGroup.shutdownGracefully()
+        try await self.serverGroup.shutdownGracefully()
     }
 }
 
