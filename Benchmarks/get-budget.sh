@@ -83,6 +83,7 @@ for mode in loops plain-tasks resumed-on-loops; do
 done
 
 machine_line
+machine_wakeups
 python3 - "$work" <<'PYTHON'
 import json, sys
 work = sys.argv[1]

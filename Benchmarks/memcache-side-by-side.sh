@@ -45,16 +45,17 @@ sleep 1
 
 for round in $(seq "$rounds"); do
     if [ -x "$work/mcload" ]; then
-        # One line: the tool's own figures, then its CPU time (user + system seconds).
-        /usr/bin/time -f "cpu %U %S" -o "$work/time" \
+        # One line: the tool's own figures, then its CPU time (user + system seconds) and its
+        # context switches (voluntary, involuntary).
+        /usr/bin/time -f "cpu %U %S switches %w %c" -o "$work/time" \
             "$work/mcload" -p "$plain_port" -c 8 -d 8 -m mg -s 100 -k 10000 -t "$seconds" > "$work/mcload.out"
         echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
-        /usr/bin/time -f "cpu %U %S" -o "$work/time" \
+        /usr/bin/time -f "cpu %U %S switches %w %c" -o "$work/time" \
             "$work/mcload" -p "$plain_port" -c 2 -d 32 -m mg -s 100 -k 10000 -t "$seconds" > "$work/mcload.out"
         echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
         # The same over TLS: what the server's TLS leaves of its limit (the ceiling of the
         # pool's TLS-to-plaintext ratio on this machine).
-        /usr/bin/time -f "cpu %U %S" -o "$work/time" \
+        /usr/bin/time -f "cpu %U %S switches %w %c" -o "$work/time" \
             "$work/mcload" -p "$tls_port" -T 1 -C "$root/Fixtures/tls/ca.pem" -c 8 -d 8 -m mg -s 100 -k 10000 \
             -t "$seconds" > "$work/mcload.out"
         echo "$(cat "$work/mcload.out") $(cat "$work/time")" >> "$work/mcload.txt"
@@ -65,6 +66,7 @@ for round in $(seq "$rounds"); do
 done
 
 machine_line
+machine_wakeups
 python3 - "$work/mcload.txt" "$work/swift.jsonl" <<'PYTHON'
 import json, re, statistics, sys
 from collections import defaultdict
@@ -76,12 +78,14 @@ try:
     for line in open(sys.argv[1]):
         fields = dict(re.findall(r"(\w+)=([\d.]+)", line))
         user, system = map(float, re.search(r"cpu ([\d.]+) ([\d.]+)", line).groups())
+        voluntary, involuntary = map(int, re.search(r"switches (\d+) (\d+)", line).groups())
         ops = float(fields["ops"])
         name = ("C load tool over TLS (memcached -Z)" if fields.get("tls") == "1"
                 else SHAPE_8x8 if fields["conns"] == "8" else SHAPE_POOL)
         rows[name].append({
             "ops_per_second": float(fields["ops_per_s"]), "cpu_us_per_op": (user + system) * 1e6 / ops,
-            "allocations_per_op": None, "p99_us": float(fields["p99_us"])})
+            "allocations_per_op": None, "p99_us": float(fields["p99_us"]),
+            "context_switches_per_op": (voluntary + involuntary) / ops})
 except FileNotFoundError:
     pass
 for line in open(sys.argv[2]):
@@ -119,10 +123,14 @@ def ratio(name):
             parts.append(f"{median(name, 'cpu_us_per_op') / c_cpu_pool_shape:.2f}x at the pool's shape (2 x 32)")
     return ", ".join(parts)
 
-print(f"| client ({len(next(iter(rows.values())))} rounds, medians) | ops/s | ratio | client CPU µs/op | allocations/op | p99 µs |")
-print("|---|---:|---|---:|---:|---:|")
+# Context switches per operation: the count behind the machine-dependent part of CPU per op
+# (each costs what the "wake-ups" line above says).
+print(f"| client ({len(next(iter(rows.values())))} rounds, medians) | ops/s | ratio | client CPU µs/op | "
+      "context switches/op | allocations/op | p99 µs |")
+print("|---|---:|---|---:|---:|---:|---:|")
 for name in rows:
     allocations = median(name, "allocations_per_op")
     print(f"| {name} | {median(name, 'ops_per_second'):,.0f} | {ratio(name)} | {median(name, 'cpu_us_per_op'):.2f} | "
+          f"{median(name, 'context_switches_per_op'):.3f} | "
           f"{'-' if allocations is None else f'{allocations:.2f}'} | {median(name, 'p99_us'):,.0f} |")
 PYTHON

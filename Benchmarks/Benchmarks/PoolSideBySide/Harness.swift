@@ -9,12 +9,18 @@ struct Measurement {
     var errors = 0
     var seconds = 0.0
     var cpuSeconds = 0.0
+    /// The process's context switches (voluntary and not): with CPU time per operation, the
+    /// count that says how much of it a machine's wake-up cost makes (issue 23).
+    var contextSwitches = 0
     var allocations: UInt64 = 0
     var latency = Histogram()
 
     var opsPerSecond: Double { self.seconds > 0 ? Double(self.operations) / self.seconds : 0 }
     var cpuMicrosPerOperation: Double { self.operations > 0 ? self.cpuSeconds * 1e6 / Double(self.operations) : 0 }
     var allocationsPerOperation: Double { self.operations > 0 ? Double(self.allocations) / Double(self.operations) : 0 }
+    var contextSwitchesPerOperation: Double {
+        self.operations > 0 ? Double(self.contextSwitches) / Double(self.operations) : 0
+    }
 
     mutating func merge(_ other: Measurement) {
         self.operations += other.operations
@@ -75,12 +81,12 @@ struct Histogram: @unchecked Sendable { // SAFETY: each caller owns its own; mer
     }
 }
 
-/// The process's CPU time (user + system, all threads), in seconds.
-func processCPUSeconds() -> Double {
+/// The process's CPU time (user + system, all threads), in seconds, and its context switches.
+func processUsage() -> (cpuSeconds: Double, contextSwitches: Int) {
     var usage = rusage()
     _ = getrusage(RUSAGE_SELF.rawValue, &usage)
     func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    return (seconds(usage.ru_utime) + seconds(usage.ru_stime), usage.ru_nvcsw + usage.ru_nivcsw)
 }
 
 func monotonicNanoseconds() -> UInt64 {
@@ -114,12 +120,14 @@ func drive<Key: Sendable>(
     _ get: @escaping @Sendable (Key) async throws -> Void
 ) async -> Measurement {
     _ = await runCallers(keys: keys, callers: callers, seconds: 1, onLoops: loops, get)
-    let cpuBefore = processCPUSeconds()
+    let usageBefore = processUsage()
     let allocationsBefore = malloc_counter_total()
     let start = monotonicNanoseconds()
     var measurement = await runCallers(keys: keys, callers: callers, seconds: seconds, onLoops: loops, get)
     measurement.seconds = Double(monotonicNanoseconds() - start) / 1e9
-    measurement.cpuSeconds = processCPUSeconds() - cpuBefore
+    let usageAfter = processUsage()
+    measurement.cpuSeconds = usageAfter.cpuSeconds - usageBefore.cpuSeconds
+    measurement.contextSwitches = usageAfter.contextSwitches - usageBefore.contextSwitches
     measurement.allocations = malloc_counter_total() - allocationsBefore
     return measurement
 }

@@ -67,6 +67,7 @@ func report(_ name: String, _ measurement: Measurement) {
         "ops_per_second": measurement.opsPerSecond.rounded(),
         "cpu_us_per_op": (measurement.cpuMicrosPerOperation * 1000).rounded() / 1000,
         "allocations_per_op": (measurement.allocationsPerOperation * 100).rounded() / 100,
+        "context_switches_per_op": (measurement.contextSwitchesPerOperation * 1000).rounded() / 1000,
         "p99_us": (measurement.latency.percentile(99) / 10).rounded() / 100,
         "errors": measurement.errors,
     ]
