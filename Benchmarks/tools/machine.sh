@@ -10,7 +10,7 @@ machine_line() {
 # `machine_wakeups` prints what one thread waking another costs here, in CPU time
 # (`Benchmarks/tools/wakeup-cost.c`: a futex hand-off on one CPU and across two). A get whose
 # caller is a plain task costs a few such hand-offs more than one on the loops, so this line
-# says how much of a CPU-per-get ratio is the machine's: 2–3.5 µs on one CPU and 13–17 µs
+# says how much of a CPU-per-get ratio is the machine's: 2–3 µs on one CPU and 13–18 µs
 # across two on the AMD EPYC VM of docs/performance.md (stop 58).
 machine_wakeups() {
     local dir
