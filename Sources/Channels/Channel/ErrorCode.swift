@@ -15,13 +15,24 @@ public struct ErrorCode<Area>: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// An error made of a code and a human-readable message.
+/// An error made of a code, a human-readable message and, for some, the failure underneath.
+///
+/// Its `description` is the code and the message, with the cause in parentheses when there
+/// is one: `connect failed: no address of "db" connected (connection refused)`.
 public protocol CodedError: Error, CustomStringConvertible {
     associatedtype Area
     var code: ErrorCode<Area> { get }
     var message: String { get }
+    /// The underlying failure (an `IOError`, a connect's last error), when there is one.
+    var cause: (any Error)? { get }
 }
 
 extension CodedError {
-    public var description: String { "\(self.code): \(self.message)" }
+    /// None, for an error type that never wraps another.
+    public var cause: (any Error)? { nil }
+
+    public var description: String {
+        let base = "\(self.code): \(self.message)"
+        return self.cause.map { "\(base) (\($0))" } ?? base
+    }
 }

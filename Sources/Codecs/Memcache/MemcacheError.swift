@@ -45,11 +45,6 @@ public struct MemcacheError: CodedError, Sendable, Equatable {
         self.closedBeforeReply = closedBeforeReply
     }
 
-    public var description: String {
-        let base = "\(self.code): \(self.message)"
-        return self.cause.map { "\(base) (\($0))" } ?? base
-    }
-
     /// Equal when code and message are (the cause is not compared).
     public static func == (lhs: MemcacheError, rhs: MemcacheError) -> Bool {
         lhs.code == rhs.code && lhs.message == rhs.message

@@ -16,11 +16,6 @@ public struct RequestResponseError: CodedError, Sendable {
         self.message = message
         self.cause = cause
     }
-
-    public var description: String {
-        let base = "\(self.code): \(self.message)"
-        return self.cause.map { "\(base) (\($0))" } ?? base
-    }
 }
 
 extension ErrorCode where Area == RequestResponseError {
