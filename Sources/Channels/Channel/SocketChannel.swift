@@ -96,22 +96,9 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         if self.state == .closed { future.complete(.success(())) }
     }
 
-    func setOption<Value: Sendable>(_ option: ChannelOption<Value>, value: Value) -> EventLoopFuture<Void> {
-        self.loop.submit { try self.applyOption(option.key, value) }
-    }
-
-    func getOption<Value: Sendable>(_ option: ChannelOption<Value>) -> EventLoopFuture<Value> {
-        self.loop.submit {
-            guard let typed = try self.readOption(option.key) as? Value else {
-                throw ChannelError(.unsupportedOperation, "option \(option.key) has another type")
-            }
-            return typed
-        }
-    }
-
     /// The option's value: the channel's own setting, or the kernel's read back with
     /// `getsockopt`. Loop only.
-    private func readOption(_ key: ChannelOptionKey) throws -> any Sendable {
+    func readOption(_ key: ChannelOptionKey) throws -> any Sendable {
         guard self.fd >= 0 || [.autoRead, .allowRemoteHalfClosure, .writeWatermarks, .maxMessagesPerRead].contains(key)
         else {
             throw ChannelError(.ioOnClosedChannel, "cannot read an option of a closed channel")

@@ -79,20 +79,7 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
     }
     var closeFuture: EventLoopFuture<Void> { self.closePromise.futureResult }
 
-    func setOption<Value: Sendable>(_ option: ChannelOption<Value>, value: Value) -> EventLoopFuture<Void> {
-        self.loop.submit { try self.applyOption(option.key, value) }
-    }
-
-    func getOption<Value: Sendable>(_ option: ChannelOption<Value>) -> EventLoopFuture<Value> {
-        self.loop.submit {
-            guard let typed = try self.readOption(option.key) as? Value else {
-                throw ChannelError(.unsupportedOperation, "option \(option.key) has another type")
-            }
-            return typed
-        }
-    }
-
-    private func readOption(_ key: ChannelOptionKey) throws -> any Sendable {
+    func readOption(_ key: ChannelOptionKey) throws -> any Sendable {
         func kernel(_ option: SocketOption) throws -> Int {
             guard self.fd >= 0 else {
                 throw ChannelError(.ioOnClosedChannel, "cannot read an option of a closed channel")
