@@ -161,12 +161,20 @@ public final class MemcacheConnection: MemcacheRequestSender {
         let loop = self.channel.eventLoop
         let handler = self.handler
         return try await MemcacheCall().wait { call in
-            if loop.inEventLoop {
+            Self.send(request, onPartial: onPartial, releasesLease: releasesLease, for: call, by: handler, on: loop)
+        }
+    }
+
+    /// Has `handler` send `request` for `call`: at once on its loop, else hopping there.
+    private static func send(
+        _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, releasesLease: Bool,
+        for call: MemcacheCall, by handler: MemcacheClientHandler, on loop: any EventLoop
+    ) {
+        if loop.inEventLoop {
+            handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
+        } else {
+            loop.execute {
                 handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
-            } else {
-                loop.execute {
-                    handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
-                }
             }
         }
     }
@@ -187,13 +195,7 @@ public final class MemcacheConnection: MemcacheRequestSender {
             timer = loop.scheduleTask(deadline: deadline) {
                 call.finish(.failure(MemcacheDeadline.passed("before the reply")))
             }
-            if loop.inEventLoop {
-                handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
-            } else {
-                loop.execute {
-                    handler.send(request, onPartial: onPartial, releasesLease: releasesLease, responder: .call(call))
-                }
-            }
+            Self.send(request, onPartial: onPartial, releasesLease: releasesLease, for: call, by: handler, on: loop)
         }
     }
 
