@@ -87,13 +87,7 @@ public final class MemcacheGutterRoute: MemcacheRequestSender {
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
         let parts = try await self.perServer(requests.compactMap(\.key)) { keys in
-            let here = Set(keys)
-            var part: [MemcacheMetaRequest] = []
-            var previousIsHere = false
-            for request in requests {
-                if let key = request.key { previousIsHere = here.contains(key) }
-                if previousIsHere { part.append(request) }
-            }
+            let part = requests.part(for: keys)
             // Buffered, so a primary that fails halfway leaves no replies behind.
             return try await self.withGutter("a batch") { sender, inGutter in
                 let replies = LockedValue<[MemcacheResponse]>([])

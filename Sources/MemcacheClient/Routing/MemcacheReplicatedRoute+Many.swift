@@ -53,13 +53,7 @@ extension MemcacheReplicatedRoute {
         let groups = try self.groups(requests.compactMap(\.key))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for group in groups {
-                let here = Set(group.keys)
-                var part: [MemcacheMetaRequest] = []
-                var previousIsHere = false
-                for request in requests {
-                    if let key = request.key { previousIsHere = here.contains(key) }
-                    if previousIsHere { part.append(request) }
-                }
+                let part = requests.part(for: group.keys)
                 tasks.addTask {
                     let replies = try await self.batchPart(part, copies: group.copies)
                     for reply in replies { onReply(reply) }

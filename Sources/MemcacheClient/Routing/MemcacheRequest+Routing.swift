@@ -63,3 +63,19 @@ extension MemcacheResponse {
         return items.isEmpty ? .end : .values(items)
     }
 }
+
+extension [MemcacheMetaRequest] {
+    /// The part of this batch for the server that holds `keys`: its requests in the batch's
+    /// order (a set then a get of one key stay so), each keyless one (an `mn` fence) going
+    /// with the command before it.
+    func part(for keys: [MemcacheKey]) -> [MemcacheMetaRequest] {
+        let here = Set(keys)
+        var part: [MemcacheMetaRequest] = []
+        var previousIsHere = false
+        for request in self {
+            if let key = request.key { previousIsHere = here.contains(key) }
+            if previousIsHere { part.append(request) }
+        }
+        return part
+    }
+}

@@ -188,17 +188,8 @@ public final class MemcacheServerSet: MemcacheRequestSender {
         _ requests: [MemcacheMetaRequest],
         onReply: @escaping @Sendable (MemcacheResponse) -> Void
     ) async throws -> MemcacheResponse {
-        // Each server's part keeps the batch's order (a set then a get of one key stay so),
-        // and an `mn` fence goes with the command before it.
         _ = try await self.performSplit(requests.compactMap(\.key)) { pool, keys in
-            let here = Set(keys)
-            var part: [MemcacheMetaRequest] = []
-            var previousIsHere = false
-            for request in requests {
-                if let key = request.key { previousIsHere = here.contains(key) }
-                if previousIsHere { part.append(request) }
-            }
-            return try await pool.sendBatch(part, onReply: onReply)
+            try await pool.sendBatch(requests.part(for: keys), onReply: onReply)
         }
         return .meta(MemcacheMetaResponse(status: .noop))
     }
