@@ -77,8 +77,9 @@ struct ConnectionSlot<Connection: AnyObject> {
         return false
     }
 
-    /// The connection when ready, unretained: the slot holds it (while ready, retiring or
-    /// closing), so the caller uses it before the slot is let go.
+    /// The connection when ready, unretained.
+    // SAFETY: the slot holds it (while ready, retiring or closing), so the caller uses it
+    // before the slot is let go.
     var readyConnection: Unmanaged<Connection>? {
         // SAFETY: see above; the reference is read, not kept.
         if case .ready(let connection) = self.state { return Unmanaged.passUnretained(connection) }

@@ -68,13 +68,15 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// use time.
     package func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
         guard let (id, connection) = self.leaseConnectionIfReady(now: now) else { return nil }
+        // SAFETY: the slot holds the connection (see `leaseConnectionIfReady`); the answer
+        // takes a strong reference of its own.
         return (id, connection.takeUnretainedValue(), self)
     }
 
     /// `leaseIfReady` for a caller that holds this pool already: without it in the answer,
-    /// and the connection unretained (two retains and releases fewer per pooled get). The
-    /// pool holds the connection until its channel has closed, which happens on this loop:
-    /// use it at once, before returning to the loop.
+    /// and the connection unretained (two retains and releases fewer per pooled get).
+    // SAFETY: the pool holds the connection until its channel has closed, which happens on
+    // this loop: the caller uses it at once, before returning to the loop.
     package func leaseConnectionIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Unmanaged<Connection>)?
     {
         self.loop.assertInEventLoop()

@@ -81,9 +81,9 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     /// changes; the caller then takes the queueing path).
     /// `now` is needed only when the machine measures use time.
     ///
-    /// The connection comes unretained (a retain and a release fewer per lease): its slot
-    /// holds it — still when this lease retires it (`maxUses`) — so use it before the machine
-    /// changes again.
+    /// The connection comes unretained (a retain and a release fewer per lease).
+    // SAFETY: its slot holds it — still when this lease retires it (`maxUses`) — so the caller
+    // uses it before the machine changes again.
     mutating func leaseIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Unmanaged<Connection>)? {
         guard !self.isShuttingDown, self.waiters.isEmpty, let index = self.bestReadySlot(),
             let connection = self.slots[index].readyConnection

@@ -23,6 +23,7 @@ final class TurnEndFlushes {
     var isEmpty: Bool { self.pending.isEmpty }
 
     func append(_ context: ChannelHandlerContext) {
+        // SAFETY: the retain taken here is the entry's own, given back by `run` or `deinit`.
         self.pending.append(Unmanaged.passRetained(context))
     }
 

@@ -19,6 +19,8 @@ package enum ImmortalObject {
         guard let address = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "_swift_stdlib_immortalize") else {
             return nil
         }
+        // SAFETY: the runtime's function takes the object's address and returns nothing,
+        // which is `Immortalize`'s C signature; no reference passes through the cast.
         return unsafeBitCast(address, to: Immortalize.self)
     }()
 
@@ -30,6 +32,8 @@ package enum ImmortalObject {
         // a release subtracts from the count before it looks at the immortal flag, and from a
         // count of zero it borrowed the flag's bit and made the object mortal again (measured
         // in ImmortalObjectTests).
+        // SAFETY: both retains are given back never, on purpose: the object lives as long as
+        // the process.
         let reference = Unmanaged.passRetained(object)
         _ = reference.retain()
         // SAFETY: the pointer is used only during the call, while `object` holds the object.

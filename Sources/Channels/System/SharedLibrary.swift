@@ -27,6 +27,8 @@ package final class SharedLibrary: @unchecked Sendable { // SAFETY: the handle i
     /// nil when the library has no such symbol.
     package func function<Function>(_ name: String, as type: Function.Type) -> Function? {
         guard let address = dlsym(self.handle, name) else { return nil }
+        // SAFETY: the caller names the symbol's C signature in `type` (a `@convention(c)`
+        // function type, one code pointer); the library stays loaded (never `dlclose`d).
         return unsafeBitCast(address, to: type)
     }
 }

@@ -73,6 +73,8 @@ final class TLSBufferBIO {
     /// outlive that SSL.
     func makeBIO() -> OpaquePointer? {
         guard let bio = BIO_new(Self.method) else { return nil }
+        // SAFETY: unretained; `TLSConnection` holds this object and frees its SSL, and with
+        // it the BIO, first (in `deinit`), so the BIO never outlives what it points at.
         BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
         BIO_set_init(bio, 1)
         return bio
@@ -82,6 +84,7 @@ final class TLSBufferBIO {
 
     private static func of(_ bio: OpaquePointer?) -> TLSBufferBIO? {
         guard let bio, let data = BIO_get_data(bio) else { return nil }
+        // SAFETY: set by `makeBIO` to an object that outlives the BIO (see there).
         return Unmanaged<TLSBufferBIO>.fromOpaque(data).takeUnretainedValue()
     }
 

@@ -91,6 +91,8 @@ final class TLSSessionSlot {
 
     static func attached(to ssl: OpaquePointer) -> TLSSessionSlot? {
         guard let raw = SSL_get_ex_data(ssl, 0) else { return nil }
+        // SAFETY: attached by `attach`, unretained, to an SSL its `TLSConnection` frees before
+        // the slot (see there): the slot is alive while OpenSSL can call back with this SSL.
         return Unmanaged<TLSSessionSlot>.fromOpaque(raw).takeUnretainedValue()
     }
 }

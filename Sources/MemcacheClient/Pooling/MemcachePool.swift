@@ -114,6 +114,8 @@ public final class MemcachePool: MemcacheRequestSender {
     let tls: LockedValue<TLSContext?>
     /// `connections`' per-loop pools, unretained (it holds them), and its group as a value,
     /// for `homePool()`.
+    // SAFETY: `connections` holds every loop pool for as long as it lives, and `self` holds
+    // `connections`: an entry is alive whenever `self` is.
     private let loopPools: [Unmanaged<LoopPool<MemcachePooledConnection>>]
     private let groupIdentity: EventLoopGroup.Identity
 
@@ -150,6 +152,7 @@ public final class MemcachePool: MemcacheRequestSender {
             current.tls = tls.withLock { $0 }
             return Self.connect(on: loop, configuration: current)
         }
+        // SAFETY: unretained; `connections` holds them (see `loopPools`).
         self.loopPools = self.connections.loopPools.map { Unmanaged.passUnretained($0) }
         self.groupIdentity = group.identity
     }
@@ -287,6 +290,7 @@ public final class MemcachePool: MemcacheRequestSender {
     /// loop, and the loop pools live as long as `connections`, which `self` holds. A send that
     /// fails at once gives the lease back inside the handler's `send`, which may close the
     /// connection there and then: the handler keeps itself alive through it (`finishUnsent`).
+    // SAFETY: the handler comes unretained, alive while the lease is held (above).
     @inline(__always)
     func leaseOnItsLoopIfReady(now: Deadline?) -> Unmanaged<MemcacheClientHandler>? {
         guard let index = self.groupIdentity.currentIndex else { return nil }
@@ -316,6 +320,8 @@ public final class MemcachePool: MemcacheRequestSender {
     /// through the `any EventLoop` existential) retained and released the loop once per get.
     @inline(__always)
     func homePoolAndWhetherOnItsLoop() -> (pool: LoopPool<MemcachePooledConnection>, isOnItsLoop: Bool) {
+        // SAFETY: `takeUnretainedValue` makes the strong reference the caller gets, from a
+        // pool that `connections` holds (see `loopPools`).
         if let index = self.groupIdentity.currentIndex {
             let pool = self.loopPools[index].takeUnretainedValue()
             assert(pool.loop.inEventLoop, "the loop pool of loop \(index) is not on that loop")

@@ -56,6 +56,8 @@ public final class MemcachePooledConnection: PoolableConnection {
     /// connection never changes loop pool or ID).
     func bindLeaseRelease(owner: LoopPool<MemcachePooledConnection>, id: ConnectionID) {
         guard self.handler.leaseReturn == nil else { return }
+        // SAFETY: both unretained for as long as the handler may give a lease back (see
+        // `PooledLeaseReturn`'s fields).
         self.handler.leaseReturn = PooledLeaseReturn(
             pool: Unmanaged.passUnretained(owner), connection: Unmanaged.passUnretained(self), id: id)
     }

@@ -57,7 +57,8 @@ package final class PooledMemcacheCall<Payload: PooledCallPayload>: MemcacheCall
     /// is served.
     package func runOnLoop() {
         // The lease unretained, as on the caller-on-its-loop path (two retains and releases
-        // fewer): the pool holds the connection while the lease lasts, at least until this
+        // fewer).
+        // SAFETY: the pool holds the connection while the lease lasts, at least until this
         // send, on this loop.
         if let served = self.pool.leaseConnectionIfReady() {
             served.connection._withUnsafeGuaranteedRef { self.send(on: $0, served.id, of: self.pool) }
