@@ -32,7 +32,7 @@ package enum ImmortalObject {
         // a release subtracts from the count before it looks at the immortal flag, and from a
         // count of zero it borrowed the flag's bit and made the object mortal again (measured
         // in ImmortalObjectTests).
-        // SAFETY: both retains are given back never, on purpose: the object lives as long as
+        // SAFETY: neither retain is ever given back, on purpose: the object lives as long as
         // the process.
         let reference = Unmanaged.passRetained(object)
         _ = reference.retain()
