@@ -36,6 +36,7 @@ extension UnsafeRawBufferPointer {
     /// Whether these bytes spell `word` (ASCII).
     func spells(_ word: StaticString) -> Bool {
         guard self.count == word.utf8CodeUnitCount else { return false }
+        // SAFETY: both hold `self.count` bytes (the guard above); memcmp reads no more.
         guard let bytes = self.baseAddress else { return true } // both empty
         return memcmp(bytes, word.utf8Start, self.count) == 0
     }

@@ -84,7 +84,8 @@ struct StoredItem {
     func hasKey(_ key: UnsafeRawBufferPointer) -> Bool {
         guard key.count == self.keyLength else { return false }
         return self.data.withUnsafeReadableBytes { stored in
-            // Both hold `keyLength` bytes or more; a base address is nil only for none.
+            // SAFETY: both hold `keyLength` (= `key.count`) bytes or more, and memcmp reads
+            // `key.count`; a base address is nil only for none.
             guard let storedBytes = stored.baseAddress, let keyBytes = key.baseAddress else { return key.count == 0 }
             return memcmp(storedBytes, keyBytes, key.count) == 0
         }

@@ -65,6 +65,7 @@ extension ByteBuffer {
     /// The bytes at `index..<index+length`, or nil when that range is not readable.
     public func getBytes(at index: Int, length: Int) -> [UInt8]? {
         guard self.isReadable(index: index, length: length) else { return nil }
+        // SAFETY: `isReadable` above: the range lies inside this buffer's readable bytes, in storage it holds.
         return Array(UnsafeRawBufferPointer(start: self.storage.bytes + self.base + index, count: length))
     }
 
@@ -91,6 +92,7 @@ extension ByteBuffer {
     @inlinable
     public func getByte(at index: Int) -> UInt8? {
         guard index >= self.readerIndex, index < self.writerIndex else { return nil }
+        // SAFETY: the guard above keeps `index` inside the readable bytes.
         return self.storage.bytes.load(fromByteOffset: self.base + index, as: UInt8.self)
     }
 
@@ -114,6 +116,8 @@ extension ByteBuffer: Equatable, Hashable {
         let count = left.count
         var index = 0
         while index + 8 <= count {
+            // SAFETY: `index + 8 <= count`, and `right` is as long as `left` (the caller compares
+            // lengths first).
             if left.loadUnaligned(fromByteOffset: index, as: UInt64.self)
                 != right.loadUnaligned(fromByteOffset: index, as: UInt64.self)
             {

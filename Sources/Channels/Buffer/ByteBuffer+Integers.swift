@@ -12,6 +12,8 @@ extension ByteBuffer {
         let size = MemoryLayout<T>.size
         self.ensureUnique(minimumWritable: size)
         let ordered = endianness == .big ? value.bigEndian : value.littleEndian
+        // SAFETY: `ensureUnique` above made `size` bytes at the writer index writable, in storage only this
+        // buffer holds; `storeBytes` needs no alignment.
         (self.storage.bytes + self.base + self.writerIndex).storeBytes(of: ordered, as: T.self)
         self.moveWriterIndex(forwardBy: size)
         return size
@@ -33,6 +35,7 @@ extension ByteBuffer {
         -> T?
     {
         guard self.isReadable(index: index, length: MemoryLayout<T>.size) else { return nil }
+        // SAFETY: `isReadable` above: all `size` bytes are readable; `loadUnaligned` needs no alignment.
         let raw = self.storage.bytes.loadUnaligned(fromByteOffset: self.base + index, as: T.self)
         return endianness == .big ? T(bigEndian: raw) : T(littleEndian: raw)
     }

@@ -17,6 +17,7 @@ extension ByteBuffer {
     public func getString(at index: Int, length: Int) -> String? {
         guard self.isReadable(index: index, length: length) else { return nil }
         return String(
+            // SAFETY: `isReadable` above: the range lies inside the readable bytes.
             decoding: UnsafeRawBufferPointer(start: self.storage.bytes + self.base + index, count: length),
             as: UTF8.self)
     }

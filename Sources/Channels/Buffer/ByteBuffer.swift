@@ -109,6 +109,8 @@ public struct ByteBuffer: @unchecked Sendable { // SAFETY: `storage` is copy-on-
         guard self.readerIndex > 0 else { return }
         self.ensureUnique(minimumWritable: 0)
         let count = self.readableBytes
+        // SAFETY: `ensureUnique` made the storage this buffer's alone; both ranges lie in its span, and
+        // `copyMemory` is a `memmove` (they may overlap).
         let start = self.storage.bytes + self.base
         start.copyMemory(from: start + self.readerIndex, byteCount: count)
         self.readerIndex = 0
@@ -137,6 +139,8 @@ public struct ByteBuffer: @unchecked Sendable { // SAFETY: `storage` is copy-on-
         while newCapacity < needed { newCapacity *= 2 }
         let grown = Storage.allocate(capacity: newCapacity)
         // Only the bytes from the reader index on are kept; indices shift to the front.
+        // SAFETY: `grown` holds at least writerIndex + minimumWritable >= readableBytes bytes; the source is
+        // this buffer's readable span.
         grown.bytes.copyMemory(from: self.storage.bytes + self.base + self.readerIndex, byteCount: self.readableBytes)
         self.writerIndex -= self.readerIndex
         self.readerIndex = 0
@@ -150,6 +154,8 @@ public struct ByteBuffer: @unchecked Sendable { // SAFETY: `storage` is copy-on-
     /// Calls `body` with the readable bytes. Do not let the pointer escape.
     @inlinable
     public func withUnsafeReadableBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        // SAFETY: the readable span of storage this buffer holds through the call; `body` must not keep
+        // the pointer (above).
         try body(
             UnsafeRawBufferPointer(start: self.storage.bytes + self.base + self.readerIndex, count: self.readableBytes))
     }
@@ -160,6 +166,7 @@ public struct ByteBuffer: @unchecked Sendable { // SAFETY: `storage` is copy-on-
         -> T
     {
         self.ensureUnique(minimumWritable: 0)
+        // SAFETY: `ensureUnique` made the storage this buffer's alone; the writable span, for the call.
         return try body(
             UnsafeMutableRawBufferPointer(
                 start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
@@ -174,6 +181,7 @@ public struct ByteBuffer: @unchecked Sendable { // SAFETY: `storage` is copy-on-
         _ body: (UnsafeMutableRawBufferPointer) throws -> Int
     ) rethrows -> Int {
         self.ensureUnique(minimumWritable: minimumWritableBytes)
+        // SAFETY: as above; `moveWriterIndex` then refuses a count beyond the writable span.
         let written = try body(
             UnsafeMutableRawBufferPointer(
                 start: self.storage.bytes + self.base + self.writerIndex, count: self.writableBytes))
@@ -184,13 +192,14 @@ public struct ByteBuffer: @unchecked Sendable { // SAFETY: `storage` is copy-on-
     /// The readable bytes' address, for gathering writes. Internal: the caller keeps this
     /// buffer alive and unchanged while it uses the pointer.
     var readablePointer: UnsafeRawBufferPointer {
+        // SAFETY: the caller keeps this buffer alive and unchanged while it uses the pointer (above).
         UnsafeRawBufferPointer(start: self.storage.bytes + self.base + self.readerIndex, count: self.readableBytes)
     }
 
-    /// Whether no other buffer shares this storage (so a `clear()` would reuse it).
     /// Whether this buffer spans its whole storage (it is no slice of another).
     var isWholeStorage: Bool { self.base == 0 && self.limit == self.storage.byteCount }
 
+    /// Whether no other buffer shares this storage (so a `clear()` would reuse it).
     package mutating func isUniquelyOwned() -> Bool {
         isKnownUniquelyReferenced(&self.storage)
     }

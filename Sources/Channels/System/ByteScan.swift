@@ -6,8 +6,8 @@ enum ByteScan {
     /// The offset of the first `byte` in `bytes`, or nil.
     @inline(__always)
     static func firstOffset(of byte: UInt8, in bytes: UnsafeRawBufferPointer) -> Int? {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
         // SAFETY: memchr reads at most `bytes.count` bytes from `base`, all inside `bytes`.
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
         guard let found = memchr(base, Int32(byte), bytes.count) else { return nil }
         return base.distance(to: UnsafeRawPointer(found))
     }

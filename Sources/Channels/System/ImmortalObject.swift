@@ -16,6 +16,7 @@ package enum ImmortalObject {
 
     private static let immortalize: Immortalize? = {
         // RTLD_DEFAULT: the symbol from the libraries already loaded (libswiftCore).
+        // SAFETY: a null handle is `RTLD_DEFAULT`, a value dlsym takes, not a pointer it reads.
         guard let address = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "_swift_stdlib_immortalize") else {
             return nil
         }

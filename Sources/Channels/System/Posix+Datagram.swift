@@ -66,6 +66,8 @@ final class DatagramVectors {
         for index in 0..<count {
             self.vectors[index] = iovec(iov_base: base + index * slotSize, iov_len: slotSize)
             var header = msghdr()
+            // SAFETY: `index` < `capacity`, the length of every array here; the kernel fills the slots during
+            // the `recvmmsg` below, and they are read (`received`) before the next call.
             header.msg_name = UnsafeMutableRawPointer(self.addresses + index)
             header.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
             header.msg_iov = self.vectors + index
@@ -97,6 +99,8 @@ final class DatagramVectors {
         let headerSize = MemoryLayout<Int>.size + 2 * MemoryLayout<Int32>.size
         var offset = 0
         while offset + headerSize + MemoryLayout<Int32>.size <= end {
+            // SAFETY: the loop's condition keeps a header and an `Int32` of data inside the `msg_controllen`
+            // bytes the kernel filled; `cmsghdr`s are 8-byte aligned.
             let length = control.load(fromByteOffset: offset, as: Int.self)
             let level = control.load(fromByteOffset: offset + 8, as: Int32.self)
             let type = control.load(fromByteOffset: offset + 12, as: Int32.self)

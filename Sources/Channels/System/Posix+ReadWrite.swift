@@ -5,12 +5,14 @@ extension Posix {
     /// Reads into `buffer`; `.processed(0)` is end of input.
     @inline(never)
     static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws -> IOResult<Int> {
+        // SAFETY: the kernel writes at most `buffer.count` bytes into the caller's buffer, during the call.
         try syscall("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
     /// Writes one buffer. `MSG_NOSIGNAL` keeps a closed peer from raising `SIGPIPE`.
     @inline(never)
     static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws -> IOResult<Int> {
+        // SAFETY: the kernel reads at most `buffer.count` bytes of the caller's buffer, during the call.
         try syscall("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
     }
 }

@@ -19,6 +19,7 @@ extension SocketAddress {
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, ipAddress, &v6) == 1 {
+            // SAFETY: two 8-byte loads at offsets 0 and 8 read the 16 bytes of an `in6_addr`.
             let words = withUnsafeBytes(of: &v6) {
                 ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             }
@@ -67,6 +68,7 @@ extension SocketAddress {
         case .v6(let high, let low, _):
             var address = in6_addr()
             withUnsafeMutableBytes(of: &address) {
+                // SAFETY: two 8-byte stores at offsets 0 and 8 fill the 16 bytes of an `in6_addr` exactly.
                 $0.storeBytes(of: high, as: UInt64.self)
                 $0.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
             }
@@ -103,6 +105,7 @@ extension SocketAddress {
             address.sin6_port = in_port_t(UInt16(self.port).bigEndian)
             address.sin6_scope_id = scopeID
             withUnsafeMutableBytes(of: &address.sin6_addr) {
+                // SAFETY: two 8-byte stores at offsets 0 and 8 fill the 16 bytes of an `in6_addr` exactly.
                 $0.storeBytes(of: high, as: UInt64.self)
                 $0.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
             }

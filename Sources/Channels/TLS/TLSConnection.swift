@@ -135,6 +135,7 @@ final class TLSConnection {
         }
         var code: Int32 = 0
         self.readBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.readSize) { space in
+            // SAFETY: OpenSSL writes at most `space.count` bytes (`readSize`), during the call.
             let result = SSL_read(self.ssl, space.baseAddress, Int32(space.count))
             if result > 0 { return Int(result) }
             code = SSL_get_error(self.ssl, result)
@@ -166,6 +167,8 @@ final class TLSConnection {
     func write(_ plaintext: ByteBuffer, emit: (ByteBuffer) -> Void) -> TLSError? {
         OpenSSLErrors.clear()
         return plaintext.withUnsafeReadableBytes { bytes -> TLSError? in
+            // SAFETY: `base + offset` below stays inside `bytes` (`offset` < `bytes.count`), and each
+            // `SSL_write` reads at most `piece` <= `bytes.count - offset` bytes, during the call.
             guard let base = bytes.baseAddress else { return nil }
             var offset = 0
             while offset < bytes.count {

@@ -220,6 +220,8 @@ public final class TLSContext: @unchecked Sendable { // SAFETY: the SSL_CTX is i
 enum PEM {
     static func certificates(_ bytes: [UInt8]) throws -> [OpaquePointer] {
         try bytes.withUnsafeBytes { raw in
+            // SAFETY: the memory BIO reads `raw` in place and is freed (`defer` below) before the closure
+            // returns, while the array holds the bytes.
             guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
                 throw TLSError(.invalidConfiguration, "cannot read PEM data")
             }
@@ -238,6 +240,8 @@ enum PEM {
 
     static func privateKey(_ bytes: [UInt8]) throws -> OpaquePointer {
         try bytes.withUnsafeBytes { raw in
+            // SAFETY: the memory BIO reads `raw` in place and is freed (`defer` below) before the closure
+            // returns, while the array holds the bytes.
             guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else {
                 throw TLSError(.invalidConfiguration, "cannot read PEM data")
             }

@@ -150,6 +150,7 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
                 line[0] = UInt8(ascii: "m")
                 line[1] = UInt8(ascii: "g")
                 line[2] = UInt8(ascii: " ")
+                // SAFETY: `line` has `keyBytes.count + 7` writable bytes (reserved above): the key fits at 3.
                 UnsafeMutableRawBufferPointer(rebasing: line[3..<(3 + keyBytes.count)]).copyMemory(from: keyBytes)
                 let end = 3 + keyBytes.count
                 line[end] = UInt8(ascii: " ")

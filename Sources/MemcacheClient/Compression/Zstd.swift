@@ -42,6 +42,8 @@ struct Zstd: Sendable {
         let capacity = self.compressBound(bytes.count)
         var written = 0
         let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            // SAFETY: zstd writes at most `capacity` bytes (the array's, from `compressBound`) and reads
+            // `bytes.count`, during the call.
             let result = self.compressFunction(buffer.baseAddress, capacity, bytes.baseAddress, bytes.count, level)
             written = self.isError(result) != 0 ? -1 : result
             count = max(written, 0)
@@ -53,6 +55,7 @@ struct Zstd: Sendable {
     /// - Throws: `MemcacheError.decompressionFailed` when they are not one frame that says
     ///   its size, say a size above `limit` (a bomb), or do not decompress to that size.
     func decompress(_ bytes: UnsafeRawBufferPointer, limit: Int) throws -> [UInt8] {
+        // SAFETY: zstd reads at most `bytes.count` bytes, during the call.
         let size = self.frameContentSize(bytes.baseAddress, bytes.count)
         // ZSTD_CONTENTSIZE_UNKNOWN is -1, ZSTD_CONTENTSIZE_ERROR -2.
         guard size < UInt64.max - 1 else {
@@ -66,6 +69,8 @@ struct Zstd: Sendable {
         }
         var failure: String?
         let output = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, count in
+            // SAFETY: zstd writes at most `size` bytes (the array's capacity) and reads `bytes.count`, during
+            // the call.
             let result = self.decompressFunction(buffer.baseAddress, Int(size), bytes.baseAddress, bytes.count)
             if self.isError(result) != 0 {
                 failure = self.errorName(result).map { String(cString: $0) } ?? "zstd error \(result)"

@@ -53,6 +53,8 @@ enum MD5 {
 
     private static func digest(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         // EVP_Digest fails only on allocation failure, or for a method that is not a digest.
+        // SAFETY: OpenSSL reads `bytes.count` bytes and writes one MD5 digest, 16 bytes, into
+        // `output` (`digestWords`' 16-byte tuple), during the call.
         _ = EVP_Digest(bytes.baseAddress, bytes.count, output.baseAddress, nil, Self.method.pointer, nil)
     }
 }

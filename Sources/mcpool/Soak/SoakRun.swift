@@ -190,7 +190,7 @@ final class SoakRun: Sendable {
 
     /// Resident memory (MB) and open descriptors of this process.
     static func processFootprint() -> (Int, Int) {
-        let statm = readProcFile("/proc/self/statm")
+        let statm = ProcFile.text("/proc/self/statm")
         let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
         let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
         return ((pages * 4096) >> 20, descriptors)
@@ -216,15 +216,4 @@ final class SoakRun: Sendable {
             """
         return (passed, summary)
     }
-}
-
-/// A /proc file's text. Read with read(2): /proc files report a size of 0, which makes
-/// Foundation's whole-file readers return nothing.
-func readProcFile(_ path: String) -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var bytes = [UInt8](repeating: 0, count: 4096)
-    let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    return count > 0 ? String(decoding: bytes[0..<count], as: UTF8.self) : ""
 }
