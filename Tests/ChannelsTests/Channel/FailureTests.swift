@@ -30,9 +30,11 @@ struct FailureTests {
     func connectionRefused() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         defer { try? group.syncShutdownGracefully() }
-        let server = try await startEchoServer(group: group)
-        let address = server.localAddress
-        try await server.close()
+        // A port held bound, not a server's closed one: a freed port in the ephemeral range may
+        // be given to the connect as its own local port, which then connects to itself.
+        let closed = try ReservedPort()
+        defer { closed.release() }
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: closed.port)
         do {
             _ = try await ClientBootstrap(group: group).connect(to: address).get()
             Issue.record("connected to a closed port")
