@@ -161,12 +161,13 @@ public final class MemcacheConnection: MemcacheRequestSender {
         let loop = self.channel.eventLoop
         let handler = self.handler
         return try await MemcacheCall().wait { call in
-            Self.send(request, onPartial: onPartial, releasesLease: releasesLease, for: call, by: handler, on: loop)
+            Self.sendFromAnyThread(
+                request, onPartial: onPartial, releasesLease: releasesLease, for: call, by: handler, on: loop)
         }
     }
 
     /// Has `handler` send `request` for `call`: at once on its loop, else hopping there.
-    private static func send(
+    private static func sendFromAnyThread(
         _ request: MemcacheRequest, onPartial: (@Sendable (MemcacheResponse) -> Void)?, releasesLease: Bool,
         for call: MemcacheCall, by handler: MemcacheClientHandler, on loop: any EventLoop
     ) {
@@ -195,7 +196,8 @@ public final class MemcacheConnection: MemcacheRequestSender {
             timer = loop.scheduleTask(deadline: deadline) {
                 call.finish(.failure(MemcacheDeadline.passed("before the reply")))
             }
-            Self.send(request, onPartial: onPartial, releasesLease: releasesLease, for: call, by: handler, on: loop)
+            Self.sendFromAnyThread(
+                request, onPartial: onPartial, releasesLease: releasesLease, for: call, by: handler, on: loop)
         }
     }
 
