@@ -39,4 +39,8 @@ extension EventLoopGroup {
     public static func keepResumedTasksOnLoops() -> Bool {
         GlobalEnqueueHook.install()
     }
+
+    /// Whether `keepResumedTasksOnLoops()` is in force: then the loop a plain task's first
+    /// call goes to becomes the task's home, and a pool spreads such calls round robin.
+    package static var keepsResumedTasksOnLoops: Bool { GlobalEnqueueHook.isInstalled }
 }

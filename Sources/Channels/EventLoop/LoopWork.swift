@@ -21,6 +21,15 @@ package struct LoopWorkQueue: Sendable {
         self.selectable = (loop as? SelectableEventLoop).map { Unmanaged.passUnretained($0) }
     }
 
+    /// The tasks waiting for the loop's next turn, or nil while it sleeps
+    /// (`SelectableEventLoop.queuedTasksIfAwake`); a loop of another kind reads as awake with
+    /// none waiting.
+    package var queuedTasksIfAwake: Int? {
+        guard let selectable = self.selectable else { return 0 }
+        // SAFETY: the owner holds the loop (see the property).
+        return selectable._withUnsafeGuaranteedRef { $0.queuedTasksIfAwake }
+    }
+
     /// Queues `work` to run on the loop, from any thread, in order with `execute`'s tasks;
     /// false, having queued nothing, on a loop of another kind (hop with a closure there).
     package func execute(_ work: any LoopWork) -> Bool {

@@ -100,6 +100,11 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
     /// job, `asUnownedTaskExecutor()` looked up the conformance and retained the loop.
     private var ownTaskExecutor = SelectableEventLoop.globalTaskExecutor
 
+    /// Cross-thread: `incoming.count`, or -1 while `asleep`, written with them under `lock`
+    /// and read without it by callers choosing a loop (`queuedTasksIfAwake`). Declared after
+    /// the loop-confined fields so that none of theirs moved.
+    private let queueHint = Atomic<Int>(0)
+
     init(index: Int, groupToken: UInt64) throws {
         self.index = index
         self.groupToken = groupToken
@@ -177,6 +182,16 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
 
     public var now: Deadline { .now() }
 
+    /// The tasks other threads have queued for the loop's next turn, or nil while it sleeps
+    /// in (or is about to enter) `epoll_wait`: a hint read without the lock, for choosing a
+    /// loop to hand work to (`ConnectionPool` routes callers off the loops by it). A task
+    /// queued to a sleeping loop wakes it: a context switch, and on a VM often a wake-up of an
+    /// idle virtual CPU, where an awake loop takes the task in its next turn for nothing.
+    package var queuedTasksIfAwake: Int? {
+        let hint = self.queueHint.load(ordering: .relaxed)
+        return hint < 0 ? nil : hint
+    }
+
     public func execute(_ task: @escaping @Sendable () -> Void) {
         self.enqueue(.closure(task))
     }
@@ -199,6 +214,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
                 return .late
             }
             self.incoming.append(task)
+            self.queueHint.store(self.incoming.count, ordering: .relaxed)
             if self.asleep {
                 self.asleep = false
                 return .wake
@@ -383,6 +399,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
             let hasTasks = self.lock.withLock {
                 if self.incoming.isEmpty, !hasLocalWork {
                     self.asleep = true
+                    self.queueHint.store(-1, ordering: .relaxed)
                     return false
                 }
                 return true
@@ -399,6 +416,7 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
             self.lock.withLock {
                 self.asleep = false
                 swap(&self.incoming, &self.running)
+                self.queueHint.store(0, ordering: .relaxed)
             }
             // The loop's own tasks queued before this point run in this turn too (after the
             // others: each source keeps its own order); those they queue wait for the next.

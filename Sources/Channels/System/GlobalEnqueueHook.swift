@@ -1,4 +1,5 @@
 import CLinux
+import Synchronization
 
 /// The concurrency runtime's hook on jobs queued to its global executor, set by
 /// `EventLoopGroup.keepResumedTasksOnLoops()`: a job queued from a loop's thread while a
@@ -20,6 +21,12 @@ enum GlobalEnqueueHook {
     static func install() -> Bool {
         // SAFETY: a thin function is one code pointer, which is what the runtime's hook
         // variable holds; the closure captures nothing.
-        CLinux_installEnqueueGlobalHook(unsafeBitCast(Self.hook, to: UnsafeMutableRawPointer.self)) != 0
+        let ours = CLinux_installEnqueueGlobalHook(unsafeBitCast(Self.hook, to: UnsafeMutableRawPointer.self)) != 0
+        if ours { Self.installed.store(true, ordering: .releasing) }
+        return ours
     }
+
+    /// Whether `install()` set ours (it is never taken out).
+    static var isInstalled: Bool { Self.installed.load(ordering: .acquiring) }
+    private static let installed = Atomic<Bool>(false)
 }

@@ -152,3 +152,22 @@ struct SelectableEventLoopTests {
         #expect(try await loop.submit { 7 }.get() == 7)
     }
 }
+
+@Suite("What other threads see of a loop")
+struct LoopQueueHintTests {
+    @Test("an idle loop reads as asleep; a busy one as awake with the tasks queued for its next turn")
+    func queuedTasksIfAwake() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let loop = group.loops[0]
+        // Idle, it sleeps in epoll_wait.
+        #expect(try await poll { loop.queuedTasksIfAwake == nil })
+        let blocker = try await LoopBlocker(loop)
+        #expect(loop.queuedTasksIfAwake == 0)
+        for _ in 0..<3 { loop.execute {} }
+        #expect(loop.queuedTasksIfAwake == 3)
+        blocker.release()
+        // The next turn takes the three, and with nothing left the loop sleeps again.
+        #expect(try await poll { loop.queuedTasksIfAwake == nil })
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,23 @@
+public import Channels
+import Glibc
+import Synchronization
+
+/// Keeps a loop busy — awake, running one task — until `release()`, for tests of what other
+/// threads see of a loop at work. Bounded: the task gives up after `testPatience`.
+public final class LoopBlocker: Sendable {
+    private let released = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
+
+    /// Starts the blocking task on `loop` and returns once it runs.
+    public init(_ loop: any EventLoop) async throws {
+        let deadline = Deadline.now() + testPatience
+        loop.execute {
+            self.running.store(true, ordering: .releasing)
+            while !self.released.load(ordering: .acquiring), Deadline.now() < deadline { usleep(200) }
+        }
+        let started = try await poll { self.running.load(ordering: .acquiring) }
+        precondition(started, "the loop never ran the blocking task")
+    }
+
+    public func release() { self.released.store(true, ordering: .releasing) }
+}
