@@ -34,9 +34,14 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     private var maintenanceTimer: Scheduled<Void>?
     private var shutdownPromises: [EventLoopPromise<Void>] = []
     /// Read by other loops choosing where to hand a waiter: a connection here has room, or
-    /// one could be opened now. Published only when handoff is on.
+    /// one could be opened now. Published only when handoff is on or the pool has more than
+    /// one loop (`publishesRoom`).
     let canServeNow = Atomic<Bool>(true)
     private var publishedCanServeNow = true
+    /// Read by callers off the loops choosing one (`ConnectionPool.indexForCallerOffTheLoops`):
+    /// whether a connection here has room for a lease now. Published with `canServeNow`.
+    let room = LoopRoom()
+    private var publishedRoom = false
     private let publishes: Bool
     /// The pool's logger with this loop as metadata.
     private let logger: Logger
@@ -51,7 +56,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         self.index = index
         self.machine = Machine(limits: limits)
         self.coordinator = coordinator
-        self.publishes = limits.handoffAfter != nil
+        self.publishes = limits.handoffAfter != nil || limits.publishesRoom
         var logger = coordinator.logger
         logger[metadataKey: "loop"] = "\(index)"
         self.logger = logger
@@ -348,8 +353,13 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         guard self.publishes else { return }
         // The pool-wide budget (another object, a counter the loops share) only when no
         // connection here has room: on nearly every release one has.
+        let hasRoom = self.readMachine { $0.hasRoomNow }
+        if hasRoom != self.publishedRoom {
+            self.publishedRoom = hasRoom
+            self.room.publish(hasRoom)
+        }
         let value =
-            self.readMachine { $0.hasRoomNow }
+            hasRoom
             || (self.readMachine { $0.couldConnectNow }
                 && self.coordinator.budget.openCount < self.coordinator.budget.cap)
         if value != self.publishedCanServeNow {

@@ -44,6 +44,9 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
         var longLease: TimeAmount? = nil
         /// Ping a connection idle this long (`tick`'s `ping`); nil: no keep-alive.
         var keepAliveInterval: TimeAmount? = nil
+        /// Publish whether a connection here has room (`LoopPool.room`), for callers off the
+        /// loops choosing one: on whenever the pool has more than one loop.
+        var publishesRoom = false
     }
 
     struct Counters: Equatable {

@@ -327,7 +327,7 @@ public final class MemcachePool: MemcacheRequestSender {
             assert(pool.loop.inEventLoop, "the loop pool of loop \(index) is not on that loop")
             return (pool, true)
         }
-        return (self.loopPools[self.connections.nextIndexRoundRobin()].takeUnretainedValue(), false)
+        return (self.loopPools[self.connections.indexForCallerOffTheLoops()].takeUnretainedValue(), false)
     }
 
     /// One attempt bounded by the caller's `deadline` (see `MemcacheDeadline`): the lease
