@@ -148,14 +148,16 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
         let cpuAtStart = ProcessCPUClock.now()
         let start = Deadline.now()
         let end = start + self.workload.duration
-        let live = LockedValue((operations: 0, errors: 0))
-        // One latency histogram per loop, shared by that loop's callers (see `caller`).
+        // Running totals and a latency histogram per loop, shared by that loop's callers (see
+        // `caller`): no lock taken by callers of two loops.
+        let lives = self.group.loops.map { _ in LockedValue((operations: 0, errors: 0)) }
         let latencies = self.group.loops.map { _ in LockedValue(BenchTally.emptyHistogram()) }
         var tally = await withTaskGroup(of: BenchTally.self) { tasks in
             for caller in 0..<self.workload.concurrency {
                 let loop = self.group.loops[caller % self.group.loops.count]
                 let data = self.perLoop[caller % self.group.loops.count]
                 let latency = latencies[caller % self.group.loops.count]
+                let live = lives[caller % self.group.loops.count]
                 if self.workload.callersOnLoops {
                     tasks.addTask(executorPreference: loop) {
                         await self.caller(
@@ -176,8 +178,10 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                         try? await Task.sleep(for: .milliseconds(100))
                         ticks += 1
                         guard ticks % 10 == 0 else { continue }
-                        let now = live.withLock { $0 }
-                        await progress(Deadline.now() - start, now.operations, now.errors)
+                        let now = lives.map { $0.withLock { $0 } }
+                        await progress(
+                            Deadline.now() - start, now.reduce(0) { $0 + $1.operations },
+                            now.reduce(0) { $0 + $1.errors })
                     }
                     return BenchTally.withoutLatencies()
                 }
@@ -197,9 +201,11 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
     ///
     /// What it does per operation is kept small, so the run measures the pool rather than
     /// itself: at most one clock read (an operation starts when the last one ended), and
-    /// latencies kept in a buffer of the caller's own, added to its loop's histogram 256 at a
-    /// time with the running totals. (A histogram per caller, 64 of them at about 30 KB each in
-    /// use, made every record a cache miss: 3 % of the client's CPU.) A caller on a loop
+    /// latencies kept in the caller's own frame, added to its loop's histogram 32 at a time
+    /// with its loop's running totals. (A histogram per caller, 64 of them at about 30 KB each
+    /// in use, made every record a cache miss: 3 % of the client's CPU. A 2-KB array per
+    /// caller, 8 MB at 4,096 callers, cost a cold array header and a uniqueness check per
+    /// operation there.) A caller on a loop
     /// stamps with the loop's turn time (`SelectableEventLoop.turnTime()`: one clock read per
     /// turn, shared by every caller the turn resumes, as the C load tool stamps each epoll
     /// round; off the loops it is the clock's): the clock read per get was a fifth of the
@@ -218,9 +224,9 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
         let cycle = UInt64(self.workload.getWeight + self.workload.setWeight)
         let getWeight = UInt64(self.workload.getWeight)
         let keyCount = UInt64(keys.count)
-        let reportEvery = 256
-        var samples: [UInt64] = []
-        samples.reserveCapacity(reportEvery)
+        // Latencies of the operations since the last report, the first `sinceReport -
+        // errorsSinceReport` of them (a report every `samples.count` operations).
+        var samples = InlineArray<32, UInt64>(repeating: 0)
         var sinceReport = 0
         var errorsSinceReport = 0
         func report() {
@@ -230,9 +236,8 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                 $0.errors += errorsSinceReport
             }
             latency.withLock { histogram in
-                for sample in samples { _ = histogram.record(sample) }
+                for index in 0..<done { _ = histogram.record(samples[index]) }
             }
-            samples.removeAll(keepingCapacity: true)
             sinceReport = 0
             errorsSinceReport = 0
         }
@@ -260,7 +265,7 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                     tally.sets += 1
                 }
                 let ended = now()
-                samples.append(UInt64(max(0, (ended - started).nanoseconds)))
+                samples[sinceReport - errorsSinceReport] = UInt64(max(0, (ended - started).nanoseconds))
                 started = ended
             } catch {
                 tally.record(error)
@@ -271,7 +276,7 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
                 started = now()
             }
             sinceReport += 1
-            if sinceReport == reportEvery { report() }
+            if sinceReport == samples.count { report() }
         }
         report()
         return tally
