@@ -127,6 +127,14 @@ let package = Package(
         .target(name: "MallocCounter", path: "Benchmarks/MallocCounter"),
         // A cache prefetch hint for the side by side's callers (their keys, picked ahead).
         .target(name: "CachePrefetchHint", path: "Benchmarks/CachePrefetchHint"),
+        // Issue 23's floor under CPU per get as callers grow: N tasks taking turns on the
+        // loops, no sockets (Benchmarks/task-rotation-floor.sh runs it beside the pool).
+        .executableTarget(
+            name: "TaskRotationFloor",
+            dependencies: [.product(name: "Channels", package: libraryPackage)],
+            path: "Benchmarks/TaskRotationFloor",
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error)]
+        ),
         // Issue 10's side by side: every client variant against one memcached, one process,
         // one JSON line each (run by memcache-side-by-side.sh next to the C load tool).
         .executableTarget(
