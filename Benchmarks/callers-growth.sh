@@ -3,9 +3,10 @@
 # of that at 64), and what the growth is made of, in one run:
 #
 # 1. The pool: `mcpool bench --ratio 1:0 --keys 500` against a local memcached 1.6.18 (-t 2)
-#    with 64 callers, 4,096 callers, and 4,096 callers with a pipeline deep enough to carry
-#    them all (--pipeline-depth 512 on the bench's 2 loops x 4 connections), so that no get
-#    waits in the pool's queue and every read and write carries hundreds of requests.
+#    with 64 callers and 4,096 callers at the pool's default pipeline depth, and 4,096
+#    callers with one deep enough to carry them all (--pipeline-depth 512 on the bench's
+#    2 loops x 4 connections), so that no get waits in the pool's queue and every read and
+#    write carries hundreds of requests.
 # 2. Swift's tasks alone (Benchmarks/TaskRotationFloor): N tasks taking turns on two loops
 #    with no sockets and no pool, picked in random order, each writing one word of every line
 #    of a frame of 0 or 2,048 bytes per turn — what resuming one of thousands of tasks costs
@@ -32,12 +33,13 @@ disown # killed at the end without a "Killed" line
 sleep 1
 
 machine_line
-shapes=("64 32" "4096 32" "4096 512")
+shapes=("64 default" "4096 default" "4096 512")
 for round in $(seq "$rounds"); do
     for shape in "${shapes[@]}"; do
         read -r callers depth <<< "$shape"
+        depth_option=(); [ "$depth" != default ] && depth_option=(--pipeline-depth "$depth")
         .build/release/mcpool bench --server "127.0.0.1:$port" --ratio 1:0 --keys 500 --duration "$seconds" \
-            --concurrency "$callers" --pipeline-depth "$depth" --json 2>/dev/null |
+            --concurrency "$callers" "${depth_option[@]}" --json 2>/dev/null |
             python3 -c 'import json, sys; d = json.load(sys.stdin); print(sys.argv[1], sys.argv[2], d["ops_per_second"], d["cpu_us_per_op"], d["p99_us"])' \
                 "$callers" "$depth" >> "$work/pool.txt"
     done

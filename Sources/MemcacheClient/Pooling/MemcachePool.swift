@@ -64,9 +64,10 @@ public final class MemcachePool: MemcacheRequestSender {
         /// How `getMany` cuts a long list of keys: keys per request and requests in flight.
         public var multiGet = MemcacheMultiGetLimits()
 
-        /// The memcache defaults: `maxConnections` in total, 32 callers pipelined per
-        /// connection (fewer, fuller batches: measured against 16, less CPU per get from 64
-        /// callers up; the article "Production checklist" says when to lower it); idle
+        /// The memcache defaults: `maxConnections` in total, up to 128 callers pipelined per
+        /// connection (fewer, fuller batches: measured against 32, the same from 64 callers
+        /// down, and from 256 up more gets per second at less CPU per get and a shorter tail;
+        /// the article "Production checklist" says when to lower it); idle
         /// connections pinged every 60 s (closed and replaced if no answer comes within 5 s);
         /// TCP keep-alive probes after 60 s of silence (every 10 s, 3 unanswered close it) and
         /// `TCP_USER_TIMEOUT` of 30 s (data unacknowledged that long closes the connection),
@@ -77,7 +78,7 @@ public final class MemcachePool: MemcacheRequestSender {
             self.port = port
             self.tls = tls
             self.pool = ConnectionPoolConfiguration(maxConnections: maxConnections)
-            self.pool.maxConcurrentLeasesPerConnection = 32
+            self.pool.maxConcurrentLeasesPerConnection = 128
             self.pool.keepAlive = .init(interval: .seconds(60), timeout: .seconds(5))
             self.pool.socketOptions.keepAlive = TCPKeepAlive(idle: .seconds(60), interval: .seconds(10), count: 3)
             self.pool.socketOptions.userTimeout = .seconds(30)
