@@ -15,8 +15,10 @@ public final class LoopBlocker: Sendable {
             self.running.store(true, ordering: .releasing)
             while !self.released.load(ordering: .acquiring), Deadline.now() < deadline { usleep(200) }
         }
-        let started = try await poll { self.running.load(ordering: .acquiring) }
-        precondition(started, "the loop never ran the blocking task")
+        guard try await poll(until: { self.running.load(ordering: .acquiring) }) else {
+            self.release()
+            throw TestSupportError("the loop never ran the blocking task")
+        }
     }
 
     public func release() { self.released.store(true, ordering: .releasing) }
