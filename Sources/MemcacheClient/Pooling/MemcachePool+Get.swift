@@ -19,12 +19,35 @@ extension MemcachePool {
         guard self.wireProtocol == .meta, !self.isTraced, MemcacheDeadline.current == nil else {
             return try await self.getOffTheFastPath(key)
         }
+        // Timed for the metrics out of line: inlined, `timedWithOneRetry` kept the request, the
+        // start and a reply or two in this frame across the wait (640 bytes), each a cache line
+        // a caller touches when its get resumes — cold, with thousands of callers.
+        guard self.operationMetrics == nil else { return try await self.getTimed(key) }
+        let response: MemcacheResponse
+        do {
+            response = try await self.sendValueGetOnce(key, now: nil)
+        } catch  where self.configuration.retryIdempotent && Self.closedBeforeReply(error) {
+            return try await self.getAgain(key, after: error)
+        }
+        return try Self.value(ofGet: response)
+    }
+
+    /// `get` with the operation metrics on.
+    @inline(never)
+    private func getTimed(_ key: MemcacheKey) async throws -> ByteBuffer? {
         let response = try await self.timedWithOneRetry(of: Self.valueGetShape) { start in
             try await self.sendValueGetOnce(key, now: start)
         } again: {
             try await self.retryValueGet(key)
         }
         return try Self.value(ofGet: response)
+    }
+
+    /// The one retry of an untimed `get` whose connection closed before its reply.
+    @inline(never)
+    private func getAgain(_ key: MemcacheKey, after error: any Error) async throws -> ByteBuffer? {
+        self.logRetry(Self.valueGetShape.commandName, after: error)
+        return try Self.value(ofGet: try await self.retryValueGet(key))
     }
 
     /// `get` through `send` (tracing, a deadline, the text protocols), out of line: inlined,
