@@ -211,7 +211,7 @@ for mode in ("loops", "plain-tasks", "resumed-on-loops"):
     harness, dispatch_share = split_events(f"{work}/{mode}.probes.txt")
     recorded = gets(f"{work}/{mode}.probes.json")
     mine = {name: harness[name] / recorded for name in events}
-    theirs = per["calloc"] * dispatch_share
+    theirs = max(per["calloc"] * dispatch_share, 0.0)
     traced = gets(f"{work}/{mode}.long.strace.json") - gets(f"{work}/{mode}.short.strace.json")
     calls = (syscalls(f"{work}/{mode}.long.strace") - syscalls(f"{work}/{mode}.short.strace")) / traced
     cpu = harness_cpu(f"{work}/{mode}.cpu.txt")
