@@ -205,11 +205,10 @@ struct BenchRunner<Cache: MemcacheRequestSender>: Sendable {
     /// with its loop's running totals. (A histogram per caller, 64 of them at about 30 KB each
     /// in use, made every record a cache miss: 3 % of the client's CPU. A 2-KB array per
     /// caller, 8 MB at 4,096 callers, cost a cold array header and a uniqueness check per
-    /// operation there.) A caller on a loop
-    /// stamps with the loop's turn time (`SelectableEventLoop.turnTime()`: one clock read per
-    /// turn, shared by every caller the turn resumes, as the C load tool stamps each epoll
-    /// round; off the loops it is the clock's): the clock read per get was a fifth of the
-    /// harness's CPU.
+    /// operation there.) A caller on a loop stamps with the loop's turn time
+    /// (`SelectableEventLoop.turnTime()`: one clock read per turn, shared by every caller the
+    /// turn resumes, as the C load tool stamps each epoll round; off the loops it is the
+    /// clock's): the clock read per get was a fifth of the harness's CPU.
     private func caller(
         seed: UInt64, data: CallerData, until end: Deadline, live: LockedValue<(operations: Int, errors: Int)>,
         latency: LockedValue<Histogram<UInt64>>
