@@ -34,8 +34,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     private var maintenanceTimer: Scheduled<Void>?
     private var shutdownPromises: [EventLoopPromise<Void>] = []
     /// Read by other loops choosing where to hand a waiter: a connection here has room, or
-    /// one could be opened now. Published only when handoff is on or the pool has more than
-    /// one loop (`publishesRoom`).
+    /// one could be opened now. Published only when handoff is on.
     let canServeNow = Atomic<Bool>(true)
     private var publishedCanServeNow = true
     /// Read by callers off the loops choosing one (`ConnectionPool.indexForCallerOffTheLoops`):
@@ -43,6 +42,8 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     let room = LoopRoom()
     private var publishedRoom = false
     private let publishes: Bool
+    /// `canServeNow` is read only by handoffs: without them it is not worked out.
+    private let publishesServeNow: Bool
     /// The pool's logger with this loop as metadata.
     private let logger: Logger
     /// Nil when the pool reports no metrics.
@@ -57,6 +58,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
         self.machine = Machine(limits: limits)
         self.coordinator = coordinator
         self.publishes = limits.handoffAfter != nil || limits.publishesRoom
+        self.publishesServeNow = limits.handoffAfter != nil
         var logger = coordinator.logger
         logger[metadataKey: "loop"] = "\(index)"
         self.logger = logger
@@ -358,6 +360,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
             self.publishedRoom = hasRoom
             self.room.publish(hasRoom)
         }
+        guard self.publishesServeNow else { return }
         let value =
             hasRoom
             || (self.readMachine { $0.couldConnectNow }
