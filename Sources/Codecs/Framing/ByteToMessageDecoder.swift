@@ -18,7 +18,9 @@ public protocol ByteToMessageDecoder {
     associatedtype Message
 
     /// Decodes one message from the front of `buffer`, or returns nil when more bytes are
-    /// needed (consuming nothing in that case).
+    /// needed — consuming nothing then, unless the decoder keeps what it consumed in its own
+    /// state (the whole elements of a long array, say, so that it is not parsed again on every
+    /// read) and reports at `decodeLast` a message the input ended inside.
     mutating func decode(buffer: inout ByteBuffer) throws -> Message?
 
     /// Called at end of input until it returns nil: a last chance for messages that are

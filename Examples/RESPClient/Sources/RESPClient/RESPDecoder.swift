@@ -6,14 +6,29 @@ public import Codecs
 /// Thread-safe (a value). Bounded: a bulk string over `maximumBulkLength`, a line (simple
 /// string, error, integer, length) over 64 KiB without its end, an array of more than
 /// `maximumArrayCount` elements or nested deeper than 32 is a `RESPError.protocolViolation`,
-/// never unbounded buffering. An incomplete value returns nil and consumes nothing; the next
-/// call parses it again from its start (a reply's header is a few bytes, and a large bulk
-/// string is skipped by its length, so this costs little).
+/// never unbounded buffering. An array's elements are taken from the buffer as each one is
+/// whole and kept until the array is, so a large array that arrives over many reads is read
+/// once (parsing it again from its start on every read made a reply of a million elements
+/// cost seconds of its loop); anything else that is not all there yet consumes nothing.
 public struct RESPDecoder: ByteToMessageDecoder {
     public let maximumBulkLength: Int
     public let maximumArrayCount: Int
     static let maximumLineLength = 64 * 1024
     static let maximumDepth = 32
+    /// The arrays still waiting for elements, the outermost first.
+    private var open: [OpenArray] = []
+
+    private struct OpenArray {
+        var remaining: Int64
+        var elements: [RESPValue]
+    }
+
+    /// One element as the buffer holds it: a whole value, or the header of an array whose
+    /// elements follow.
+    private enum Item {
+        case value(RESPValue)
+        case array(count: Int64)
+    }
 
     public init(maximumBulkLength: Int = 64 << 20, maximumArrayCount: Int = 1 << 20) {
         self.maximumBulkLength = maximumBulkLength
@@ -21,29 +36,70 @@ public struct RESPDecoder: ByteToMessageDecoder {
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
-        var index = buffer.readerIndex
-        guard let value = try self.parse(buffer, at: &index, depth: 0) else { return nil }
-        buffer.moveReaderIndex(to: index)
-        return value
+        do {
+            while let item = try self.item(&buffer) {
+                var value: RESPValue
+                switch item {
+                case .value(let whole):
+                    value = whole
+                case .array(let count):
+                    guard self.open.count < Self.maximumDepth else {
+                        throw RESPError(.protocolViolation, "arrays nested deeper than \(Self.maximumDepth)")
+                    }
+                    guard count > 0 else {
+                        value = .array([])
+                        break
+                    }
+                    self.open.append(OpenArray(remaining: count, elements: []))
+                    self.open[self.open.count - 1].elements.reserveCapacity(Int(min(count, 1024)))
+                    continue
+                }
+                // The value completes the innermost open array's element; each array it fills
+                // is in turn an element of the one around it.
+                while !self.open.isEmpty {
+                    let last = self.open.count - 1
+                    self.open[last].elements.append(value)
+                    self.open[last].remaining -= 1
+                    guard self.open[last].remaining == 0 else { break }
+                    value = .array(self.open.removeLast().elements)
+                }
+                if self.open.isEmpty { return value }
+            }
+            return nil
+        } catch {
+            self.open.removeAll()
+            throw error
+        }
     }
 
-    /// The value starting at `index`, moving `index` past it; nil when it is not all there.
-    private func parse(_ buffer: ByteBuffer, at index: inout Int, depth: Int) throws -> RESPValue? {
-        guard let type = buffer.getByte(at: index) else { return nil }
-        var cursor = index + 1
+    public mutating func decodeLast(buffer: inout ByteBuffer) throws -> RESPValue? {
+        if let value = try self.decode(buffer: &buffer) { return value }
+        guard self.open.isEmpty else {
+            self.open.removeAll()
+            throw RESPError(.protocolViolation, "the stream ended inside an array")
+        }
+        return nil
+    }
+
+    /// The item at the buffer's reader index, consumed; nil (consuming nothing) when it is
+    /// not all there.
+    private func item(_ buffer: inout ByteBuffer) throws -> Item? {
+        let start = buffer.readerIndex
+        guard let type = buffer.getByte(at: start) else { return nil }
+        var cursor = start + 1
         guard let line = try Self.line(buffer, at: &cursor) else { return nil }
-        let value: RESPValue
+        let item: Item
         switch type {
         case UInt8(ascii: "+"):
-            value = .simpleString(line)
+            item = .value(.simpleString(line))
         case UInt8(ascii: "-"):
-            value = .error(line)
+            item = .value(.error(line))
         case UInt8(ascii: ":"):
-            value = .integer(try Self.integer(line))
+            item = .value(.integer(try Self.integer(line)))
         case UInt8(ascii: "$"):
             let length = try Self.integer(line)
             if length == -1 {
-                value = .bulkString(nil)
+                item = .value(.bulkString(nil))
             } else {
                 guard length >= 0, length <= self.maximumBulkLength else {
                     throw RESPError(
@@ -57,34 +113,25 @@ public struct RESPDecoder: ByteToMessageDecoder {
                 else {
                     throw RESPError(.protocolViolation, "a bulk string does not end with CRLF")
                 }
-                value = .bulkString(buffer.getSlice(at: cursor, length: size))
+                item = .value(.bulkString(buffer.getSlice(at: cursor, length: size)))
                 cursor += size + 2
             }
         case UInt8(ascii: "*"):
             let count = try Self.integer(line)
             if count == -1 {
-                value = .array(nil)
+                item = .value(.array(nil))
             } else {
                 guard count >= 0, count <= self.maximumArrayCount else {
                     throw RESPError(
                         .protocolViolation, "an array of \(count) elements (the maximum is \(self.maximumArrayCount))")
                 }
-                guard depth < Self.maximumDepth else {
-                    throw RESPError(.protocolViolation, "arrays nested deeper than \(Self.maximumDepth)")
-                }
-                var elements: [RESPValue] = []
-                elements.reserveCapacity(Int(min(count, 1024)))
-                for _ in 0..<count {
-                    guard let element = try self.parse(buffer, at: &cursor, depth: depth + 1) else { return nil }
-                    elements.append(element)
-                }
-                value = .array(elements)
+                item = .array(count: count)
             }
         default:
             throw RESPError(.protocolViolation, "a reply starts with byte \(type), not + - : $ *")
         }
-        index = cursor
-        return value
+        buffer.moveReaderIndex(to: cursor)
+        return item
     }
 
     /// The bytes from `index` to the next CRLF (moving `index` past it); nil when it has not
