@@ -54,8 +54,8 @@ public struct RESPDecoder: ByteToMessageDecoder {
                     self.open[self.open.count - 1].elements.reserveCapacity(Int(min(count, 1024)))
                     continue
                 }
-                // The value completes the innermost open array's element; each array it fills
-                // is in turn an element of the one around it.
+                // The value is the next element of the innermost open array; an array it
+                // completes is in turn the next element of the one around it.
                 while !self.open.isEmpty {
                     let last = self.open.count - 1
                     self.open[last].elements.append(value)
