@@ -18,7 +18,10 @@ public struct ErrorCode<Area>: Hashable, Sendable, CustomStringConvertible {
 /// An error made of a code, a human-readable message and, for some, the failure underneath.
 ///
 /// Its `description` is the code and the message, with the cause in parentheses when there
-/// is one: `connect failed: no address of "db" connected (connection refused)`.
+/// is one: `connect failed: no address of "db" connected (connection refused)`. A cause's
+/// code that reads the same as the code above it is left out, so a failure wrapped on its
+/// way up through the layers names its kind once: `connect failed: the server cannot be
+/// reached (cannot connect (Connection refused (errno 111)))`.
 public protocol CodedError: Error, CustomStringConvertible {
     associatedtype Area
     var code: ErrorCode<Area> { get }
@@ -33,6 +36,18 @@ extension CodedError {
 
     public var description: String {
         let base = "\(self.code): \(self.message)"
-        return self.cause.map { "\(base) (\($0))" } ?? base
+        guard let cause = self.cause else { return base }
+        return "\(base) (\(describeCause(cause, below: self.code.description)))"
     }
+
+    /// The code's name, readable through `any CodedError` (whose `code` has its own type).
+    fileprivate var codeName: String { self.code.description }
+}
+
+/// A cause as a description shows it: without its code when that reads as `code` does, and
+/// so on down its own causes.
+private func describeCause(_ cause: any Error, below code: String) -> String {
+    guard let coded = cause as? any CodedError, coded.codeName == code else { return "\(cause)" }
+    guard let deeper = coded.cause else { return coded.message }
+    return "\(coded.message) (\(describeCause(deeper, below: code)))"
 }
