@@ -16,6 +16,11 @@ struct EchoServe: AsyncParsableCommand {
     )
     var async = false
 
+    func validate() throws {
+        guard (0...65535).contains(self.port) else { throw ValidationError("--port is 0...65535") }
+        guard self.loops >= 1 else { throw ValidationError("--loops must be positive") }
+    }
+
     func run() async throws {
         let group = try EventLoopGroup(loopCount: self.loops)
         if self.async {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Channels
 import TestSupport
 import Testing
@@ -6,6 +7,18 @@ import Testing
 
 @Suite("mcpool echo-serve")
 struct EchoServeTests {
+    @Test("serve and echo-serve refuse a port outside 0...65535 before anything binds (never wrapped round)")
+    func portsOutOfRange() throws {
+        for bad in ["80000", "65536", "-1"] {
+            #expect(throws: (any Error).self) { try Serve.parse(["--port=\(bad)"]) }
+            #expect(throws: (any Error).self) { try Serve.parse(["--udp-port=\(bad)"]) }
+            #expect(throws: (any Error).self) { try EchoServe.parse(["--port=\(bad)"]) }
+        }
+        #expect(throws: (any Error).self) { try EchoServe.parse(["--loops", "0"]) }
+        #expect(try Serve.parse(["--port", "65535"]).port == 65535)
+        #expect(try EchoServe.parse(["--port", "0"]).port == 0)
+    }
+
     @Test("the async echo server echoes every byte of many connections, each served on its own loop")
     func asyncEcho() async throws {
         let group = try EventLoopGroup(loopCount: 2)

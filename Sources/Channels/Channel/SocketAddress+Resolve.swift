@@ -7,7 +7,8 @@ extension SocketAddress {
     /// let addresses = try await SocketAddress.resolve(host: "memcached.internal", port: 11211)
     /// ```
     ///
-    /// - Throws: `ChannelError.unresolvableHost` with the resolver's reason.
+    /// - Throws: `ChannelError.unresolvableHost` with the resolver's reason;
+    ///   `ChannelError.invalidAddress` for a port outside 0...65535 or a host with a NUL byte.
     public static func resolve(host: String, port: Int) async throws -> [SocketAddress] {
         try await withCheckedThrowingContinuation { continuation in
             OSThread.detached(name: "resolve") {

@@ -5,9 +5,17 @@ import Glibc
 enum AddressResolver {
     /// Resolves `host` to TCP addresses in the order the system prefers.
     ///
-    /// - Throws: `ChannelError.unresolvableHost` with the resolver's reason.
+    /// - Throws: `ChannelError.unresolvableHost` with the resolver's reason;
+    ///   `ChannelError.invalidAddress` for a port outside 0...65535 (the resolver would take
+    ///   80000 for 14464) or a host with a NUL byte (it would read only what comes before).
     @inline(never)
     static func resolve(host: String, port: Int) throws -> [SocketAddress] {
+        guard (0...65535).contains(port) else {
+            throw ChannelError(.invalidAddress, "port \(port) is outside 0...65535")
+        }
+        guard !host.utf8.contains(0) else {
+            throw ChannelError(.invalidAddress, "a host name has no NUL byte")
+        }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

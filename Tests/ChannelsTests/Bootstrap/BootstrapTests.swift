@@ -68,6 +68,34 @@ struct BootstrapTests {
         #expect((try? SocketAddress(ipAddress: "10.0.0.1", port: 80))?.description == "10.0.0.1:80")
     }
 
+    @Test("a port outside 0...65535 or a host with a NUL byte is refused on every path, never wrapped round")
+    func portOutOfRangeEverywhere() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { try? group.syncShutdownGracefully() }
+        // The resolver would take "80000" for port 14464: a numeric host with a bad port must
+        // not reach it either.
+        for host in ["127.0.0.1", "localhost"] {
+            for port in [80000, 65536, -1] {
+                let bound = try await #require(throws: ChannelError.self, "bind \(host):\(port)") {
+                    try await ServerBootstrap(group: group).bind(host: host, port: port)
+                }
+                #expect(bound.code == .invalidAddress)
+                let connected = try await #require(throws: ChannelError.self, "connect \(host):\(port)") {
+                    try await ClientBootstrap(group: group).connect(host: host, port: port).get()
+                }
+                #expect(connected.code == .invalidAddress)
+                let resolved = try await #require(throws: ChannelError.self) {
+                    try await SocketAddress.resolve(host: host, port: port)
+                }
+                #expect(resolved.code == .invalidAddress)
+            }
+        }
+        let nul = try await #require(throws: ChannelError.self) {
+            try await SocketAddress.resolve(host: "localhost\u{0}.evil.example", port: 1)
+        }
+        #expect(nul.code == .invalidAddress)
+    }
+
     @Test("an initializer that throws closes the channel and fails the connect")
     func throwingInitializer() async throws {
         let group = try EventLoopGroup(loopCount: 1)
