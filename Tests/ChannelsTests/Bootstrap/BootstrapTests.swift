@@ -88,6 +88,10 @@ struct BootstrapTests {
                     try await SocketAddress.resolve(host: host, port: port)
                 }
                 #expect(resolved.code == .invalidAddress)
+                let datagrams = try await #require(throws: ChannelError.self, "UDP bind \(host):\(port)") {
+                    try await DatagramBootstrap(group: group).bind(host: host, port: port)
+                }
+                #expect(datagrams.code == .invalidAddress)
             }
         }
         let nul = try await #require(throws: ChannelError.self) {
