@@ -34,8 +34,12 @@ public struct Backoff: Sendable, Equatable {
         // Computed in Double and capped before converting back, so a long outage cannot overflow.
         let raw = min(
             Double(self.initial.nanoseconds) * pow(self.multiplier, exponent), Double(self.maximum.nanoseconds))
-        let spread = self.jitter > 0 ? Double.random(in: -self.jitter...self.jitter, using: &random) : 0
-        return .nanoseconds(Int64(max(0, raw * (1 + spread))))
+        let spread =
+            self.jitter > 0 && self.jitter.isFinite ? Double.random(in: -self.jitter...self.jitter, using: &random) : 0
+        // A `maximum` of `.nanoseconds(.max)` ("no cap") puts `raw` at 2^63, which no Int64
+        // holds: saturate rather than trap.
+        let nanoseconds = max(0, raw * (1 + spread))
+        return .nanoseconds(nanoseconds < Double(Int64.max) ? Int64(nanoseconds) : .max)
     }
 }
 

@@ -410,7 +410,9 @@ struct LoopPoolMachine<Connection: AnyObject, Waiter> {
     private func jittered(_ lifetime: TimeAmount) -> TimeAmount {
         let jitter = min(max(self.limits.lifetimeJitter, 0), 1)
         guard jitter > 0, lifetime.nanoseconds > 0 else { return lifetime }
-        let span = Int64(Double(lifetime.nanoseconds) * jitter)
+        // At most the lifetime itself: a lifetime of `.nanoseconds(.max)` times a jitter of 1
+        // is 2^63 as a Double, which no Int64 holds.
+        let span = Int64(exactly: (Double(lifetime.nanoseconds) * jitter).rounded(.down)) ?? lifetime.nanoseconds
         guard span > 0 else { return lifetime }
         return .nanoseconds(lifetime.nanoseconds - Int64.random(in: 0...span))
     }

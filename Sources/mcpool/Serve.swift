@@ -144,9 +144,9 @@ struct Serve: AsyncParsableCommand {
             host: self.host, port: self.port, memoryLimit: self.memoryLimit << 20,
             maximumValueLength: self.maxItemSize << 10,
             maximumConnections: self.maxConnections, logger: Logger(label: "mcpool.serve"))
-        configuration.shutdownTimeout = .nanoseconds(Int64(self.shutdownTimeout * 1e9))
+        configuration.shutdownTimeout = TimeAmount(seconds: self.shutdownTimeout)
         configuration.incompleteRequestTimeout =
-            self.requestTimeout > 0 ? .nanoseconds(Int64(self.requestTimeout * 1e9)) : nil
+            self.requestTimeout > 0 ? TimeAmount(seconds: self.requestTimeout) : nil
         configuration.unixSocketPath = self.unixSocket
         configuration.udpPort = self.udpPort
         configuration.unixSocketMode = self.unixSocketMode.flatMap { UInt32($0, radix: 8) }

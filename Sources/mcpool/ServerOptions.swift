@@ -52,7 +52,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "A file whose first user:password line (memcached's authfile format) authenticates the client.")
     var authFile: String?
     @Option(help: "Seconds a new connection may take to connect, TLS handshake included.") var connectTimeout = 5.0
-    var connectTimeoutAmount: TimeAmount { .nanoseconds(Int64(self.connectTimeout * 1e9)) }
+    var connectTimeoutAmount: TimeAmount { TimeAmount(seconds: self.connectTimeout) }
 
     func validate() throws {
         guard self.server == nil || self.serversFile == nil else {

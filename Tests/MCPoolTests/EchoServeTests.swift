@@ -19,6 +19,16 @@ struct EchoServeTests {
         #expect(try EchoServe.parse(["--port", "0"]).port == 0)
     }
 
+    @Test("an option's seconds become a span that saturates: 1e300 or inf is for ever, never a trap")
+    func secondsSaturate() {
+        #expect(TimeAmount(seconds: 1.5) == .milliseconds(1500))
+        #expect(TimeAmount(seconds: 1e300) == .nanoseconds(.max))
+        #expect(TimeAmount(seconds: .infinity) == .nanoseconds(.max))
+        #expect(TimeAmount(seconds: -.infinity) == .nanoseconds(.min))
+        #expect(TimeAmount(seconds: .nan) == .zero)
+        #expect(TimeAmount(seconds: 9.223372036854775807e9) == .nanoseconds(.max))
+    }
+
     @Test("the async echo server echoes every byte of many connections, each served on its own loop")
     func asyncEcho() async throws {
         let group = try EventLoopGroup(loopCount: 2)

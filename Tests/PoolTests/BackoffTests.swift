@@ -18,6 +18,19 @@ import Testing
         #expect(backoff.delay(afterFailures: 10_000, using: &random) <= .nanoseconds(61_800_000_000))
     }
 
+    @Test("no cap, a huge multiplier or an infinite jitter saturate the delay, never trap")
+    func extremesSaturate() {
+        var random = SystemRandomNumberGenerator()
+        let uncapped = Backoff(initial: .seconds(1), multiplier: 2, maximum: .nanoseconds(.max), jitter: 0.5)
+        for failures in [1, 63, 64, 200, 10_000] {
+            let delay = uncapped.delay(afterFailures: failures, using: &random)
+            #expect(delay.nanoseconds > 0, "failure \(failures)")
+        }
+        #expect(Backoff(maximum: .seconds(.max), jitter: 0).delay(afterFailures: 10_000, using: &random) == .nanoseconds(.max))
+        let wild = Backoff(initial: .seconds(1), multiplier: .infinity, maximum: .seconds(10), jitter: .infinity)
+        #expect(wild.delay(afterFailures: 5, using: &random) == .seconds(10))
+    }
+
     @Test("the breaker: fail fast while open, one probe after the backoff, reset on success")
     func breaker() {
         var breaker = ConnectBreaker(backoff: Backoff(jitter: 0))

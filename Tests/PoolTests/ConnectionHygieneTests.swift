@@ -126,6 +126,11 @@ struct ConnectionHygieneTests {
         var exact = Self.machine(maxConnections: 3, maxLifetime: .seconds(100))
         for caller in 0..<3 { try Self.lease(&exact, caller, at: 0, making: "e\(caller)") }
         #expect(exact.slots.allSatisfy { $0.lifetime == .seconds(100) })
+        // A lifetime of "for ever" with the whole of it as jitter: within it, never a trap.
+        var forever = Self.machine(maxConnections: 20, maxLifetime: .nanoseconds(.max), jitter: 1)
+        for caller in 0..<20 { try Self.lease(&forever, caller, at: 0, making: "f\(caller)") }
+        #expect(forever.slots.compactMap(\.lifetime).count == 20)
+        #expect(forever.slots.allSatisfy { ($0.lifetime ?? .zero) >= .zero })
     }
 
     @Test("a lease held past the warning threshold is reported once, by the tick")

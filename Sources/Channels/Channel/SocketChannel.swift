@@ -153,17 +153,14 @@ final class SocketChannel: Channel, Selectable, ChannelCore, @unchecked Sendable
         case .tcpKeepAlive:
             guard let keepAlive = value as? TCPKeepAlive else { return }
             // Whole seconds, rounded up: a 500 ms interval must not become "0: the default".
-            func seconds(_ amount: TimeAmount) -> Int32 {
-                Int32(clamping: max(1, (amount.nanoseconds + 999_999_999) / 1_000_000_000))
-            }
+            func seconds(_ amount: TimeAmount) -> Int32 { Int32(clamping: max(1, amount.roundedUp(to: 1_000_000_000))) }
             try self.setSocketOption(.keepAlive(true))
             try self.setSocketOption(.keepAliveIdle(seconds(keepAlive.idle)))
             try self.setSocketOption(.keepAliveInterval(seconds(keepAlive.interval)))
             try self.setSocketOption(.keepAliveCount(Int32(clamping: max(1, keepAlive.count))))
         case .tcpUserTimeout:
             guard let timeout = value as? TimeAmount else { return }
-            let milliseconds = (max(0, timeout.nanoseconds) + 999_999) / 1_000_000
-            try self.setSocketOption(.userTimeout(UInt32(clamping: milliseconds)))
+            try self.setSocketOption(.userTimeout(UInt32(clamping: max(0, timeout.roundedUp(to: 1_000_000)))))
         case .tcpNotSentLowWatermark: try self.setSocketOption(.notSentLowWatermark(Int32(clamping: int())))
         case .ipTypeOfService:
             guard self.fd >= 0, let local = Posix.localAddress(self.fd), local.unixDomainSocketPath == nil else {

@@ -452,10 +452,10 @@ public final class SelectableEventLoop: EventLoop, TurnEndFlushing, @unchecked S
 
     private func timeoutUntilNextTimer() -> Int32 {
         guard let next = self.timers.nextDeadline() else { return -1 }
-        let nanoseconds = (next - .now()).nanoseconds
-        if nanoseconds <= 0 { return 0 }
+        let wait = next - .now()
+        if wait.nanoseconds <= 0 { return 0 }
         // Round up: waking a little late is fine, waking early would spin.
-        return Int32(clamping: (nanoseconds + 999_999) / 1_000_000)
+        return Int32(clamping: wait.roundedUp(to: 1_000_000))
     }
 
     private func runDueTimers() {

@@ -1,6 +1,7 @@
 /// A span of time in nanoseconds.
 ///
-/// Thread-safe (a value).
+/// Thread-safe (a value). Its factories and arithmetic saturate at `Int64.max` (and
+/// `Int64.min`) nanoseconds, about 292 years, rather than trap: `.seconds(.max)` is "for ever".
 ///
 /// ```swift
 /// loop.scheduleTask(in: .milliseconds(250)) { print("later") }
@@ -11,19 +12,31 @@ public struct TimeAmount: Hashable, Comparable, Sendable, CustomStringConvertibl
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
     public static func nanoseconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value) }
-    public static func microseconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value * 1000) }
-    public static func milliseconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value * 1_000_000) }
-    public static func seconds(_ value: Int64) -> TimeAmount { TimeAmount(nanoseconds: value * 1_000_000_000) }
+    public static func microseconds(_ value: Int64) -> TimeAmount { .nanoseconds(Saturating.product(value, 1000)) }
+    public static func milliseconds(_ value: Int64) -> TimeAmount {
+        .nanoseconds(Saturating.product(value, 1_000_000))
+    }
+    public static func seconds(_ value: Int64) -> TimeAmount { .nanoseconds(Saturating.product(value, 1_000_000_000)) }
     public static let zero = TimeAmount(nanoseconds: 0)
 
     public static func < (lhs: TimeAmount, rhs: TimeAmount) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
     public static func + (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount {
-        .nanoseconds(lhs.nanoseconds + rhs.nanoseconds)
+        .nanoseconds(Saturating.sum(lhs.nanoseconds, rhs.nanoseconds))
     }
     public static func - (lhs: TimeAmount, rhs: TimeAmount) -> TimeAmount {
-        .nanoseconds(lhs.nanoseconds - rhs.nanoseconds)
+        .nanoseconds(Saturating.difference(lhs.nanoseconds, rhs.nanoseconds))
     }
-    public static func * (lhs: TimeAmount, rhs: Int64) -> TimeAmount { .nanoseconds(lhs.nanoseconds * rhs) }
+    public static func * (lhs: TimeAmount, rhs: Int64) -> TimeAmount {
+        .nanoseconds(Saturating.product(lhs.nanoseconds, rhs))
+    }
+
+    /// Whole `unit`s, rounded up (for system calls that take milliseconds or seconds: a
+    /// span must not shrink to an earlier wake-up or to "0: the default"); 0 or less stays
+    /// as it is divided.
+    package func roundedUp(to unit: Int64) -> Int64 {
+        guard self.nanoseconds > 0 else { return self.nanoseconds / unit }
+        return (self.nanoseconds - 1) / unit + 1
+    }
 
     /// In the largest unit that keeps a whole part (s, ms, µs, ns), with at most three
     /// decimals: `1.25 ms`, `420 µs`, `10 s` — readable in logs and statistics.
@@ -66,16 +79,37 @@ public struct Deadline: Hashable, Comparable, Sendable {
 
     public static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.uptimeNanoseconds < rhs.uptimeNanoseconds }
 
+    /// Saturates at `distantPast` and `distantFuture`: `.now() + .nanoseconds(.max)` is
+    /// `distantFuture` (a wrapping sum made it `distantPast`, "already due").
     public static func + (lhs: Deadline, rhs: TimeAmount) -> Deadline {
-        let sum = Int64(clamping: lhs.uptimeNanoseconds) &+ rhs.nanoseconds
-        return Deadline(uptimeNanoseconds: UInt64(clamping: max(0, sum)))
+        let sum = Saturating.sum(Int64(clamping: lhs.uptimeNanoseconds), rhs.nanoseconds)
+        return Deadline(uptimeNanoseconds: UInt64(max(0, sum)))
     }
 
     public static func - (lhs: Deadline, rhs: TimeAmount) -> Deadline {
-        lhs + .nanoseconds(0 &- rhs.nanoseconds)
+        let difference = Saturating.difference(Int64(clamping: lhs.uptimeNanoseconds), rhs.nanoseconds)
+        return Deadline(uptimeNanoseconds: UInt64(max(0, difference)))
     }
 
     public static func - (lhs: Deadline, rhs: Deadline) -> TimeAmount {
         .nanoseconds(Int64(clamping: lhs.uptimeNanoseconds) &- Int64(clamping: rhs.uptimeNanoseconds))
+    }
+}
+
+/// Arithmetic that stops at the bounds of `Int64` instead of trapping or wrapping.
+enum Saturating {
+    @inline(__always) static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+        let (result, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b < 0 ? .min : .max) : result
+    }
+
+    @inline(__always) static func difference(_ a: Int64, _ b: Int64) -> Int64 {
+        let (result, overflow) = a.subtractingReportingOverflow(b)
+        return overflow ? (b < 0 ? .max : .min) : result
+    }
+
+    @inline(__always) static func product(_ a: Int64, _ b: Int64) -> Int64 {
+        let (result, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? ((a < 0) != (b < 0) ? .min : .max) : result
     }
 }

@@ -130,7 +130,7 @@ struct Bench: AsyncParsableCommand {
     /// - Throws: `BenchSetupError` when the keys cannot be stored before the run.
     func execute(stop: BenchStop = BenchStop()) async throws -> BenchReport {
         // Whatever can fail on bad input fails before any thread starts.
-        let connectTimeout = TimeAmount.nanoseconds(Int64(self.target.connectTimeout * 1e9))
+        let connectTimeout = TimeAmount(seconds: self.target.connectTimeout)
         let tls = try self.target.tlsContext(handshakeTimeout: connectTimeout)
         let credentials = try self.target.credentials()
         var embedded: (server: InProcessMemcacheServer, group: EventLoopGroup)?
@@ -166,8 +166,8 @@ struct Bench: AsyncParsableCommand {
         configuration.credentials = credentials
         if let depth = self.pipelineDepth { configuration.pool.maxConcurrentLeasesPerConnection = depth }
         configuration.pool.maxWaitersPerLoop = max(10_000, self.concurrency)
-        configuration.responseTimeout = .nanoseconds(Int64(self.responseTimeout * 1e9))
-        configuration.pool.leaseTimeout = .nanoseconds(Int64(self.leaseTimeout * 1e9))
+        configuration.responseTimeout = TimeAmount(seconds: self.responseTimeout)
+        configuration.pool.leaseTimeout = TimeAmount(seconds: self.leaseTimeout)
         configuration.pool.connectTimeout = connectTimeout
         configuration.pool.reportsMetrics = self.metrics != .off
         if self.metrics == .prometheus {
@@ -176,7 +176,7 @@ struct Bench: AsyncParsableCommand {
 
         var workload = BenchWorkload()
         workload.concurrency = self.concurrency
-        workload.duration = .nanoseconds(Int64(self.duration * 1e9))
+        workload.duration = TimeAmount(seconds: self.duration)
         (workload.getWeight, workload.setWeight) = self.parsedRatio ?? (9, 1)
         workload.valueSize = self.valueSize
         workload.valueIsJSON = self.valueJSON
@@ -188,7 +188,7 @@ struct Bench: AsyncParsableCommand {
         if self.target.udp {
             // memcached's UDP protocol: one socket, requests of every caller in its datagrams.
             let client = try await self.target.udpClient(
-                group: group, responseTimeout: .nanoseconds(Int64(self.responseTimeout * 1e9)))
+                group: group, responseTimeout: TimeAmount(seconds: self.responseTimeout))
             serverName = "\(endpoint) over UDP"
             self.printHeader(serverName)
             if self.target.namespace != nil || self.target.compress != .none {
@@ -225,7 +225,7 @@ struct Bench: AsyncParsableCommand {
             let watcher = self.target.serversFile.map { path in
                 let discovery = MemcacheServerDiscovery(
                     set: set, source: .file(path: path),
-                    interval: .nanoseconds(Int64(self.target.serversFileInterval * 1e9)),
+                    interval: TimeAmount(seconds: self.target.serversFileInterval),
                     logger: Logger(label: "mcpool.bench"))
                 return Task { await discovery.refreshPeriodically() }
             }

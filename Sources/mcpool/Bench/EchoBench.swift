@@ -50,7 +50,7 @@ struct EchoBench: AsyncParsableCommand {
             clients.append(channel)
         }
         let start = Deadline.now()
-        try await Task.sleep(for: .milliseconds(Int64(self.duration * 1000)))
+        try await Task.sleep(for: .nanoseconds(TimeAmount(seconds: self.duration).nanoseconds))
         let elapsed = Double((Deadline.now() - start).nanoseconds) / 1e9
         let result = stats.withLock { $0 }
         for client in clients { try? await client.close().get() }

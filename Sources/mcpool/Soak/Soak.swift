@@ -59,15 +59,15 @@ struct Soak: AsyncParsableCommand {
         }
         let run = SoakRun(
             group: group, callersPerPool: self.callers, keys: self.keys,
-            hangLimit: .nanoseconds(Int64(self.hangSeconds * 1e9)))
+            hangLimit: TimeAmount(seconds: self.hangSeconds))
         print(
             "mcpool soak: \(pools.map(\.name).joined(separator: ", ")); \(self.callers) callers each; \(self.minutes) min"
         )
         print(SoakRun.Row.header)
         fflush(nil)
         let rows = await run.run(
-            pools: pools.map(\.pool), for: .nanoseconds(Int64(self.minutes * 60e9)),
-            every: .nanoseconds(Int64(self.reportSeconds * 1e9))
+            pools: pools.map(\.pool), for: TimeAmount(seconds: self.minutes * 60),
+            every: TimeAmount(seconds: self.reportSeconds)
         ) { row in
             print(row.line)
             fflush(nil) // all streams: a row is seen at once when piped
