@@ -41,7 +41,8 @@ struct BenchProcessTests {
         // 1e300 s: far past the test's own patience, so only the signal can end it in time
         // (and past what a span holds: it saturates, where the conversion trapped).
         let bench = try SpawnedProcess(
-            binary, ["bench", "--duration", "1e300", "--keys", "100", "--concurrency", "8"], standardOutput: files.output,
+            binary, ["bench", "--duration", "1e300", "--keys", "100", "--concurrency", "8"],
+            standardOutput: files.output,
             standardError: files.error)
         defer { bench.kill() }
         // The header is printed once the embedded server is up and the signal is trapped.

@@ -26,7 +26,9 @@ import Testing
             let delay = uncapped.delay(afterFailures: failures, using: &random)
             #expect(delay.nanoseconds > 0, "failure \(failures)")
         }
-        #expect(Backoff(maximum: .seconds(.max), jitter: 0).delay(afterFailures: 10_000, using: &random) == .nanoseconds(.max))
+        #expect(
+            Backoff(maximum: .seconds(.max), jitter: 0).delay(afterFailures: 10_000, using: &random)
+                == .nanoseconds(.max))
         let wild = Backoff(initial: .seconds(1), multiplier: .infinity, maximum: .seconds(10), jitter: .infinity)
         #expect(wild.delay(afterFailures: 5, using: &random) == .seconds(10))
     }
