@@ -113,6 +113,19 @@ extension KetamaRingTests {
         #expect(KetamaRing.pointCount(weight: 3, totalWeight: 6, servers: 3) == 240)
         #expect(KetamaRing.pointCount(weight: 1, totalWeight: 6, servers: 3) == 80)
     }
+
+    @Test("weights past 32 bits count as UInt32.max, so no total overflows (Int.max each trapped)")
+    func hugeWeights() {
+        let ring = KetamaRing(weightedServers: [
+            ("10.0.0.1", 11211, .max), ("10.0.0.2", 11211, .max), ("10.0.0.3", 11211, 0),
+        ])
+        let equal = KetamaRing(weightedServers: [
+            ("10.0.0.1", 11211, Int(UInt32.max)), ("10.0.0.2", 11211, Int(UInt32.max)), ("10.0.0.3", 11211, 1),
+        ])
+        for key in ["a", "b", "user:42", "session:7"] {
+            #expect(ring.serverIndex(for: Array(key.utf8)) == equal.serverIndex(for: Array(key.utf8)))
+        }
+    }
 }
 
 @Suite(

@@ -30,7 +30,10 @@ struct ServerDiscoveryTests {
                 Server(host: "::1", port: 11211, weight: 2), Server(host: "cache.internal", port: 11211),
             ])
         #expect(try MemcacheServerDiscovery.parse("\n# nothing\n").isEmpty)
-        for bad in ["10.0.0.1", "10.0.0.1:0", "10.0.0.1:70000", "10.0.0.1:11211:0", "a b:1", "[::1:11211", "x:1:2:3"] {
+        for bad in [
+            "10.0.0.1", "10.0.0.1:0", "10.0.0.1:70000", "10.0.0.1:11211:0", "a b:1", "[::1:11211", "x:1:2:3",
+            "10.0.0.1:11211:4294967296", "10.0.0.1:11211:9223372036854775807",
+        ] {
             let error = try #require(throws: MemcacheError.self) {
                 try MemcacheServerDiscovery.parse("10.0.0.9:11211\n\(bad)\n")
             }

@@ -33,14 +33,17 @@ public struct KetamaRing: Sendable {
         self.init(weightedServers: servers.map { ($0.host, $0.port, 1) })
     }
 
-    /// - Parameter servers: host, port and weight (at least 1), in order.
+    /// - Parameter servers: host, port and weight (1 to `UInt32.max`, libmemcached's range:
+    ///   outside it, the nearer end), in order.
     public init(weightedServers servers: [(host: String, port: Int, weight: Int)]) {
-        let totalWeight = servers.reduce(0) { $0 + max(1, $1.weight) }
+        // Within 32 bits each, the total of any number of weights fits an Int.
+        let weights = servers.map { min(max(1, $0.weight), Int(UInt32.max)) }
+        let totalWeight = weights.reduce(0, +)
         var points: [Point] = []
         points.reserveCapacity(servers.count * 160)
         for (index, server) in servers.enumerated() {
             let hashes =
-                Self.pointCount(weight: max(1, server.weight), totalWeight: totalWeight, servers: servers.count) / 4
+                Self.pointCount(weight: weights[index], totalWeight: totalWeight, servers: servers.count) / 4
             for pointIndex in 0..<hashes {
                 let name =
                     server.port == 11211

@@ -145,7 +145,9 @@ public final class MemcacheServerDiscovery: Sendable {
             guard !entry.isEmpty else { continue }
             guard let server = Self.server(entry) else {
                 throw MemcacheError(
-                    .invalidArgument, "line \(number + 1): '\(entry)' is not host:port or host:port:weight")
+                    .invalidArgument,
+                    "line \(number + 1): '\(entry)' is not host:port or host:port:weight (port 1...65535, weight 1...4294967295)"
+                )
             }
             servers.append(server)
         }
@@ -173,7 +175,8 @@ public final class MemcacheServerDiscovery: Sendable {
         else { return nil }
         var weight = 1
         if numbers.count == 2 {
-            guard let given = Int(numbers[1]), given >= 1 else { return nil }
+            // libmemcached's weights are 32-bit.
+            guard let given = Int(numbers[1]), (1...Int(UInt32.max)).contains(given) else { return nil }
             weight = given
         }
         return MemcacheServerSet.Server(host: String(host), port: port, weight: weight)
