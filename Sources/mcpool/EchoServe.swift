@@ -18,7 +18,7 @@ struct EchoServe: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(self.port) else { throw ValidationError("--port is 0...65535") }
-        guard self.loops >= 1 else { throw ValidationError("--loops must be positive") }
+        try OptionBounds.check(self.loops, "--loops", in: OptionBounds.loops)
     }
 
     func run() async throws {

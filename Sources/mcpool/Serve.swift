@@ -58,9 +58,10 @@ struct Serve: AsyncParsableCommand {
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together")
         }
-        guard self.loops >= 1, self.memoryLimit >= 1, self.maxItemSize >= 1 else {
-            throw ValidationError("--loops, --memory-limit and --max-item-size must be positive")
-        }
+        try OptionBounds.check(self.loops, "--loops", in: OptionBounds.loops)
+        try OptionBounds.check(self.memoryLimit, "--memory-limit", in: OptionBounds.memoryMegabytes)
+        try OptionBounds.check(self.maxItemSize, "--max-item-size", in: OptionBounds.itemKilobytes)
+        try OptionBounds.check(self.maxConnections, "--max-connections", in: OptionBounds.serverConnections)
         guard self.shutdownTimeout >= 0, self.requestTimeout >= 0 else {
             throw ValidationError("--shutdown-timeout and --request-timeout cannot be negative")
         }

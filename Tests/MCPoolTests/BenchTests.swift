@@ -69,6 +69,40 @@ struct BenchTests {
         #expect(throws: (any Error).self) { try Bench.parse(["--server", "127.0.0.1:11211", "--cert", "c.pem"]) }
     }
 
+    @Test("counts and sizes past any sane range are refused with the option named, not trapped or allocated")
+    func outOfRange() throws {
+        // Each of these crashed (a 10-TB value, 2^63 in a sum) or started 10^11 tasks.
+        let bad: [(command: String, [String])] = [
+            ("bench", ["--value-size", "9999999999999"]), ("bench", ["--concurrency", "99999999999"]),
+            ("bench", ["--keys", "99999999999"]), ("bench", ["--loops", "99999"]),
+            ("bench", ["--ratio", "9223372036854775807:1"]), ("bench", ["--pipeline-depth", "0"]),
+            ("bench", ["--connections-per-loop", "99999999999"]), ("bench", ["--duration", "-1"]),
+            ("echo-bench", ["--message-size", "99999999999"]), ("echo-bench", ["--connections", "0"]),
+            ("echo-bench", ["--depth", "99999999999"]), ("soak", ["--server", "127.0.0.1:1", "--callers", "0"]),
+            ("soak", ["--server", "127.0.0.1:1", "--keys", "99999999999"]),
+            ("serve", ["--memory-limit", "99999999999999"]),
+            ("serve", ["--max-item-size", "0"]), ("serve", ["--max-connections", "-5"]),
+        ]
+        for (command, arguments) in bad {
+            #expect(throws: (any Error).self, "\(command) \(arguments)") {
+                switch command {
+                case "bench": _ = try Bench.parse(arguments)
+                case "echo-bench": _ = try EchoBench.parse(arguments)
+                case "soak": _ = try Soak.parse(arguments)
+                default: _ = try Serve.parse(arguments)
+                }
+            }
+        }
+        do {
+            _ = try Bench.parse(["--concurrency", "99999999999"])
+        } catch {
+            #expect(Bench.message(for: error).contains("--concurrency is 1...1048576"), "\(Bench.message(for: error))")
+        }
+        // The edges are accepted.
+        _ = try Bench.parse(["--value-size", "0", "--ratio", "1000000:0", "--concurrency", "1048576"])
+        _ = try Serve.parse(["--memory-limit", "1048576", "--max-item-size", "1048576"])
+    }
+
     @Test("against a real memcached, plain and TLS (-Z), it finishes with zero errors", arguments: [false, true])
     func realMemcached(tls: Bool) async throws {
         let group = try EventLoopGroup(loopCount: 1)

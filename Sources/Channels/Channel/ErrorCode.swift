@@ -21,7 +21,8 @@ public struct ErrorCode<Area>: Hashable, Sendable, CustomStringConvertible {
 /// is one: `connect failed: no address of "db" connected (connection refused)`. A cause's
 /// code that reads the same as the code above it is left out, so a failure wrapped on its
 /// way up through the layers names its kind once: `connect failed: the server cannot be
-/// reached (cannot connect (Connection refused (errno 111)))`.
+/// reached (cannot connect (connect failed: Connection refused (errno 111)))` — the last
+/// `connect failed` there is the system call's, an `IOError`.
 public protocol CodedError: Error, CustomStringConvertible {
     associatedtype Area
     var code: ErrorCode<Area> { get }

@@ -62,11 +62,21 @@ struct Bench: AsyncParsableCommand {
         guard !self.target.tls || self.target.server != nil else {
             throw ValidationError("--tls needs --server (the embedded server speaks plain TCP)")
         }
-        guard self.parsedRatio != nil else { throw ValidationError("--ratio is GETS:SETS, e.g. 9:1") }
-        guard self.loops > 0, self.connectionsPerLoop > 0, self.concurrency > 0, self.duration > 0, self.valueSize >= 0,
-            self.keys > 0, (self.pipelineDepth ?? 1) > 0, self.responseTimeout > 0, self.leaseTimeout > 0,
-            self.target.connectTimeout > 0
-        else { throw ValidationError("every number must be positive") }
+        guard self.parsedRatio != nil else {
+            throw ValidationError("--ratio is GETS:SETS, e.g. 9:1 (each 0...\(OptionBounds.ratioWeight.upperBound))")
+        }
+        try OptionBounds.check(self.loops, "--loops", in: OptionBounds.loops)
+        try OptionBounds.check(self.connectionsPerLoop, "--connections-per-loop", in: OptionBounds.connections)
+        try OptionBounds.check(self.concurrency, "--concurrency", in: OptionBounds.callers)
+        try OptionBounds.check(self.valueSize, "--value-size", in: OptionBounds.valueBytes)
+        try OptionBounds.check(self.keys, "--keys", in: OptionBounds.keys)
+        if let depth = self.pipelineDepth {
+            try OptionBounds.check(depth, "--pipeline-depth", in: OptionBounds.pipelineDepth)
+        }
+        guard self.duration > 0, self.responseTimeout > 0, self.leaseTimeout > 0, self.target.connectTimeout > 0 else {
+            throw ValidationError(
+                "--duration, --response-timeout, --lease-timeout and --connect-timeout must be positive")
+        }
         guard !self.resumeOnLoops || self.plainTasks else {
             throw ValidationError("--resume-on-loops is for --plain-tasks (callers on the loops are there already)")
         }
@@ -74,7 +84,9 @@ struct Bench: AsyncParsableCommand {
 
     private var parsedRatio: (Int, Int)? {
         let parts = self.ratio.split(separator: ":").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] >= 0, parts[1] >= 0, parts[0] + parts[1] > 0 else { return nil }
+        guard parts.count == 2, parts.allSatisfy(OptionBounds.ratioWeight.contains), parts[0] + parts[1] > 0 else {
+            return nil
+        }
         return (parts[0], parts[1])
     }
 

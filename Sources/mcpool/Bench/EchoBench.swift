@@ -17,9 +17,11 @@ struct EchoBench: AsyncParsableCommand {
     var asyncServer = false
 
     func validate() throws {
-        guard self.loops > 0, self.connections > 0, self.messageSize > 0, self.depth > 0, self.duration > 0 else {
-            throw ValidationError("every number must be positive")
-        }
+        try OptionBounds.check(self.loops, "--loops", in: OptionBounds.loops)
+        try OptionBounds.check(self.connections, "--connections", in: OptionBounds.connections)
+        try OptionBounds.check(self.messageSize, "--message-size", in: OptionBounds.messageBytes)
+        try OptionBounds.check(self.depth, "--depth", in: OptionBounds.pipelineDepth)
+        guard self.duration > 0 else { throw ValidationError("--duration must be positive") }
     }
 
     func run() async throws {

@@ -33,8 +33,10 @@ struct Soak: AsyncParsableCommand {
             throw ValidationError("give at least one --server or --tls-server")
         }
         guard self.tlsServer.isEmpty || self.ca != nil else { throw ValidationError("--tls-server needs --ca") }
-        guard self.minutes > 0, self.callers > 0, self.keys > 0, self.hangSeconds > 0, self.reportSeconds > 0 else {
-            throw ValidationError("every number must be positive")
+        try OptionBounds.check(self.callers, "--callers", in: OptionBounds.callers)
+        try OptionBounds.check(self.keys, "--keys", in: OptionBounds.keys)
+        guard self.minutes > 0, self.hangSeconds > 0, self.reportSeconds > 0 else {
+            throw ValidationError("--minutes, --hang-seconds and --report-seconds must be positive")
         }
     }
 
