@@ -19,10 +19,10 @@ public struct ErrorCode<Area>: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Its `description` is the code and the message, with the cause in parentheses when there
 /// is one: `connect failed: no address of "db" connected (connection refused)`. A cause's
-/// code that reads the same as the code above it is left out, so a failure wrapped on its
-/// way up through the layers names its kind once: `connect failed: the server cannot be
-/// reached (cannot connect (connect failed: Connection refused (errno 111)))` — the last
-/// `connect failed` there is the system call's, an `IOError`.
+/// code that reads the same as the code above it is left out, and so is a message said
+/// again, so a failure wrapped on its way up through the layers names its kind once:
+/// `connect failed: the server cannot be reached (cannot connect (connect failed: Connection
+/// refused (errno 111)))` — the last `connect failed` there is the system call's, an `IOError`.
 public protocol CodedError: Error, CustomStringConvertible {
     associatedtype Area
     var code: ErrorCode<Area> { get }
@@ -37,18 +37,26 @@ extension CodedError {
 
     public var description: String {
         let base = "\(self.code): \(self.message)"
-        guard let cause = self.cause else { return base }
-        return "\(base) (\(describeCause(cause, below: self.code.description)))"
+        guard let cause = self.cause, let text = describeCause(cause, below: self.code.description, said: self.message)
+        else { return base }
+        return "\(base) (\(text))"
     }
 
     /// The code's name, readable through `any CodedError` (whose `code` has its own type).
     fileprivate var codeName: String { self.code.description }
 }
 
-/// A cause as a description shows it: without its code when that reads as `code` does, and
-/// so on down its own causes.
-private func describeCause(_ cause: any Error, below code: String) -> String {
-    guard let coded = cause as? any CodedError, coded.codeName == code else { return "\(cause)" }
-    guard let deeper = coded.cause else { return coded.message }
-    return "\(coded.message) (\(describeCause(deeper, below: code)))"
+/// A cause as a description shows it: without its code when that reads as `code` does,
+/// without its message when that is `message` again, and so on down its own causes; nil
+/// when it says nothing that the error above it has not.
+private func describeCause(_ cause: any Error, below code: String, said message: String) -> String? {
+    guard let coded = cause as? any CodedError else { return "\(cause)" }
+    let own: String? =
+        coded.message == message ? nil : coded.codeName == code ? coded.message : "\(coded.codeName): \(coded.message)"
+    let deeper = coded.cause.flatMap { describeCause($0, below: coded.codeName, said: coded.message) }
+    switch (own, deeper) {
+    case (let own?, let deeper?): return "\(own) (\(deeper))"
+    case (let own?, nil): return own
+    case (nil, let deeper): return deeper
+    }
 }

@@ -30,6 +30,17 @@ struct CodedErrorTests {
             code: ErrorCode("connect failed"), message: "the server cannot be reached",
             cause: ChannelError(.connectFailed, "Connection refused (errno 111)"))
         #expect(layered.description == "connect failed: the server cannot be reached (Connection refused (errno 111))")
+        // A cause that only says the same words again (a layer's own kind of shutdown) is left
+        // out; what is under it is not.
+        let shutDown = LayerError(
+            code: ErrorCode("shut down"), message: "the pool is shut down",
+            cause: ChannelError(.eventLoopShutdown, "the pool is shut down"))
+        #expect(shutDown.description == "shut down: the pool is shut down")
+        let deeper = LayerError(
+            code: ErrorCode("shut down"), message: "the pool is shut down",
+            cause: ChannelError(
+                .eventLoopShutdown, "the pool is shut down", cause: ChannelError(.cancelled, "by its task")))
+        #expect(deeper.description == "shut down: the pool is shut down (cancelled: by its task)")
     }
 
     @Test("a type that never wraps an error has no cause, and its description none")
