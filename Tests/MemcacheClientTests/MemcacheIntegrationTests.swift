@@ -50,6 +50,23 @@ struct MemcacheIntegrationTests {
         try await fixture.stop()
     }
 
+    @Test("a TTL past memcached's 32 bits keeps the item until 2038 (memcached stored it and dropped it at once)")
+    func expiryPast32Bits() async throws {
+        let fixture = try await MemcachedFixture.start()
+        let memcache = fixture.connection
+        let later = Int(Int32.max) + 1_000
+        try await memcache.set("meta", to: ByteBuffer(string: "kept"), ttl: later)
+        #expect(try await memcache.get("meta") == ByteBuffer(string: "kept"))
+        #expect(
+            try await memcache.send(
+                .store(MemcacheStore(mode: .set, key: "text", ttl: later, value: ByteBuffer(string: "kept"))))
+                == .stored)
+        #expect(try await memcache.get("text") == ByteBuffer(string: "kept"))
+        #expect(try await memcache.touch("text", ttl: .max) == true)
+        #expect(try await memcache.get("text") == ByteBuffer(string: "kept"))
+        try await fixture.stop()
+    }
+
     @Test("text protocol commands round-trip too: get, gets, gat, gats, store modes, incr, decr, touch, delete")
     func textCommands() async throws {
         let fixture = try await MemcachedFixture.start()

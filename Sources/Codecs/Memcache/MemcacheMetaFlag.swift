@@ -76,10 +76,10 @@ public struct MemcacheMetaFlag: Sendable, Hashable, CustomStringConvertible {
     public static func opaque(_ token: String) throws -> MemcacheMetaFlag {
         try MemcacheMetaFlag(letter: "O", token: token)
     }
-    /// `T<seconds>`: set the TTL.
-    public static func ttl(_ seconds: Int) -> MemcacheMetaFlag { MemcacheMetaFlag("T", seconds) }
+    /// `T<seconds>`: set the TTL (kept within memcached's 32 bits: `memcacheExpiry`).
+    public static func ttl(_ seconds: Int) -> MemcacheMetaFlag { MemcacheMetaFlag("T", memcacheExpiry(seconds)) }
     /// `N<seconds>`: on a miss, create a placeholder with this TTL (vivify) and win the recache.
-    public static func vivify(ttl seconds: Int) -> MemcacheMetaFlag { MemcacheMetaFlag("N", seconds) }
+    public static func vivify(ttl seconds: Int) -> MemcacheMetaFlag { MemcacheMetaFlag("N", memcacheExpiry(seconds)) }
     /// `R<seconds>`: win the recache when the remaining TTL is below this.
     public static func recache(below seconds: Int) -> MemcacheMetaFlag { MemcacheMetaFlag("R", seconds) }
     /// `C<cas>`: compare-and-swap against this CAS value.

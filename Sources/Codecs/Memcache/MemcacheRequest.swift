@@ -86,7 +86,8 @@ public struct MemcacheStore: Sendable, Equatable {
     public var mode: Mode
     public var key: MemcacheKey
     public var flags: UInt32
-    /// Seconds (up to 30 days) or a Unix time; 0: never expires.
+    /// Seconds (up to 30 days) or a Unix time; 0: never expires. Sent within memcached's 32
+    /// bits (`memcacheExpiry`): a later time is the latest it keeps.
     public var ttl: Int
     public var value: ByteBuffer
     public var noreply: Bool

@@ -27,7 +27,7 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
             try self.line(
                 increment ? "incr" : "decr", key: key, numbers: [.unsigned(delta)], noreply: noreply, into: &buffer)
         case .touch(let key, let ttl, let noreply):
-            try self.line("touch", key: key, numbers: [.signed(ttl)], noreply: noreply, into: &buffer)
+            try self.line("touch", key: key, numbers: [.signed(memcacheExpiry(ttl))], noreply: noreply, into: &buffer)
         case .flushAll(let delay, let noreply):
             buffer.writeString("flush_all")
             if let delay { Self.write(.signed(delay), into: &buffer) }
@@ -88,7 +88,7 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
         guard !keys.isEmpty else { throw MemcacheError(.invalidArgument, "\(command) needs at least one key") }
         let wire = try keys.map(Self.textKey)
         buffer.writeString(command)
-        if let ttl { Self.write(.signed(ttl), into: &buffer) }
+        if let ttl { Self.write(.signed(memcacheExpiry(ttl)), into: &buffer) }
         for key in wire {
             buffer.writeSpace()
             buffer.writeBytes(key)
@@ -123,7 +123,7 @@ public struct MemcacheRequestEncoder: MessageToByteEncoder {
         buffer.writeSpace()
         buffer.writeBytes(wire)
         Self.write(.unsigned(UInt64(store.flags)), into: &buffer)
-        Self.write(.signed(store.ttl), into: &buffer)
+        Self.write(.signed(memcacheExpiry(store.ttl)), into: &buffer)
         Self.write(.unsigned(UInt64(store.value.readableBytes)), into: &buffer)
         if case .cas(let unique) = store.mode { Self.write(.unsigned(unique), into: &buffer) }
         Self.finish(noreply: store.noreply, into: &buffer)

@@ -39,6 +39,20 @@ struct MemcacheRequestEncoderTests {
         #expect(try wire(.stats(argument: "slabs")) == "stats slabs\r\n")
     }
 
+    @Test("expiries go within memcached's 32 bits: past them it stores the item and drops it at once")
+    func expiriesWithin32Bits() throws {
+        let key: MemcacheKey = "k"
+        let later = Int(Int32.max) + 1
+        #expect(
+            try wire(.store(MemcacheStore(mode: .set, key: key, ttl: later, value: ByteBuffer(string: "v"))))
+                == "set k 0 2147483647 1\r\nv\r\n")
+        #expect(try wire(.touch(key: key, ttl: .max, noreply: false)) == "touch k 2147483647\r\n")
+        #expect(try wire(.getAndTouch(ttl: .min, keys: [key], withCAS: false)) == "gat -2147483648 k\r\n")
+        #expect(
+            try wire(.meta(.get(key, flags: [.ttl(later), .vivify(ttl: later)]))) == "mg k T2147483647 N2147483647\r\n")
+        #expect(try wire(.meta(.get(key, flags: [.ttl(-1)]))) == "mg k T-1\r\n")
+    }
+
     @Test("meta commands with their flags, byte for byte")
     func metaCommands() throws {
         let key: MemcacheKey = "k"

@@ -99,12 +99,15 @@ public struct MemcachePersistDriver<Cache: MemcacheRequestSender>: PersistDriver
     static var relativeLimit: Int { 60 * 60 * 24 * 30 }
 
     /// `expires` as memcached's expiry: whole seconds, rounded up; in the past or now, -1
-    /// (expired at once, where 0 would mean never); over 30 days, the absolute time.
+    /// (expired at once, where 0 would mean never); over 30 days, the absolute time, at the
+    /// latest memcached's last 32-bit one (2038-01-19: the client sends no later).
     static func memcacheTTL(_ expires: Duration) -> Int {
         let (seconds, attoseconds) = expires.components
-        let whole = Int(seconds) + (attoseconds > 0 ? 1 : 0)
+        let latest = Int(Int32.max)
+        // Capped before any sum, so `.seconds(.max)` cannot overflow.
+        let whole = seconds >= Int64(latest) ? latest : Int(seconds) + (attoseconds > 0 ? 1 : 0)
         if whole <= 0 { return -1 }
-        if whole > Self.relativeLimit { return Int(Date().timeIntervalSince1970) + whole }
+        if whole > Self.relativeLimit { return min(Int(Date().timeIntervalSince1970) + whole, latest) }
         return whole
     }
 

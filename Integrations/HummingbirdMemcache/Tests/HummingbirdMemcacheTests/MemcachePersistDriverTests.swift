@@ -92,6 +92,11 @@ struct MemcachePersistDriverTests {
             #expect(
                 MemcachePersistDriver<MemcachePool>.memcacheTTL(.seconds(40 * 86400))
                     > Int(Date().timeIntervalSince1970))
+            // "For ever" is memcached's last 32-bit time, not an overflow (it trapped).
+            #expect(MemcachePersistDriver<MemcachePool>.memcacheTTL(.seconds(Int64.max)) == Int(Int32.max))
+            #expect(MemcachePersistDriver<MemcachePool>.memcacheTTL(.seconds(Int64.min)) == -1)
+            try await persist.set(key: "forever", value: "kept", expires: .seconds(Int64.max))
+            #expect(try await persist.get(key: "forever", as: String.self) == "kept")
         }
     }
 
