@@ -17,7 +17,7 @@ struct EchoServe: AsyncParsableCommand {
     var async = false
 
     func validate() throws {
-        guard (0...65535).contains(self.port) else { throw ValidationError("--port is 0...65535") }
+        try OptionBounds.check(self.port, "--port", in: OptionBounds.port)
         try OptionBounds.check(self.loops, "--loops", in: OptionBounds.loops)
     }
 

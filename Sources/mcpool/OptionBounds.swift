@@ -5,6 +5,8 @@ import ArgumentParser
 /// option instead of an allocation the machine cannot make, an arithmetic trap, or a memory
 /// limit that wrapped round.
 enum OptionBounds {
+    /// A port to listen on (0 picks a free one).
+    static let port = 0...65535
     static let loops = 1...1024
     static let connections = 1...65_536
     /// A server's simultaneous clients (memcached's `-c`).

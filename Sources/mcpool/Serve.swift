@@ -54,7 +54,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard (0...65535).contains(self.port) else { throw ValidationError("--port is 0...65535") }
+        try OptionBounds.check(self.port, "--port", in: OptionBounds.port)
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together")
         }
@@ -72,7 +72,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         if let udpPort = self.udpPort {
-            guard (0...65535).contains(udpPort) else { throw ValidationError("--udp-port is 0...65535") }
+            try OptionBounds.check(udpPort, "--udp-port", in: OptionBounds.port)
             guard self.tlsCert == nil, self.authFile == nil, self.unixSocket == nil else {
                 throw ValidationError(
                     "--udp-port serves plain UDP on --host: not with TLS, --auth-file or --unix-socket")

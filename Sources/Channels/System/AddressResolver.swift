@@ -10,9 +10,7 @@ enum AddressResolver {
     ///   80000 for 14464) or a host with a NUL byte (it would read only what comes before).
     @inline(never)
     static func resolve(host: String, port: Int) throws -> [SocketAddress] {
-        guard (0...65535).contains(port) else {
-            throw ChannelError(.invalidAddress, "port \(port) is outside 0...65535")
-        }
+        try SocketAddress.checkPort(port)
         guard !host.utf8.contains(0) else {
             throw ChannelError(.invalidAddress, "a host name has no NUL byte")
         }

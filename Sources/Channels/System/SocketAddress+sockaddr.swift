@@ -9,9 +9,7 @@ extension SocketAddress {
     /// - Throws: `ChannelError.invalidAddress` when the text is not a numeric address or the
     ///   port is outside 0...65535.
     public init(ipAddress: String, port: Int) throws {
-        guard (0...65535).contains(port) else {
-            throw ChannelError(.invalidAddress, "port \(port) is outside 0...65535")
-        }
+        try Self.checkPort(port)
         var v4 = in_addr()
         if inet_pton(AF_INET, ipAddress, &v4) == 1 {
             self.init(host: .v4(v4.s_addr), port: port)
@@ -27,6 +25,14 @@ extension SocketAddress {
             return
         }
         throw ChannelError(.invalidAddress, "'\(ipAddress)' is not a numeric IPv4 or IPv6 address")
+    }
+
+    /// Throws `ChannelError.invalidAddress` for a port outside 0...65535: the one check of a
+    /// TCP or UDP port, before anything (the resolver too) reads it.
+    static func checkPort(_ port: Int) throws {
+        guard (0...65535).contains(port) else {
+            throw ChannelError(.invalidAddress, "port \(port) is outside 0...65535")
+        }
     }
 
     /// A Unix-domain socket's address: `path` names the socket file (memcached `-s PATH`).
