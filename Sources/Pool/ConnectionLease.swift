@@ -14,9 +14,10 @@ public import Channels
 /// ```
 public struct ConnectionLease<Connection: PoolableConnection>: ~Copyable, Sendable {
     public let connection: Connection
-    let id: ConnectionID
-    let owner: LoopPool<Connection>
+    @usableFromInline let id: ConnectionID
+    @usableFromInline let owner: LoopPool<Connection>
 
+    @usableFromInline
     init(connection: Connection, id: ConnectionID, owner: LoopPool<Connection>) {
         self.connection = connection
         self.id = id

@@ -28,7 +28,7 @@ import Synchronization
 public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     public let configuration: ConnectionPoolConfiguration
     package let group: EventLoopGroup
-    package let loopPools: [LoopPool<Connection>]
+    @usableFromInline package let loopPools: [LoopPool<Connection>]
     /// `loopPools.count`.
     private let loopCount: Int
     /// Each loop pool's queue and room, read when routing a caller off the loops (no generic
@@ -101,8 +101,9 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     ///   (the shorter of the two applies).
     /// - Throws: `PoolError` (`.leaseTimeout`, `.tooManyWaiters`, `.connectFailed`,
     ///   `.shutdown`, `.cancelled`).
+    @inlinable
     public func lease(timeout: TimeAmount? = nil) async throws -> ConnectionLease<Connection> {
-        let pool = self.homePool()
+        let pool = self.loopPools[self.homeIndex()]
         if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
             return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
         }
@@ -134,11 +135,16 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     ///   - body: runs on the connection's loop with the connection and `done`, which it calls
     ///     exactly once with the result.
     /// - Throws: `PoolError` when no connection can be leased, or the error `body` reported.
+    ///
+    /// Inlinable (like `lease` and `withConnection`), so that it is compiled where
+    /// `Connection` and `Value` are known: run unspecialized from another module, it looked up
+    /// generic type metadata twice per call.
+    @inlinable
     public func withConnectionOnLoop<Value: Sendable>(
         timeout: TimeAmount? = nil,
         _ body: @escaping @Sendable (Connection, _ done: @escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
     ) async throws -> Value {
-        let pool = self.homePool()
+        let pool = self.loopPools[self.homeIndex()]
         @Sendable func use(_ served: PoolWaiter<Connection>.Served, _ continuation: LoopContinuation<Value>) {
             body(served.connection) { result in
                 served.owner.release(served.id, served.connection)
@@ -153,7 +159,8 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
 
     /// Queues a waiter on `pool` and suspends until it is served (then `then` runs on the
     /// serving loop and resumes the caller), fails, or is cancelled with the task.
-    private func queueAndWait<Value>(
+    @usableFromInline
+    func queueAndWait<Value>(
         on pool: LoopPool<Connection>,
         timeout: TimeAmount?,
         then: @escaping @Sendable (PoolWaiter<Connection>.Served, LoopContinuation<Value>) -> Void
@@ -180,6 +187,7 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     /// Runs `body` with a leased connection and gives the connection back however `body`
     /// ends (value, error, cancellation). A connection left unusable (closed, or with a
     /// response outstanding) is closed instead of reused.
+    @inlinable
     public func withConnection<Result>(
         timeout: TimeAmount? = nil,
         _ body: (Connection) async throws -> Result
@@ -195,19 +203,21 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         }
     }
 
-    /// The caller's loop if it is one of the group's, else the one
-    /// `indexForCallerOffTheLoops()` picks.
-    package func homePool() -> LoopPool<Connection> {
-        self.loopPools[self.group.currentIndex ?? self.indexForCallerOffTheLoops()]
+    /// The index in `loopPools` of the caller's home: its own loop if it is one of the
+    /// group's, else the one `indexForCallerOffTheLoops()` picks. An index, not the loop pool:
+    /// the inlinable callers index `loopPools` where `Connection` is known (returning
+    /// `LoopPool<Connection>` from here looked up its metadata on every call).
+    @usableFromInline
+    package func homeIndex() -> Int {
+        self.group.currentIndex ?? self.indexForCallerOffTheLoops()
     }
 
     /// The index in `loopPools` for a caller on none of the loops: the next one round robin,
     /// unless another is awake, not swamped and has room where that one is not
     /// (`LoopChoice`: why, and the measurements).
     ///
-    /// Needs no type metadata: a caller that knows the connection type indexes its own copy
-    /// of `loopPools` (the generic `homePool()` looked up `LoopPool<Connection>`'s metadata on
-    /// every call).
+    /// Needs no type metadata: a caller that knows the connection type indexes `loopPools`
+    /// (or its own copy of it) with the answer.
     package func indexForCallerOffTheLoops() -> Int {
         let next = (self.cursor.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max) % self.loopCount
         // With resumed tasks kept on the loops, the loop of a task's first call is its home

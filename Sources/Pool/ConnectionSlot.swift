@@ -2,9 +2,10 @@ import Channels
 import DequeModule
 
 /// Identifies one connection of a pool.
+@usableFromInline
 package struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
     let value: UInt64
-    package var description: String { "c\(self.value)" }
+    @usableFromInline package var description: String { "c\(self.value)" }
 }
 
 /// One connection of a loop's machine, from the moment a connect is asked for until the

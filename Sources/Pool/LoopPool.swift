@@ -1,4 +1,4 @@
-package import Channels
+public import Channels
 import CoreMetrics
 import Logging
 import Synchronization
@@ -10,6 +10,7 @@ import Synchronization
 /// `release`, which hop there (`release` runs at once when already on the loop). The lease
 /// and release path takes no lock; the pool-wide pieces (budget, breaker) are touched only
 /// per connect and close (see `PoolCoordinator` for how the loops cooperate).
+@usableFromInline
 package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendable { // SAFETY: state on `loop` only
     typealias Factory = @Sendable (any EventLoop) -> EventLoopFuture<Connection>
     /// The machine, with its connection and waiter types erased: one instantiation for
@@ -20,7 +21,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// (`connection(_:)`); waiters are called through their protocol.
     typealias Machine = LoopPoolMachine<AnyObject, any PoolWaiting>
 
-    package let loop: any EventLoop
+    @usableFromInline package let loop: any EventLoop
     /// `loop`'s queue for work objects (`LoopWork`): the hop of a call made off the loop.
     package let workQueue: LoopWorkQueue
     let index: Int
@@ -73,6 +74,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// A ready connection for a caller on this loop that need not wait, or nil.
     /// `now`, when the caller has just read the clock, saves reading it again for the lease's
     /// use time.
+    @usableFromInline
     package func leaseIfReady(now: Deadline? = nil) -> PoolWaiter<Connection>.Served? {
         guard let (id, connection) = self.leaseConnectionIfReady(now: now) else { return nil }
         // SAFETY: the slot holds the connection (see `leaseConnectionIfReady`); the answer
@@ -129,6 +131,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     }
 
     /// Takes a connection back, from any thread (hops to the loop when called elsewhere).
+    @usableFromInline
     package func release(_ id: ConnectionID, _ connection: Connection) {
         guard self.loop.inEventLoop else {
             self.loop.execute { self.release(id, connection) }

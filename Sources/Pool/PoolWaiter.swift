@@ -1,4 +1,4 @@
-package import Channels
+public import Channels
 import Synchronization
 
 /// A caller waiting for a connection, as a loop pool queues it: a `PoolWaiter` (a closure to
@@ -41,10 +41,11 @@ package protocol PoolWaiting: AnyObject, Sendable {
 /// before it adds the waiter as its task's cancellation target, and read only by the
 /// cancellation handler (the runtime's status-record lock orders the two). `id` and
 /// `handedTo` are written and read on the loop that holds the waiter.
+@usableFromInline
 package final class PoolWaiter<Connection: PoolableConnection>: PoolWaiting,
     @unchecked Sendable // SAFETY: see the type comment (ordered writes, an atomic, loop-confined)
 {
-    package typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
+    @usableFromInline package typealias Served = (id: ConnectionID, connection: Connection, owner: LoopPool<Connection>)
 
     package typealias Callback = @Sendable (Result<Served, any Error>) -> Void
 
@@ -93,7 +94,7 @@ package final class PoolWaiter<Connection: PoolableConnection>: PoolWaiting,
 
 extension PoolWaiter: TaskCancellationTarget {
     /// The waiting task was cancelled: the waiter leaves its queue, on its loop.
-    package func taskWasCancelled() {
+    @usableFromInline package func taskWasCancelled() {
         self.queuedOn?.cancelFromAnyThread(self)
     }
 }

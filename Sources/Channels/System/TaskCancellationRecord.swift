@@ -1,6 +1,7 @@
 import CLinux
 
 /// An object told, on the cancelling thread, that the task waiting on it was cancelled.
+@usableFromInline
 package protocol TaskCancellationTarget: AnyObject, Sendable {
     /// Runs at most once per record, on whichever thread cancels the task (at once, on the
     /// task's own thread, when the task was cancelled before the record was added). Must not
@@ -29,12 +30,14 @@ package protocol TaskCancellationTarget: AnyObject, Sendable {
 /// function, the newest record first (a `defer` right after the `let` does all three); keep
 /// `target` alive until `remove()` returns (a method of the target adding a record for
 /// `self` does).
+@usableFromInline
 package struct TaskCancellationRecord: ~Copyable {
     private let record: UnsafeMutableRawPointer?
 
     /// Adds a record that calls `target.taskWasCancelled()` when the current task is
     /// cancelled. Must run in a task (any async function does). When the task is cancelled
     /// already, calls it before returning.
+    @usableFromInline
     package init(notifying target: __shared some TaskCancellationTarget) {
         // SAFETY: the pointer is not retained; the caller keeps `target` alive until
         // `remove()`, after which the runtime never calls the handler (handlers run, and
@@ -44,6 +47,7 @@ package struct TaskCancellationRecord: ~Copyable {
     }
 
     /// Removes the record: once this returns, the target is not being told and will not be.
+    @usableFromInline
     package func remove() {
         CLinux_removeTaskCancellationRecord(self.record)
     }

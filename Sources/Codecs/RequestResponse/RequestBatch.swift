@@ -1,21 +1,23 @@
-package import Channels
+public import Channels
 
 /// The requests a client handler encodes during one loop turn, back to back in one reused
 /// buffer, written once when the turn ends (so many callers' requests leave in one `writev`).
 ///
 /// Loop-confined: a value kept by its handler (`PipelinedClientHandler`,
 /// `MemcacheClientHandler`).
+@usableFromInline
 package struct RequestBatch {
     /// The turn's encoded requests (valid while `isOpen`).
-    package var buffer = ByteBuffer()
+    @usableFromInline package var buffer = ByteBuffer()
     /// Whether a request was added this turn (and a turn-end flush was asked for).
-    package private(set) var isOpen = false
+    @usableFromInline package private(set) var isOpen = false
 
-    package init() {}
+    @inlinable package init() {}
 
     /// Opens the turn's batch before the first request of a turn.
     ///
     /// - Returns: true when it was closed: the handler then asks for `flushAtEndOfTurn()`.
+    @inlinable
     package mutating func open() -> Bool {
         guard !self.isOpen else { return false }
         self.isOpen = true

@@ -1,4 +1,4 @@
-package import Channels
+public import Channels
 
 /// The response timeout of a request/response connection: how long the server may stay
 /// silent while requests are outstanding. One timer per connection, not one per request.
@@ -12,13 +12,14 @@ package import Channels
 /// fires with nothing outstanding, when it finds the deadline passed (`.expired`: the
 /// handler fails what is in flight and closes the connection), or when the connection closes
 /// and the handler cancels the timer (`stopped`).
+@usableFromInline
 package struct ResponseClock {
     /// nil: wait forever.
-    package let timeout: TimeAmount?
+    @usableFromInline package let timeout: TimeAmount?
     private var deadline = Deadline.distantFuture
     private var armed = false
 
-    package init(timeout: TimeAmount?) {
+    @inlinable package init(timeout: TimeAmount?) {
         self.timeout = timeout
     }
 

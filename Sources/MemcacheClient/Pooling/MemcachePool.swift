@@ -306,8 +306,8 @@ public final class MemcachePool: MemcacheRequestSender {
         }
     }
 
-    /// `ConnectionPool.homePool()` with the connection type known: the generic one looked up
-    /// `LoopPool<Connection>`'s metadata on every call, once per get (a uprobe on
+    /// `ConnectionPool.homeIndex()`'s loop pool with the connection type known: the generic
+    /// pool's own lookup found `LoopPool<Connection>`'s metadata on every call, once per get (a uprobe on
     /// `swift_getGenericMetadata`). Through this pool's own copies of the pools and the
     /// group's identity: through `connections` it retained and released once more per get.
     @inline(__always)

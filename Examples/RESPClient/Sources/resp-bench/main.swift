@@ -1,18 +1,21 @@
 // 64 callers' GETs of 100-byte values through RESPClient against a redis-server, for the
 // README's table beside redis-benchmark (bench.sh runs both against one server).
-//   resp-bench PORT [callers] [seconds] [loops|tasks]
+//   resp-bench PORT [callers] [seconds] [loops|tasks] [lease]
+// `lease` sends through `withConnection` and the handler's async `send` (a lease per GET, as
+// in the Pool article) instead of the client's `withConnectionOnLoop` callback.
 import Channels
 import Glibc
 import RESPClient
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2, let port = Int(arguments[1]) else {
-    print("usage: resp-bench PORT [callers] [seconds] [loops|tasks]")
+    print("usage: resp-bench PORT [callers] [seconds] [loops|tasks] [lease]")
     exit(2)
 }
 let callers = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
 let seconds = arguments.count > 3 ? Double(arguments[3]) ?? 5 : 5
 let onLoops = arguments.count > 4 ? arguments[4] != "tasks" : true
+let throughLeases = arguments.count > 5 && arguments[5] == "lease"
 
 func cpuSeconds() -> Double {
     var usage = rusage()
@@ -42,7 +45,16 @@ try await withThrowingTaskGroup(of: Void.self) { tasks in
             while ContinuousClock.now < end {
                 for _ in 0..<64 {
                     key = (key &* 1_103_515_245 &+ 12345) & 0x7fff_ffff
-                    do { _ = try await client.get("key:\(key % keys)") } catch { failed += 1 }
+                    do {
+                        if throughLeases {
+                            let command: RESPCommand = ["GET", "key:\(key % keys)"]
+                            _ = try await client.connections.withConnection { try await $0.handler.send(command) }
+                        } else {
+                            _ = try await client.get("key:\(key % keys)")
+                        }
+                    } catch {
+                        failed += 1
+                    }
                     count += 1
                 }
             }
@@ -61,7 +73,7 @@ let elapsed = ContinuousClock.now - start
 let cpu = cpuSeconds() - cpuStart
 let operations = done.withLock { $0 }
 let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-let mode = onLoops ? "loops" : "tasks"
+let mode = (onLoops ? "loops" : "tasks") + (throughLeases ? "+lease" : "")
 let rate = Int(Double(operations) / wall)
 let cpuPerGet = (cpu / Double(operations) * 1e6 * 100).rounded() / 100
 let failed = errors.withLock { $0 }
