@@ -60,7 +60,7 @@ public final class RESPClient: Sendable {
 
     /// `GET key`: the value, or nil when the key does not exist.
     public func get(_ key: String) async throws -> ByteBuffer? {
-        switch try await self.send(["GET", key]) {
+        switch try await self.send(RESPCommand([.text("GET"), .text(key)])) {
         case .bulkString(let value): return value
         case let other: throw RESPError(.unexpectedReply, "GET answered \(other)")
         }
@@ -68,7 +68,7 @@ public final class RESPClient: Sendable {
 
     /// `SET key value`.
     public func set(_ key: String, to value: ByteBuffer) async throws {
-        let reply = try await self.send(RESPCommand([ByteBuffer(string: "SET"), ByteBuffer(string: key), value]))
+        let reply = try await self.send(RESPCommand([.text("SET"), .text(key), .bytes(value)]))
         guard case .simpleString = reply else { throw RESPError(.unexpectedReply, "SET answered \(reply)") }
     }
 

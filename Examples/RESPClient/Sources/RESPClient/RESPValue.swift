@@ -23,20 +23,29 @@ public enum RESPValue: Sendable, Hashable {
 
 /// A command: its name and arguments, each sent as a bulk string.
 ///
-/// Thread-safe (a value).
+/// Thread-safe (a value). Text is kept as the `String` it is and written straight into the
+/// request buffer: a `GET` builds one array and nothing else (as a `ByteBuffer` per argument
+/// it allocated four times per command).
 ///
 /// ```swift
 /// let command: RESPCommand = ["SET", "greeting", "hello"]
+/// let binary = RESPCommand([.text("SET"), .text("greeting"), .bytes(ByteBuffer(bytes: [0, 1, 2]))])
 /// ```
 public struct RESPCommand: Sendable, ExpressibleByArrayLiteral {
-    public var arguments: [ByteBuffer]
+    /// One argument: text (sent as its UTF-8) or bytes.
+    public enum Argument: Sendable, Hashable {
+        case text(String)
+        case bytes(ByteBuffer)
+    }
 
-    public init(_ arguments: [ByteBuffer]) {
+    public var arguments: [Argument]
+
+    public init(_ arguments: [Argument]) {
         self.arguments = arguments
     }
 
     public init(_ arguments: [String]) {
-        self.arguments = arguments.map { ByteBuffer(string: $0) }
+        self.arguments = arguments.map { .text($0) }
     }
 
     public init(arrayLiteral elements: String...) {
