@@ -9,19 +9,27 @@ import Codecs
 /// one datagram (a multi-packet request) or is too short for a header is dropped unanswered.
 /// Unlike memcached, which keeps an unfinished command waiting for the next datagram (of
 /// whichever client), an unfinished request is answered `CLIENT_ERROR` at once: a UDP
-/// request fits in one datagram.
+/// request fits in one datagram. A reply too long for the frame format (more than 65,535
+/// datagrams: a multi-get of many large values) is replaced by one `SERVER_ERROR` line that
+/// says so, so the client learns why instead of waiting for its timeout.
 final class MemcacheUDPServerHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     private let processor: CommandProcessor
     private let loopCounters: ServerCounters.Loop
     private let maximumLineLength: Int
+    /// The frame format's datagram size (smaller only in tests, to reach its limit cheaply).
+    private let maximumDatagramSize: Int
     private var replies = ByteBuffer()
 
-    init(store: ItemStore, counters: ServerCounters, loopIndex: Int, maximumLineLength: Int) {
+    init(
+        store: ItemStore, counters: ServerCounters, loopIndex: Int, maximumLineLength: Int,
+        maximumDatagramSize: Int = MemcacheUDPFrameHeader.maximumDatagramSize
+    ) {
         self.processor = CommandProcessor(store: store, counters: counters)
         self.loopCounters = counters.loop(loopIndex)
         self.maximumLineLength = maximumLineLength
+        self.maximumDatagramSize = maximumDatagramSize
     }
 
     func channelRead(context: ChannelHandlerContext, data: PipelineMessage) {
@@ -32,13 +40,27 @@ final class MemcacheUDPServerHandler: ChannelInboundHandler {
         self.replies.clear()
         let answered = self.run(&input)
         self.loopCounters.answered(answered)
-        guard self.replies.readableBytes > 0,
-            let parts = try? MemcacheUDPFrameHeader.datagrams(requestID: header.requestID, payload: self.replies)
-        else { return }
+        guard self.replies.readableBytes > 0 else { return }
+        let parts: [ByteBuffer]
+        do {
+            parts = try self.frame(self.replies, requestID: header.requestID)
+        } catch {
+            let message = (error as? MemcacheError)?.message ?? "\(error)"
+            guard
+                let framed = try? self.frame(
+                    ByteBuffer(string: "SERVER_ERROR \(message)\r\n"), requestID: header.requestID)
+            else { return } // never: a line of a hundred bytes fits in far fewer datagrams
+            parts = framed
+        }
         for part in parts {
             context.write(
                 PipelineMessage(AddressedEnvelope(remoteAddress: datagram.remoteAddress, data: part)), promise: nil)
         }
+    }
+
+    private func frame(_ payload: ByteBuffer, requestID: UInt16) throws -> [ByteBuffer] {
+        try MemcacheUDPFrameHeader.datagrams(
+            requestID: requestID, payload: payload, maximumDatagramSize: self.maximumDatagramSize)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
