@@ -94,8 +94,12 @@ public struct ClientBootstrap: Sendable {
         }
         let resolved = loop.makePromise(of: [SocketAddress].self)
         let resolve = self.resolve
-        OSThread.detached(name: "resolve") {
-            resolved.completeWith(Result { try resolve(host, port) })
+        do {
+            try OSThread.detached(name: "resolve") {
+                resolved.completeWith(Result { try resolve(host, port) })
+            }
+        } catch {
+            resolved.fail(error)
         }
         return resolved.futureResult.flatMap { addresses in
             guard addresses.count > 1 else {

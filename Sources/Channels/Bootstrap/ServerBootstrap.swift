@@ -69,9 +69,7 @@ public struct ServerBootstrap: Sendable {
         } else {
             let loop = self.group.next()
             let promise = loop.makePromise(of: [SocketAddress].self)
-            OSThread.detached(name: "resolve") {
-                promise.completeWith(Result { try AddressResolver.resolve(host: host, port: port) })
-            }
+            AddressResolver.resolveOnOwnThread(host: host, port: port) { promise.completeWith($0) }
             address = try await promise.futureResult.get()[0]
         }
         return try await self.bind(to: address)

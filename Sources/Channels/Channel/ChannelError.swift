@@ -50,4 +50,6 @@ extension ErrorCode where Area == ChannelError {
     public static var cancelled: Self { Self("cancelled") }
     /// The operation is not supported by this kind of channel.
     public static var unsupportedOperation: Self { Self("unsupported operation") }
+    /// An argument outside what the call accepts, such as an event loop group of no loops.
+    public static var invalidArgument: Self { Self("invalid argument") }
 }

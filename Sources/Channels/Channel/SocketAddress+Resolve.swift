@@ -11,9 +11,7 @@ extension SocketAddress {
     ///   `ChannelError.invalidAddress` for a port outside 0...65535 or a host with a NUL byte.
     public static func resolve(host: String, port: Int) async throws -> [SocketAddress] {
         try await withCheckedThrowingContinuation { continuation in
-            OSThread.detached(name: "resolve") {
-                continuation.resume(with: Result { try AddressResolver.resolve(host: host, port: port) })
-            }
+            AddressResolver.resolveOnOwnThread(host: host, port: port) { continuation.resume(with: $0) }
         }
     }
 }

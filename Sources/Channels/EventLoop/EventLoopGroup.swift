@@ -24,16 +24,29 @@ public final class EventLoopGroup: Sendable {
 
     /// Starts `loopCount` loops, each on its own thread.
     ///
-    /// - Throws: an `IOError` when the kernel refuses an epoll instance or an eventfd.
+    /// - Throws: `ChannelError.invalidArgument` when `loopCount` is below 1; an `IOError`
+    ///   when the kernel refuses an epoll instance, an eventfd or a thread (the loops started
+    ///   by then are stopped and joined first).
     public init(loopCount: Int) throws {
-        precondition(loopCount > 0, "an event loop group needs at least one loop") // SAFETY: caller's argument check
+        guard loopCount > 0 else {
+            throw ChannelError(.invalidArgument, "an event loop group needs at least one loop; asked for \(loopCount)")
+        }
         let token = Self.tokens.wrappingAdd(1, ordering: .relaxed).newValue
         let loops = try (0..<loopCount).map { try SelectableEventLoop(index: $0, groupToken: token) }
+        var threads: [OSThread] = []
+        threads.reserveCapacity(loops.count)
+        do {
+            for loop in loops { threads.append(try OSThread(name: "loop-\(loop.index)") { loop.run() }) }
+        } catch {
+            // The loops that run stop; the others never ran and close their descriptors when
+            // they are released.
+            for loop in loops.prefix(threads.count) { loop.beginShutdown() }
+            for thread in threads { thread.join() }
+            throw error
+        }
         self.token = token
         self.loops = loops
-        self.threads = loops.map { loop in
-            OSThread(name: "loop-\(loop.index)") { loop.run() }
-        }
+        self.threads = threads
     }
 
     /// The next loop in round-robin order.
@@ -100,10 +113,15 @@ public final class EventLoopGroup: Sendable {
         }
     }
 
-    /// The async form of `syncShutdownGracefully`: the joins happen on a helper thread.
+    /// The async form of `syncShutdownGracefully`: the joins happen on a helper thread (on
+    /// the caller's, blocking it, when no thread can be started).
     public func shutdownGracefully() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            OSThread.detached(name: "group-shutdown") {
+            do {
+                try OSThread.detached(name: "group-shutdown") {
+                    continuation.resume(with: Result { try self.syncShutdownGracefully() })
+                }
+            } catch {
                 continuation.resume(with: Result { try self.syncShutdownGracefully() })
             }
         }

@@ -3,6 +3,20 @@ import Glibc
 
 /// Host name resolution with `getaddrinfo`. It blocks, so callers run it off the event loops.
 enum AddressResolver {
+    /// `resolve` on a thread of its own (`getaddrinfo` blocks), `completion` called there
+    /// with the result; called at once with the `IOError` when no thread can be started.
+    static func resolveOnOwnThread(
+        host: String, port: Int, _ completion: @escaping @Sendable (Result<[SocketAddress], any Error>) -> Void
+    ) {
+        do {
+            try OSThread.detached(name: "resolve") {
+                completion(Result { try Self.resolve(host: host, port: port) })
+            }
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
     /// Resolves `host` to TCP addresses in the order the system prefers.
     ///
     /// - Throws: `ChannelError.unresolvableHost` with the resolver's reason;

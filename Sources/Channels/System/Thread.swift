@@ -14,7 +14,11 @@ final class OSThread: @unchecked Sendable { // SAFETY: write-once handle, below
     }
 
     /// Starts a thread named `name` (at most 15 bytes are kept) that runs `body`.
-    init(name: String, body: @escaping @Sendable () -> Void) {
+    ///
+    /// - Throws: `IOError` (`pthread_create`'s error: `EAGAIN` when the system or the process
+    ///   has no thread left to give).
+    init(name: String, body: @escaping @Sendable () -> Void) throws(IOError) {
+        // SAFETY: one retain, given up exactly once: by the new thread, or below when none starts.
         let start = Unmanaged.passRetained(Start(body: body)).toOpaque()
         let rc = pthread_create(
             &self.handle, nil,
@@ -25,13 +29,17 @@ final class OSThread: @unchecked Sendable { // SAFETY: write-once handle, below
                 start.body()
                 return nil
             }, start)
-        precondition(rc == 0, "pthread_create failed: \(rc)") // SAFETY: out of threads is fatal
+        guard rc == 0 else {
+            // SAFETY: no thread took the Start retained above: released here instead.
+            Unmanaged<Start>.fromOpaque(start).release()
+            throw IOError(errnoCode: rc, call: "pthread_create")
+        }
         _ = CLinux_pthread_setname_np(self.handle, String(decoding: name.utf8.prefix(15), as: UTF8.self))
     }
 
     /// Runs `body` on a new thread that cleans up after itself (nobody joins it).
-    static func detached(name: String, body: @escaping @Sendable () -> Void) {
-        let thread = OSThread(name: name, body: body)
+    static func detached(name: String, body: @escaping @Sendable () -> Void) throws(IOError) {
+        let thread = try OSThread(name: name, body: body)
         _ = pthread_detach(thread.handle)
     }
 

@@ -151,6 +151,17 @@ struct SelectableEventLoopTests {
         // A dead loop still completes late work (on the caller's thread) instead of dropping it.
         #expect(try await loop.submit { 7 }.get() == 7)
     }
+
+    @Test("a group of no loops, or fewer, is a typed error, not a crash")
+    func noLoops() throws {
+        for count in [0, -1, Int.min] {
+            #expect {
+                _ = try EventLoopGroup(loopCount: count)
+            } throws: { error in
+                (error as? ChannelError)?.code == .invalidArgument && "\(error)".contains("asked for \(count)")
+            }
+        }
+    }
 }
 
 @Suite("What other threads see of a loop")
