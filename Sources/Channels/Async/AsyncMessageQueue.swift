@@ -1,4 +1,5 @@
-import DequeModule
+// Public: the consumer's inlinable path (`takeBuffered`, `park`) reads the buffer.
+public import DequeModule
 
 /// The hand-off between a channel's loop (one producer at a time) and one async consumer:
 /// a buffer, the consumer's parked continuation, the end of the stream, and the watermarks
@@ -7,36 +8,42 @@ import DequeModule
 /// Thread-safe: every field is read and written under `lock`. Continuations are resumed
 /// after the lock is released (a resumed task may run inline and come straight back).
 ///
-/// The hot methods carry `@_specialize(where Element == ByteBuffer)`, as do the async
-/// channel's handler and writer: generic code is not specialized for a caller in another
+/// The consumer's side (`next`, `takeBuffered`, `park`) is `@inlinable`, so it is compiled for
+/// the element type in the consumer's module; `push` and `finish`, called by the channel's
+/// handler on the loop, carry `@_specialize(where Element == ByteBuffer)`, as do the async
+/// channel's handler and writer. Generic code is not specialized for a caller in another
 /// module, and unspecialized it looked up type metadata (`Deque<Element>`,
-/// `Optional<Element>`, the continuation's) several times per message.
+/// `Optional<Element>`, the continuation's) several times per message: for an element type
+/// of the user's, such as the HTTP example's requests, five times, now one (`push`'s).
 @usableFromInline
 final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFETY: state only under `lock`
-    private struct State {
-        var buffer = Deque<Element>()
-        var waiter: LoopContinuation<Element?>?
+    @usableFromInline
+    struct State {
+        @usableFromInline var buffer = Deque<Element>()
+        @usableFromInline var waiter: LoopContinuation<Element?>?
         /// Set once: nil while open, `.success` at a clean end, `.failure` after an error.
-        var end: Result<Void, any Error>?
+        @usableFromInline var end: Result<Void, any Error>?
         /// The producer was told to stop (the buffer reached the high watermark).
-        var producerPaused = false
+        @usableFromInline var producerPaused = false
         /// The task inside `withConsumerScope` (its address), whose cancellation that scope's
         /// one handler watches: its `next()` calls need no handler of their own.
-        var scopeTask: UInt?
+        @usableFromInline var scopeTask: UInt?
         /// A cancellation handler of the consumer ran while it was not waiting: its next
         /// wait fails (read here rather than the task's own flag, which costs a lookup of
         /// the current task per wait).
-        var cancelledBeforeWaiting = false
+        @usableFromInline var cancelledBeforeWaiting = false
+
+        init() {}
     }
 
-    private let lock = Lock()
-    private var state = State()
+    @usableFromInline let lock = Lock()
+    @usableFromInline var state = State()
     private let highWatermark: Int
-    private let lowWatermark: Int
+    @usableFromInline let lowWatermark: Int
     /// Called (off the lock, on the consumer's thread) when a paused producer may go on.
-    private let resumeProducer: @Sendable () -> Void
+    @usableFromInline let resumeProducer: @Sendable () -> Void
     /// Called once when a waiting consumer's task is cancelled.
-    private let consumerCancelled: @Sendable () -> Void
+    @usableFromInline let consumerCancelled: @Sendable () -> Void
     /// Called for each element that will never reach the consumer (dropped by `cancel`, or
     /// offered after the end): a connection to close, for example.
     private let discard: @Sendable (Element) -> Void
@@ -105,6 +112,7 @@ final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFET
     }
 
     /// Ends the stream now, dropping what is buffered (the consumer gave up).
+    @usableFromInline
     func cancel(_ error: any Error) {
         self.lock.lock()
         let dropped = self.state.buffer
@@ -137,9 +145,9 @@ final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFET
     func next() async throws -> Element? {
         var coveredByScope = false
         if let ready = try self.takeBuffered(coveredByScope: &coveredByScope) { return ready }
-        if coveredByScope { return try await withLoopContinuation { self.parkFromConsumer($0) } }
+        if coveredByScope { return try await withLoopContinuation { self.park($0) } }
         return try await withTaskCancellationHandler {
-            try await withLoopContinuation { self.parkFromConsumer($0) }
+            try await withLoopContinuation { self.park($0) }
         } onCancel: {
             self.cancelWaitingConsumer()
         }
@@ -163,26 +171,12 @@ final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFET
         }
     }
 
-    /// `park`, called from the consumer's module. For `ByteBuffer` elements the branch to the
-    /// specialization is taken here, at compile time: the generic `park`'s entry point looked
-    /// up `LoopContinuation<Element?>`'s metadata (a hash lookup, 4 % of an echo server's
-    /// user time) before it branched to its specialization.
-    @inlinable
-    @inline(__always)
-    func parkFromConsumer(_ continuation: LoopContinuation<Element?>) {
-        if Element.self == ByteBuffer.self {
-            // SAFETY: `Element` is `ByteBuffer` here, so both casts are to the very same types.
-            unsafeDowncast(self, to: AsyncMessageQueue<ByteBuffer>.self)
-                .parkBuffer(unsafeBitCast(continuation, to: LoopContinuation<ByteBuffer?>.self))
-        } else {
-            self.park(continuation)
-        }
-    }
-
     /// Parks the consumer's `continuation` for the next element, the end, or its
-    /// cancellation; resumes it at once when one of them is already there.
-    @usableFromInline
-    @_specialize(where Element == ByteBuffer)
+    /// cancellation; resumes it at once when one of them is already there. Inlinable, as
+    /// `next()` is: the generic entry point looked up `LoopContinuation<Element?>`'s metadata
+    /// (a hash lookup, 4 % of an echo server's user time) before it branched to its
+    /// specialization.
+    @inlinable
     func park(_ continuation: LoopContinuation<Element?>) {
         self.lock.lock()
         // Something may have arrived (or ended) since `takeBuffered`.
@@ -222,7 +216,8 @@ final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFET
 
     /// The current task's address: unique among live tasks, and the scope's task lives
     /// until its scope ends (which clears it).
-    private static func currentTaskAddress() -> UInt? {
+    @usableFromInline
+    static func currentTaskAddress() -> UInt? {
         // SAFETY: `UnsafeCurrentTask` is one reference to the task; its bits are read as an
         // address for comparison only and never turned back into a reference.
         withUnsafeCurrentTask { task in task.map { unsafeBitCast($0, to: UInt.self) } }
@@ -234,8 +229,7 @@ final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFET
     ///   is the one inside `withConsumerScope`, whose cancellation handler covers its wait: it
     ///   then needs no handler of its own (adding and removing one per wait took the task's
     ///   status-record lock twice per message; measured, an eighth of an echo task's time).
-    @usableFromInline
-    @_specialize(where Element == ByteBuffer)
+    @inlinable
     func takeBuffered(coveredByScope: inout Bool) throws -> Element? {
         self.lock.lock()
         guard let element = self.state.buffer.popFirst() else {
@@ -251,14 +245,5 @@ final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFET
         self.lock.unlock()
         if resume { self.resumeProducer() }
         return element
-    }
-}
-
-extension AsyncMessageQueue where Element == ByteBuffer {
-    /// `park` for `ByteBuffer` elements: a concrete function, which a caller in another module
-    /// calls without any generic metadata.
-    @usableFromInline
-    func parkBuffer(_ continuation: LoopContinuation<ByteBuffer?>) {
-        self.park(continuation)
     }
 }

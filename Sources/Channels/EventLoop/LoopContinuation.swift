@@ -45,14 +45,22 @@ public struct LoopContinuation<Value>: Sendable {
         self.base.resume(with: result)
     }
 
+    // Not through `resume(with:)`: in code left unspecialized (a generic type's method called
+    // from another module) the `Result` would cost a lookup of its type metadata.
     @inlinable
     public func resume(returning value: sending Value) {
-        self.resume(with: .success(value))
+        #if DEBUG
+            self.handoff.withLock {}
+        #endif
+        self.base.resume(returning: value)
     }
 
     @inlinable
     public func resume(throwing error: any Error) {
-        self.resume(with: .failure(error))
+        #if DEBUG
+            self.handoff.withLock {}
+        #endif
+        self.base.resume(throwing: error)
     }
 }
 
