@@ -78,7 +78,7 @@ let rate = Int(Double(operations) / wall)
 let cpuPerGet = (cpu / Double(operations) * 1e6 * 100).rounded() / 100
 let failed = errors.withLock { $0 }
 print(
-    #"{"mode":"\#(mode)","callers":\#(callers),"gets_per_second":\#(rate),"cpu_us_per_get":\#(cpuPerGet),"errors":\#(failed)}"#
+    #"{"mode":"\#(mode)","callers":\#(callers),"gets":\#(operations),"gets_per_second":\#(rate),"cpu_us_per_get":\#(cpuPerGet),"errors":\#(failed)}"#
 )
 await client.shutdown()
 try await group.shutdownGracefully()
