@@ -77,6 +77,7 @@ extension ChannelOption where Value == Int {
     public static var ipTypeOfService: Self { Self(key: .ipTypeOfService) }
     /// The room for one datagram in a datagram channel's reads (default 2,048 bytes; 1...65,535).
     /// A longer datagram arrives cut, as an `AddressedEnvelope` whose `isTruncated` is true.
+    /// A size outside the range fails with `ChannelError.invalidArgument`.
     public static var datagramReceiveSize: Self { Self(key: .datagramReceiveSize) }
 }
 
@@ -87,7 +88,8 @@ extension ChannelOption where Value == Int {
     /// many equal datagrams to one peer for about the cost of one. 0 (the default) is off.
     /// A kernel without it is detected when the option is set, and the channel then cuts the
     /// payload itself (the same datagrams, one `sendmmsg` entry each). A payload's datagrams
-    /// share one write promise; at most 64 of them (65,507 bytes) per write.
+    /// share one write promise; at most 64 of them (65,507 bytes) per write. A size outside
+    /// 0...65,507 fails with `ChannelError.invalidArgument`.
     public static var datagramSegmentSize: Self { Self(key: .datagramSegmentSize) }
 }
 

@@ -125,12 +125,12 @@ final class DatagramChannel: Channel, Selectable, ChannelCore, @unchecked Sendab
         case .maxMessagesPerRead: self.datagramsPerCall = min(DatagramVectors.capacity, max(1, int()))
         case .datagramReceiveSize:
             guard (1...65_535).contains(int()) else {
-                throw ChannelError(.unsupportedOperation, "a datagram receive size is 1...65535 bytes, not \(int())")
+                throw ChannelError(.invalidArgument, "a datagram receive size is 1...65535 bytes, not \(int())")
             }
             self.receiveSize = int()
         case .datagramSegmentSize:
             guard (0...65_507).contains(int()) else {
-                throw ChannelError(.unsupportedOperation, "a datagram segment size is 0...65507 bytes, not \(int())")
+                throw ChannelError(.invalidArgument, "a datagram segment size is 0...65507 bytes, not \(int())")
             }
             self.segmentSize = int()
             if self.kernelSegments {

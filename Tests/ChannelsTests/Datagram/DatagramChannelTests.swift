@@ -222,7 +222,18 @@ struct DatagramChannelTests {
         #expect(try await channel.getOption(.ipTypeOfService).get() == 0x10)
         #expect(try await channel.getOption(.datagramReceiveSize).get() == 9000)
         await #expect(throws: ChannelError.self) { try await channel.getOption(.tcpNoDelay).get() }
-        await #expect(throws: ChannelError.self) { try await channel.setOption(.datagramReceiveSize, value: 0).get() }
+        // Sizes outside what a datagram can be are the caller's mistake, said as such.
+        for (option, value) in [
+            (ChannelOption<Int>.datagramReceiveSize, 0), (.datagramReceiveSize, 65_536),
+            (.datagramSegmentSize, -1), (.datagramSegmentSize, 65_508),
+        ] {
+            await #expect {
+                try await channel.setOption(option, value: value).get()
+            } throws: { error in
+                (error as? ChannelError)?.code == .invalidArgument && "\(error)".contains("not \(value)")
+            }
+        }
+        #expect(try await channel.getOption(.datagramReceiveSize).get() == 9000)
         try await channel.close().get()
         let six = try await DatagramBootstrap(group: group).channelOption(.ipTypeOfService, value: 0x20)
             .bind(host: "::1", port: 0)
