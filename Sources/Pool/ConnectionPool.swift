@@ -135,10 +135,9 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     ///   - body: runs on the connection's loop with the connection and `done`, which it calls
     ///     exactly once with the result.
     /// - Throws: `PoolError` when no connection can be leased, or the error `body` reported.
-    ///
-    /// Inlinable (like `lease` and `withConnection`), so that it is compiled where
-    /// `Connection` and `Value` are known: run unspecialized from another module, it looked up
-    /// generic type metadata twice per call.
+    // Inlinable (like `lease` and `withConnection`), so that it is compiled where `Connection`
+    // and `Value` are known: run unspecialized from another module, it looked up generic type
+    // metadata twice per call.
     @inlinable
     public func withConnectionOnLoop<Value: Sendable>(
         timeout: TimeAmount? = nil,
