@@ -13,8 +13,9 @@ public import DequeModule
 /// handler on the loop, carry `@_specialize(where Element == ByteBuffer)`, as do the async
 /// channel's handler and writer. Generic code is not specialized for a caller in another
 /// module, and unspecialized it looked up type metadata (`Deque<Element>`,
-/// `Optional<Element>`, the continuation's) several times per message: for an element type
-/// of the user's, such as the HTTP example's requests, five times, now one (`push`'s).
+/// `Optional<Element>`, the continuation's) several times per message: five for an element
+/// type of the user's, such as the HTTP example's requests, where now there are none (`push`
+/// resumes the consumer through `LoopContinuation.resume(returning:)`, which needs none).
 @usableFromInline
 final class AsyncMessageQueue<Element: Sendable>: @unchecked Sendable { // SAFETY: state only under `lock`
     @usableFromInline
