@@ -32,6 +32,16 @@ struct ByteBufferTests {
         #expect(buffer.readBytes(length: 1) == nil)
     }
 
+    @Test("writeString appends UTF-8 and returns its byte count: empty, small, long, non-ASCII, sliced")
+    func writeStrings() {
+        var buffer = ByteBuffer()
+        let long = String(repeating: "long text é ", count: 100) // a string with its own storage
+        let sliced = String(long.dropFirst(5).prefix(20))
+        let counts = ["", "GET", "héllo", long, sliced, "✓"].map { buffer.writeString($0) }
+        #expect(counts == [0, 3, 6, long.utf8.count, sliced.utf8.count, 3])
+        #expect(buffer.readString() == "GET" + "héllo" + long + sliced + "✓")
+    }
+
     @Test("String(buffer:) and [UInt8](buffer:) read the readable bytes only and consume nothing")
     func conveniences() {
         var buffer = ByteBuffer(string: "skip:héllo")
