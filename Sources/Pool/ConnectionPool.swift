@@ -103,8 +103,9 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
     ///   `.shutdown`, `.cancelled`).
     @inlinable
     public func lease(timeout: TimeAmount? = nil) async throws -> ConnectionLease<Connection> {
-        let pool = self.loopPools[self.homeIndex()]
-        if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
+        let (index, isOnItsLoop) = self.home()
+        let pool = self.loopPools[index]
+        if isOnItsLoop, let served = pool.leaseIfReady() {
             return ConnectionLease(connection: served.connection, id: served.id, owner: served.owner)
         }
         let served = try await self.queueAndWait(on: pool, timeout: timeout) { served, continuation in
@@ -143,15 +144,20 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         timeout: TimeAmount? = nil,
         _ body: @escaping @Sendable (Connection, _ done: @escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
     ) async throws -> Value {
-        let pool = self.loopPools[self.homeIndex()]
+        let (index, isOnItsLoop) = self.home()
+        let pool = self.loopPools[index]
         @Sendable func use(_ served: PoolWaiter<Connection>.Served, _ continuation: LoopContinuation<Value>) {
             body(served.connection) { result in
                 served.owner.release(served.id, served.connection)
                 continuation.resume(with: result)
             }
         }
-        if pool.loop.inEventLoop, let served = pool.leaseIfReady() {
-            return try await withLoopContinuation { continuation in use(served, continuation) }
+        if isOnItsLoop, let (id, connection) = pool.leaseConnectionIfReady() {
+            // SAFETY: the loop pool holds the connection until its channel has closed, on this
+            // loop; `use` takes its own references (in `done`) before this returns to the loop.
+            return try await withLoopContinuation { continuation in
+                use((id, connection.takeUnretainedValue(), pool), continuation)
+            }
         }
         return try await self.queueAndWait(on: pool, timeout: timeout, then: use)
     }
@@ -202,13 +208,17 @@ public final class ConnectionPool<Connection: PoolableConnection>: Sendable {
         }
     }
 
-    /// The index in `loopPools` of the caller's home: its own loop if it is one of the
-    /// group's, else the one `indexForCallerOffTheLoops()` picks. An index, not the loop pool:
-    /// the inlinable callers index `loopPools` where `Connection` is known (returning
-    /// `LoopPool<Connection>` from here looked up its metadata on every call).
+    /// The index in `loopPools` of the caller's home — its own loop if it is one of the
+    /// group's, else the one `indexForCallerOffTheLoops()` picks — and whether the caller runs
+    /// on it. An index, not the loop pool: the inlinable callers index `loopPools` where
+    /// `Connection` is known (returning `LoopPool<Connection>` from here looked up its
+    /// metadata on every call). The caller is on its home's loop exactly when the thread is one
+    /// of the group's loops (one loop pool per loop, in the group's order): asking the loop
+    /// (`inEventLoop`, through the `any EventLoop` existential) retained and released it.
     @usableFromInline
-    package func homeIndex() -> Int {
-        self.group.currentIndex ?? self.indexForCallerOffTheLoops()
+    package func home() -> (index: Int, isOnItsLoop: Bool) {
+        if let index = self.group.currentIndex { return (index, true) }
+        return (self.indexForCallerOffTheLoops(), false)
     }
 
     /// The index in `loopPools` for a caller on none of the loops: the next one round robin,

@@ -86,6 +86,7 @@ package final class LoopPool<Connection: PoolableConnection>: @unchecked Sendabl
     /// and the connection unretained (two retains and releases fewer per pooled get).
     // SAFETY: the pool holds the connection until its channel has closed, which happens on
     // this loop: the caller uses it at once, before returning to the loop.
+    @usableFromInline
     package func leaseConnectionIfReady(now: Deadline? = nil) -> (id: ConnectionID, connection: Unmanaged<Connection>)?
     {
         self.loop.assertInEventLoop()

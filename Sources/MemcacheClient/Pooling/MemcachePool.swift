@@ -306,7 +306,7 @@ public final class MemcachePool: MemcacheRequestSender {
         }
     }
 
-    /// `ConnectionPool.homeIndex()`'s loop pool with the connection type known: the generic
+    /// `ConnectionPool.home()`'s loop pool with the connection type known: the generic
     /// pool's own lookup found `LoopPool<Connection>`'s metadata on every call, once per get (a uprobe on
     /// `swift_getGenericMetadata`). Through this pool's own copies of the pools and the
     /// group's identity: through `connections` it retained and released once more per get.
