@@ -93,14 +93,7 @@ public struct ClientBootstrap: Sendable {
                 ChannelError(.unsupportedOperation, "sockets need a loop of an EventLoopGroup"))
         }
         let resolved = loop.makePromise(of: [SocketAddress].self)
-        let resolve = self.resolve
-        do {
-            try OSThread.detached(name: "resolve") {
-                resolved.completeWith(Result { try resolve(host, port) })
-            }
-        } catch {
-            resolved.fail(error)
-        }
+        AddressResolver.resolveOnOwnThread(host: host, port: port, using: self.resolve) { resolved.completeWith($0) }
         return resolved.futureResult.flatMap { addresses in
             guard addresses.count > 1 else {
                 guard let only = addresses.first else {

@@ -3,14 +3,19 @@ import Glibc
 
 /// Host name resolution with `getaddrinfo`. It blocks, so callers run it off the event loops.
 enum AddressResolver {
-    /// `resolve` on a thread of its own (`getaddrinfo` blocks), `completion` called there
-    /// with the result; called at once with the `IOError` when no thread can be started.
+    /// `resolve` (or a bootstrap's own resolver) on a thread of its own (`getaddrinfo`
+    /// blocks), `completion` called there with the result; called at once with the `IOError`
+    /// when no thread can be started.
     static func resolveOnOwnThread(
-        host: String, port: Int, _ completion: @escaping @Sendable (Result<[SocketAddress], any Error>) -> Void
+        host: String, port: Int,
+        using resolver: @escaping @Sendable (String, Int) throws -> [SocketAddress] = {
+            try Self.resolve(host: $0, port: $1)
+        },
+        _ completion: @escaping @Sendable (Result<[SocketAddress], any Error>) -> Void
     ) {
         do {
             try OSThread.detached(name: "resolve") {
-                completion(Result { try Self.resolve(host: host, port: port) })
+                completion(Result { try resolver(host, port) })
             }
         } catch {
             completion(.failure(error))
